@@ -1,0 +1,263 @@
+//! Typed errors with stable numeric codes (DESIGN.md §6).
+//!
+//! Every surface (Rust, C, Java, CLI) reports the same [`ErrorCode`]. Messages name tenants,
+//! secrets, placeholders and byte offsets, never a secret value.
+
+use std::fmt;
+
+/// Stable error codes shared by every surface. Numbers are never reused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(i32)]
+pub enum ErrorCode {
+    /// Success (only meaningful on the C and JNI surfaces).
+    Ok = 0,
+    /// An argument broke a validation rule; the message names the rule.
+    InvalidArgument = 1,
+    /// The tenant, secret or version does not exist.
+    NotFound = 2,
+    /// A secret with that name already exists in the tenant.
+    AlreadyExists = 3,
+    /// The secret exists but has another type than the one requested.
+    TypeMismatch = 4,
+    /// The principal may not perform the operation.
+    PermissionDenied = 5,
+    /// The secret is referenced by sources and cannot be deleted without force.
+    InUse = 6,
+    /// A check-and-set version did not match the current version.
+    Conflict = 7,
+    /// A `${secret:` placeholder is not well formed.
+    MalformedPlaceholder = 8,
+    /// One or more placeholders could not be resolved.
+    Unresolved = 9,
+    /// The master key does not open this store.
+    WrongMasterKey = 10,
+    /// Stored data failed authentication: corrupt or tampered.
+    Integrity = 11,
+    /// The storage backend failed (I/O, locking, SQL).
+    Storage = 12,
+    /// The store handle has been closed.
+    Closed = 13,
+    /// An internal error (a bug, or a caught panic).
+    Internal = 14,
+}
+
+impl ErrorCode {
+    /// Every code, in numeric order.
+    pub const ALL: [ErrorCode; 15] = [
+        ErrorCode::Ok,
+        ErrorCode::InvalidArgument,
+        ErrorCode::NotFound,
+        ErrorCode::AlreadyExists,
+        ErrorCode::TypeMismatch,
+        ErrorCode::PermissionDenied,
+        ErrorCode::InUse,
+        ErrorCode::Conflict,
+        ErrorCode::MalformedPlaceholder,
+        ErrorCode::Unresolved,
+        ErrorCode::WrongMasterKey,
+        ErrorCode::Integrity,
+        ErrorCode::Storage,
+        ErrorCode::Closed,
+        ErrorCode::Internal,
+    ];
+
+    /// The stable upper-case name, e.g. `NOT_FOUND`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Ok => "OK",
+            ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::AlreadyExists => "ALREADY_EXISTS",
+            ErrorCode::TypeMismatch => "TYPE_MISMATCH",
+            ErrorCode::PermissionDenied => "PERMISSION_DENIED",
+            ErrorCode::InUse => "IN_USE",
+            ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::MalformedPlaceholder => "MALFORMED_PLACEHOLDER",
+            ErrorCode::Unresolved => "UNRESOLVED",
+            ErrorCode::WrongMasterKey => "WRONG_MASTER_KEY",
+            ErrorCode::Integrity => "INTEGRITY",
+            ErrorCode::Storage => "STORAGE",
+            ErrorCode::Closed => "CLOSED",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+
+    /// The numeric code (DESIGN.md §6).
+    pub fn as_i32(self) -> i32 {
+        self as i32
+    }
+
+    /// The code for a number, if it is one.
+    pub fn from_i32(value: i32) -> Option<ErrorCode> {
+        ErrorCode::ALL.iter().copied().find(|c| c.as_i32() == value)
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One placeholder that could not be resolved: what was wrong, which name, where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaceholderProblem {
+    /// Why it failed: `NotFound`, `TypeMismatch` or `MalformedPlaceholder`.
+    pub code: ErrorCode,
+    /// The secret name as written (may be empty or partial when malformed).
+    pub name: String,
+    /// Byte offset of the `${secret:` in the input (for JSON: in the input document).
+    pub offset: usize,
+    /// A short explanation without any secret value.
+    pub reason: String,
+}
+
+impl fmt::Display for PlaceholderProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} '{}' at byte {}: {}",
+            self.code, self.name, self.offset, self.reason
+        )
+    }
+}
+
+/// The error type of every fallible operation in this crate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Error {
+    code: ErrorCode,
+    message: String,
+    problems: Vec<PlaceholderProblem>,
+}
+
+impl Error {
+    /// A new error with a code and a message (which must not contain a secret value).
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Error {
+            code,
+            message: message.into(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// An error listing every placeholder that failed to resolve.
+    pub fn placeholders(code: ErrorCode, problems: Vec<PlaceholderProblem>) -> Self {
+        let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        let message = format!(
+            "{} placeholder(s) could not be resolved: {}",
+            problems.len(),
+            listed.join("; ")
+        );
+        Error {
+            code,
+            message,
+            problems,
+        }
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> ErrorCode {
+        self.code
+    }
+
+    /// The message, without the code prefix.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The offending placeholders, for UNRESOLVED / MALFORMED_PLACEHOLDER / TYPE_MISMATCH errors.
+    pub fn problems(&self) -> &[PlaceholderProblem] {
+        &self.problems
+    }
+
+    /// Shorthand for an INVALID_ARGUMENT error.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::InvalidArgument, message)
+    }
+
+    /// Shorthand for a NOT_FOUND error about a secret.
+    pub fn secret_not_found(tenant: &str, name: &str) -> Self {
+        Error::new(
+            ErrorCode::NotFound,
+            format!("secret '{name}' not found in tenant '{tenant}'"),
+        )
+    }
+
+    /// Shorthand for a STORAGE error.
+    pub fn storage(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::Storage, message)
+    }
+
+    /// Shorthand for an INTEGRITY error.
+    pub fn integrity(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::Integrity, message)
+    }
+
+    /// Shorthand for an INTERNAL error.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::Internal, message)
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<rusqlite::Error> for Error {
+    fn from(err: rusqlite::Error) -> Self {
+        // SQL errors never carry bound parameter values, so no secret can leak here.
+        Error::storage(format!("sqlite: {err}"))
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(err: std::io::Error) -> Self {
+        Error::storage(format!("i/o: {err}"))
+    }
+}
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable_and_round_trip() {
+        for (i, code) in ErrorCode::ALL.iter().enumerate() {
+            assert_eq!(code.as_i32(), i as i32);
+            assert_eq!(ErrorCode::from_i32(i as i32), Some(*code));
+        }
+        assert_eq!(ErrorCode::from_i32(15), None);
+        assert_eq!(ErrorCode::Closed.as_str(), "CLOSED");
+    }
+
+    #[test]
+    fn placeholder_error_names_every_problem() {
+        let err = Error::placeholders(
+            ErrorCode::Unresolved,
+            vec![
+                PlaceholderProblem {
+                    code: ErrorCode::NotFound,
+                    name: "a".into(),
+                    offset: 3,
+                    reason: "no such secret".into(),
+                },
+                PlaceholderProblem {
+                    code: ErrorCode::TypeMismatch,
+                    name: "b".into(),
+                    offset: 40,
+                    reason: "expected TEXT".into(),
+                },
+            ],
+        );
+        let text = err.to_string();
+        assert!(text.starts_with("UNRESOLVED: 2 placeholder(s)"), "{text}");
+        assert!(text.contains("'a' at byte 3") && text.contains("'b' at byte 40"));
+    }
+}

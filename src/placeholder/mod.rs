@@ -1,0 +1,1 @@
+//! Secret placeholders: parsing, references and resolution (DESIGN.md §4).
