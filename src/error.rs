@@ -210,7 +210,13 @@ impl std::error::Error for Error {}
 impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Self {
         // SQL errors never carry bound parameter values, so no secret can leak here.
-        Error::storage(format!("sqlite: {err}"))
+        use rusqlite::ErrorCode as Sql;
+        match err.sqlite_error_code() {
+            Some(Sql::NotADatabase) | Some(Sql::DatabaseCorrupt) => {
+                Error::integrity(format!("the store file is corrupt or not a store: {err}"))
+            }
+            _ => Error::storage(format!("sqlite: {err}")),
+        }
     }
 }
 

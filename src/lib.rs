@@ -1,8 +1,16 @@
 //! tbsecrets: a native secret store for ThingsBoard and the C programs around it.
+//!
+//! Secrets are tenant-scoped, typed (TEXT or TEXT_FILE), versioned and sealed with AES-256-GCM
+//! under per-tenant data keys that an external master key wraps. See `DESIGN.md` and README.md.
 
+pub mod crypto;
 pub mod error;
 pub mod model;
 pub mod placeholder;
+pub mod service;
+pub mod store;
 
+pub use crypto::MasterKey;
 pub use error::{Error, ErrorCode, PlaceholderProblem, Result};
 pub use model::{Limits, ListQuery, Page, SecretInfo, SecretType, VersionInfo};
+pub use service::{SecretStorage, SecretValue, StorageOptions};

@@ -339,7 +339,10 @@ mod tests {
         );
         assert_eq!("FILE".parse::<SecretType>().unwrap(), SecretType::TextFile);
         assert!("BLOB".parse::<SecretType>().is_err());
-        assert_eq!(SecretType::from_u8(SecretType::TextFile.as_u8()), Some(SecretType::TextFile));
+        assert_eq!(
+            SecretType::from_u8(SecretType::TextFile.as_u8()),
+            Some(SecretType::TextFile)
+        );
         assert_eq!(SecretType::from_u8(7), None);
     }
 }

@@ -1,0 +1,193 @@
+//! Each subcommand as a function from arguments to the bytes it prints on success.
+
+use crate::args::{Cli, Command, Global};
+use crate::{keys, render};
+use std::io::Read;
+use std::path::Path;
+use tbsecrets::crypto::write_key_file;
+use tbsecrets::{
+    Error, ErrorCode, ListQuery, MasterKey, Result, SecretStorage, SecretType, StorageOptions,
+};
+use zeroize::Zeroizing;
+
+/// Runs the command; returns what it prints on stdout.
+pub fn run(cli: &Cli) -> Result<Vec<u8>> {
+    let g = &cli.global;
+    match &cli.command {
+        Command::Init => init(g),
+        Command::Put {
+            name,
+            secret_type,
+            description,
+            file,
+        } => {
+            let store = open_existing(g)?;
+            let value = read_value(file.as_deref())?;
+            put(
+                &store,
+                &g.tenant,
+                name,
+                secret_type.map(SecretType::from),
+                description.as_deref(),
+                value,
+            )
+        }
+        Command::List { filter, json } => {
+            let store = open_existing(g)?;
+            let page = store.list(
+                &g.tenant,
+                &ListQuery {
+                    name_contains: filter.clone(),
+                    ..ListQuery::default()
+                },
+            )?;
+            if *json {
+                render::json(&page.items)
+            } else {
+                Ok(render::list(&page.items))
+            }
+        }
+        Command::Info { name, json } => {
+            let info = open_existing(g)?.info(&g.tenant, name)?;
+            if *json {
+                render::json(&info)
+            } else {
+                Ok(render::info(&info))
+            }
+        }
+        Command::History { name, json } => {
+            let versions = open_existing(g)?.history(&g.tenant, name)?;
+            if *json {
+                render::json(&versions)
+            } else {
+                Ok(render::history(&versions))
+            }
+        }
+        Command::Reveal { name } => {
+            let value = open_existing(g)?.get_value(&g.tenant, name)?;
+            Ok(value.as_bytes().to_vec())
+        }
+        Command::Rm { name } => {
+            open_existing(g)?.delete(&g.tenant, name)?;
+            Ok(format!("deleted {name}\n").into_bytes())
+        }
+        Command::Rollback { name, version } => {
+            let info = open_existing(g)?.rollback(&g.tenant, name, *version)?;
+            Ok(format!("{}\n", info.version).into_bytes())
+        }
+    }
+}
+
+/// Creates the store, generating a key file beside it when no key is configured.
+fn init(g: &Global) -> Result<Vec<u8>> {
+    if g.store.exists() {
+        return Err(Error::new(
+            ErrorCode::AlreadyExists,
+            format!("store {} already exists", g.store.display()),
+        ));
+    }
+    let mut out = String::new();
+    let key = match keys::configured_key(g.key_file.as_deref())? {
+        Some(key) => key,
+        None => {
+            let key = MasterKey::generate();
+            let path = keys::default_key_file(&g.store);
+            write_key_file(&path, &key)?;
+            eprintln!(
+                "warning: the master key was written beside the store; in production keep the key and the data apart (move the key file and use --key-file or TBS_MASTER_KEY_FILE)"
+            );
+            out.push_str(&format!("key file: {}\n", path.display()));
+            key
+        }
+    };
+    let store = SecretStorage::open(&g.store, StorageOptions::with_master_key(key))?;
+    store.close()?;
+    out.push_str(&format!("store: {}\n", g.store.display()));
+    Ok(out.into_bytes())
+}
+
+/// Opens a store that must already exist.
+fn open_existing(g: &Global) -> Result<SecretStorage> {
+    if !g.store.exists() {
+        return Err(Error::new(
+            ErrorCode::NotFound,
+            format!(
+                "store {} does not exist; run `tbsecrets init` first",
+                g.store.display()
+            ),
+        ));
+    }
+    let key = keys::key_for_store(&g.store, g.key_file.as_deref())?;
+    let options = StorageOptions {
+        create_if_missing: false,
+        ..StorageOptions::with_master_key(key)
+    };
+    SecretStorage::open(&g.store, options)
+}
+
+/// Reads a value from a file or stdin into a zeroizing buffer.
+fn read_value(file: Option<&Path>) -> Result<Zeroizing<Vec<u8>>> {
+    let mut value = Zeroizing::new(Vec::new());
+    match file {
+        Some(path) => {
+            let mut f = std::fs::File::open(path).map_err(|e| {
+                Error::invalid(format!("cannot read value file {}: {e}", path.display()))
+            })?;
+            f.read_to_end(&mut value)?;
+        }
+        None => {
+            std::io::stdin().lock().read_to_end(&mut value)?;
+        }
+    }
+    Ok(value)
+}
+
+/// Creates the secret or adds a version; prints the version.
+fn put(
+    store: &SecretStorage,
+    tenant: &str,
+    name: &str,
+    requested: Option<SecretType>,
+    description: Option<&str>,
+    mut value: Zeroizing<Vec<u8>>,
+) -> Result<Vec<u8>> {
+    let existing = match store.info(tenant, name) {
+        Ok(info) => Some(info),
+        Err(e) if e.code() == ErrorCode::NotFound => None,
+        Err(e) => return Err(e),
+    };
+    let secret_type = match (&existing, requested) {
+        (Some(info), Some(t)) if info.secret_type != t => {
+            return Err(Error::new(
+                ErrorCode::TypeMismatch,
+                format!(
+                    "secret '{name}' is {}; its type cannot change to {t}",
+                    info.secret_type
+                ),
+            ))
+        }
+        (Some(info), _) => info.secret_type,
+        (None, t) => t.unwrap_or(SecretType::Text),
+    };
+    if secret_type == SecretType::Text {
+        // A TEXT value typed or piped in ends with one newline that is not part of it.
+        let newline = if value.ends_with(b"\r\n") {
+            2
+        } else {
+            usize::from(value.ends_with(b"\n"))
+        };
+        let len = value.len() - newline;
+        value.truncate(len);
+    }
+    let info = match existing {
+        Some(_) => {
+            let info = store.update_value(tenant, name, &value, None)?;
+            match description {
+                Some(d) => store.update_description(tenant, name, d)?,
+                None => info,
+            }
+        }
+        None => store.create(tenant, name, secret_type, &value, description.unwrap_or(""))?,
+    };
+    Ok(format!("{}\n", info.version).into_bytes())
+}

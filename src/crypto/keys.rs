@@ -1,0 +1,214 @@
+//! Key holders: the master key (KEK) and tenant data keys (DEK). Key bytes are zeroized on
+//! drop and never printed by `Debug`.
+
+use super::blob::{self, BlobContext};
+use crate::error::{Error, ErrorCode, Result};
+use aes_gcm::aead::{rand_core::RngCore, OsRng};
+use aes_gcm::{Aes256Gcm, KeyInit};
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine;
+use std::fmt;
+use zeroize::Zeroizing;
+
+/// Length of every key, in bytes (AES-256).
+pub const KEY_LEN: usize = 32;
+
+/// Plaintext stored in the key check value.
+const KEY_CHECK_PLAINTEXT: &[u8] = b"tbsecrets key check v1";
+
+/// Generates 32 random bytes from the operating system.
+fn random_key_bytes() -> Zeroizing<[u8; KEY_LEN]> {
+    let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
+    OsRng.fill_bytes(bytes.as_mut());
+    bytes
+}
+
+/// The master key (key-encryption key). It wraps tenant data keys and never touches values.
+#[derive(Clone)]
+pub struct MasterKey {
+    bytes: Zeroizing<[u8; KEY_LEN]>,
+    cipher: Aes256Gcm,
+}
+
+impl MasterKey {
+    /// A new random master key.
+    pub fn generate() -> MasterKey {
+        MasterKey::from_array(random_key_bytes())
+    }
+
+    fn from_array(bytes: Zeroizing<[u8; KEY_LEN]>) -> MasterKey {
+        let cipher = Aes256Gcm::new(bytes.as_ref().into());
+        MasterKey { bytes, cipher }
+    }
+
+    /// A master key from exactly 32 raw bytes.
+    pub fn from_bytes(raw: &[u8]) -> Result<MasterKey> {
+        if raw.len() != KEY_LEN {
+            return Err(Error::invalid(format!(
+                "a master key must be {KEY_LEN} bytes; got {} bytes",
+                raw.len()
+            )));
+        }
+        let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
+        bytes.copy_from_slice(raw);
+        Ok(MasterKey::from_array(bytes))
+    }
+
+    /// A master key from base64 text (surrounding whitespace ignored).
+    pub fn from_base64(text: &str) -> Result<MasterKey> {
+        let decoded = Zeroizing::new(BASE64.decode(text.trim()).map_err(|_| {
+            Error::invalid("the master key is not valid base64 (expected 32 bytes in base64)")
+        })?);
+        MasterKey::from_bytes(&decoded)
+    }
+
+    /// The key as base64 text, for writing a key file.
+    pub fn to_base64(&self) -> Zeroizing<String> {
+        Zeroizing::new(BASE64.encode(self.bytes.as_ref()))
+    }
+
+    /// Creates the key check value stored in a new store.
+    pub fn key_check(&self, kek_id: u32) -> Result<Vec<u8>> {
+        blob::seal(
+            &self.cipher,
+            kek_id,
+            &BlobContext::KeyCheck,
+            KEY_CHECK_PLAINTEXT,
+        )
+    }
+
+    /// Verifies a stored key check value; a mismatch is WRONG_MASTER_KEY.
+    pub fn verify_key_check(&self, check: &[u8]) -> Result<()> {
+        match blob::open(&self.cipher, &BlobContext::KeyCheck, check) {
+            Ok(plain) if plain.as_slice() == KEY_CHECK_PLAINTEXT => Ok(()),
+            _ => Err(Error::new(
+                ErrorCode::WrongMasterKey,
+                "the master key does not open this store",
+            )),
+        }
+    }
+
+    /// Wraps a data key for a tenant.
+    pub fn wrap(&self, kek_id: u32, tenant: &str, key: &DataKey) -> Result<Vec<u8>> {
+        blob::seal(
+            &self.cipher,
+            kek_id,
+            &BlobContext::DataKey {
+                tenant,
+                dek_id: key.id,
+            },
+            key.bytes.as_ref(),
+        )
+    }
+
+    /// Unwraps a tenant data key; failure means a wrong key or a tampered store (INTEGRITY).
+    pub fn unwrap(&self, tenant: &str, dek_id: u32, wrapped: &[u8]) -> Result<DataKey> {
+        let plain = blob::open(&self.cipher, &BlobContext::DataKey { tenant, dek_id }, wrapped)
+            .map_err(|_| {
+                Error::integrity(format!(
+                    "data key {dek_id} of tenant '{tenant}' failed authentication (corrupt or tampered store)"
+                ))
+            })?;
+        DataKey::from_bytes(dek_id, &plain)
+    }
+}
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MasterKey(<redacted>)")
+    }
+}
+
+/// A tenant data key with its prepared AES key schedule.
+pub struct DataKey {
+    id: u32,
+    bytes: Zeroizing<[u8; KEY_LEN]>,
+    cipher: Aes256Gcm,
+}
+
+impl DataKey {
+    /// A new random data key with the given id.
+    pub fn generate(id: u32) -> DataKey {
+        let bytes = random_key_bytes();
+        let cipher = Aes256Gcm::new(bytes.as_ref().into());
+        DataKey { id, bytes, cipher }
+    }
+
+    fn from_bytes(id: u32, raw: &[u8]) -> Result<DataKey> {
+        if raw.len() != KEY_LEN {
+            return Err(Error::integrity("unwrapped data key has the wrong length"));
+        }
+        let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
+        bytes.copy_from_slice(raw);
+        let cipher = Aes256Gcm::new(bytes.as_ref().into());
+        Ok(DataKey { id, bytes, cipher })
+    }
+
+    /// The id of this key within its tenant.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The prepared cipher (key schedule built once).
+    pub fn cipher(&self) -> &Aes256Gcm {
+        &self.cipher
+    }
+}
+
+impl fmt::Debug for DataKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DataKey(id={}, <redacted>)", self.id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_check_detects_wrong_key() {
+        let key = MasterKey::generate();
+        let check = key.key_check(1).unwrap();
+        key.verify_key_check(&check).unwrap();
+        let other = MasterKey::generate();
+        assert_eq!(
+            other.verify_key_check(&check).unwrap_err().code(),
+            ErrorCode::WrongMasterKey
+        );
+    }
+
+    #[test]
+    fn wrap_binds_tenant_and_id() {
+        let kek = MasterKey::generate();
+        let dek = DataKey::generate(1);
+        let wrapped = kek.wrap(1, "t", &dek).unwrap();
+        assert_eq!(kek.unwrap("t", 1, &wrapped).unwrap().id(), 1);
+        assert_eq!(
+            kek.unwrap("u", 1, &wrapped).unwrap_err().code(),
+            ErrorCode::Integrity
+        );
+        assert_eq!(
+            kek.unwrap("t", 2, &wrapped).unwrap_err().code(),
+            ErrorCode::Integrity
+        );
+    }
+
+    #[test]
+    fn base64_round_trip_and_rules() {
+        let key = MasterKey::generate();
+        let text = key.to_base64();
+        let again = MasterKey::from_base64(&format!(" {}\n", text.as_str())).unwrap();
+        assert_eq!(again.to_base64().as_str(), text.as_str());
+        assert!(MasterKey::from_base64("not base64!").is_err());
+        assert!(MasterKey::from_bytes(&[0u8; 16]).is_err());
+    }
+
+    #[test]
+    fn debug_never_prints_key_bytes() {
+        let key = MasterKey::from_bytes(&[0xAB; 32]).unwrap();
+        let shown = format!("{key:?} {:?}", DataKey::generate(3));
+        assert!(shown.contains("redacted"));
+        assert!(!shown.contains("171") && !shown.to_lowercase().contains("ab, "));
+        assert!(!shown.contains(key.to_base64().as_str()));
+    }
+}

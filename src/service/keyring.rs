@@ -1,0 +1,93 @@
+//! Tenant data keys: created on a tenant's first write, unwrapped once per handle and kept
+//! with their AES key schedules prepared.
+
+use crate::crypto::{DataKey, MasterKey};
+use crate::error::{Error, Result};
+use crate::model::now_millis;
+use crate::store::{Backend, WrappedKey};
+use foldhash::HashMap;
+use parking_lot::Mutex;
+use std::sync::Arc;
+
+/// The master key and the data keys unwrapped so far.
+pub struct Keyring {
+    master: MasterKey,
+    kek_id: u32,
+    unwrapped: Mutex<HashMap<(String, u32), Arc<DataKey>>>,
+}
+
+impl Keyring {
+    /// A keyring over the store's current master key.
+    pub fn new(master: MasterKey, kek_id: u32) -> Keyring {
+        Keyring {
+            master,
+            kek_id,
+            unwrapped: Mutex::new(HashMap::default()),
+        }
+    }
+
+    /// A tenant's data key by id (a data key id's content never changes).
+    pub fn key(
+        &self,
+        backend: &mut dyn Backend,
+        tenant: &str,
+        dek_id: u32,
+    ) -> Result<Arc<DataKey>> {
+        if let Some(key) = self.unwrapped.lock().get(&(tenant.to_owned(), dek_id)) {
+            return Ok(key.clone());
+        }
+        let wrapped = backend.tenant_key(tenant, dek_id)?.ok_or_else(|| {
+            Error::integrity(format!(
+                "data key {dek_id} of tenant '{tenant}' is missing from the store"
+            ))
+        })?;
+        self.remember(tenant, &wrapped)
+    }
+
+    /// The tenant's newest data key, created (and stored wrapped) on first use.
+    pub fn active_key(&self, backend: &mut dyn Backend, tenant: &str) -> Result<Arc<DataKey>> {
+        if let Some(wrapped) = backend.active_tenant_key(tenant)? {
+            return self.key_from(tenant, &wrapped);
+        }
+        let key = DataKey::generate(1);
+        let wrapped = WrappedKey {
+            dek_id: key.id(),
+            kek_id: self.kek_id,
+            blob: self.master.wrap(self.kek_id, tenant, &key)?,
+            created_at: now_millis(),
+        };
+        if backend.insert_tenant_key(tenant, &wrapped)? {
+            let key = Arc::new(key);
+            self.unwrapped
+                .lock()
+                .insert((tenant.to_owned(), key.id()), key.clone());
+            return Ok(key);
+        }
+        // Another process created the tenant's key first: use theirs.
+        let theirs = backend.active_tenant_key(tenant)?.ok_or_else(|| {
+            Error::internal(format!(
+                "data key of tenant '{tenant}' vanished while created"
+            ))
+        })?;
+        self.key_from(tenant, &theirs)
+    }
+
+    fn key_from(&self, tenant: &str, wrapped: &WrappedKey) -> Result<Arc<DataKey>> {
+        if let Some(key) = self
+            .unwrapped
+            .lock()
+            .get(&(tenant.to_owned(), wrapped.dek_id))
+        {
+            return Ok(key.clone());
+        }
+        self.remember(tenant, wrapped)
+    }
+
+    fn remember(&self, tenant: &str, wrapped: &WrappedKey) -> Result<Arc<DataKey>> {
+        let key = Arc::new(self.master.unwrap(tenant, wrapped.dek_id, &wrapped.blob)?);
+        self.unwrapped
+            .lock()
+            .insert((tenant.to_owned(), wrapped.dek_id), key.clone());
+        Ok(key)
+    }
+}

@@ -1,0 +1,42 @@
+//! Options given when a store is opened.
+
+use crate::crypto::MasterKey;
+use crate::model::{Limits, DEFAULT_MAX_VERSIONS};
+use std::time::Duration;
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StorageOptions {
+    /// The master key; when `None`, `TBS_MASTER_KEY` then `TBS_MASTER_KEY_FILE` are used.
+    pub master_key: Option<MasterKey>,
+    /// Value size limits.
+    pub limits: Limits,
+    /// How many versions of each secret are kept (at least 1).
+    pub max_versions: u32,
+    /// Create the store when it does not exist.
+    pub create_if_missing: bool,
+    /// How long a writer waits for another process's write lock.
+    pub busy_timeout: Duration,
+}
+
+impl Default for StorageOptions {
+    fn default() -> Self {
+        StorageOptions {
+            master_key: None,
+            limits: Limits::default(),
+            max_versions: DEFAULT_MAX_VERSIONS,
+            create_if_missing: true,
+            busy_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl StorageOptions {
+    /// Options with an explicit master key and defaults otherwise.
+    pub fn with_master_key(master_key: MasterKey) -> Self {
+        StorageOptions {
+            master_key: Some(master_key),
+            ..StorageOptions::default()
+        }
+    }
+}

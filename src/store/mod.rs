@@ -1,0 +1,152 @@
+//! Storage backends (DESIGN.md §5). A backend stores only ciphertext, wrapped keys and
+//! metadata; every mutation is one transaction. The service layer above does all crypto.
+
+pub mod change_probe;
+pub mod sqlite;
+
+use crate::error::Result;
+use crate::model::{ListQuery, Page, SecretType};
+
+pub use change_probe::ChangeProbe;
+
+/// Metadata row of a secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSecret {
+    /// Tenant id.
+    pub tenant: String,
+    /// Secret name.
+    pub name: String,
+    /// Secret type (immutable).
+    pub secret_type: SecretType,
+    /// Description.
+    pub description: String,
+    /// Current version.
+    pub version: u64,
+    /// Creation time (ms since epoch).
+    pub created_at: i64,
+    /// Last change of value or description (ms since epoch).
+    pub updated_at: i64,
+    /// Time the current value was written (ms since epoch).
+    pub value_updated_at: i64,
+    /// Last use (ms since epoch), if ever.
+    pub last_used_at: Option<i64>,
+    /// Number of uses.
+    pub use_count: u64,
+}
+
+/// One stored version of a value: ciphertext only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredVersion {
+    /// Version number.
+    pub version: u64,
+    /// Id of the tenant data key that sealed it.
+    pub dek_id: u32,
+    /// The sealed blob.
+    pub blob: Vec<u8>,
+    /// When it was written (ms since epoch).
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for StoredVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredVersion")
+            .field("version", &self.version)
+            .field("dek_id", &self.dek_id)
+            .field("blob_len", &self.blob.len())
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+/// A tenant data key wrapped by the master key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrappedKey {
+    /// Data key id within the tenant.
+    pub dek_id: u32,
+    /// Master key id that wrapped it.
+    pub kek_id: u32,
+    /// The wrapped key blob.
+    pub blob: Vec<u8>,
+    /// When it was created (ms since epoch).
+    pub created_at: i64,
+}
+
+/// A batch of usage counters to add to stored secrets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageUpdate {
+    /// Tenant id.
+    pub tenant: String,
+    /// Secret name.
+    pub name: String,
+    /// Latest use time (ms since epoch).
+    pub last_used_at: i64,
+    /// Uses to add.
+    pub uses: u64,
+}
+
+/// Store-wide metadata recorded at initialisation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreHeader {
+    /// Id of the current master key.
+    pub kek_id: u32,
+    /// Key check value sealed by the current master key.
+    pub key_check: Vec<u8>,
+}
+
+/// The operations the service needs from a storage backend.
+///
+/// Implementations are used behind a mutex; each method is atomic (one transaction).
+pub trait Backend: Send {
+    /// The store header, or `None` for a store that was never initialised.
+    fn header(&mut self) -> Result<Option<StoreHeader>>;
+    /// Writes the header if none exists yet; returns the header now in force.
+    fn initialize(&mut self, header: &StoreHeader) -> Result<StoreHeader>;
+    /// The newest data key of a tenant.
+    fn active_tenant_key(&mut self, tenant: &str) -> Result<Option<WrappedKey>>;
+    /// A specific data key of a tenant.
+    fn tenant_key(&mut self, tenant: &str, dek_id: u32) -> Result<Option<WrappedKey>>;
+    /// Inserts a data key; returns false when that id already exists (another writer won).
+    fn insert_tenant_key(&mut self, tenant: &str, key: &WrappedKey) -> Result<bool>;
+    /// Metadata of one secret.
+    fn secret(&mut self, tenant: &str, name: &str) -> Result<Option<StoredSecret>>;
+    /// Metadata and current value of one secret, read together.
+    fn current(
+        &mut self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Option<(StoredSecret, StoredVersion)>>;
+    /// One kept version of a secret.
+    fn version(&mut self, tenant: &str, name: &str, version: u64) -> Result<Option<StoredVersion>>;
+    /// Kept versions (number, creation time), newest first.
+    fn versions(&mut self, tenant: &str, name: &str) -> Result<Vec<(u64, i64)>>;
+    /// Creates a secret with its first version; ALREADY_EXISTS if the name is taken.
+    fn create(&mut self, secret: &StoredSecret, value: &StoredVersion) -> Result<()>;
+    /// Appends `value` if the current version is still `expected_current` (else CONFLICT),
+    /// then prunes versions beyond `max_versions`.
+    fn append_version(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        expected_current: u64,
+        value: &StoredVersion,
+        max_versions: u32,
+    ) -> Result<()>;
+    /// Changes the description; NOT_FOUND if the secret does not exist.
+    fn set_description(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        description: &str,
+        now: i64,
+    ) -> Result<()>;
+    /// Deletes a secret and all its versions; NOT_FOUND if it does not exist.
+    fn delete(&mut self, tenant: &str, name: &str) -> Result<()>;
+    /// A page of secrets of a tenant in name order.
+    fn list(&mut self, tenant: &str, query: &ListQuery) -> Result<Page<StoredSecret>>;
+    /// Adds usage counters (batched by the caller).
+    fn record_usage(&mut self, updates: &[UsageUpdate]) -> Result<()>;
+    /// Whether another connection committed since the last call (exact check).
+    fn changed_elsewhere(&mut self) -> Result<bool>;
+    /// A lock-free probe whose fingerprint changes whenever anyone commits, if available.
+    fn change_probe(&self) -> Option<ChangeProbe>;
+}

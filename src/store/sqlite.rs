@@ -1,0 +1,556 @@
+//! The embedded default backend: one SQLite file in WAL mode with `synchronous=FULL`.
+//!
+//! Several processes may open the same file; write transactions start `IMMEDIATE` so two
+//! writers queue on the busy timeout instead of deadlocking.
+
+use super::{
+    Backend, ChangeProbe, StoreHeader, StoredSecret, StoredVersion, UsageUpdate, WrappedKey,
+};
+use crate::error::{Error, ErrorCode, Result};
+use crate::model::{ListQuery, Page, SecretType};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[
+    // 1: secrets, versions, tenant keys, store metadata.
+    "CREATE TABLE tbs_meta (
+         key   TEXT PRIMARY KEY,
+         value BLOB NOT NULL
+     ) WITHOUT ROWID;
+     CREATE TABLE tbs_tenant_keys (
+         tenant     TEXT    NOT NULL,
+         dek_id     INTEGER NOT NULL,
+         kek_id     INTEGER NOT NULL,
+         wrapped    BLOB    NOT NULL,
+         created_at INTEGER NOT NULL,
+         PRIMARY KEY (tenant, dek_id)
+     ) WITHOUT ROWID;
+     CREATE TABLE tbs_secrets (
+         tenant           TEXT    NOT NULL,
+         name             TEXT    NOT NULL,
+         type             TEXT    NOT NULL,
+         description      TEXT    NOT NULL,
+         version          INTEGER NOT NULL,
+         created_at       INTEGER NOT NULL,
+         updated_at       INTEGER NOT NULL,
+         value_updated_at INTEGER NOT NULL,
+         last_used_at     INTEGER,
+         use_count        INTEGER NOT NULL DEFAULT 0,
+         PRIMARY KEY (tenant, name)
+     ) WITHOUT ROWID;
+     CREATE TABLE tbs_secret_versions (
+         tenant     TEXT    NOT NULL,
+         name       TEXT    NOT NULL,
+         version    INTEGER NOT NULL,
+         dek_id     INTEGER NOT NULL,
+         value      BLOB    NOT NULL,
+         created_at INTEGER NOT NULL,
+         PRIMARY KEY (tenant, name, version)
+     ) WITHOUT ROWID;",
+];
+
+/// The schema version this library writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+const SECRET_COLUMNS: &str = "tenant, name, type, description, version, created_at, updated_at, \
+                              value_updated_at, last_used_at, use_count";
+
+/// Options of the SQLite backend.
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Create the file when it does not exist.
+    pub create_if_missing: bool,
+    /// How long a writer waits for another process's lock.
+    pub busy_timeout: Duration,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            create_if_missing: true,
+            busy_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A SQLite store file.
+pub struct SqliteBackend {
+    // Field order matters: nothing here maps the -shm file, but probes handed out must be
+    // dropped by the service before this connection closes (see change_probe.rs).
+    conn: Connection,
+    path: PathBuf,
+    data_version: i64,
+}
+
+impl SqliteBackend {
+    /// Opens (and if allowed creates) the store file and migrates its schema.
+    pub fn open(path: &Path, options: &SqliteOptions) -> Result<SqliteBackend> {
+        if !options.create_if_missing && !path.exists() {
+            return Err(Error::new(
+                ErrorCode::NotFound,
+                format!("store {} does not exist", path.display()),
+            ));
+        }
+        if options.create_if_missing && !path.exists() {
+            create_private_file(path)?;
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(options.busy_timeout)?;
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::storage(format!(
+                "store {} cannot use WAL journaling (got '{mode}')",
+                path.display()
+            )));
+        }
+        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+        conn.set_prepared_statement_cache_capacity(64);
+        let mut backend = SqliteBackend {
+            conn,
+            path: path.to_path_buf(),
+            data_version: 0,
+        };
+        backend.migrate()?;
+        backend.data_version = backend.read_data_version()?;
+        Ok(backend)
+    }
+
+    /// The file this backend stores into.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn migrate(&mut self) -> Result<()> {
+        let current: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if current == SCHEMA_VERSION {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Re-read inside the write lock: another process may have migrated meanwhile.
+        let current: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if current > SCHEMA_VERSION {
+            return Err(Error::storage(format!(
+                "store schema version {current} is newer than this library supports ({SCHEMA_VERSION}); upgrade tbsecrets"
+            )));
+        }
+        for migration in &MIGRATIONS[current as usize..] {
+            tx.execute_batch(migration)?;
+        }
+        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn read_data_version(&self) -> Result<i64> {
+        Ok(self
+            .conn
+            .prepare_cached("PRAGMA data_version")?
+            .query_row([], |r| r.get(0))?)
+    }
+
+    fn write_tx(&mut self) -> Result<rusqlite::Transaction<'_>> {
+        Ok(self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    }
+}
+
+/// Creates an empty store file readable by its owner only; SQLite gives the `-wal` and `-shm`
+/// files the same mode.
+fn create_private_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        // Another process created it first: fine, SQLite opens theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(Error::storage(format!(
+            "cannot create store {}: {e}",
+            path.display()
+        ))),
+    }
+}
+
+fn secret_from_row(row: &Row<'_>) -> rusqlite::Result<StoredSecret> {
+    let type_name: String = row.get(2)?;
+    let secret_type = type_name.parse::<SecretType>().map_err(|_| {
+        rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, "type".into())
+    })?;
+    Ok(StoredSecret {
+        tenant: row.get(0)?,
+        name: row.get(1)?,
+        secret_type,
+        description: row.get(3)?,
+        version: row.get::<_, i64>(4)? as u64,
+        created_at: row.get(5)?,
+        updated_at: row.get(6)?,
+        value_updated_at: row.get(7)?,
+        last_used_at: row.get(8)?,
+        use_count: row.get::<_, i64>(9)? as u64,
+    })
+}
+
+fn wrapped_from_row(row: &Row<'_>) -> rusqlite::Result<WrappedKey> {
+    Ok(WrappedKey {
+        dek_id: row.get::<_, i64>(0)? as u32,
+        kek_id: row.get::<_, i64>(1)? as u32,
+        blob: row.get(2)?,
+        created_at: row.get(3)?,
+    })
+}
+
+fn not_found(tenant: &str, name: &str) -> Error {
+    Error::secret_not_found(tenant, name)
+}
+
+impl Backend for SqliteBackend {
+    fn header(&mut self) -> Result<Option<StoreHeader>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT key, value FROM tbs_meta WHERE key IN ('kek_id', 'key_check')",
+        )?;
+        let mut kek_id = None;
+        let mut key_check = None;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let key: String = row.get(0)?;
+            let value: Vec<u8> = row.get(1)?;
+            match key.as_str() {
+                "kek_id" => {
+                    let bytes: [u8; 4] = value
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| Error::integrity("store metadata 'kek_id' is malformed"))?;
+                    kek_id = Some(u32::from_be_bytes(bytes));
+                }
+                _ => key_check = Some(value),
+            }
+        }
+        match (kek_id, key_check) {
+            (Some(kek_id), Some(key_check)) => Ok(Some(StoreHeader { kek_id, key_check })),
+            (None, None) => Ok(None),
+            _ => Err(Error::integrity("store metadata is incomplete")),
+        }
+    }
+
+    fn initialize(&mut self, header: &StoreHeader) -> Result<StoreHeader> {
+        let tx = self.write_tx()?;
+        tx.execute(
+            "INSERT OR IGNORE INTO tbs_meta (key, value) VALUES ('kek_id', ?1)",
+            params![header.kek_id.to_be_bytes().to_vec()],
+        )?;
+        tx.execute(
+            "INSERT OR IGNORE INTO tbs_meta (key, value) VALUES ('key_check', ?1)",
+            params![header.key_check],
+        )?;
+        tx.commit()?;
+        self.header()?
+            .ok_or_else(|| Error::internal("store header missing after initialisation"))
+    }
+
+    fn active_tenant_key(&mut self, tenant: &str) -> Result<Option<WrappedKey>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT dek_id, kek_id, wrapped, created_at FROM tbs_tenant_keys
+                 WHERE tenant = ?1 ORDER BY dek_id DESC LIMIT 1",
+            )?
+            .query_row(params![tenant], wrapped_from_row)
+            .optional()?)
+    }
+
+    fn tenant_key(&mut self, tenant: &str, dek_id: u32) -> Result<Option<WrappedKey>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT dek_id, kek_id, wrapped, created_at FROM tbs_tenant_keys
+                 WHERE tenant = ?1 AND dek_id = ?2",
+            )?
+            .query_row(params![tenant, dek_id], wrapped_from_row)
+            .optional()?)
+    }
+
+    fn insert_tenant_key(&mut self, tenant: &str, key: &WrappedKey) -> Result<bool> {
+        let tx = self.write_tx()?;
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO tbs_tenant_keys (tenant, dek_id, kek_id, wrapped, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![tenant, key.dek_id, key.kek_id, key.blob, key.created_at],
+        )?;
+        tx.commit()?;
+        Ok(inserted == 1)
+    }
+
+    fn secret(&mut self, tenant: &str, name: &str) -> Result<Option<StoredSecret>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {SECRET_COLUMNS} FROM tbs_secrets WHERE tenant = ?1 AND name = ?2"
+            ))?
+            .query_row(params![tenant, name], secret_from_row)
+            .optional()?)
+    }
+
+    fn current(
+        &mut self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Option<(StoredSecret, StoredVersion)>> {
+        let sql = "SELECT s.tenant, s.name, s.type, s.description, s.version, s.created_at,
+                          s.updated_at, s.value_updated_at, s.last_used_at, s.use_count,
+                          v.dek_id, v.value, v.created_at
+                   FROM tbs_secrets s JOIN tbs_secret_versions v
+                     ON v.tenant = s.tenant AND v.name = s.name AND v.version = s.version
+                   WHERE s.tenant = ?1 AND s.name = ?2";
+        Ok(self
+            .conn
+            .prepare_cached(sql)?
+            .query_row(params![tenant, name], |row| {
+                let secret = secret_from_row(row)?;
+                let value = StoredVersion {
+                    version: secret.version,
+                    dek_id: row.get::<_, i64>(10)? as u32,
+                    blob: row.get(11)?,
+                    created_at: row.get(12)?,
+                };
+                Ok((secret, value))
+            })
+            .optional()?)
+    }
+
+    fn version(&mut self, tenant: &str, name: &str, version: u64) -> Result<Option<StoredVersion>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT dek_id, value, created_at FROM tbs_secret_versions
+                 WHERE tenant = ?1 AND name = ?2 AND version = ?3",
+            )?
+            .query_row(params![tenant, name, version as i64], |row| {
+                Ok(StoredVersion {
+                    version,
+                    dek_id: row.get::<_, i64>(0)? as u32,
+                    blob: row.get(1)?,
+                    created_at: row.get(2)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn versions(&mut self, tenant: &str, name: &str) -> Result<Vec<(u64, i64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT version, created_at FROM tbs_secret_versions
+             WHERE tenant = ?1 AND name = ?2 ORDER BY version DESC",
+        )?;
+        let rows = stmt.query_map(params![tenant, name], |row| {
+            Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn create(&mut self, secret: &StoredSecret, value: &StoredVersion) -> Result<()> {
+        let tx = self.write_tx()?;
+        let inserted = tx.execute(
+            &format!(
+                "INSERT OR IGNORE INTO tbs_secrets ({SECRET_COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ),
+            params![
+                secret.tenant,
+                secret.name,
+                secret.secret_type.as_str(),
+                secret.description,
+                secret.version as i64,
+                secret.created_at,
+                secret.updated_at,
+                secret.value_updated_at,
+                secret.last_used_at,
+                secret.use_count as i64
+            ],
+        )?;
+        if inserted == 0 {
+            return Err(Error::new(
+                ErrorCode::AlreadyExists,
+                format!(
+                    "secret '{}' already exists in tenant '{}'",
+                    secret.name, secret.tenant
+                ),
+            ));
+        }
+        tx.execute(
+            "INSERT INTO tbs_secret_versions (tenant, name, version, dek_id, value, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                secret.tenant,
+                secret.name,
+                value.version as i64,
+                value.dek_id,
+                value.blob,
+                value.created_at
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn append_version(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        expected_current: u64,
+        value: &StoredVersion,
+        max_versions: u32,
+    ) -> Result<()> {
+        let tx = self.write_tx()?;
+        let current: Option<i64> = tx
+            .query_row(
+                "SELECT version FROM tbs_secrets WHERE tenant = ?1 AND name = ?2",
+                params![tenant, name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let current = current.ok_or_else(|| not_found(tenant, name))? as u64;
+        if current != expected_current {
+            return Err(Error::new(
+                ErrorCode::Conflict,
+                format!(
+                    "secret '{name}' is at version {current}, not the expected version {expected_current}"
+                ),
+            ));
+        }
+        tx.execute(
+            "INSERT INTO tbs_secret_versions (tenant, name, version, dek_id, value, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                tenant,
+                name,
+                value.version as i64,
+                value.dek_id,
+                value.blob,
+                value.created_at
+            ],
+        )?;
+        tx.execute(
+            "UPDATE tbs_secrets SET version = ?3, updated_at = ?4, value_updated_at = ?4
+             WHERE tenant = ?1 AND name = ?2",
+            params![tenant, name, value.version as i64, value.created_at],
+        )?;
+        tx.execute(
+            "DELETE FROM tbs_secret_versions WHERE tenant = ?1 AND name = ?2 AND version <= ?3",
+            params![
+                tenant,
+                name,
+                value.version as i64 - i64::from(max_versions.max(1))
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn set_description(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        description: &str,
+        now: i64,
+    ) -> Result<()> {
+        let tx = self.write_tx()?;
+        let changed = tx.execute(
+            "UPDATE tbs_secrets SET description = ?3, updated_at = ?4 WHERE tenant = ?1 AND name = ?2",
+            params![tenant, name, description, now],
+        )?;
+        if changed == 0 {
+            return Err(not_found(tenant, name));
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn delete(&mut self, tenant: &str, name: &str) -> Result<()> {
+        let tx = self.write_tx()?;
+        let changed = tx.execute(
+            "DELETE FROM tbs_secrets WHERE tenant = ?1 AND name = ?2",
+            params![tenant, name],
+        )?;
+        if changed == 0 {
+            return Err(not_found(tenant, name));
+        }
+        tx.execute(
+            "DELETE FROM tbs_secret_versions WHERE tenant = ?1 AND name = ?2",
+            params![tenant, name],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn list(&mut self, tenant: &str, query: &ListQuery) -> Result<Page<StoredSecret>> {
+        let filter = query.name_contains.as_deref().unwrap_or("");
+        let total: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM tbs_secrets WHERE tenant = ?1 AND instr(name, ?2) > 0",
+            )?
+            .query_row(params![tenant, filter], |r| r.get(0))?;
+        let limit: i64 = if query.limit == 0 {
+            -1
+        } else {
+            query.limit as i64
+        };
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {SECRET_COLUMNS} FROM tbs_secrets WHERE tenant = ?1 AND instr(name, ?2) > 0
+             ORDER BY name LIMIT ?3 OFFSET ?4"
+        ))?;
+        let items = stmt
+            .query_map(
+                params![tenant, filter, limit, query.offset as i64],
+                secret_from_row,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let has_more = (query.offset + items.len()) < total as usize;
+        Ok(Page {
+            items,
+            total: total as usize,
+            has_more,
+        })
+    }
+
+    fn record_usage(&mut self, updates: &[UsageUpdate]) -> Result<()> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let tx = self.write_tx()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE tbs_secrets
+                 SET use_count = use_count + ?3,
+                     last_used_at = MAX(COALESCE(last_used_at, 0), ?4)
+                 WHERE tenant = ?1 AND name = ?2",
+            )?;
+            for u in updates {
+                stmt.execute(params![u.tenant, u.name, u.uses as i64, u.last_used_at])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn changed_elsewhere(&mut self) -> Result<bool> {
+        let now = self.read_data_version()?;
+        let changed = now != self.data_version;
+        self.data_version = now;
+        Ok(changed)
+    }
+
+    fn change_probe(&self) -> Option<ChangeProbe> {
+        ChangeProbe::open(&self.path)
+    }
+}
