@@ -7,9 +7,11 @@
 mod cache;
 mod clock;
 mod keyring;
+mod materialize;
 mod options;
 mod value;
 
+pub use materialize::MaterializeOptions;
 pub use options::StorageOptions;
 pub use value::SecretValue;
 
@@ -24,13 +26,16 @@ use crate::store::sqlite::{SqliteBackend, SqliteOptions};
 use crate::store::{Backend, ChangeProbe, StoreHeader, StoredSecret, StoredVersion, UsageUpdate};
 use cache::{CachedValue, ValueCache};
 use keyring::Keyring;
+use materialize::Materializer;
 use parking_lot::{Mutex, MutexGuard};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
 /// How often a write that lost a race with another process is retried.
 const WRITE_RETRIES: usize = 5;
+/// Usage counters are written at most this often from the read path (milliseconds).
+const USAGE_FLUSH_INTERVAL_MS: i64 = 5_000;
 
 /// An open secret store. `Send + Sync`: share one handle between threads (e.g. in an `Arc`).
 pub struct SecretStorage {
@@ -40,6 +45,8 @@ pub struct SecretStorage {
     cache: ValueCache,
     keyring: Keyring,
     pending_usage: Mutex<Vec<UsageUpdate>>,
+    last_usage_flush: AtomicI64,
+    materializer: Materializer,
     closed: AtomicBool,
     options: StorageOptions,
     backend: Mutex<Box<dyn Backend>>,
@@ -116,6 +123,8 @@ impl SecretStorage {
             cache: ValueCache::default(),
             keyring: Keyring::new(master, header.kek_id),
             pending_usage: Mutex::new(Vec::new()),
+            last_usage_flush: AtomicI64::new(clock::coarse_now_millis()),
+            materializer: Materializer::new(options.materialize.clone()),
             closed: AtomicBool::new(false),
             options,
             backend: Mutex::new(backend),
@@ -303,14 +312,22 @@ impl SecretStorage {
         self.info_locked(&mut backend, tenant, name)
     }
 
-    /// Deletes a secret with all its versions.
+    /// Deletes a secret with all its versions. Fails with IN_USE, naming the sources, while
+    /// any tracked source references it; see [`SecretStorage::delete_with`] to force.
     pub fn delete(&self, tenant: &str, name: &str) -> Result<()> {
+        self.delete_with(tenant, name, false)
+    }
+
+    /// Deletes a secret; with `force`, even while sources reference it (their references
+    /// stay in the index, so `where_used` still shows what will break).
+    pub fn delete_with(&self, tenant: &str, name: &str, force: bool) -> Result<()> {
         self.ensure_open()?;
         validate_tenant(tenant)?;
         validate_name(name)?;
         let mut backend = self.backend.lock();
+        backend.delete(tenant, name, force)?;
         self.forget(tenant, name);
-        backend.delete(tenant, name)
+        Ok(())
     }
 
     /// Metadata of one secret (never the value).
@@ -374,8 +391,28 @@ impl SecretStorage {
     /// The hot path takes no write lock and does not touch the database.
     pub fn get_value(&self, tenant: &str, name: &str) -> Result<SecretValue> {
         let entry = self.current_entry(tenant, name)?;
-        entry.mark_used(clock::coarse_now_millis());
+        self.mark_used(&entry);
         entry.open()
+    }
+
+    /// Counts a use of a cache entry and, at most every few seconds, writes the batched
+    /// counters (only if the backend is free: the read path never waits for it).
+    #[inline]
+    fn mark_used(&self, entry: &CachedValue) {
+        let now = clock::coarse_now_millis();
+        entry.mark_used(now);
+        let last = self.last_usage_flush.load(Ordering::Relaxed);
+        if now - last >= USAGE_FLUSH_INTERVAL_MS
+            && self
+                .last_usage_flush
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_ok()
+        {
+            if let Some(mut backend) = self.backend.try_lock() {
+                // Statistics only: a failure keeps the counts pending for the next flush.
+                let _ = self.flush_usage_locked(&mut backend);
+            }
+        }
     }
 
     /// The cache entry for a secret, loading it on a miss.
@@ -465,8 +502,10 @@ impl SecretStorage {
         if self.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }
+        let materialized = self.materializer.close();
         let mut backend = self.backend.lock();
-        self.flush_usage_locked(&mut backend)
+        self.flush_usage_locked(&mut backend)?;
+        materialized
     }
 
     /// Whether [`SecretStorage::close`] was called.

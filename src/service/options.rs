@@ -1,5 +1,6 @@
 //! Options given when a store is opened.
 
+use super::materialize::MaterializeOptions;
 use crate::crypto::MasterKey;
 use crate::model::{Limits, DEFAULT_MAX_VERSIONS};
 use std::time::Duration;
@@ -17,6 +18,9 @@ pub struct StorageOptions {
     pub create_if_missing: bool,
     /// How long a writer waits for another process's write lock.
     pub busy_timeout: Duration,
+    /// Where materialised TEXT_FILE values go; `None`: a private temporary directory that
+    /// is removed when the handle closes.
+    pub materialize: Option<MaterializeOptions>,
 }
 
 impl Default for StorageOptions {
@@ -27,6 +31,7 @@ impl Default for StorageOptions {
             max_versions: DEFAULT_MAX_VERSIONS,
             create_if_missing: true,
             busy_timeout: Duration::from_secs(10),
+            materialize: None,
         }
     }
 }

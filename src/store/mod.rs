@@ -84,6 +84,19 @@ pub struct UsageUpdate {
     pub uses: u64,
 }
 
+/// One entry of the exact reference index: a source (rule node, integration, file) uses a
+/// secret, optionally with an expected type.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct StoredReference {
+    /// The referencing source's id.
+    pub source_id: String,
+    /// The referenced secret's name.
+    pub name: String,
+    /// The type the placeholder asked for, if any.
+    #[serde(rename = "type")]
+    pub secret_type: Option<SecretType>,
+}
+
 /// Store-wide metadata recorded at initialisation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreHeader {
@@ -139,8 +152,20 @@ pub trait Backend: Send {
         description: &str,
         now: i64,
     ) -> Result<()>;
-    /// Deletes a secret and all its versions; NOT_FOUND if it does not exist.
-    fn delete(&mut self, tenant: &str, name: &str) -> Result<()>;
+    /// Deletes a secret and all its versions; NOT_FOUND if it does not exist. Unless `force`,
+    /// fails with IN_USE (naming the sources) while any source references it.
+    fn delete(&mut self, tenant: &str, name: &str, force: bool) -> Result<()>;
+    /// Replaces the set of secrets a source references.
+    fn replace_references(
+        &mut self,
+        tenant: &str,
+        source_id: &str,
+        references: &[StoredReference],
+    ) -> Result<()>;
+    /// Forgets every reference of a source; returns how many were removed.
+    fn remove_references(&mut self, tenant: &str, source_id: &str) -> Result<usize>;
+    /// The sources referencing a secret, in source order.
+    fn where_used(&mut self, tenant: &str, name: &str) -> Result<Vec<StoredReference>>;
     /// A page of secrets of a tenant in name order.
     fn list(&mut self, tenant: &str, query: &ListQuery) -> Result<Page<StoredSecret>>;
     /// Adds usage counters (batched by the caller).

@@ -4,7 +4,8 @@
 //! writers queue on the busy timeout instead of deadlocking.
 
 use super::{
-    Backend, ChangeProbe, StoreHeader, StoredSecret, StoredVersion, UsageUpdate, WrappedKey,
+    Backend, ChangeProbe, StoreHeader, StoredReference, StoredSecret, StoredVersion, UsageUpdate,
+    WrappedKey,
 };
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{ListQuery, Page, SecretType};
@@ -49,6 +50,15 @@ const MIGRATIONS: &[&str] = &[
          created_at INTEGER NOT NULL,
          PRIMARY KEY (tenant, name, version)
      ) WITHOUT ROWID;",
+    // 2: the exact reference index ("where used").
+    "CREATE TABLE tbs_references (
+         tenant    TEXT NOT NULL,
+         source_id TEXT NOT NULL,
+         name      TEXT NOT NULL,
+         type      TEXT,
+         PRIMARY KEY (tenant, source_id, name)
+     ) WITHOUT ROWID;
+     CREATE INDEX tbs_references_by_name ON tbs_references (tenant, name, source_id);",
 ];
 
 /// The schema version this library writes.
@@ -208,6 +218,25 @@ fn wrapped_from_row(row: &Row<'_>) -> rusqlite::Result<WrappedKey> {
         blob: row.get(2)?,
         created_at: row.get(3)?,
     })
+}
+
+/// IN_USE naming the referencing sources (at most ten, then a count).
+fn in_use(name: &str, sources: &[String]) -> Error {
+    let shown: Vec<&str> = sources.iter().take(10).map(String::as_str).collect();
+    let more = sources.len().saturating_sub(shown.len());
+    let tail = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    Error::new(
+        ErrorCode::InUse,
+        format!(
+            "secret '{name}' is referenced by {} source(s): {}{tail}; delete with force to remove it anyway",
+            sources.len(),
+            shown.join(", ")
+        ),
+    )
 }
 
 fn not_found(tenant: &str, name: &str) -> Error {
@@ -475,8 +504,20 @@ impl Backend for SqliteBackend {
         Ok(())
     }
 
-    fn delete(&mut self, tenant: &str, name: &str) -> Result<()> {
+    fn delete(&mut self, tenant: &str, name: &str, force: bool) -> Result<()> {
         let tx = self.write_tx()?;
+        if !force {
+            let mut stmt = tx.prepare_cached(
+                "SELECT source_id FROM tbs_references WHERE tenant = ?1 AND name = ?2
+                 ORDER BY source_id",
+            )?;
+            let sources = stmt
+                .query_map(params![tenant, name], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            if !sources.is_empty() {
+                return Err(in_use(name, &sources));
+            }
+        }
         let changed = tx.execute(
             "DELETE FROM tbs_secrets WHERE tenant = ?1 AND name = ?2",
             params![tenant, name],
@@ -490,6 +531,61 @@ impl Backend for SqliteBackend {
         )?;
         tx.commit()?;
         Ok(())
+    }
+
+    fn replace_references(
+        &mut self,
+        tenant: &str,
+        source_id: &str,
+        references: &[StoredReference],
+    ) -> Result<()> {
+        let tx = self.write_tx()?;
+        tx.execute(
+            "DELETE FROM tbs_references WHERE tenant = ?1 AND source_id = ?2",
+            params![tenant, source_id],
+        )?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR REPLACE INTO tbs_references (tenant, source_id, name, type)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for r in references {
+                stmt.execute(params![
+                    tenant,
+                    source_id,
+                    r.name,
+                    r.secret_type.map(SecretType::as_str)
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn remove_references(&mut self, tenant: &str, source_id: &str) -> Result<usize> {
+        let tx = self.write_tx()?;
+        let removed = tx.execute(
+            "DELETE FROM tbs_references WHERE tenant = ?1 AND source_id = ?2",
+            params![tenant, source_id],
+        )?;
+        tx.commit()?;
+        Ok(removed)
+    }
+
+    fn where_used(&mut self, tenant: &str, name: &str) -> Result<Vec<StoredReference>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT source_id, name, type FROM tbs_references WHERE tenant = ?1 AND name = ?2
+             ORDER BY source_id",
+        )?;
+        let rows = stmt.query_map(params![tenant, name], |row| {
+            let type_name: Option<String> = row.get(2)?;
+            Ok(StoredReference {
+                source_id: row.get(0)?,
+                name: row.get(1)?,
+                secret_type: type_name.and_then(|t| t.parse().ok()),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     fn list(&mut self, tenant: &str, query: &ListQuery) -> Result<Page<StoredSecret>> {

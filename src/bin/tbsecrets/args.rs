@@ -54,6 +54,27 @@ impl From<TypeArg> for tbsecrets::SecretType {
     }
 }
 
+/// How `resolve` reads its input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// JSON for `.json` files, text otherwise.
+    Auto,
+    /// JSON: string values are resolved, keys are not.
+    Json,
+    /// Plain text.
+    Text,
+}
+
+impl From<FormatArg> for tbsecrets::service::DocumentFormat {
+    fn from(value: FormatArg) -> Self {
+        match value {
+            FormatArg::Auto => tbsecrets::service::DocumentFormat::Auto,
+            FormatArg::Json => tbsecrets::service::DocumentFormat::Json,
+            FormatArg::Text => tbsecrets::service::DocumentFormat::Text,
+        }
+    }
+}
+
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -103,10 +124,46 @@ pub enum Command {
         /// Secret name.
         name: String,
     },
-    /// Delete a secret.
+    /// Delete a secret (refused while sources reference it, unless --force).
     Rm {
         /// Secret name.
         name: String,
+        /// Delete even while sources reference it.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Resolve the secret placeholders of a config file (strict: fails naming every problem).
+    Resolve {
+        /// The file to resolve.
+        file: PathBuf,
+        /// Write the result here (atomically, mode 0600) instead of stdout.
+        #[arg(short = 'o', long = "output")]
+        output: Option<PathBuf>,
+        /// How to read the file.
+        #[arg(long, value_enum, default_value = "auto")]
+        format: FormatArg,
+        /// Write TEXT_FILE values as files into this private directory and substitute their paths.
+        #[arg(long)]
+        materialize_dir: Option<PathBuf>,
+        /// Also record the file's references under this source id (for `where-used`).
+        #[arg(long)]
+        source: Option<String>,
+    },
+    /// List the secrets a config file references.
+    Refs {
+        /// The file to read.
+        file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the sources that reference a secret.
+    WhereUsed {
+        /// Secret name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Write a new version equal to an older kept version.
     Rollback {

@@ -2,8 +2,10 @@
 
 use crate::args::{Cli, Command, Global};
 use crate::{keys, render};
-use std::io::Read;
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
+use tbsecrets::service::{DocumentFormat, MaterializeOptions, ResolveOptions};
 use tbsecrets::crypto::write_key_file;
 use tbsecrets::{
     Error, ErrorCode, ListQuery, MasterKey, Result, SecretStorage, SecretType, StorageOptions,
@@ -67,9 +69,44 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             let value = open_existing(g)?.get_value(&g.tenant, name)?;
             Ok(value.as_bytes().to_vec())
         }
-        Command::Rm { name } => {
-            open_existing(g)?.delete(&g.tenant, name)?;
+        Command::Rm { name, force } => {
+            open_existing(g)?.delete_with(&g.tenant, name, *force)?;
             Ok(format!("deleted {name}\n").into_bytes())
+        }
+        Command::Resolve {
+            file,
+            output,
+            format,
+            materialize_dir,
+            source,
+        } => resolve(
+            g,
+            file,
+            output.as_deref(),
+            (*format).into(),
+            materialize_dir.as_deref(),
+            source.as_deref(),
+        ),
+        Command::Refs { file, json } => {
+            let text = read_text(file)?;
+            let refs = SecretStorage::references(&text)?;
+            if *json {
+                render::json(&refs)
+            } else {
+                Ok(render::references(&refs))
+            }
+        }
+        Command::WhereUsed { name, json } => {
+            let used = open_existing(g)?.where_used(&g.tenant, name)?;
+            if *json {
+                render::json(&used)
+            } else {
+                Ok(used
+                    .iter()
+                    .map(|r| format!("{}\n", r.source_id))
+                    .collect::<String>()
+                    .into_bytes())
+            }
         }
         Command::Rollback { name, version } => {
             let info = open_existing(g)?.rollback(&g.tenant, name, *version)?;
@@ -106,8 +143,75 @@ fn init(g: &Global) -> Result<Vec<u8>> {
     Ok(out.into_bytes())
 }
 
+/// Resolves a config file to stdout or, atomically and with mode 0600, to `output`.
+fn resolve(
+    g: &Global,
+    file: &Path,
+    output: Option<&Path>,
+    format: DocumentFormat,
+    materialize_dir: Option<&Path>,
+    source: Option<&str>,
+) -> Result<Vec<u8>> {
+    let store = open_existing_with(g, |options| {
+        options.materialize = materialize_dir.map(|dir| MaterializeOptions {
+            dir: dir.to_path_buf(),
+            keep_on_close: true,
+        });
+    })?;
+    let options = ResolveOptions {
+        materialize_files: materialize_dir.is_some(),
+    };
+    let resolved = Zeroizing::new(store.resolve_file(&g.tenant, file, format, options)?);
+    if let Some(source) = source {
+        store.track_references(&g.tenant, source, &read_text(file)?)?;
+    }
+    store.close()?;
+    match output {
+        Some(path) => {
+            write_private_atomically(path, resolved.as_bytes())?;
+            Ok(Vec::new())
+        }
+        None => Ok(resolved.as_bytes().to_vec()),
+    }
+}
+
+/// Writes `bytes` to a temporary file (mode 0600) beside `path`, syncs it and renames it
+/// over `path`, so readers never see a partial file and nothing is created on failure.
+fn write_private_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tbsecrets-")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(|e| Error::storage(format!("cannot create a file in {}: {e}", dir.display())))?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .map_err(|e| Error::storage(format!("cannot write {}: {}", path.display(), e.error)))?;
+    Ok(())
+}
+
+/// Reads a UTF-8 text file.
+fn read_text(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::invalid(format!("cannot read {}: {e}", path.display())))?;
+    String::from_utf8(bytes)
+        .map_err(|_| Error::invalid(format!("{} is not UTF-8 text", path.display())))
+}
+
 /// Opens a store that must already exist.
 fn open_existing(g: &Global) -> Result<SecretStorage> {
+    open_existing_with(g, |_| {})
+}
+
+/// Opens an existing store, letting the caller adjust the options.
+fn open_existing_with(
+    g: &Global,
+    adjust: impl FnOnce(&mut StorageOptions),
+) -> Result<SecretStorage> {
     if !g.store.exists() {
         return Err(Error::new(
             ErrorCode::NotFound,
@@ -118,10 +222,11 @@ fn open_existing(g: &Global) -> Result<SecretStorage> {
         ));
     }
     let key = keys::key_for_store(&g.store, g.key_file.as_deref())?;
-    let options = StorageOptions {
+    let mut options = StorageOptions {
         create_if_missing: false,
         ..StorageOptions::with_master_key(key)
     };
+    adjust(&mut options);
     SecretStorage::open(&g.store, options)
 }
 

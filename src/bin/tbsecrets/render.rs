@@ -73,3 +73,17 @@ pub fn history(versions: &[VersionInfo]) -> Vec<u8> {
     }
     out.into_bytes()
 }
+
+/// References as `NAME<TAB>TYPE` lines (`*` for the short form, any type).
+pub fn references(refs: &[tbsecrets::placeholder::Reference]) -> Vec<u8> {
+    refs.iter()
+        .map(|r| {
+            format!(
+                "{}\t{}\n",
+                r.name,
+                r.secret_type.map_or("*", tbsecrets::SecretType::as_str)
+            )
+        })
+        .collect::<String>()
+        .into_bytes()
+}

@@ -1,0 +1,219 @@
+//! TEXT_FILE materialisation: a TEXT_FILE placeholder can be replaced by the path of a file
+//! holding the value, for C programs whose config wants a path (a CA file).
+//!
+//! Files live in a private directory (0700) and are written 0600 with `O_EXCL`, so a
+//! pre-planted symlink is never followed. Each (tenant, secret, version) is written once per
+//! handle. The files are removed by [`Materializer::clear`], which the handle calls on close,
+//! unless the directory was configured with `keep_on_close` (the CLI renders config files
+//! whose referenced files must outlive it).
+
+use crate::error::{Error, Result};
+use foldhash::HashMap;
+use parking_lot::Mutex;
+use std::fs::{self, DirBuilder, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Where materialised files go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaterializeOptions {
+    /// The directory; created 0700 if absent. An existing one must not be accessible by group
+    /// or others.
+    pub dir: PathBuf,
+    /// Keep the files when the handle closes.
+    pub keep_on_close: bool,
+}
+
+#[derive(Default)]
+struct State {
+    /// The directory in use, once created or checked.
+    dir: Option<PathBuf>,
+    /// Whether this handle created the directory (then `clear` removes it too).
+    created_dir: bool,
+    files: HashMap<(String, String, u64), PathBuf>,
+    next_id: u64,
+}
+
+/// Writes and tracks materialised files of one handle.
+pub struct Materializer {
+    configured: Option<MaterializeOptions>,
+    state: Mutex<State>,
+}
+
+impl Materializer {
+    /// A materializer over a configured directory, or a fresh private temporary one.
+    pub fn new(configured: Option<MaterializeOptions>) -> Materializer {
+        Materializer {
+            configured,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// The path of a file holding `bytes` for this secret version, written on first use.
+    pub fn path_for(&self, tenant: &str, name: &str, version: u64, bytes: &[u8]) -> Result<String> {
+        let mut state = self.state.lock();
+        let key = (tenant.to_owned(), name.to_owned(), version);
+        if let Some(path) = state.files.get(&key) {
+            return path_text(path);
+        }
+        let dir = match &state.dir {
+            Some(dir) => dir.clone(),
+            None => {
+                let (dir, created) = self.prepare_dir()?;
+                state.created_dir = created;
+                state.dir = Some(dir.clone());
+                dir
+            }
+        };
+        state.next_id += 1;
+        let path = dir.join(format!("{}-{}-v{version}.pem", file_stem(name), state.next_id));
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(|e| Error::storage(format!("cannot create {}: {e}", path.display())))?;
+        file.write_all(bytes)?;
+        let text = path_text(&path)?;
+        state.files.insert(key, path);
+        Ok(text)
+    }
+
+    fn prepare_dir(&self) -> Result<(PathBuf, bool)> {
+        let dir = match &self.configured {
+            Some(options) => options.dir.clone(),
+            None => std::env::temp_dir().join(format!(
+                "tbsecrets-{}-{:016x}",
+                std::process::id(),
+                random_u64()
+            )),
+        };
+        match DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => Ok((dir, true)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                let meta = fs::symlink_metadata(&dir)?;
+                let mode = meta.permissions().mode() & 0o777;
+                if !meta.is_dir() || mode & 0o077 != 0 {
+                    return Err(Error::invalid(format!(
+                        "materialisation directory {} must be a directory accessible by its owner only (mode {mode:04o}); use chmod 700",
+                        dir.display()
+                    )));
+                }
+                Ok((dir, false))
+            }
+            Err(e) => Err(Error::storage(format!(
+                "cannot create materialisation directory {}: {e}",
+                dir.display()
+            ))),
+        }
+    }
+
+    /// Removes every file written so far (and the directory if this handle created it).
+    pub fn clear(&self) -> Result<()> {
+        let mut state = self.state.lock();
+        let mut first_error = None;
+        for (_, path) in state.files.drain() {
+            if let Err(e) = fs::remove_file(&path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if state.created_dir {
+            if let Some(dir) = state.dir.take() {
+                let _ = fs::remove_dir(&dir);
+            }
+            state.created_dir = false;
+        }
+        match first_error {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+
+    /// Called on close: clears unless configured to keep the files.
+    pub fn close(&self) -> Result<()> {
+        match &self.configured {
+            Some(options) if options.keep_on_close => Ok(()),
+            _ => self.clear(),
+        }
+    }
+
+    /// The paths written so far.
+    pub fn files(&self) -> Vec<PathBuf> {
+        self.state.lock().files.values().cloned().collect()
+    }
+}
+
+fn path_text(path: &Path) -> Result<String> {
+    path.to_str()
+        .map(str::to_owned)
+        .ok_or_else(|| Error::invalid(format!("path {} is not UTF-8", path.display())))
+}
+
+/// A file-name-safe stem from a secret name (names are not secret, but may hold any character).
+fn file_stem(name: &str) -> String {
+    let stem: String = name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .take(64)
+        .collect();
+    if stem.is_empty() {
+        "secret".to_owned()
+    } else {
+        stem
+    }
+}
+
+fn random_u64() -> u64 {
+    use aes_gcm::aead::{rand_core::RngCore, OsRng};
+    OsRng.next_u64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_private_reused_and_cleared() {
+        let m = Materializer::new(None);
+        let a = m.path_for("t", "ca cert/1", 1, b"PEM-A").unwrap();
+        assert_eq!(m.path_for("t", "ca cert/1", 1, b"PEM-A").unwrap(), a);
+        let b = m.path_for("t", "ca cert/1", 2, b"PEM-B").unwrap();
+        assert_ne!(a, b);
+        assert_eq!(fs::read(&a).unwrap(), b"PEM-A");
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(Path::new(&a)), 0o600);
+        let dir = Path::new(&a).parent().unwrap().to_path_buf();
+        assert_eq!(mode(&dir), 0o700);
+        let file_name = Path::new(&a).file_name().unwrap().to_str().unwrap();
+        assert!(file_name.starts_with("ca_cert_1-"), "{file_name}");
+        m.close().unwrap();
+        assert!(!Path::new(&a).exists() && !Path::new(&b).exists() && !dir.exists());
+    }
+
+    #[test]
+    fn configured_dir_must_be_private_and_can_be_kept() {
+        let parent = tempfile::tempdir().unwrap();
+        let open_dir = parent.path().join("open");
+        fs::create_dir(&open_dir).unwrap();
+        fs::set_permissions(&open_dir, fs::Permissions::from_mode(0o755)).unwrap();
+        let m = Materializer::new(Some(MaterializeOptions {
+            dir: open_dir,
+            keep_on_close: false,
+        }));
+        let err = m.path_for("t", "n", 1, b"x").unwrap_err();
+        assert!(err.message().contains("owner only"), "{err}");
+
+        let kept = Materializer::new(Some(MaterializeOptions {
+            dir: parent.path().join("kept"),
+            keep_on_close: true,
+        }));
+        let path = kept.path_for("t", "n", 1, b"x").unwrap();
+        kept.close().unwrap();
+        assert!(Path::new(&path).exists());
+        kept.clear().unwrap();
+        assert!(!Path::new(&path).exists());
+    }
+}

@@ -1,0 +1,245 @@
+//! Placeholder resolution and the reference index on `SecretStorage` (DESIGN.md §4).
+//!
+//! The pure parser/resolver lives in `crate::placeholder`; this module is the store's side of
+//! it: a `SecretSource` that reads each distinct secret once per call through the value cache
+//! (so resolution is decrypt-once and counts usage), materialisation of TEXT_FILE values, and
+//! the exact (tenant, secret, source) index.
+
+use super::SecretStorage;
+use crate::error::{Error, ErrorCode, Result};
+use crate::model::{validate_tenant, SecretType};
+use crate::placeholder::{self, Fetched, Reference, SecretSource};
+use crate::store::StoredReference;
+use std::borrow::Cow;
+use std::path::Path;
+use zeroize::Zeroizing;
+
+/// Longest source id, in bytes.
+pub const MAX_SOURCE_ID_BYTES: usize = 255;
+
+/// Options of one resolve call.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ResolveOptions {
+    /// Replace TEXT_FILE placeholders with the path of a private file holding the value
+    /// instead of the value itself.
+    pub materialize_files: bool,
+}
+
+/// How `resolve_file` reads a document.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DocumentFormat {
+    /// JSON for a `.json` file name, text otherwise.
+    #[default]
+    Auto,
+    /// A JSON document: string values are resolved, keys are not.
+    Json,
+    /// Plain text: every placeholder is resolved.
+    Text,
+}
+
+impl std::str::FromStr for DocumentFormat {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(DocumentFormat::Auto),
+            "json" => Ok(DocumentFormat::Json),
+            "text" => Ok(DocumentFormat::Text),
+            _ => Err(Error::invalid(format!(
+                "unknown format '{s}': expected auto, json or text"
+            ))),
+        }
+    }
+}
+
+/// The store as the resolver's source of values, for one tenant and one call.
+struct StoreSource<'a> {
+    store: &'a SecretStorage,
+    tenant: &'a str,
+    options: ResolveOptions,
+}
+
+impl SecretSource for StoreSource<'_> {
+    fn fetch(&mut self, name: &str) -> Result<Fetched> {
+        let entry = match self.store.current_entry(self.tenant, name) {
+            Ok(entry) => entry,
+            Err(e) if e.code() == ErrorCode::NotFound => return Ok(Fetched::Missing),
+            Err(e) if e.code() == ErrorCode::InvalidArgument => {
+                return Ok(Fetched::Unusable {
+                    reason: e.message().to_owned(),
+                })
+            }
+            Err(e) => return Err(e),
+        };
+        self.store.mark_used(&entry);
+        let value = entry.open()?;
+        let secret_type = value.secret_type();
+        if secret_type == SecretType::TextFile && self.options.materialize_files {
+            let path = self.store.materializer.path_for(
+                self.tenant,
+                name,
+                value.version(),
+                value.as_bytes(),
+            )?;
+            return Ok(Fetched::Found {
+                secret_type,
+                replacement: Zeroizing::new(path),
+            });
+        }
+        match String::from_utf8(std::mem::take(&mut *value.into_bytes())) {
+            Ok(text) => Ok(Fetched::Found {
+                secret_type,
+                replacement: Zeroizing::new(text),
+            }),
+            Err(not_text) => {
+                // Wipe the bytes the failed conversion handed back.
+                drop(Zeroizing::new(not_text.into_bytes()));
+                Ok(Fetched::Unusable {
+                    reason: "the TEXT_FILE value is not UTF-8 text; resolve it with materialisation to get a file path".to_owned(),
+                })
+            }
+        }
+    }
+}
+
+impl SecretStorage {
+    fn source<'a>(&'a self, tenant: &'a str, options: ResolveOptions) -> Result<StoreSource<'a>> {
+        self.ensure_open()?;
+        validate_tenant(tenant)?;
+        Ok(StoreSource {
+            store: self,
+            tenant,
+            options,
+        })
+    }
+
+    /// Resolves every placeholder in a text. Returns the input borrowed when it holds no
+    /// placeholder. Strict: any missing, mistyped or malformed placeholder fails the whole
+    /// call, and the error names every one of them with its byte offset.
+    pub fn resolve_str<'a>(&self, tenant: &str, text: &'a str) -> Result<Cow<'a, str>> {
+        self.resolve_str_with(tenant, text, ResolveOptions::default())
+    }
+
+    /// [`SecretStorage::resolve_str`] with options (TEXT_FILE materialisation).
+    pub fn resolve_str_with<'a>(
+        &self,
+        tenant: &str,
+        text: &'a str,
+        options: ResolveOptions,
+    ) -> Result<Cow<'a, str>> {
+        let mut source = self.source(tenant, options)?;
+        placeholder::resolve_text(text, &mut source)
+    }
+
+    /// Resolves every string value of a JSON document at any depth (object keys are not
+    /// resolved); everything else is kept byte for byte, and substituted values are escaped
+    /// as JSON. Fails with INVALID_ARGUMENT if the document is not valid JSON.
+    pub fn resolve_json<'a>(&self, tenant: &str, json: &'a str) -> Result<Cow<'a, str>> {
+        self.resolve_json_with(tenant, json, ResolveOptions::default())
+    }
+
+    /// [`SecretStorage::resolve_json`] with options (TEXT_FILE materialisation).
+    pub fn resolve_json_with<'a>(
+        &self,
+        tenant: &str,
+        json: &'a str,
+        options: ResolveOptions,
+    ) -> Result<Cow<'a, str>> {
+        let mut source = self.source(tenant, options)?;
+        placeholder::resolve_json(json, &mut source)
+    }
+
+    /// Reads a file and resolves it as JSON or text (`Auto`: `.json` → JSON).
+    pub fn resolve_file(
+        &self,
+        tenant: &str,
+        path: &Path,
+        format: DocumentFormat,
+        options: ResolveOptions,
+    ) -> Result<String> {
+        let bytes = std::fs::read(path)
+            .map_err(|e| Error::invalid(format!("cannot read {}: {e}", path.display())))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| Error::invalid(format!("{} is not UTF-8 text", path.display())))?;
+        let json = match format {
+            DocumentFormat::Json => true,
+            DocumentFormat::Text => false,
+            DocumentFormat::Auto => path
+                .extension()
+                .is_some_and(|ext| ext.eq_ignore_ascii_case("json")),
+        };
+        let resolved = if json {
+            self.resolve_json_with(tenant, &text, options)?
+        } else {
+            self.resolve_str_with(tenant, &text, options)?
+        };
+        Ok(resolved.into_owned())
+    }
+
+    /// Removes the TEXT_FILE files materialised so far by this handle.
+    pub fn clear_materialized(&self) -> Result<()> {
+        self.materializer.clear()
+    }
+
+    /// The distinct (name, type) pairs a document (JSON or text) references.
+    pub fn references(document: &str) -> Result<Vec<Reference>> {
+        placeholder::references(document)
+    }
+
+    /// Records exactly which secrets a source (rule node, integration, config file) uses,
+    /// replacing the source's previous set. Returns the references recorded.
+    pub fn track_references(
+        &self,
+        tenant: &str,
+        source_id: &str,
+        document: &str,
+    ) -> Result<Vec<Reference>> {
+        self.ensure_open()?;
+        validate_tenant(tenant)?;
+        validate_source_id(source_id)?;
+        let references = placeholder::references(document)?;
+        let stored: Vec<StoredReference> = references
+            .iter()
+            .map(|r| StoredReference {
+                source_id: source_id.to_owned(),
+                name: r.name.clone(),
+                secret_type: r.secret_type,
+            })
+            .collect();
+        self.backend
+            .lock()
+            .replace_references(tenant, source_id, &stored)?;
+        Ok(references)
+    }
+
+    /// Forgets a source's references; returns how many were removed.
+    pub fn untrack(&self, tenant: &str, source_id: &str) -> Result<usize> {
+        self.ensure_open()?;
+        validate_tenant(tenant)?;
+        validate_source_id(source_id)?;
+        self.backend.lock().remove_references(tenant, source_id)
+    }
+
+    /// The sources that reference a secret (exact, from the index).
+    pub fn where_used(&self, tenant: &str, name: &str) -> Result<Vec<StoredReference>> {
+        self.ensure_open()?;
+        validate_tenant(tenant)?;
+        crate::model::validate_name(name)?;
+        self.backend.lock().where_used(tenant, name)
+    }
+}
+
+/// Checks a source id: non-empty, at most 255 bytes, no control characters.
+pub fn validate_source_id(source_id: &str) -> Result<()> {
+    if source_id.is_empty() || source_id.len() > MAX_SOURCE_ID_BYTES {
+        return Err(Error::invalid(format!(
+            "source id must be 1 to {MAX_SOURCE_ID_BYTES} bytes long"
+        )));
+    }
+    if source_id.chars().any(char::is_control) {
+        return Err(Error::invalid(
+            "source id must not contain control characters",
+        ));
+    }
+    Ok(())
+}
