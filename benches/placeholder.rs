@@ -1,1 +1,165 @@
-fn main() {}
+//! Placeholder scanning and resolution against hand-written and serde_json baselines.
+//!
+//! `cargo bench --bench placeholder -- --warm-up-time 1 --measurement-time 3`
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use common::{fixture, fixture_secrets, MapSource};
+use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
+use serde_json::Value;
+use std::collections::HashMap;
+use tbsecrets::placeholder::{contains_placeholder, resolve_json, resolve_text};
+use tbsecrets::SecretType;
+
+const MIB: usize = 1024 * 1024;
+
+/// ThingsBoard's root rule chain repeated to at least `len` bytes: JSON-like text, no secrets.
+fn filler(len: usize) -> String {
+    let chunk = fixture("root_rule_chain.json");
+    chunk.repeat(len.div_ceil(chunk.len()))
+}
+
+/// A 10 MiB valid JSON document without placeholders: an array of root rule chains.
+fn json_without_placeholders() -> String {
+    let chain = fixture("root_rule_chain.json");
+    let copies = (10 * MIB).div_ceil(chain.len() + 2);
+    format!("[{}]", vec![chain.as_str(); copies].join(",\n"))
+}
+
+fn scan(c: &mut Criterion) {
+    let doc = json_without_placeholders();
+    let bytes = doc.as_bytes();
+    let mut group = c.benchmark_group("scan_10MiB_json_no_placeholders");
+    group.throughput(Throughput::Bytes(doc.len() as u64));
+    let finder = memchr::memmem::Finder::new("${secret:");
+    group.bench_function("baseline_memmem_find", |b| {
+        b.iter(|| finder.find(black_box(bytes)))
+    });
+    group.bench_function("contains_placeholder", |b| {
+        b.iter(|| contains_placeholder(black_box(&doc)))
+    });
+    group.finish();
+}
+
+/// 50 TEXT secrets of 24–73 bytes.
+fn fifty_secrets() -> Vec<(String, SecretType, String)> {
+    (0..50)
+        .map(|i| {
+            let value = format!("value-{i:02}-{}", "x".repeat(i + 15));
+            (format!("secret-{i:02}"), SecretType::Text, value)
+        })
+        .collect()
+}
+
+/// 10 MiB of text with 1,000 placeholders (every ~10 KiB) over 50 secrets.
+fn text_with_placeholders() -> String {
+    let filler = filler(10 * MIB);
+    let step = filler.len() / 1000;
+    let mut text = String::with_capacity(filler.len() + 40_000);
+    let mut pos = 0;
+    for i in 0..1000 {
+        let mut next = (i + 1) * step;
+        while !filler.is_char_boundary(next) {
+            next += 1;
+        }
+        text.push_str(&filler[pos..next]);
+        let suffix = if i % 2 == 0 { ";type:TEXT" } else { "" };
+        text.push_str(&format!("${{secret:secret-{:02}{suffix}}}", i % 50));
+        pos = next;
+    }
+    text.push_str(&filler[pos..]);
+    text
+}
+
+/// The obvious single-pass loop: find, look up, copy. No validation, escapes or type checks.
+fn naive_replace(text: &str, secrets: &HashMap<String, String>) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut pos = 0;
+    for at in memchr::memmem::find_iter(text.as_bytes(), "${secret:") {
+        let body = at + "${secret:".len();
+        let Some(close) = memchr::memchr(b'}', &text.as_bytes()[body..]) else {
+            break;
+        };
+        let inner = &text[body..body + close];
+        let name = inner.split(';').next().unwrap_or(inner);
+        out.push_str(&text[pos..at]);
+        out.push_str(&secrets[name]);
+        pos = body + close + 1;
+    }
+    out.push_str(&text[pos..]);
+    out
+}
+
+fn resolve_text_bench(c: &mut Criterion) {
+    let text = text_with_placeholders();
+    let secrets = fifty_secrets();
+    let map: HashMap<String, String> = secrets
+        .iter()
+        .map(|(n, _, v)| (n.clone(), v.clone()))
+        .collect();
+    let expected = naive_replace(&text, &map);
+    let mut source = MapSource::new(secrets.clone());
+    assert_eq!(resolve_text(&text, &mut source).unwrap(), expected);
+
+    let mut group = c.benchmark_group("resolve_text_10MiB_1000_placeholders");
+    group.throughput(Throughput::Bytes(text.len() as u64));
+    group.bench_function("reference_copy_only_to_owned", |b| {
+        b.iter(|| black_box(&text).to_owned())
+    });
+    group.bench_function("baseline_naive_memmem_replace", |b| {
+        b.iter(|| naive_replace(black_box(&text), &map))
+    });
+    group.bench_function("resolve_text", |b| {
+        b.iter(|| {
+            let mut source = MapSource::new(secrets.clone());
+            resolve_text(black_box(&text), &mut source).unwrap().len()
+        })
+    });
+    group.finish();
+}
+
+/// The fixture rule chain with its nodes repeated until the pretty-printed export is ≥ 1 MiB.
+fn big_rule_chain() -> String {
+    let mut chain: Value = serde_json::from_str(&fixture("rule_chain_with_secrets.json")).unwrap();
+    let nodes = chain["metadata"]["nodes"].as_array().unwrap().clone();
+    let node_bytes = serde_json::to_string_pretty(&nodes).unwrap().len();
+    let copies = MIB.div_ceil(node_bytes);
+    let repeated: Vec<Value> = (0..copies).flat_map(|_| nodes.iter().cloned()).collect();
+    chain["metadata"]["nodes"] = Value::Array(repeated);
+    serde_json::to_string_pretty(&chain).unwrap()
+}
+
+fn resolve_json_bench(c: &mut Criterion) {
+    let doc = big_rule_chain();
+    let secrets = fixture_secrets();
+    let resolved = resolve_json(&doc, &mut MapSource::new(secrets.clone())).unwrap();
+    serde_json::from_str::<Value>(&resolved).unwrap();
+    eprintln!(
+        "rule chain: {} bytes, {} placeholders",
+        doc.len(),
+        doc.matches("${secret:").count()
+    );
+
+    let mut group = c.benchmark_group("resolve_json_1MiB_rule_chain");
+    group.throughput(Throughput::Bytes(doc.len() as u64));
+    group.bench_function("baseline_serde_value_roundtrip", |b| {
+        b.iter(|| {
+            let value: Value = serde_json::from_str(black_box(&doc)).unwrap();
+            serde_json::to_string(&value).unwrap().len()
+        })
+    });
+    group.bench_function("validate_only_ignored_any", |b| {
+        b.iter(|| serde_json::from_str::<serde::de::IgnoredAny>(black_box(&doc)).unwrap())
+    });
+    group.bench_function("resolve_json", |b| {
+        b.iter(|| {
+            let mut source = MapSource::new(secrets.clone());
+            resolve_json(black_box(&doc), &mut source).unwrap().len()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, scan, resolve_text_bench, resolve_json_bench);
+criterion_main!(benches);

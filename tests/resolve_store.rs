@@ -51,9 +51,15 @@ fn resolves_text_and_borrows_when_nothing_to_do() {
         .create(T, "pw", SecretType::Text, b"p\"w${secret:user}", "")
         .unwrap();
     let plain = "no placeholders, ${deviceName} stays";
-    assert!(matches!(store.resolve_str(T, plain).unwrap(), Cow::Borrowed(_)));
+    assert!(matches!(
+        store.resolve_str(T, plain).unwrap(),
+        Cow::Borrowed(_)
+    ));
     let out = store
-        .resolve_str(T, "u=${secret:user;type:TEXT} p=${secret:pw} $${secret:user}")
+        .resolve_str(
+            T,
+            "u=${secret:user;type:TEXT} p=${secret:pw} $${secret:user}",
+        )
         .unwrap();
     // The substituted value holding "${secret:user}" is not scanned again.
     assert_eq!(out, "u=alice p=p\"w${secret:user} ${secret:user}");
@@ -81,7 +87,10 @@ fn strict_errors_name_every_problem_and_never_a_value() {
     assert_eq!(err.problems()[1].code, ErrorCode::TypeMismatch);
     assert_eq!(err.problems()[0].offset, 16);
     let text = err.to_string();
-    assert!(!text.contains("tok-value-123") && !text.contains("BEGIN CERT"), "{text}");
+    assert!(
+        !text.contains("tok-value-123") && !text.contains("BEGIN CERT"),
+        "{text}"
+    );
 
     let err = store.resolve_str(T, "x ${secret:token").unwrap_err();
     assert_eq!(err.code(), ErrorCode::MalformedPlaceholder);
@@ -131,8 +140,12 @@ fn replace_in_strings(value: &mut serde_json::Value, secrets: &[(String, SecretT
                 }
             }
         }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(|v| replace_in_strings(v, secrets)),
-        serde_json::Value::Object(map) => map.values_mut().for_each(|v| replace_in_strings(v, secrets)),
+        serde_json::Value::Array(items) => items
+            .iter_mut()
+            .for_each(|v| replace_in_strings(v, secrets)),
+        serde_json::Value::Object(map) => map
+            .values_mut()
+            .for_each(|v| replace_in_strings(v, secrets)),
         _ => {}
     }
 }
@@ -177,18 +190,32 @@ fn materialised_files_are_private_and_removed_on_close() {
     store
         .create(T, "ca", SecretType::TextFile, pem.as_bytes(), "")
         .unwrap();
-    store.create(T, "pw", SecretType::Text, b"secret", "").unwrap();
+    store
+        .create(T, "pw", SecretType::Text, b"secret", "")
+        .unwrap();
     let config = r#"{"caCert":"${secret:ca;type:TEXT_FILE}","password":"${secret:pw}"}"#;
     let out = store
-        .resolve_json_with(T, config, ResolveOptions { materialize_files: true })
+        .resolve_json_with(
+            T,
+            config,
+            ResolveOptions {
+                materialize_files: true,
+            },
+        )
         .unwrap();
     let parsed: serde_json::Value = serde_json::from_str(&out).unwrap();
     let path = PathBuf::from(parsed["caCert"].as_str().unwrap());
     assert_eq!(parsed["password"], "secret");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), pem);
-    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
     let parent = path.parent().unwrap().to_path_buf();
-    assert_eq!(std::fs::metadata(&parent).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(
+        std::fs::metadata(&parent).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
     store.close().unwrap();
     assert!(!path.exists() && !parent.exists());
 }
@@ -203,9 +230,17 @@ fn explicit_clear_and_configured_dir() {
         keep_on_close: false,
     });
     let store = SecretStorage::open(dir.path().join("m.db"), options).unwrap();
-    store.create(T, "ca", SecretType::TextFile, b"PEM", "").unwrap();
+    store
+        .create(T, "ca", SecretType::TextFile, b"PEM", "")
+        .unwrap();
     let path = store
-        .resolve_str_with(T, "${secret:ca}", ResolveOptions { materialize_files: true })
+        .resolve_str_with(
+            T,
+            "${secret:ca}",
+            ResolveOptions {
+                materialize_files: true,
+            },
+        )
         .unwrap()
         .into_owned();
     assert!(Path::new(&path).starts_with(&out_dir));
@@ -218,7 +253,9 @@ fn reference_index_is_exact_and_guards_delete() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_in(dir.path());
     store.create(T, "api", SecretType::Text, b"a", "").unwrap();
-    store.create(T, "api-old", SecretType::Text, b"b", "").unwrap();
+    store
+        .create(T, "api-old", SecretType::Text, b"b", "")
+        .unwrap();
     let node = r#"{"k":"${secret:api;type:TEXT}","${secret:ignored}":"x"}"#;
     let refs = store.track_references(T, "rule-node-1", node).unwrap();
     assert_eq!(refs.len(), 1);
@@ -239,7 +276,10 @@ fn reference_index_is_exact_and_guards_delete() {
     let err = store.delete(T, "api").unwrap_err();
     assert_eq!(err.code(), ErrorCode::InUse);
     assert!(err.message().contains("rule-node-1") && err.message().contains("integration-7"));
-    assert!(store.get_value(T, "api").is_ok(), "nothing deleted on IN_USE");
+    assert!(
+        store.get_value(T, "api").is_ok(),
+        "nothing deleted on IN_USE"
+    );
 
     // Replacing a source's set drops old references.
     store
@@ -248,18 +288,28 @@ fn reference_index_is_exact_and_guards_delete() {
     assert_eq!(store.untrack(T, "rule-node-1").unwrap(), 1);
     store.delete(T, "api").unwrap();
 
-    store.create(T, "api", SecretType::Text, b"again", "").unwrap();
+    store
+        .create(T, "api", SecretType::Text, b"again", "")
+        .unwrap();
     store.track_references(T, "n", "${secret:api}").unwrap();
     store.delete_with(T, "api", true).unwrap();
-    assert_eq!(store.get_value(T, "api").unwrap_err().code(), ErrorCode::NotFound);
-    assert_eq!(store.untrack(T, "\u{1}").unwrap_err().code(), ErrorCode::InvalidArgument);
+    assert_eq!(
+        store.get_value(T, "api").unwrap_err().code(),
+        ErrorCode::NotFound
+    );
+    assert_eq!(
+        store.untrack(T, "\u{1}").unwrap_err().code(),
+        ErrorCode::InvalidArgument
+    );
 }
 
 #[test]
 fn resolve_file_formats() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_in(dir.path());
-    store.create(T, "pw", SecretType::Text, b"q\"uote", "").unwrap();
+    store
+        .create(T, "pw", SecretType::Text, b"q\"uote", "")
+        .unwrap();
     let json = dir.path().join("c.json");
     std::fs::write(&json, r#"{"p":"${secret:pw}"}"#).unwrap();
     let text = dir.path().join("c.conf");

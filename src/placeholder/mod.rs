@@ -1,1 +1,90 @@
-//! Secret placeholders: parsing, references and resolution (DESIGN.md §4).
+//! Secret placeholders: parsing, references and resolution (DESIGN.md §4). Pure: no storage,
+//! no crypto; values come from a [`SecretSource`] the store implements.
+//!
+//! ```text
+//! placeholder := "${secret:" NAME [";type:" TYPE] "}"
+//! TYPE        := "TEXT" | "TEXT_FILE" | "FILE"      (FILE = TEXT_FILE; no type = any type)
+//! escape      := "$${secret:"                        (the literal text "${secret:")
+//! ```
+//!
+//! Resolution is strict: every placeholder is checked, every distinct name is fetched once per
+//! call, and output is handed out only if every placeholder resolved. Otherwise the error lists
+//! every offending placeholder by name and byte offset, never a value. Substituted values are
+//! never scanned again. Buffers that held values are zeroized (the returned output is the
+//! caller's).
+
+mod json;
+mod json_string;
+mod output;
+mod references;
+mod resolve;
+mod scan;
+#[cfg(test)]
+mod test_support;
+
+pub use json::resolve_json;
+pub use references::{references, Reference};
+pub use resolve::resolve_text;
+pub use scan::{contains_placeholder, scan, Malformed, Placeholder, Scan, Token, OPEN};
+
+use crate::model::SecretType;
+use crate::Result;
+use std::fmt;
+use zeroize::Zeroizing;
+
+/// What a [`SecretSource`] answers for one secret name.
+pub enum Fetched {
+    /// The secret exists and can be substituted.
+    Found {
+        /// The secret's stored type, checked against the placeholder's `;type:`.
+        secret_type: SecretType,
+        /// The text that replaces the placeholder (the value, or e.g. the path of a
+        /// materialised file). Zeroized when the resolver drops it.
+        replacement: Zeroizing<String>,
+    },
+    /// No secret has that name.
+    Missing,
+    /// The secret exists but cannot be substituted (for example a TEXT_FILE value that is not
+    /// UTF-8).
+    Unusable {
+        /// Why, without the value: it is copied into the error.
+        reason: String,
+    },
+}
+
+impl fmt::Debug for Fetched {
+    /// Never shows the replacement.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fetched::Found { secret_type, .. } => f
+                .debug_struct("Found")
+                .field("secret_type", secret_type)
+                .field("replacement", &"<redacted>")
+                .finish(),
+            Fetched::Missing => f.write_str("Missing"),
+            Fetched::Unusable { reason } => {
+                f.debug_struct("Unusable").field("reason", reason).finish()
+            }
+        }
+    }
+}
+
+/// Where the resolver gets secrets from; the store implements it.
+///
+/// The resolver calls [`fetch`](SecretSource::fetch) at most once per distinct name per
+/// resolve call.
+pub trait SecretSource {
+    /// Looks one secret up. `Err` is a hard error (storage, integrity) that aborts the resolve
+    /// call with that error; an absent or unusable secret is an `Ok` answer instead.
+    fn fetch(&mut self, name: &str) -> Result<Fetched>;
+}
+
+/// Any `FnMut(&str) -> Result<Fetched>` closure is a source (handy for tests and callbacks).
+impl<F> SecretSource for F
+where
+    F: FnMut(&str) -> Result<Fetched>,
+{
+    fn fetch(&mut self, name: &str) -> Result<Fetched> {
+        self(name)
+    }
+}

@@ -67,7 +67,11 @@ impl Materializer {
             }
         };
         state.next_id += 1;
-        let path = dir.join(format!("{}-{}-v{version}.pem", file_stem(name), state.next_id));
+        let path = dir.join(format!(
+            "{}-{}-v{version}.pem",
+            file_stem(name),
+            state.next_id
+        ));
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -139,11 +143,6 @@ impl Materializer {
             _ => self.clear(),
         }
     }
-
-    /// The paths written so far.
-    pub fn files(&self) -> Vec<PathBuf> {
-        self.state.lock().files.values().cloned().collect()
-    }
 }
 
 fn path_text(path: &Path) -> Result<String> {
@@ -156,7 +155,13 @@ fn path_text(path: &Path) -> Result<String> {
 fn file_stem(name: &str) -> String {
     let stem: String = name
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(64)
         .collect();
     if stem.is_empty() {

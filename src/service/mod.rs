@@ -9,10 +9,12 @@ mod clock;
 mod keyring;
 mod materialize;
 mod options;
+mod resolve;
 mod value;
 
 pub use materialize::MaterializeOptions;
 pub use options::StorageOptions;
+pub use resolve::{validate_source_id, DocumentFormat, ResolveOptions, MAX_SOURCE_ID_BYTES};
 pub use value::SecretValue;
 
 use crate::crypto::{master_key_from_env, seal, BlobContext, MasterKey};

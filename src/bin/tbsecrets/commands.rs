@@ -5,8 +5,8 @@ use crate::{keys, render};
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use tbsecrets::service::{DocumentFormat, MaterializeOptions, ResolveOptions};
 use tbsecrets::crypto::write_key_file;
+use tbsecrets::service::{DocumentFormat, MaterializeOptions, ResolveOptions};
 use tbsecrets::{
     Error, ErrorCode, ListQuery, MasterKey, Result, SecretStorage, SecretType, StorageOptions,
 };

@@ -1,0 +1,356 @@
+//! Strict resolution: fetch each distinct name once, check every placeholder, and hand out
+//! output only if everything resolved.
+
+use super::output::OutputBuffer;
+use super::scan::{find_open, scan, Placeholder, Token};
+use super::{Fetched, SecretSource};
+use crate::error::{Error, ErrorCode, PlaceholderProblem};
+use crate::Result;
+use std::borrow::Cow;
+use std::collections::hash_map::Entry;
+
+/// Resolves every placeholder of `text` against `source` and turns every escape `$${secret:`
+/// into `${secret:`.
+///
+/// Returns `Cow::Borrowed(text)` when the text has neither placeholders nor escapes. Fails with
+/// `MALFORMED_PLACEHOLDER` if any placeholder is malformed, with `TYPE_MISMATCH` if the only
+/// problems are type mismatches, else with `UNRESOLVED`; [`Error::problems`] then lists every
+/// offending placeholder (name and byte offset in `text`). Every name is still fetched when some
+/// placeholder is malformed, so that the error is complete. An `Err` from the source aborts the
+/// call with that error. Substituted values are never scanned again.
+pub fn resolve_text<'a, S: SecretSource + ?Sized>(
+    text: &'a str,
+    source: &mut S,
+) -> Result<Cow<'a, str>> {
+    if find_open(text.as_bytes()).is_none() {
+        return Ok(Cow::Borrowed(text));
+    }
+    let mut out = OutputBuffer::with_capacity(text.len() + text.len() / 8 + 256);
+    let mut resolver = Resolver::default();
+    resolver.resolve(source, text, |offset| offset, |piece| out.push(piece))?;
+    resolver.finish()?;
+    Ok(Cow::Owned(out.into_string()))
+}
+
+/// One resolve call: the source's answers so far (each name is fetched once) and the problems
+/// found so far. Dropping it zeroizes every fetched value (they are `Zeroizing`).
+///
+/// Output is written while it is being checked, in one pass over the text; the caller discards
+/// it (zeroized) unless [`finish`](Resolver::finish) succeeds.
+#[derive(Default)]
+pub(crate) struct Resolver<'t> {
+    fetched: foldhash::HashMap<&'t str, Fetched>,
+    problems: Vec<PlaceholderProblem>,
+    malformed: bool,
+}
+
+impl<'t> Resolver<'t> {
+    /// Resolves `text` and passes its output to `write` piece by piece, until the first problem
+    /// (the rest is only checked). `locate` maps an offset in `text` to the offset reported in
+    /// problems.
+    pub(crate) fn resolve<S: SecretSource + ?Sized>(
+        &mut self,
+        source: &mut S,
+        text: &'t str,
+        locate: impl Fn(usize) -> usize,
+        mut write: impl FnMut(&str),
+    ) -> Result<()> {
+        let mut pos = 0;
+        for token in scan(text) {
+            match token {
+                Token::Placeholder(p) => {
+                    let clean = self.problems.is_empty();
+                    if let Some(replacement) = self.replacement(source, &p, &locate)? {
+                        if clean {
+                            write(&text[pos..p.offset]);
+                            write(replacement);
+                        }
+                    }
+                    pos = p.offset + p.len;
+                }
+                Token::Escape { offset } => {
+                    if self.problems.is_empty() {
+                        write(&text[pos..offset]);
+                    }
+                    pos = offset + 1;
+                }
+                Token::Malformed(m) => {
+                    self.malformed = true;
+                    self.problems.push(PlaceholderProblem {
+                        code: ErrorCode::MalformedPlaceholder,
+                        name: m.name.to_owned(),
+                        offset: locate(m.offset),
+                        reason: m.reason,
+                    });
+                }
+            }
+        }
+        if self.problems.is_empty() {
+            write(&text[pos..]);
+        }
+        Ok(())
+    }
+
+    /// The replacement of `p`, fetching its name on first use; `None` after recording a
+    /// problem.
+    fn replacement<S: SecretSource + ?Sized>(
+        &mut self,
+        source: &mut S,
+        p: &Placeholder<'t>,
+        locate: impl Fn(usize) -> usize,
+    ) -> Result<Option<&str>> {
+        let fetched = match self.fetched.entry(p.name) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => entry.insert(source.fetch(p.name)?),
+        };
+        let (code, reason) = match fetched {
+            Fetched::Found {
+                secret_type,
+                replacement,
+            } => match p.expected {
+                Some(expected) if expected != *secret_type => (
+                    ErrorCode::TypeMismatch,
+                    format!("expected type {expected}, but the secret is {secret_type}"),
+                ),
+                _ => return Ok(Some(replacement.as_str())),
+            },
+            Fetched::Missing => (ErrorCode::NotFound, "no such secret".to_owned()),
+            Fetched::Unusable { reason } => (ErrorCode::Unresolved, reason.clone()),
+        };
+        self.problems.push(PlaceholderProblem {
+            code,
+            name: p.name.to_owned(),
+            offset: locate(p.offset),
+            reason,
+        });
+        Ok(None)
+    }
+
+    /// `Ok` if every placeholder resolved, else the error naming every problem.
+    pub(crate) fn finish(self) -> Result<()> {
+        if self.problems.is_empty() {
+            return Ok(());
+        }
+        let code = if self.malformed {
+            ErrorCode::MalformedPlaceholder
+        } else if self
+            .problems
+            .iter()
+            .all(|p| p.code == ErrorCode::TypeMismatch)
+        {
+            ErrorCode::TypeMismatch
+        } else {
+            ErrorCode::Unresolved
+        };
+        Err(Error::placeholders(code, self.problems))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::placeholder::test_support::secrets;
+    use crate::SecretType;
+
+    #[test]
+    fn substitutes_two_placeholders_in_one_string() {
+        let mut src = secrets(&[
+            ("user", SecretType::Text, "alice"),
+            ("pass", SecretType::Text, "pw"),
+        ]);
+        let out = resolve_text("u=${secret:user;type:TEXT}&p=${secret:pass}.", &mut src).unwrap();
+        assert_eq!(out, "u=alice&p=pw.");
+        assert!(matches!(out, Cow::Owned(_)));
+    }
+
+    #[test]
+    fn text_without_placeholders_is_borrowed() {
+        let mut src = secrets(&[]);
+        let text = "url=${deviceName}/${deviceType} ${ENV:default} $ {secret:x}";
+        assert!(matches!(resolve_text(text, &mut src).unwrap(), Cow::Borrowed(t) if t == text));
+        assert!(src.calls.is_empty());
+    }
+
+    #[test]
+    fn escape_becomes_literal_and_is_owned() {
+        let mut src = secrets(&[("x", SecretType::Text, "v")]);
+        let out = resolve_text("a $${secret:x} b $${secret:", &mut src).unwrap();
+        assert_eq!(out, "a ${secret:x} b ${secret:");
+        assert!(matches!(out, Cow::Owned(_)));
+        assert!(src.calls.is_empty(), "an escape resolves nothing");
+        let out = resolve_text("$$${secret:x} ${secret:x}", &mut src).unwrap();
+        assert_eq!(out, "$${secret:x} v");
+    }
+
+    #[test]
+    fn short_form_accepts_any_type_and_file_alias_matches_text_file() {
+        let mut src = secrets(&[
+            ("ca", SecretType::TextFile, "PEM\n"),
+            ("t", SecretType::Text, "T"),
+        ]);
+        let out = resolve_text(
+            "${secret:ca}|${secret:ca;type:FILE}|${secret:ca;type:TEXT_FILE}|${secret:t}",
+            &mut src,
+        )
+        .unwrap();
+        assert_eq!(out, "PEM\n|PEM\n|PEM\n|T");
+    }
+
+    #[test]
+    fn type_mismatch_names_both_types() {
+        let mut src = secrets(&[
+            ("ca", SecretType::TextFile, "PEM-VALUE"),
+            ("t", SecretType::Text, "TEXT-VALUE"),
+        ]);
+        let err =
+            resolve_text("${secret:ca;type:TEXT} ${secret:t;type:FILE}", &mut src).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::TypeMismatch);
+        let problems = err.problems();
+        assert_eq!(problems.len(), 2);
+        assert_eq!((problems[0].name.as_str(), problems[0].offset), ("ca", 0));
+        assert_eq!(problems[0].code, ErrorCode::TypeMismatch);
+        assert!(problems[0]
+            .reason
+            .contains("expected type TEXT, but the secret is TEXT_FILE"));
+        assert_eq!((problems[1].name.as_str(), problems[1].offset), ("t", 23));
+        assert!(problems[1]
+            .reason
+            .contains("expected type TEXT_FILE, but the secret is TEXT"));
+        assert!(!err.to_string().contains("VALUE"));
+    }
+
+    #[test]
+    fn every_missing_secret_is_named_in_one_error() {
+        let mut src = secrets(&[("here", SecretType::Text, "SECRET-VALUE")]);
+        let text = "${secret:a} ${secret:here} ${secret:b;type:TEXT} ${secret:a}";
+        let err = resolve_text(text, &mut src).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Unresolved);
+        let found: Vec<(&str, usize, ErrorCode)> = err
+            .problems()
+            .iter()
+            .map(|p| (p.name.as_str(), p.offset, p.code))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                ("a", 0, ErrorCode::NotFound),
+                ("b", 27, ErrorCode::NotFound),
+                ("a", 49, ErrorCode::NotFound)
+            ]
+        );
+        assert!(!err.to_string().contains("SECRET-VALUE"));
+        assert_eq!(src.calls, ["a", "here", "b"]);
+    }
+
+    #[test]
+    fn mismatch_plus_missing_is_unresolved() {
+        let mut src = secrets(&[("t", SecretType::Text, "v")]);
+        let err = resolve_text("${secret:t;type:FILE}${secret:gone}", &mut src).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Unresolved);
+        let codes: Vec<ErrorCode> = err.problems().iter().map(|p| p.code).collect();
+        assert_eq!(codes, [ErrorCode::TypeMismatch, ErrorCode::NotFound]);
+    }
+
+    #[test]
+    fn malformed_at_start_middle_and_end() {
+        let mut src = secrets(&[("ok", SecretType::Text, "OK-VALUE")]);
+        let text = "${secret:} mid ${secret:ok;type:BLOB} ${secret:ok} end ${secret:ok";
+        let err = resolve_text(text, &mut src).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::MalformedPlaceholder);
+        let found: Vec<(usize, ErrorCode)> =
+            err.problems().iter().map(|p| (p.offset, p.code)).collect();
+        assert_eq!(
+            found,
+            vec![
+                (0, ErrorCode::MalformedPlaceholder),
+                (15, ErrorCode::MalformedPlaceholder),
+                (55, ErrorCode::MalformedPlaceholder)
+            ]
+        );
+        assert_eq!(&text[55..], "${secret:ok");
+        assert!(!err.to_string().contains("OK-VALUE"));
+    }
+
+    #[test]
+    fn malformed_plus_missing_lists_both_under_malformed() {
+        let mut src = secrets(&[]);
+        let err = resolve_text("${secret:gone} ${secret:a;b}", &mut src).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::MalformedPlaceholder);
+        let codes: Vec<ErrorCode> = err.problems().iter().map(|p| p.code).collect();
+        assert_eq!(
+            codes,
+            [ErrorCode::NotFound, ErrorCode::MalformedPlaceholder]
+        );
+    }
+
+    #[test]
+    fn unusable_reports_the_reason() {
+        let mut src = |name: &str| -> Result<Fetched> {
+            Ok(Fetched::Unusable {
+                reason: format!("secret '{name}' is not UTF-8"),
+            })
+        };
+        let err = resolve_text("x ${secret:bin}", &mut src).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Unresolved);
+        assert_eq!(err.problems()[0].reason, "secret 'bin' is not UTF-8");
+        assert_eq!(err.problems()[0].offset, 2);
+    }
+
+    #[test]
+    fn hard_source_error_aborts_with_that_error() {
+        let mut calls = 0;
+        let mut src = |_: &str| -> Result<Fetched> {
+            calls += 1;
+            Err(Error::integrity("tag mismatch"))
+        };
+        let err = resolve_text("${secret:a} ${secret:b}", &mut src).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Integrity);
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn values_are_not_scanned_again() {
+        let mut src = secrets(&[
+            ("outer", SecretType::Text, "x${secret:other}y$${secret:z}"),
+            ("other", SecretType::Text, "MUST-NOT-APPEAR"),
+        ]);
+        let out = resolve_text("[${secret:outer}]", &mut src).unwrap();
+        assert_eq!(out, "[x${secret:other}y$${secret:z}]");
+        assert_eq!(src.calls, ["outer"]);
+    }
+
+    #[test]
+    fn fetch_is_called_once_per_distinct_name() {
+        let mut src = secrets(&[
+            ("a", SecretType::Text, "1"),
+            ("b", SecretType::TextFile, "2"),
+        ]);
+        let out = resolve_text(
+            "${secret:a}${secret:b}${secret:a;type:TEXT}${secret:b;type:FILE}${secret:a}",
+            &mut src,
+        )
+        .unwrap();
+        assert_eq!(out, "12121");
+        assert_eq!(src.calls, ["a", "b"]);
+    }
+
+    #[test]
+    fn unicode_name_with_spaces_resolves() {
+        let mut src = secrets(&[("ключ API 🔑", SecretType::Text, "значение")]);
+        let out = resolve_text("«${secret:ключ API 🔑;type:TEXT}»", &mut src).unwrap();
+        assert_eq!(out, "«значение»");
+    }
+
+    #[test]
+    fn fetched_debug_redacts_the_value() {
+        let fetched = Fetched::Found {
+            secret_type: SecretType::Text,
+            replacement: zeroize::Zeroizing::new("TOP-SECRET".to_owned()),
+        };
+        let shown = format!("{fetched:?}");
+        assert!(
+            shown.contains("redacted") && !shown.contains("TOP-SECRET"),
+            "{shown}"
+        );
+    }
+}

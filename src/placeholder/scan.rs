@@ -1,0 +1,320 @@
+//! Finding placeholders, escapes and malformed placeholders in a text.
+//!
+//! Every occurrence of `${secret:` is exactly one [`Token`]: an escape when a `$` precedes it, a
+//! [`Placeholder`] when a valid name, an optional type and `}` follow, else [`Malformed`].
+//! Occurrences are found with one `memchr::memmem` finder built once per process.
+
+use crate::model::{validate_name, SecretType, MAX_NAME_CHARS};
+use memchr::memmem::{FindIter, Finder};
+use std::sync::LazyLock;
+
+/// The text that opens a placeholder.
+pub const OPEN: &str = "${secret:";
+
+/// Longest possible text between [`OPEN`] and the closing `}`: a name of 255 four-byte
+/// characters and the longest type suffix. Bounds the search for `}` so that many unclosed
+/// placeholders cost linear, not quadratic, time.
+const MAX_BODY_BYTES: usize = MAX_NAME_CHARS * 4 + ";type:TEXT_FILE".len();
+
+static OPEN_FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(OPEN));
+
+/// Position of the first `${secret:` (escaped or not) in `haystack`.
+pub(crate) fn find_open(haystack: &[u8]) -> Option<usize> {
+    OPEN_FINDER.find(haystack)
+}
+
+/// One placeholder found in a text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Placeholder<'a> {
+    /// The secret name, exactly as written.
+    pub name: &'a str,
+    /// The type the placeholder asks for; `None` for the short form (any type).
+    /// `;type:FILE` is reported as [`SecretType::TextFile`].
+    pub expected: Option<SecretType>,
+    /// Byte offset of the `${secret:` in the text.
+    pub offset: usize,
+    /// Length in bytes, from `$` through the closing `}`.
+    pub len: usize,
+}
+
+/// A `${secret:` that does not start a valid placeholder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Malformed<'a> {
+    /// Byte offset of the `${secret:` in the text.
+    pub offset: usize,
+    /// The name as far as it could be read (may be empty).
+    pub name: &'a str,
+    /// What is wrong, without any secret value.
+    pub reason: String,
+}
+
+/// What [`scan`] finds at one occurrence of `${secret:`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Token<'a> {
+    /// A well-formed placeholder.
+    Placeholder(Placeholder<'a>),
+    /// The escape `$${secret:`, which stands for the literal text `${secret:`.
+    Escape {
+        /// Byte offset of the first `$` of `$${secret:`.
+        offset: usize,
+    },
+    /// A `${secret:` that does not form a valid placeholder.
+    Malformed(Malformed<'a>),
+}
+
+/// Iterator over the [`Token`]s of a text, in order; created by [`scan`].
+#[derive(Debug)]
+pub struct Scan<'a> {
+    text: &'a str,
+    matches: FindIter<'a, 'static>,
+}
+
+impl<'a> Iterator for Scan<'a> {
+    type Item = Token<'a>;
+
+    fn next(&mut self) -> Option<Token<'a>> {
+        let at = self.matches.next()?;
+        Some(token_at(self.text, at))
+    }
+}
+
+/// Every `${secret:` of `text`, classified, in order of appearance.
+///
+/// Other `${...}` text (ThingsBoard metadata patterns such as `${deviceName}`, Spring
+/// `${ENV:default}`) is not reported. A valid placeholder cannot contain `${secret:`, so the
+/// tokens never overlap; after a malformed one, scanning resumes right after its `${secret:`.
+pub fn scan(text: &str) -> Scan<'_> {
+    Scan {
+        text,
+        matches: OPEN_FINDER.find_iter(text.as_bytes()),
+    }
+}
+
+/// Whether `text` contains a `${secret:` that is not escaped (well-formed or not), i.e. whether
+/// resolving it would substitute something or fail.
+pub fn contains_placeholder(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    OPEN_FINDER
+        .find_iter(bytes)
+        .any(|at| !follows_dollar(bytes, at))
+}
+
+fn follows_dollar(bytes: &[u8], at: usize) -> bool {
+    at > 0 && bytes[at - 1] == b'$'
+}
+
+/// Classifies the `${secret:` that starts at byte `at` of `text`.
+fn token_at(text: &str, at: usize) -> Token<'_> {
+    let bytes = text.as_bytes();
+    if follows_dollar(bytes, at) {
+        return Token::Escape { offset: at - 1 };
+    }
+    let body_start = at + OPEN.len();
+    let window_end = bytes.len().min(body_start + MAX_BODY_BYTES + 1);
+    let Some(close) = memchr::memchr(b'}', &bytes[body_start..window_end]) else {
+        let reason = if window_end < bytes.len() {
+            format!("no closing '}}' within {MAX_BODY_BYTES} bytes (a name has at most {MAX_NAME_CHARS} characters)")
+        } else {
+            "no closing '}'".to_string()
+        };
+        return malformed(at, partial_name(&text[body_start..]), reason);
+    };
+    let close = body_start + close;
+    let body = &text[body_start..close];
+    let (name, expected) = match body.split_once(';') {
+        None => (body, None),
+        Some((name, suffix)) => match suffix.strip_prefix("type:") {
+            None => {
+                return malformed(
+                    at,
+                    name,
+                    "expected ';type:TEXT', ';type:TEXT_FILE' or ';type:FILE' after the name"
+                        .to_string(),
+                )
+            }
+            Some(type_name) => match parse_type(type_name) {
+                Some(secret_type) => (name, Some(secret_type)),
+                None => {
+                    return malformed(
+                        at,
+                        name,
+                        format!("unknown type '{type_name}': expected TEXT, TEXT_FILE or FILE"),
+                    )
+                }
+            },
+        },
+    };
+    if let Err(err) = validate_name(name) {
+        return malformed(at, name, format!("invalid name: {}", err.message()));
+    }
+    Token::Placeholder(Placeholder {
+        name,
+        expected,
+        offset: at,
+        len: close + 1 - at,
+    })
+}
+
+/// The placeholder grammar's types, spelled exactly (unlike `SecretType::from_str`, which is
+/// lenient about case and `-`).
+fn parse_type(type_name: &str) -> Option<SecretType> {
+    match type_name {
+        "TEXT" => Some(SecretType::Text),
+        "TEXT_FILE" | "FILE" => Some(SecretType::TextFile),
+        _ => None,
+    }
+}
+
+/// The start of an unclosed placeholder's name: up to a reserved or control character, at most
+/// [`MAX_NAME_CHARS`] characters.
+fn partial_name(rest: &str) -> &str {
+    let end = rest
+        .char_indices()
+        .enumerate()
+        .find(|&(count, (_, c))| {
+            count == MAX_NAME_CHARS || matches!(c, '{' | '}' | ';') || c.is_control()
+        })
+        .map_or(rest.len(), |(_, (i, _))| i);
+    &rest[..end]
+}
+
+fn malformed(offset: usize, name: &str, reason: String) -> Token<'_> {
+    Token::Malformed(Malformed {
+        offset,
+        name,
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tokens(text: &str) -> Vec<Token<'_>> {
+        scan(text).collect()
+    }
+
+    fn reason(token: &Token<'_>) -> String {
+        match token {
+            Token::Malformed(m) => m.reason.clone(),
+            other => panic!("expected malformed, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn finds_two_placeholders_in_one_string() {
+        let text = "u=${secret:user;type:TEXT} p=${secret:pass}";
+        assert_eq!(
+            tokens(text),
+            vec![
+                Token::Placeholder(Placeholder {
+                    name: "user",
+                    expected: Some(SecretType::Text),
+                    offset: 2,
+                    len: 24,
+                }),
+                Token::Placeholder(Placeholder {
+                    name: "pass",
+                    expected: None,
+                    offset: 29,
+                    len: 14,
+                }),
+            ]
+        );
+        assert_eq!(&text[29..43], "${secret:pass}");
+    }
+
+    #[test]
+    fn file_is_an_alias_of_text_file() {
+        for text in ["${secret:ca;type:FILE}", "${secret:ca;type:TEXT_FILE}"] {
+            match &tokens(text)[..] {
+                [Token::Placeholder(p)] => assert_eq!(p.expected, Some(SecretType::TextFile)),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn escape_is_reported_at_its_first_dollar() {
+        assert_eq!(
+            tokens("a $${secret:x} b"),
+            vec![Token::Escape { offset: 2 }]
+        );
+        assert!(!contains_placeholder("a $${secret:x} b"));
+        assert!(contains_placeholder("a $${secret:x} ${secret:y}"));
+        assert!(contains_placeholder("${secret:"));
+        assert!(!contains_placeholder(
+            "${deviceName} ${ENV:default} ${secret}"
+        ));
+    }
+
+    #[test]
+    fn other_dollar_braces_are_not_tokens() {
+        assert!(tokens("${deviceName}/${deviceType} ${SPRING:def} ${secretx:y}").is_empty());
+    }
+
+    #[test]
+    fn unicode_names_with_spaces() {
+        match &tokens("k=${secret:ключ API 🔑;type:TEXT}!")[..] {
+            [Token::Placeholder(p)] => {
+                assert_eq!(p.name, "ключ API 🔑");
+                assert_eq!(p.offset, 2);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_forms() {
+        assert!(reason(&tokens("${secret:abc")[0]).contains("no closing"));
+        assert!(reason(&tokens("${secret:}")[0]).contains("empty"));
+        assert!(reason(&tokens("${secret:   }")[0]).contains("whitespace"));
+        assert!(reason(&tokens("${secret:a;foo:TEXT}")[0]).contains("expected ';type:"));
+        assert!(reason(&tokens("${secret:a;type:BLOB}")[0]).contains("unknown type 'BLOB'"));
+        assert!(reason(&tokens("${secret:a;type:text}")[0]).contains("unknown type"));
+        assert!(reason(&tokens("${secret:a\nb}")[0]).contains("control"));
+        let long = format!("${{secret:{}}}", "n".repeat(256));
+        assert!(reason(&tokens(&long)[0]).contains("256 characters"));
+        let far = format!("${{secret:{}}}", "n".repeat(2000));
+        assert!(reason(&tokens(&far)[0]).contains("within"));
+    }
+
+    #[test]
+    fn scanning_resumes_after_a_malformed_opening() {
+        let found = tokens("${secret:${secret:x}");
+        assert_eq!(found.len(), 2);
+        assert!(
+            matches!(&found[0], Token::Malformed(m) if m.offset == 0 && m.reason.contains('{'))
+        );
+        assert!(matches!(&found[1], Token::Placeholder(p) if p.offset == 9 && p.name == "x"));
+    }
+
+    #[test]
+    fn partial_name_of_unclosed_placeholder() {
+        match &tokens("a=${secret:db-pass\nb=1")[..] {
+            [Token::Malformed(m)] => {
+                assert_eq!(m.name, "db-pass");
+                assert_eq!(m.offset, 2);
+            }
+            other => panic!("{other:?}"),
+        }
+        let long = format!("${{secret:{}", "é".repeat(300));
+        match &tokens(&long)[..] {
+            [Token::Malformed(m)] => assert_eq!(m.name.chars().count(), MAX_NAME_CHARS),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn longest_valid_placeholder_is_found() {
+        let name = "😀".repeat(MAX_NAME_CHARS);
+        let text = format!("${{secret:{name};type:TEXT_FILE}}");
+        match &tokens(&text)[..] {
+            [Token::Placeholder(p)] => {
+                assert_eq!(p.name, name);
+                assert_eq!(p.len, text.len());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
