@@ -1,67 +1,70 @@
 //! Quick start: the main job on the embedded default store.
 //!
-//! Creates a store in a temporary folder with a generated master key, stores a TEXT and a
-//! TEXT_FILE secret, reads them back, and shows that the database files hold no plaintext.
+//! 1. Creates a store in a temporary folder with a generated master key.
+//! 2. Stores the secrets of `examples/configs/secrets.json` (TEXT and TEXT_FILE), reads them
+//!    back, and shows that the database files hold no plaintext.
+//! 3. Resolves a real ThingsBoard MQTT node config (`examples/configs/mqtt_node_tls.json`) end
+//!    to end, once with the PEMs inline and once with the CA/cert/key materialised as private
+//!    files, records its references and shows "where used" — printing no secret value.
 //!
 //! Run: `cargo run --release --example quickstart`
 
+use std::path::Path;
+use tbsecrets::service::ResolveOptions;
 use tbsecrets::{MasterKey, SecretStorage, SecretType, StorageOptions};
 
+const TENANT: &str = "default";
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let configs = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/configs");
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("tbsecrets.db");
-    let key = MasterKey::generate();
-    let store = SecretStorage::open(&path, StorageOptions::with_master_key(key))?;
+    let store = SecretStorage::open(
+        &path,
+        StorageOptions::with_master_key(MasterKey::generate()),
+    )?;
     println!("store: {}", path.display());
 
-    let token = b"tok_9f8e7d6c5b4a39281706f5e4d3c2b1a0";
-    let ca = b"-----BEGIN CERTIFICATE-----\nMIIBquickstartTestCA\n-----END CERTIFICATE-----\n";
-    let info = store.create(
-        "default",
-        "partner-api-token",
-        SecretType::Text,
-        token,
-        "REST API bearer token",
-    )?;
-    println!(
-        "created {} ({}, version {})",
-        info.name, info.secret_type, info.version
-    );
-    let info = store.create(
-        "default",
-        "plant-broker-ca",
-        SecretType::TextFile,
-        ca,
-        "MQTT broker CA",
-    )?;
-    println!(
-        "created {} ({}, version {})",
-        info.name, info.secret_type, info.version
-    );
-
-    let read = store.get_value("default", "partner-api-token")?;
-    assert_eq!(read.as_bytes(), token);
-    println!(
-        "read back partner-api-token: {} bytes, matches: true",
-        read.as_bytes().len()
-    );
-    let read = store.get_value("default", "plant-broker-ca")?;
-    assert_eq!(read.as_bytes(), ca);
-    println!(
-        "read back plant-broker-ca: {} bytes, matches: true",
-        read.as_bytes().len()
-    );
-
+    // 1-2. Store the fixture secrets and read them back.
+    let secrets: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(configs.join("secrets.json"))?)?;
+    let mut values = Vec::new();
+    for s in secrets["secrets"]
+        .as_array()
+        .ok_or("secrets.json: no 'secrets' array")?
+    {
+        let name = s["name"].as_str().ok_or("secret without name")?;
+        let secret_type: SecretType = s["type"].as_str().ok_or("secret without type")?.parse()?;
+        let value = s["value"].as_str().ok_or("secret without value")?;
+        let info = store.create(
+            TENANT,
+            name,
+            secret_type,
+            value.as_bytes(),
+            "from secrets.json",
+        )?;
+        let read = store.get_value(TENANT, name)?;
+        if read.as_bytes() != value.as_bytes() {
+            return Err(format!("{name}: read back a different value").into());
+        }
+        println!(
+            "stored {:<28} {:<9} v{}  read back {} bytes: ok",
+            info.name,
+            info.secret_type,
+            info.version,
+            value.len()
+        );
+        values.push(value.to_owned());
+    }
     let mut on_disk = Vec::new();
     for suffix in ["", "-wal"] {
-        let file = dir.path().join(format!("tbsecrets.db{suffix}"));
-        if let Ok(bytes) = std::fs::read(&file) {
+        if let Ok(bytes) = std::fs::read(dir.path().join(format!("tbsecrets.db{suffix}"))) {
             on_disk.extend(bytes);
         }
     }
-    let leaks = [&token[..], &ca[..]]
+    let leaks = values
         .iter()
-        .filter(|v| on_disk.windows(v.len()).any(|w| w == **v))
+        .filter(|v| v.len() >= 8 && on_disk.windows(v.len()).any(|w| w == v.as_bytes()))
         .count();
     println!(
         "database + WAL: {} bytes scanned, plaintext values found: {leaks}",
@@ -70,6 +73,46 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if leaks != 0 {
         return Err("plaintext found on disk".into());
     }
+
+    // 3. Resolve a ThingsBoard MQTT node config at use time.
+    let config = std::fs::read_to_string(configs.join("mqtt_node_tls.json"))?;
+    let refs = store.track_references(TENANT, "rule-node:mqtt-plant", &config)?;
+    println!("mqtt_node_tls.json references {} secrets", refs.len());
+    let inline = store.resolve_json(TENANT, &config)?;
+    let parsed: serde_json::Value = serde_json::from_str(&inline)?;
+    let ca = parsed["configuration"]["credentials"]["caCert"]
+        .as_str()
+        .unwrap_or("");
+    println!(
+        "resolved inline: valid JSON, caCert is a PEM of {} bytes, ${{deviceName}} kept: {}",
+        ca.len(),
+        inline.contains("plant/${deviceName}/telemetry")
+    );
+    let with_files = store.resolve_json_with(
+        TENANT,
+        &config,
+        ResolveOptions {
+            materialize_files: true,
+        },
+    )?;
+    let parsed: serde_json::Value = serde_json::from_str(&with_files)?;
+    let ca_path = parsed["configuration"]["credentials"]["caCert"]
+        .as_str()
+        .unwrap_or("");
+    println!(
+        "resolved with files: caCert -> {ca_path} (exists: {})",
+        Path::new(ca_path).exists()
+    );
+    let used_by: Vec<String> = store
+        .where_used(TENANT, "plant-broker-ca")?
+        .into_iter()
+        .map(|r| r.source_id)
+        .collect();
+    println!("plant-broker-ca is used by: {}", used_by.join(", "));
     store.close()?;
+    println!(
+        "closed: materialised files removed: {}",
+        !Path::new(ca_path).exists()
+    );
     Ok(())
 }

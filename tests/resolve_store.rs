@@ -18,7 +18,7 @@ fn store_in(dir: &Path) -> SecretStorage {
 }
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/thingsboard")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/configs")
 }
 
 /// A store holding every secret of `secrets.json` in tenant `default`.

@@ -38,7 +38,7 @@ impl SecretSource for MapSource {
 }
 
 pub fn fixture_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/thingsboard")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/configs")
 }
 
 pub fn fixture(name: &str) -> String {
