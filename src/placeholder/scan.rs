@@ -91,7 +91,8 @@ pub fn scan(text: &str) -> Scan<'_> {
 }
 
 /// Whether `text` contains a `${secret:` that is not escaped (well-formed or not), i.e. whether
-/// resolving it would substitute something or fail.
+/// [`resolve_text`](super::resolve_text) would substitute something or fail. It reads `text` as
+/// plain text: in a JSON document, a placeholder inside an object key counts too.
 pub fn contains_placeholder(text: &str) -> bool {
     let bytes = text.as_bytes();
     OPEN_FINDER
