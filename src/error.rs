@@ -102,7 +102,8 @@ impl fmt::Display for ErrorCode {
 /// One placeholder that could not be resolved: what was wrong, which name, where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlaceholderProblem {
-    /// Why it failed: `NotFound`, `TypeMismatch` or `MalformedPlaceholder`.
+    /// Why it failed: `NotFound` (no such secret), `TypeMismatch`, `MalformedPlaceholder`, or
+    /// `Unresolved` (the secret exists but cannot be substituted, e.g. non-UTF-8 TEXT_FILE).
     pub code: ErrorCode,
     /// The secret name as written (may be empty or partial when malformed).
     pub name: String,
