@@ -10,7 +10,7 @@ pub fn coarse_now_millis() -> i64 {
     };
     // SAFETY: `ts` is a valid, writable timespec.
     if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } == 0 {
-        ts.tv_sec as i64 * 1000 + ts.tv_nsec as i64 / 1_000_000
+        ts.tv_sec * 1000 + ts.tv_nsec / 1_000_000
     } else {
         crate::model::now_millis()
     }
