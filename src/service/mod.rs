@@ -29,9 +29,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// How often a write that lost a race with another process is retried.
-const WRITE_RETRIES: usize = 5;
-
 /// An open secret store. `Send + Sync`: share one handle between threads (e.g. in an `Arc`).
 pub struct SecretStorage {
     // Declared before `backend` so the -shm mapping is released before the connection.
@@ -217,9 +214,10 @@ impl SecretStorage {
         })
     }
 
-    /// Shared path of update and rollback: produce the plaintext, seal it as version n+1 and
-    /// append it with check-and-set, retrying when another process won a race (unless the
-    /// caller asked for a specific version).
+    /// Shared path of update and rollback: under the store's write lock, read the current
+    /// version, produce the plaintext, seal it as version n+1 and append it. No other
+    /// connection can commit between the read and the append, so a write conflicts only
+    /// when the caller asked for a specific version.
     fn write_version(
         &self,
         tenant: &str,
@@ -228,8 +226,8 @@ impl SecretStorage {
         plaintext: impl Fn(&StoredSecret, &mut dyn Backend) -> Result<zeroize::Zeroizing<Vec<u8>>>,
     ) -> Result<SecretInfo> {
         let mut backend = self.backend.lock();
-        let mut attempt = 0;
-        loop {
+        let mut written = None;
+        backend.with_write_lock(&mut |backend| {
             let secret = backend
                 .secret(tenant, name)?
                 .ok_or_else(|| Error::secret_not_found(tenant, name))?;
@@ -244,8 +242,8 @@ impl SecretStorage {
                     ));
                 }
             }
-            let value = plaintext(&secret, backend.as_mut())?;
-            let key = self.keyring.active_key(backend.as_mut(), tenant)?;
+            let value = plaintext(&secret, backend)?;
+            let key = self.keyring.active_key(backend, tenant)?;
             let version = secret.version + 1;
             let now = now_millis();
             let stored = StoredVersion {
@@ -259,32 +257,23 @@ impl SecretStorage {
                 )?,
                 created_at: now,
             };
-            match backend.append_version(
+            backend.append_version(
                 tenant,
                 name,
                 secret.version,
                 &stored,
                 self.options.max_versions,
-            ) {
-                Ok(()) => {
-                    self.forget(tenant, name);
-                    return Ok(info_of(StoredSecret {
-                        version,
-                        updated_at: now,
-                        value_updated_at: now,
-                        ..secret
-                    }));
-                }
-                Err(e)
-                    if e.code() == ErrorCode::Conflict
-                        && expected_version.is_none()
-                        && attempt < WRITE_RETRIES =>
-                {
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+            )?;
+            written = Some(info_of(StoredSecret {
+                version,
+                updated_at: now,
+                value_updated_at: now,
+                ..secret
+            }));
+            Ok(())
+        })?;
+        self.forget(tenant, name);
+        written.ok_or_else(|| Error::internal("the write lock was released without the write"))
     }
 
     /// Changes a secret's description (no new version).

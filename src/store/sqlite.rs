@@ -82,6 +82,35 @@ pub struct SqliteBackend {
     conn: Connection,
     path: PathBuf,
     data_version: i64,
+    /// Whether `with_write_lock` holds a write transaction that the methods join.
+    write_locked: bool,
+}
+
+/// The write transaction of one backend method: its own `BEGIN IMMEDIATE`, or a savepoint
+/// inside the transaction that `with_write_lock` holds.
+enum WriteTx<'a> {
+    Own(rusqlite::Transaction<'a>),
+    Nested(rusqlite::Savepoint<'a>),
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        match self {
+            WriteTx::Own(tx) => tx,
+            WriteTx::Nested(savepoint) => savepoint,
+        }
+    }
+}
+
+impl WriteTx<'_> {
+    fn commit(self) -> rusqlite::Result<()> {
+        match self {
+            WriteTx::Own(tx) => tx.commit(),
+            WriteTx::Nested(savepoint) => savepoint.commit(),
+        }
+    }
 }
 
 impl SqliteBackend {
@@ -112,6 +141,7 @@ impl SqliteBackend {
             conn,
             path: path.to_path_buf(),
             data_version: 0,
+            write_locked: false,
         };
         backend.migrate()?;
         backend.data_version = backend.read_data_version()?;
@@ -155,10 +185,22 @@ impl SqliteBackend {
             .query_row([], |r| r.get(0))?)
     }
 
-    fn write_tx(&mut self) -> Result<rusqlite::Transaction<'_>> {
-        Ok(self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    fn write_tx(&mut self) -> Result<WriteTx<'_>> {
+        Ok(if self.write_locked {
+            WriteTx::Nested(self.conn.savepoint()?)
+        } else {
+            WriteTx::Own(
+                self.conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)?,
+            )
+        })
+    }
+
+    /// Rolls back the transaction `with_write_lock` opened, if it is still open.
+    fn rollback_held(&self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
     }
 }
 
@@ -552,5 +594,31 @@ impl Backend for SqliteBackend {
 
     fn change_probe(&self) -> Option<ChangeProbe> {
         ChangeProbe::open(&self.path)
+    }
+
+    fn with_write_lock(&mut self, f: &mut dyn FnMut(&mut dyn Backend) -> Result<()>) -> Result<()> {
+        if self.write_locked {
+            return f(self);
+        }
+        // IMMEDIATE takes the write lock now (waiting on the busy timeout), so the reads
+        // `f` makes see the latest commit and nobody commits until this one.
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        self.write_locked = true;
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        self.write_locked = false;
+        match outcome {
+            Ok(Ok(())) => self.conn.execute_batch("COMMIT").map_err(|e| {
+                self.rollback_held();
+                Error::from(e)
+            }),
+            Ok(Err(e)) => {
+                self.rollback_held();
+                Err(e)
+            }
+            Err(panic) => {
+                self.rollback_held();
+                std::panic::resume_unwind(panic)
+            }
+        }
     }
 }
