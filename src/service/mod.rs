@@ -298,7 +298,7 @@ impl SecretStorage {
         validate_tenant(tenant)?;
         validate_name(name)?;
         let mut backend = self.backend.lock();
-        self.forget(tenant, name);
+        self.discard_usage(tenant, name);
         backend.delete(tenant, name)
     }
 
@@ -476,6 +476,15 @@ impl SecretStorage {
         if let Some(usage) = self.cache.remove(tenant, name) {
             self.pending_usage.lock().push(usage);
         }
+    }
+
+    /// Drops the cache entry and the unflushed usage counts of a secret being deleted: they
+    /// die with it, rather than being added to a secret created later under the same name.
+    fn discard_usage(&self, tenant: &str, name: &str) {
+        let _ = self.cache.remove(tenant, name);
+        self.pending_usage
+            .lock()
+            .retain(|u| u.tenant != tenant || u.name != name);
     }
 }
 
