@@ -128,7 +128,7 @@ impl SqliteBackend {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(options.busy_timeout)?;
-        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        let mode = enable_wal(&conn, options.busy_timeout)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(Error::storage(format!(
                 "store {} cannot use WAL journaling (got '{mode}')",
@@ -200,6 +200,27 @@ impl SqliteBackend {
     fn rollback_held(&self) {
         if !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// Switches the connection to WAL journaling and returns the journal mode now in force.
+///
+/// On a new (still empty) file, changing the journal mode needs an exclusive lock, and SQLite
+/// answers SQLITE_BUSY at once, without the busy handler, while another connection opening
+/// the same new file holds a lock; so retry until the busy timeout. Once the file is in WAL
+/// mode (recorded in the file) this pragma takes no exclusive lock.
+fn enable_wal(conn: &Connection, busy_timeout: Duration) -> Result<String> {
+    let deadline = std::time::Instant::now() + busy_timeout;
+    loop {
+        match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0)) {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            result => return Ok(result?),
         }
     }
 }
