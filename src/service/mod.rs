@@ -34,8 +34,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
-/// How often a write that lost a race with another process is retried.
-const WRITE_RETRIES: usize = 5;
 /// Usage counters are written at most this often from the read path (milliseconds).
 const USAGE_FLUSH_INTERVAL_MS: i64 = 5_000;
 
@@ -228,9 +226,10 @@ impl SecretStorage {
         })
     }
 
-    /// Shared path of update and rollback: produce the plaintext, seal it as version n+1 and
-    /// append it with check-and-set, retrying when another process won a race (unless the
-    /// caller asked for a specific version).
+    /// Shared path of update and rollback: under the store's write lock, read the current
+    /// version, produce the plaintext, seal it as version n+1 and append it. No other
+    /// connection can commit between the read and the append, so a write conflicts only
+    /// when the caller asked for a specific version.
     fn write_version(
         &self,
         tenant: &str,
@@ -239,8 +238,8 @@ impl SecretStorage {
         plaintext: impl Fn(&StoredSecret, &mut dyn Backend) -> Result<zeroize::Zeroizing<Vec<u8>>>,
     ) -> Result<SecretInfo> {
         let mut backend = self.backend.lock();
-        let mut attempt = 0;
-        loop {
+        let mut written = None;
+        backend.with_write_lock(&mut |backend| {
             let secret = backend
                 .secret(tenant, name)?
                 .ok_or_else(|| Error::secret_not_found(tenant, name))?;
@@ -255,8 +254,8 @@ impl SecretStorage {
                     ));
                 }
             }
-            let value = plaintext(&secret, backend.as_mut())?;
-            let key = self.keyring.active_key(backend.as_mut(), tenant)?;
+            let value = plaintext(&secret, backend)?;
+            let key = self.keyring.active_key(backend, tenant)?;
             let version = secret.version + 1;
             let now = now_millis();
             let stored = StoredVersion {
@@ -270,32 +269,23 @@ impl SecretStorage {
                 )?,
                 created_at: now,
             };
-            match backend.append_version(
+            backend.append_version(
                 tenant,
                 name,
                 secret.version,
                 &stored,
                 self.options.max_versions,
-            ) {
-                Ok(()) => {
-                    self.forget(tenant, name);
-                    return Ok(info_of(StoredSecret {
-                        version,
-                        updated_at: now,
-                        value_updated_at: now,
-                        ..secret
-                    }));
-                }
-                Err(e)
-                    if e.code() == ErrorCode::Conflict
-                        && expected_version.is_none()
-                        && attempt < WRITE_RETRIES =>
-                {
-                    attempt += 1;
-                }
-                Err(e) => return Err(e),
-            }
-        }
+            )?;
+            written = Some(info_of(StoredSecret {
+                version,
+                updated_at: now,
+                value_updated_at: now,
+                ..secret
+            }));
+            Ok(())
+        })?;
+        self.forget(tenant, name);
+        written.ok_or_else(|| Error::internal("the write lock was released without the write"))
     }
 
     /// Changes a secret's description (no new version).
@@ -328,7 +318,7 @@ impl SecretStorage {
         validate_name(name)?;
         let mut backend = self.backend.lock();
         backend.delete(tenant, name, force)?;
-        self.forget(tenant, name);
+        self.discard_usage(tenant, name);
         Ok(())
     }
 
@@ -528,6 +518,15 @@ impl SecretStorage {
         if let Some(usage) = self.cache.remove(tenant, name) {
             self.pending_usage.lock().push(usage);
         }
+    }
+
+    /// Drops the cache entry and the unflushed usage counts of a secret being deleted: they
+    /// die with it, rather than being added to a secret created later under the same name.
+    fn discard_usage(&self, tenant: &str, name: &str) {
+        let _ = self.cache.remove(tenant, name);
+        self.pending_usage
+            .lock()
+            .retain(|u| u.tenant != tenant || u.name != name);
     }
 }
 

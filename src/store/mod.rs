@@ -174,4 +174,8 @@ pub trait Backend: Send {
     fn changed_elsewhere(&mut self) -> Result<bool>;
     /// A lock-free probe whose fingerprint changes whenever anyone commits, if available.
     fn change_probe(&self) -> Option<ChangeProbe>;
+    /// Runs `f` holding the store's write lock: what `f` reads and writes through the backend
+    /// it is given is one transaction, committed when `f` succeeds and rolled back when it
+    /// fails, and no other connection commits in between.
+    fn with_write_lock(&mut self, f: &mut dyn FnMut(&mut dyn Backend) -> Result<()>) -> Result<()>;
 }

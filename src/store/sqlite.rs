@@ -92,6 +92,35 @@ pub struct SqliteBackend {
     conn: Connection,
     path: PathBuf,
     data_version: i64,
+    /// Whether `with_write_lock` holds a write transaction that the methods join.
+    write_locked: bool,
+}
+
+/// The write transaction of one backend method: its own `BEGIN IMMEDIATE`, or a savepoint
+/// inside the transaction that `with_write_lock` holds.
+enum WriteTx<'a> {
+    Own(rusqlite::Transaction<'a>),
+    Nested(rusqlite::Savepoint<'a>),
+}
+
+impl std::ops::Deref for WriteTx<'_> {
+    type Target = Connection;
+
+    fn deref(&self) -> &Connection {
+        match self {
+            WriteTx::Own(tx) => tx,
+            WriteTx::Nested(savepoint) => savepoint,
+        }
+    }
+}
+
+impl WriteTx<'_> {
+    fn commit(self) -> rusqlite::Result<()> {
+        match self {
+            WriteTx::Own(tx) => tx.commit(),
+            WriteTx::Nested(savepoint) => savepoint.commit(),
+        }
+    }
 }
 
 impl SqliteBackend {
@@ -109,7 +138,7 @@ impl SqliteBackend {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(options.busy_timeout)?;
-        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        let mode = enable_wal(&conn, options.busy_timeout)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(Error::storage(format!(
                 "store {} cannot use WAL journaling (got '{mode}')",
@@ -122,6 +151,7 @@ impl SqliteBackend {
             conn,
             path: path.to_path_buf(),
             data_version: 0,
+            write_locked: false,
         };
         backend.migrate()?;
         backend.data_version = backend.read_data_version()?;
@@ -165,10 +195,43 @@ impl SqliteBackend {
             .query_row([], |r| r.get(0))?)
     }
 
-    fn write_tx(&mut self) -> Result<rusqlite::Transaction<'_>> {
-        Ok(self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?)
+    fn write_tx(&mut self) -> Result<WriteTx<'_>> {
+        Ok(if self.write_locked {
+            WriteTx::Nested(self.conn.savepoint()?)
+        } else {
+            WriteTx::Own(
+                self.conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)?,
+            )
+        })
+    }
+
+    /// Rolls back the transaction `with_write_lock` opened, if it is still open.
+    fn rollback_held(&self) {
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// Switches the connection to WAL journaling and returns the journal mode now in force.
+///
+/// On a new (still empty) file, changing the journal mode needs an exclusive lock, and SQLite
+/// answers SQLITE_BUSY at once, without the busy handler, while another connection opening
+/// the same new file holds a lock; so retry until the busy timeout. Once the file is in WAL
+/// mode (recorded in the file) this pragma takes no exclusive lock.
+fn enable_wal(conn: &Connection, busy_timeout: Duration) -> Result<String> {
+    let deadline = std::time::Instant::now() + busy_timeout;
+    loop {
+        match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0)) {
+            Err(e)
+                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            result => return Ok(result?),
+        }
     }
 }
 
@@ -648,5 +711,31 @@ impl Backend for SqliteBackend {
 
     fn change_probe(&self) -> Option<ChangeProbe> {
         ChangeProbe::open(&self.path)
+    }
+
+    fn with_write_lock(&mut self, f: &mut dyn FnMut(&mut dyn Backend) -> Result<()>) -> Result<()> {
+        if self.write_locked {
+            return f(self);
+        }
+        // IMMEDIATE takes the write lock now (waiting on the busy timeout), so the reads
+        // `f` makes see the latest commit and nobody commits until this one.
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        self.write_locked = true;
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        self.write_locked = false;
+        match outcome {
+            Ok(Ok(())) => self.conn.execute_batch("COMMIT").map_err(|e| {
+                self.rollback_held();
+                Error::from(e)
+            }),
+            Ok(Err(e)) => {
+                self.rollback_held();
+                Err(e)
+            }
+            Err(panic) => {
+                self.rollback_held();
+                std::panic::resume_unwind(panic)
+            }
+        }
     }
 }

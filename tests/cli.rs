@@ -1,0 +1,756 @@
+//! The `tbsecrets` command line, run as a process in a temporary directory with a clean
+//! environment.
+
+mod common;
+
+use serde_json::Value;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use tbsecrets::{ErrorCode, MasterKey, SecretStorage, SecretType, StorageOptions};
+use tempfile::TempDir;
+
+const ENV_VARS: [&str; 4] = [
+    "TBS_MASTER_KEY",
+    "TBS_MASTER_KEY_FILE",
+    "TBS_STORE",
+    "TBS_TENANT",
+];
+
+struct Cli {
+    dir: TempDir,
+    store: PathBuf,
+}
+
+/// What one run printed and returned.
+struct Run {
+    code: i32,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+impl Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().expect("exited normally"),
+            stdout: output.stdout,
+            stderr: String::from_utf8(output.stderr).expect("stderr is UTF-8"),
+        }
+    }
+
+    fn stdout_text(&self) -> &str {
+        std::str::from_utf8(&self.stdout).expect("stdout is UTF-8")
+    }
+
+    /// Asserts success and returns stdout as text.
+    #[track_caller]
+    fn ok(&self) -> &str {
+        assert_eq!(self.code, 0, "failed: {}", self.stderr);
+        self.stdout_text()
+    }
+
+    /// Asserts the error convention: exit status = code number, nothing on stdout, one line on
+    /// stderr naming the code. Returns the stderr line.
+    #[track_caller]
+    fn fails_with(&self, code: ErrorCode) -> &str {
+        assert_eq!(
+            self.code,
+            code.as_i32(),
+            "expected {code} ({}), got {}: stderr {:?} stdout {:?}",
+            code.as_i32(),
+            self.code,
+            self.stderr,
+            String::from_utf8_lossy(&self.stdout)
+        );
+        assert!(
+            self.stdout.is_empty(),
+            "stdout not empty: {:?}",
+            self.stdout_text()
+        );
+        let line = self.stderr.strip_suffix('\n').unwrap_or(&self.stderr);
+        assert!(
+            !line.is_empty() && !line.contains('\n'),
+            "stderr is not one line: {:?}",
+            self.stderr
+        );
+        assert!(
+            line.contains(code.as_str()),
+            "stderr does not name {code}: {line:?}"
+        );
+        line
+    }
+}
+
+impl Cli {
+    fn new() -> Cli {
+        let dir = tempfile::tempdir().unwrap();
+        let store = dir.path().join("store.db");
+        Cli { dir, store }
+    }
+
+    /// The binary with a clean environment, run in the temporary directory (no --store).
+    fn bare(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tbsecrets"));
+        for var in ENV_VARS {
+            cmd.env_remove(var);
+        }
+        cmd.current_dir(self.dir.path()).stdin(Stdio::null());
+        cmd
+    }
+
+    /// The binary with `--store` pointing at this test's store.
+    fn cmd(&self) -> Command {
+        let mut cmd = self.bare();
+        cmd.arg("--store").arg(&self.store);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        run(self.cmd().args(args), None)
+    }
+
+    fn run_stdin(&self, args: &[&str], stdin: &[u8]) -> Run {
+        run(self.cmd().args(args), Some(stdin))
+    }
+
+    fn key_file(&self) -> PathBuf {
+        let mut p = self.store.as_os_str().to_owned();
+        p.push(".key");
+        p.into()
+    }
+
+    fn init(&self) -> Run {
+        let r = self.run(&["init"]);
+        r.ok();
+        r
+    }
+
+    /// The bytes `reveal` prints (which need not be text).
+    fn reveal(&self, name: &str) -> Vec<u8> {
+        let r = self.run(&["reveal", name]);
+        assert_eq!(r.code, 0, "reveal {name} failed: {}", r.stderr);
+        assert!(
+            r.stderr.is_empty(),
+            "reveal printed on stderr: {}",
+            r.stderr
+        );
+        r.stdout
+    }
+
+    fn write_file(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    /// The master key `init` wrote beside the store.
+    fn master_key(&self) -> MasterKey {
+        tbsecrets::crypto::read_key_file(&self.key_file()).unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let r = self.run(args);
+        serde_json::from_str(r.ok()).unwrap_or_else(|e| panic!("{args:?}: not JSON: {e}"))
+    }
+}
+
+fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> Run {
+    if stdin.is_some() {
+        cmd.stdin(Stdio::piped());
+    }
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run tbsecrets");
+    if let Some(bytes) = stdin {
+        let mut pipe = child.stdin.take().unwrap();
+        // A command that fails before reading its input closes the pipe early.
+        if let Err(e) = pipe.write_all(bytes) {
+            assert_eq!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe,
+                "writing stdin: {e}"
+            );
+        }
+    }
+    Run::from(child.wait_with_output().unwrap())
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn init_writes_a_private_key_file_and_refuses_to_run_twice() {
+    let cli = Cli::new();
+    let r = cli.init();
+    let out = r.ok();
+    let key_file = cli.key_file();
+    assert!(
+        out.contains(&format!("key file: {}", key_file.display())),
+        "init must say where the key is: {out:?}"
+    );
+    assert!(
+        out.contains(&format!("store: {}", cli.store.display())),
+        "{out:?}"
+    );
+    assert!(
+        r.stderr.contains("warning"),
+        "no warning about the key beside the store: {:?}",
+        r.stderr
+    );
+    assert_eq!(mode(&key_file), 0o600, "key file mode");
+    assert_eq!(mode(&cli.store), 0o600, "store file mode");
+
+    // The key file holds the store's master key.
+    let key_text = std::fs::read_to_string(&key_file).unwrap();
+    let key = MasterKey::from_base64(&key_text).unwrap();
+    let options = StorageOptions {
+        create_if_missing: false,
+        ..StorageOptions::with_master_key(key)
+    };
+    SecretStorage::open(&cli.store, options).unwrap();
+
+    let again = cli.run(&["init"]);
+    let line = again.fails_with(ErrorCode::AlreadyExists);
+    assert!(line.contains("already exists"), "{line}");
+    assert_eq!(
+        std::fs::read_to_string(&key_file).unwrap(),
+        key_text,
+        "the key file changed"
+    );
+}
+
+#[test]
+fn init_with_a_configured_key_writes_no_key_file() {
+    let cli = Cli::new();
+    let key = MasterKey::generate();
+    let r = run(
+        cli.cmd()
+            .arg("init")
+            .env("TBS_MASTER_KEY", key.to_base64().as_str()),
+        None,
+    );
+    let out = r.ok();
+    assert!(!out.contains("key file"), "{out:?}");
+    assert!(!cli.key_file().exists());
+    // Commands find the key in the environment.
+    let put = run(
+        cli.cmd()
+            .args(["put", "n"])
+            .env("TBS_MASTER_KEY", key.to_base64().as_str()),
+        Some(b"v\n"),
+    );
+    put.ok();
+    let store = SecretStorage::open(&cli.store, StorageOptions::with_master_key(key)).unwrap();
+    assert_eq!(store.get_value("default", "n").unwrap().as_bytes(), b"v");
+    // Without it, there is no key at all.
+    let line = cli
+        .run(&["list"])
+        .fails_with(ErrorCode::InvalidArgument)
+        .to_owned();
+    assert!(line.contains("no master key"), "{line}");
+}
+
+#[test]
+fn text_values_lose_one_trailing_newline_and_reveal_prints_exactly_the_value() {
+    let cli = Cli::new();
+    cli.init();
+    let cases: [(&str, &[u8], &[u8]); 6] = [
+        ("plain", b"s3cr3t\n", b"s3cr3t"),
+        ("crlf", b"pass word\r\n", b"pass word"),
+        ("no-newline", b"exact", b"exact"),
+        ("two-newlines", b"line\n\n", b"line\n"),
+        ("inner", b"a\nb\n", b"a\nb"),
+        ("unicode", "ключ 🔑\n".as_bytes(), "ключ 🔑".as_bytes()),
+    ];
+    for (name, input, stored) in cases {
+        assert_eq!(cli.run_stdin(&["put", name], input).ok(), "1\n", "{name}");
+        assert_eq!(cli.reveal(name), stored, "{name}");
+    }
+    // The same stripping applies to a TEXT value read from a file.
+    let file = cli.write_file("pw.txt", b"from file\n");
+    cli.run(&["put", "from-file", "--file", file.to_str().unwrap()])
+        .ok();
+    assert_eq!(cli.reveal("from-file"), b"from file");
+
+    let store = SecretStorage::open(
+        &cli.store,
+        StorageOptions::with_master_key(cli.master_key()),
+    )
+    .unwrap();
+    assert_eq!(
+        store.info("default", "plain").unwrap().secret_type,
+        SecretType::Text
+    );
+}
+
+#[test]
+fn text_file_values_keep_their_exact_bytes() {
+    let cli = Cli::new();
+    cli.init();
+    let mut bytes =
+        b"-----BEGIN CERTIFICATE-----\r\nMIIB\x00\xff\n-----END CERTIFICATE-----\n\n".to_vec();
+    bytes.extend(common::pseudo_random_bytes(100_000, 11));
+    bytes.push(b'\n');
+    let file = cli.write_file("cert.pem", &bytes);
+    let out = cli.run(&[
+        "put",
+        "cert",
+        "--type",
+        "text-file",
+        "--file",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(out.ok(), "1\n");
+    assert!(cli.reveal("cert") == bytes, "file bytes changed");
+
+    // From stdin, and with the `file` alias.
+    let small = b"\x00\x01 binary \xfe\xff\n";
+    cli.run_stdin(&["put", "--type", "file", "blob"], small)
+        .ok();
+    assert_eq!(cli.reveal("blob"), small);
+
+    // A new version of an existing file needs no --type and keeps the bytes exact.
+    assert_eq!(cli.run_stdin(&["put", "blob"], b"v2\n").ok(), "2\n");
+    assert_eq!(cli.reveal("blob"), b"v2\n");
+    let info = cli.json(&["info", "blob", "--json"]);
+    assert_eq!(info["type"], "TEXT_FILE");
+}
+
+#[test]
+fn put_on_an_existing_secret_writes_a_version_and_cannot_change_the_type() {
+    let cli = Cli::new();
+    cli.init();
+    assert_eq!(
+        cli.run_stdin(&["put", "api", "--description", "first"], b"v1\n")
+            .ok(),
+        "1\n"
+    );
+    assert_eq!(cli.run_stdin(&["put", "api"], b"v2\n").ok(), "2\n");
+    assert_eq!(
+        cli.run_stdin(&["put", "api", "--type", "text"], b"v3\n")
+            .ok(),
+        "3\n"
+    );
+    assert_eq!(cli.reveal("api"), b"v3");
+    let info = cli.json(&["info", "api", "--json"]);
+    assert_eq!(
+        info["description"], "first",
+        "a put without --description keeps it"
+    );
+    cli.run_stdin(&["put", "api", "--description", "second"], b"v4\n")
+        .ok();
+    let info = cli.json(&["info", "api", "--json"]);
+    assert_eq!(
+        (info["description"].as_str(), info["version"].as_u64()),
+        (Some("second"), Some(4))
+    );
+
+    let r = cli.run_stdin(&["put", "api", "--type", "text-file"], b"binary\n");
+    let line = r.fails_with(ErrorCode::TypeMismatch);
+    assert!(line.contains("api") && line.contains("TEXT"), "{line}");
+    assert_eq!(cli.reveal("api"), b"v4");
+    assert_eq!(cli.json(&["info", "api", "--json"])["version"], 4);
+}
+
+#[test]
+fn listing_info_and_history_never_show_values() {
+    let cli = Cli::new();
+    cli.init();
+    const VALUE: &[u8] = b"Value-Canary-93be";
+    cli.run_stdin(&["put", "db-password", "--description", "main db"], VALUE)
+        .ok();
+    cli.run_stdin(&["put", "db-password"], b"Value-Canary-93be-v2")
+        .ok();
+    cli.run_stdin(&["put", "ca", "--type", "text-file"], VALUE)
+        .ok();
+    cli.run_stdin(&["put", "api-token"], VALUE).ok();
+    cli.run(&["reveal", "api-token"]).ok();
+
+    let list = cli.json(&["list", "--json"]);
+    let items = list.as_array().expect("list --json is an array");
+    let names: Vec<&str> = items.iter().map(|i| i["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["api-token", "ca", "db-password"]);
+    let db = &items[2];
+    assert_eq!(db["tenant"], "default");
+    assert_eq!(db["type"], "TEXT");
+    assert_eq!(db["description"], "main db");
+    assert_eq!(db["version"], 2);
+    for field in ["created_at", "updated_at", "value_updated_at"] {
+        assert!(
+            db[field].as_i64().is_some_and(|t| t > 1_600_000_000_000),
+            "{field}: {db}"
+        );
+    }
+    assert_eq!(db["use_count"], 0);
+    assert!(db["last_used_at"].is_null());
+    assert_eq!(items[1]["type"], "TEXT_FILE");
+    assert_eq!(items[0]["use_count"], 1, "the reveal counts as a use");
+    assert!(items[0]["last_used_at"].is_i64());
+    let fields: Vec<&String> = db.as_object().unwrap().keys().collect();
+    assert!(
+        !fields
+            .iter()
+            .any(|k| k.contains("value") && *k != "value_updated_at"),
+        "{fields:?}"
+    );
+
+    let filtered = cli.json(&["list", "--json", "--filter", "db"]);
+    assert_eq!(filtered.as_array().unwrap().len(), 1);
+
+    let info = cli.json(&["info", "ca", "--json"]);
+    assert_eq!(
+        (info["name"].as_str(), info["type"].as_str()),
+        (Some("ca"), Some("TEXT_FILE"))
+    );
+    assert_eq!(info["version"], 1);
+
+    let history = cli.json(&["history", "db-password", "--json"]);
+    let history = history.as_array().unwrap();
+    let versions: Vec<(u64, bool)> = history
+        .iter()
+        .map(|h| {
+            (
+                h["version"].as_u64().unwrap(),
+                h["current"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(versions, [(2, true), (1, false)]);
+    assert!(history[0]["created_at"].is_i64());
+
+    // No output of any metadata command contains a value, in JSON or as a table.
+    for args in [
+        &["list"][..],
+        &["list", "--json"],
+        &["info", "db-password"],
+        &["info", "db-password", "--json"],
+        &["info", "ca"],
+        &["history", "db-password"],
+        &["history", "db-password", "--json"],
+    ] {
+        let r = cli.run(args);
+        let out = r.ok();
+        assert!(
+            !out.contains("Value-Canary"),
+            "{args:?} shows a value: {out}"
+        );
+        assert!(!r.stderr.contains("Value-Canary"));
+    }
+    let table = cli.run(&["list"]);
+    for name in ["api-token", "ca", "db-password", "main db", "TEXT_FILE"] {
+        assert!(
+            table.ok().contains(name),
+            "{name} missing from {}",
+            table.ok()
+        );
+    }
+    let info = cli.run(&["info", "db-password"]);
+    assert!(info.ok().contains("version:       2"), "{}", info.ok());
+}
+
+#[test]
+fn rollback_and_rm() {
+    let cli = Cli::new();
+    cli.init();
+    cli.run_stdin(&["put", "k"], b"first\n").ok();
+    cli.run_stdin(&["put", "k"], b"second\n").ok();
+    assert_eq!(cli.run(&["rollback", "k", "1"]).ok(), "3\n");
+    assert_eq!(cli.reveal("k"), b"first");
+    let versions: Vec<u64> = cli
+        .json(&["history", "k", "--json"])
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, [3, 2, 1]);
+    let line = cli
+        .run(&["rollback", "k", "9"])
+        .fails_with(ErrorCode::NotFound)
+        .to_owned();
+    assert!(line.contains("version 9"), "{line}");
+
+    assert_eq!(cli.run(&["rm", "k"]).ok(), "deleted k\n");
+    let line = cli
+        .run(&["reveal", "k"])
+        .fails_with(ErrorCode::NotFound)
+        .to_owned();
+    assert!(line.contains("'k'"), "{line}");
+    cli.run(&["rm", "k"]).fails_with(ErrorCode::NotFound);
+    cli.run(&["history", "k"]).fails_with(ErrorCode::NotFound);
+    assert_eq!(cli.json(&["list", "--json"]).as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn errors_follow_the_exit_status_convention() {
+    let cli = Cli::new();
+    cli.init();
+    cli.run_stdin(&["put", "exists"], b"value\n").ok();
+    cli.run_stdin(&["put", "file", "--type", "text-file"], b"bytes")
+        .ok();
+
+    let too_long = format!("Leak-Canary-{}", "x".repeat(2100));
+    /// Arguments, stdin, the expected code and words of the message.
+    type Case<'a> = (Vec<&'a str>, Option<&'a [u8]>, ErrorCode, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec!["reveal", "missing"],
+            None,
+            ErrorCode::NotFound,
+            "missing",
+        ),
+        (
+            vec!["info", "missing"],
+            None,
+            ErrorCode::NotFound,
+            "missing",
+        ),
+        (vec!["rm", "missing"], None, ErrorCode::NotFound, "missing"),
+        (
+            vec!["rollback", "exists", "7"],
+            None,
+            ErrorCode::NotFound,
+            "version 7",
+        ),
+        (
+            vec!["put", "a{b"],
+            Some(b"v"),
+            ErrorCode::InvalidArgument,
+            "reserved",
+        ),
+        (
+            vec!["put", "  "],
+            Some(b"v"),
+            ErrorCode::InvalidArgument,
+            "whitespace",
+        ),
+        (
+            vec!["put", "long"],
+            Some(too_long.as_bytes()),
+            ErrorCode::InvalidArgument,
+            "2048",
+        ),
+        (
+            vec!["put", "utf8"],
+            Some(b"\xff\xfe"),
+            ErrorCode::InvalidArgument,
+            "UTF-8",
+        ),
+        (
+            vec!["put", "exists", "--type", "file"],
+            Some(b"v"),
+            ErrorCode::TypeMismatch,
+            "exists",
+        ),
+        (
+            vec!["put", "file", "--type", "text"],
+            Some(b"v"),
+            ErrorCode::TypeMismatch,
+            "file",
+        ),
+        (
+            vec!["--tenant", "", "list"],
+            None,
+            ErrorCode::InvalidArgument,
+            "tenant",
+        ),
+        (
+            vec!["init"],
+            None,
+            ErrorCode::AlreadyExists,
+            "already exists",
+        ),
+    ];
+    for (args, stdin, code, words) in cases {
+        let r = match stdin {
+            Some(bytes) => cli.run_stdin(&args, bytes),
+            None => cli.run(&args),
+        };
+        let line = r.fails_with(code);
+        assert!(line.contains(words), "{args:?}: {line}");
+        assert!(
+            !line.contains("Leak-Canary"),
+            "{args:?} echoes the value: {line}"
+        );
+    }
+    // Nothing above changed the store.
+    assert_eq!(cli.reveal("exists"), b"value");
+    assert_eq!(cli.json(&["list", "--json"]).as_array().unwrap().len(), 2);
+
+    // Command-line syntax errors are INVALID_ARGUMENT too.
+    let r = cli.run(&["put", "x", "--type", "blob"]);
+    assert_eq!(r.code, ErrorCode::InvalidArgument.as_i32());
+    assert!(r.stdout.is_empty());
+    let r = cli.run(&["no-such-command"]);
+    assert_eq!(r.code, ErrorCode::InvalidArgument.as_i32());
+}
+
+#[test]
+fn a_missing_store_says_to_run_init() {
+    let cli = Cli::new();
+    for args in [&["list"][..], &["reveal", "x"], &["info", "x"]] {
+        let line = cli.run(args).fails_with(ErrorCode::NotFound).to_owned();
+        assert!(
+            line.contains("does not exist") && line.contains("init"),
+            "{line}"
+        );
+    }
+    let r = cli.run_stdin(&["put", "x"], b"v\n");
+    let line = r.fails_with(ErrorCode::NotFound);
+    assert!(line.contains("init"), "{line}");
+    assert!(!cli.store.exists(), "a failed command created the store");
+}
+
+#[test]
+fn key_files_readable_by_others_are_refused() {
+    let cli = Cli::new();
+    let key = MasterKey::generate();
+    let key_path = cli.dir.path().join("master.key");
+    tbsecrets::crypto::write_key_file(&key_path, &key).unwrap();
+    let key_arg = key_path.to_str().unwrap();
+    run(cli.cmd().args(["--key-file", key_arg, "init"]), None).ok();
+    assert!(
+        !cli.key_file().exists(),
+        "init with --key-file must not write another key"
+    );
+    run(
+        cli.cmd().args(["--key-file", key_arg, "put", "n"]),
+        Some(b"v\n"),
+    )
+    .ok();
+
+    for loose in [0o644, 0o640, 0o604, 0o660] {
+        std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(loose)).unwrap();
+        let r = run(cli.cmd().args(["--key-file", key_arg, "reveal", "n"]), None);
+        let line = r.fails_with(ErrorCode::InvalidArgument);
+        assert!(line.contains("group or others"), "{loose:o}: {line}");
+        // The same through the environment variable.
+        let r = run(
+            cli.cmd()
+                .args(["reveal", "n"])
+                .env("TBS_MASTER_KEY_FILE", &key_path),
+            None,
+        );
+        assert!(r
+            .fails_with(ErrorCode::InvalidArgument)
+            .contains("group or others"));
+    }
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let r = run(cli.cmd().args(["--key-file", key_arg, "reveal", "n"]), None);
+    assert_eq!(r.ok(), "v");
+    let r = run(
+        cli.cmd()
+            .args(["reveal", "n"])
+            .env("TBS_MASTER_KEY_FILE", &key_path),
+        None,
+    );
+    assert_eq!(r.ok(), "v");
+
+    // The key file `init` writes beside a store is checked the same way.
+    let other = Cli::new();
+    other.init();
+    std::fs::set_permissions(other.key_file(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(other
+        .run(&["list"])
+        .fails_with(ErrorCode::InvalidArgument)
+        .contains("group or others"));
+}
+
+#[test]
+fn a_wrong_master_key_exits_10_and_changes_nothing() {
+    let cli = Cli::new();
+    cli.init();
+    cli.run_stdin(&["put", "n"], b"value\n").ok();
+    let before = common::dump_store(&cli.store);
+    let wrong = MasterKey::generate();
+    let wrong_file = cli.dir.path().join("wrong.key");
+    tbsecrets::crypto::write_key_file(&wrong_file, &wrong).unwrap();
+    let attempts = [
+        run(
+            cli.cmd()
+                .args(["reveal", "n"])
+                .env("TBS_MASTER_KEY", wrong.to_base64().as_str()),
+            None,
+        ),
+        run(
+            cli.cmd()
+                .args(["--key-file", wrong_file.to_str().unwrap(), "list"]),
+            None,
+        ),
+        run(
+            cli.cmd()
+                .args(["put", "n"])
+                .env("TBS_MASTER_KEY_FILE", &wrong_file),
+            Some(b"overwrite\n"),
+        ),
+    ];
+    for r in &attempts {
+        assert_eq!(r.code, 10);
+        r.fails_with(ErrorCode::WrongMasterKey);
+    }
+    assert_eq!(common::dump_store(&cli.store), before);
+    assert_eq!(cli.reveal("n"), b"value");
+}
+
+#[test]
+fn store_and_tenant_come_from_the_environment() {
+    let cli = Cli::new();
+    let with_env = |tenant: Option<&str>| {
+        let mut cmd = cli.bare();
+        cmd.env("TBS_STORE", &cli.store);
+        if let Some(t) = tenant {
+            cmd.env("TBS_TENANT", t);
+        }
+        cmd
+    };
+    run(with_env(None).arg("init"), None).ok();
+    assert!(cli.store.exists(), "TBS_STORE was not used by init");
+    assert!(!cli.dir.path().join("tbsecrets.db").exists());
+
+    run(
+        with_env(Some("tenant-x")).args(["put", "n"]),
+        Some(b"x value\n"),
+    )
+    .ok();
+    run(with_env(None).args(["put", "n"]), Some(b"default value\n")).ok();
+    let out = run(with_env(Some("tenant-x")).args(["reveal", "n"]), None);
+    assert_eq!(out.ok(), "x value");
+    let out = run(with_env(None).args(["reveal", "n"]), None);
+    assert_eq!(out.ok(), "default value");
+    // The flag wins over the environment.
+    let out = run(
+        with_env(Some("tenant-x")).args(["--tenant", "default", "reveal", "n"]),
+        None,
+    );
+    assert_eq!(out.ok(), "default value");
+    let info: Value = serde_json::from_slice(
+        &run(
+            with_env(Some("tenant-x")).args(["info", "n", "--json"]),
+            None,
+        )
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(info["tenant"], "tenant-x");
+    run(with_env(Some("tenant-y")).args(["reveal", "n"]), None).fails_with(ErrorCode::NotFound);
+
+    // The library sees the same tenants.
+    let store = SecretStorage::open(
+        &cli.store,
+        StorageOptions::with_master_key(cli.master_key()),
+    )
+    .unwrap();
+    assert_eq!(
+        store.get_value("tenant-x", "n").unwrap().as_bytes(),
+        b"x value"
+    );
+    assert_eq!(
+        store.get_value("default", "n").unwrap().as_bytes(),
+        b"default value"
+    );
+
+    // Without TBS_STORE or --store, the default store in the working directory is used.
+    let r = run(cli.bare().args(["list"]), None);
+    assert!(r.fails_with(ErrorCode::NotFound).contains("tbsecrets.db"));
+}

@@ -1,0 +1,340 @@
+//! Several processes on one store, and durability when a writer is SIGKILLed.
+//!
+//! The child processes are this test binary re-executed on one test (`child_*`) with
+//! `TBS_TEST_CHILD` telling it what to do; without that variable the child tests return at once.
+
+mod common;
+
+use common::{open, raw_connection, temp_store, TENANT};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+use std::process::{Child, ChildStdout, Command, Stdio};
+use tbsecrets::{ErrorCode, ListQuery, MasterKey, SecretStorage, SecretType, StorageOptions};
+
+const CHILD_ROLE: &str = "TBS_TEST_CHILD";
+const CHILD_STORE: &str = "TBS_TEST_STORE";
+const CHILD_PREFIX: &str = "TBS_TEST_PREFIX";
+const CHILD_START: &str = "TBS_TEST_START";
+const CHILD_COUNT: &str = "TBS_TEST_COUNT";
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} not set"))
+}
+
+fn env_num(name: &str) -> usize {
+    env(name).parse().expect("number")
+}
+
+/// Spawns this test binary running only `test`, as a child with `role`.
+fn spawn_child(
+    test: &str,
+    role: &str,
+    store: &Path,
+    key: &MasterKey,
+    vars: &[(&str, String)],
+) -> ChildGuard {
+    let mut cmd = Command::new(std::env::current_exe().expect("current exe"));
+    cmd.args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .env(CHILD_ROLE, role)
+        .env(CHILD_STORE, store)
+        // The child opens with `master_key: None`: the key comes from the environment.
+        .env("TBS_MASTER_KEY", key.to_base64().as_str())
+        .env_remove("TBS_MASTER_KEY_FILE")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (k, v) in vars {
+        cmd.env(k, v);
+    }
+    ChildGuard(cmd.spawn().expect("spawn child test process"))
+}
+
+/// Marks protocol messages in a child's stdout. The test harness writes there too, and its
+/// `test name ... ` has no newline before the test runs, so a message may not start a line.
+const MARK: &str = "@tbs-child@ ";
+
+/// The next protocol message from a child, or `None` at the end of its output.
+fn next_line(out: &mut BufReader<ChildStdout>) -> Option<String> {
+    loop {
+        let mut line = String::new();
+        if out.read_line(&mut line).expect("read child stdout") == 0 {
+            return None;
+        }
+        if let Some(at) = line.find(MARK) {
+            return Some(line[at + MARK.len()..].trim_end().to_owned());
+        }
+    }
+}
+
+/// Writes one protocol message to stdout, flushed (the harness's capture does not apply to
+/// direct writes).
+fn say(message: &str) {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{MARK}{message}").unwrap();
+    out.flush().unwrap();
+}
+
+/// A child process that is SIGKILLed and reaped if the parent test fails, so a failing test
+/// never leaves a writer behind or hangs on it.
+struct ChildGuard(Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+/// The value of secret `k{i}` in the durability test: mixed types and sizes.
+fn durable_value(i: usize) -> (SecretType, Vec<u8>) {
+    if i % 3 == 0 {
+        let len = 1000 + (i * 7919) % 60_000;
+        (
+            SecretType::TextFile,
+            common::pseudo_random_bytes(len, i as u64 + 1),
+        )
+    } else {
+        (
+            SecretType::Text,
+            format!("value of k{i}: {}", "ж".repeat(i % 500)).into_bytes(),
+        )
+    }
+}
+
+fn batch_value(prefix: &str, i: usize) -> Vec<u8> {
+    format!("{prefix} secret number {i}").into_bytes()
+}
+
+// ---- children -------------------------------------------------------------------------------
+
+/// Child: opens the store, says READY, waits for a line on stdin, then creates COUNT secrets
+/// `{PREFIX}-{i}` and bumps the shared secret after each.
+#[test]
+fn child_batch_creator() {
+    if std::env::var(CHILD_ROLE).as_deref() != Ok("batch") {
+        return;
+    }
+    let store =
+        SecretStorage::open(env(CHILD_STORE), StorageOptions::default()).expect("child open");
+    let (prefix, count) = (env(CHILD_PREFIX), env_num(CHILD_COUNT));
+    say("READY");
+    let mut go = String::new();
+    std::io::stdin().read_line(&mut go).unwrap();
+    for i in 0..count {
+        store
+            .create(
+                TENANT,
+                &format!("{prefix}-{i}"),
+                SecretType::Text,
+                &batch_value(&prefix, i),
+                "",
+            )
+            .unwrap_or_else(|e| panic!("{prefix}-{i}: {e}"));
+        store
+            .update_value(TENANT, "shared", format!("{prefix} {i}").as_bytes(), None)
+            .unwrap_or_else(|e| panic!("shared update {prefix} {i}: {e}"));
+    }
+    store.close().unwrap();
+    say("DONE");
+}
+
+/// Child: creates `k{START}`, `k{START+1}`, ... forever, printing `ACK k{i}` after each create
+/// returned. A secret that already exists (created by a killed predecessor after its last
+/// ACK) is acknowledged only if it holds the right value.
+#[test]
+fn child_acking_writer() {
+    if std::env::var(CHILD_ROLE).as_deref() != Ok("acker") {
+        return;
+    }
+    let store =
+        SecretStorage::open(env(CHILD_STORE), StorageOptions::default()).expect("child open");
+    let start = env_num(CHILD_START);
+    for i in start..start + 100_000 {
+        let name = format!("k{i}");
+        let (secret_type, value) = durable_value(i);
+        match store.create(TENANT, &name, secret_type, &value, "") {
+            Ok(_) => {}
+            Err(e) if e.code() == ErrorCode::AlreadyExists && i == start => {
+                let got = store.get_value(TENANT, &name).unwrap();
+                assert!(
+                    got.as_bytes() == value.as_slice(),
+                    "{name} exists with a wrong value"
+                );
+            }
+            Err(e) => panic!("{name}: {e}"),
+        }
+        say(&format!("ACK {name}"));
+    }
+}
+
+// ---- parents --------------------------------------------------------------------------------
+
+#[test]
+fn two_processes_create_concurrently() {
+    const PER_CHILD: usize = 200;
+    let (_dir, path) = temp_store();
+    let key = MasterKey::generate();
+    let parent = open(&path, &key);
+    parent
+        .create(TENANT, "shared", SecretType::Text, b"start", "")
+        .unwrap();
+    assert_eq!(
+        parent.get_value(TENANT, "shared").unwrap().as_bytes(),
+        b"start"
+    );
+
+    let mut children: Vec<(ChildGuard, BufReader<ChildStdout>)> = ["left", "right"]
+        .iter()
+        .map(|prefix| {
+            let mut child = spawn_child(
+                "child_batch_creator",
+                "batch",
+                &path,
+                &key,
+                &[
+                    (CHILD_PREFIX, prefix.to_string()),
+                    (CHILD_COUNT, PER_CHILD.to_string()),
+                ],
+            );
+            let out = BufReader::new(child.0.stdout.take().unwrap());
+            (child, out)
+        })
+        .collect();
+    // Both are open before either starts writing.
+    for (_, out) in &mut children {
+        assert_eq!(next_line(out).as_deref(), Some("READY"));
+    }
+    for (child, _) in &mut children {
+        child.0.stdin.as_mut().unwrap().write_all(b"GO\n").unwrap();
+    }
+    for (child, out) in &mut children {
+        assert_eq!(
+            next_line(out).as_deref(),
+            Some("DONE"),
+            "a child did not finish"
+        );
+        let status = child.0.wait().unwrap();
+        assert!(status.success(), "child failed: {status}");
+    }
+
+    // The parent's long-lived handle and a fresh one both see everything.
+    let fresh = open(&path, &key);
+    for store in [&parent, &fresh] {
+        let page = store.list(TENANT, &ListQuery::default()).unwrap();
+        assert_eq!(page.total, 2 * PER_CHILD + 1);
+        for prefix in ["left", "right"] {
+            for i in 0..PER_CHILD {
+                let got = store.get_value(TENANT, &format!("{prefix}-{i}")).unwrap();
+                assert_eq!(got.as_bytes(), batch_value(prefix, i));
+                assert_eq!(got.version(), 1);
+            }
+        }
+        // No update of the shared secret was lost.
+        let shared = store.get_value(TENANT, "shared").unwrap();
+        assert_eq!(shared.version(), 1 + 2 * PER_CHILD as u64);
+        let text = shared.as_str().unwrap();
+        assert!(
+            text == format!("left {}", PER_CHILD - 1) || text == format!("right {}", PER_CHILD - 1),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn acknowledged_writes_survive_sigkill() {
+    const ROUNDS: usize = 5;
+    let (_dir, path) = temp_store();
+    let key = MasterKey::generate();
+    drop(open(&path, &key)); // create the store; no handle stays open across the kills
+
+    // A random-ish number of acknowledgements per round (no fixed kill point).
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+        ^ u64::from(std::process::id());
+    let mut next_random = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize
+    };
+
+    let mut acked: Vec<usize> = Vec::new();
+    for round in 0..ROUNDS {
+        let start = acked.last().map_or(0, |last| last + 1);
+        let target = 3 + next_random() % 40;
+        let mut child = spawn_child(
+            "child_acking_writer",
+            "acker",
+            &path,
+            &key,
+            &[(CHILD_START, start.to_string())],
+        );
+        let mut out = BufReader::new(child.0.stdout.take().unwrap());
+        let mut this_round = 0;
+        while this_round < target {
+            let line = next_line(&mut out).unwrap_or_else(|| {
+                panic!("round {round}: the writer died after {this_round} acks")
+            });
+            let n: usize = line
+                .strip_prefix("ACK k")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("unexpected line {line:?}"));
+            assert_eq!(n, start + this_round, "acknowledgements out of order");
+            acked.push(n);
+            this_round += 1;
+        }
+        child.0.kill().expect("SIGKILL the writer"); // Child::kill sends SIGKILL
+        let status = child.0.wait().unwrap();
+        assert_eq!(
+            status.signal(),
+            Some(libc::SIGKILL),
+            "round {round}: {status}"
+        );
+    }
+    assert!(acked.len() >= ROUNDS * 3);
+
+    // The store opens, is structurally sound, and holds every acknowledged secret.
+    let integrity: String = raw_connection(&path)
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    let store = open(&path, &key);
+    for &i in &acked {
+        let name = format!("k{i}");
+        let got = store
+            .get_value(TENANT, &name)
+            .unwrap_or_else(|e| panic!("acknowledged {name} lost: {e}"));
+        let (secret_type, value) = durable_value(i);
+        assert_eq!(got.secret_type(), secret_type, "{name}");
+        assert!(
+            got.as_bytes() == value.as_slice(),
+            "{name} has a wrong value"
+        );
+    }
+    // Anything beyond the acknowledgements is at most the one write in flight at the last
+    // kill, and it is complete too.
+    let page = store.list(TENANT, &ListQuery::default()).unwrap();
+    let last = *acked.last().unwrap();
+    assert!(
+        page.total == acked.len() || page.total == acked.len() + 1,
+        "{} secrets",
+        page.total
+    );
+    for info in page.items {
+        let i: usize = info.name.strip_prefix('k').unwrap().parse().unwrap();
+        assert!(i <= last + 1, "unexpected secret {}", info.name);
+        let (secret_type, value) = durable_value(i);
+        assert_eq!(info.secret_type, secret_type);
+        assert_eq!(info.version, 1);
+        assert!(store.get_value(TENANT, &info.name).unwrap().as_bytes() == value.as_slice());
+    }
+    // And it still takes writes.
+    store
+        .create(TENANT, "after", SecretType::Text, b"ok", "")
+        .unwrap();
+}
