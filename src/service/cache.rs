@@ -58,7 +58,10 @@ impl CachedValue {
     #[inline]
     pub fn mark_used(&self, now: i64) {
         self.uses.fetch_add(1, Ordering::Relaxed);
-        self.last_used_at.fetch_max(now, Ordering::Relaxed);
+        // The coarse clock moves every few ms: usually a plain load, no read-modify-write.
+        if self.last_used_at.load(Ordering::Relaxed) < now {
+            self.last_used_at.fetch_max(now, Ordering::Relaxed);
+        }
     }
 
     fn take_usage(&self, tenant: &str, name: &str) -> Option<UsageUpdate> {
@@ -85,6 +88,18 @@ impl ValueCache {
     #[inline]
     pub fn get(&self, tenant: &str, name: &str) -> Option<Arc<CachedValue>> {
         self.tenants.read().get(tenant)?.get(name).cloned()
+    }
+
+    /// Runs `f` on the cached entry, if any, under the read lock.
+    #[inline]
+    pub fn with<R>(
+        &self,
+        tenant: &str,
+        name: &str,
+        f: impl FnOnce(&CachedValue) -> R,
+    ) -> Option<R> {
+        let tenants = self.tenants.read();
+        tenants.get(tenant)?.get(name).map(|entry| f(entry))
     }
 
     /// Inserts or replaces an entry; usage counted on a replaced entry is returned.

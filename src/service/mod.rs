@@ -382,17 +382,36 @@ impl SecretStorage {
     ///
     /// The hot path takes no write lock and does not touch the database.
     pub fn get_value(&self, tenant: &str, name: &str) -> Result<SecretValue> {
-        let entry = self.current_entry(tenant, name)?;
-        self.mark_used(&entry);
-        entry.open()
+        self.ensure_open()?;
+        self.sync_external_changes()?;
+        let now = clock::coarse_now_millis();
+        // Opened under the cache's read lock: no reference count traffic on the hot path.
+        let value = match self.cache.with(tenant, name, |entry| {
+            entry.mark_used(now);
+            entry.open()
+        }) {
+            Some(value) => value?,
+            None => {
+                let entry = self.load_entry(tenant, name)?;
+                entry.mark_used(now);
+                entry.open()?
+            }
+        };
+        self.maybe_flush_usage(now);
+        Ok(value)
     }
 
-    /// Counts a use of a cache entry and, at most every few seconds, writes the batched
-    /// counters (only if the backend is free: the read path never waits for it).
-    #[inline]
+    /// Counts a use of a cache entry (see [`SecretStorage::maybe_flush_usage`]).
     fn mark_used(&self, entry: &CachedValue) {
         let now = clock::coarse_now_millis();
         entry.mark_used(now);
+        self.maybe_flush_usage(now);
+    }
+
+    /// At most every few seconds, writes the batched usage counters — only if the backend is
+    /// free: the read path never waits for it.
+    #[inline]
+    fn maybe_flush_usage(&self, now: i64) {
         let last = self.last_usage_flush.load(Ordering::Relaxed);
         if now - last >= USAGE_FLUSH_INTERVAL_MS
             && self
@@ -411,9 +430,14 @@ impl SecretStorage {
     fn current_entry(&self, tenant: &str, name: &str) -> Result<Arc<CachedValue>> {
         self.ensure_open()?;
         self.sync_external_changes()?;
-        if let Some(entry) = self.cache.get(tenant, name) {
-            return Ok(entry);
+        match self.cache.get(tenant, name) {
+            Some(entry) => Ok(entry),
+            None => self.load_entry(tenant, name),
         }
+    }
+
+    /// The slow path: reads the current version from the backend into the cache.
+    fn load_entry(&self, tenant: &str, name: &str) -> Result<Arc<CachedValue>> {
         validate_tenant(tenant)?;
         validate_name(name)?;
         let mut backend = self.backend.lock();
