@@ -212,6 +212,11 @@ impl From<rusqlite::Error> for Error {
     fn from(err: rusqlite::Error) -> Self {
         // SQL errors never carry bound parameter values, so no secret can leak here.
         use rusqlite::ErrorCode as Sql;
+        if let rusqlite::Error::FromSqlConversionFailure(column, ..) = &err {
+            return Error::integrity(format!(
+                "stored metadata is malformed (column {column}): corrupt or tampered store"
+            ));
+        }
         match err.sqlite_error_code() {
             Some(Sql::NotADatabase) | Some(Sql::DatabaseCorrupt) => {
                 Error::integrity(format!("the store file is corrupt or not a store: {err}"))

@@ -435,3 +435,20 @@ fn no_plaintext_value_reaches_the_disk() {
     );
     drop(dir);
 }
+
+#[test]
+fn malformed_metadata_is_integrity_not_storage() {
+    let f = Fixture::new();
+    f.store
+        .create(TENANT, "typed", SecretType::Text, b"typed-value", "")
+        .unwrap();
+    raw_connection(&f.path)
+        .execute(
+            "UPDATE tbs_secrets SET type = 'BLOB' WHERE tenant = ?1 AND name = 'typed'",
+            params![TENANT],
+        )
+        .unwrap();
+    let fresh = open(&f.path, &f.key);
+    expect_code(fresh.info(TENANT, "typed"), ErrorCode::Integrity);
+    expect_code(fresh.get_value(TENANT, "typed"), ErrorCode::Integrity);
+}

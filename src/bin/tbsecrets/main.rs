@@ -18,12 +18,22 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => {
             use clap::error::ErrorKind;
-            let code = match err.kind() {
-                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => 0,
-                _ => ErrorCode::InvalidArgument.as_i32() as u8,
-            };
-            let _ = err.print();
-            return ExitCode::from(code);
+            if matches!(
+                err.kind(),
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+            ) {
+                let _ = err.print();
+                return ExitCode::SUCCESS;
+            }
+            // Usage errors follow the same one-line rule as every other error.
+            let rendered = err.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            let detail = first.strip_prefix("error: ").unwrap_or(first);
+            eprintln!(
+                "tbsecrets: {}: {detail} (see tbsecrets --help)",
+                ErrorCode::InvalidArgument
+            );
+            return ExitCode::from(ErrorCode::InvalidArgument.as_i32() as u8);
         }
     };
     match commands::run(&cli) {
