@@ -102,9 +102,19 @@ impl ValueCache {
         tenants.get(tenant)?.get(name).map(|entry| f(entry))
     }
 
-    /// Inserts or replaces an entry; usage counted on a replaced entry is returned.
-    pub fn insert(&self, tenant: &str, name: &str, value: Arc<CachedValue>) -> Option<UsageUpdate> {
+    /// Inserts or replaces an entry if `still_current()` holds under the write lock; usage
+    /// counted on a replaced entry is returned.
+    pub fn insert_if(
+        &self,
+        tenant: &str,
+        name: &str,
+        value: Arc<CachedValue>,
+        still_current: impl FnOnce() -> bool,
+    ) -> Option<UsageUpdate> {
         let mut tenants = self.tenants.write();
+        if !still_current() {
+            return None;
+        }
         let map = match tenants.get_mut(tenant) {
             Some(map) => map,
             None => tenants.entry(tenant.to_owned()).or_default(),

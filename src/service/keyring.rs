@@ -4,7 +4,7 @@
 use crate::crypto::{DataKey, MasterKey};
 use crate::error::{Error, Result};
 use crate::model::now_millis;
-use crate::store::{Backend, WrappedKey};
+use crate::store::{Store, WrappedKey};
 use foldhash::HashMap;
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -27,12 +27,7 @@ impl Keyring {
     }
 
     /// A tenant's data key by id (a data key id's content never changes).
-    pub fn key(
-        &self,
-        backend: &mut dyn Backend,
-        tenant: &str,
-        dek_id: u32,
-    ) -> Result<Arc<DataKey>> {
+    pub fn key(&self, backend: &mut dyn Store, tenant: &str, dek_id: u32) -> Result<Arc<DataKey>> {
         if let Some(key) = self.unwrapped.lock().get(&(tenant.to_owned(), dek_id)) {
             return Ok(key.clone());
         }
@@ -45,7 +40,7 @@ impl Keyring {
     }
 
     /// The tenant's newest data key, created (and stored wrapped) on first use.
-    pub fn active_key(&self, backend: &mut dyn Backend, tenant: &str) -> Result<Arc<DataKey>> {
+    pub fn active_key(&self, backend: &mut dyn Store, tenant: &str) -> Result<Arc<DataKey>> {
         if let Some(wrapped) = backend.active_tenant_key(tenant)? {
             return self.key_from(tenant, &wrapped);
         }

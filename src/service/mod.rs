@@ -25,13 +25,13 @@ use crate::model::{
 };
 use crate::store::change_probe::SeenFingerprint;
 use crate::store::sqlite::{SqliteBackend, SqliteOptions};
-use crate::store::{Backend, ChangeProbe, StoreHeader, StoredSecret, StoredVersion, UsageUpdate};
+use crate::store::{Backend, Store, StoreHeader, StoredSecret, StoredVersion, UsageUpdate};
 use cache::{CachedValue, ValueCache};
 use keyring::Keyring;
 use materialize::Materializer;
-use parking_lot::{Mutex, MutexGuard};
+use parking_lot::Mutex;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Usage counters are written at most this often from the read path (milliseconds).
@@ -39,9 +39,11 @@ const USAGE_FLUSH_INTERVAL_MS: i64 = 5_000;
 
 /// An open secret store. `Send + Sync`: share one handle between threads (e.g. in an `Arc`).
 pub struct SecretStorage {
-    // Declared before `backend` so the -shm mapping is released before the connection.
-    probe: Option<ChangeProbe>,
+    /// The backend's change token as of the last cache synchronisation.
     seen: SeenFingerprint,
+    /// Bumped after every local write and every cache clear; a cache fill that raced one of
+    /// them is not inserted (see `load_entry`).
+    generation: AtomicU64,
     cache: ValueCache,
     keyring: Keyring,
     pending_usage: Mutex<Vec<UsageUpdate>>,
@@ -49,7 +51,7 @@ pub struct SecretStorage {
     materializer: Materializer,
     closed: AtomicBool,
     options: StorageOptions,
-    backend: Mutex<Box<dyn Backend>>,
+    backend: Box<dyn Backend>,
 }
 
 impl std::fmt::Debug for SecretStorage {
@@ -90,12 +92,14 @@ impl SecretStorage {
 
     /// Opens a store over any backend (used by other backends and tests).
     pub fn with_backend(
-        mut backend: Box<dyn Backend>,
+        backend: Box<dyn Backend>,
         master: MasterKey,
         mut options: StorageOptions,
     ) -> Result<SecretStorage> {
         options.max_versions = options.max_versions.max(1);
-        let header = match backend.header()? {
+        let mut conn = backend.connection()?;
+        let store = conn.store();
+        let header = match store.header()? {
             Some(header) => {
                 master.verify_key_check(&header.key_check)?;
                 header
@@ -106,20 +110,20 @@ impl SecretStorage {
                     key_check: master.key_check(1)?,
                 };
                 // Another process may have initialised it meanwhile: verify what won.
-                let header = backend.initialize(&fresh)?;
+                let header = store.initialize(&fresh)?;
                 master.verify_key_check(&header.key_check)?;
                 header
             }
         };
-        let probe = backend.change_probe();
+        drop(conn);
         let seen = SeenFingerprint::default();
-        if let Some(probe) = &probe {
-            seen.record(&probe.fingerprint());
+        if let Some(token) = backend.change_token() {
+            seen.record(&token);
         }
         options.master_key = None; // the keyring owns the key from here on
         Ok(SecretStorage {
-            probe,
             seen,
+            generation: AtomicU64::new(0),
             cache: ValueCache::default(),
             keyring: Keyring::new(master, header.kek_id),
             pending_usage: Mutex::new(Vec::new()),
@@ -127,7 +131,7 @@ impl SecretStorage {
             materializer: Materializer::new(options.materialize.clone()),
             closed: AtomicBool::new(false),
             options,
-            backend: Mutex::new(backend),
+            backend,
         })
     }
 
@@ -150,8 +154,9 @@ impl SecretStorage {
         validate_name(name)?;
         validate_description(description)?;
         validate_value(secret_type, value, &self.options.limits)?;
-        let mut backend = self.backend.lock();
-        let key = self.keyring.active_key(backend.as_mut(), tenant)?;
+        let mut conn = self.backend.connection()?;
+        let backend = conn.store();
+        let key = self.keyring.active_key(backend, tenant)?;
         let now = now_millis();
         let blob = seal(
             key.cipher(),
@@ -178,6 +183,7 @@ impl SecretStorage {
             created_at: now,
         };
         backend.create(&secret, &stored)?;
+        drop(conn);
         self.forget(tenant, name);
         Ok(info_of(secret))
     }
@@ -235,11 +241,12 @@ impl SecretStorage {
         tenant: &str,
         name: &str,
         expected_version: Option<u64>,
-        plaintext: impl Fn(&StoredSecret, &mut dyn Backend) -> Result<zeroize::Zeroizing<Vec<u8>>>,
+        plaintext: impl Fn(&StoredSecret, &mut dyn Store) -> Result<zeroize::Zeroizing<Vec<u8>>>,
     ) -> Result<SecretInfo> {
-        let mut backend = self.backend.lock();
+        let mut conn = self.backend.connection()?;
         let mut written = None;
-        backend.with_write_lock(&mut |backend| {
+        let scope = format!("{tenant}\u{0}{name}");
+        conn.store().with_write_lock(&scope, &mut |backend| {
             let secret = backend
                 .secret(tenant, name)?
                 .ok_or_else(|| Error::secret_not_found(tenant, name))?;
@@ -284,6 +291,7 @@ impl SecretStorage {
             }));
             Ok(())
         })?;
+        drop(conn);
         self.forget(tenant, name);
         written.ok_or_else(|| Error::internal("the write lock was released without the write"))
     }
@@ -299,9 +307,10 @@ impl SecretStorage {
         validate_tenant(tenant)?;
         validate_name(name)?;
         validate_description(description)?;
-        let mut backend = self.backend.lock();
+        let mut conn = self.backend.connection()?;
+        let backend = conn.store();
         backend.set_description(tenant, name, description, now_millis())?;
-        self.info_locked(&mut backend, tenant, name)
+        info_from(backend, tenant, name)
     }
 
     /// Deletes a secret with all its versions. Fails with IN_USE, naming the sources, while
@@ -316,8 +325,10 @@ impl SecretStorage {
         self.ensure_open()?;
         validate_tenant(tenant)?;
         validate_name(name)?;
-        let mut backend = self.backend.lock();
-        backend.delete(tenant, name, force)?;
+        self.backend
+            .connection()?
+            .store()
+            .delete(tenant, name, force)?;
         self.discard_usage(tenant, name);
         Ok(())
     }
@@ -327,29 +338,19 @@ impl SecretStorage {
         self.ensure_open()?;
         validate_tenant(tenant)?;
         validate_name(name)?;
-        let mut backend = self.backend.lock();
-        self.flush_usage_locked(&mut backend)?;
-        self.info_locked(&mut backend, tenant, name)
-    }
-
-    fn info_locked(
-        &self,
-        backend: &mut MutexGuard<'_, Box<dyn Backend>>,
-        tenant: &str,
-        name: &str,
-    ) -> Result<SecretInfo> {
-        backend
-            .secret(tenant, name)?
-            .map(info_of)
-            .ok_or_else(|| Error::secret_not_found(tenant, name))
+        let mut conn = self.backend.connection()?;
+        let backend = conn.store();
+        self.flush_usage_to(backend)?;
+        info_from(backend, tenant, name)
     }
 
     /// A page of a tenant's secrets in name order, optionally filtered by a name substring.
     pub fn list(&self, tenant: &str, query: &ListQuery) -> Result<Page<SecretInfo>> {
         self.ensure_open()?;
         validate_tenant(tenant)?;
-        let mut backend = self.backend.lock();
-        self.flush_usage_locked(&mut backend)?;
+        let mut conn = self.backend.connection()?;
+        let backend = conn.store();
+        self.flush_usage_to(backend)?;
         let page = backend.list(tenant, query)?;
         Ok(Page {
             items: page.items.into_iter().map(info_of).collect(),
@@ -363,7 +364,8 @@ impl SecretStorage {
         self.ensure_open()?;
         validate_tenant(tenant)?;
         validate_name(name)?;
-        let mut backend = self.backend.lock();
+        let mut conn = self.backend.connection()?;
+        let backend = conn.store();
         let secret = backend
             .secret(tenant, name)?
             .ok_or_else(|| Error::secret_not_found(tenant, name))?;
@@ -383,16 +385,21 @@ impl SecretStorage {
     /// The hot path takes no write lock and does not touch the database.
     pub fn get_value(&self, tenant: &str, name: &str) -> Result<SecretValue> {
         self.ensure_open()?;
-        self.sync_external_changes()?;
         let now = clock::coarse_now_millis();
         // Opened under the cache's read lock: no reference count traffic on the hot path.
-        let value = match self.cache.with(tenant, name, |entry| {
-            entry.mark_used(now);
-            entry.open()
-        }) {
+        let cacheable = self.sync_external_changes();
+        let cached = if cacheable {
+            self.cache.with(tenant, name, |entry| {
+                entry.mark_used(now);
+                entry.open()
+            })
+        } else {
+            None
+        };
+        let value = match cached {
             Some(value) => value?,
             None => {
-                let entry = self.load_entry(tenant, name)?;
+                let entry = self.load_entry(tenant, name, cacheable)?;
                 entry.mark_used(now);
                 entry.open()?
             }
@@ -419,36 +426,40 @@ impl SecretStorage {
                 .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
                 .is_ok()
         {
-            if let Some(mut backend) = self.backend.try_lock() {
+            if let Some(mut conn) = self.backend.try_connection() {
                 // Statistics only: a failure keeps the counts pending for the next flush.
-                let _ = self.flush_usage_locked(&mut backend);
+                let _ = self.flush_usage_to(conn.store());
             }
         }
     }
 
-    /// The cache entry for a secret, loading it on a miss.
+    /// The cache entry for a secret, loading it on a miss — or reading through, uncached,
+    /// while the backend cannot report changes.
     fn current_entry(&self, tenant: &str, name: &str) -> Result<Arc<CachedValue>> {
         self.ensure_open()?;
-        self.sync_external_changes()?;
+        if !self.sync_external_changes() {
+            return self.load_entry(tenant, name, false);
+        }
         match self.cache.get(tenant, name) {
             Some(entry) => Ok(entry),
-            None => self.load_entry(tenant, name),
+            None => self.load_entry(tenant, name, true),
         }
     }
 
-    /// The slow path: reads the current version from the backend into the cache.
-    fn load_entry(&self, tenant: &str, name: &str) -> Result<Arc<CachedValue>> {
+    /// The slow path: reads the current version from the backend, into the cache if
+    /// `cache`. An uncached read counts its use at once (nothing else would).
+    fn load_entry(&self, tenant: &str, name: &str, cache: bool) -> Result<Arc<CachedValue>> {
         validate_tenant(tenant)?;
         validate_name(name)?;
-        let mut backend = self.backend.lock();
-        // Filled under the backend lock, so a concurrent local write cannot be overtaken.
-        if let Some(entry) = self.cache.get(tenant, name) {
-            return Ok(entry);
-        }
+        // A local write or a cache clear after this point makes the read below possibly stale.
+        let generation = self.generation.load(Ordering::Acquire);
+        let mut conn = self.backend.connection()?;
+        let backend = conn.store();
         let (secret, stored) = backend
             .current(tenant, name)?
             .ok_or_else(|| Error::secret_not_found(tenant, name))?;
-        let key = self.keyring.key(backend.as_mut(), tenant, stored.dek_id)?;
+        let key = self.keyring.key(backend, tenant, stored.dek_id)?;
+        drop(conn);
         let header_len = crate::crypto::blob::HEADER_LEN.min(stored.blob.len());
         let aad = value_context(tenant, name, secret.secret_type, secret.version)
             .aad(&stored.blob[..header_len]);
@@ -459,46 +470,48 @@ impl SecretStorage {
             stored.blob,
             key,
         ));
-        if let Some(usage) = self.cache.insert(tenant, name, entry.clone()) {
-            self.pending_usage.lock().push(usage);
+        if cache {
+            let current = || self.generation.load(Ordering::Acquire) == generation;
+            if let Some(usage) = self.cache.insert_if(tenant, name, entry.clone(), current) {
+                self.pending_usage.lock().push(usage);
+            }
+        } else {
+            self.pending_usage.lock().push(UsageUpdate {
+                tenant: tenant.to_owned(),
+                name: name.to_owned(),
+                last_used_at: clock::coarse_now_millis(),
+                uses: 1,
+            });
         }
         Ok(entry)
     }
 
-    /// Drops cache entries when another connection committed. Lock-free when nothing changed.
+    /// Drops every cache entry when the backend's change token moved (anyone committed).
+    /// Lock-free when nothing changed. Returns false when the backend cannot report changes
+    /// right now: the caller must read through.
     #[inline]
-    fn sync_external_changes(&self) -> Result<()> {
-        let fingerprint = match &self.probe {
-            Some(probe) => {
-                let now = probe.fingerprint();
-                if !self.seen.differs(&now) {
-                    return Ok(());
-                }
-                Some(now)
-            }
-            None => None,
+    fn sync_external_changes(&self) -> bool {
+        let Some(token) = self.backend.change_token() else {
+            return false;
         };
-        let mut backend = self.backend.lock();
-        // Read the fingerprint before asking SQLite, so a commit after this point moves it.
-        let fingerprint = fingerprint.and(self.probe.as_ref().map(ChangeProbe::fingerprint));
-        if backend.changed_elsewhere()? {
+        if self.seen.differs(&token) {
+            self.generation.fetch_add(1, Ordering::AcqRel);
             let usage = self.cache.clear();
-            self.pending_usage.lock().extend(usage);
+            if !usage.is_empty() {
+                self.pending_usage.lock().extend(usage);
+            }
+            self.seen.record(&token);
         }
-        if let Some(fingerprint) = fingerprint {
-            self.seen.record(&fingerprint);
-        }
-        Ok(())
+        true
     }
 
     /// Writes batched usage counters to the store.
     pub fn flush_usage(&self) -> Result<()> {
         self.ensure_open()?;
-        let mut backend = self.backend.lock();
-        self.flush_usage_locked(&mut backend)
+        self.flush_usage_to(self.backend.connection()?.store())
     }
 
-    fn flush_usage_locked(&self, backend: &mut MutexGuard<'_, Box<dyn Backend>>) -> Result<()> {
+    fn flush_usage_to(&self, backend: &mut dyn Store) -> Result<()> {
         let mut updates = std::mem::take(&mut *self.pending_usage.lock());
         updates.extend(self.cache.take_usage());
         if updates.is_empty() {
@@ -519,8 +532,7 @@ impl SecretStorage {
             return Ok(());
         }
         let materialized = self.materializer.close();
-        let mut backend = self.backend.lock();
-        self.flush_usage_locked(&mut backend)?;
+        self.flush_usage_to(self.backend.connection()?.store())?;
         materialized
     }
 
@@ -539,6 +551,8 @@ impl SecretStorage {
 
     /// Drops the cache entry of a secret after a local write, keeping its usage counts.
     fn forget(&self, tenant: &str, name: &str) {
+        // Bumped before the removal: a fill that read the old row cannot re-insert it.
+        self.generation.fetch_add(1, Ordering::AcqRel);
         if let Some(usage) = self.cache.remove(tenant, name) {
             self.pending_usage.lock().push(usage);
         }
@@ -547,6 +561,7 @@ impl SecretStorage {
     /// Drops the cache entry and the unflushed usage counts of a secret being deleted: they
     /// die with it, rather than being added to a secret created later under the same name.
     fn discard_usage(&self, tenant: &str, name: &str) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
         let _ = self.cache.remove(tenant, name);
         self.pending_usage
             .lock()
@@ -588,4 +603,12 @@ fn info_of(secret: StoredSecret) -> SecretInfo {
         last_used_at: secret.last_used_at,
         use_count: secret.use_count,
     }
+}
+
+/// Metadata of one secret read through `backend`.
+fn info_from(backend: &mut dyn Store, tenant: &str, name: &str) -> Result<SecretInfo> {
+    backend
+        .secret(tenant, name)?
+        .map(info_of)
+        .ok_or_else(|| Error::secret_not_found(tenant, name))
 }

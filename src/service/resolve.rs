@@ -207,7 +207,8 @@ impl SecretStorage {
             })
             .collect();
         self.backend
-            .lock()
+            .connection()?
+            .store()
             .replace_references(tenant, source_id, &stored)?;
         Ok(references)
     }
@@ -217,7 +218,10 @@ impl SecretStorage {
         self.ensure_open()?;
         validate_tenant(tenant)?;
         validate_source_id(source_id)?;
-        self.backend.lock().remove_references(tenant, source_id)
+        self.backend
+            .connection()?
+            .store()
+            .remove_references(tenant, source_id)
     }
 
     /// The sources that reference a secret (exact, from the index).
@@ -225,7 +229,7 @@ impl SecretStorage {
         self.ensure_open()?;
         validate_tenant(tenant)?;
         crate::model::validate_name(name)?;
-        self.backend.lock().where_used(tenant, name)
+        self.backend.connection()?.store().where_used(tenant, name)
     }
 }
 

@@ -4,9 +4,8 @@
 //! with a header that every commit rewrites: `iChange` (offset 8) counts write transactions,
 //! `mxFrame` (offset 16) is the last valid WAL frame and the salts (offset 32) change whenever
 //! the WAL restarts. Reading these words from a read-only shared mapping costs a few
-//! nanoseconds, so the hot path can notice another process's commit without touching SQLite;
-//! only when the fingerprint moves does the service ask SQLite (`PRAGMA data_version`) whether
-//! the change came from another connection.
+//! nanoseconds, so the hot path notices any commit — another process's or its own — without
+//! touching SQLite. When the fingerprint moves, the service drops its cached ciphertexts.
 //!
 //! Safety of the mapping: SQLite truncates the `-shm` file only when it opens the first
 //! connection to a database (it holds the "DMS" lock then), which cannot happen while the

@@ -7,7 +7,7 @@ pub mod sqlite;
 use crate::error::Result;
 use crate::model::{ListQuery, Page, SecretType};
 
-pub use change_probe::ChangeProbe;
+pub use change_probe::{ChangeProbe, Fingerprint};
 
 /// Metadata row of a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,10 +106,30 @@ pub struct StoreHeader {
     pub key_check: Vec<u8>,
 }
 
-/// The operations the service needs from a storage backend.
+/// A storage backend: hands out connections and tells when others may have committed.
 ///
-/// Implementations are used behind a mutex; each method is atomic (one transaction).
-pub trait Backend: Send {
+/// Shared by every thread of a handle; a backend decides how many connections it keeps
+/// (SQLite: one behind a mutex; PostgreSQL: a pool).
+pub trait Backend: Send + Sync {
+    /// A connection for a few operations; waits for one if all are busy.
+    fn connection(&self) -> Result<Box<dyn StoreGuard + '_>>;
+    /// A connection if one is free right now (for best-effort background work).
+    fn try_connection(&self) -> Option<Box<dyn StoreGuard + '_>>;
+    /// A cheap token that changes whenever anyone may have committed. `None` means the
+    /// backend cannot tell right now (e.g. its notification link is down): read through.
+    fn change_token(&self) -> Option<Fingerprint>;
+}
+
+/// A borrowed connection.
+pub trait StoreGuard {
+    /// The operations on this connection.
+    fn store(&mut self) -> &mut dyn Store;
+}
+
+/// The operations the service needs from one connection of a storage backend.
+///
+/// Each method is atomic (one transaction), except inside [`Store::with_write_lock`].
+pub trait Store: Send {
     /// The store header, or `None` for a store that was never initialised.
     fn header(&mut self) -> Result<Option<StoreHeader>>;
     /// Writes the header if none exists yet; returns the header now in force.
@@ -170,12 +190,13 @@ pub trait Backend: Send {
     fn list(&mut self, tenant: &str, query: &ListQuery) -> Result<Page<StoredSecret>>;
     /// Adds usage counters (batched by the caller).
     fn record_usage(&mut self, updates: &[UsageUpdate]) -> Result<()>;
-    /// Whether another connection committed since the last call (exact check).
-    fn changed_elsewhere(&mut self) -> Result<bool>;
-    /// A lock-free probe whose fingerprint changes whenever anyone commits, if available.
-    fn change_probe(&self) -> Option<ChangeProbe>;
     /// Runs `f` holding the store's write lock: what `f` reads and writes through the backend
     /// it is given is one transaction, committed when `f` succeeds and rolled back when it
     /// fails, and no other connection commits in between.
-    fn with_write_lock(&mut self, f: &mut dyn FnMut(&mut dyn Backend) -> Result<()>) -> Result<()>;
+    /// `scope` names what is written (tenant and secret); a backend may lock only that.
+    fn with_write_lock(
+        &mut self,
+        scope: &str,
+        f: &mut dyn FnMut(&mut dyn Store) -> Result<()>,
+    ) -> Result<()>;
 }

@@ -4,8 +4,8 @@
 //! writers queue on the busy timeout instead of deadlocking.
 
 use super::{
-    Backend, ChangeProbe, StoreHeader, StoredReference, StoredSecret, StoredVersion, UsageUpdate,
-    WrappedKey,
+    Backend, ChangeProbe, Fingerprint, Store, StoreGuard, StoreHeader, StoredReference,
+    StoredSecret, StoredVersion, UsageUpdate, WrappedKey,
 };
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{ListQuery, Page, SecretType};
@@ -86,12 +86,11 @@ impl Default for SqliteOptions {
 }
 
 /// A SQLite store file.
-pub struct SqliteBackend {
+pub struct SqliteStore {
     // Field order matters: nothing here maps the -shm file, but probes handed out must be
     // dropped by the service before this connection closes (see change_probe.rs).
     conn: Connection,
     path: PathBuf,
-    data_version: i64,
     /// Whether `with_write_lock` holds a write transaction that the methods join.
     write_locked: bool,
 }
@@ -123,9 +122,9 @@ impl WriteTx<'_> {
     }
 }
 
-impl SqliteBackend {
+impl SqliteStore {
     /// Opens (and if allowed creates) the store file and migrates its schema.
-    pub fn open(path: &Path, options: &SqliteOptions) -> Result<SqliteBackend> {
+    pub fn open(path: &Path, options: &SqliteOptions) -> Result<SqliteStore> {
         if !options.create_if_missing && !path.exists() {
             return Err(Error::new(
                 ErrorCode::NotFound,
@@ -147,14 +146,12 @@ impl SqliteBackend {
         }
         conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
         conn.set_prepared_statement_cache_capacity(64);
-        let mut backend = SqliteBackend {
+        let mut backend = SqliteStore {
             conn,
             path: path.to_path_buf(),
-            data_version: 0,
             write_locked: false,
         };
         backend.migrate()?;
-        backend.data_version = backend.read_data_version()?;
         Ok(backend)
     }
 
@@ -186,13 +183,6 @@ impl SqliteBackend {
         tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
         tx.commit()?;
         Ok(())
-    }
-
-    fn read_data_version(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .prepare_cached("PRAGMA data_version")?
-            .query_row([], |r| r.get(0))?)
     }
 
     fn write_tx(&mut self) -> Result<WriteTx<'_>> {
@@ -306,7 +296,7 @@ fn not_found(tenant: &str, name: &str) -> Error {
     Error::secret_not_found(tenant, name)
 }
 
-impl Backend for SqliteBackend {
+impl Store for SqliteStore {
     fn header(&mut self) -> Result<Option<StoreHeader>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT key, value FROM tbs_meta WHERE key IN ('kek_id', 'key_check')",
@@ -702,18 +692,11 @@ impl Backend for SqliteBackend {
         Ok(())
     }
 
-    fn changed_elsewhere(&mut self) -> Result<bool> {
-        let now = self.read_data_version()?;
-        let changed = now != self.data_version;
-        self.data_version = now;
-        Ok(changed)
-    }
-
-    fn change_probe(&self) -> Option<ChangeProbe> {
-        ChangeProbe::open(&self.path)
-    }
-
-    fn with_write_lock(&mut self, f: &mut dyn FnMut(&mut dyn Backend) -> Result<()>) -> Result<()> {
+    fn with_write_lock(
+        &mut self,
+        _scope: &str,
+        f: &mut dyn FnMut(&mut dyn Store) -> Result<()>,
+    ) -> Result<()> {
         if self.write_locked {
             return f(self);
         }
@@ -737,5 +720,47 @@ impl Backend for SqliteBackend {
                 std::panic::resume_unwind(panic)
             }
         }
+    }
+}
+
+/// The embedded backend: one connection behind a mutex (SQLite serialises writers anyway and
+/// hot reads are served from the service's cache), plus the lock-free WAL-index probe.
+pub struct SqliteBackend {
+    // Declared first so the -shm mapping is released before the connection closes.
+    probe: Option<ChangeProbe>,
+    conn: parking_lot::Mutex<SqliteStore>,
+}
+
+impl SqliteBackend {
+    /// Opens (and if allowed creates) the store file and migrates its schema.
+    pub fn open(path: &Path, options: &SqliteOptions) -> Result<SqliteBackend> {
+        let store = SqliteStore::open(path, options)?;
+        let probe = ChangeProbe::open(store.path());
+        Ok(SqliteBackend {
+            probe,
+            conn: parking_lot::Mutex::new(store),
+        })
+    }
+}
+
+impl StoreGuard for parking_lot::MutexGuard<'_, SqliteStore> {
+    fn store(&mut self) -> &mut dyn Store {
+        &mut **self
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn connection(&self) -> Result<Box<dyn StoreGuard + '_>> {
+        Ok(Box::new(self.conn.lock()))
+    }
+
+    fn try_connection(&self) -> Option<Box<dyn StoreGuard + '_>> {
+        self.conn
+            .try_lock()
+            .map(|guard| Box::new(guard) as Box<dyn StoreGuard + '_>)
+    }
+
+    fn change_token(&self) -> Option<Fingerprint> {
+        self.probe.as_ref().map(ChangeProbe::fingerprint)
     }
 }
