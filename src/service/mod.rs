@@ -24,6 +24,7 @@ use crate::model::{
     Page, SecretInfo, SecretType, VersionInfo,
 };
 use crate::store::change_probe::SeenFingerprint;
+use crate::store::postgres::{is_postgres_url, PostgresBackend};
 use crate::store::sqlite::{SqliteBackend, SqliteOptions};
 use crate::store::{Backend, Store, StoreHeader, StoredSecret, StoredVersion, UsageUpdate};
 use cache::{CachedValue, ValueCache};
@@ -65,7 +66,8 @@ impl std::fmt::Debug for SecretStorage {
 }
 
 impl SecretStorage {
-    /// Opens (or creates) the SQLite store at `path`.
+    /// Opens (or creates) a store: the SQLite file at `path`, or the PostgreSQL database
+    /// when `path` is a `postgres://` / `postgresql://` URL (see `store::postgres`).
     ///
     /// Fails with WRONG_MASTER_KEY when the key does not match the store (nothing is changed),
     /// INTEGRITY when the file is not a store or is corrupt, INVALID_ARGUMENT when no master
@@ -80,14 +82,19 @@ impl SecretStorage {
                 )
             })?,
         };
-        let backend = SqliteBackend::open(
-            path,
-            &SqliteOptions {
-                create_if_missing: options.create_if_missing,
-                busy_timeout: options.busy_timeout,
-            },
-        )?;
-        SecretStorage::with_backend(Box::new(backend), master, options)
+        let backend: Box<dyn Backend> = match path.to_str() {
+            Some(url) if is_postgres_url(url) => {
+                Box::new(PostgresBackend::open(url, options.busy_timeout)?)
+            }
+            _ => Box::new(SqliteBackend::open(
+                path,
+                &SqliteOptions {
+                    create_if_missing: options.create_if_missing,
+                    busy_timeout: options.busy_timeout,
+                },
+            )?),
+        };
+        SecretStorage::with_backend(backend, master, options)
     }
 
     /// Opens a store over any backend (used by other backends and tests).
@@ -245,7 +252,7 @@ impl SecretStorage {
     ) -> Result<SecretInfo> {
         let mut conn = self.backend.connection()?;
         let mut written = None;
-        let scope = format!("{tenant}\u{0}{name}");
+        let scope = format!("{tenant}\u{1f}{name}");
         conn.store().with_write_lock(&scope, &mut |backend| {
             let secret = backend
                 .secret(tenant, name)?

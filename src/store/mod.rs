@@ -2,9 +2,10 @@
 //! metadata; every mutation is one transaction. The service layer above does all crypto.
 
 pub mod change_probe;
+pub mod postgres;
 pub mod sqlite;
 
-use crate::error::Result;
+use crate::error::{Error, ErrorCode, Result};
 use crate::model::{ListQuery, Page, SecretType};
 
 pub use change_probe::{ChangeProbe, Fingerprint};
@@ -199,4 +200,23 @@ pub trait Store: Send {
         scope: &str,
         f: &mut dyn FnMut(&mut dyn Store) -> Result<()>,
     ) -> Result<()>;
+}
+
+/// IN_USE naming the referencing sources (at most ten, then a count).
+pub(crate) fn in_use(name: &str, sources: &[String]) -> Error {
+    let shown: Vec<&str> = sources.iter().take(10).map(String::as_str).collect();
+    let more = sources.len().saturating_sub(shown.len());
+    let tail = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    Error::new(
+        ErrorCode::InUse,
+        format!(
+            "secret '{name}' is referenced by {} source(s): {}{tail}; delete with force to remove it anyway",
+            sources.len(),
+            shown.join(", ")
+        ),
+    )
 }

@@ -273,25 +273,6 @@ fn wrapped_from_row(row: &Row<'_>) -> rusqlite::Result<WrappedKey> {
     })
 }
 
-/// IN_USE naming the referencing sources (at most ten, then a count).
-fn in_use(name: &str, sources: &[String]) -> Error {
-    let shown: Vec<&str> = sources.iter().take(10).map(String::as_str).collect();
-    let more = sources.len().saturating_sub(shown.len());
-    let tail = if more > 0 {
-        format!(" and {more} more")
-    } else {
-        String::new()
-    };
-    Error::new(
-        ErrorCode::InUse,
-        format!(
-            "secret '{name}' is referenced by {} source(s): {}{tail}; delete with force to remove it anyway",
-            sources.len(),
-            shown.join(", ")
-        ),
-    )
-}
-
 fn not_found(tenant: &str, name: &str) -> Error {
     Error::secret_not_found(tenant, name)
 }
@@ -568,7 +549,7 @@ impl Store for SqliteStore {
                 .query_map(params![tenant, name], |r| r.get::<_, String>(0))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             if !sources.is_empty() {
-                return Err(in_use(name, &sources));
+                return Err(super::in_use(name, &sources));
             }
         }
         let changed = tx.execute(

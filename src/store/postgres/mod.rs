@@ -1,0 +1,227 @@
+//! The PostgreSQL backend for ThingsBoard clusters: the same `Store` operations as SQLite over
+//! a pool of connections, tables prefixed `tbs_` in their own schema, and cross-node cache
+//! invalidation through LISTEN/NOTIFY.
+//!
+//! Opened from a URL: `postgres://user:pass@host:port/db?schema=tbsecrets&pool_max=8&sslmode=require&sslrootcert=/path/ca.pem`.
+//! `schema`, `pool_max` and `sslrootcert` are ours; every other parameter (`sslmode`,
+//! `connect_timeout`, `application_name`, …) is passed to the driver as it is.
+
+mod connection;
+mod listener;
+mod sql;
+
+use super::{Backend, Fingerprint, StoreGuard};
+use crate::error::{Error, Result};
+use connection::PgManager;
+use listener::Listener;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default number of pooled connections per handle.
+pub const DEFAULT_POOL_MAX: u32 = 8;
+/// Default schema holding the tables.
+pub const DEFAULT_SCHEMA: &str = "tbsecrets";
+
+/// Whether a store location names a PostgreSQL database.
+pub fn is_postgres_url(location: &str) -> bool {
+    location.starts_with("postgres://") || location.starts_with("postgresql://")
+}
+
+/// What a `postgres://` URL asks for.
+#[derive(Debug, Clone)]
+pub struct PgSettings {
+    /// Driver configuration (host, port, user, password, database, sslmode, …).
+    pub config: postgres::Config,
+    /// Schema of the tables.
+    pub schema: String,
+    /// Maximum pooled connections.
+    pub pool_max: u32,
+    /// Extra CA certificate (PEM) to trust for TLS.
+    pub ssl_root_cert: Option<PathBuf>,
+}
+
+impl PgSettings {
+    /// Parses a `postgres://` URL, taking out the parameters that are ours.
+    pub fn from_url(url: &str) -> Result<PgSettings> {
+        let (base, query) = match url.split_once('?') {
+            Some((base, query)) => (base, query),
+            None => (url, ""),
+        };
+        let mut schema = DEFAULT_SCHEMA.to_owned();
+        let mut pool_max = DEFAULT_POOL_MAX;
+        let mut ssl_root_cert = None;
+        let mut passed = Vec::new();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            match key {
+                "schema" => schema = value.to_owned(),
+                "pool_max" => {
+                    pool_max = value
+                        .parse()
+                        .ok()
+                        .filter(|n| (1..=1000).contains(n))
+                        .ok_or_else(|| Error::invalid("pool_max must be a number from 1 to 1000"))?
+                }
+                "sslrootcert" => ssl_root_cert = Some(PathBuf::from(value)),
+                _ => passed.push(pair),
+            }
+        }
+        if !valid_identifier(&schema) {
+            return Err(Error::invalid(format!(
+                "schema '{schema}' must be 1-63 characters of a-z, 0-9 and _, not starting with a digit"
+            )));
+        }
+        let driver_url = if passed.is_empty() {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", passed.join("&"))
+        };
+        // The driver's own error could echo the URL, password included: keep only its kind.
+        let config: postgres::Config = driver_url.parse().map_err(|_| {
+            Error::invalid("not a valid postgres:// URL (see the PostgreSQL connection URI format)")
+        })?;
+        Ok(PgSettings {
+            config,
+            schema,
+            pool_max,
+            ssl_root_cert,
+        })
+    }
+}
+
+fn valid_identifier(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// Builds the TLS connector: the system's roots plus an optional extra CA.
+fn tls_connector(settings: &PgSettings) -> Result<postgres_native_tls::MakeTlsConnector> {
+    let mut builder = native_tls::TlsConnector::builder();
+    if let Some(path) = &settings.ssl_root_cert {
+        let pem = std::fs::read(path).map_err(|e| {
+            Error::invalid(format!("cannot read sslrootcert {}: {e}", path.display()))
+        })?;
+        let cert = native_tls::Certificate::from_pem(&pem).map_err(|e| {
+            Error::invalid(format!(
+                "sslrootcert {} is not a PEM certificate: {e}",
+                path.display()
+            ))
+        })?;
+        builder.add_root_certificate(cert);
+    }
+    let connector = builder
+        .build()
+        .map_err(|e| Error::storage(format!("cannot set up TLS: {e}")))?;
+    Ok(postgres_native_tls::MakeTlsConnector::new(connector))
+}
+
+/// A PostgreSQL store: a connection pool and a notification listener.
+pub struct PostgresBackend {
+    pool: r2d2::Pool<PgManager>,
+    listener: Listener,
+}
+
+impl PostgresBackend {
+    /// Connects, creates or migrates the schema, and starts listening for changes.
+    pub fn open(url: &str, timeout: Duration) -> Result<PostgresBackend> {
+        let mut settings = PgSettings::from_url(url)?;
+        if settings.config.get_connect_timeout().is_none() {
+            settings
+                .config
+                .connect_timeout(timeout.min(Duration::from_secs(10)));
+        }
+        let tls = tls_connector(&settings)?;
+        let manager = PgManager::new(
+            settings.config.clone(),
+            tls.clone(),
+            settings.schema.clone(),
+        );
+        let pool = r2d2::Pool::builder()
+            .max_size(settings.pool_max)
+            .min_idle(Some(1))
+            .test_on_check_out(false)
+            .connection_timeout(timeout)
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build(manager)
+            .map_err(|e| Error::storage(format!("cannot connect to PostgreSQL: {e}")))?;
+        {
+            let mut conn = pool
+                .get()
+                .map_err(|e| Error::storage(format!("cannot connect to PostgreSQL: {e}")))?;
+            conn.migrate()?;
+        }
+        let listener = Listener::start(settings.config, tls, &settings.schema, timeout)?;
+        Ok(PostgresBackend { pool, listener })
+    }
+}
+
+/// A pooled connection handed to the service.
+struct Pooled(r2d2::PooledConnection<PgManager>);
+
+impl StoreGuard for Pooled {
+    fn store(&mut self) -> &mut dyn super::Store {
+        &mut *self.0
+    }
+}
+
+impl Backend for PostgresBackend {
+    fn connection(&self) -> Result<Box<dyn StoreGuard + '_>> {
+        let conn = self
+            .pool
+            .get()
+            .map_err(|e| Error::storage(format!("no PostgreSQL connection available: {e}")))?;
+        Ok(Box::new(Pooled(conn)))
+    }
+
+    fn try_connection(&self) -> Option<Box<dyn StoreGuard + '_>> {
+        self.pool
+            .try_get()
+            .map(|conn| Box::new(Pooled(conn)) as Box<dyn StoreGuard + '_>)
+    }
+
+    fn change_token(&self) -> Option<Fingerprint> {
+        self.listener.token()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_parameters_are_split_between_us_and_the_driver() {
+        let s = PgSettings::from_url(
+            "postgres://tb:pw@127.0.0.1:5432/thingsboard?schema=tb_secrets&pool_max=3&sslmode=disable&sslrootcert=/x/ca.pem",
+        )
+        .unwrap();
+        assert_eq!(s.schema, "tb_secrets");
+        assert_eq!(s.pool_max, 3);
+        assert_eq!(s.ssl_root_cert, Some(PathBuf::from("/x/ca.pem")));
+        assert_eq!(s.config.get_dbname(), Some("thingsboard"));
+        assert_eq!(s.config.get_ssl_mode(), postgres::config::SslMode::Disable);
+        let d = PgSettings::from_url("postgresql://localhost/db").unwrap();
+        assert_eq!(
+            (d.schema.as_str(), d.pool_max),
+            (DEFAULT_SCHEMA, DEFAULT_POOL_MAX)
+        );
+    }
+
+    #[test]
+    fn bad_urls_are_invalid_arguments_without_the_password() {
+        for url in [
+            "postgres://u:hunter2@h/db?schema=Bad-Name",
+            "postgres://u:hunter2@h/db?pool_max=0",
+            "postgres://u:hunter2@h/db?frobnicate=1",
+        ] {
+            let err = PgSettings::from_url(url).unwrap_err();
+            assert_eq!(err.code(), crate::ErrorCode::InvalidArgument, "{url}");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+        assert!(is_postgres_url("postgres://x") && is_postgres_url("postgresql://x"));
+        assert!(!is_postgres_url("/var/lib/tbsecrets.db"));
+    }
+}

@@ -1,0 +1,108 @@
+//! SQL of the PostgreSQL backend. Tables live in the schema the URL names (`search_path` is
+//! set on every connection), prefixed `tbs_` like the SQLite ones.
+
+/// Schema migrations, applied in order; `tbs_schema_version` records how many ran.
+pub const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE tbs_meta (
+         key   TEXT PRIMARY KEY,
+         value BYTEA NOT NULL
+     );
+     CREATE TABLE tbs_tenant_keys (
+         tenant     TEXT   NOT NULL,
+         dek_id     BIGINT NOT NULL,
+         kek_id     BIGINT NOT NULL,
+         wrapped    BYTEA  NOT NULL,
+         created_at BIGINT NOT NULL,
+         PRIMARY KEY (tenant, dek_id)
+     );
+     CREATE TABLE tbs_secrets (
+         tenant           TEXT   NOT NULL,
+         name             TEXT   NOT NULL,
+         type             TEXT   NOT NULL,
+         description      TEXT   NOT NULL,
+         version          BIGINT NOT NULL,
+         created_at       BIGINT NOT NULL,
+         updated_at       BIGINT NOT NULL,
+         value_updated_at BIGINT NOT NULL,
+         last_used_at     BIGINT,
+         use_count        BIGINT NOT NULL DEFAULT 0,
+         PRIMARY KEY (tenant, name)
+     );
+     CREATE TABLE tbs_secret_versions (
+         tenant     TEXT   NOT NULL,
+         name       TEXT   NOT NULL,
+         version    BIGINT NOT NULL,
+         dek_id     BIGINT NOT NULL,
+         value      BYTEA  NOT NULL,
+         created_at BIGINT NOT NULL,
+         PRIMARY KEY (tenant, name, version)
+     );",
+    "CREATE TABLE tbs_references (
+         tenant    TEXT NOT NULL,
+         source_id TEXT NOT NULL,
+         name      TEXT NOT NULL,
+         type      TEXT,
+         PRIMARY KEY (tenant, source_id, name)
+     );
+     CREATE INDEX tbs_references_by_name ON tbs_references (tenant, name, source_id);",
+];
+
+pub const HEADER: &str = "SELECT key, value FROM tbs_meta WHERE key IN ('kek_id', 'key_check')";
+pub const INIT_META: &str =
+    "INSERT INTO tbs_meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING";
+pub const ACTIVE_KEY: &str = "SELECT dek_id, kek_id, wrapped, created_at FROM tbs_tenant_keys
+                              WHERE tenant = $1 ORDER BY dek_id DESC LIMIT 1";
+pub const KEY_BY_ID: &str = "SELECT dek_id, kek_id, wrapped, created_at FROM tbs_tenant_keys
+                             WHERE tenant = $1 AND dek_id = $2";
+pub const INSERT_KEY: &str =
+    "INSERT INTO tbs_tenant_keys (tenant, dek_id, kek_id, wrapped, created_at)
+     VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
+pub const SECRET: &str = "SELECT tenant, name, type, description, version, created_at, updated_at,
+                                 value_updated_at, last_used_at, use_count
+                          FROM tbs_secrets WHERE tenant = $1 AND name = $2";
+pub const CURRENT: &str =
+    "SELECT s.tenant, s.name, s.type, s.description, s.version, s.created_at, s.updated_at,
+            s.value_updated_at, s.last_used_at, s.use_count, v.dek_id, v.value, v.created_at
+     FROM tbs_secrets s JOIN tbs_secret_versions v
+       ON v.tenant = s.tenant AND v.name = s.name AND v.version = s.version
+     WHERE s.tenant = $1 AND s.name = $2";
+pub const VERSION: &str = "SELECT dek_id, value, created_at FROM tbs_secret_versions
+                           WHERE tenant = $1 AND name = $2 AND version = $3";
+pub const VERSIONS: &str = "SELECT version, created_at FROM tbs_secret_versions
+                            WHERE tenant = $1 AND name = $2 ORDER BY version DESC";
+pub const INSERT_SECRET: &str = "INSERT INTO tbs_secrets (tenant, name, type, description, version,
+                                     created_at, updated_at, value_updated_at, last_used_at, use_count)
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                 ON CONFLICT DO NOTHING";
+pub const INSERT_VERSION: &str =
+    "INSERT INTO tbs_secret_versions (tenant, name, version, dek_id, value, created_at)
+     VALUES ($1, $2, $3, $4, $5, $6)";
+pub const ADVANCE_VERSION: &str =
+    "UPDATE tbs_secrets SET version = $4, updated_at = $5, value_updated_at = $5
+     WHERE tenant = $1 AND name = $2 AND version = $3";
+pub const CURRENT_VERSION: &str = "SELECT version FROM tbs_secrets WHERE tenant = $1 AND name = $2";
+pub const PRUNE_VERSIONS: &str =
+    "DELETE FROM tbs_secret_versions WHERE tenant = $1 AND name = $2 AND version <= $3";
+pub const SET_DESCRIPTION: &str =
+    "UPDATE tbs_secrets SET description = $3, updated_at = $4 WHERE tenant = $1 AND name = $2";
+pub const SOURCES_OF: &str =
+    "SELECT source_id FROM tbs_references WHERE tenant = $1 AND name = $2 ORDER BY source_id";
+pub const DELETE_SECRET: &str = "DELETE FROM tbs_secrets WHERE tenant = $1 AND name = $2";
+pub const DELETE_VERSIONS: &str = "DELETE FROM tbs_secret_versions WHERE tenant = $1 AND name = $2";
+pub const DELETE_SOURCE: &str = "DELETE FROM tbs_references WHERE tenant = $1 AND source_id = $2";
+pub const INSERT_REFERENCE: &str = "INSERT INTO tbs_references (tenant, source_id, name, type)
+                                    VALUES ($1, $2, $3, $4)
+                                    ON CONFLICT (tenant, source_id, name) DO UPDATE SET type = $4";
+pub const WHERE_USED: &str = "SELECT source_id, name, type FROM tbs_references
+                              WHERE tenant = $1 AND name = $2 ORDER BY source_id";
+pub const COUNT: &str =
+    "SELECT COUNT(*) FROM tbs_secrets WHERE tenant = $1 AND strpos(name, $2) > 0";
+pub const LIST: &str = "SELECT tenant, name, type, description, version, created_at, updated_at,
+                               value_updated_at, last_used_at, use_count
+                        FROM tbs_secrets WHERE tenant = $1 AND strpos(name, $2) > 0
+                        ORDER BY name COLLATE \"C\" LIMIT $3 OFFSET $4";
+pub const RECORD_USAGE: &str = "UPDATE tbs_secrets
+                                SET use_count = use_count + $3,
+                                    last_used_at = GREATEST(COALESCE(last_used_at, 0), $4)
+                                WHERE tenant = $1 AND name = $2";
+pub const NOTIFY: &str = "SELECT pg_notify($1, $2)";

@@ -1,0 +1,390 @@
+//! The backend conformance suite: every backend-dependent behaviour, run against SQLite and
+//! against PostgreSQL (the server `./scripts/test-all.sh` starts; its URL comes in
+//! `TBS_TEST_POSTGRES_URL`, and each test works in a schema of its own).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+use tbsecrets::{ErrorCode, ListQuery, MasterKey, SecretStorage, SecretType, StorageOptions};
+
+const T: &str = "13814000-1dd2-11b2-8080-808080808080";
+
+/// One store location on one backend, with its key.
+struct Harness {
+    location: String,
+    key: MasterKey,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// The URL of the test server; the suite fails (never skips) without one.
+pub fn postgres_url() -> String {
+    std::env::var("TBS_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "TBS_TEST_POSTGRES_URL is not set: run ./scripts/test-all.sh, which starts a throwaway \
+             PostgreSQL 15 (install it with `apt-get install -y postgresql-15`)"
+        )
+    })
+}
+
+impl Harness {
+    fn sqlite() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        Harness {
+            location: dir.path().join("store.db").to_str().unwrap().to_owned(),
+            key: MasterKey::generate(),
+            _dir: Some(dir),
+        }
+    }
+
+    fn postgres() -> Harness {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let schema = format!(
+            "t_{}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        );
+        let url = postgres_url();
+        let sep = if url.contains('?') { '&' } else { '?' };
+        Harness {
+            location: format!("{url}{sep}schema={schema}&pool_max=4"),
+            key: MasterKey::generate(),
+            _dir: None,
+        }
+    }
+
+    fn open(&self) -> SecretStorage {
+        SecretStorage::open(
+            &self.location,
+            StorageOptions::with_master_key(self.key.clone()),
+        )
+        .unwrap_or_else(|e| panic!("open {}: {e}", self.location))
+    }
+}
+
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(&super::Harness::sqlite()); } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { super::$name(&super::Harness::postgres()); } )*
+        }
+    };
+}
+
+conformance!(
+    round_trips_both_types,
+    existence_errors,
+    check_and_set,
+    versions_history_rollback_and_pruning,
+    listing_pages_and_filters,
+    reference_index_and_in_use,
+    wrong_master_key_changes_nothing,
+    another_handle_sees_updates_within_a_bound,
+    concurrent_check_and_set_has_one_winner,
+    concurrent_creates_from_threads,
+    usage_is_persisted,
+    fixtures_resolve_identically,
+);
+
+fn round_trips_both_types(h: &Harness) {
+    let store = h.open();
+    let pem: Vec<u8> = (0..=255u8).cycle().take(512 * 1024).collect();
+    store
+        .create(T, "ключ 🔑", SecretType::Text, "значение ✓".as_bytes(), "d")
+        .unwrap();
+    store
+        .create(T, "ca", SecretType::TextFile, &pem, "")
+        .unwrap();
+    assert_eq!(
+        store.get_value(T, "ключ 🔑").unwrap().as_str().unwrap(),
+        "значение ✓"
+    );
+    assert_eq!(store.get_value(T, "ca").unwrap().as_bytes(), &pem[..]);
+    let info = store.info(T, "ca").unwrap();
+    assert_eq!((info.secret_type, info.version), (SecretType::TextFile, 1));
+    // Another handle (another connection) reads the same.
+    assert_eq!(h.open().get_value(T, "ca").unwrap().as_bytes(), &pem[..]);
+    // Tenants are separate.
+    assert_eq!(
+        store.get_value("other", "ca").unwrap_err().code(),
+        ErrorCode::NotFound
+    );
+}
+
+fn existence_errors(h: &Harness) {
+    let store = h.open();
+    store.create(T, "a", SecretType::Text, b"1", "").unwrap();
+    let dup = store
+        .create(T, "a", SecretType::Text, b"2", "")
+        .unwrap_err();
+    assert_eq!(dup.code(), ErrorCode::AlreadyExists);
+    assert_eq!(store.get_value(T, "a").unwrap().as_bytes(), b"1");
+    for err in [
+        store.info(T, "b").unwrap_err(),
+        store.update_value(T, "b", b"x", None).unwrap_err(),
+        store.update_description(T, "b", "x").unwrap_err(),
+        store.delete(T, "b").unwrap_err(),
+        store.history(T, "b").unwrap_err(),
+    ] {
+        assert_eq!(err.code(), ErrorCode::NotFound, "{err}");
+    }
+    store.delete(T, "a").unwrap();
+    assert_eq!(
+        store.get_value(T, "a").unwrap_err().code(),
+        ErrorCode::NotFound
+    );
+}
+
+fn check_and_set(h: &Harness) {
+    let store = h.open();
+    store.create(T, "k", SecretType::Text, b"v1", "").unwrap();
+    assert_eq!(
+        store.update_value(T, "k", b"v2", Some(1)).unwrap().version,
+        2
+    );
+    let err = store.update_value(T, "k", b"stale", Some(1)).unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Conflict);
+    assert_eq!(store.get_value(T, "k").unwrap().as_bytes(), b"v2");
+}
+
+fn versions_history_rollback_and_pruning(h: &Harness) {
+    let mut options = StorageOptions::with_master_key(h.key.clone());
+    options.max_versions = 3;
+    let store = SecretStorage::open(&h.location, options).unwrap();
+    store.create(T, "k", SecretType::Text, b"v1", "").unwrap();
+    for v in 2..=6 {
+        store
+            .update_value(T, "k", format!("v{v}").as_bytes(), None)
+            .unwrap();
+    }
+    let history = store.history(T, "k").unwrap();
+    let numbers: Vec<u64> = history.iter().map(|v| v.version).collect();
+    assert_eq!(numbers, [6, 5, 4]);
+    assert!(history[0].current && !history[1].current);
+    assert_eq!(store.rollback(T, "k", 4).unwrap().version, 7);
+    assert_eq!(store.get_value(T, "k").unwrap().as_bytes(), b"v4");
+    assert_eq!(
+        store.rollback(T, "k", 2).unwrap_err().code(),
+        ErrorCode::NotFound
+    );
+    store.update_description(T, "k", "new").unwrap();
+    assert_eq!(store.info(T, "k").unwrap().version, 7);
+}
+
+fn listing_pages_and_filters(h: &Harness) {
+    let store = h.open();
+    for name in ["b-key", "a-key", "C-key", "api", "x"] {
+        store.create(T, name, SecretType::Text, b"v", "").unwrap();
+    }
+    let all = store.list(T, &ListQuery::default()).unwrap();
+    let names: Vec<&str> = all.items.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["C-key", "a-key", "api", "b-key", "x"], "byte order");
+    let page = store
+        .list(
+            T,
+            &ListQuery {
+                name_contains: Some("key".into()),
+                offset: 1,
+                limit: 1,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        (page.total, page.has_more, page.items[0].name.as_str()),
+        (3, true, "a-key")
+    );
+    let none = store
+        .list(
+            T,
+            &ListQuery {
+                name_contains: Some("KEY".into()),
+                ..ListQuery::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(none.total, 0, "case-sensitive");
+}
+
+fn reference_index_and_in_use(h: &Harness) {
+    let store = h.open();
+    store.create(T, "api", SecretType::Text, b"a", "").unwrap();
+    store
+        .create(T, "api-old", SecretType::Text, b"b", "")
+        .unwrap();
+    store
+        .track_references(T, "node-2", "${secret:api;type:TEXT}")
+        .unwrap();
+    store
+        .track_references(T, "node-1", r#"{"h":"${secret:api}"}"#)
+        .unwrap();
+    let sources: Vec<String> = store
+        .where_used(T, "api")
+        .unwrap()
+        .into_iter()
+        .map(|r| r.source_id)
+        .collect();
+    assert_eq!(sources, ["node-1", "node-2"]);
+    assert!(store.where_used(T, "api-old").unwrap().is_empty());
+    let err = store.delete(T, "api").unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InUse);
+    assert!(err.message().contains("node-1"));
+    assert_eq!(store.untrack(T, "node-1").unwrap(), 1);
+    store.track_references(T, "node-2", "nothing").unwrap();
+    store.delete(T, "api").unwrap();
+    store
+        .track_references(T, "node-3", "${secret:api-old}")
+        .unwrap();
+    store.delete_with(T, "api-old", true).unwrap();
+}
+
+fn wrong_master_key_changes_nothing(h: &Harness) {
+    h.open().create(T, "k", SecretType::Text, b"v", "").unwrap();
+    let wrong = SecretStorage::open(
+        &h.location,
+        StorageOptions::with_master_key(MasterKey::generate()),
+    )
+    .unwrap_err();
+    assert_eq!(wrong.code(), ErrorCode::WrongMasterKey);
+    assert_eq!(h.open().get_value(T, "k").unwrap().as_bytes(), b"v");
+}
+
+/// Two handles stand in for two cluster nodes: an update through one is seen by the other's
+/// next reads within a bound (immediately for SQLite; after the notification for PostgreSQL).
+fn another_handle_sees_updates_within_a_bound(h: &Harness) {
+    const BOUND: Duration = Duration::from_secs(5);
+    let node_a = h.open();
+    let node_b = h.open();
+    node_a.create(T, "k", SecretType::Text, b"v1", "").unwrap();
+    assert_eq!(node_b.get_value(T, "k").unwrap().as_bytes(), b"v1"); // now cached on B
+    let mut worst = Duration::ZERO;
+    for round in 2..=6 {
+        let value = format!("v{round}");
+        node_a.update_value(T, "k", value.as_bytes(), None).unwrap();
+        let start = Instant::now();
+        loop {
+            if node_b.get_value(T, "k").unwrap().as_bytes() == value.as_bytes() {
+                break;
+            }
+            assert!(start.elapsed() < BOUND, "update not seen within {BOUND:?}");
+            std::thread::yield_now();
+        }
+        worst = worst.max(start.elapsed());
+    }
+    eprintln!(
+        "propagation delay ({}): worst of 5 = {worst:?}",
+        h.location.split(':').next().unwrap_or("?")
+    );
+    node_a.delete(T, "k").unwrap();
+    let start = Instant::now();
+    while node_b.get_value(T, "k").is_ok() {
+        assert!(start.elapsed() < BOUND, "delete not seen within {BOUND:?}");
+        std::thread::yield_now();
+    }
+}
+
+fn concurrent_check_and_set_has_one_winner(h: &Harness) {
+    let a = Arc::new(h.open());
+    let b = Arc::new(h.open());
+    a.create(T, "k", SecretType::Text, b"v1", "").unwrap();
+    for round in 1..=10u64 {
+        let barrier = Arc::new(Barrier::new(2));
+        let results: Vec<_> = [a.clone(), b.clone()]
+            .into_iter()
+            .enumerate()
+            .map(|(i, store)| {
+                let barrier = barrier.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    store.update_value(T, "k", format!("{round}-{i}").as_bytes(), Some(round))
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .map(|t| t.join().unwrap())
+            .collect();
+        let wins = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "round {round}: {results:?}");
+        for r in &results {
+            if let Err(e) = r {
+                assert_eq!(e.code(), ErrorCode::Conflict);
+            }
+        }
+    }
+    assert_eq!(a.info(T, "k").unwrap().version, 11);
+}
+
+fn concurrent_creates_from_threads(h: &Harness) {
+    let store = Arc::new(h.open());
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..25 {
+                    store
+                        .create(
+                            &format!("tenant-{}", i % 3),
+                            &format!("s-{t}-{i}"),
+                            SecretType::Text,
+                            b"v",
+                            "",
+                        )
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let total: usize = (0..3)
+        .map(|i| {
+            store
+                .list(&format!("tenant-{i}"), &ListQuery::default())
+                .unwrap()
+                .total
+        })
+        .sum();
+    assert_eq!(total, 100);
+}
+
+fn usage_is_persisted(h: &Harness) {
+    let store = h.open();
+    store.create(T, "k", SecretType::Text, b"v", "").unwrap();
+    for _ in 0..3 {
+        store.get_value(T, "k").unwrap();
+    }
+    store.resolve_str(T, "${secret:k}${secret:k}").unwrap();
+    store.close().unwrap();
+    let info = h.open().info(T, "k").unwrap();
+    assert_eq!(info.use_count, 4);
+    assert!(info.last_used_at.is_some());
+}
+
+fn fixtures_resolve_identically(h: &Harness) {
+    let configs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/configs");
+    let secrets: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(configs.join("secrets.json")).unwrap())
+            .unwrap();
+    let store = h.open();
+    for s in secrets["secrets"].as_array().unwrap() {
+        let t: SecretType = s["type"].as_str().unwrap().parse().unwrap();
+        store
+            .create(
+                "default",
+                s["name"].as_str().unwrap(),
+                t,
+                s["value"].as_str().unwrap().as_bytes(),
+                "",
+            )
+            .unwrap();
+    }
+    let doc = std::fs::read_to_string(configs.join("rule_chain_with_secrets.json")).unwrap();
+    let resolved = store.resolve_json("default", &doc).unwrap();
+    assert!(!resolved.contains("${secret:"));
+    serde_json::from_str::<serde_json::Value>(&resolved).unwrap();
+}
