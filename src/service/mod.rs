@@ -8,11 +8,13 @@ mod cache;
 mod clock;
 mod keyring;
 mod materialize;
+mod migrate;
 mod options;
 mod resolve;
 mod value;
 
 pub use materialize::MaterializeOptions;
+pub use migrate::{migrate, MigrationReport};
 pub use options::StorageOptions;
 pub use resolve::{validate_source_id, DocumentFormat, ResolveOptions, MAX_SOURCE_ID_BYTES};
 pub use value::SecretValue;
@@ -73,27 +75,8 @@ impl SecretStorage {
     /// INTEGRITY when the file is not a store or is corrupt, INVALID_ARGUMENT when no master
     /// key is configured.
     pub fn open(path: impl AsRef<Path>, options: StorageOptions) -> Result<SecretStorage> {
-        let path = path.as_ref();
-        let master = match &options.master_key {
-            Some(key) => key.clone(),
-            None => master_key_from_env()?.ok_or_else(|| {
-                Error::invalid(
-                    "no master key: pass one in the options, or set TBS_MASTER_KEY (base64) or TBS_MASTER_KEY_FILE",
-                )
-            })?,
-        };
-        let backend: Box<dyn Backend> = match path.to_str() {
-            Some(url) if is_postgres_url(url) => {
-                Box::new(PostgresBackend::open(url, options.busy_timeout)?)
-            }
-            _ => Box::new(SqliteBackend::open(
-                path,
-                &SqliteOptions {
-                    create_if_missing: options.create_if_missing,
-                    busy_timeout: options.busy_timeout,
-                },
-            )?),
-        };
+        let master = master_key_of(&options)?;
+        let backend = open_backend(path.as_ref(), &options)?;
         SecretStorage::with_backend(backend, master, options)
     }
 
@@ -512,6 +495,23 @@ impl SecretStorage {
         true
     }
 
+    /// Reads and decrypts a secret's current value straight from the backend, bypassing the
+    /// cache and usage counting (for verification, not for use).
+    fn read_uncounted(&self, tenant: &str, name: &str) -> Result<SecretValue> {
+        let mut conn = self.backend.connection()?;
+        let backend = conn.store();
+        let (secret, stored) = backend
+            .current(tenant, name)?
+            .ok_or_else(|| Error::secret_not_found(tenant, name))?;
+        let key = self.keyring.key(backend, tenant, stored.dek_id)?;
+        let bytes = crate::crypto::open(
+            key.cipher(),
+            &value_context(tenant, name, secret.secret_type, secret.version),
+            &stored.blob,
+        )?;
+        Ok(SecretValue::new(secret.secret_type, secret.version, bytes))
+    }
+
     /// Writes batched usage counters to the store.
     pub fn flush_usage(&self) -> Result<()> {
         self.ensure_open()?;
@@ -610,6 +610,34 @@ fn info_of(secret: StoredSecret) -> SecretInfo {
         last_used_at: secret.last_used_at,
         use_count: secret.use_count,
     }
+}
+
+/// The master key the options name, else the environment's.
+fn master_key_of(options: &StorageOptions) -> Result<MasterKey> {
+    match &options.master_key {
+        Some(key) => Ok(key.clone()),
+        None => master_key_from_env()?.ok_or_else(|| {
+            Error::invalid(
+                "no master key: pass one in the options, or set TBS_MASTER_KEY (base64) or TBS_MASTER_KEY_FILE",
+            )
+        }),
+    }
+}
+
+/// The backend a location names: a `postgres://` URL or a SQLite file path.
+fn open_backend(location: &Path, options: &StorageOptions) -> Result<Box<dyn Backend>> {
+    Ok(match location.to_str() {
+        Some(url) if is_postgres_url(url) => {
+            Box::new(PostgresBackend::open(url, options.busy_timeout)?)
+        }
+        _ => Box::new(SqliteBackend::open(
+            location,
+            &SqliteOptions {
+                create_if_missing: options.create_if_missing,
+                busy_timeout: options.busy_timeout,
+            },
+        )?),
+    })
 }
 
 /// Metadata of one secret read through `backend`.

@@ -98,6 +98,22 @@ pub struct StoredReference {
     pub secret_type: Option<SecretType>,
 }
 
+/// Everything a store holds, exactly as stored: ciphertexts, wrapped keys and metadata.
+/// Moving it to another backend needs no key; opening the copy needs the same master key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreDump {
+    /// The store header (master key id and key check value).
+    pub header: Option<StoreHeader>,
+    /// Every wrapped tenant data key, with its tenant.
+    pub tenant_keys: Vec<(String, WrappedKey)>,
+    /// Every secret's metadata.
+    pub secrets: Vec<StoredSecret>,
+    /// Every kept version, with its tenant and secret name.
+    pub versions: Vec<(String, String, StoredVersion)>,
+    /// The reference index, with tenants.
+    pub references: Vec<(String, StoredReference)>,
+}
+
 /// Store-wide metadata recorded at initialisation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreHeader {
@@ -189,6 +205,11 @@ pub trait Store: Send {
     fn where_used(&mut self, tenant: &str, name: &str) -> Result<Vec<StoredReference>>;
     /// A page of secrets of a tenant in name order.
     fn list(&mut self, tenant: &str, query: &ListQuery) -> Result<Page<StoredSecret>>;
+    /// Everything the store holds (for migration between backends).
+    fn dump(&mut self) -> Result<StoreDump>;
+    /// Loads a dump into an empty store in one transaction; ALREADY_EXISTS if the store
+    /// already holds a header or secrets.
+    fn load(&mut self, dump: &StoreDump) -> Result<()>;
     /// Adds usage counters (batched by the caller).
     fn record_usage(&mut self, updates: &[UsageUpdate]) -> Result<()>;
     /// Runs `f` holding the store's write lock: what `f` reads and writes through the backend
@@ -218,5 +239,13 @@ pub(crate) fn in_use(name: &str, sources: &[String]) -> Error {
             sources.len(),
             shown.join(", ")
         ),
+    )
+}
+
+/// The error `load` gives for a store that is not empty.
+pub(crate) fn not_empty() -> Error {
+    Error::new(
+        ErrorCode::AlreadyExists,
+        "the target store is not empty: migrate only into a new store",
     )
 }

@@ -149,6 +149,19 @@ pub enum Command {
         #[arg(long)]
         source: Option<String>,
     },
+    /// Copy a store to a new, empty one (e.g. a SQLite file to PostgreSQL), ciphertexts as
+    /// they are, and verify that every secret opens on the target with the same key.
+    Migrate {
+        /// The source store (a file path or a postgres:// URL).
+        #[arg(long)]
+        from: PathBuf,
+        /// The target store (a postgres:// URL or a file path); must be empty.
+        #[arg(long)]
+        to: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the secrets a config file references.
     Refs {
         /// The file to read.

@@ -87,6 +87,20 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             materialize_dir.as_deref(),
             source.as_deref(),
         ),
+        Command::Migrate { from, to, json } => {
+            let key = keys::key_for_store(from, g.key_file.as_deref())?;
+            let report =
+                tbsecrets::service::migrate(from, to, StorageOptions::with_master_key(key))?;
+            if *json {
+                render::json(&report)
+            } else {
+                Ok(format!(
+                    "migrated {} secrets ({} versions, {} tenants, {} references); verified {} on the target\n",
+                    report.secrets, report.versions, report.tenants, report.references, report.verified
+                )
+                .into_bytes())
+            }
+        }
         Command::Refs { file, json } => {
             let text = read_text(file)?;
             let refs = SecretStorage::references(&text)?;
@@ -117,6 +131,16 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
 
 /// Creates the store, generating a key file beside it when no key is configured.
 fn init(g: &Global) -> Result<Vec<u8>> {
+    if is_url(&g.store) {
+        // A database: `init` creates the schema; the key must be configured (never beside it).
+        let key = keys::configured_key(g.key_file.as_deref())?.ok_or_else(|| {
+            Error::invalid("a postgres:// store needs a configured key: --key-file, TBS_MASTER_KEY or TBS_MASTER_KEY_FILE")
+        })?;
+        SecretStorage::open(&g.store, StorageOptions::with_master_key(key))?.close()?;
+        return Ok(
+            format!("store: {}\n", redact_password(&g.store.to_string_lossy())).into_bytes(),
+        );
+    }
     if g.store.exists() {
         return Err(Error::new(
             ErrorCode::AlreadyExists,
@@ -212,7 +236,7 @@ fn open_existing_with(
     g: &Global,
     adjust: impl FnOnce(&mut StorageOptions),
 ) -> Result<SecretStorage> {
-    if !g.store.exists() {
+    if !is_url(&g.store) && !g.store.exists() {
         return Err(Error::new(
             ErrorCode::NotFound,
             format!(
@@ -295,4 +319,44 @@ fn put(
         None => store.create(tenant, name, secret_type, &value, description.unwrap_or(""))?,
     };
     Ok(format!("{}\n", info.version).into_bytes())
+}
+
+/// Whether the store location is a database URL rather than a file.
+fn is_url(store: &Path) -> bool {
+    store
+        .to_str()
+        .is_some_and(tbsecrets::store::postgres::is_postgres_url)
+}
+
+/// A URL with any password replaced by `***`, for printing.
+fn redact_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..]),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_password;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_password("postgres://tb:s3cr3t@db:5432/tb?schema=x"),
+            "postgres://tb:***@db:5432/tb?schema=x"
+        );
+        assert_eq!(
+            redact_password("postgres://tb@db/tb"),
+            "postgres://tb@db/tb"
+        );
+        assert_eq!(redact_password("./tbsecrets.db"), "./tbsecrets.db");
+    }
 }
