@@ -89,6 +89,7 @@ conformance!(
     concurrent_creates_from_threads,
     usage_is_persisted,
     fixtures_resolve_identically,
+    uncached_handle_reads_through,
 );
 
 fn round_trips_both_types(h: &Harness) {
@@ -387,4 +388,19 @@ fn fixtures_resolve_identically(h: &Harness) {
     let resolved = store.resolve_json("default", &doc).unwrap();
     assert!(!resolved.contains("${secret:"));
     serde_json::from_str::<serde_json::Value>(&resolved).unwrap();
+}
+
+fn uncached_handle_reads_through(h: &Harness) {
+    let writer = h.open();
+    let mut options = StorageOptions::with_master_key(h.key.clone());
+    options.cache_values = false;
+    let reader = SecretStorage::open(&h.location, options).unwrap();
+    writer.create(T, "k", SecretType::Text, b"v1", "").unwrap();
+    assert_eq!(reader.get_value(T, "k").unwrap().as_bytes(), b"v1");
+    writer.update_value(T, "k", b"v2", None).unwrap();
+    // No notification or probe needed: every read goes to the database.
+    assert_eq!(reader.get_value(T, "k").unwrap().as_bytes(), b"v2");
+    reader.resolve_str(T, "${secret:k}").unwrap();
+    reader.close().unwrap();
+    assert_eq!(writer.info(T, "k").unwrap().use_count, 2);
 }

@@ -481,6 +481,9 @@ impl SecretStorage {
     /// right now: the caller must read through.
     #[inline]
     fn sync_external_changes(&self) -> bool {
+        if !self.options.cache_values {
+            return false;
+        }
         let Some(token) = self.backend.change_token() else {
             return false;
         };

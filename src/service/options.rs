@@ -18,6 +18,9 @@ pub struct StorageOptions {
     pub create_if_missing: bool,
     /// How long a writer waits for another process's write lock.
     pub busy_timeout: Duration,
+    /// Keep current ciphertexts in memory so hot reads skip the database (default true).
+    /// Off, every read goes to the backend.
+    pub cache_values: bool,
     /// Where materialised TEXT_FILE values go; `None`: a private temporary directory that
     /// is removed when the handle closes.
     pub materialize: Option<MaterializeOptions>,
@@ -32,6 +35,7 @@ impl Default for StorageOptions {
             create_if_missing: true,
             busy_timeout: Duration::from_secs(10),
             materialize: None,
+            cache_values: true,
         }
     }
 }

@@ -1,0 +1,160 @@
+//! PostgreSQL backend benchmarks, each with its baseline in the same run:
+//! - `warm_get/postgres` vs `warm_get/sqlite`: the cache, not the database, serves hot reads;
+//! - `uncached_get/postgres` (and `/sqlite`): a read that goes to the database every time;
+//! - `create_4_threads/postgres` (and `/sqlite`): creates per second from 4 client threads.
+//!
+//! Uses `TBS_TEST_POSTGRES_URL`, or starts a throwaway server with scripts/pg-test-server.sh.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tbsecrets::{MasterKey, SecretStorage, SecretType, StorageOptions};
+
+struct Server {
+    url: String,
+    dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    fn get() -> Server {
+        if let Ok(url) = std::env::var("TBS_TEST_POSTGRES_URL") {
+            return Server { url, dir: None };
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("tbsecrets-pg-bench")
+            .tempdir()
+            .unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-test-server.sh");
+        let out = std::process::Command::new(script)
+            .arg("start")
+            .arg(dir.path().join("pg"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
+        Server {
+            url,
+            dir: Some(dir),
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-test-server.sh");
+            let _ = std::process::Command::new(script)
+                .arg("stop")
+                .arg(dir.path().join("pg"))
+                .status();
+        }
+    }
+}
+
+/// The two store locations of a run.
+fn locations(server: &Server, dir: &Path) -> (String, String) {
+    let sqlite = dir.join("b.db").to_str().unwrap().to_owned();
+    let postgres = format!(
+        "{}?schema=bench_{}&pool_max=8",
+        server.url,
+        std::process::id()
+    );
+    (sqlite, postgres)
+}
+
+fn benches(c: &mut Criterion) {
+    let server = Server::get();
+    let dir = tempfile::tempdir().unwrap();
+    let key = MasterKey::generate();
+    let (sqlite_location, postgres_location) = locations(&server, dir.path());
+    let open = |location: &str| {
+        Arc::new(
+            SecretStorage::open(location, StorageOptions::with_master_key(key.clone())).unwrap(),
+        )
+    };
+    let sqlite = open(&sqlite_location);
+    let postgres = open(&postgres_location);
+    for store in [&sqlite, &postgres] {
+        store
+            .create("default", "api-key", SecretType::Text, &[b'x'; 32], "")
+            .unwrap();
+        store.get_value("default", "api-key").unwrap();
+    }
+
+    let mut group = c.benchmark_group("warm_get");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("sqlite", |b| {
+        b.iter(|| sqlite.get_value("default", "api-key").unwrap())
+    });
+    group.bench_function("postgres", |b| {
+        b.iter(|| postgres.get_value("default", "api-key").unwrap())
+    });
+    group.finish();
+
+    // Uncached: the same stores opened with the value cache off, so every read goes to the
+    // database (one round trip for the row; the data key stays unwrapped in memory).
+    let uncached = |location: &str| {
+        let mut options = StorageOptions::with_master_key(key.clone());
+        options.cache_values = false;
+        SecretStorage::open(location, options).unwrap()
+    };
+    let sqlite_uncached = uncached(&sqlite_location);
+    let postgres_uncached = uncached(&postgres_location);
+    let mut group = c.benchmark_group("uncached_get");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("sqlite", |b| {
+        b.iter(|| sqlite_uncached.get_value("default", "api-key").unwrap())
+    });
+    group.bench_function("postgres", |b| {
+        b.iter(|| postgres_uncached.get_value("default", "api-key").unwrap())
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("create_4_threads");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(1));
+    let counter = AtomicU64::new(0);
+    for (name, store) in [("sqlite", &sqlite), ("postgres", &postgres)] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let per_thread = (iters as usize).div_ceil(4);
+                let start = Instant::now();
+                std::thread::scope(|scope| {
+                    for t in 0..4 {
+                        let store = store.clone();
+                        let counter = &counter;
+                        scope.spawn(move || {
+                            for _ in 0..per_thread {
+                                let n = counter.fetch_add(1, Ordering::Relaxed);
+                                store
+                                    .create(
+                                        &format!("t{t}"),
+                                        &format!("s{n}"),
+                                        SecretType::Text,
+                                        b"v",
+                                        "",
+                                    )
+                                    .unwrap();
+                            }
+                        });
+                    }
+                });
+                start.elapsed() * iters as u32 / (per_thread * 4) as u32
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = postgres_benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = benches
+}
+criterion_main!(postgres_benches);
