@@ -402,5 +402,5 @@ fn uncached_handle_reads_through(h: &Harness) {
     assert_eq!(reader.get_value(T, "k").unwrap().as_bytes(), b"v2");
     reader.resolve_str(T, "${secret:k}").unwrap();
     reader.close().unwrap();
-    assert_eq!(writer.info(T, "k").unwrap().use_count, 2);
+    assert_eq!(writer.info(T, "k").unwrap().use_count, 3);
 }
