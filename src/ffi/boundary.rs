@@ -7,7 +7,7 @@ use crate::SecretStorage;
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 thread_local! {
     /// The message of the last failed call on this thread.
@@ -168,32 +168,70 @@ pub(crate) unsafe fn arg_text<'a>(ptr: *const u8, len: usize, what: &str) -> Res
     })
 }
 
-/// A library-owned copy of `bytes` with a trailing NUL, for a [`tbs_buffer`]. Allocated at
-/// its final size, so no partial copy of a secret is left behind by a reallocation.
+/// What follows the bytes of every buffer: the NUL, then the allocation's capacity (native
+/// endian, unaligned), which `release` needs to free it. Carrying the capacity lets a buffer
+/// take over a `Vec`'s own allocation (a resolved document, JSON) instead of copying it.
+const TRAILER: usize = 1 + std::mem::size_of::<usize>();
+
+/// A library-owned copy of `bytes`, for a [`tbs_buffer`]. Allocated at its final size, so no
+/// partial copy of a secret is left behind by a reallocation.
 pub(crate) fn buffer_from(bytes: &[u8]) -> tbs_buffer {
-    let mut owned = vec![0u8; bytes.len() + 1].into_boxed_slice();
-    owned[..bytes.len()].copy_from_slice(bytes);
+    let mut owned = Vec::with_capacity(bytes.len() + TRAILER);
+    owned.extend_from_slice(bytes);
+    into_buffer(owned)
+}
+
+/// A [`tbs_buffer`] made of `bytes`' own allocation when it has room for the trailer (no copy);
+/// otherwise of a copy, and `bytes` is wiped.
+pub(crate) fn buffer_from_vec(mut bytes: Zeroizing<Vec<u8>>) -> tbs_buffer {
+    if bytes.capacity() - bytes.len() < TRAILER {
+        return buffer_from(&bytes);
+    }
+    into_buffer(std::mem::take(&mut *bytes))
+}
+
+/// Appends the trailer (which must fit without growing) and hands the allocation over.
+fn into_buffer(mut bytes: Vec<u8>) -> tbs_buffer {
     let len = bytes.len();
-    let data = Box::into_raw(owned).cast::<u8>();
-    tbs_buffer { data, len }
+    let capacity = bytes.capacity();
+    debug_assert!(capacity - len >= TRAILER);
+    bytes.push(0);
+    bytes.extend_from_slice(&capacity.to_ne_bytes());
+    debug_assert_eq!(
+        bytes.capacity(),
+        capacity,
+        "the trailer must not reallocate"
+    );
+    let mut bytes = std::mem::ManuallyDrop::new(bytes);
+    tbs_buffer {
+        data: bytes.as_mut_ptr(),
+        len,
+    }
 }
 
 /// A buffer holding the JSON text of metadata (never a secret value).
 pub(crate) fn json_buffer<T: serde::Serialize>(value: &T) -> Result<tbs_buffer> {
     let json = serde_json::to_vec(value)
         .map_err(|e| Error::internal(format!("cannot render JSON: {e}")))?;
-    Ok(buffer_from(&json))
+    Ok(buffer_from_vec(Zeroizing::new(json)))
 }
 
-/// Wipes and frees the bytes of a buffer made by [`buffer_from`].
+/// Wipes (the whole allocation, spare capacity included) and frees a buffer's bytes.
 ///
 /// # Safety
-/// `data` must be NULL or come from [`buffer_from`] with this `len`, not freed yet.
+/// `data` must be NULL or come from [`into_buffer`] with this `len`, not freed yet.
 pub(crate) unsafe fn release(data: *mut u8, len: usize) {
     if data.is_null() {
         return;
     }
-    // SAFETY: `buffer_from` allocated a boxed slice of exactly `len + 1` bytes at `data`.
-    let mut owned = unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(data, len + 1)) };
-    owned.zeroize();
+    let mut capacity = [0u8; std::mem::size_of::<usize>()];
+    // SAFETY: `into_buffer` wrote the capacity right after the NUL that follows `len` bytes.
+    unsafe {
+        std::ptr::copy_nonoverlapping(data.add(len + 1), capacity.as_mut_ptr(), capacity.len())
+    };
+    let capacity = usize::from_ne_bytes(capacity);
+    // SAFETY: `data` is the pointer of a `Vec<u8>` of that capacity holding `len + TRAILER`
+    // initialised bytes, handed over by `into_buffer` and not freed since.
+    let mut bytes = unsafe { Vec::from_raw_parts(data, len + TRAILER, capacity) };
+    bytes.zeroize();
 }

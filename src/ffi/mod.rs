@@ -309,6 +309,32 @@ mod tests {
     }
 
     #[test]
+    fn buffers_take_over_roomy_vecs_copy_tight_ones_and_end_with_nul() {
+        use zeroize::Zeroizing;
+        let mut roomy = Vec::with_capacity(64);
+        roomy.extend_from_slice(b"abc");
+        let tight = b"xyz".to_vec();
+        for (bytes, taken_over) in [(roomy, true), (tight, false)] {
+            let start = bytes.as_ptr();
+            let mut buffer = boundary::buffer_from_vec(Zeroizing::new(bytes));
+            assert_eq!(std::ptr::eq(buffer.data, start), taken_over);
+            assert_eq!(buffer.len, 3);
+            // SAFETY: a library buffer holds len + 1 readable bytes.
+            let text = unsafe { CStr::from_ptr(buffer.data.cast::<c_char>()) };
+            assert!(text == c"abc" || text == c"xyz");
+            // SAFETY: filled by the library.
+            unsafe { tbs_buffer_free(&mut buffer) };
+            assert!(buffer.data.is_null() && buffer.len == 0);
+            // SAFETY: freeing a freed (reset) buffer is a no-op.
+            unsafe { tbs_buffer_free(&mut buffer) };
+        }
+        let mut empty = boundary::buffer_from(b"");
+        assert!(!empty.data.is_null() && empty.len == 0);
+        // SAFETY: filled by the library.
+        unsafe { tbs_buffer_free(&mut empty) };
+    }
+
+    #[test]
     fn last_error_is_per_thread_and_kept_across_successes() {
         record_error(&crate::Error::invalid("on this thread"));
         std::thread::spawn(|| {

@@ -1,7 +1,8 @@
 //! Placeholder resolution, TEXT_FILE materialisation and the reference index.
 
 use super::boundary::{
-    arg_str, arg_text, buffer_from, check_out, guard, json_buffer, store_ref, write_optional,
+    arg_str, arg_text, buffer_from, buffer_from_vec, check_out, guard, json_buffer, store_ref,
+    write_optional,
 };
 use super::{
     tbs_buffer, tbs_format, tbs_status, tbs_store, TBS_FORMAT_AUTO, TBS_FORMAT_JSON,
@@ -40,11 +41,11 @@ fn document_format(format: tbs_format) -> Result<DocumentFormat> {
     }
 }
 
-/// A buffer holding a resolved document; the library's intermediate copy is wiped.
+/// A buffer holding a resolved document (an owned result is handed over, not copied).
 fn resolved_buffer(resolved: Cow<'_, str>) -> tbs_buffer {
     match resolved {
         Cow::Borrowed(text) => buffer_from(text.as_bytes()),
-        Cow::Owned(text) => buffer_from(Zeroizing::new(text).as_bytes()),
+        Cow::Owned(text) => buffer_from_vec(Zeroizing::new(text.into_bytes())),
     }
 }
 
@@ -168,13 +169,13 @@ pub unsafe extern "C" fn tbs_store_resolve_file(
         let tenant = unsafe { arg_str(tenant, "tenant") }?;
         // SAFETY: as above.
         let path = unsafe { arg_str(path, "path") }?;
-        let resolved = Zeroizing::new(storage.resolve_file(
+        let resolved = storage.resolve_file(
             tenant,
             Path::new(path),
             document_format(format)?,
             resolve_options(flags)?,
-        )?);
-        let buffer = buffer_from(resolved.as_bytes());
+        )?;
+        let buffer = buffer_from_vec(Zeroizing::new(resolved.into_bytes()));
         // SAFETY: checked non-NULL; writable by the caller's contract.
         unsafe { out.write(buffer) };
         Ok(())

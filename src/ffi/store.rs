@@ -1,7 +1,7 @@
 //! Opening and closing a store, and the operations on secrets and their metadata.
 
 use super::boundary::{
-    arg_bytes, arg_str, buffer_from, check_out, guard, json_buffer, opt_str, store_ref,
+    arg_bytes, arg_str, buffer_from_vec, check_out, guard, json_buffer, opt_str, store_ref,
     write_optional,
 };
 use super::{
@@ -397,8 +397,7 @@ pub unsafe extern "C" fn tbs_store_get(
         let tenant = unsafe { arg_str(tenant, "tenant") }?;
         // SAFETY: as above.
         let name = unsafe { arg_str(name, "name") }?;
-        let value = storage.get_value(tenant, name)?;
-        let buffer = buffer_from(value.as_bytes());
+        let buffer = buffer_from_vec(storage.get_value(tenant, name)?.into_bytes());
         // SAFETY: checked non-NULL; writable by the caller's contract.
         unsafe { out_value.write(buffer) };
         Ok(())
