@@ -178,7 +178,7 @@ int main(int argc, char **argv) {
 }
 
 #[test]
-fn header_compiles_as_c99_and_cpp_and_carries_the_version() {
+fn c_abi_header_compiles_as_c99_and_cpp_and_carries_the_version() {
     let dir = tempfile::tempdir().unwrap();
     let unit = dir.path().join("unit.c");
     std::fs::write(
@@ -245,7 +245,7 @@ fn header_compiles_as_c99_and_cpp_and_carries_the_version() {
 }
 
 #[test]
-fn c_tests_pass() {
+fn c_abi_tests_pass() {
     let dir = tempfile::tempdir().unwrap();
     for (name, program) in build_tests(dir.path(), &[]) {
         assert_passed(name, &run(&program, &[], &[]), "plain");
@@ -253,7 +253,7 @@ fn c_tests_pass() {
 }
 
 #[test]
-fn c_tests_pass_under_valgrind() {
+fn c_abi_tests_pass_under_valgrind() {
     if !tool_exists("valgrind") {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -297,7 +297,7 @@ fn c_tests_pass_under_valgrind() {
 }
 
 #[test]
-fn c_tests_pass_under_address_sanitizer() {
+fn c_abi_tests_pass_under_address_sanitizer() {
     let dir = tempfile::tempdir().unwrap();
     let sanitize = [
         "-fsanitize=address,undefined",
@@ -369,7 +369,7 @@ fn example_store(path: &Path) -> String {
 }
 
 #[test]
-fn example_renders_config_without_showing_secrets() {
+fn c_abi_example_renders_config_without_showing_secrets() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("example.db");
     let key = example_store(&db);
