@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, and every Rust test (unit, integration, CLI,
-# examples, the backend conformance suite on SQLite and on a throwaway PostgreSQL 15 server
-# that this script starts and stops).
+# The whole test suite: formatting, lints, every Rust test (unit, integration, CLI, examples,
+# the backend conformance suite on SQLite and on a throwaway PostgreSQL 15 server that this
+# script starts and stops), the C ABI stage (C programs under valgrind and AddressSanitizer),
+# and the check that the committed C header is what the build generates.
+#
+# Needs: cargo, a C compiler (cc), valgrind (.ci/run installs it; without CI set, a missing
+# valgrind only skips the memcheck run with a note), PostgreSQL 15 server binaries
+# (`apt-get install -y postgresql-15`; .ci/run installs them when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,8 +28,20 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
-echo "== cargo test"
-cargo test --locked 2>&1 | tee "$log"
+echo "== cargo test (Rust)"
+cargo test --locked -- --skip c_abi_ 2>&1 | tee "$log"
+echo "== C ABI: tests/c plain, under valgrind memcheck and AddressSanitizer; examples/c"
+cargo test --locked --test c_abi 2>&1 | tee -a "$log"
+echo "== include/tbsecrets.h matches the build"
+if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    if ! git diff --exit-code -- include/ || [ -n "$(git status --porcelain -- include/)" ]; then
+        echo "include/tbsecrets.h differs from the header the build generates from src/ffi:" >&2
+        echo "commit the regenerated include/tbsecrets.h" >&2
+        exit 1
+    fi
+else
+    echo "(not a git checkout: header drift check skipped)"
+fi
 
 # One closing line for the whole suite: the sum of every test binary's result line.
 awk '/^test result:/ { p += $4; f += $6; i += $8 } END { printf "all: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"

@@ -5,6 +5,7 @@
 
 pub mod crypto;
 pub mod error;
+pub mod ffi;
 pub mod model;
 pub mod placeholder;
 pub mod service;

@@ -8,6 +8,8 @@ use aes_gcm::{Aes256Gcm, KeyInit};
 use base64::engine::general_purpose::STANDARD as BASE64;
 use base64::Engine;
 use std::fmt;
+use std::mem::ManuallyDrop;
+use std::ops::Deref;
 use zeroize::Zeroizing;
 
 /// Length of every key, in bytes (AES-256).
@@ -23,11 +25,54 @@ fn random_key_bytes() -> Zeroizing<[u8; KEY_LEN]> {
     bytes
 }
 
+/// A prepared AES-256-GCM cipher that wipes every byte of itself when dropped.
+///
+/// `Aes256Gcm` keeps its AES key schedule (whose first round keys are the raw key bytes) and
+/// its GHASH key inline, and wipes neither on drop unless the `aes` crate's own `zeroize`
+/// feature is on. Even then, the schedule is a union of the AES-NI and the software
+/// implementations: the bytes that the unused one would occupy keep whatever the stack held
+/// when the cipher was built (key copies included) and travel with every move, into the heap
+/// block of the store handle. So the whole value is wiped, padding and all, when dropped.
+struct Cipher(ManuallyDrop<Aes256Gcm>);
+
+impl Cipher {
+    fn new(key: &[u8; KEY_LEN]) -> Cipher {
+        Cipher(ManuallyDrop::new(Aes256Gcm::new(key.into())))
+    }
+}
+
+impl Clone for Cipher {
+    fn clone(&self) -> Cipher {
+        Cipher(ManuallyDrop::new(Aes256Gcm::clone(&self.0)))
+    }
+}
+
+impl Deref for Cipher {
+    type Target = Aes256Gcm;
+
+    fn deref(&self) -> &Aes256Gcm {
+        &self.0
+    }
+}
+
+impl Drop for Cipher {
+    fn drop(&mut self) {
+        // SAFETY: the cipher is dropped exactly once, here, and never used again. It holds only
+        // arrays of integers and zero-sized tokens (no pointers, no Drop of its own after the
+        // drop above), so writing zeros over all its bytes is sound; they are `self`'s own,
+        // exclusively borrowed.
+        unsafe {
+            ManuallyDrop::drop(&mut self.0);
+            zeroize::zeroize_flat_type(std::ptr::addr_of_mut!(self.0));
+        }
+    }
+}
+
 /// The master key (key-encryption key). It wraps tenant data keys and never touches values.
 #[derive(Clone)]
 pub struct MasterKey {
     bytes: Zeroizing<[u8; KEY_LEN]>,
-    cipher: Aes256Gcm,
+    cipher: Cipher,
 }
 
 impl MasterKey {
@@ -37,7 +82,7 @@ impl MasterKey {
     }
 
     fn from_array(bytes: Zeroizing<[u8; KEY_LEN]>) -> MasterKey {
-        let cipher = Aes256Gcm::new(bytes.as_ref().into());
+        let cipher = Cipher::new(&bytes);
         MasterKey { bytes, cipher }
     }
 
@@ -123,14 +168,14 @@ impl fmt::Debug for MasterKey {
 pub struct DataKey {
     id: u32,
     bytes: Zeroizing<[u8; KEY_LEN]>,
-    cipher: Aes256Gcm,
+    cipher: Cipher,
 }
 
 impl DataKey {
     /// A new random data key with the given id.
     pub fn generate(id: u32) -> DataKey {
         let bytes = random_key_bytes();
-        let cipher = Aes256Gcm::new(bytes.as_ref().into());
+        let cipher = Cipher::new(&bytes);
         DataKey { id, bytes, cipher }
     }
 
@@ -140,7 +185,7 @@ impl DataKey {
         }
         let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
         bytes.copy_from_slice(raw);
-        let cipher = Aes256Gcm::new(bytes.as_ref().into());
+        let cipher = Cipher::new(&bytes);
         Ok(DataKey { id, bytes, cipher })
     }
 

@@ -16,7 +16,10 @@ mod value;
 pub use materialize::MaterializeOptions;
 pub use migrate::{migrate, MigrationReport};
 pub use options::StorageOptions;
-pub use resolve::{validate_source_id, DocumentFormat, ResolveOptions, MAX_SOURCE_ID_BYTES};
+pub use resolve::{
+    validate_source_id, write_private_atomically, DocumentFormat, ResolveOptions,
+    MAX_SOURCE_ID_BYTES,
+};
 pub use value::SecretValue;
 
 use crate::crypto::{master_key_from_env, seal, BlobContext, MasterKey};

@@ -11,6 +11,8 @@ use crate::model::{validate_tenant, SecretType};
 use crate::placeholder::{self, Fetched, Reference, SecretSource};
 use crate::store::StoredReference;
 use std::borrow::Cow;
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use zeroize::Zeroizing;
 
@@ -176,6 +178,21 @@ impl SecretStorage {
         Ok(resolved.into_owned())
     }
 
+    /// Resolves a file like [`SecretStorage::resolve_file`] and writes the result to `output`
+    /// atomically with mode 0600 (see [`write_private_atomically`]). Nothing is written when
+    /// resolution fails.
+    pub fn resolve_file_to(
+        &self,
+        tenant: &str,
+        path: &Path,
+        output: &Path,
+        format: DocumentFormat,
+        options: ResolveOptions,
+    ) -> Result<()> {
+        let resolved = Zeroizing::new(self.resolve_file(tenant, path, format, options)?);
+        write_private_atomically(output, resolved.as_bytes())
+    }
+
     /// Removes the TEXT_FILE files materialised so far by this handle.
     pub fn clear_materialized(&self) -> Result<()> {
         self.materializer.clear()
@@ -231,6 +248,25 @@ impl SecretStorage {
         crate::model::validate_name(name)?;
         self.backend.connection()?.store().where_used(tenant, name)
     }
+}
+
+/// Writes `bytes` to a temporary file (mode 0600) beside `path`, syncs it and renames it
+/// over `path`, so readers never see a partial file and nothing is created on failure.
+pub fn write_private_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tbsecrets-")
+        .permissions(std::fs::Permissions::from_mode(0o600))
+        .tempfile_in(dir)
+        .map_err(|e| Error::storage(format!("cannot create a file in {}: {e}", dir.display())))?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path)
+        .map_err(|e| Error::storage(format!("cannot write {}: {}", path.display(), e.error)))?;
+    Ok(())
 }
 
 /// Checks a source id: non-empty, at most 255 bytes, no control characters.

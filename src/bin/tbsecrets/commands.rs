@@ -2,11 +2,12 @@
 
 use crate::args::{Cli, Command, Global};
 use crate::{keys, render};
-use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::io::Read;
 use std::path::Path;
 use tbsecrets::crypto::write_key_file;
-use tbsecrets::service::{DocumentFormat, MaterializeOptions, ResolveOptions};
+use tbsecrets::service::{
+    write_private_atomically, DocumentFormat, MaterializeOptions, ResolveOptions,
+};
 use tbsecrets::{
     Error, ErrorCode, ListQuery, MasterKey, Result, SecretStorage, SecretType, StorageOptions,
 };
@@ -197,25 +198,6 @@ fn resolve(
         }
         None => Ok(resolved.as_bytes().to_vec()),
     }
-}
-
-/// Writes `bytes` to a temporary file (mode 0600) beside `path`, syncs it and renames it
-/// over `path`, so readers never see a partial file and nothing is created on failure.
-fn write_private_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tbsecrets-")
-        .permissions(std::fs::Permissions::from_mode(0o600))
-        .tempfile_in(dir)
-        .map_err(|e| Error::storage(format!("cannot create a file in {}: {e}", dir.display())))?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path)
-        .map_err(|e| Error::storage(format!("cannot write {}: {}", path.display(), e.error)))?;
-    Ok(())
 }
 
 /// Reads a UTF-8 text file.

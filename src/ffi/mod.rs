@@ -1,0 +1,352 @@
+//! The C ABI (DESIGN.md §7): a thin translation of [`SecretStorage`](crate::SecretStorage)
+//! into `extern "C"` functions. `build.rs` turns this module (and only this module) into
+//! `include/tbsecrets.h` with cbindgen, so the doc comments here are the header's
+//! documentation.
+//!
+//! Conventions, as in rustls-ffi and libgit2: an opaque `tbs_store *` handle; every operation
+//! returns a [`tbs_status`] whose numbers are the stable [`ErrorCode`](crate::ErrorCode)s;
+//! results leave only through out-parameters written only on success; owned results are
+//! [`tbs_buffer`]s released (and wiped) by [`tbs_buffer_free`]; every entry point checks its
+//! pointers and UTF-8 and catches panics; [`tbs_last_error_message`] gives the detail of the
+//! last failed call on the calling thread.
+
+#![allow(non_camel_case_types)]
+
+mod boundary;
+mod store;
+// After `store`, so that the header lists the store functions first.
+mod resolve;
+
+pub use resolve::*;
+pub use store::*;
+
+use boundary::{guard, guard_or};
+use std::ffi::{c_char, c_int, CStr};
+
+/// The result of every operation. The numbers are stable and never reused; they are the
+/// library's error codes (README.md, "Error codes").
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum tbs_status {
+    /// Success.
+    TBS_OK = 0,
+    /// An argument broke a rule (NULL pointer, invalid UTF-8, bad name, value too long...);
+    /// the message names the rule.
+    TBS_INVALID_ARGUMENT = 1,
+    /// The tenant, secret, version or store file does not exist.
+    TBS_NOT_FOUND = 2,
+    /// A secret with that name already exists in the tenant.
+    TBS_ALREADY_EXISTS = 3,
+    /// The secret has another type than the one requested.
+    TBS_TYPE_MISMATCH = 4,
+    /// The principal may not perform the operation (reserved: no access control yet).
+    TBS_PERMISSION_DENIED = 5,
+    /// The secret is referenced by tracked sources; delete with `force` to delete anyway.
+    TBS_IN_USE = 6,
+    /// A check-and-set version did not match the current version.
+    TBS_CONFLICT = 7,
+    /// A `${secret:` placeholder is not well formed.
+    TBS_MALFORMED_PLACEHOLDER = 8,
+    /// One or more placeholders could not be resolved (missing secret, unusable value).
+    TBS_UNRESOLVED = 9,
+    /// The master key does not open this store.
+    TBS_WRONG_MASTER_KEY = 10,
+    /// Stored data failed authentication, or the file is not a store: corrupt or tampered.
+    TBS_INTEGRITY = 11,
+    /// The storage backend or the file system failed (I/O, locking, SQL).
+    TBS_STORAGE = 12,
+    /// The store handle has been closed (reserved: `tbs_store_close` frees the handle).
+    TBS_CLOSED = 13,
+    /// An internal error: a bug, or a panic caught at the boundary.
+    TBS_INTERNAL = 14,
+}
+
+/// A secret's type: [`TBS_TYPE_TEXT`] or [`TBS_TYPE_TEXT_FILE`]. A plain integer so that any
+/// value a C caller passes is well defined; others are rejected with `TBS_INVALID_ARGUMENT`.
+pub type tbs_secret_type = u32;
+/// A UTF-8 text (password, token, API key), at most `max_text_chars` characters.
+pub const TBS_TYPE_TEXT: tbs_secret_type = 0;
+/// Arbitrary bytes such as a PEM file, at most `max_file_bytes` bytes.
+pub const TBS_TYPE_TEXT_FILE: tbs_secret_type = 1;
+
+/// How `tbs_store_resolve_file` and `tbs_store_resolve_file_to` read a document.
+pub type tbs_format = u32;
+/// JSON for a file name ending in `.json`, text otherwise.
+pub const TBS_FORMAT_AUTO: tbs_format = 0;
+/// A JSON document: every string value is resolved, object keys are not.
+pub const TBS_FORMAT_JSON: tbs_format = 1;
+/// Plain text: every placeholder is resolved.
+pub const TBS_FORMAT_TEXT: tbs_format = 2;
+
+/// Resolve flag: replace each TEXT_FILE placeholder with the path of a private file (mode
+/// 0600, in a directory of mode 0700) holding the value, instead of the value itself. The
+/// files are removed by `tbs_store_clear_materialized` and when the store is closed (unless
+/// `tbs_options.keep_materialized`).
+pub const TBS_RESOLVE_MATERIALIZE_FILES: u32 = 1;
+
+/// `expected_version` of `tbs_store_update_value` meaning "whatever the current version is"
+/// (no check-and-set). Versions start at 1.
+pub const TBS_ANY_VERSION: u64 = 0;
+
+/// The `version` that `tbs_options_init` writes into a `tbs_options`.
+pub const TBS_OPTIONS_VERSION: u32 = 1;
+
+/// Bytes owned by the library: a secret value, a resolved document or JSON metadata.
+///
+/// `data[len]` is always a NUL byte that is not counted in `len`, so text results can be
+/// used as C strings (a secret value may itself contain NUL bytes: use `len`). Release every
+/// buffer the library filled with `tbs_buffer_free`, which wipes the bytes before freeing
+/// them. Initialise a buffer to `{NULL, 0}`; never build one by hand for the library to free.
+#[repr(C)]
+#[derive(Debug)]
+pub struct tbs_buffer {
+    /// The bytes, followed by one NUL byte; NULL in an empty (or freed) buffer.
+    pub data: *mut u8,
+    /// The number of bytes, not counting the trailing NUL.
+    pub len: usize,
+}
+
+/// Options of `tbs_store_open`. Fill one with `tbs_options_init`, then change fields; or pass
+/// NULL to `tbs_store_open` for the defaults.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct tbs_options {
+    /// Layout version of this struct: `TBS_OPTIONS_VERSION` (set by `tbs_options_init`).
+    pub version: u32,
+    /// How many versions of each secret are kept (default 10; 0 counts as 1).
+    pub max_versions: u32,
+    /// Longest TEXT value, in characters (default 2048).
+    pub max_text_chars: usize,
+    /// Longest TEXT_FILE value, in bytes (default 524288 = 512 KiB).
+    pub max_file_bytes: usize,
+    /// How long a writer waits for another process's write lock, in milliseconds
+    /// (default 10000).
+    pub busy_timeout_ms: u32,
+    /// Create the store file (mode 0600) when it does not exist (default true); when false,
+    /// opening a missing store fails with `TBS_NOT_FOUND`.
+    pub create_if_missing: bool,
+    /// Keep materialised files when the store closes (default false). Ignored when
+    /// `materialize_dir` is NULL.
+    pub keep_materialized: bool,
+    /// NUL-terminated UTF-8 directory for materialised TEXT_FILE values, created with mode
+    /// 0700 (an existing one must not be accessible by group or others); NULL (the default)
+    /// for a fresh private temporary directory. Read only during `tbs_store_open`.
+    pub materialize_dir: *const c_char,
+}
+
+/// An open secret store. Opaque: obtained from `tbs_store_open`, released by
+/// `tbs_store_close`.
+///
+/// A `tbs_store *` may be used by many threads at once. Using it after `tbs_store_close`
+/// (including from another thread) is undefined behaviour, like using memory after `free`:
+/// close it only once every other thread is done with it.
+pub struct tbs_store {
+    pub(crate) storage: crate::SecretStorage,
+}
+
+/// The library version as a NUL-terminated string such as "0.1.0" (static storage; never
+/// free it). Equals `TBS_VERSION_MAJOR.TBS_VERSION_MINOR.TBS_VERSION_PATCH` of the header the
+/// program was compiled with, unless the program runs with another build of the library.
+#[no_mangle]
+pub extern "C" fn tbs_version() -> *const c_char {
+    const VERSION: &CStr =
+        match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+            Ok(version) => version,
+            Err(_) => c"unknown",
+        };
+    VERSION.as_ptr()
+}
+
+/// The stable name of a status, such as "NOT_FOUND" (static storage; never free it), or
+/// "UNKNOWN" for a number that is not a status.
+#[no_mangle]
+pub extern "C" fn tbs_status_str(status: c_int) -> *const c_char {
+    guard_or(c"UNKNOWN".as_ptr(), || status_name(status).as_ptr())
+}
+
+/// The message of the last call that failed on the calling thread, as a NUL-terminated
+/// string such as "NOT_FOUND: secret 'db' not found in tenant 'default'"; "" if no call has
+/// failed on this thread. Messages never contain a secret value.
+///
+/// The string belongs to the library. It stays valid until the next call on this thread
+/// that fails (successful calls leave it alone); copy it to keep it longer.
+#[no_mangle]
+pub extern "C" fn tbs_last_error_message() -> *const c_char {
+    guard_or(c"".as_ptr(), boundary::last_error_ptr)
+}
+
+/// Fills `*options` with the defaults (see each field) and `version = TBS_OPTIONS_VERSION`.
+///
+/// Fails with `TBS_INVALID_ARGUMENT` when `options` is NULL.
+///
+/// # Safety
+/// `options` must be NULL or point to writable memory for one `tbs_options`.
+#[no_mangle]
+pub unsafe extern "C" fn tbs_options_init(options: *mut tbs_options) -> tbs_status {
+    guard(|| {
+        boundary::check_out(options, "options")?;
+        let defaults = crate::StorageOptions::default();
+        let value = tbs_options {
+            version: TBS_OPTIONS_VERSION,
+            max_versions: defaults.max_versions,
+            max_text_chars: defaults.limits.max_text_chars,
+            max_file_bytes: defaults.limits.max_file_bytes,
+            busy_timeout_ms: u32::try_from(defaults.busy_timeout.as_millis()).unwrap_or(u32::MAX),
+            create_if_missing: defaults.create_if_missing,
+            keep_materialized: false,
+            materialize_dir: std::ptr::null(),
+        };
+        // SAFETY: checked non-NULL; the caller guarantees it is writable.
+        unsafe { options.write(value) };
+        Ok(())
+    })
+}
+
+/// Wipes (overwrites with zeros) and frees the bytes of a buffer the library filled, then
+/// sets it to `{NULL, 0}`, so freeing it twice is harmless. Accepts NULL and `{NULL, 0}`.
+///
+/// # Safety
+/// `buffer` must be NULL or point to a `tbs_buffer` that is `{NULL, 0}` or was filled by
+/// this library and not modified since.
+#[no_mangle]
+pub unsafe extern "C" fn tbs_buffer_free(buffer: *mut tbs_buffer) {
+    guard_or((), || {
+        if buffer.is_null() {
+            return;
+        }
+        // SAFETY: the caller guarantees `buffer` points to a valid `tbs_buffer`.
+        let buffer = unsafe { &mut *buffer };
+        // SAFETY: a non-NULL `data` was produced by `boundary::buffer_from` with `len + 1`
+        // bytes and not freed since (the caller's contract).
+        unsafe { boundary::release(buffer.data, buffer.len) };
+        buffer.data = std::ptr::null_mut();
+        buffer.len = 0;
+    })
+}
+
+/// The C status of an error code.
+pub(crate) fn status_of(code: crate::ErrorCode) -> tbs_status {
+    use crate::ErrorCode as E;
+    use tbs_status::*;
+    match code {
+        E::Ok => TBS_OK,
+        E::InvalidArgument => TBS_INVALID_ARGUMENT,
+        E::NotFound => TBS_NOT_FOUND,
+        E::AlreadyExists => TBS_ALREADY_EXISTS,
+        E::TypeMismatch => TBS_TYPE_MISMATCH,
+        E::PermissionDenied => TBS_PERMISSION_DENIED,
+        E::InUse => TBS_IN_USE,
+        E::Conflict => TBS_CONFLICT,
+        E::MalformedPlaceholder => TBS_MALFORMED_PLACEHOLDER,
+        E::Unresolved => TBS_UNRESOLVED,
+        E::WrongMasterKey => TBS_WRONG_MASTER_KEY,
+        E::Integrity => TBS_INTEGRITY,
+        E::Storage => TBS_STORAGE,
+        E::Closed => TBS_CLOSED,
+        E::Internal => TBS_INTERNAL,
+    }
+}
+
+/// The NUL-terminated name of a status number.
+fn status_name(status: c_int) -> &'static CStr {
+    use crate::ErrorCode as E;
+    match E::from_i32(status) {
+        Some(E::Ok) => c"OK",
+        Some(E::InvalidArgument) => c"INVALID_ARGUMENT",
+        Some(E::NotFound) => c"NOT_FOUND",
+        Some(E::AlreadyExists) => c"ALREADY_EXISTS",
+        Some(E::TypeMismatch) => c"TYPE_MISMATCH",
+        Some(E::PermissionDenied) => c"PERMISSION_DENIED",
+        Some(E::InUse) => c"IN_USE",
+        Some(E::Conflict) => c"CONFLICT",
+        Some(E::MalformedPlaceholder) => c"MALFORMED_PLACEHOLDER",
+        Some(E::Unresolved) => c"UNRESOLVED",
+        Some(E::WrongMasterKey) => c"WRONG_MASTER_KEY",
+        Some(E::Integrity) => c"INTEGRITY",
+        Some(E::Storage) => c"STORAGE",
+        Some(E::Closed) => c"CLOSED",
+        Some(E::Internal) => c"INTERNAL",
+        None => c"UNKNOWN",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+    use boundary::record_error;
+
+    #[test]
+    fn statuses_equal_error_codes_and_names() {
+        for code in ErrorCode::ALL {
+            let status = status_of(code);
+            assert_eq!(status as i32, code.as_i32());
+            let name = status_name(code.as_i32()).to_str().unwrap();
+            assert_eq!(name, code.as_str());
+        }
+        assert_eq!(status_name(-1), c"UNKNOWN");
+        assert_eq!(status_name(15), c"UNKNOWN");
+    }
+
+    #[test]
+    fn version_matches_the_package() {
+        // SAFETY: tbs_version returns a static NUL-terminated string.
+        let version = unsafe { CStr::from_ptr(tbs_version()) };
+        assert_eq!(version.to_str().unwrap(), env!("CARGO_PKG_VERSION"));
+    }
+
+    #[test]
+    fn a_panic_becomes_internal_with_a_message() {
+        let status = guard(|| -> crate::Result<()> { panic!("boom in a test") });
+        assert_eq!(status, tbs_status::TBS_INTERNAL);
+        // SAFETY: the message pointer is valid until the next failing call on this thread.
+        let message = unsafe { CStr::from_ptr(tbs_last_error_message()) };
+        let message = message.to_str().unwrap();
+        assert!(message.starts_with("INTERNAL: "), "{message}");
+        assert!(message.contains("boom in a test"), "{message}");
+        // Non-status entry points fall back to their default instead of unwinding.
+        assert_eq!(guard_or(7, || panic!("again")), 7);
+    }
+
+    #[test]
+    fn buffers_take_over_roomy_vecs_copy_tight_ones_and_end_with_nul() {
+        use zeroize::Zeroizing;
+        let mut roomy = Vec::with_capacity(64);
+        roomy.extend_from_slice(b"abc");
+        let tight = b"xyz".to_vec();
+        for (bytes, taken_over) in [(roomy, true), (tight, false)] {
+            let start = bytes.as_ptr();
+            let mut buffer = boundary::buffer_from_vec(Zeroizing::new(bytes));
+            assert_eq!(std::ptr::eq(buffer.data, start), taken_over);
+            assert_eq!(buffer.len, 3);
+            // SAFETY: a library buffer holds len + 1 readable bytes.
+            let text = unsafe { CStr::from_ptr(buffer.data.cast::<c_char>()) };
+            assert!(text == c"abc" || text == c"xyz");
+            // SAFETY: filled by the library.
+            unsafe { tbs_buffer_free(&mut buffer) };
+            assert!(buffer.data.is_null() && buffer.len == 0);
+            // SAFETY: freeing a freed (reset) buffer is a no-op.
+            unsafe { tbs_buffer_free(&mut buffer) };
+        }
+        let mut empty = boundary::buffer_from(b"");
+        assert!(!empty.data.is_null() && empty.len == 0);
+        // SAFETY: filled by the library.
+        unsafe { tbs_buffer_free(&mut empty) };
+    }
+
+    #[test]
+    fn last_error_is_per_thread_and_kept_across_successes() {
+        record_error(&crate::Error::invalid("on this thread"));
+        std::thread::spawn(|| {
+            // SAFETY: as above.
+            let other = unsafe { CStr::from_ptr(tbs_last_error_message()) };
+            assert_eq!(other.to_bytes(), b"");
+        })
+        .join()
+        .unwrap();
+        assert_eq!(guard(|| Ok(())), tbs_status::TBS_OK);
+        // SAFETY: as above.
+        let mine = unsafe { CStr::from_ptr(tbs_last_error_message()) };
+        assert_eq!(mine.to_str().unwrap(), "INVALID_ARGUMENT: on this thread");
+    }
+}
