@@ -81,7 +81,14 @@ fn compile(source: &Path, out: &Path, link: Link, extra: &[&str]) {
                 .arg(format!("-Wl,-rpath,{}", lib.display()));
         }
         Link::Static => {
-            cmd.args(["-l:libtbsecrets.a", "-lpthread", "-ldl", "-lm"]);
+            cmd.args([
+                "-l:libtbsecrets.a",
+                "-lssl",
+                "-lcrypto",
+                "-lpthread",
+                "-ldl",
+                "-lm",
+            ]);
         }
     }
     cmd.arg("-pthread");

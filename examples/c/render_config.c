@@ -11,7 +11,7 @@
  *   cc -Iinclude examples/c/render_config.c -Ltarget/release -ltbsecrets \
  *      -Wl,-rpath,"$PWD/target/release" -o render_config               # shared
  *   cc -Iinclude examples/c/render_config.c target/release/libtbsecrets.a \
- *      -lpthread -ldl -lm -o render_config                               # static
+ *      -lssl -lcrypto -lpthread -ldl -lm -o render_config                 # static
  */
 #define _POSIX_C_SOURCE 200809L
 
