@@ -74,6 +74,19 @@ fn bench_create(c: &mut Criterion) {
     let counter = AtomicU64::new(0);
     let mut group = c.benchmark_group("create");
     group.sample_size(30);
+    // Baseline: what one durable commit costs on this disk right now — a 4 KiB write plus
+    // fdatasync in the same directory (a SQLite WAL commit is at least one of these).
+    let probe_path = dir.path().join("fsync-probe");
+    let mut probe = std::fs::File::create(&probe_path).expect("probe file");
+    group.bench_function("baseline_write_4k_fdatasync", |b| {
+        use std::io::{Seek, Write};
+        let page = [0u8; 4096];
+        b.iter(|| {
+            probe.seek(std::io::SeekFrom::Start(0)).expect("seek");
+            probe.write_all(&page).expect("write");
+            probe.sync_data().expect("fdatasync");
+        })
+    });
     group.bench_function("durable", |b| {
         b.iter(|| {
             let n = counter.fetch_add(1, Ordering::Relaxed);
