@@ -249,3 +249,30 @@ pub(crate) fn not_empty() -> Error {
         "the target store is not empty: migrate only into a new store",
     )
 }
+
+impl StoreHeader {
+    /// The header from the `(key, value)` rows of the metadata table; `None` for a store that
+    /// was never initialised, INTEGRITY for a malformed or half-written one.
+    pub fn from_meta(rows: impl IntoIterator<Item = (String, Vec<u8>)>) -> Result<Option<Self>> {
+        let mut kek_id = None;
+        let mut key_check = None;
+        for (key, value) in rows {
+            match key.as_str() {
+                "kek_id" => {
+                    let bytes: [u8; 4] = value
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| Error::integrity("store metadata 'kek_id' is malformed"))?;
+                    kek_id = Some(u32::from_be_bytes(bytes));
+                }
+                "key_check" => key_check = Some(value),
+                _ => {}
+            }
+        }
+        match (kek_id, key_check) {
+            (Some(kek_id), Some(key_check)) => Ok(Some(StoreHeader { kek_id, key_check })),
+            (None, None) => Ok(None),
+            _ => Err(Error::integrity("store metadata is incomplete")),
+        }
+    }
+}

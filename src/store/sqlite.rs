@@ -282,28 +282,12 @@ impl Store for SqliteStore {
         let mut stmt = self.conn.prepare_cached(
             "SELECT key, value FROM tbs_meta WHERE key IN ('kek_id', 'key_check')",
         )?;
-        let mut kek_id = None;
-        let mut key_check = None;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let key: String = row.get(0)?;
-            let value: Vec<u8> = row.get(1)?;
-            match key.as_str() {
-                "kek_id" => {
-                    let bytes: [u8; 4] = value
-                        .as_slice()
-                        .try_into()
-                        .map_err(|_| Error::integrity("store metadata 'kek_id' is malformed"))?;
-                    kek_id = Some(u32::from_be_bytes(bytes));
-                }
-                _ => key_check = Some(value),
-            }
-        }
-        match (kek_id, key_check) {
-            (Some(kek_id), Some(key_check)) => Ok(Some(StoreHeader { kek_id, key_check })),
-            (None, None) => Ok(None),
-            _ => Err(Error::integrity("store metadata is incomplete")),
-        }
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, Vec<u8>>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        StoreHeader::from_meta(rows)
     }
 
     fn initialize(&mut self, header: &StoreHeader) -> Result<StoreHeader> {

@@ -244,27 +244,7 @@ fn payload(tenant: &str) -> String {
 impl Store for PgConnection {
     fn header(&mut self) -> Result<Option<StoreHeader>> {
         let rows = self.query(sql::HEADER, &[])?;
-        let mut kek_id = None;
-        let mut key_check = None;
-        for row in rows {
-            let key: String = row.get(0);
-            let value: Vec<u8> = row.get(1);
-            match key.as_str() {
-                "kek_id" => {
-                    let bytes: [u8; 4] = value
-                        .as_slice()
-                        .try_into()
-                        .map_err(|_| Error::integrity("store metadata 'kek_id' is malformed"))?;
-                    kek_id = Some(u32::from_be_bytes(bytes));
-                }
-                _ => key_check = Some(value),
-            }
-        }
-        match (kek_id, key_check) {
-            (Some(kek_id), Some(key_check)) => Ok(Some(StoreHeader { kek_id, key_check })),
-            (None, None) => Ok(None),
-            _ => Err(Error::integrity("store metadata is incomplete")),
-        }
+        StoreHeader::from_meta(rows.iter().map(|row| (row.get(0), row.get(1))))
     }
 
     fn initialize(&mut self, header: &StoreHeader) -> Result<StoreHeader> {
