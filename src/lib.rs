@@ -5,6 +5,7 @@
 
 pub mod crypto;
 pub mod error;
+mod jni;
 pub mod model;
 pub mod placeholder;
 pub mod service;

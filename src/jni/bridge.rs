@@ -1,0 +1,407 @@
+//! The plumbing every export shares: the error type and the [`ErrorPolicy`] that turns errors
+//! and panics into typed Java exceptions, the store handle, and cheap argument and result
+//! conversions.
+//!
+//! Every JNI function used here is followed by an exception check before the next JNI call, as
+//! `-Xcheck:jni` requires.
+
+use crate::error::{Error, ErrorCode};
+use crate::service::SecretStorage;
+use ::jni::errors::{Error as JniError, ErrorPolicy};
+use ::jni::objects::{JByteArray, JByteBuffer, JObject, JString, JThrowable};
+use ::jni::sys::{jchar, jlong, jsize};
+use ::jni::{jni_sig, jni_str, Env, JValue};
+use std::mem::MaybeUninit;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use zeroize::{Zeroize, Zeroizing};
+
+/// Calls a raw JNI function (all those used here exist since JNI 1.2).
+macro_rules! raw_jni {
+    ($env:expr, $name:ident $(, $arg:expr)*) => {{
+        let raw: *mut ::jni::sys::JNIEnv = $env.get_raw();
+        // SAFETY: `raw` is the valid environment pointer of the current native call.
+        unsafe { ((**raw).v1_2.$name)(raw $(, $arg)*) }
+    }};
+}
+
+/// What an export's body can fail with: a store error (thrown as the matching
+/// `SecretStorageException`) or a failed JNI call (usually with a Java exception pending).
+#[derive(Debug)]
+pub(super) enum BridgeError {
+    /// An error of the store, with its stable code.
+    Store(Error),
+    /// A JNI call failed.
+    Jni(JniError),
+}
+
+impl From<Error> for BridgeError {
+    fn from(err: Error) -> Self {
+        BridgeError::Store(err)
+    }
+}
+
+impl From<JniError> for BridgeError {
+    fn from(err: JniError) -> Self {
+        BridgeError::Jni(err)
+    }
+}
+
+/// The result type of every export's body.
+pub(super) type BridgeResult<T> = Result<T, BridgeError>;
+
+/// Throws a typed `org.tbsecrets.SecretStorageException` (built by the Java factory
+/// `Native.newException`, so the code → class mapping lives in one place) for an error, and an
+/// `InternalException` for a panic. A Java exception that is already pending wins.
+pub(super) struct ThrowSecretStorageException;
+
+impl<T: Default> ErrorPolicy<T, BridgeError> for ThrowSecretStorageException {
+    type Captures<'unowned_env_local: 'native_method, 'native_method> = ();
+
+    fn on_error<'unowned_env_local: 'native_method, 'native_method>(
+        env: &mut Env<'unowned_env_local>,
+        _captures: &mut (),
+        err: BridgeError,
+    ) -> ::jni::errors::Result<T> {
+        if !env.exception_check() {
+            match err {
+                BridgeError::Store(err) => throw(env, err.code(), err.message(), err.problems()),
+                BridgeError::Jni(err) => throw(
+                    env,
+                    ErrorCode::Internal,
+                    &format!("JNI call failed: {err}"),
+                    &[],
+                ),
+            }
+        }
+        Ok(T::default())
+    }
+
+    fn on_panic<'unowned_env_local: 'native_method, 'native_method>(
+        env: &mut Env<'unowned_env_local>,
+        _captures: &mut (),
+        payload: Box<dyn std::any::Any + Send + 'static>,
+    ) -> ::jni::errors::Result<T> {
+        let message = match (
+            payload.downcast_ref::<&'static str>(),
+            payload.downcast_ref::<String>(),
+        ) {
+            (Some(s), _) => format!("panic in tbsecrets native code: {s}"),
+            (None, Some(s)) => format!("panic in tbsecrets native code: {s}"),
+            (None, None) => "panic in tbsecrets native code".to_owned(),
+        };
+        // Dropping a payload can itself panic: never let that unwind into the JVM.
+        if catch_unwind(AssertUnwindSafe(|| drop(payload))).is_err() {
+            // The second payload is leaked rather than dropped.
+        }
+        if !env.exception_check() {
+            throw(env, ErrorCode::Internal, &message, &[]);
+        }
+        Ok(T::default())
+    }
+}
+
+/// Throws the exception for `code`, falling back to a plain `RuntimeException` if the factory
+/// cannot be called; a Java exception is pending afterwards in every case.
+fn throw(
+    env: &mut Env<'_>,
+    code: ErrorCode,
+    message: &str,
+    problems: &[crate::PlaceholderProblem],
+) {
+    let result = env.with_local_frame(8, |env| -> ::jni::errors::Result<()> {
+        let class = env.find_class(jni_str!("org/tbsecrets/internal/Native"))?;
+        let jmessage = env.new_string(message)?;
+        let jproblems = if problems.is_empty() {
+            JObject::null()
+        } else {
+            let wire = super::wire::Wire::default().problems(problems).take();
+            JObject::from(env.byte_array_from_slice(&wire)?)
+        };
+        let exception = env
+            .call_static_method(
+                &class,
+                jni_str!("newException"),
+                jni_sig!("(ILjava/lang/String;[B)Ljava/lang/Throwable;"),
+                &[
+                    JValue::Int(code.as_i32()),
+                    JValue::Object(&jmessage),
+                    JValue::Object(&jproblems),
+                ],
+            )?
+            .l()?;
+        let exception = env.cast_local::<JThrowable>(exception)?;
+        env.throw(exception)
+    });
+    if !env.exception_check() {
+        let detail = match result {
+            Err(err) => format!("{code}: {message} (and building its exception failed: {err})"),
+            Ok(()) => format!("{code}: {message}"),
+        };
+        let _ = env.throw_new(
+            jni_str!("java/lang/RuntimeException"),
+            ::jni::strings::JNIString::new(detail),
+        );
+    }
+}
+
+/// Boxes an open store into the `long` handle Java keeps.
+pub(super) fn into_handle(storage: SecretStorage) -> jlong {
+    Box::into_raw(Box::new(storage)) as jlong
+}
+
+/// The store behind a handle.
+///
+/// # Safety
+/// `handle` must be 0 or a value returned by [`into_handle`] that [`take_handle`] has not
+/// consumed, and must stay so for `'a`. The Java class `org.tbsecrets.internal.NativeHandle`
+/// guarantees it: every call holds its read lock, and close takes the write lock, so a handle
+/// is never freed while a call uses it.
+pub(super) unsafe fn storage<'a>(handle: jlong) -> BridgeResult<&'a SecretStorage> {
+    let ptr = handle as *const SecretStorage;
+    if ptr.is_null() {
+        return Err(Error::new(ErrorCode::Closed, "the store handle is closed").into());
+    }
+    // SAFETY: non-null, and live for 'a by the caller's contract.
+    Ok(unsafe { &*ptr })
+}
+
+/// Takes back ownership of a handle's store (0 gives `None`).
+///
+/// # Safety
+/// As for [`storage`], and no call may use the handle afterwards.
+pub(super) unsafe fn take_handle(handle: jlong) -> Option<Box<SecretStorage>> {
+    let ptr = handle as *mut SecretStorage;
+    // SAFETY: produced by `Box::into_raw` in `into_handle` and not yet taken back.
+    (!ptr.is_null()).then(|| unsafe { Box::from_raw(ptr) })
+}
+
+/// Returns `Err(Jni(JavaException))` when the last JNI call left an exception pending.
+fn check(env: &Env<'_>) -> BridgeResult<()> {
+    if env.exception_check() {
+        Err(BridgeError::Jni(JniError::JavaException))
+    } else {
+        Ok(())
+    }
+}
+
+fn null_argument(what: &str) -> BridgeError {
+    Error::invalid(format!("{what} must not be null")).into()
+}
+
+/// UTF-16 units read into the stack; longer strings go to the heap.
+const INLINE_UNITS: usize = 256;
+
+/// A Java `String` argument as UTF-8, converted without a heap allocation for strings of up to
+/// 256 UTF-16 units (every tenant id and typical secret names).
+pub(super) struct StrArg {
+    inline: [MaybeUninit<u8>; INLINE_UNITS * 3],
+    heap: String,
+}
+
+impl StrArg {
+    /// An empty argument buffer.
+    pub(super) fn new() -> Self {
+        StrArg {
+            inline: [MaybeUninit::uninit(); INLINE_UNITS * 3],
+            heap: String::new(),
+        }
+    }
+
+    /// Reads `s` (which must not be null). A string holding an unpaired surrogate is not
+    /// Unicode text and fails with INVALID_ARGUMENT naming `what`.
+    pub(super) fn read<'a>(
+        &'a mut self,
+        env: &Env<'_>,
+        s: &JString<'_>,
+        what: &str,
+    ) -> BridgeResult<&'a str> {
+        if s.is_null() {
+            return Err(null_argument(what));
+        }
+        let len = raw_jni!(env, GetStringLength, s.as_raw());
+        check(env)?;
+        let units = usize::try_from(len).unwrap_or(0);
+        if units > INLINE_UNITS {
+            let mut buf = vec![0u16; units];
+            raw_jni!(env, GetStringRegion, s.as_raw(), 0, len, buf.as_mut_ptr());
+            check(env)?;
+            self.heap = String::from_utf16(&buf).map_err(|_| unpaired(what))?;
+            return Ok(&self.heap);
+        }
+        let mut buf = [MaybeUninit::<jchar>::uninit(); INLINE_UNITS];
+        raw_jni!(
+            env,
+            GetStringRegion,
+            s.as_raw(),
+            0,
+            len,
+            buf.as_mut_ptr().cast::<jchar>()
+        );
+        check(env)?;
+        // SAFETY: GetStringRegion wrote `units` initialised elements (no exception is pending).
+        let buf: &[u16] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u16>(), units) };
+        let mut n = 0;
+        for unit in char::decode_utf16(buf.iter().copied()) {
+            let c = unit.map_err(|_| unpaired(what))?;
+            let mut tmp = [0u8; 4];
+            for &b in c.encode_utf8(&mut tmp).as_bytes() {
+                self.inline[n] = MaybeUninit::new(b);
+                n += 1;
+            }
+        }
+        // SAFETY: the first `n` bytes were written above, from whole UTF-8 encoded chars.
+        let bytes = unsafe { std::slice::from_raw_parts(self.inline.as_ptr().cast::<u8>(), n) };
+        std::str::from_utf8(bytes).map_err(|_| Error::internal("UTF-16 to UTF-8 conversion").into())
+    }
+
+    /// Like [`StrArg::read`], but a null string gives `None`.
+    pub(super) fn read_opt<'a>(
+        &'a mut self,
+        env: &Env<'_>,
+        s: &JString<'_>,
+        what: &str,
+    ) -> BridgeResult<Option<&'a str>> {
+        if s.is_null() {
+            return Ok(None);
+        }
+        self.read(env, s, what).map(Some)
+    }
+}
+
+fn unpaired(what: &str) -> BridgeError {
+    Error::invalid(format!(
+        "{what} is not valid Unicode text (it holds an unpaired UTF-16 surrogate)"
+    ))
+    .into()
+}
+
+/// Copies a Java `byte[]` into a zeroizing buffer (for values and keys).
+pub(super) fn secret_bytes(
+    env: &Env<'_>,
+    array: &JByteArray<'_>,
+    what: &str,
+) -> BridgeResult<Zeroizing<Vec<u8>>> {
+    if array.is_null() {
+        return Err(null_argument(what));
+    }
+    let len = array.len(env)?;
+    let mut buf = Zeroizing::new(vec![0u8; len]);
+    // SAFETY: i8 and u8 have the same size and alignment.
+    let region: &mut [i8] =
+        unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<i8>(), buf.len()) };
+    array.get_region(env, 0, region)?;
+    Ok(buf)
+}
+
+/// Copies `len` bytes at `offset` of a Java `byte[]` (a document) into a new buffer, without
+/// zero-filling it first.
+pub(super) fn document_bytes(
+    env: &Env<'_>,
+    array: &JByteArray<'_>,
+    offset: i32,
+    len: i32,
+) -> BridgeResult<Vec<u8>> {
+    if array.is_null() {
+        return Err(null_argument("document"));
+    }
+    let total = array.len(env)?;
+    let (start, count) = checked_range(offset, len, total)?;
+    let mut buf = Vec::<u8>::with_capacity(count);
+    raw_jni!(
+        env,
+        GetByteArrayRegion,
+        array.as_raw(),
+        start as jsize,
+        count as jsize,
+        buf.as_mut_ptr().cast::<i8>()
+    );
+    check(env)?;
+    // SAFETY: GetByteArrayRegion initialised `count` bytes (no exception is pending).
+    unsafe { buf.set_len(count) };
+    Ok(buf)
+}
+
+/// The `len` bytes at `offset` of a direct `ByteBuffer`, borrowed without a copy.
+///
+/// # Safety
+/// The buffer's memory must not be freed or written while the slice lives: the caller holds a
+/// local reference to the buffer for the whole native call, and the Java API documents that the
+/// buffer must not be modified during the call.
+pub(super) unsafe fn direct_bytes<'a>(
+    env: &Env<'_>,
+    buffer: &JByteBuffer<'_>,
+    offset: i32,
+    len: i32,
+) -> BridgeResult<&'a [u8]> {
+    if buffer.is_null() {
+        return Err(null_argument("document"));
+    }
+    let address = env
+        .get_direct_buffer_address(buffer)
+        .map_err(|_| Error::invalid("the ByteBuffer is not a direct buffer"))?;
+    let capacity = env.get_direct_buffer_capacity(buffer)?;
+    let (start, count) = checked_range(offset, len, capacity)?;
+    if count == 0 {
+        return Ok(&[]);
+    }
+    // SAFETY: [start, start + count) lies inside the buffer's capacity; liveness per contract.
+    Ok(unsafe { std::slice::from_raw_parts(address.add(start), count) })
+}
+
+fn checked_range(offset: i32, len: i32, total: usize) -> BridgeResult<(usize, usize)> {
+    let start = usize::try_from(offset).ok();
+    let count = usize::try_from(len).ok();
+    match (start, count) {
+        (Some(start), Some(count)) if start.checked_add(count).is_some_and(|end| end <= total) => {
+            Ok((start, count))
+        }
+        _ => Err(Error::invalid(format!(
+            "range [{offset}, {offset} + {len}) is outside the document of {total} bytes"
+        ))
+        .into()),
+    }
+}
+
+/// UTF-16 units converted on the stack when building a result string.
+const INLINE_RESULT_UNITS: usize = 512;
+
+/// A new Java `String` holding `text`, built from UTF-16 so that any Unicode text (including
+/// NUL and supplementary characters) round-trips exactly. The UTF-16 copy is zeroized.
+pub(super) fn new_string<'local>(
+    env: &mut Env<'local>,
+    text: &str,
+) -> BridgeResult<JString<'local>> {
+    let mut inline = [0u16; INLINE_RESULT_UNITS];
+    let mut heap: Zeroizing<Vec<u16>> = Zeroizing::new(Vec::new());
+    let units: &mut [u16] = if text.len() <= INLINE_RESULT_UNITS {
+        // A UTF-8 string of n bytes has at most n UTF-16 units.
+        let mut n = 0;
+        for unit in text.encode_utf16() {
+            inline[n] = unit;
+            n += 1;
+        }
+        &mut inline[..n]
+    } else {
+        // Reserve once (a UTF-8 string of n bytes has at most n UTF-16 units) so that no
+        // reallocation leaves an unzeroized copy behind.
+        heap.reserve_exact(text.len());
+        heap.extend(text.encode_utf16());
+        &mut heap[..]
+    };
+    let raw = raw_jni!(env, NewString, units.as_ptr(), units.len() as jsize);
+    units.zeroize();
+    check(env)?;
+    if raw.is_null() {
+        return Err(Error::internal("NewString returned null").into());
+    }
+    // SAFETY: a fresh local reference to a java.lang.String in the current frame.
+    Ok(unsafe { JString::from_raw(env, raw) })
+}
+
+/// A new Java `byte[]` holding `bytes`.
+pub(super) fn new_bytes<'local>(
+    env: &mut Env<'local>,
+    bytes: &[u8],
+) -> BridgeResult<JByteArray<'local>> {
+    Ok(env.byte_array_from_slice(bytes)?)
+}
