@@ -13,7 +13,7 @@ use ::jni::sys::{jchar, jlong, jsize};
 use ::jni::{jni_sig, jni_str, Env, JValue};
 use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::{DefaultIsZeroes, Zeroize};
 
 /// Calls a raw JNI function (all those used here exist since JNI 1.2).
 macro_rules! raw_jni {
@@ -209,6 +209,9 @@ impl StrArg {
 
     /// Reads `s` (which must not be null). A string holding an unpaired surrogate is not
     /// Unicode text and fails with INVALID_ARGUMENT naming `what`.
+    ///
+    /// Two JNI calls and no heap allocation for strings of up to 256 UTF-16 units; ASCII (every
+    /// tenant UUID, most names) is narrowed without decoding.
     pub(super) fn read<'a>(
         &'a mut self,
         env: &Env<'_>,
@@ -218,8 +221,9 @@ impl StrArg {
         if s.is_null() {
             return Err(null_argument(what));
         }
+        // Neither call can throw here: the string is non-null and the region is the whole
+        // string, so no exception check is needed between them.
         let len = raw_jni!(env, GetStringLength, s.as_raw());
-        check(env)?;
         let units = usize::try_from(len).unwrap_or(0);
         if units > INLINE_UNITS {
             let mut buf = vec![0u16; units];
@@ -237,21 +241,32 @@ impl StrArg {
             len,
             buf.as_mut_ptr().cast::<jchar>()
         );
-        check(env)?;
-        // SAFETY: GetStringRegion wrote `units` initialised elements (no exception is pending).
+        // SAFETY: GetStringRegion wrote the first `units` elements.
         let buf: &[u16] = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u16>(), units) };
         let mut n = 0;
-        for unit in char::decode_utf16(buf.iter().copied()) {
-            let c = unit.map_err(|_| unpaired(what))?;
-            let mut tmp = [0u8; 4];
-            for &b in c.encode_utf8(&mut tmp).as_bytes() {
-                self.inline[n] = MaybeUninit::new(b);
-                n += 1;
+        while n < units && buf[n] < 0x80 {
+            self.inline[n] = MaybeUninit::new(buf[n] as u8);
+            n += 1;
+        }
+        if n < units {
+            for unit in char::decode_utf16(buf[n..].iter().copied()) {
+                let c = unit.map_err(|_| unpaired(what))?;
+                let mut tmp = [0u8; 4];
+                for &b in c.encode_utf8(&mut tmp).as_bytes() {
+                    // At most 3 bytes per UTF-16 unit: within the 3 × 256 bytes of `inline`.
+                    self.inline[n] = MaybeUninit::new(b);
+                    n += 1;
+                }
             }
         }
-        // SAFETY: the first `n` bytes were written above, from whole UTF-8 encoded chars.
-        let bytes = unsafe { std::slice::from_raw_parts(self.inline.as_ptr().cast::<u8>(), n) };
-        std::str::from_utf8(bytes).map_err(|_| Error::internal("UTF-16 to UTF-8 conversion").into())
+        // SAFETY: the first `n` bytes were written above: ASCII bytes, then whole UTF-8
+        // encoded chars, which together are valid UTF-8.
+        Ok(unsafe {
+            std::str::from_utf8_unchecked(std::slice::from_raw_parts(
+                self.inline.as_ptr().cast::<u8>(),
+                n,
+            ))
+        })
     }
 
     /// Like [`StrArg::read`], but a null string gives `None`.
@@ -275,20 +290,38 @@ fn unpaired(what: &str) -> BridgeError {
     .into()
 }
 
-/// Copies a Java `byte[]` into a zeroizing buffer (for values and keys).
+/// A buffer that is wiped when dropped, in one bulk pass. (`Zeroizing<Vec<_>>` wipes element by
+/// element, which costs milliseconds on a resolved 10 MiB document.)
+pub(super) struct Wiped<E: DefaultIsZeroes>(pub(super) Vec<E>);
+
+impl<E: DefaultIsZeroes> Drop for Wiped<E> {
+    fn drop(&mut self) {
+        self.0.as_mut_slice().zeroize();
+    }
+}
+
+impl<E: DefaultIsZeroes> std::ops::Deref for Wiped<E> {
+    type Target = [E];
+
+    fn deref(&self) -> &[E] {
+        &self.0
+    }
+}
+
+/// Copies a Java `byte[]` into a wiped buffer (for values and keys).
 pub(super) fn secret_bytes(
     env: &Env<'_>,
     array: &JByteArray<'_>,
     what: &str,
-) -> BridgeResult<Zeroizing<Vec<u8>>> {
+) -> BridgeResult<Wiped<u8>> {
     if array.is_null() {
         return Err(null_argument(what));
     }
     let len = array.len(env)?;
-    let mut buf = Zeroizing::new(vec![0u8; len]);
+    let mut buf = Wiped(vec![0u8; len]);
     // SAFETY: i8 and u8 have the same size and alignment.
     let region: &mut [i8] =
-        unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<i8>(), buf.len()) };
+        unsafe { std::slice::from_raw_parts_mut(buf.0.as_mut_ptr().cast::<i8>(), len) };
     array.get_region(env, 0, region)?;
     Ok(buf)
 }
@@ -362,36 +395,38 @@ fn checked_range(offset: i32, len: i32, total: usize) -> BridgeResult<(usize, us
     }
 }
 
-/// UTF-16 units converted on the stack when building a result string.
+/// UTF-16 units built on the stack for a result string.
 const INLINE_RESULT_UNITS: usize = 512;
 
-/// A new Java `String` holding `text`, built from UTF-16 so that any Unicode text (including
-/// NUL and supplementary characters) round-trips exactly. The UTF-16 copy is zeroized.
+/// A new Java `String` holding the UTF-8 text `utf8`, built from UTF-16 (`NewString`) so that
+/// any Unicode text, NUL and supplementary characters included, round-trips exactly. ASCII is
+/// widened without decoding; the UTF-16 copy is zeroized.
 pub(super) fn new_string<'local>(
     env: &mut Env<'local>,
-    text: &str,
+    utf8: &[u8],
 ) -> BridgeResult<JString<'local>> {
-    let mut inline = [0u16; INLINE_RESULT_UNITS];
-    let mut heap: Zeroizing<Vec<u16>> = Zeroizing::new(Vec::new());
-    let units: &mut [u16] = if text.len() <= INLINE_RESULT_UNITS {
-        // A UTF-8 string of n bytes has at most n UTF-16 units.
-        let mut n = 0;
-        for unit in text.encode_utf16() {
-            inline[n] = unit;
-            n += 1;
+    let mut inline = [MaybeUninit::<u16>::uninit(); INLINE_RESULT_UNITS];
+    let mut heap = Wiped(Vec::<u16>::new());
+    let units: &mut [u16] = if utf8.len() <= INLINE_RESULT_UNITS && utf8.is_ascii() {
+        for (slot, &b) in inline.iter_mut().zip(utf8) {
+            *slot = MaybeUninit::new(u16::from(b));
         }
-        &mut inline[..n]
+        // SAFETY: the first `utf8.len()` elements were written just above.
+        unsafe { std::slice::from_raw_parts_mut(inline.as_mut_ptr().cast::<u16>(), utf8.len()) }
     } else {
-        // Reserve once (a UTF-8 string of n bytes has at most n UTF-16 units) so that no
-        // reallocation leaves an unzeroized copy behind.
-        heap.reserve_exact(text.len());
-        heap.extend(text.encode_utf16());
-        &mut heap[..]
+        let text = std::str::from_utf8(utf8)
+            .map_err(|_| Error::invalid("the value is not valid UTF-8 text"))?;
+        // Reserve once (n UTF-8 bytes make at most n UTF-16 units) so that no reallocation
+        // leaves an unzeroized copy behind.
+        heap.0.reserve_exact(text.len());
+        heap.0.extend(text.encode_utf16());
+        &mut heap.0[..]
     };
     let raw = raw_jni!(env, NewString, units.as_ptr(), units.len() as jsize);
     units.zeroize();
-    check(env)?;
     if raw.is_null() {
+        // NewString returns null only with an exception (OutOfMemoryError) pending.
+        check(env)?;
         return Err(Error::internal("NewString returned null").into());
     }
     // SAFETY: a fresh local reference to a java.lang.String in the current frame.

@@ -28,13 +28,12 @@ use ::jni::sys::{jboolean, jint, jlong};
 use ::jni::{jni_mangle, Env, EnvUnowned};
 use bridge::{
     direct_bytes, document_bytes, into_handle, new_bytes, new_string, secret_bytes, storage,
-    take_handle, BridgeResult, StrArg, ThrowSecretStorageException,
+    take_handle, BridgeResult, StrArg, ThrowSecretStorageException, Wiped,
 };
 use std::borrow::Cow;
 use std::path::Path;
 use std::time::Duration;
 use wire::Wire;
-use zeroize::Zeroizing;
 
 /// Opens a store; returns its handle. `master_key` (32 bytes) wins over `key_file`; with
 /// neither, `TBS_MASTER_KEY` then `TBS_MASTER_KEY_FILE` are used.
@@ -332,7 +331,7 @@ pub extern "system" fn get_secret<'local>(
             )
             .into());
         }
-        new_string(env, value.as_str()?)
+        new_string(env, value.as_bytes())
     })
     .resolve::<ThrowSecretStorageException>()
 }
@@ -424,8 +423,8 @@ fn resolve_document<'local>(
     match resolved {
         Cow::Borrowed(_) => Ok(JByteArray::default()),
         Cow::Owned(out) => {
-            let out = Zeroizing::new(out);
-            new_bytes(env, out.as_bytes())
+            let out = Wiped(out.into_bytes());
+            new_bytes(env, &out)
         }
     }
 }
@@ -546,7 +545,7 @@ pub extern "system" fn native_version<'local>(
     mut env: EnvUnowned<'local>,
     _class: JClass<'local>,
 ) -> JString<'local> {
-    env.with_env(|env| -> BridgeResult<_> { new_string(env, env!("CARGO_PKG_VERSION")) })
+    env.with_env(|env| -> BridgeResult<_> { new_string(env, env!("CARGO_PKG_VERSION").as_bytes()) })
         .resolve::<ThrowSecretStorageException>()
 }
 
