@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
+import org.tbsecrets.internal.CallBuffer;
 import org.tbsecrets.internal.Native;
 import org.tbsecrets.internal.NativeHandle;
 import org.tbsecrets.internal.Utf8;
@@ -37,14 +38,20 @@ import org.tbsecrets.internal.Wire;
 public final class SecretStorage implements AutoCloseable {
     private static final Cleaner CLEANER = Cleaner.create();
 
+    /** Bytes reserved in a call buffer for the tenant id and name (each at most 255 ASCII bytes). */
+    private static final int ARGUMENT_BYTES = 512;
+
     private final Path path;
     private final NativeHandle handle;
     private final Cleaner.Cleanable cleanable;
+    /** Call buffer size: the longest TEXT value (4 UTF-8 bytes per character), its length and the arguments. */
+    private final int callBufferBytes;
 
-    private SecretStorage(Path path, NativeHandle handle) {
+    private SecretStorage(Path path, NativeHandle handle, int maxTextChars) {
         this.path = path;
         this.handle = handle;
         this.cleanable = CLEANER.register(this, handle);
+        this.callBufferBytes = (int) Math.min(Integer.MAX_VALUE - 8, 4L * maxTextChars + Integer.BYTES + ARGUMENT_BYTES);
     }
 
     /**
@@ -71,7 +78,7 @@ public final class SecretStorage implements AutoCloseable {
                 options.maxVersions(),
                 options.createIfMissing(),
                 options.busyTimeout().toMillis());
-        return new SecretStorage(store, new NativeHandle(pointer, store.toString()));
+        return new SecretStorage(store, new NativeHandle(pointer, store.toString()), options.maxTextChars());
     }
 
     /**
@@ -374,6 +381,37 @@ public final class SecretStorage implements AutoCloseable {
      */
     public String getSecret(String tenantId, String name) {
         require(tenantId, name);
+        return getSecret(ascii(tenantId), tenantId, name);
+    }
+
+    /**
+     * {@link #getSecret(String, String)} with the tenant id's ASCII bytes computed once (by
+     * {@link TenantSecrets}), or {@code null} when it is not ASCII.
+     */
+    String getSecret(byte[] tenantAscii, String tenantId, String name) {
+        byte[] nameAscii = tenantAscii == null ? null : ascii(name);
+        if (nameAscii != null && tenantAscii.length + nameAscii.length <= ARGUMENT_BYTES) {
+            // Hot path: no JNI call; arguments and value go through the thread's call buffer.
+            CallBuffer buffer = CallBuffer.get(callBufferBytes);
+            buffer.putArguments(tenantAscii, nameAscii);
+            String tooLong;
+            long stamp = handle.enter();
+            try {
+                tooLong = Native.getSecretInto(handle.pointer(), buffer.address(), buffer.capacity(),
+                        tenantAscii.length, nameAscii.length);
+            } finally {
+                handle.exit(stamp);
+            }
+            if (tooLong != null) {
+                return tooLong;
+            }
+            byte[] value = buffer.take();
+            try {
+                return new String(value, StandardCharsets.UTF_8);
+            } finally {
+                Arrays.fill(value, (byte) 0);
+            }
+        }
         long stamp = handle.enter();
         try {
             return Native.getSecret(handle.pointer(), tenantId, name);
@@ -644,6 +682,25 @@ public final class SecretStorage implements AutoCloseable {
     @Override
     public void close() {
         cleanable.clean();
+    }
+
+    /**
+     * The bytes of an ASCII string (which are its UTF-8), or {@code null} if it holds any other
+     * character: those strings take the object path, which also rejects unpaired surrogates.
+     */
+    static byte[] ascii(String s) {
+        byte[] bytes = s.getBytes(StandardCharsets.UTF_8);
+        if (bytes.length != s.length()) {
+            return null; // a character took more than one byte
+        }
+        // Equal lengths: every character took one byte, so bytes[i] encodes s.charAt(i). The
+        // encoder writes '?' for an unpaired surrogate: such a '?' must not pass for ASCII.
+        for (int i = 0; i < bytes.length; i++) {
+            if (bytes[i] == '?' && s.charAt(i) != '?') {
+                return null;
+            }
+        }
+        return bytes;
     }
 
     private static void require(String tenantId, String name) {

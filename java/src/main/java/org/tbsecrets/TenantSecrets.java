@@ -10,10 +10,12 @@ import java.util.Objects;
 public final class TenantSecrets {
     private final SecretStorage store;
     private final String tenantId;
+    private final byte[] tenantAscii;
 
     TenantSecrets(SecretStorage store, String tenantId) {
         this.store = store;
         this.tenantId = tenantId;
+        this.tenantAscii = SecretStorage.ascii(tenantId);
     }
 
     /**
@@ -34,7 +36,7 @@ public final class TenantSecrets {
      * @throws TypeMismatchException if it is a TEXT_FILE secret
      */
     public String getSecret(String name) {
-        return store.getSecret(tenantId, Objects.requireNonNull(name, "name"));
+        return store.getSecret(tenantAscii, tenantId, Objects.requireNonNull(name, "name"));
     }
 
     /**

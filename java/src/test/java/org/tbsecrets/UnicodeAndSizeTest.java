@@ -18,9 +18,12 @@ class UnicodeAndSizeTest {
     @TempDir Path dir;
     SecretStorage store;
 
+    byte[] key;
+
     @BeforeEach
     void open() {
-        store = Fixtures.open(dir);
+        key = Fixtures.newKey();
+        store = SecretStorage.open(dir.resolve("store.db"), SecretStorageOptions.withMasterKey(key));
     }
 
     @AfterEach
@@ -59,6 +62,33 @@ class UnicodeAndSizeTest {
         assertThrows(InvalidArgumentException.class, () -> store.getSecret("t".repeat(256), name));
         assertThrows(InvalidArgumentException.class,
                 () -> store.create(tenant, "n", SecretType.TEXT, "ü".repeat(2049).getBytes(UTF_8), ""));
+    }
+
+    @Test
+    void valuesLongerThanTheCallBufferTakeTheObjectPath() throws Exception {
+        String longValue = "v".repeat(6000);
+        try (SecretStorage wide = SecretStorage.open(dir.resolve("store.db"),
+                SecretStorageOptions.builder().masterKey(key).maxTextChars(8000).build())) {
+            wide.create("t", "long", SecretType.TEXT, longValue.getBytes(UTF_8), "");
+        }
+        // A handle with small limits sizes its call buffers for 10-character values; a fresh
+        // thread has no larger buffer yet.
+        try (SecretStorage narrow = SecretStorage.open(dir.resolve("store.db"),
+                SecretStorageOptions.builder().masterKey(key).maxTextChars(10).build())) {
+            String[] read = new String[1];
+            Thread t = new Thread(() -> read[0] = narrow.getSecret("t", "long"));
+            t.start();
+            t.join();
+            assertEquals(longValue, read[0]);
+            assertEquals(1, narrow.info("t", "long").useCount(), "read once, not twice");
+        }
+    }
+
+    @Test
+    void nonAsciiTenantFacade() {
+        store.create("арендатор", "k", SecretType.TEXT, "v".getBytes(UTF_8), "");
+        assertEquals("v", store.forTenant("арендатор").getSecret("k"));
+        assertEquals("v", store.forTenant("арендатор").getSecret("k"));
     }
 
     @Test

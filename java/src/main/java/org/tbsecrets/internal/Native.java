@@ -154,6 +154,29 @@ public final class Native {
     public static native String getSecret(long handle, String tenant, String name);
 
     /**
+     * The hot path of {@link #getSecret}: reads the ASCII tenant id and name from a thread's call
+     * buffer and writes the TEXT value over them (an {@code int} length in native byte order, then
+     * the UTF-8 bytes).
+     *
+     * @param handle the handle
+     * @param address the call buffer's address
+     * @param capacity its size
+     * @param tenantLength bytes of the tenant id at offset 0
+     * @param nameLength bytes of the name after it
+     * @return {@code null} when the value is in the buffer, else the value itself (too long for it)
+     */
+    public static native String getSecretInto(
+            long handle, long address, int capacity, int tenantLength, int nameLength);
+
+    /**
+     * The address of a direct buffer.
+     *
+     * @param buffer a direct buffer
+     * @return its address
+     */
+    public static native long directBufferAddress(ByteBuffer buffer);
+
+    /**
      * The value of a secret of either type.
      *
      * @param handle the handle
