@@ -2,8 +2,9 @@
 //! and panics into typed Java exceptions, the store handle, and cheap argument and result
 //! conversions.
 //!
-//! Every JNI function used here is followed by an exception check before the next JNI call, as
-//! `-Xcheck:jni` requires.
+//! A JNI function that can throw is followed by an exception check before the next JNI call;
+//! calls that cannot throw (such as reading a whole string) skip it, as each check is itself a
+//! JNI call. The `getSecret` hot path makes no JNI call at all (see [`call_buffer`]).
 
 use crate::error::{Error, ErrorCode};
 use crate::service::SecretStorage;
@@ -89,9 +90,10 @@ impl<T: Default> ErrorPolicy<T, BridgeError> for ThrowSecretStorageException {
             (None, Some(s)) => format!("panic in tbsecrets native code: {s}"),
             (None, None) => "panic in tbsecrets native code".to_owned(),
         };
-        // Dropping a payload can itself panic: never let that unwind into the JVM.
-        if catch_unwind(AssertUnwindSafe(|| drop(payload))).is_err() {
-            // The second payload is leaked rather than dropped.
+        // Dropping a payload can itself panic: never let that unwind into the JVM, and leak the
+        // second payload rather than risk the same again.
+        if let Err(second) = catch_unwind(AssertUnwindSafe(|| drop(payload))) {
+            std::mem::forget(second);
         }
         if !env.exception_check() {
             throw(env, ErrorCode::Internal, &message, &[]);

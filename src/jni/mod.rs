@@ -4,7 +4,9 @@
 //! Each export is a thin `with_env(..).resolve::<ThrowSecretStorageException>()` wrapper over
 //! one [`SecretStorage`] call: no business rule lives here. A store error becomes the
 //! `SecretStorageException` subclass of its code, a panic becomes an `InternalException`, and
-//! nothing unwinds into or aborts the JVM.
+//! nothing unwinds into or aborts the JVM. (The hot path `getSecretInto` resolves its outcome
+//! with the same policy through `bridge::resolve_fast`, which skips jni-rs's second attach guard
+//! on success.)
 //!
 //! Conventions shared with the Java side:
 //! - the store handle is a `long`: a pointer to a boxed [`SecretStorage`], valid from `open`

@@ -77,18 +77,22 @@ public final class CallBuffer {
      * @return a new array holding the result (the caller wipes it)
      */
     public byte[] take() {
-        int length = buffer.getInt(0);
-        byte[] out = new byte[length];
-        buffer.get(Integer.BYTES, out);
-        int end = Integer.BYTES + length;
-        int i = 0;
-        for (; i + Long.BYTES <= end; i += Long.BYTES) {
-            buffer.putLong(i, 0L);
+        int end = Integer.BYTES;
+        try {
+            int length = buffer.getInt(0);
+            end += length;
+            byte[] out = new byte[length];
+            buffer.get(Integer.BYTES, out);
+            return out;
+        } finally {
+            int i = 0;
+            for (; i + Long.BYTES <= end; i += Long.BYTES) {
+                buffer.putLong(i, 0L);
+            }
+            for (; i < end; i++) {
+                buffer.put(i, (byte) 0);
+            }
+            Reference.reachabilityFence(buffer);
         }
-        for (; i < end; i++) {
-            buffer.put(i, (byte) 0);
-        }
-        Reference.reachabilityFence(buffer);
-        return out;
     }
 }
