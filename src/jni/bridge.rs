@@ -311,6 +311,35 @@ impl StrArg {
     }
 }
 
+/// The `(tenantId, name)` pair of arguments most exports take.
+pub(super) struct TenantName {
+    tenant: StrArg,
+    name: StrArg,
+}
+
+impl TenantName {
+    /// Empty argument buffers.
+    pub(super) fn new() -> Self {
+        TenantName {
+            tenant: StrArg::new(),
+            name: StrArg::new(),
+        }
+    }
+
+    /// Reads both strings (see [`StrArg::read`]).
+    pub(super) fn read<'a>(
+        &'a mut self,
+        env: &Env<'_>,
+        tenant: &JString<'_>,
+        name: &JString<'_>,
+    ) -> BridgeResult<(&'a str, &'a str)> {
+        Ok((
+            self.tenant.read(env, tenant, "tenantId")?,
+            self.name.read(env, name, "name")?,
+        ))
+    }
+}
+
 fn unpaired(what: &str) -> BridgeError {
     Error::invalid(format!(
         "{what} is not valid Unicode text (it holds an unpaired UTF-16 surrogate)"

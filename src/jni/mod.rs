@@ -32,7 +32,8 @@ use ::jni::sys::{jboolean, jint, jlong};
 use ::jni::{jni_mangle, Env, EnvUnowned};
 use bridge::{
     buffer_str, call_buffer, direct_bytes, document_bytes, into_handle, new_bytes, new_string,
-    secret_bytes, storage, take_handle, BridgeResult, StrArg, ThrowSecretStorageException, Wiped,
+    secret_bytes, storage, take_handle, BridgeResult, StrArg, TenantName,
+    ThrowSecretStorageException, Wiped,
 };
 use std::borrow::Cow;
 use std::path::Path;
@@ -87,6 +88,14 @@ pub extern "system" fn open<'local>(
     .resolve::<ThrowSecretStorageException>()
 }
 
+/// A `SecretInfo` result in wire form.
+fn info_result<'local>(
+    env: &mut Env<'local>,
+    info: &crate::model::SecretInfo,
+) -> BridgeResult<JByteArray<'local>> {
+    new_bytes(env, &Wire::default().info(info).take())
+}
+
 fn positive(value: jint, what: &str) -> BridgeResult<usize> {
     match usize::try_from(value) {
         Ok(v) if v > 0 => Ok(v),
@@ -127,9 +136,8 @@ pub extern "system" fn create<'local>(
     env.with_env(|env| -> BridgeResult<_> {
         // SAFETY: the handle is live during the call (see `bridge::storage`).
         let store = unsafe { storage(handle) }?;
-        let (mut t, mut n, mut d) = (StrArg::new(), StrArg::new(), StrArg::new());
-        let tenant = t.read(env, &tenant, "tenantId")?;
-        let name = n.read(env, &name, "name")?;
+        let (mut args, mut d) = (TenantName::new(), StrArg::new());
+        let (tenant, name) = args.read(env, &tenant, &name)?;
         let description = d.read(env, &description, "description")?;
         let secret_type = u8::try_from(secret_type)
             .ok()
@@ -137,7 +145,7 @@ pub extern "system" fn create<'local>(
             .ok_or_else(|| Error::invalid(format!("unknown secret type {secret_type}")))?;
         let value = secret_bytes(env, &value, "value")?;
         let info = store.create(tenant, name, secret_type, &value, description)?;
-        new_bytes(env, &Wire::default().info(&info).take())
+        info_result(env, &info)
     })
     .resolve::<ThrowSecretStorageException>()
 }
@@ -156,13 +164,12 @@ pub extern "system" fn update_value<'local>(
     env.with_env(|env| -> BridgeResult<_> {
         // SAFETY: the handle is live during the call (see `bridge::storage`).
         let store = unsafe { storage(handle) }?;
-        let (mut t, mut n) = (StrArg::new(), StrArg::new());
-        let tenant = t.read(env, &tenant, "tenantId")?;
-        let name = n.read(env, &name, "name")?;
+        let mut args = TenantName::new();
+        let (tenant, name) = args.read(env, &tenant, &name)?;
         let value = secret_bytes(env, &value, "value")?;
         let expected = u64::try_from(expected_version).ok();
         let info = store.update_value(tenant, name, &value, expected)?;
-        new_bytes(env, &Wire::default().info(&info).take())
+        info_result(env, &info)
     })
     .resolve::<ThrowSecretStorageException>()
 }
@@ -180,12 +187,11 @@ pub extern "system" fn update_description<'local>(
     env.with_env(|env| -> BridgeResult<_> {
         // SAFETY: the handle is live during the call (see `bridge::storage`).
         let store = unsafe { storage(handle) }?;
-        let (mut t, mut n, mut d) = (StrArg::new(), StrArg::new(), StrArg::new());
-        let tenant = t.read(env, &tenant, "tenantId")?;
-        let name = n.read(env, &name, "name")?;
+        let (mut args, mut d) = (TenantName::new(), StrArg::new());
+        let (tenant, name) = args.read(env, &tenant, &name)?;
         let description = d.read(env, &description, "description")?;
         let info = store.update_description(tenant, name, description)?;
-        new_bytes(env, &Wire::default().info(&info).take())
+        info_result(env, &info)
     })
     .resolve::<ThrowSecretStorageException>()
 }
@@ -203,9 +209,8 @@ pub extern "system" fn delete<'local>(
     env.with_env(|env| -> BridgeResult<()> {
         // SAFETY: the handle is live during the call (see `bridge::storage`).
         let store = unsafe { storage(handle) }?;
-        let (mut t, mut n) = (StrArg::new(), StrArg::new());
-        let tenant = t.read(env, &tenant, "tenantId")?;
-        let name = n.read(env, &name, "name")?;
+        let mut args = TenantName::new();
+        let (tenant, name) = args.read(env, &tenant, &name)?;
         Ok(store.delete_with(tenant, name, force)?)
     })
     .resolve::<ThrowSecretStorageException>()
@@ -223,11 +228,10 @@ pub extern "system" fn info<'local>(
     env.with_env(|env| -> BridgeResult<_> {
         // SAFETY: the handle is live during the call (see `bridge::storage`).
         let store = unsafe { storage(handle) }?;
-        let (mut t, mut n) = (StrArg::new(), StrArg::new());
-        let tenant = t.read(env, &tenant, "tenantId")?;
-        let name = n.read(env, &name, "name")?;
+        let mut args = TenantName::new();
+        let (tenant, name) = args.read(env, &tenant, &name)?;
         let info = store.info(tenant, name)?;
-        new_bytes(env, &Wire::default().info(&info).take())
+        info_result(env, &info)
     })
     .resolve::<ThrowSecretStorageException>()
 }
@@ -275,9 +279,8 @@ pub extern "system" fn history<'local>(
     env.with_env(|env| -> BridgeResult<_> {
         // SAFETY: the handle is live during the call (see `bridge::storage`).
         let store = unsafe { storage(handle) }?;
-        let (mut t, mut n) = (StrArg::new(), StrArg::new());
-        let tenant = t.read(env, &tenant, "tenantId")?;
-        let name = n.read(env, &name, "name")?;
+        let mut args = TenantName::new();
+        let (tenant, name) = args.read(env, &tenant, &name)?;
         let versions = store.history(tenant, name)?;
         new_bytes(env, &Wire::default().versions(&versions).take())
     })
@@ -297,13 +300,12 @@ pub extern "system" fn rollback<'local>(
     env.with_env(|env| -> BridgeResult<_> {
         // SAFETY: the handle is live during the call (see `bridge::storage`).
         let store = unsafe { storage(handle) }?;
-        let (mut t, mut n) = (StrArg::new(), StrArg::new());
-        let tenant = t.read(env, &tenant, "tenantId")?;
-        let name = n.read(env, &name, "name")?;
+        let mut args = TenantName::new();
+        let (tenant, name) = args.read(env, &tenant, &name)?;
         let version = u64::try_from(version)
             .map_err(|_| Error::invalid(format!("version {version} must not be negative")))?;
         let info = store.rollback(tenant, name, version)?;
-        new_bytes(env, &Wire::default().info(&info).take())
+        info_result(env, &info)
     })
     .resolve::<ThrowSecretStorageException>()
 }
@@ -321,9 +323,8 @@ pub extern "system" fn get_secret<'local>(
     env.with_env(|env| -> BridgeResult<_> {
         // SAFETY: the handle is live during the call (see `bridge::storage`).
         let store = unsafe { storage(handle) }?;
-        let (mut t, mut n) = (StrArg::new(), StrArg::new());
-        let tenant = t.read(env, &tenant, "tenantId")?;
-        let name = n.read(env, &name, "name")?;
+        let mut args = TenantName::new();
+        let (tenant, name) = args.read(env, &tenant, &name)?;
         let value = store.get_value(tenant, name)?;
         if value.secret_type() != SecretType::Text {
             return Err(type_mismatch(name, value.secret_type()));
@@ -418,9 +419,8 @@ pub extern "system" fn get_secret_bytes<'local>(
     env.with_env(|env| -> BridgeResult<_> {
         // SAFETY: the handle is live during the call (see `bridge::storage`).
         let store = unsafe { storage(handle) }?;
-        let (mut t, mut n) = (StrArg::new(), StrArg::new());
-        let tenant = t.read(env, &tenant, "tenantId")?;
-        let name = n.read(env, &name, "name")?;
+        let mut args = TenantName::new();
+        let (tenant, name) = args.read(env, &tenant, &name)?;
         let value = store.get_value(tenant, name)?;
         new_bytes(env, value.as_bytes())
     })
@@ -585,9 +585,8 @@ pub extern "system" fn where_used<'local>(
     env.with_env(|env| -> BridgeResult<_> {
         // SAFETY: the handle is live during the call (see `bridge::storage`).
         let store = unsafe { storage(handle) }?;
-        let (mut t, mut n) = (StrArg::new(), StrArg::new());
-        let tenant = t.read(env, &tenant, "tenantId")?;
-        let name = n.read(env, &name, "name")?;
+        let mut args = TenantName::new();
+        let (tenant, name) = args.read(env, &tenant, &name)?;
         let usages = store.where_used(tenant, name)?;
         new_bytes(env, &Wire::default().usages(&usages).take())
     })

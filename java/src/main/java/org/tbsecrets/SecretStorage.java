@@ -7,6 +7,8 @@ import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
+import java.util.function.LongConsumer;
+import java.util.function.LongFunction;
 import org.tbsecrets.internal.CallBuffer;
 import org.tbsecrets.internal.Native;
 import org.tbsecrets.internal.NativeHandle;
@@ -121,12 +123,7 @@ public final class SecretStorage implements AutoCloseable {
         Objects.requireNonNull(type, "type");
         Objects.requireNonNull(value, "value");
         Objects.requireNonNull(description, "description");
-        long stamp = handle.enter();
-        try {
-            return Wire.info(Native.create(handle.pointer(), tenantId, name, type.number(), value, description));
-        } finally {
-            handle.exit(stamp);
-        }
+        return call(h -> Wire.info(Native.create(h, tenantId, name, type.number(), value, description)));
     }
 
     /**
@@ -223,12 +220,7 @@ public final class SecretStorage implements AutoCloseable {
     private SecretInfo update(String tenantId, String name, byte[] value, long expectedVersion) {
         require(tenantId, name);
         Objects.requireNonNull(value, "value");
-        long stamp = handle.enter();
-        try {
-            return Wire.info(Native.updateValue(handle.pointer(), tenantId, name, value, expectedVersion));
-        } finally {
-            handle.exit(stamp);
-        }
+        return call(h -> Wire.info(Native.updateValue(h, tenantId, name, value, expectedVersion)));
     }
 
     /**
@@ -243,12 +235,7 @@ public final class SecretStorage implements AutoCloseable {
     public SecretInfo updateDescription(String tenantId, String name, String description) {
         require(tenantId, name);
         Objects.requireNonNull(description, "description");
-        long stamp = handle.enter();
-        try {
-            return Wire.info(Native.updateDescription(handle.pointer(), tenantId, name, description));
-        } finally {
-            handle.exit(stamp);
-        }
+        return call(h -> Wire.info(Native.updateDescription(h, tenantId, name, description)));
     }
 
     /**
@@ -275,12 +262,7 @@ public final class SecretStorage implements AutoCloseable {
      */
     public void delete(String tenantId, String name, boolean force) {
         require(tenantId, name);
-        long stamp = handle.enter();
-        try {
-            Native.delete(handle.pointer(), tenantId, name, force);
-        } finally {
-            handle.exit(stamp);
-        }
+        run(h -> Native.delete(h, tenantId, name, force));
     }
 
     /**
@@ -293,12 +275,7 @@ public final class SecretStorage implements AutoCloseable {
      */
     public SecretInfo info(String tenantId, String name) {
         require(tenantId, name);
-        long stamp = handle.enter();
-        try {
-            return Wire.info(Native.info(handle.pointer(), tenantId, name));
-        } finally {
-            handle.exit(stamp);
-        }
+        return call(h -> Wire.info(Native.info(h, tenantId, name)));
     }
 
     /**
@@ -322,12 +299,7 @@ public final class SecretStorage implements AutoCloseable {
      */
     public SecretPage list(String tenantId, String nameContains, int offset, int limit) {
         Objects.requireNonNull(tenantId, "tenantId");
-        long stamp = handle.enter();
-        try {
-            return Wire.page(Native.list(handle.pointer(), tenantId, nameContains, offset, limit));
-        } finally {
-            handle.exit(stamp);
-        }
+        return call(h -> Wire.page(Native.list(h, tenantId, nameContains, offset, limit)));
     }
 
     /**
@@ -340,12 +312,7 @@ public final class SecretStorage implements AutoCloseable {
      */
     public List<SecretVersion> history(String tenantId, String name) {
         require(tenantId, name);
-        long stamp = handle.enter();
-        try {
-            return Wire.versions(Native.history(handle.pointer(), tenantId, name));
-        } finally {
-            handle.exit(stamp);
-        }
+        return call(h -> Wire.versions(Native.history(h, tenantId, name)));
     }
 
     /**
@@ -359,12 +326,7 @@ public final class SecretStorage implements AutoCloseable {
      */
     public SecretInfo rollback(String tenantId, String name, long version) {
         require(tenantId, name);
-        long stamp = handle.enter();
-        try {
-            return Wire.info(Native.rollback(handle.pointer(), tenantId, name, version));
-        } finally {
-            handle.exit(stamp);
-        }
+        return call(h -> Wire.info(Native.rollback(h, tenantId, name, version)));
     }
 
     // ---------------------------------------------------------------- use
@@ -412,12 +374,7 @@ public final class SecretStorage implements AutoCloseable {
                 Arrays.fill(value, (byte) 0);
             }
         }
-        long stamp = handle.enter();
-        try {
-            return Native.getSecret(handle.pointer(), tenantId, name);
-        } finally {
-            handle.exit(stamp);
-        }
+        return call(h -> Native.getSecret(h, tenantId, name));
     }
 
     /**
@@ -430,12 +387,7 @@ public final class SecretStorage implements AutoCloseable {
      */
     public byte[] getSecretBytes(String tenantId, String name) {
         require(tenantId, name);
-        long stamp = handle.enter();
-        try {
-            return Native.getSecretBytes(handle.pointer(), tenantId, name);
-        } finally {
-            handle.exit(stamp);
-        }
+        return call(h -> Native.getSecretBytes(h, tenantId, name));
     }
 
     /**
@@ -548,12 +500,7 @@ public final class SecretStorage implements AutoCloseable {
         Objects.requireNonNull(doc, "document");
         byte[] out;
         if (doc.isDirect()) {
-            long stamp = handle.enter();
-            try {
-                out = Native.resolveDirect(handle.pointer(), tenantId, doc, doc.position(), doc.remaining(), json);
-            } finally {
-                handle.exit(stamp);
-            }
+            out = call(h -> Native.resolveDirect(h, tenantId, doc, doc.position(), doc.remaining(), json));
         } else if (doc.hasArray()) {
             out = resolveArray(tenantId, doc.array(), doc.arrayOffset() + doc.position(), doc.remaining(), json);
         } else {
@@ -566,12 +513,7 @@ public final class SecretStorage implements AutoCloseable {
 
     private byte[] resolveArray(String tenantId, byte[] doc, int offset, int length, boolean json) {
         Objects.requireNonNull(tenantId, "tenantId");
-        long stamp = handle.enter();
-        try {
-            return Native.resolve(handle.pointer(), tenantId, doc, offset, length, json);
-        } finally {
-            handle.exit(stamp);
-        }
+        return call(h -> Native.resolve(h, tenantId, doc, offset, length, json));
     }
 
     /**
@@ -584,12 +526,7 @@ public final class SecretStorage implements AutoCloseable {
      */
     public List<SecretRef> references(String document) {
         byte[] bytes = Objects.requireNonNull(document, "document").getBytes(StandardCharsets.UTF_8);
-        long stamp = handle.enter();
-        try {
-            return Wire.references(Native.references(bytes, 0, bytes.length));
-        } finally {
-            handle.exit(stamp);
-        }
+        return call(h -> Wire.references(Native.references(bytes, 0, bytes.length)));
     }
 
     /**
@@ -606,12 +543,7 @@ public final class SecretStorage implements AutoCloseable {
         Objects.requireNonNull(tenantId, "tenantId");
         Objects.requireNonNull(sourceId, "sourceId");
         byte[] bytes = Objects.requireNonNull(document, "document").getBytes(StandardCharsets.UTF_8);
-        long stamp = handle.enter();
-        try {
-            return Wire.references(Native.trackReferences(handle.pointer(), tenantId, sourceId, bytes, 0, bytes.length));
-        } finally {
-            handle.exit(stamp);
-        }
+        return call(h -> Wire.references(Native.trackReferences(h, tenantId, sourceId, bytes, 0, bytes.length)));
     }
 
     /**
@@ -624,12 +556,7 @@ public final class SecretStorage implements AutoCloseable {
     public int untrack(String tenantId, String sourceId) {
         Objects.requireNonNull(tenantId, "tenantId");
         Objects.requireNonNull(sourceId, "sourceId");
-        long stamp = handle.enter();
-        try {
-            return Native.untrack(handle.pointer(), tenantId, sourceId);
-        } finally {
-            handle.exit(stamp);
-        }
+        return call(h -> Native.untrack(h, tenantId, sourceId));
     }
 
     /**
@@ -641,12 +568,7 @@ public final class SecretStorage implements AutoCloseable {
      */
     public List<SecretUsage> whereUsed(String tenantId, String name) {
         require(tenantId, name);
-        long stamp = handle.enter();
-        try {
-            return Wire.usages(Native.whereUsed(handle.pointer(), tenantId, name));
-        } finally {
-            handle.exit(stamp);
-        }
+        return call(h -> Wire.usages(Native.whereUsed(h, tenantId, name)));
     }
 
     /**
@@ -654,12 +576,7 @@ public final class SecretStorage implements AutoCloseable {
      * written every few seconds, on {@link #info}, {@link #list} and on close.
      */
     public void flushUsage() {
-        long stamp = handle.enter();
-        try {
-            Native.flushUsage(handle.pointer());
-        } finally {
-            handle.exit(stamp);
-        }
+        run(h -> Native.flushUsage(h));
     }
 
     /**
@@ -701,6 +618,26 @@ public final class SecretStorage implements AutoCloseable {
             }
         }
         return bytes;
+    }
+
+    /** Runs a native call on the handle, holding the lifecycle guard's read lock. */
+    private <T> T call(LongFunction<T> nativeCall) {
+        long stamp = handle.enter();
+        try {
+            return nativeCall.apply(handle.pointer());
+        } finally {
+            handle.exit(stamp);
+        }
+    }
+
+    /** {@link #call} for a native call without a result. */
+    private void run(LongConsumer nativeCall) {
+        long stamp = handle.enter();
+        try {
+            nativeCall.accept(handle.pointer());
+        } finally {
+            handle.exit(stamp);
+        }
     }
 
     private static void require(String tenantId, String name) {
