@@ -6,6 +6,7 @@
 pub mod crypto;
 pub mod error;
 pub mod ffi;
+mod jni;
 pub mod model;
 pub mod placeholder;
 pub mod service;

@@ -284,7 +284,8 @@ proptest! {
 
     #[test]
     fn text_without_marker_is_borrowed_unchanged(text in prop_oneof![any::<String>(), tricky_text()]) {
-        prop_assume!(!text.contains("${secret:"));
+        // Defuse generated markers rather than reject the case (rejections make it flaky).
+        let text = text.replace("${secret:", "${s3cret:");
         let mut source = ab_source();
         let out = resolve_text(&text, &mut source).unwrap();
         prop_assert!(matches!(out, Cow::Borrowed(t) if t == text));
@@ -294,8 +295,8 @@ proptest! {
 
     #[test]
     fn json_without_marker_is_borrowed_unchanged(value in tricky_json(), pretty in any::<bool>()) {
-        let doc = to_json(&value, pretty);
-        prop_assume!(!doc.contains("${secret:"));
+        // Markers only occur inside JSON strings, so defusing them keeps the document valid.
+        let doc = to_json(&value, pretty).replace("${secret:", "${s3cret:");
         let out = resolve_json(&doc, &mut ab_source()).unwrap();
         prop_assert!(matches!(out, Cow::Borrowed(d) if d == doc));
     }

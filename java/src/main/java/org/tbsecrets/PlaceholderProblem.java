@@ -1,0 +1,12 @@
+package org.tbsecrets;
+
+/**
+ * One placeholder that could not be resolved. Never contains a secret value.
+ *
+ * @param code why it failed: {@link ErrorCode#NOT_FOUND}, {@link ErrorCode#TYPE_MISMATCH} or
+ *     {@link ErrorCode#MALFORMED_PLACEHOLDER}
+ * @param name the secret name as written (may be empty or partial when malformed)
+ * @param offset byte offset of the <code>${secret:</code> in the UTF-8 document
+ * @param reason a short explanation
+ */
+public record PlaceholderProblem(ErrorCode code, String name, long offset, String reason) {}

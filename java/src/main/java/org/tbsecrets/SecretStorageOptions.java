@@ -1,0 +1,274 @@
+package org.tbsecrets;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Objects;
+
+/**
+ * How to open a {@link SecretStorage}: where the master key comes from, value limits, how many
+ * versions to keep, and whether to create the store.
+ *
+ * <p>The master key is the first of: {@link Builder#masterKey(byte[])} (32 raw bytes),
+ * {@link Builder#masterKeyFile(Path)} (a file holding the key in base64, readable only by its
+ * owner), then the environment: {@code TBS_MASTER_KEY} (base64) or {@code TBS_MASTER_KEY_FILE}.
+ *
+ * <pre>{@code
+ * SecretStorageOptions options = SecretStorageOptions.builder()
+ *         .masterKey(key)              // or .masterKeyFile(path), or nothing: the environment
+ *         .maxVersions(20)
+ *         .build();
+ * }</pre>
+ */
+public final class SecretStorageOptions {
+    /** Default limit of a TEXT value, in characters (ThingsBoard's default). */
+    public static final int DEFAULT_MAX_TEXT_CHARS = 2048;
+    /** Default limit of a TEXT_FILE value, in bytes (ThingsBoard's default). */
+    public static final int DEFAULT_MAX_FILE_BYTES = 512 * 1024;
+    /** Default number of versions kept per secret. */
+    public static final int DEFAULT_MAX_VERSIONS = 10;
+    /** Default time a writer waits for another process's write lock. */
+    public static final Duration DEFAULT_BUSY_TIMEOUT = Duration.ofSeconds(10);
+
+    /** The length of a raw master key. */
+    public static final int MASTER_KEY_BYTES = 32;
+
+    private final byte[] masterKey;
+    private final Path masterKeyFile;
+    private final int maxTextChars;
+    private final int maxFileBytes;
+    private final int maxVersions;
+    private final boolean createIfMissing;
+    private final Duration busyTimeout;
+
+    private SecretStorageOptions(Builder b) {
+        this.masterKey = b.masterKey;
+        this.masterKeyFile = b.masterKeyFile;
+        this.maxTextChars = b.maxTextChars;
+        this.maxFileBytes = b.maxFileBytes;
+        this.maxVersions = b.maxVersions;
+        this.createIfMissing = b.createIfMissing;
+        this.busyTimeout = b.busyTimeout;
+    }
+
+    /**
+     * Default options: the master key from {@code TBS_MASTER_KEY} or {@code TBS_MASTER_KEY_FILE},
+     * default limits, and the store created if missing.
+     *
+     * @return the defaults
+     */
+    public static SecretStorageOptions fromEnvironment() {
+        return builder().build();
+    }
+
+    /**
+     * Default options with an explicit raw master key.
+     *
+     * @param masterKey 32 raw bytes; the array is used as is (not copied), so the caller can wipe
+     *     it once the store is open
+     * @return the options
+     */
+    public static SecretStorageOptions withMasterKey(byte[] masterKey) {
+        return builder().masterKey(masterKey).build();
+    }
+
+    /**
+     * A builder starting from the defaults.
+     *
+     * @return a new builder
+     */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * The explicit raw master key, if any (the caller's array, not a copy).
+     *
+     * @return the key, or {@code null} when another source is used
+     */
+    public byte[] masterKey() {
+        return masterKey;
+    }
+
+    /**
+     * The master key file, if any.
+     *
+     * @return the file, or {@code null}
+     */
+    public Path masterKeyFile() {
+        return masterKeyFile;
+    }
+
+    /**
+     * The longest TEXT value, in characters.
+     *
+     * @return the limit
+     */
+    public int maxTextChars() {
+        return maxTextChars;
+    }
+
+    /**
+     * The longest TEXT_FILE value, in bytes.
+     *
+     * @return the limit
+     */
+    public int maxFileBytes() {
+        return maxFileBytes;
+    }
+
+    /**
+     * How many versions of each secret are kept.
+     *
+     * @return at least 1
+     */
+    public int maxVersions() {
+        return maxVersions;
+    }
+
+    /**
+     * Whether a missing store file is created (mode 0600).
+     *
+     * @return true to create
+     */
+    public boolean createIfMissing() {
+        return createIfMissing;
+    }
+
+    /**
+     * How long a writer waits for another process's write lock.
+     *
+     * @return the timeout
+     */
+    public Duration busyTimeout() {
+        return busyTimeout;
+    }
+
+    /** Builds {@link SecretStorageOptions}; every setter returns the builder. */
+    public static final class Builder {
+        private byte[] masterKey;
+        private Path masterKeyFile;
+        private int maxTextChars = DEFAULT_MAX_TEXT_CHARS;
+        private int maxFileBytes = DEFAULT_MAX_FILE_BYTES;
+        private int maxVersions = DEFAULT_MAX_VERSIONS;
+        private boolean createIfMissing = true;
+        private Duration busyTimeout = DEFAULT_BUSY_TIMEOUT;
+
+        private Builder() {}
+
+        /**
+         * Uses a raw master key (wins over a key file and the environment).
+         *
+         * @param key exactly 32 bytes; used as is, not copied: wipe it after opening
+         * @return this builder
+         * @throws InvalidArgumentException if the key is not 32 bytes long
+         */
+        public Builder masterKey(byte[] key) {
+            Objects.requireNonNull(key, "key");
+            if (key.length != MASTER_KEY_BYTES) {
+                throw new InvalidArgumentException(
+                        "a master key must be " + MASTER_KEY_BYTES + " bytes; got " + key.length + " bytes", null);
+            }
+            this.masterKey = key;
+            return this;
+        }
+
+        /**
+         * Reads the master key from a file holding it in base64; the file must not be accessible
+         * by group or others.
+         *
+         * @param file the key file
+         * @return this builder
+         */
+        public Builder masterKeyFile(Path file) {
+            this.masterKeyFile = Objects.requireNonNull(file, "file");
+            return this;
+        }
+
+        /**
+         * Takes the master key from {@code TBS_MASTER_KEY}, else {@code TBS_MASTER_KEY_FILE} (the
+         * default), dropping any key or key file set before.
+         *
+         * @return this builder
+         */
+        public Builder masterKeyFromEnvironment() {
+            this.masterKey = null;
+            this.masterKeyFile = null;
+            return this;
+        }
+
+        /**
+         * Sets the longest TEXT value.
+         *
+         * @param chars a positive number of characters
+         * @return this builder
+         */
+        public Builder maxTextChars(int chars) {
+            this.maxTextChars = positive(chars, "maxTextChars");
+            return this;
+        }
+
+        /**
+         * Sets the longest TEXT_FILE value.
+         *
+         * @param bytes a positive number of bytes
+         * @return this builder
+         */
+        public Builder maxFileBytes(int bytes) {
+            this.maxFileBytes = positive(bytes, "maxFileBytes");
+            return this;
+        }
+
+        /**
+         * Sets how many versions of each secret are kept.
+         *
+         * @param versions at least 1
+         * @return this builder
+         */
+        public Builder maxVersions(int versions) {
+            this.maxVersions = positive(versions, "maxVersions");
+            return this;
+        }
+
+        /**
+         * Sets whether a missing store is created.
+         *
+         * @param create true to create
+         * @return this builder
+         */
+        public Builder createIfMissing(boolean create) {
+            this.createIfMissing = create;
+            return this;
+        }
+
+        /**
+         * Sets how long a writer waits for another process's write lock.
+         *
+         * @param timeout a non-negative duration
+         * @return this builder
+         */
+        public Builder busyTimeout(Duration timeout) {
+            Objects.requireNonNull(timeout, "timeout");
+            if (timeout.isNegative()) {
+                throw new InvalidArgumentException("busyTimeout must not be negative", null);
+            }
+            this.busyTimeout = timeout;
+            return this;
+        }
+
+        /**
+         * Builds the options.
+         *
+         * @return the options
+         */
+        public SecretStorageOptions build() {
+            return new SecretStorageOptions(this);
+        }
+
+        private static int positive(int value, String what) {
+            if (value <= 0) {
+                throw new InvalidArgumentException(what + " must be positive; got " + value, null);
+            }
+            return value;
+        }
+    }
+}

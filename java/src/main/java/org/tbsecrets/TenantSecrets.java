@@ -1,0 +1,79 @@
+package org.tbsecrets;
+
+import java.util.Objects;
+
+/**
+ * A {@link SecretStorage} bound to one tenant: what a rule node or a script gets, so that it can
+ * only read its own tenant's secrets —
+ * {@code secretStorage.getSecret("MyApiKey")}. Thread-safe; valid until the store is closed.
+ */
+public final class TenantSecrets {
+    private final SecretStorage store;
+    private final String tenantId;
+    private final byte[] tenantAscii;
+
+    TenantSecrets(SecretStorage store, String tenantId) {
+        this.store = store;
+        this.tenantId = tenantId;
+        this.tenantAscii = SecretStorage.ascii(tenantId);
+    }
+
+    /**
+     * The tenant this facade reads.
+     *
+     * @return the tenant id
+     */
+    public String tenantId() {
+        return tenantId;
+    }
+
+    /**
+     * The current value of one of the tenant's TEXT secrets.
+     *
+     * @param name the secret
+     * @return the value
+     * @throws NotFoundException if there is no such secret
+     * @throws TypeMismatchException if it is a TEXT_FILE secret
+     */
+    public String getSecret(String name) {
+        return store.getSecret(tenantAscii, tenantId, Objects.requireNonNull(name, "name"));
+    }
+
+    /**
+     * The current value of one of the tenant's secrets, of either type.
+     *
+     * @param name the secret
+     * @return the value's bytes (wipe them after use)
+     * @throws NotFoundException if there is no such secret
+     */
+    public byte[] getSecretBytes(String name) {
+        return store.getSecretBytes(tenantId, Objects.requireNonNull(name, "name"));
+    }
+
+    /**
+     * Resolves a JSON configuration against the tenant's secrets.
+     *
+     * @param configJson the JSON document
+     * @return the resolved document
+     * @throws UnresolvedPlaceholderException if a secret is missing
+     */
+    public String resolve(String configJson) {
+        return store.resolve(tenantId, configJson);
+    }
+
+    /**
+     * Resolves a plain text against the tenant's secrets.
+     *
+     * @param text the text
+     * @return the resolved text
+     * @throws UnresolvedPlaceholderException if a secret is missing
+     */
+    public String resolveText(String text) {
+        return store.resolveText(tenantId, text);
+    }
+
+    @Override
+    public String toString() {
+        return "TenantSecrets[" + tenantId + "]";
+    }
+}

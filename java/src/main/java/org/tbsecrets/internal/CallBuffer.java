@@ -1,0 +1,98 @@
+package org.tbsecrets.internal;
+
+import java.lang.ref.Reference;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+/**
+ * A thread's direct buffer through which the {@code getSecret} hot path passes its arguments and
+ * its result, so that the native call itself makes no JNI call (each costs tens of nanoseconds):
+ * Java writes the tenant id and name, the native code reads them and writes the value over them,
+ * and Java copies the value out and wipes it from the buffer at once. Internal.
+ *
+ * <p>One buffer per thread (a {@link ThreadLocal}), used for one call at a time; it grows to the
+ * largest size a store needs ({@code 4 × maxTextChars} plus room for the tenant id and name). A
+ * value that does not fit (written under a larger limit) comes back as a {@code String}.
+ */
+public final class CallBuffer {
+    private static final ThreadLocal<CallBuffer> LOCAL = new ThreadLocal<>();
+
+    private final ByteBuffer buffer;
+    private final long address;
+    private final int capacity;
+
+    private CallBuffer(int capacity) {
+        this.capacity = capacity;
+        this.buffer = ByteBuffer.allocateDirect(capacity).order(ByteOrder.nativeOrder());
+        this.address = Native.directBufferAddress(buffer);
+    }
+
+    /**
+     * This thread's buffer, of at least {@code capacity} bytes.
+     *
+     * @param capacity the size the caller needs
+     * @return the buffer
+     */
+    public static CallBuffer get(int capacity) {
+        CallBuffer b = LOCAL.get();
+        if (b == null || b.capacity < capacity) {
+            b = new CallBuffer(capacity);
+            LOCAL.set(b);
+        }
+        return b;
+    }
+
+    /**
+     * Writes the tenant id and name bytes at the start of the buffer.
+     *
+     * @param tenant the tenant id's bytes
+     * @param name the name's bytes
+     */
+    public void putArguments(byte[] tenant, byte[] name) {
+        buffer.put(0, tenant).put(tenant.length, name);
+    }
+
+    /**
+     * The native address of the buffer.
+     *
+     * @return the address
+     */
+    public long address() {
+        return address;
+    }
+
+    /**
+     * The buffer's size in bytes.
+     *
+     * @return the capacity
+     */
+    public int capacity() {
+        return capacity;
+    }
+
+    /**
+     * Copies a result (an {@code int} length, then that many bytes) out of the buffer and wipes it
+     * there.
+     *
+     * @return a new array holding the result (the caller wipes it)
+     */
+    public byte[] take() {
+        int end = Integer.BYTES;
+        try {
+            int length = buffer.getInt(0);
+            end += length;
+            byte[] out = new byte[length];
+            buffer.get(Integer.BYTES, out);
+            return out;
+        } finally {
+            int i = 0;
+            for (; i + Long.BYTES <= end; i += Long.BYTES) {
+                buffer.putLong(i, 0L);
+            }
+            for (; i < end; i++) {
+                buffer.put(i, (byte) 0);
+            }
+            Reference.reachabilityFence(buffer);
+        }
+    }
+}

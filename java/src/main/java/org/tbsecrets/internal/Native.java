@@ -1,0 +1,290 @@
+package org.tbsecrets.internal;
+
+import java.nio.ByteBuffer;
+import java.util.List;
+import org.tbsecrets.ErrorCode;
+import org.tbsecrets.PlaceholderProblem;
+import org.tbsecrets.SecretStorageException;
+
+/**
+ * The native methods of the tbsecrets library ({@code src/jni} in the Rust crate). Internal: use
+ * {@link org.tbsecrets.SecretStorage}. Loading this class loads the library.
+ *
+ * <p>Every method taking a {@code handle} must be called while the handle's
+ * {@link NativeHandle} read lock is held. Errors arrive as {@link SecretStorageException}
+ * subclasses built by {@link #newException}. Metadata results are {@link Wire}-encoded; a
+ * resolve result of {@code null} means "unchanged".
+ */
+public final class Native {
+    static {
+        NativeLoader.load();
+    }
+
+    private Native() {}
+
+    /**
+     * Opens a store.
+     *
+     * @param path the store file
+     * @param masterKey 32 raw bytes, or {@code null}
+     * @param keyFile a base64 key file, or {@code null}
+     * @param maxTextChars TEXT limit
+     * @param maxFileBytes TEXT_FILE limit
+     * @param maxVersions versions kept
+     * @param createIfMissing create a missing store
+     * @param busyTimeoutMillis writer lock wait
+     * @return the handle
+     */
+    public static native long open(
+            String path,
+            byte[] masterKey,
+            String keyFile,
+            int maxTextChars,
+            int maxFileBytes,
+            int maxVersions,
+            boolean createIfMissing,
+            long busyTimeoutMillis);
+
+    /**
+     * Closes a store and frees its handle (under the write lock).
+     *
+     * @param handle the handle
+     */
+    public static native void close(long handle);
+
+    /**
+     * Creates a secret.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param name secret name
+     * @param type {@link org.tbsecrets.SecretType#number()}
+     * @param value the value's bytes
+     * @param description description
+     * @return wire-encoded SecretInfo
+     */
+    public static native byte[] create(
+            long handle, String tenant, String name, int type, byte[] value, String description);
+
+    /**
+     * Writes a new version.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param name secret name
+     * @param value the value's bytes
+     * @param expectedVersion the check-and-set version, or -1
+     * @return wire-encoded SecretInfo
+     */
+    public static native byte[] updateValue(
+            long handle, String tenant, String name, byte[] value, long expectedVersion);
+
+    /**
+     * Changes a description.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param name secret name
+     * @param description the new description
+     * @return wire-encoded SecretInfo
+     */
+    public static native byte[] updateDescription(long handle, String tenant, String name, String description);
+
+    /**
+     * Deletes a secret.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param name secret name
+     * @param force delete even while referenced
+     */
+    public static native void delete(long handle, String tenant, String name, boolean force);
+
+    /**
+     * Metadata of one secret.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param name secret name
+     * @return wire-encoded SecretInfo
+     */
+    public static native byte[] info(long handle, String tenant, String name);
+
+    /**
+     * A page of secrets.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param nameContains name filter, or {@code null}
+     * @param offset entries to skip
+     * @param limit page size, 0 for all
+     * @return wire-encoded page
+     */
+    public static native byte[] list(long handle, String tenant, String nameContains, int offset, int limit);
+
+    /**
+     * Kept versions.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param name secret name
+     * @return wire-encoded versions
+     */
+    public static native byte[] history(long handle, String tenant, String name);
+
+    /**
+     * Rolls back to a kept version.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param name secret name
+     * @param version the kept version
+     * @return wire-encoded SecretInfo
+     */
+    public static native byte[] rollback(long handle, String tenant, String name, long version);
+
+    /**
+     * The value of a TEXT secret.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param name secret name
+     * @return the value
+     */
+    public static native String getSecret(long handle, String tenant, String name);
+
+    /**
+     * The hot path of {@link #getSecret}: reads the ASCII tenant id and name from a thread's call
+     * buffer and writes the TEXT value over them (an {@code int} length in native byte order, then
+     * the UTF-8 bytes).
+     *
+     * @param handle the handle
+     * @param address the call buffer's address
+     * @param capacity its size
+     * @param tenantLength bytes of the tenant id at offset 0
+     * @param nameLength bytes of the name after it
+     * @return {@code null} when the value is in the buffer, else the value itself (too long for it)
+     */
+    public static native String getSecretInto(
+            long handle, long address, int capacity, int tenantLength, int nameLength);
+
+    /**
+     * The address of a direct buffer.
+     *
+     * @param buffer a direct buffer
+     * @return its address
+     */
+    public static native long directBufferAddress(ByteBuffer buffer);
+
+    /**
+     * The value of a secret of either type.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param name secret name
+     * @return the value's bytes
+     */
+    public static native byte[] getSecretBytes(long handle, String tenant, String name);
+
+    /**
+     * Resolves a UTF-8 document held in a byte array.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param doc the array
+     * @param offset start of the document
+     * @param length its length in bytes
+     * @param json JSON (string values only) or text
+     * @return the resolved UTF-8 document, or {@code null} when unchanged
+     */
+    public static native byte[] resolve(
+            long handle, String tenant, byte[] doc, int offset, int length, boolean json);
+
+    /**
+     * Resolves a UTF-8 document held in a direct buffer, read in place.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param doc the direct buffer
+     * @param offset start of the document
+     * @param length its length in bytes
+     * @param json JSON (string values only) or text
+     * @return the resolved UTF-8 document, or {@code null} when unchanged
+     */
+    public static native byte[] resolveDirect(
+            long handle, String tenant, ByteBuffer doc, int offset, int length, boolean json);
+
+    /**
+     * References of a UTF-8 document.
+     *
+     * @param doc the array
+     * @param offset start of the document
+     * @param length its length
+     * @return wire-encoded references
+     */
+    public static native byte[] references(byte[] doc, int offset, int length);
+
+    /**
+     * Records a source's references.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param sourceId the source
+     * @param doc the array
+     * @param offset start of the document
+     * @param length its length
+     * @return wire-encoded references
+     */
+    public static native byte[] trackReferences(
+            long handle, String tenant, String sourceId, byte[] doc, int offset, int length);
+
+    /**
+     * Forgets a source's references.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param sourceId the source
+     * @return how many were removed
+     */
+    public static native int untrack(long handle, String tenant, String sourceId);
+
+    /**
+     * Sources referencing a secret.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param name secret name
+     * @return wire-encoded usages
+     */
+    public static native byte[] whereUsed(long handle, String tenant, String name);
+
+    /**
+     * Writes batched usage counters.
+     *
+     * @param handle the handle
+     */
+    public static native void flushUsage(long handle);
+
+    /**
+     * The native library's version.
+     *
+     * @return the Rust crate version
+     */
+    public static native String nativeVersion();
+
+    /** Panics in native code on purpose (for the test suite): must throw InternalException. */
+    public static native void panicForTest();
+
+    /**
+     * Builds the exception for an error code; called from native code only.
+     *
+     * @param code the stable error number
+     * @param message the detail
+     * @param problems wire-encoded placeholder problems, or {@code null}
+     * @return the exception to throw
+     */
+    static Throwable newException(int code, String message, byte[] problems) {
+        List<PlaceholderProblem> list = problems == null ? null : Wire.problems(problems);
+        return SecretStorageException.of(ErrorCode.of(code), message, list);
+    }
+}
