@@ -104,6 +104,15 @@ fn durable_value(i: usize) -> (SecretType, Vec<u8>) {
     }
 }
 
+/// Children wait long for the write lock: SQLite's busy handler is not fair, and on a loaded
+/// machine with slow fsyncs one writer can hold off the other past the default 10 s.
+fn child_options() -> StorageOptions {
+    StorageOptions {
+        busy_timeout: std::time::Duration::from_secs(120),
+        ..StorageOptions::default()
+    }
+}
+
 fn batch_value(prefix: &str, i: usize) -> Vec<u8> {
     format!("{prefix} secret number {i}").into_bytes()
 }
@@ -117,8 +126,7 @@ fn child_batch_creator() {
     if std::env::var(CHILD_ROLE).as_deref() != Ok("batch") {
         return;
     }
-    let store =
-        SecretStorage::open(env(CHILD_STORE), StorageOptions::default()).expect("child open");
+    let store = SecretStorage::open(env(CHILD_STORE), child_options()).expect("child open");
     let (prefix, count) = (env(CHILD_PREFIX), env_num(CHILD_COUNT));
     say("READY");
     let mut go = String::new();
@@ -149,8 +157,7 @@ fn child_acking_writer() {
     if std::env::var(CHILD_ROLE).as_deref() != Ok("acker") {
         return;
     }
-    let store =
-        SecretStorage::open(env(CHILD_STORE), StorageOptions::default()).expect("child open");
+    let store = SecretStorage::open(env(CHILD_STORE), child_options()).expect("child open");
     let start = env_num(CHILD_START);
     for i in start..start + 100_000 {
         let name = format!("k{i}");
