@@ -90,6 +90,8 @@ conformance!(
     usage_is_persisted,
     fixtures_resolve_identically,
     uncached_handle_reads_through,
+    master_key_rotation_is_online_and_retires_the_old_key,
+    tenant_key_rotation_reencrypts_every_version,
 );
 
 fn round_trips_both_types(h: &Harness) {
@@ -403,4 +405,94 @@ fn uncached_handle_reads_through(h: &Harness) {
     reader.resolve_str(T, "${secret:k}").unwrap();
     reader.close().unwrap();
     assert_eq!(writer.info(T, "k").unwrap().use_count, 3);
+}
+
+fn master_key_rotation_is_online_and_retires_the_old_key(h: &Harness) {
+    let store = Arc::new(h.open());
+    let bystander = h.open(); // another node still holding the old key
+    for t in 0..5 {
+        for i in 0..10 {
+            store
+                .create(
+                    &format!("t{t}"),
+                    &format!("s{i}"),
+                    SecretType::Text,
+                    format!("{t}-{i}").as_bytes(),
+                    "",
+                )
+                .unwrap();
+        }
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|r| {
+            let store = store.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut reads = 0u64;
+                while !stop.load(Ordering::Relaxed) || reads < 50 {
+                    let (t, i) = ((reads as usize + r) % 5, reads as usize % 10);
+                    let value = store.get_value(&format!("t{t}"), &format!("s{i}")).unwrap();
+                    assert_eq!(value.as_bytes(), format!("{t}-{i}").as_bytes());
+                    reads += 1;
+                }
+                reads
+            })
+        })
+        .collect();
+    let new_key = MasterKey::generate();
+    let report = store.rotate_master_key(&new_key).unwrap();
+    assert_eq!((report.keys, report.key_id), (5, 2));
+    stop.store(true, Ordering::Relaxed);
+    for reader in readers {
+        assert!(reader.join().unwrap() >= 50);
+    }
+    // The rotating handle goes on with the new key, including for a new tenant.
+    store
+        .create("t-new", "k", SecretType::Text, b"v", "")
+        .unwrap();
+    // Only the new key opens the store now.
+    let old = SecretStorage::open(&h.location, StorageOptions::with_master_key(h.key.clone()))
+        .unwrap_err();
+    assert_eq!(old.code(), ErrorCode::WrongMasterKey);
+    let reopened =
+        SecretStorage::open(&h.location, StorageOptions::with_master_key(new_key)).unwrap();
+    for t in 0..5 {
+        assert_eq!(
+            reopened
+                .get_value(&format!("t{t}"), "s9")
+                .unwrap()
+                .as_bytes(),
+            format!("{t}-9").as_bytes()
+        );
+    }
+    assert_eq!(reopened.get_value("t-new", "k").unwrap().as_bytes(), b"v");
+    // A node still on the old key cannot add a tenant key wrapped by it.
+    let err = bystander
+        .create("t-other", "k", SecretType::Text, b"v", "")
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::WrongMasterKey, "{err}");
+}
+
+fn tenant_key_rotation_reencrypts_every_version(h: &Harness) {
+    let store = h.open();
+    store.create(T, "a", SecretType::Text, b"a1", "").unwrap();
+    store.update_value(T, "a", b"a2", None).unwrap();
+    store
+        .create(T, "b", SecretType::TextFile, &[0, 1, 2], "")
+        .unwrap();
+    store
+        .create("other", "a", SecretType::Text, b"x", "")
+        .unwrap();
+    assert_eq!(store.get_value(T, "a").unwrap().as_bytes(), b"a2"); // cached before rotation
+    let report = store.rotate_tenant_key(T).unwrap();
+    assert_eq!((report.versions, report.key_id), (3, 2));
+    assert_eq!(store.get_value(T, "a").unwrap().as_bytes(), b"a2");
+    assert_eq!(store.get_value(T, "b").unwrap().as_bytes(), &[0, 1, 2]);
+    assert_eq!(store.rollback(T, "a", 1).unwrap().version, 3);
+    let fresh = h.open();
+    assert_eq!(fresh.get_value(T, "a").unwrap().as_bytes(), b"a1");
+    assert_eq!(fresh.get_value("other", "a").unwrap().as_bytes(), b"x");
+    assert_eq!(store.rotate_tenant_key(T).unwrap().key_id, 3);
+    assert_eq!(fresh.get_value(T, "b").unwrap().as_bytes(), &[0, 1, 2]);
 }

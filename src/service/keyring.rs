@@ -6,13 +6,18 @@ use crate::error::{Error, Result};
 use crate::model::now_millis;
 use crate::store::{Store, WrappedKey};
 use foldhash::HashMap;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use std::sync::Arc;
+
+/// The master key and its id in the store.
+struct Master {
+    key: MasterKey,
+    kek_id: u32,
+}
 
 /// The master key and the data keys unwrapped so far.
 pub struct Keyring {
-    master: MasterKey,
-    kek_id: u32,
+    master: RwLock<Master>,
     unwrapped: Mutex<HashMap<(String, u32), Arc<DataKey>>>,
 }
 
@@ -20,8 +25,10 @@ impl Keyring {
     /// A keyring over the store's current master key.
     pub fn new(master: MasterKey, kek_id: u32) -> Keyring {
         Keyring {
-            master,
-            kek_id,
+            master: RwLock::new(Master {
+                key: master,
+                kek_id,
+            }),
             unwrapped: Mutex::new(HashMap::default()),
         }
     }
@@ -45,12 +52,7 @@ impl Keyring {
             return self.key_from(tenant, &wrapped);
         }
         let key = DataKey::generate(1);
-        let wrapped = WrappedKey {
-            dek_id: key.id(),
-            kek_id: self.kek_id,
-            blob: self.master.wrap(self.kek_id, tenant, &key)?,
-            created_at: now_millis(),
-        };
+        let wrapped = self.wrap(tenant, &key)?;
         if backend.insert_tenant_key(tenant, &wrapped)? {
             let key = Arc::new(key);
             self.unwrapped
@@ -79,10 +81,72 @@ impl Keyring {
     }
 
     fn remember(&self, tenant: &str, wrapped: &WrappedKey) -> Result<Arc<DataKey>> {
-        let key = Arc::new(self.master.unwrap(tenant, wrapped.dek_id, &wrapped.blob)?);
+        let key = {
+            let master = self.master.read();
+            if wrapped.kek_id != master.kek_id {
+                // Wrapped by a newer master key than this handle holds.
+                return Err(crate::store::master_key_rotated());
+            }
+            Arc::new(master.key.unwrap(tenant, wrapped.dek_id, &wrapped.blob)?)
+        };
         self.unwrapped
             .lock()
             .insert((tenant.to_owned(), wrapped.dek_id), key.clone());
         Ok(key)
+    }
+}
+
+impl Keyring {
+    /// Wraps a data key under the current master key.
+    pub fn wrap(&self, tenant: &str, key: &DataKey) -> Result<WrappedKey> {
+        let master = self.master.read();
+        Ok(WrappedKey {
+            dek_id: key.id(),
+            kek_id: master.kek_id,
+            blob: master.key.wrap(master.kek_id, tenant, key)?,
+            created_at: now_millis(),
+        })
+    }
+
+    /// The current master key id.
+    pub fn kek_id(&self) -> u32 {
+        self.master.read().kek_id
+    }
+
+    /// Unwraps a stored data key with the current master key (without caching it).
+    pub fn unwrap(&self, tenant: &str, wrapped: &WrappedKey) -> Result<DataKey> {
+        self.master
+            .read()
+            .key
+            .unwrap(tenant, wrapped.dek_id, &wrapped.blob)
+    }
+
+    /// Rewraps `key` (unwrapped by the current master key) under `new` with id `new_kek_id`.
+    pub fn rewrap_under(
+        new: &MasterKey,
+        new_kek_id: u32,
+        tenant: &str,
+        key: &DataKey,
+        created_at: i64,
+    ) -> Result<WrappedKey> {
+        Ok(WrappedKey {
+            dek_id: key.id(),
+            kek_id: new_kek_id,
+            blob: new.wrap(new_kek_id, tenant, key)?,
+            created_at,
+        })
+    }
+
+    /// Switches to a new master key after a committed rotation. Unwrapped data keys stay
+    /// valid: a rotation rewraps them, it does not change them.
+    pub fn set_master(&self, key: MasterKey, kek_id: u32) {
+        *self.master.write() = Master { key, kek_id };
+    }
+
+    /// Caches a data key created by a tenant-key rotation.
+    pub fn remember_new(&self, tenant: &str, key: Arc<DataKey>) {
+        self.unwrapped
+            .lock()
+            .insert((tenant.to_owned(), key.id()), key);
     }
 }

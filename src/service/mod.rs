@@ -11,6 +11,7 @@ mod materialize;
 mod migrate;
 mod options;
 mod resolve;
+mod rotation;
 mod value;
 
 pub use materialize::MaterializeOptions;
@@ -20,6 +21,7 @@ pub use resolve::{
     validate_source_id, write_private_atomically, DocumentFormat, ResolveOptions,
     MAX_SOURCE_ID_BYTES,
 };
+pub use rotation::RotationReport;
 pub use value::SecretValue;
 
 use crate::crypto::{master_key_from_env, seal, BlobContext, MasterKey};

@@ -205,6 +205,20 @@ pub trait Store: Send {
     fn where_used(&mut self, tenant: &str, name: &str) -> Result<Vec<StoredReference>>;
     /// A page of secrets of a tenant in name order.
     fn list(&mut self, tenant: &str, query: &ListQuery) -> Result<Page<StoredSecret>>;
+    /// Every tenant data key, in (tenant, id) order (for master-key rotation).
+    fn all_tenant_keys(&mut self) -> Result<Vec<(String, WrappedKey)>>;
+    /// Replaces the wrapped form of each listed data key and the store header (master-key
+    /// rotation; call inside [`Store::with_write_lock`]). Blocks concurrent key inserts.
+    fn rewrap_tenant_keys(
+        &mut self,
+        keys: &[(String, WrappedKey)],
+        header: &StoreHeader,
+    ) -> Result<()>;
+    /// Every kept version of every secret of a tenant, with the secret's name and type.
+    fn tenant_versions(&mut self, tenant: &str)
+        -> Result<Vec<(String, SecretType, StoredVersion)>>;
+    /// Replaces one kept version's ciphertext and data key id (tenant-key rotation).
+    fn reseal_version(&mut self, tenant: &str, name: &str, value: &StoredVersion) -> Result<()>;
     /// Everything the store holds (for migration between backends).
     fn dump(&mut self) -> Result<StoreDump>;
     /// Loads a dump into an empty store in one transaction; ALREADY_EXISTS if the store
@@ -275,4 +289,12 @@ impl StoreHeader {
             _ => Err(Error::integrity("store metadata is incomplete")),
         }
     }
+}
+
+/// The error of a write by a handle whose master key was rotated away meanwhile.
+pub(crate) fn master_key_rotated() -> Error {
+    Error::new(
+        ErrorCode::WrongMasterKey,
+        "the store's master key was rotated: reopen it with the new master key",
+    )
 }

@@ -329,6 +329,14 @@ impl Store for SqliteStore {
 
     fn insert_tenant_key(&mut self, tenant: &str, key: &WrappedKey) -> Result<bool> {
         let tx = self.write_tx()?;
+        let current: Option<Vec<u8>> = tx
+            .query_row("SELECT value FROM tbs_meta WHERE key = 'kek_id'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if current.as_deref() != Some(&key.kek_id.to_be_bytes()[..]) {
+            return Err(super::master_key_rotated());
+        }
         let inserted = tx.execute(
             "INSERT OR IGNORE INTO tbs_tenant_keys (tenant, dek_id, kek_id, wrapped, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -635,6 +643,92 @@ impl Store for SqliteStore {
             total: total as usize,
             has_more,
         })
+    }
+
+    fn all_tenant_keys(&mut self) -> Result<Vec<(String, WrappedKey)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT tenant, dek_id, kek_id, wrapped, created_at FROM tbs_tenant_keys
+             ORDER BY tenant, dek_id",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                WrappedKey {
+                    dek_id: row.get::<_, i64>(1)? as u32,
+                    kek_id: row.get::<_, i64>(2)? as u32,
+                    blob: row.get(3)?,
+                    created_at: row.get(4)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn rewrap_tenant_keys(
+        &mut self,
+        keys: &[(String, WrappedKey)],
+        header: &StoreHeader,
+    ) -> Result<()> {
+        let tx = self.write_tx()?;
+        for (tenant, key) in keys {
+            tx.execute(
+                "UPDATE tbs_tenant_keys SET kek_id = ?3, wrapped = ?4 WHERE tenant = ?1 AND dek_id = ?2",
+                params![tenant, key.dek_id, key.kek_id, key.blob],
+            )?;
+        }
+        tx.execute(
+            "UPDATE tbs_meta SET value = ?1 WHERE key = 'kek_id'",
+            params![header.kek_id.to_be_bytes().to_vec()],
+        )?;
+        tx.execute(
+            "UPDATE tbs_meta SET value = ?1 WHERE key = 'key_check'",
+            params![header.key_check],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn tenant_versions(
+        &mut self,
+        tenant: &str,
+    ) -> Result<Vec<(String, SecretType, StoredVersion)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT v.name, s.type, v.version, v.dek_id, v.value, v.created_at
+             FROM tbs_secret_versions v JOIN tbs_secrets s ON s.tenant = v.tenant AND s.name = v.name
+             WHERE v.tenant = ?1 ORDER BY v.name, v.version",
+        )?;
+        let rows = stmt.query_map(params![tenant], |row| {
+            let type_name: String = row.get(1)?;
+            let secret_type = type_name.parse::<SecretType>().map_err(|_| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    1,
+                    rusqlite::types::Type::Text,
+                    "type".into(),
+                )
+            })?;
+            Ok((
+                row.get::<_, String>(0)?,
+                secret_type,
+                StoredVersion {
+                    version: row.get::<_, i64>(2)? as u64,
+                    dek_id: row.get::<_, i64>(3)? as u32,
+                    blob: row.get(4)?,
+                    created_at: row.get(5)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn reseal_version(&mut self, tenant: &str, name: &str, value: &StoredVersion) -> Result<()> {
+        let tx = self.write_tx()?;
+        tx.execute(
+            "UPDATE tbs_secret_versions SET dek_id = ?4, value = ?5
+             WHERE tenant = ?1 AND name = ?2 AND version = ?3",
+            params![tenant, name, value.version as i64, value.dek_id, value.blob],
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 
     fn dump(&mut self) -> Result<StoreDump> {

@@ -162,6 +162,15 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Replace the master key: rewrap every tenant data key under the key in --new-key-file
+    /// (values are not re-encrypted); afterwards only the new key opens the store.
+    RotateMasterKey {
+        /// The new master key file (base64, mode 0600), e.g. written by `init` elsewhere.
+        #[arg(long)]
+        new_key_file: PathBuf,
+    },
+    /// Give the tenant (--tenant) a new data key and re-encrypt all its kept versions.
+    RotateTenantKey,
     /// List the secrets a config file references.
     Refs {
         /// The file to read.

@@ -102,6 +102,25 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
                 .into_bytes())
             }
         }
+        Command::RotateMasterKey { new_key_file } => {
+            let new_key = tbsecrets::crypto::read_key_file(new_key_file)?;
+            let report = open_existing(g)?.rotate_master_key(&new_key)?;
+            Ok(format!(
+                "rewrapped {} tenant data keys under master key {}; the old key no longer opens the store: use {}\n",
+                report.keys,
+                report.key_id,
+                new_key_file.display()
+            )
+            .into_bytes())
+        }
+        Command::RotateTenantKey => {
+            let report = open_existing(g)?.rotate_tenant_key(&g.tenant)?;
+            Ok(format!(
+                "tenant '{}' now uses data key {}; re-encrypted {} versions\n",
+                g.tenant, report.key_id, report.versions
+            )
+            .into_bytes())
+        }
         Command::Refs { file, json } => {
             let text = read_text(file)?;
             let refs = SecretStorage::references(&text)?;

@@ -271,16 +271,26 @@ impl Store for PgConnection {
     }
 
     fn insert_tenant_key(&mut self, tenant: &str, key: &WrappedKey) -> Result<bool> {
+        // A handle whose master key was rotated away must not add keys wrapped by it.
+        let kek = key.kek_id.to_be_bytes().to_vec();
         let inserted = self.execute(
-            sql::INSERT_KEY,
+            sql::INSERT_KEY_CHECKED,
             &[
                 &tenant,
                 &i64::from(key.dek_id),
                 &i64::from(key.kek_id),
                 &key.blob,
                 &key.created_at,
+                &kek,
             ],
         )?;
+        if inserted == 0 {
+            let current: Option<Vec<u8>> =
+                self.query_opt(sql::CURRENT_KEK, &[])?.map(|row| row.get(0));
+            if current.as_deref() != Some(&kek[..]) {
+                return Err(crate::store::master_key_rotated());
+            }
+        }
         Ok(inserted == 1)
     }
 
@@ -511,6 +521,101 @@ impl Store for PgConnection {
             items,
             total: total as usize,
             has_more,
+        })
+    }
+
+    fn all_tenant_keys(&mut self) -> Result<Vec<(String, WrappedKey)>> {
+        if self.write_locked {
+            // A master-key rotation: no key may be added between this read and its rewrap.
+            self.client
+                .batch_execute("LOCK TABLE tbs_tenant_keys IN EXCLUSIVE MODE")
+                .map_err(storage)?;
+        }
+        Ok(self
+            .query(sql::ALL_KEYS, &[])?
+            .iter()
+            .map(|row| {
+                (
+                    row.get::<_, String>(0),
+                    WrappedKey {
+                        dek_id: row.get::<_, i64>(1) as u32,
+                        kek_id: row.get::<_, i64>(2) as u32,
+                        blob: row.get(3),
+                        created_at: row.get(4),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    fn rewrap_tenant_keys(
+        &mut self,
+        keys: &[(String, WrappedKey)],
+        header: &StoreHeader,
+    ) -> Result<()> {
+        self.atomic(Some("*"), |c| {
+            c.client
+                .batch_execute("LOCK TABLE tbs_tenant_keys IN EXCLUSIVE MODE")
+                .map_err(storage)?;
+            for (tenant, key) in keys {
+                c.execute(
+                    sql::REWRAP_KEY,
+                    &[
+                        tenant,
+                        &i64::from(key.dek_id),
+                        &i64::from(key.kek_id),
+                        &key.blob,
+                    ],
+                )?;
+            }
+            let kek_id = header.kek_id.to_be_bytes().to_vec();
+            c.execute(sql::SET_META, &[&"kek_id", &kek_id])?;
+            c.execute(sql::SET_META, &[&"key_check", &header.key_check])?;
+            Ok(())
+        })
+    }
+
+    fn tenant_versions(
+        &mut self,
+        tenant: &str,
+    ) -> Result<Vec<(String, SecretType, StoredVersion)>> {
+        self.query(sql::TENANT_VERSIONS, &[&tenant])?
+            .iter()
+            .map(|row| {
+                let type_name: String = row.get(1);
+                let secret_type: SecretType = type_name.parse().map_err(|_| {
+                    Error::integrity(
+                        "stored metadata is malformed (type): corrupt or tampered store",
+                    )
+                })?;
+                Ok((
+                    row.get::<_, String>(0),
+                    secret_type,
+                    StoredVersion {
+                        version: row.get::<_, i64>(2) as u64,
+                        dek_id: row.get::<_, i64>(3) as u32,
+                        blob: row.get(4),
+                        created_at: row.get(5),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    fn reseal_version(&mut self, tenant: &str, name: &str, value: &StoredVersion) -> Result<()> {
+        let note = payload(tenant);
+        self.atomic(Some(&note), |c| {
+            c.execute(
+                sql::RESEAL_VERSION,
+                &[
+                    &tenant,
+                    &name,
+                    &(value.version as i64),
+                    &i64::from(value.dek_id),
+                    &value.blob,
+                ],
+            )?;
+            Ok(())
         })
     }
 

@@ -57,6 +57,26 @@ pub const KEY_BY_ID: &str = "SELECT dek_id, kek_id, wrapped, created_at FROM tbs
 pub const INSERT_KEY: &str =
     "INSERT INTO tbs_tenant_keys (tenant, dek_id, kek_id, wrapped, created_at)
      VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING";
+/// Inserts a data key only while its master key id is the store's current one; the lock on
+/// the table is taken before the statement's snapshot, so a rotation holding the table locked
+/// is seen once it commits.
+pub const INSERT_KEY_CHECKED: &str =
+    "INSERT INTO tbs_tenant_keys (tenant, dek_id, kek_id, wrapped, created_at)
+     SELECT $1, $2, $3, $4, $5
+     WHERE EXISTS (SELECT 1 FROM tbs_meta WHERE key = 'kek_id' AND value = $6)
+     ON CONFLICT DO NOTHING";
+pub const CURRENT_KEK: &str = "SELECT value FROM tbs_meta WHERE key = 'kek_id'";
+pub const ALL_KEYS: &str = "SELECT tenant, dek_id, kek_id, wrapped, created_at FROM tbs_tenant_keys
+                            ORDER BY tenant, dek_id";
+pub const REWRAP_KEY: &str =
+    "UPDATE tbs_tenant_keys SET kek_id = $3, wrapped = $4 WHERE tenant = $1 AND dek_id = $2";
+pub const SET_META: &str = "UPDATE tbs_meta SET value = $2 WHERE key = $1";
+pub const TENANT_VERSIONS: &str =
+    "SELECT v.name, s.type, v.version, v.dek_id, v.value, v.created_at
+     FROM tbs_secret_versions v JOIN tbs_secrets s ON s.tenant = v.tenant AND s.name = v.name
+     WHERE v.tenant = $1 ORDER BY v.name, v.version";
+pub const RESEAL_VERSION: &str = "UPDATE tbs_secret_versions SET dek_id = $4, value = $5
+                                  WHERE tenant = $1 AND name = $2 AND version = $3";
 pub const SECRET: &str = "SELECT tenant, name, type, description, version, created_at, updated_at,
                                  value_updated_at, last_used_at, use_count
                           FROM tbs_secrets WHERE tenant = $1 AND name = $2";

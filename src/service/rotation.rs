@@ -1,0 +1,125 @@
+//! Key rotation, online: readers keep working throughout (each rotation is one transaction,
+//! so other connections read the old state until it commits, and an interrupted rotation —
+//! a crash, a kill, a lost connection — rolls back with nothing lost).
+//!
+//! - Master key: every tenant data key is unwrapped with the current master key and wrapped
+//!   again under the new one, and the store header (id, key check value) is replaced. Values
+//!   are not touched. Afterwards only the new key opens the store.
+//! - Tenant key: a new data key is created for the tenant and every kept version of every
+//!   secret of the tenant is re-encrypted under it. The old data keys stay stored (wrapped), so
+//!   a write that raced the rotation on another node stays readable.
+
+use super::keyring::Keyring;
+use super::{value_context, SecretStorage};
+use crate::crypto::{open, seal, DataKey, MasterKey};
+use crate::error::{Error, Result};
+use crate::model::validate_tenant;
+use crate::store::{StoreHeader, StoredVersion};
+use serde::Serialize;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+/// What a rotation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RotationReport {
+    /// Tenant data keys rewrapped (master rotation) or created (tenant rotation).
+    pub keys: usize,
+    /// Kept versions re-encrypted (tenant rotation only).
+    pub versions: usize,
+    /// The new key's id (master key id, or the tenant's new data key id).
+    pub key_id: u32,
+}
+
+/// Scope name that serialises rotations with each other.
+const ROTATION_SCOPE: &str = "\u{1f}rotation";
+
+impl SecretStorage {
+    /// Replaces the master key: rewraps every tenant data key under `new_key` in one
+    /// transaction. Values are not re-encrypted; the old master key no longer opens the store.
+    pub fn rotate_master_key(&self, new_key: &MasterKey) -> Result<RotationReport> {
+        self.ensure_open()?;
+        let mut conn = self.backend.connection()?;
+        let mut report = None;
+        conn.store().with_write_lock(ROTATION_SCOPE, &mut |store| {
+            let header = store
+                .header()?
+                .ok_or_else(|| Error::integrity("the store has no header"))?;
+            if header.kek_id != self.keyring.kek_id() {
+                return Err(crate::store::master_key_rotated());
+            }
+            let new_kek_id = header.kek_id + 1;
+            let mut rewrapped = Vec::new();
+            for (tenant, wrapped) in store.all_tenant_keys()? {
+                let key = self.keyring.unwrap(&tenant, &wrapped)?;
+                let again =
+                    Keyring::rewrap_under(new_key, new_kek_id, &tenant, &key, wrapped.created_at)?;
+                rewrapped.push((tenant, again));
+            }
+            let header = StoreHeader {
+                kek_id: new_kek_id,
+                key_check: new_key.key_check(new_kek_id)?,
+            };
+            store.rewrap_tenant_keys(&rewrapped, &header)?;
+            report = Some(RotationReport {
+                keys: rewrapped.len(),
+                versions: 0,
+                key_id: new_kek_id,
+            });
+            Ok(())
+        })?;
+        drop(conn);
+        let report = report.ok_or_else(|| Error::internal("rotation finished without a report"))?;
+        self.keyring.set_master(new_key.clone(), report.key_id);
+        Ok(report)
+    }
+
+    /// Gives a tenant a new data key and re-encrypts every kept version of its secrets under
+    /// it, in one transaction.
+    pub fn rotate_tenant_key(&self, tenant: &str) -> Result<RotationReport> {
+        self.ensure_open()?;
+        validate_tenant(tenant)?;
+        let mut conn = self.backend.connection()?;
+        let mut report = None;
+        conn.store().with_write_lock(ROTATION_SCOPE, &mut |store| {
+            let next_id = store
+                .active_tenant_key(tenant)?
+                .map_or(1, |active| active.dek_id + 1);
+            let key = Arc::new(DataKey::generate(next_id));
+            let wrapped = self.keyring.wrap(tenant, &key)?;
+            if !store.insert_tenant_key(tenant, &wrapped)? {
+                return Err(Error::new(
+                    crate::ErrorCode::Conflict,
+                    format!("another rotation of tenant '{tenant}' is under way"),
+                ));
+            }
+            let mut versions = 0;
+            for (name, secret_type, stored) in store.tenant_versions(tenant)? {
+                let context = value_context(tenant, &name, secret_type, stored.version);
+                let old = self.keyring.key(store, tenant, stored.dek_id)?;
+                let plaintext = open(old.cipher(), &context, &stored.blob)?;
+                let resealed = StoredVersion {
+                    dek_id: key.id(),
+                    blob: seal(key.cipher(), key.id(), &context, &plaintext)?,
+                    ..stored
+                };
+                store.reseal_version(tenant, &name, &resealed)?;
+                versions += 1;
+            }
+            self.keyring.remember_new(tenant, key.clone());
+            report = Some(RotationReport {
+                keys: 1,
+                versions,
+                key_id: next_id,
+            });
+            Ok(())
+        })?;
+        drop(conn);
+        // Cached ciphertexts of this tenant are stale now.
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        let usage = self.cache.clear();
+        if !usage.is_empty() {
+            self.pending_usage.lock().extend(usage);
+        }
+        report.ok_or_else(|| Error::internal("rotation finished without a report"))
+    }
+}
