@@ -345,3 +345,89 @@ fn acknowledged_writes_survive_sigkill() {
         .create(TENANT, "after", SecretType::Text, b"ok", "")
         .unwrap();
 }
+
+/// Child: rotates the data key of tenants `r0`..`r19` in turn, printing `ROTATED rN` after
+/// each, then the master key to `TBS_TEST_NEW_KEY` (printing `MASTER`), and starts over.
+#[test]
+fn child_rotator() {
+    if std::env::var(CHILD_ROLE).as_deref() != Ok("rotator") {
+        return;
+    }
+    let store = SecretStorage::open(env(CHILD_STORE), child_options()).expect("child open");
+    let new_key = MasterKey::from_base64(&env("TBS_TEST_NEW_KEY")).expect("new key");
+    loop {
+        for t in 0..ROTATION_TENANTS {
+            store
+                .rotate_tenant_key(&format!("r{t}"))
+                .expect("tenant rotation");
+            say(&format!("ROTATED r{t}"));
+        }
+        if store.rotate_master_key(&new_key).is_ok() {
+            say("MASTER");
+        }
+    }
+}
+
+const ROTATION_TENANTS: usize = 20;
+
+/// A rotation killed with SIGKILL at a random point: the store opens (with the old key if the
+/// master rotation had not committed, else with the new one) and every secret reads back.
+#[test]
+fn rotation_killed_midway_loses_nothing() {
+    let (_dir, path) = temp_store();
+    let key = MasterKey::generate();
+    let new_key = MasterKey::generate();
+    {
+        let store = open(&path, &key);
+        for t in 0..ROTATION_TENANTS {
+            for i in 0..10 {
+                store
+                    .create(
+                        &format!("r{t}"),
+                        &format!("s{i}"),
+                        SecretType::Text,
+                        format!("{t}:{i}").as_bytes(),
+                        "",
+                    )
+                    .unwrap();
+            }
+        }
+    }
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as usize;
+    // Somewhere in the first pass, or in or after the master rotation that ends it.
+    let target = 1 + seed % (ROTATION_TENANTS + 3);
+    let mut child = spawn_child(
+        "child_rotator",
+        "rotator",
+        &path,
+        &key,
+        &[("TBS_TEST_NEW_KEY", new_key.to_base64().to_string())],
+    );
+    let mut out = BufReader::new(child.0.stdout.take().unwrap());
+    for seen in 0..target {
+        next_line(&mut out).unwrap_or_else(|| panic!("the rotator died after {seen} messages"));
+    }
+    child.0.kill().expect("SIGKILL the rotator");
+    child.0.wait().unwrap();
+
+    let store = match SecretStorage::open(&path, StorageOptions::with_master_key(key)) {
+        Ok(store) => store,
+        Err(e) if e.code() == ErrorCode::WrongMasterKey => {
+            SecretStorage::open(&path, StorageOptions::with_master_key(new_key)).unwrap()
+        }
+        Err(e) => panic!("reopen after a killed rotation: {e}"),
+    };
+    for t in 0..ROTATION_TENANTS {
+        for i in 0..10 {
+            let value = store.get_value(&format!("r{t}"), &format!("s{i}")).unwrap();
+            assert_eq!(value.as_bytes(), format!("{t}:{i}").as_bytes());
+        }
+    }
+    let ok: String = raw_connection(&path)
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+}
