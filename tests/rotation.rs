@@ -115,3 +115,56 @@ fn cli_rotations() {
     ]);
     assert!(out.status.success());
 }
+
+#[test]
+fn unused_and_stale_reports() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let store = SecretStorage::open(
+        dir.path().join("u.db"),
+        StorageOptions::with_master_key(MasterKey::generate()),
+    )
+    .unwrap();
+    store
+        .create("t", "used", SecretType::Text, b"v", "")
+        .unwrap();
+    store
+        .create("t", "never", SecretType::Text, b"v", "")
+        .unwrap();
+    store.get_value("t", "used").unwrap();
+    let names = |v: Vec<tbsecrets::SecretInfo>| v.into_iter().map(|i| i.name).collect::<Vec<_>>();
+    let day = Duration::from_secs(86_400);
+    assert_eq!(names(store.unused("t", day).unwrap()), ["never"]);
+    assert_eq!(
+        names(store.unused("t", Duration::ZERO).unwrap()),
+        ["never", "used"]
+    );
+    assert!(store.stale("t", day).unwrap().is_empty());
+    assert_eq!(
+        names(store.stale("t", Duration::ZERO).unwrap()),
+        ["never", "used"]
+    );
+    store.close().unwrap();
+
+    let bin = env!("CARGO_BIN_EXE_tbsecrets");
+    let key_dir = tempfile::tempdir().unwrap();
+    let store_path = key_dir.path().join("c.db");
+    let run = |args: &[&str]| {
+        Command::new(bin)
+            .arg("--store")
+            .arg(&store_path)
+            .args(args)
+            .env_remove("TBS_MASTER_KEY")
+            .env_remove("TBS_MASTER_KEY_FILE")
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["init"]).status.success());
+    assert!(run(&["put", "a", "--file", "/dev/null"]).status.success());
+    let out = run(&["unused", "--days", "1", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed[0]["name"], "a");
+    let out = run(&["stale", "--days", "1", "--json"]);
+    let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 0);
+}

@@ -354,6 +354,30 @@ impl SecretStorage {
         })
     }
 
+    /// Secrets of a tenant not read or resolved for at least `age` (never used counts), in
+    /// name order. Usage counters are flushed first.
+    pub fn unused(&self, tenant: &str, age: std::time::Duration) -> Result<Vec<SecretInfo>> {
+        let cutoff = now_millis().saturating_sub(age.as_millis() as i64);
+        Ok(self
+            .list(tenant, &ListQuery::default())?
+            .items
+            .into_iter()
+            .filter(|s| s.last_used_at.is_none_or(|used| used <= cutoff))
+            .collect())
+    }
+
+    /// Secrets of a tenant whose value was last written at least `age` ago (candidates for
+    /// rotation), in name order.
+    pub fn stale(&self, tenant: &str, age: std::time::Duration) -> Result<Vec<SecretInfo>> {
+        let cutoff = now_millis().saturating_sub(age.as_millis() as i64);
+        Ok(self
+            .list(tenant, &ListQuery::default())?
+            .items
+            .into_iter()
+            .filter(|s| s.value_updated_at <= cutoff)
+            .collect())
+    }
+
     /// Kept versions of a secret, newest first (no values).
     pub fn history(&self, tenant: &str, name: &str) -> Result<Vec<VersionInfo>> {
         self.ensure_open()?;

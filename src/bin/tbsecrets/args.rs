@@ -171,6 +171,24 @@ pub enum Command {
     },
     /// Give the tenant (--tenant) a new data key and re-encrypt all its kept versions.
     RotateTenantKey,
+    /// List secrets not read or resolved for N days (never used ones included).
+    Unused {
+        /// Age in days.
+        #[arg(long)]
+        days: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List secrets whose value is older than N days (due for rotation).
+    Stale {
+        /// Age in days.
+        #[arg(long)]
+        days: u32,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List the secrets a config file references.
     Refs {
         /// The file to read.

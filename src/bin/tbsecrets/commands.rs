@@ -44,11 +44,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
                     ..ListQuery::default()
                 },
             )?;
-            if *json {
-                render::json(&page.items)
-            } else {
-                Ok(render::list(&page.items))
-            }
+            listing(&page.items, *json)
         }
         Command::Info { name, json } => {
             let info = open_existing(g)?.info(&g.tenant, name)?;
@@ -120,6 +116,14 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
                 g.tenant, report.key_id, report.versions
             )
             .into_bytes())
+        }
+        Command::Unused { days, json } => {
+            let found = open_existing(g)?.unused(&g.tenant, days_of(*days))?;
+            listing(&found, *json)
+        }
+        Command::Stale { days, json } => {
+            let found = open_existing(g)?.stale(&g.tenant, days_of(*days))?;
+            listing(&found, *json)
         }
         Command::Refs { file, json } => {
             let text = read_text(file)?;
@@ -341,6 +345,19 @@ fn redact_password(url: &str) -> String {
             None => url.to_owned(),
         },
         None => url.to_owned(),
+    }
+}
+
+fn days_of(days: u32) -> std::time::Duration {
+    std::time::Duration::from_secs(u64::from(days) * 86_400)
+}
+
+/// Secrets as a table or JSON.
+fn listing(items: &[tbsecrets::SecretInfo], json: bool) -> Result<Vec<u8>> {
+    if json {
+        render::json(&items)
+    } else {
+        Ok(render::list(items))
     }
 }
 
