@@ -3,6 +3,7 @@
 //! Secrets are tenant-scoped, typed (TEXT or TEXT_FILE), versioned and sealed with AES-256-GCM
 //! under per-tenant data keys that an external master key wraps. See `DESIGN.md` and README.md.
 
+pub mod access;
 pub mod crypto;
 pub mod error;
 pub mod ffi;
@@ -12,7 +13,8 @@ pub mod placeholder;
 pub mod service;
 pub mod store;
 
+pub use access::{Operation, Policy, Principal, Role};
 pub use crypto::MasterKey;
 pub use error::{Error, ErrorCode, PlaceholderProblem, Result};
 pub use model::{Limits, ListQuery, Page, SecretInfo, SecretType, VersionInfo};
-pub use service::{SecretStorage, SecretValue, StorageOptions};
+pub use service::{SecretStorage, SecretValue, Session, StorageOptions};

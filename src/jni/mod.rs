@@ -83,6 +83,7 @@ pub extern "system" fn open<'local>(
             busy_timeout: Duration::from_millis(u64::try_from(busy_timeout_millis).unwrap_or(0)),
             materialize: None,
             cache_values: true,
+            policy: None,
         };
         Ok(into_handle(SecretStorage::open(path, options)?))
     })

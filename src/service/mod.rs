@@ -12,6 +12,7 @@ mod migrate;
 mod options;
 mod resolve;
 mod rotation;
+mod session;
 mod value;
 
 pub use materialize::MaterializeOptions;
@@ -22,6 +23,7 @@ pub use resolve::{
     MAX_SOURCE_ID_BYTES,
 };
 pub use rotation::RotationReport;
+pub use session::Session;
 pub use value::SecretValue;
 
 use crate::crypto::{master_key_from_env, seal, BlobContext, MasterKey};
@@ -59,6 +61,7 @@ pub struct SecretStorage {
     materializer: Materializer,
     closed: AtomicBool,
     options: StorageOptions,
+    policy: crate::access::Policy,
     backend: Box<dyn Backend>,
 }
 
@@ -125,6 +128,7 @@ impl SecretStorage {
             last_usage_flush: AtomicI64::new(clock::coarse_now_millis()),
             materializer: Materializer::new(options.materialize.clone()),
             closed: AtomicBool::new(false),
+            policy: options.policy.clone().unwrap_or_default(),
             options,
             backend,
         })

@@ -18,6 +18,9 @@ pub struct StorageOptions {
     pub create_if_missing: bool,
     /// How long a writer waits for another process's write lock.
     pub busy_timeout: Duration,
+    /// The access policy of sessions ([`crate::service::Session`]); `None`: the default
+    /// ThingsBoard roles ([`crate::access::Policy::default`]).
+    pub policy: Option<crate::access::Policy>,
     /// Keep current ciphertexts in memory so hot reads skip the database (default true).
     /// Off, every read goes to the backend.
     pub cache_values: bool,
@@ -36,6 +39,7 @@ impl Default for StorageOptions {
             busy_timeout: Duration::from_secs(10),
             materialize: None,
             cache_values: true,
+            policy: None,
         }
     }
 }

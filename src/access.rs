@@ -1,0 +1,273 @@
+//! Principals and the access policy (pure: no I/O).
+//!
+//! Every operation of a [`crate::service::Session`] runs on behalf of a principal — a tenant
+//! and a role — and is allowed only if the policy says so; deny by default. The default policy
+//! follows ThingsBoard: tenant administrators manage their own tenant's secrets but never see
+//! values; the rule engine and integrations (SERVICE) read metadata and resolve in their own
+//! tenant; the system administrator manages any tenant, never sees values; customer users get
+//! nothing.
+
+use crate::error::{Error, ErrorCode, Result};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Who acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Role {
+    /// The platform's system administrator.
+    SysAdmin,
+    /// A tenant's administrator.
+    TenantAdmin,
+    /// A customer's user.
+    CustomerUser,
+    /// The rule engine or an integration.
+    Service,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 4] = [
+        Role::SysAdmin,
+        Role::TenantAdmin,
+        Role::CustomerUser,
+        Role::Service,
+    ];
+
+    /// The stable upper-case name, e.g. `TENANT_ADMIN`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::SysAdmin => "SYS_ADMIN",
+            Role::TenantAdmin => "TENANT_ADMIN",
+            Role::CustomerUser => "CUSTOMER_USER",
+            Role::Service => "SERVICE",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Role> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(&s.replace('-', "_")))
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "unknown role '{s}': expected SYS_ADMIN, TENANT_ADMIN, CUSTOMER_USER or SERVICE"
+                ))
+            })
+    }
+}
+
+/// What is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Operation {
+    /// Read metadata: info, list, history, where-used, usage reports.
+    Read,
+    /// Create, update, rollback, change descriptions, track references, rotate tenant keys.
+    Write,
+    /// Delete secrets.
+    Delete,
+    /// Get a value or resolve a document.
+    Resolve,
+}
+
+impl Operation {
+    /// The stable upper-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Operation::Read => "READ",
+            Operation::Write => "WRITE",
+            Operation::Delete => "DELETE",
+            Operation::Resolve => "RESOLVE",
+        }
+    }
+}
+
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A tenant and a role, plus an optional id (a user or service name) for the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Principal {
+    /// The tenant the principal belongs to.
+    pub tenant: String,
+    /// Its role.
+    pub role: Role,
+    /// Who exactly, if known (e.g. a user id); never used for decisions.
+    pub id: Option<String>,
+}
+
+impl Principal {
+    /// A principal without an id.
+    pub fn new(tenant: impl Into<String>, role: Role) -> Principal {
+        Principal {
+            tenant: tenant.into(),
+            role,
+            id: None,
+        }
+    }
+}
+
+/// Which tenants a rule covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TenantScope {
+    /// Only the principal's own tenant.
+    Own,
+    /// Every tenant.
+    Any,
+}
+
+/// One grant: a role may do these operations in these tenants.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    /// The role granted.
+    pub role: Role,
+    /// The operations granted.
+    pub operations: Vec<Operation>,
+    /// Where.
+    pub tenants: TenantScope,
+}
+
+/// The set of grants; anything not granted is denied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Policy {
+    /// The grants.
+    pub rules: Vec<Rule>,
+}
+
+impl Default for Policy {
+    /// ThingsBoard's roles: TENANT_ADMIN READ/WRITE/DELETE in its tenant; SERVICE READ/RESOLVE
+    /// in its tenant; SYS_ADMIN READ/WRITE/DELETE in any tenant; CUSTOMER_USER nothing.
+    fn default() -> Policy {
+        use Operation::*;
+        Policy {
+            rules: vec![
+                Rule {
+                    role: Role::TenantAdmin,
+                    operations: vec![Read, Write, Delete],
+                    tenants: TenantScope::Own,
+                },
+                Rule {
+                    role: Role::Service,
+                    operations: vec![Read, Resolve],
+                    tenants: TenantScope::Own,
+                },
+                Rule {
+                    role: Role::SysAdmin,
+                    operations: vec![Read, Write, Delete],
+                    tenants: TenantScope::Any,
+                },
+            ],
+        }
+    }
+}
+
+impl Policy {
+    /// A policy from JSON: `{"rules":[{"role":"SERVICE","operations":["READ","RESOLVE"],
+    /// "tenants":"own"}]}`. Unknown fields, roles or operations are INVALID_ARGUMENT.
+    pub fn from_json(text: &str) -> Result<Policy> {
+        serde_json::from_str(text).map_err(|e| Error::invalid(format!("invalid policy JSON: {e}")))
+    }
+
+    /// Whether `principal` may do `operation` in `tenant`.
+    pub fn allows(&self, principal: &Principal, operation: Operation, tenant: &str) -> bool {
+        self.rules.iter().any(|rule| {
+            rule.role == principal.role
+                && rule.operations.contains(&operation)
+                && match rule.tenants {
+                    TenantScope::Any => true,
+                    TenantScope::Own => principal.tenant == tenant,
+                }
+        })
+    }
+
+    /// PERMISSION_DENIED unless `principal` may do `operation` in `tenant`.
+    pub fn check(&self, principal: &Principal, operation: Operation, tenant: &str) -> Result<()> {
+        if self.allows(principal, operation, tenant) {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorCode::PermissionDenied,
+            format!(
+                "{} of tenant '{}' may not {} in tenant '{}'",
+                principal.role, principal.tenant, operation, tenant
+            ),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Operation::*;
+
+    #[test]
+    fn default_policy_matrix() {
+        let policy = Policy::default();
+        let expect = |role, own: &[Operation], other: &[Operation]| {
+            let p = Principal::new("a", role);
+            for op in [Read, Write, Delete, Resolve] {
+                assert_eq!(
+                    policy.allows(&p, op, "a"),
+                    own.contains(&op),
+                    "{role} {op} own"
+                );
+                assert_eq!(
+                    policy.allows(&p, op, "b"),
+                    other.contains(&op),
+                    "{role} {op} other"
+                );
+            }
+        };
+        expect(Role::TenantAdmin, &[Read, Write, Delete], &[]);
+        expect(Role::Service, &[Read, Resolve], &[]);
+        expect(
+            Role::SysAdmin,
+            &[Read, Write, Delete],
+            &[Read, Write, Delete],
+        );
+        expect(Role::CustomerUser, &[], &[]);
+        let err = policy
+            .check(&Principal::new("a", Role::TenantAdmin), Resolve, "a")
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::PermissionDenied);
+        assert!(err.message().contains("TENANT_ADMIN") && err.message().contains("RESOLVE"));
+    }
+
+    #[test]
+    fn custom_policy_from_json() {
+        let policy = Policy::from_json(
+            r#"{"rules":[{"role":"CUSTOMER_USER","operations":["READ"],"tenants":"own"}]}"#,
+        )
+        .unwrap();
+        assert!(policy.allows(&Principal::new("a", Role::CustomerUser), Read, "a"));
+        assert!(!policy.allows(&Principal::new("a", Role::TenantAdmin), Read, "a"));
+        for bad in [
+            r#"{"rules":[{"role":"ROOT","operations":[],"tenants":"own"}]}"#,
+            r#"{"rules":[{"role":"SERVICE","operations":["FLY"],"tenants":"own"}]}"#,
+            r#"{"rules":[],"extra":1}"#,
+            "not json",
+        ] {
+            assert_eq!(
+                Policy::from_json(bad).unwrap_err().code(),
+                ErrorCode::InvalidArgument
+            );
+        }
+        assert_eq!("tenant-admin".parse::<Role>().unwrap(), Role::TenantAdmin);
+    }
+}
