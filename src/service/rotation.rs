@@ -80,6 +80,7 @@ impl SecretStorage {
         validate_tenant(tenant)?;
         let mut conn = self.backend.connection()?;
         let mut report = None;
+        let mut new_key = None;
         conn.store().with_write_lock(ROTATION_SCOPE, &mut |store| {
             let next_id = store
                 .active_tenant_key(tenant)?
@@ -105,15 +106,19 @@ impl SecretStorage {
                 store.reseal_version(tenant, &name, &resealed)?;
                 versions += 1;
             }
-            self.keyring.remember_new(tenant, key.clone());
             report = Some(RotationReport {
                 keys: 1,
                 versions,
                 key_id: next_id,
             });
+            new_key = Some(key.clone());
             Ok(())
         })?;
         drop(conn);
+        // Only once committed: an id from a rolled-back rotation may be reused with another key.
+        if let Some(key) = new_key {
+            self.keyring.remember_new(tenant, key);
+        }
         // Cached ciphertexts of this tenant are stale now.
         self.generation.fetch_add(1, Ordering::AcqRel);
         let usage = self.cache.clear();
