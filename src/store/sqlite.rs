@@ -87,10 +87,9 @@ impl Default for SqliteOptions {
 
 /// A SQLite store file.
 pub struct SqliteStore {
-    // Field order matters: nothing here maps the -shm file, but probes handed out must be
-    // dropped by the service before this connection closes (see change_probe.rs).
     conn: Connection,
     path: PathBuf,
+    busy_timeout: Duration,
     /// Whether `with_write_lock` holds a write transaction that the methods join.
     write_locked: bool,
 }
@@ -149,6 +148,7 @@ impl SqliteStore {
         let mut backend = SqliteStore {
             conn,
             path: path.to_path_buf(),
+            busy_timeout: options.busy_timeout,
             write_locked: false,
         };
         backend.migrate()?;
@@ -161,9 +161,9 @@ impl SqliteStore {
     }
 
     fn migrate(&mut self) -> Result<()> {
-        let current: i64 = self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let current: i64 = retry_transient(self.busy_timeout, || {
+            self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        })?;
         if current == SCHEMA_VERSION {
             return Ok(());
         }
@@ -211,12 +211,24 @@ impl SqliteStore {
 /// the same new file holds a lock; so retry until the busy timeout. Once the file is in WAL
 /// mode (recorded in the file) this pragma takes no exclusive lock.
 fn enable_wal(conn: &Connection, busy_timeout: Duration) -> Result<String> {
-    let deadline = std::time::Instant::now() + busy_timeout;
+    retry_transient(busy_timeout, || {
+        conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0))
+    })
+}
+
+/// Runs `f` again while SQLite answers with a lock error that it raises without calling the
+/// busy handler (BUSY while a new file changes journal mode, LOCKED, or PROTOCOL when a WAL
+/// read lock keeps slipping away under heavy writing), until `timeout`.
+fn retry_transient<T>(timeout: Duration, mut f: impl FnMut() -> rusqlite::Result<T>) -> Result<T> {
+    use rusqlite::ErrorCode as Sql;
+    let deadline = std::time::Instant::now() + timeout;
     loop {
-        match conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get::<_, String>(0)) {
+        match f() {
             Err(e)
-                if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
-                    && std::time::Instant::now() < deadline =>
+                if matches!(
+                    e.sqlite_error_code(),
+                    Some(Sql::DatabaseBusy | Sql::DatabaseLocked | Sql::FileLockingProtocolFailed)
+                ) && std::time::Instant::now() < deadline =>
             {
                 std::thread::sleep(Duration::from_millis(2));
             }
@@ -647,19 +659,11 @@ impl Store for SqliteStore {
 
     fn all_tenant_keys(&mut self) -> Result<Vec<(String, WrappedKey)>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT tenant, dek_id, kek_id, wrapped, created_at FROM tbs_tenant_keys
+            "SELECT dek_id, kek_id, wrapped, created_at, tenant FROM tbs_tenant_keys
              ORDER BY tenant, dek_id",
         )?;
         let rows = stmt.query_map([], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                WrappedKey {
-                    dek_id: row.get::<_, i64>(1)? as u32,
-                    kek_id: row.get::<_, i64>(2)? as u32,
-                    blob: row.get(3)?,
-                    created_at: row.get(4)?,
-                },
-            ))
+            Ok((row.get::<_, String>(4)?, wrapped_from_row(row)?))
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
@@ -733,21 +737,7 @@ impl Store for SqliteStore {
 
     fn dump(&mut self) -> Result<StoreDump> {
         let header = self.header()?;
-        let tenant_keys = self
-            .conn
-            .prepare("SELECT tenant, dek_id, kek_id, wrapped, created_at FROM tbs_tenant_keys ORDER BY tenant, dek_id")?
-            .query_map([], |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    WrappedKey {
-                        dek_id: row.get::<_, i64>(1)? as u32,
-                        kek_id: row.get::<_, i64>(2)? as u32,
-                        blob: row.get(3)?,
-                        created_at: row.get(4)?,
-                    },
-                ))
-            })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let tenant_keys = self.all_tenant_keys()?;
         let secrets = self
             .conn
             .prepare(&format!(

@@ -534,17 +534,7 @@ impl Store for PgConnection {
         Ok(self
             .query(sql::ALL_KEYS, &[])?
             .iter()
-            .map(|row| {
-                (
-                    row.get::<_, String>(0),
-                    WrappedKey {
-                        dek_id: row.get::<_, i64>(1) as u32,
-                        kek_id: row.get::<_, i64>(2) as u32,
-                        blob: row.get(3),
-                        created_at: row.get(4),
-                    },
-                )
-            })
+            .map(|row| (row.get::<_, String>(4), wrapped_from_row(row)))
             .collect())
     }
 
@@ -621,23 +611,7 @@ impl Store for PgConnection {
 
     fn dump(&mut self) -> Result<StoreDump> {
         let header = self.header()?;
-        let tenant_keys = self
-            .client
-            .query("SELECT tenant, dek_id, kek_id, wrapped, created_at FROM tbs_tenant_keys ORDER BY tenant, dek_id", &[])
-            .map_err(storage)?
-            .iter()
-            .map(|row| {
-                (
-                    row.get::<_, String>(0),
-                    WrappedKey {
-                        dek_id: row.get::<_, i64>(1) as u32,
-                        kek_id: row.get::<_, i64>(2) as u32,
-                        blob: row.get(3),
-                        created_at: row.get(4),
-                    },
-                )
-            })
-            .collect();
+        let tenant_keys = self.all_tenant_keys()?;
         let secrets = self
             .client
             .query("SELECT tenant, name, type, description, version, created_at, updated_at, value_updated_at, last_used_at, use_count FROM tbs_secrets ORDER BY tenant, name", &[])

@@ -66,7 +66,7 @@ pub const INSERT_KEY_CHECKED: &str =
      WHERE EXISTS (SELECT 1 FROM tbs_meta WHERE key = 'kek_id' AND value = $6)
      ON CONFLICT DO NOTHING";
 pub const CURRENT_KEK: &str = "SELECT value FROM tbs_meta WHERE key = 'kek_id'";
-pub const ALL_KEYS: &str = "SELECT tenant, dek_id, kek_id, wrapped, created_at FROM tbs_tenant_keys
+pub const ALL_KEYS: &str = "SELECT dek_id, kek_id, wrapped, created_at, tenant FROM tbs_tenant_keys
                             ORDER BY tenant, dek_id";
 pub const REWRAP_KEY: &str =
     "UPDATE tbs_tenant_keys SET kek_id = $3, wrapped = $4 WHERE tenant = $1 AND dek_id = $2";
