@@ -118,6 +118,47 @@ impl Principal {
             id: None,
         }
     }
+
+    /// The same principal with an id (a user or service name) for the audit log.
+    pub fn with_id(mut self, id: impl Into<String>) -> Principal {
+        self.id = Some(id.into());
+        self
+    }
+}
+
+/// On whose behalf an operation runs: the host program that opened the store (it holds the
+/// master key, so no policy can restrain it; its operations are audited as `HOST`), or a
+/// principal checked against the policy.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Actor {
+    /// The program that opened the store.
+    Host,
+    /// A tenant and role acting through a [`crate::service::Session`].
+    Principal(Principal),
+}
+
+impl Actor {
+    /// The role name written to the audit log: `HOST` or the principal's role.
+    pub fn role_name(&self) -> &'static str {
+        match self {
+            Actor::Host => "HOST",
+            Actor::Principal(p) => p.role.as_str(),
+        }
+    }
+
+    /// The principal, unless this is the host.
+    pub fn principal(&self) -> Option<&Principal> {
+        match self {
+            Actor::Host => None,
+            Actor::Principal(p) => Some(p),
+        }
+    }
+}
+
+impl From<Principal> for Actor {
+    fn from(principal: Principal) -> Actor {
+        Actor::Principal(principal)
+    }
 }
 
 /// Which tenants a rule covers.

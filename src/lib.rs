@@ -4,6 +4,7 @@
 //! under per-tenant data keys that an external master key wraps. See `DESIGN.md` and README.md.
 
 pub mod access;
+pub mod audit;
 pub mod crypto;
 pub mod error;
 pub mod ffi;

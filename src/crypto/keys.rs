@@ -189,6 +189,12 @@ impl DataKey {
         Ok(DataKey { id, bytes, cipher })
     }
 
+    /// A MAC key derived from this key for one purpose (`label`), so the key itself is never
+    /// used for anything but sealing.
+    pub fn derive_mac_key(&self, label: &[u8]) -> super::MacKey {
+        super::MacKey::derive(self.bytes.as_ref(), label)
+    }
+
     /// The id of this key within its tenant.
     pub fn id(&self) -> u32 {
         self.id

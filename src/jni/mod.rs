@@ -84,6 +84,7 @@ pub extern "system" fn open<'local>(
             materialize: None,
             cache_values: true,
             policy: None,
+            audit: Default::default(),
         };
         Ok(into_handle(SecretStorage::open(path, options)?))
     })

@@ -67,6 +67,7 @@ pub fn migrate(
             .tenant_keys
             .iter()
             .map(|(tenant, _)| tenant)
+            .filter(|tenant| *tenant != crate::audit::AUDIT_KEY_TENANT)
             .collect::<BTreeSet<_>>()
             .len(),
         secrets: dump.secrets.len(),

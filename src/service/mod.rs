@@ -26,6 +26,7 @@ pub use rotation::RotationReport;
 pub use session::Session;
 pub use value::SecretValue;
 
+use crate::audit::AuditLog;
 use crate::crypto::{master_key_from_env, seal, BlobContext, MasterKey};
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{
@@ -62,6 +63,8 @@ pub struct SecretStorage {
     closed: AtomicBool,
     options: StorageOptions,
     policy: crate::access::Policy,
+    /// `None` when auditing is off (or has nowhere to go).
+    audit: Option<AuditLog>,
     backend: Box<dyn Backend>,
 }
 
@@ -82,9 +85,13 @@ impl SecretStorage {
     /// Fails with WRONG_MASTER_KEY when the key does not match the store (nothing is changed),
     /// INTEGRITY when the file is not a store or is corrupt, INVALID_ARGUMENT when no master
     /// key is configured.
-    pub fn open(path: impl AsRef<Path>, options: StorageOptions) -> Result<SecretStorage> {
+    pub fn open(path: impl AsRef<Path>, mut options: StorageOptions) -> Result<SecretStorage> {
         let master = master_key_of(&options)?;
         let backend = open_backend(path.as_ref(), &options)?;
+        let is_url = path.as_ref().to_str().is_some_and(is_postgres_url);
+        if options.audit.enabled && options.audit.path.is_none() && !is_url {
+            options.audit.path = Some(crate::audit::default_log_path(path.as_ref()));
+        }
         SecretStorage::with_backend(backend, master, options)
     }
 
@@ -113,6 +120,19 @@ impl SecretStorage {
                 header
             }
         };
+        let keyring = Keyring::new(master, header.kek_id);
+        let audit = if options.audit.enabled
+            && (options.audit.path.is_some() || options.audit.sink.is_some())
+        {
+            Some(AuditLog::open(
+                audit_key(&keyring, store)?,
+                options.audit.path.as_deref(),
+                options.audit.sink.clone(),
+                options.audit.batch_uses,
+            )?)
+        } else {
+            None
+        };
         drop(conn);
         let seen = SeenFingerprint::default();
         if let Some(token) = backend.change_token() {
@@ -123,12 +143,13 @@ impl SecretStorage {
             seen,
             generation: AtomicU64::new(0),
             cache: ValueCache::default(),
-            keyring: Keyring::new(master, header.kek_id),
+            keyring,
             pending_usage: Mutex::new(Vec::new()),
             last_usage_flush: AtomicI64::new(clock::coarse_now_millis()),
             materializer: Materializer::new(options.materialize.clone()),
             closed: AtomicBool::new(false),
             policy: options.policy.clone().unwrap_or_default(),
+            audit,
             options,
             backend,
         })
@@ -140,7 +161,20 @@ impl SecretStorage {
     }
 
     /// Creates a secret (version 1). ALREADY_EXISTS if the name is taken in the tenant.
+    /// Audited as the host; see [`Session::create`] to act as a principal.
     pub fn create(
+        &self,
+        tenant: &str,
+        name: &str,
+        secret_type: SecretType,
+        value: &[u8],
+        description: &str,
+    ) -> Result<SecretInfo> {
+        self.host()
+            .create(tenant, name, secret_type, value, description)
+    }
+
+    fn create_inner(
         &self,
         tenant: &str,
         name: &str,
@@ -190,8 +224,19 @@ impl SecretStorage {
     /// Writes a new version of a secret's value.
     ///
     /// With `expected_version`, the write happens only if the current version equals it
-    /// (check-and-set), else CONFLICT. Returns the updated metadata.
+    /// (check-and-set), else CONFLICT. Returns the updated metadata. Audited as the host.
     pub fn update_value(
+        &self,
+        tenant: &str,
+        name: &str,
+        value: &[u8],
+        expected_version: Option<u64>,
+    ) -> Result<SecretInfo> {
+        self.host()
+            .update_value(tenant, name, value, expected_version)
+    }
+
+    fn update_value_inner(
         &self,
         tenant: &str,
         name: &str,
@@ -207,8 +252,12 @@ impl SecretStorage {
         })
     }
 
-    /// Writes a new version equal to the kept version `version`.
+    /// Writes a new version equal to the kept version `version`. Audited as the host.
     pub fn rollback(&self, tenant: &str, name: &str, version: u64) -> Result<SecretInfo> {
+        self.host().rollback(tenant, name, version)
+    }
+
+    fn rollback_inner(&self, tenant: &str, name: &str, version: u64) -> Result<SecretInfo> {
         self.ensure_open()?;
         validate_tenant(tenant)?;
         validate_name(name)?;
@@ -295,8 +344,17 @@ impl SecretStorage {
         written.ok_or_else(|| Error::internal("the write lock was released without the write"))
     }
 
-    /// Changes a secret's description (no new version).
+    /// Changes a secret's description (no new version). Audited as the host.
     pub fn update_description(
+        &self,
+        tenant: &str,
+        name: &str,
+        description: &str,
+    ) -> Result<SecretInfo> {
+        self.host().update_description(tenant, name, description)
+    }
+
+    fn update_description_inner(
         &self,
         tenant: &str,
         name: &str,
@@ -320,7 +378,12 @@ impl SecretStorage {
 
     /// Deletes a secret; with `force`, even while sources reference it (their references
     /// stay in the index, so `where_used` still shows what will break).
+    /// Audited as the host.
     pub fn delete_with(&self, tenant: &str, name: &str, force: bool) -> Result<()> {
+        self.host().delete_with(tenant, name, force)
+    }
+
+    fn delete_inner(&self, tenant: &str, name: &str, force: bool) -> Result<()> {
         self.ensure_open()?;
         validate_tenant(tenant)?;
         validate_name(name)?;
@@ -405,8 +468,15 @@ impl SecretStorage {
 
     /// Decrypts the current value of a secret. The returned holder zeroizes on drop.
     ///
-    /// The hot path takes no write lock and does not touch the database.
+    /// The hot path takes no write lock and does not touch the database. The use is audited
+    /// (batched) as the host; see [`Session::get_value`] to act as a principal.
+    #[inline]
     pub fn get_value(&self, tenant: &str, name: &str) -> Result<SecretValue> {
+        self.host().get_value(tenant, name)
+    }
+
+    #[inline]
+    fn get_value_inner(&self, tenant: &str, name: &str) -> Result<SecretValue> {
         self.ensure_open()?;
         let now = clock::coarse_now_millis();
         // Opened under the cache's read lock: no reference count traffic on the hot path.
@@ -548,10 +618,80 @@ impl SecretStorage {
         Ok(SecretValue::new(secret.secret_type, secret.version, bytes))
     }
 
-    /// Writes batched usage counters to the store.
+    /// Writes batched usage counters to the store and batched use records to the audit log.
     pub fn flush_usage(&self) -> Result<()> {
         self.ensure_open()?;
+        if let Some(audit) = &self.audit {
+            audit.flush()?;
+        }
         self.flush_usage_to(self.backend.connection()?.store())
+    }
+
+    /// Counts a use of a value in the audit log (batched).
+    #[inline]
+    fn note_use(
+        &self,
+        actor: &crate::access::Actor,
+        action: crate::audit::AuditAction,
+        tenant: &str,
+        name: &str,
+        outcome: ErrorCode,
+    ) {
+        if outcome == ErrorCode::Closed {
+            return;
+        }
+        if let Some(audit) = &self.audit {
+            audit.note_use(
+                actor,
+                action,
+                tenant,
+                name,
+                outcome,
+                clock::coarse_now_millis(),
+            );
+        }
+    }
+
+    /// Writes one audit record now (synced).
+    fn audit_record(&self, entry: crate::audit::AuditEntry) -> Result<()> {
+        match &self.audit {
+            Some(audit) => audit.record(entry, true),
+            None => Ok(()),
+        }
+    }
+
+    /// The audit log file this handle writes, if any.
+    pub fn audit_log_path(&self) -> Option<std::path::PathBuf> {
+        self.audit.as_ref().and_then(AuditLog::path)
+    }
+
+    /// Verifies an audit log (`path`, else this handle's) with this store's audit key:
+    /// every line's MAC, sequence and link to the line before. The result names the first
+    /// bad line, if any ([`crate::audit::AuditVerification::into_result`] turns that into an
+    /// INTEGRITY error). Batched uses are written first.
+    pub fn verify_audit_log(&self, path: Option<&Path>) -> Result<crate::audit::AuditVerification> {
+        self.verify_audit_log_with_progress(path, &mut |_, _| {})
+    }
+
+    /// [`SecretStorage::verify_audit_log`], calling `progress(bytes_read, total_bytes)`.
+    pub fn verify_audit_log_with_progress(
+        &self,
+        path: Option<&Path>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<crate::audit::AuditVerification> {
+        self.ensure_open()?;
+        let own = self.audit_log_path();
+        let path = path.or(own.as_deref()).ok_or_else(|| {
+            Error::invalid("this handle writes no audit log file: name the log to verify")
+        })?;
+        if let Some(audit) = &self.audit {
+            audit.flush()?;
+        }
+        let key = match &self.audit {
+            Some(audit) => audit.key().clone(),
+            None => audit_key(&self.keyring, self.backend.connection()?.store())?,
+        };
+        crate::audit::verify_file(path, &key, progress)
     }
 
     fn flush_usage_to(&self, backend: &mut dyn Store) -> Result<()> {
@@ -575,7 +715,12 @@ impl SecretStorage {
             return Ok(());
         }
         let materialized = self.materializer.close();
+        let audited = match &self.audit {
+            Some(audit) => audit.sync(),
+            None => Ok(()),
+        };
         self.flush_usage_to(self.backend.connection()?.store())?;
+        audited?;
         materialized
     }
 
@@ -646,6 +791,12 @@ fn info_of(secret: StoredSecret) -> SecretInfo {
         last_used_at: secret.last_used_at,
         use_count: secret.use_count,
     }
+}
+
+/// The store's audit MAC key, derived from its reserved data key (created on first use).
+fn audit_key(keyring: &Keyring, store: &mut dyn Store) -> Result<crate::crypto::MacKey> {
+    let key = keyring.active_key(store, crate::audit::AUDIT_KEY_TENANT)?;
+    Ok(key.derive_mac_key(crate::audit::AUDIT_KEY_LABEL))
 }
 
 /// The master key the options name, else the environment's.

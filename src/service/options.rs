@@ -27,6 +27,8 @@ pub struct StorageOptions {
     /// Where materialised TEXT_FILE values go; `None`: a private temporary directory that
     /// is removed when the handle closes.
     pub materialize: Option<MaterializeOptions>,
+    /// The audit log (default: on, in `<store>.audit.jsonl` for SQLite).
+    pub audit: crate::audit::AuditOptions,
 }
 
 impl Default for StorageOptions {
@@ -40,6 +42,7 @@ impl Default for StorageOptions {
             materialize: None,
             cache_values: true,
             policy: None,
+            audit: crate::audit::AuditOptions::default(),
         }
     }
 }

@@ -6,6 +6,8 @@
 //! the exact (tenant, secret, source) index.
 
 use super::SecretStorage;
+use crate::access::Actor;
+use crate::audit::{AuditAction, AuditEntry};
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{validate_tenant, SecretType};
 use crate::placeholder::{self, Fetched, Reference, SecretSource};
@@ -39,6 +41,19 @@ pub enum DocumentFormat {
     Text,
 }
 
+impl DocumentFormat {
+    /// Whether a document at `path` is read as JSON in this format.
+    pub fn is_json(self, path: &Path) -> bool {
+        match self {
+            DocumentFormat::Json => true,
+            DocumentFormat::Text => false,
+            DocumentFormat::Auto => path
+                .extension()
+                .is_some_and(|ext| ext.eq_ignore_ascii_case("json")),
+        }
+    }
+}
+
 impl std::str::FromStr for DocumentFormat {
     type Err = Error;
 
@@ -59,10 +74,26 @@ struct StoreSource<'a> {
     store: &'a SecretStorage,
     tenant: &'a str,
     options: ResolveOptions,
+    /// Each distinct secret asked for, with whether it was found (for the audit log).
+    fetched: Vec<(String, ErrorCode)>,
 }
 
 impl SecretSource for StoreSource<'_> {
     fn fetch(&mut self, name: &str) -> Result<Fetched> {
+        let fetched = self.fetch_value(name);
+        let outcome = match &fetched {
+            Ok(Fetched::Found { .. }) => ErrorCode::Ok,
+            Ok(Fetched::Missing) => ErrorCode::NotFound,
+            Ok(Fetched::Unusable { .. }) => ErrorCode::Unresolved,
+            Err(e) => e.code(),
+        };
+        self.fetched.push((name.to_owned(), outcome));
+        fetched
+    }
+}
+
+impl StoreSource<'_> {
+    fn fetch_value(&mut self, name: &str) -> Result<Fetched> {
         let entry = match self.store.current_entry(self.tenant, name) {
             Ok(entry) => entry,
             Err(e) if e.code() == ErrorCode::NotFound => return Ok(Fetched::Missing),
@@ -105,19 +136,62 @@ impl SecretSource for StoreSource<'_> {
 }
 
 impl SecretStorage {
-    fn source<'a>(&'a self, tenant: &'a str, options: ResolveOptions) -> Result<StoreSource<'a>> {
+    /// Resolves `document` (JSON or text) for `actor`, who was already allowed to. One
+    /// batched audit record per distinct secret used; a failed call is one record naming the
+    /// secrets it could not substitute (synced).
+    pub(super) fn resolve_inner<'t>(
+        &self,
+        actor: &Actor,
+        tenant: &str,
+        document: &'t str,
+        json: bool,
+        options: ResolveOptions,
+    ) -> Result<Cow<'t, str>> {
         self.ensure_open()?;
         validate_tenant(tenant)?;
-        Ok(StoreSource {
+        let mut source = StoreSource {
             store: self,
             tenant,
             options,
-        })
+            fetched: Vec::new(),
+        };
+        let result = if json {
+            placeholder::resolve_json(document, &mut source)
+        } else {
+            placeholder::resolve_text(document, &mut source)
+        };
+        match &result {
+            Ok(_) => {
+                for (name, _) in &source.fetched {
+                    self.note_use(actor, AuditAction::Resolve, tenant, name, ErrorCode::Ok);
+                }
+            }
+            Err(e) if e.code() != ErrorCode::Closed => {
+                let mut names: Vec<String> = e
+                    .problems()
+                    .iter()
+                    .map(|p| p.name.clone())
+                    .filter(|n| !n.is_empty())
+                    .collect();
+                names.sort();
+                names.dedup();
+                // Best effort: the caller gets the resolution error either way.
+                let _ = self.audit_record(AuditEntry::new(
+                    actor,
+                    AuditAction::Resolve,
+                    tenant,
+                    names,
+                    e.code(),
+                ));
+            }
+            Err(_) => {}
+        }
+        result
     }
 
     /// Resolves every placeholder in a text. Returns the input borrowed when it holds no
     /// placeholder. Strict: any missing, mistyped or malformed placeholder fails the whole
-    /// call, and the error names every one of them with its byte offset.
+    /// call, and the error names every one of them with its byte offset. Audited as the host.
     pub fn resolve_str<'a>(&self, tenant: &str, text: &'a str) -> Result<Cow<'a, str>> {
         self.resolve_str_with(tenant, text, ResolveOptions::default())
     }
@@ -129,8 +203,7 @@ impl SecretStorage {
         text: &'a str,
         options: ResolveOptions,
     ) -> Result<Cow<'a, str>> {
-        let mut source = self.source(tenant, options)?;
-        placeholder::resolve_text(text, &mut source)
+        self.host().resolve_str(tenant, text, options)
     }
 
     /// Resolves every string value of a JSON document at any depth (object keys are not
@@ -147,8 +220,7 @@ impl SecretStorage {
         json: &'a str,
         options: ResolveOptions,
     ) -> Result<Cow<'a, str>> {
-        let mut source = self.source(tenant, options)?;
-        placeholder::resolve_json(json, &mut source)
+        self.host().resolve_json(tenant, json, options)
     }
 
     /// Reads a file and resolves it as JSON or text (`Auto`: `.json` → JSON).
@@ -159,23 +231,7 @@ impl SecretStorage {
         format: DocumentFormat,
         options: ResolveOptions,
     ) -> Result<String> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::invalid(format!("cannot read {}: {e}", path.display())))?;
-        let text = String::from_utf8(bytes)
-            .map_err(|_| Error::invalid(format!("{} is not UTF-8 text", path.display())))?;
-        let json = match format {
-            DocumentFormat::Json => true,
-            DocumentFormat::Text => false,
-            DocumentFormat::Auto => path
-                .extension()
-                .is_some_and(|ext| ext.eq_ignore_ascii_case("json")),
-        };
-        let resolved = if json {
-            self.resolve_json_with(tenant, &text, options)?
-        } else {
-            self.resolve_str_with(tenant, &text, options)?
-        };
-        Ok(resolved.into_owned())
+        self.host().resolve_file(tenant, path, format, options)
     }
 
     /// Resolves a file like [`SecretStorage::resolve_file`] and writes the result to `output`
@@ -189,8 +245,8 @@ impl SecretStorage {
         format: DocumentFormat,
         options: ResolveOptions,
     ) -> Result<()> {
-        let resolved = Zeroizing::new(self.resolve_file(tenant, path, format, options)?);
-        write_private_atomically(output, resolved.as_bytes())
+        self.host()
+            .resolve_file_to(tenant, path, output, format, options)
     }
 
     /// Removes the TEXT_FILE files materialised so far by this handle.
@@ -204,8 +260,18 @@ impl SecretStorage {
     }
 
     /// Records exactly which secrets a source (rule node, integration, config file) uses,
-    /// replacing the source's previous set. Returns the references recorded.
+    /// replacing the source's previous set. Returns the references recorded. Audited as the
+    /// host.
     pub fn track_references(
+        &self,
+        tenant: &str,
+        source_id: &str,
+        document: &str,
+    ) -> Result<Vec<Reference>> {
+        self.host().track_references(tenant, source_id, document)
+    }
+
+    pub(super) fn track_references_inner(
         &self,
         tenant: &str,
         source_id: &str,
@@ -230,8 +296,12 @@ impl SecretStorage {
         Ok(references)
     }
 
-    /// Forgets a source's references; returns how many were removed.
+    /// Forgets a source's references; returns how many were removed. Audited as the host.
     pub fn untrack(&self, tenant: &str, source_id: &str) -> Result<usize> {
+        self.host().untrack(tenant, source_id)
+    }
+
+    pub(super) fn untrack_inner(&self, tenant: &str, source_id: &str) -> Result<usize> {
         self.ensure_open()?;
         validate_tenant(tenant)?;
         validate_source_id(source_id)?;
@@ -248,6 +318,14 @@ impl SecretStorage {
         crate::model::validate_name(name)?;
         self.backend.connection()?.store().where_used(tenant, name)
     }
+}
+
+/// Reads a document to resolve: a UTF-8 file.
+pub(super) fn read_document(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| Error::invalid(format!("cannot read {}: {e}", path.display())))?;
+    String::from_utf8(bytes)
+        .map_err(|_| Error::invalid(format!("{} is not UTF-8 text", path.display())))
 }
 
 /// Writes `bytes` to a temporary file (mode 0600) beside `path`, syncs it and renames it

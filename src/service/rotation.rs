@@ -36,7 +36,27 @@ const ROTATION_SCOPE: &str = "\u{1f}rotation";
 impl SecretStorage {
     /// Replaces the master key: rewraps every tenant data key under `new_key` in one
     /// transaction. Values are not re-encrypted; the old master key no longer opens the store.
+    /// Audited as the host.
     pub fn rotate_master_key(&self, new_key: &MasterKey) -> Result<RotationReport> {
+        self.host().rotate_master_key(new_key)
+    }
+
+    /// [`SecretStorage::rotate_master_key`], calling `progress(done, total)` as data keys are
+    /// rewrapped (the commit follows the last call).
+    pub fn rotate_master_key_with_progress(
+        &self,
+        new_key: &MasterKey,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<RotationReport> {
+        self.host()
+            .rotate_master_key_with_progress(new_key, progress)
+    }
+
+    pub(super) fn rotate_master_key_inner(
+        &self,
+        new_key: &MasterKey,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<RotationReport> {
         self.ensure_open()?;
         let mut conn = self.backend.connection()?;
         let mut report = None;
@@ -49,19 +69,29 @@ impl SecretStorage {
             }
             let new_kek_id = header.kek_id + 1;
             let mut rewrapped = Vec::new();
-            for (tenant, wrapped) in store.all_tenant_keys()? {
+            let keys = store.all_tenant_keys()?;
+            let total = keys.len() as u64;
+            for (done, (tenant, wrapped)) in keys.into_iter().enumerate() {
                 let key = self.keyring.unwrap(&tenant, &wrapped)?;
                 let again =
                     Keyring::rewrap_under(new_key, new_kek_id, &tenant, &key, wrapped.created_at)?;
                 rewrapped.push((tenant, again));
+                if done % 256 == 255 {
+                    progress(done as u64 + 1, total);
+                }
             }
+            progress(total, total);
             let header = StoreHeader {
                 kek_id: new_kek_id,
                 key_check: new_key.key_check(new_kek_id)?,
             };
             store.rewrap_tenant_keys(&rewrapped, &header)?;
             report = Some(RotationReport {
-                keys: rewrapped.len(),
+                // The audit key is rewrapped too, but it is no tenant's.
+                keys: rewrapped
+                    .iter()
+                    .filter(|(tenant, _)| tenant != crate::audit::AUDIT_KEY_TENANT)
+                    .count(),
                 versions: 0,
                 key_id: new_kek_id,
             });
@@ -74,8 +104,12 @@ impl SecretStorage {
     }
 
     /// Gives a tenant a new data key and re-encrypts every kept version of its secrets under
-    /// it, in one transaction.
+    /// it, in one transaction. Audited as the host.
     pub fn rotate_tenant_key(&self, tenant: &str) -> Result<RotationReport> {
+        self.host().rotate_tenant_key(tenant)
+    }
+
+    pub(super) fn rotate_tenant_key_inner(&self, tenant: &str) -> Result<RotationReport> {
         self.ensure_open()?;
         validate_tenant(tenant)?;
         let mut conn = self.backend.connection()?;

@@ -1,10 +1,13 @@
-//! Acting on behalf of a principal: a [`Session`] checks the store's access policy before
-//! every operation (deny by default) and then runs it on the store.
+//! Acting on behalf of someone: a [`Session`] checks the store's access policy before every
+//! operation of a principal (deny by default), runs it, and writes the audit record —
+//! denied attempts included. The host's own calls ([`SecretStorage`] methods) run through a
+//! host session: not checked, still audited.
 
 use super::{DocumentFormat, ResolveOptions, RotationReport, SecretStorage, SecretValue};
-use crate::access::{Operation, Policy, Principal};
+use crate::access::{Actor, Operation, Policy, Principal};
+use crate::audit::{AuditAction, AuditEntry};
 use crate::crypto::MasterKey;
-use crate::error::Result;
+use crate::error::{Error, ErrorCode, Result};
 use crate::model::{ListQuery, Page, SecretInfo, SecretType, VersionInfo};
 use crate::placeholder::Reference;
 use crate::store::StoredReference;
@@ -15,11 +18,17 @@ use std::time::Duration;
 /// A tenant name no principal belongs to: only grants for any tenant match it.
 const ALL_TENANTS: &str = "\u{1f}all tenants";
 
-/// The store as seen by one principal.
+/// The tenant written to the audit log for store-wide operations.
+const STORE_WIDE: &str = "*";
+
+/// The host program's actor.
+pub(super) static HOST: Actor = Actor::Host;
+
+/// The store as seen by one actor.
 #[derive(Debug, Clone)]
 pub struct Session<'a> {
     store: &'a SecretStorage,
-    principal: Principal,
+    actor: Cow<'a, Actor>,
 }
 
 impl SecretStorage {
@@ -27,8 +36,21 @@ impl SecretStorage {
     pub fn session(&self, principal: Principal) -> Session<'_> {
         Session {
             store: self,
-            principal,
+            actor: Cow::Owned(Actor::Principal(principal)),
         }
+    }
+
+    /// A session acting as `actor`, borrowed (no copy: cheap enough per call).
+    pub fn acting<'a>(&'a self, actor: &'a Actor) -> Session<'a> {
+        Session {
+            store: self,
+            actor: Cow::Borrowed(actor),
+        }
+    }
+
+    /// The host's session (what the plain `SecretStorage` methods use).
+    pub(super) fn host(&self) -> Session<'_> {
+        self.acting(&HOST)
     }
 
     /// The access policy in force.
@@ -39,18 +61,102 @@ impl SecretStorage {
 
 impl<'a> Session<'a> {
     /// Who this session acts as.
-    pub fn principal(&self) -> &Principal {
-        &self.principal
+    pub fn actor(&self) -> &Actor {
+        &self.actor
     }
 
-    fn check(&self, operation: Operation, tenant: &str) -> Result<&'a SecretStorage> {
-        self.store
-            .policy
-            .check(&self.principal, operation, tenant)?;
-        Ok(self.store)
+    /// The principal this session acts as (`None` for the host).
+    pub fn principal(&self) -> Option<&Principal> {
+        self.actor.principal()
     }
 
-    /// [`SecretStorage::create`], needs WRITE.
+    /// The store if the policy lets this actor do `operation` in `tenant`; a denial is
+    /// audited as an attempt of `action` on `names` (at once and synced, except for value
+    /// reads, which are batched like every use).
+    fn allow(
+        &self,
+        operation: Operation,
+        action: AuditAction,
+        tenant: &str,
+        names: &[&str],
+    ) -> Result<&'a SecretStorage> {
+        let Actor::Principal(principal) = &*self.actor else {
+            return Ok(self.store);
+        };
+        let Err(denied) = self.store.policy.check(principal, operation, tenant) else {
+            return Ok(self.store);
+        };
+        if operation == Operation::Resolve {
+            for name in names {
+                self.store.note_use(
+                    &self.actor,
+                    action,
+                    tenant,
+                    name,
+                    ErrorCode::PermissionDenied,
+                );
+            }
+            if names.is_empty() {
+                self.store
+                    .note_use(&self.actor, action, tenant, "", ErrorCode::PermissionDenied);
+            }
+            return Err(denied);
+        }
+        let entry = self.entry(action, tenant, names, ErrorCode::PermissionDenied);
+        // The denial stands even if its record cannot be written.
+        let _ = self.store.audit_record(entry);
+        Err(denied)
+    }
+
+    fn entry(
+        &self,
+        action: AuditAction,
+        tenant: &str,
+        names: &[&str],
+        outcome: ErrorCode,
+    ) -> AuditEntry {
+        AuditEntry::new(
+            &self.actor,
+            action,
+            tenant,
+            names.iter().map(|n| (*n).to_owned()).collect(),
+            outcome,
+        )
+    }
+
+    /// Audits a management call's outcome (synced). When the call succeeded but its record
+    /// cannot be written, the caller gets STORAGE saying so: the change itself is committed.
+    fn audited<T>(
+        &self,
+        action: AuditAction,
+        tenant: &str,
+        names: &[&str],
+        source: Option<&str>,
+        version: impl FnOnce(&T) -> Option<u64>,
+        result: Result<T>,
+    ) -> Result<T> {
+        let outcome = match &result {
+            Ok(_) => ErrorCode::Ok,
+            Err(e) if e.code() == ErrorCode::Closed => return result,
+            Err(e) => e.code(),
+        };
+        let mut entry = self.entry(action, tenant, names, outcome);
+        entry.version = result.as_ref().ok().and_then(version);
+        entry.source = source.map(str::to_owned);
+        match (self.store.audit_record(entry), result) {
+            (Err(e), Ok(_)) => Err(Error::new(
+                ErrorCode::Storage,
+                format!(
+                    "the {} was committed, but its audit record could not be written: {}",
+                    action.as_str(),
+                    e.message()
+                ),
+            )),
+            (_, result) => result,
+        }
+    }
+
+    /// Creates a secret (version 1); needs WRITE. See [`SecretStorage::create`].
     pub fn create(
         &self,
         tenant: &str,
@@ -59,11 +165,19 @@ impl<'a> Session<'a> {
         value: &[u8],
         description: &str,
     ) -> Result<SecretInfo> {
-        self.check(Operation::Write, tenant)?
-            .create(tenant, name, secret_type, value, description)
+        let store = self.allow(Operation::Write, AuditAction::Create, tenant, &[name])?;
+        let result = store.create_inner(tenant, name, secret_type, value, description);
+        self.audited(
+            AuditAction::Create,
+            tenant,
+            &[name],
+            None,
+            |i: &SecretInfo| Some(i.version),
+            result,
+        )
     }
 
-    /// [`SecretStorage::update_value`], needs WRITE.
+    /// Writes a new value version; needs WRITE. See [`SecretStorage::update_value`].
     pub fn update_value(
         &self,
         tenant: &str,
@@ -71,93 +185,136 @@ impl<'a> Session<'a> {
         value: &[u8],
         expected_version: Option<u64>,
     ) -> Result<SecretInfo> {
-        self.check(Operation::Write, tenant)?
-            .update_value(tenant, name, value, expected_version)
+        let store = self.allow(Operation::Write, AuditAction::Update, tenant, &[name])?;
+        let result = store.update_value_inner(tenant, name, value, expected_version);
+        self.audited(
+            AuditAction::Update,
+            tenant,
+            &[name],
+            None,
+            |i: &SecretInfo| Some(i.version),
+            result,
+        )
     }
 
-    /// [`SecretStorage::update_description`], needs WRITE.
+    /// Changes a description; needs WRITE. See [`SecretStorage::update_description`].
     pub fn update_description(
         &self,
         tenant: &str,
         name: &str,
         description: &str,
     ) -> Result<SecretInfo> {
-        self.check(Operation::Write, tenant)?
-            .update_description(tenant, name, description)
+        let store = self.allow(Operation::Write, AuditAction::Describe, tenant, &[name])?;
+        let result = store.update_description_inner(tenant, name, description);
+        self.audited(
+            AuditAction::Describe,
+            tenant,
+            &[name],
+            None,
+            |i: &SecretInfo| Some(i.version),
+            result,
+        )
     }
 
-    /// [`SecretStorage::rollback`], needs WRITE.
+    /// Makes a kept version current again; needs WRITE. See [`SecretStorage::rollback`].
     pub fn rollback(&self, tenant: &str, name: &str, version: u64) -> Result<SecretInfo> {
-        self.check(Operation::Write, tenant)?
-            .rollback(tenant, name, version)
+        let store = self.allow(Operation::Write, AuditAction::Rollback, tenant, &[name])?;
+        let result = store.rollback_inner(tenant, name, version);
+        self.audited(
+            AuditAction::Rollback,
+            tenant,
+            &[name],
+            None,
+            |i: &SecretInfo| Some(i.version),
+            result,
+        )
     }
 
-    /// [`SecretStorage::delete_with`], needs DELETE.
+    /// Deletes a secret unless referenced; needs DELETE. See [`SecretStorage::delete`].
+    pub fn delete(&self, tenant: &str, name: &str) -> Result<()> {
+        self.delete_with(tenant, name, false)
+    }
+
+    /// Deletes a secret; needs DELETE. See [`SecretStorage::delete_with`].
     pub fn delete_with(&self, tenant: &str, name: &str, force: bool) -> Result<()> {
-        self.check(Operation::Delete, tenant)?
-            .delete_with(tenant, name, force)
+        let store = self.allow(Operation::Delete, AuditAction::Delete, tenant, &[name])?;
+        let result = store.delete_inner(tenant, name, force);
+        self.audited(AuditAction::Delete, tenant, &[name], None, |_| None, result)
     }
 
-    /// [`SecretStorage::info`], needs READ.
+    /// A secret's metadata; needs READ.
     pub fn info(&self, tenant: &str, name: &str) -> Result<SecretInfo> {
-        self.check(Operation::Read, tenant)?.info(tenant, name)
+        self.allow(Operation::Read, AuditAction::Read, tenant, &[name])?
+            .info(tenant, name)
     }
 
-    /// [`SecretStorage::list`], needs READ.
+    /// A page of a tenant's secrets; needs READ.
     pub fn list(&self, tenant: &str, query: &ListQuery) -> Result<Page<SecretInfo>> {
-        self.check(Operation::Read, tenant)?.list(tenant, query)
+        self.allow(Operation::Read, AuditAction::Read, tenant, &[])?
+            .list(tenant, query)
     }
 
-    /// [`SecretStorage::history`], needs READ.
+    /// A secret's kept versions; needs READ.
     pub fn history(&self, tenant: &str, name: &str) -> Result<Vec<VersionInfo>> {
-        self.check(Operation::Read, tenant)?.history(tenant, name)
+        self.allow(Operation::Read, AuditAction::Read, tenant, &[name])?
+            .history(tenant, name)
     }
 
-    /// [`SecretStorage::where_used`], needs READ.
+    /// The sources referencing a secret; needs READ.
     pub fn where_used(&self, tenant: &str, name: &str) -> Result<Vec<StoredReference>> {
-        self.check(Operation::Read, tenant)?
+        self.allow(Operation::Read, AuditAction::Read, tenant, &[name])?
             .where_used(tenant, name)
     }
 
-    /// [`SecretStorage::unused`], needs READ.
+    /// Secrets not used for `age`; needs READ.
     pub fn unused(&self, tenant: &str, age: Duration) -> Result<Vec<SecretInfo>> {
-        self.check(Operation::Read, tenant)?.unused(tenant, age)
+        self.allow(Operation::Read, AuditAction::Read, tenant, &[])?
+            .unused(tenant, age)
     }
 
-    /// [`SecretStorage::stale`], needs READ.
+    /// Secrets whose value is older than `age`; needs READ.
     pub fn stale(&self, tenant: &str, age: Duration) -> Result<Vec<SecretInfo>> {
-        self.check(Operation::Read, tenant)?.stale(tenant, age)
+        self.allow(Operation::Read, AuditAction::Read, tenant, &[])?
+            .stale(tenant, age)
     }
 
-    /// [`SecretStorage::get_value`], needs RESOLVE.
+    /// Decrypts a secret's current value; needs RESOLVE. See [`SecretStorage::get_value`].
+    #[inline]
     pub fn get_value(&self, tenant: &str, name: &str) -> Result<SecretValue> {
-        self.check(Operation::Resolve, tenant)?
-            .get_value(tenant, name)
+        let store = self.allow(Operation::Resolve, AuditAction::Get, tenant, &[name])?;
+        let result = store.get_value_inner(tenant, name);
+        let outcome = match &result {
+            Ok(_) => ErrorCode::Ok,
+            Err(e) => e.code(),
+        };
+        store.note_use(&self.actor, AuditAction::Get, tenant, name, outcome);
+        result
     }
 
-    /// [`SecretStorage::resolve_str_with`], needs RESOLVE.
+    /// Resolves a text's placeholders; needs RESOLVE. See [`SecretStorage::resolve_str`].
     pub fn resolve_str<'t>(
         &self,
         tenant: &str,
         text: &'t str,
         options: ResolveOptions,
     ) -> Result<Cow<'t, str>> {
-        self.check(Operation::Resolve, tenant)?
-            .resolve_str_with(tenant, text, options)
+        let store = self.allow(Operation::Resolve, AuditAction::Resolve, tenant, &[])?;
+        store.resolve_inner(&self.actor, tenant, text, false, options)
     }
 
-    /// [`SecretStorage::resolve_json_with`], needs RESOLVE.
+    /// Resolves a JSON document's placeholders; needs RESOLVE. See
+    /// [`SecretStorage::resolve_json`].
     pub fn resolve_json<'t>(
         &self,
         tenant: &str,
         json: &'t str,
         options: ResolveOptions,
     ) -> Result<Cow<'t, str>> {
-        self.check(Operation::Resolve, tenant)?
-            .resolve_json_with(tenant, json, options)
+        let store = self.allow(Operation::Resolve, AuditAction::Resolve, tenant, &[])?;
+        store.resolve_inner(&self.actor, tenant, json, true, options)
     }
 
-    /// [`SecretStorage::resolve_file`], needs RESOLVE.
+    /// Reads a file and resolves it as JSON or text (`Auto`: `.json` → JSON); needs RESOLVE.
     pub fn resolve_file(
         &self,
         tenant: &str,
@@ -165,37 +322,126 @@ impl<'a> Session<'a> {
         format: DocumentFormat,
         options: ResolveOptions,
     ) -> Result<String> {
-        self.check(Operation::Resolve, tenant)?
-            .resolve_file(tenant, path, format, options)
+        self.allow(Operation::Resolve, AuditAction::Resolve, tenant, &[])?;
+        let text = super::resolve::read_document(path)?;
+        let resolved = if format.is_json(path) {
+            self.resolve_json(tenant, &text, options)?
+        } else {
+            self.resolve_str(tenant, &text, options)?
+        };
+        Ok(resolved.into_owned())
     }
 
-    /// [`SecretStorage::track_references`], needs WRITE.
+    /// Resolves a file into `output` (written atomically, mode 0600); needs RESOLVE.
+    pub fn resolve_file_to(
+        &self,
+        tenant: &str,
+        path: &Path,
+        output: &Path,
+        format: DocumentFormat,
+        options: ResolveOptions,
+    ) -> Result<()> {
+        let resolved = zeroize::Zeroizing::new(self.resolve_file(tenant, path, format, options)?);
+        super::write_private_atomically(output, resolved.as_bytes())
+    }
+
+    /// Records which secrets a source uses; needs WRITE. See
+    /// [`SecretStorage::track_references`].
     pub fn track_references(
         &self,
         tenant: &str,
         source_id: &str,
         document: &str,
     ) -> Result<Vec<Reference>> {
-        self.check(Operation::Write, tenant)?
-            .track_references(tenant, source_id, document)
+        let store = self.allow(Operation::Write, AuditAction::TrackReferences, tenant, &[])?;
+        let result = store.track_references_inner(tenant, source_id, document);
+        let names: Vec<String> = result
+            .as_ref()
+            .map(|refs| refs.iter().map(|r| r.name.clone()).collect())
+            .unwrap_or_default();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        self.audited(
+            AuditAction::TrackReferences,
+            tenant,
+            &names,
+            Some(source_id),
+            |_| None,
+            result,
+        )
     }
 
-    /// [`SecretStorage::untrack`], needs WRITE.
+    /// Forgets a source's references; needs WRITE. See [`SecretStorage::untrack`].
     pub fn untrack(&self, tenant: &str, source_id: &str) -> Result<usize> {
-        self.check(Operation::Write, tenant)?
-            .untrack(tenant, source_id)
+        let store = self.allow(
+            Operation::Write,
+            AuditAction::UntrackReferences,
+            tenant,
+            &[],
+        )?;
+        let result = store.untrack_inner(tenant, source_id);
+        self.audited(
+            AuditAction::UntrackReferences,
+            tenant,
+            &[],
+            Some(source_id),
+            |_| None,
+            result,
+        )
     }
 
-    /// [`SecretStorage::rotate_tenant_key`], needs WRITE.
+    /// Gives a tenant a new data key and re-encrypts its versions; needs WRITE in the tenant.
     pub fn rotate_tenant_key(&self, tenant: &str) -> Result<RotationReport> {
-        self.check(Operation::Write, tenant)?
-            .rotate_tenant_key(tenant)
+        let store = self.allow(Operation::Write, AuditAction::RotateTenantKey, tenant, &[])?;
+        let result = store.rotate_tenant_key_inner(tenant);
+        self.audited(
+            AuditAction::RotateTenantKey,
+            tenant,
+            &[],
+            None,
+            |r: &RotationReport| Some(u64::from(r.key_id)),
+            result,
+        )
     }
 
-    /// [`SecretStorage::rotate_master_key`], needs WRITE in every tenant (by default: only
-    /// SYS_ADMIN).
+    /// Replaces the master key; needs WRITE in every tenant (by default: only SYS_ADMIN).
     pub fn rotate_master_key(&self, new_key: &MasterKey) -> Result<RotationReport> {
-        self.check(Operation::Write, ALL_TENANTS)?
-            .rotate_master_key(new_key)
+        self.rotate_master_key_with_progress(new_key, &mut |_, _| {})
+    }
+
+    /// [`Session::rotate_master_key`], calling `progress(done, total)` as keys are rewrapped.
+    pub fn rotate_master_key_with_progress(
+        &self,
+        new_key: &MasterKey,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<RotationReport> {
+        let store = match &*self.actor {
+            Actor::Principal(principal) => {
+                if let Err(denied) =
+                    self.store
+                        .policy
+                        .check(principal, Operation::Write, ALL_TENANTS)
+                {
+                    let entry = self.entry(
+                        AuditAction::RotateMasterKey,
+                        STORE_WIDE,
+                        &[],
+                        ErrorCode::PermissionDenied,
+                    );
+                    let _ = self.store.audit_record(entry);
+                    return Err(denied);
+                }
+                self.store
+            }
+            Actor::Host => self.store,
+        };
+        let result = store.rotate_master_key_inner(new_key, progress);
+        self.audited(
+            AuditAction::RotateMasterKey,
+            STORE_WIDE,
+            &[],
+            None,
+            |r: &RotationReport| Some(u64::from(r.key_id)),
+            result,
+        )
     }
 }

@@ -1,0 +1,134 @@
+//! Checking an audit log: every line's MAC, sequence number and link to the line before.
+
+use super::entry::{head_of, split_line, ChainHead};
+use crate::crypto::MacKey;
+use crate::error::{Error, ErrorCode, Result};
+use serde::Serialize;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+
+/// The first line that breaks the chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditProblem {
+    /// Its line number (1-based).
+    pub line: u64,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+/// The result of verifying an audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditVerification {
+    /// Records read before the first problem (all of them when intact).
+    pub records: u64,
+    /// The sequence number of the last good record (0 for an empty log).
+    pub last_seq: u64,
+    /// The first problem found, if any.
+    pub problem: Option<AuditProblem>,
+}
+
+impl AuditVerification {
+    /// Whether every line verified.
+    pub fn is_intact(&self) -> bool {
+        self.problem.is_none()
+    }
+
+    /// `Ok` when intact, else INTEGRITY naming the first bad line.
+    pub fn into_result(self) -> Result<AuditVerification> {
+        match &self.problem {
+            None => Ok(self),
+            Some(p) => Err(Error::new(
+                ErrorCode::Integrity,
+                format!("audit log line {}: {}", p.line, p.reason),
+            )),
+        }
+    }
+}
+
+/// Verifies the log at `path` with `key`, calling `progress(bytes_read, total_bytes)` as it
+/// goes. Stops at the first bad line. NOT_FOUND when there is no such file.
+pub(crate) fn verify_file(
+    path: &Path,
+    key: &MacKey,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<AuditVerification> {
+    let file = std::fs::File::open(path).map_err(|e| {
+        let code = if e.kind() == std::io::ErrorKind::NotFound {
+            ErrorCode::NotFound
+        } else {
+            ErrorCode::Storage
+        };
+        Error::new(
+            code,
+            format!("cannot open the audit log {}: {e}", path.display()),
+        )
+    })?;
+    let total = file.metadata()?.len();
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut head = ChainHead::default();
+    let mut line = Vec::new();
+    let mut read: u64 = 0;
+    let mut number: u64 = 0;
+    let mut last_report: u64 = 0;
+    loop {
+        line.clear();
+        let n = reader.read_until(b'\n', &mut line)?;
+        if n == 0 {
+            break;
+        }
+        read += n as u64;
+        number += 1;
+        if let Err(reason) = check_line(&line, key, &mut head) {
+            progress(read, total);
+            return Ok(AuditVerification {
+                records: number - 1,
+                last_seq: head.seq,
+                problem: Some(AuditProblem {
+                    line: number,
+                    reason,
+                }),
+            });
+        }
+        if read - last_report >= 1 << 20 {
+            progress(read, total);
+            last_report = read;
+        }
+    }
+    progress(read, total);
+    Ok(AuditVerification {
+        records: number,
+        last_seq: head.seq,
+        problem: None,
+    })
+}
+
+/// Checks one line against the chain so far and advances it.
+fn check_line(line: &[u8], key: &MacKey, head: &mut ChainHead) -> std::result::Result<(), String> {
+    let Some(text) = line.strip_suffix(b"\n") else {
+        return Err("the line is incomplete (no newline): cut off or still being written".into());
+    };
+    let text = std::str::from_utf8(text).map_err(|_| "the line is not UTF-8".to_owned())?;
+    let (content, mac) =
+        split_line(text).ok_or_else(|| "the line is not an audit record (no MAC)".to_owned())?;
+    if !key.verify(content.as_bytes(), &mac) {
+        return Err(
+            "the MAC does not match: the line was edited, or written without this store's key"
+                .into(),
+        );
+    }
+    #[derive(serde::Deserialize)]
+    struct Link {
+        seq: u64,
+        prev: String,
+    }
+    let link: Link = serde_json::from_str(&content)
+        .map_err(|_| "the record lacks its sequence number or link".to_owned())?;
+    if link.seq != head.seq + 1 || link.prev != head.mac {
+        return Err(format!(
+            "the chain is broken: record {} does not follow record {} (a line was deleted, inserted or moved)",
+            link.seq, head.seq
+        ));
+    }
+    *head = head_of(text).ok_or_else(|| "the record's MAC field is malformed".to_owned())?;
+    Ok(())
+}
