@@ -410,8 +410,9 @@ fn uncached_handle_reads_through(h: &Harness) {
 fn master_key_rotation_is_online_and_retires_the_old_key(h: &Harness) {
     let store = Arc::new(h.open());
     let bystander = h.open(); // another node still holding the old key
-    for t in 0..5 {
-        for i in 0..10 {
+                              // 1,000 secrets across 50 tenants.
+    for t in 0..50 {
+        for i in 0..20 {
             store
                 .create(
                     &format!("t{t}"),
@@ -431,7 +432,7 @@ fn master_key_rotation_is_online_and_retires_the_old_key(h: &Harness) {
             std::thread::spawn(move || {
                 let mut reads = 0u64;
                 while !stop.load(Ordering::Relaxed) || reads < 50 {
-                    let (t, i) = ((reads as usize + r) % 5, reads as usize % 10);
+                    let (t, i) = ((reads as usize + r) % 50, reads as usize % 20);
                     let value = store.get_value(&format!("t{t}"), &format!("s{i}")).unwrap();
                     assert_eq!(value.as_bytes(), format!("{t}-{i}").as_bytes());
                     reads += 1;
@@ -442,7 +443,7 @@ fn master_key_rotation_is_online_and_retires_the_old_key(h: &Harness) {
         .collect();
     let new_key = MasterKey::generate();
     let report = store.rotate_master_key(&new_key).unwrap();
-    assert_eq!((report.keys, report.key_id), (5, 2));
+    assert_eq!((report.keys, report.key_id), (50, 2));
     stop.store(true, Ordering::Relaxed);
     for reader in readers {
         assert!(reader.join().unwrap() >= 50);
@@ -457,13 +458,13 @@ fn master_key_rotation_is_online_and_retires_the_old_key(h: &Harness) {
     assert_eq!(old.code(), ErrorCode::WrongMasterKey);
     let reopened =
         SecretStorage::open(&h.location, StorageOptions::with_master_key(new_key)).unwrap();
-    for t in 0..5 {
+    for t in 0..50 {
         assert_eq!(
             reopened
-                .get_value(&format!("t{t}"), "s9")
+                .get_value(&format!("t{t}"), "s19")
                 .unwrap()
                 .as_bytes(),
-            format!("{t}-9").as_bytes()
+            format!("{t}-19").as_bytes()
         );
     }
     assert_eq!(reopened.get_value("t-new", "k").unwrap().as_bytes(), b"v");

@@ -94,7 +94,17 @@ fn cli_rotations() {
 
     let new_key = dir.path().join("new.key");
     tbsecrets::crypto::write_key_file(&new_key, &MasterKey::generate()).unwrap();
+    // Store-wide: a tenant administrator (the default role) may not; SYS_ADMIN may.
+    let denied = cli(&[
+        "rotate-master-key",
+        "--new-key-file",
+        new_key.to_str().unwrap(),
+    ]);
+    assert_eq!(denied.status.code(), Some(5), "PERMISSION_DENIED");
+    assert!(String::from_utf8_lossy(&denied.stderr).contains("every tenant"));
     let out = cli(&[
+        "--as",
+        "SYS_ADMIN",
         "rotate-master-key",
         "--new-key-file",
         new_key.to_str().unwrap(),

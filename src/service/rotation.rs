@@ -109,7 +109,11 @@ impl SecretStorage {
         self.host().rotate_tenant_key(tenant)
     }
 
-    pub(super) fn rotate_tenant_key_inner(&self, tenant: &str) -> Result<RotationReport> {
+    pub(super) fn rotate_tenant_key_inner(
+        &self,
+        tenant: &str,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<RotationReport> {
         self.ensure_open()?;
         validate_tenant(tenant)?;
         let mut conn = self.backend.connection()?;
@@ -128,7 +132,9 @@ impl SecretStorage {
                 ));
             }
             let mut versions = 0;
-            for (name, secret_type, stored) in store.tenant_versions(tenant)? {
+            let kept = store.tenant_versions(tenant)?;
+            let total = kept.len() as u64;
+            for (name, secret_type, stored) in kept {
                 let context = value_context(tenant, &name, secret_type, stored.version);
                 let old = self.keyring.key(store, tenant, stored.dek_id)?;
                 let plaintext = open(old.cipher(), &context, &stored.blob)?;
@@ -139,7 +145,11 @@ impl SecretStorage {
                 };
                 store.reseal_version(tenant, &name, &resealed)?;
                 versions += 1;
+                if versions % 64 == 0 {
+                    progress(versions as u64, total);
+                }
             }
+            progress(total, total);
             report = Some(RotationReport {
                 keys: 1,
                 versions,

@@ -391,8 +391,18 @@ impl<'a> Session<'a> {
 
     /// Gives a tenant a new data key and re-encrypts its versions; needs WRITE in the tenant.
     pub fn rotate_tenant_key(&self, tenant: &str) -> Result<RotationReport> {
+        self.rotate_tenant_key_with_progress(tenant, &mut |_, _| {})
+    }
+
+    /// [`Session::rotate_tenant_key`], calling `progress(done, total)` as versions are
+    /// re-encrypted.
+    pub fn rotate_tenant_key_with_progress(
+        &self,
+        tenant: &str,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<RotationReport> {
         let store = self.allow(Operation::Write, AuditAction::RotateTenantKey, tenant, &[])?;
-        let result = store.rotate_tenant_key_inner(tenant);
+        let result = store.rotate_tenant_key_inner(tenant, progress);
         self.audited(
             AuditAction::RotateTenantKey,
             tenant,
@@ -416,11 +426,18 @@ impl<'a> Session<'a> {
     ) -> Result<RotationReport> {
         let store = match &*self.actor {
             Actor::Principal(principal) => {
-                if let Err(denied) =
-                    self.store
-                        .policy
-                        .check(principal, Operation::Write, ALL_TENANTS)
+                if !self
+                    .store
+                    .policy
+                    .allows(principal, Operation::Write, ALL_TENANTS)
                 {
+                    let denied = Error::new(
+                        ErrorCode::PermissionDenied,
+                        format!(
+                            "{} of tenant '{}' may not rotate the master key: that needs WRITE in every tenant (by default only SYS_ADMIN has it)",
+                            principal.role, principal.tenant
+                        ),
+                    );
                     let entry = self.entry(
                         AuditAction::RotateMasterKey,
                         STORE_WIDE,

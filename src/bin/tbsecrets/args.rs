@@ -33,6 +33,25 @@ pub struct Global {
     /// the key file `init` wrote beside the store.
     #[arg(long, global = true)]
     pub key_file: Option<PathBuf>,
+    /// The role to act as in --tenant: SYS_ADMIN, TENANT_ADMIN, CUSTOMER_USER or SERVICE.
+    /// Default: SERVICE for `resolve` and `reveal`, TENANT_ADMIN for everything else.
+    #[arg(long = "as", env = "TBS_ROLE", value_parser = parse_role, global = true)]
+    pub role: Option<tbsecrets::Role>,
+    /// Who is acting (a user or service name), written to the audit log. Default: $USER.
+    #[arg(long, env = "TBS_PRINCIPAL", global = true)]
+    pub principal: Option<String>,
+    /// An access policy (JSON) replacing the default ThingsBoard roles.
+    #[arg(long, env = "TBS_POLICY_FILE", global = true)]
+    pub policy: Option<PathBuf>,
+    /// The audit log file. Default: `<store>.audit.jsonl` beside a SQLite store; none for a
+    /// postgres:// store.
+    #[arg(long, env = "TBS_AUDIT_LOG", global = true)]
+    pub audit_log: Option<PathBuf>,
+}
+
+fn parse_role(text: &str) -> Result<tbsecrets::Role, String> {
+    text.parse()
+        .map_err(|e: tbsecrets::Error| e.message().to_owned())
 }
 
 /// The secret type as written on the command line.
@@ -205,11 +224,32 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The tamper-evident audit log.
+    Audit {
+        /// What to do with it.
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Write a new version equal to an older kept version.
     Rollback {
         /// Secret name.
         name: String,
         /// The kept version to restore.
         version: u64,
+    },
+}
+
+/// `tbsecrets audit` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check every record's MAC and chain link; report the first bad line (exit status
+    /// INTEGRITY) or how many records are intact.
+    Verify {
+        /// The log to verify (default: the store's, see --audit-log).
+        #[arg(long)]
+        log: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
 }

@@ -1,6 +1,7 @@
 //! Each subcommand as a function from arguments to the bytes it prints on success.
 
-use crate::args::{Cli, Command, Global};
+use crate::args::{AuditCommand, Cli, Command, Global};
+use crate::progress::{Progress, Unit};
 use crate::{keys, render};
 use std::io::Read;
 use std::path::Path;
@@ -9,7 +10,8 @@ use tbsecrets::service::{
     write_private_atomically, DocumentFormat, MaterializeOptions, ResolveOptions,
 };
 use tbsecrets::{
-    Error, ErrorCode, ListQuery, MasterKey, Result, SecretStorage, SecretType, StorageOptions,
+    Error, ErrorCode, ListQuery, MasterKey, Policy, Principal, Result, Role, SecretStorage,
+    SecretType, Session, StorageOptions,
 };
 use zeroize::Zeroizing;
 
@@ -27,7 +29,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             let store = open_existing(g)?;
             let value = read_value(file.as_deref())?;
             put(
-                &store,
+                &store.session(principal(g, Role::TenantAdmin)),
                 &g.tenant,
                 name,
                 secret_type.map(SecretType::from),
@@ -37,7 +39,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
         }
         Command::List { filter, json } => {
             let store = open_existing(g)?;
-            let page = store.list(
+            let page = store.session(principal(g, Role::TenantAdmin)).list(
                 &g.tenant,
                 &ListQuery {
                     name_contains: filter.clone(),
@@ -47,7 +49,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             listing(&page.items, *json)
         }
         Command::Info { name, json } => {
-            let info = open_existing(g)?.info(&g.tenant, name)?;
+            let info = admin(&open_existing(g)?, g).info(&g.tenant, name)?;
             if *json {
                 render::json(&info)
             } else {
@@ -55,7 +57,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             }
         }
         Command::History { name, json } => {
-            let versions = open_existing(g)?.history(&g.tenant, name)?;
+            let versions = admin(&open_existing(g)?, g).history(&g.tenant, name)?;
             if *json {
                 render::json(&versions)
             } else {
@@ -63,11 +65,14 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             }
         }
         Command::Reveal { name } => {
-            let value = open_existing(g)?.get_value(&g.tenant, name)?;
+            let store = open_existing(g)?;
+            let value = store
+                .session(principal(g, Role::Service))
+                .get_value(&g.tenant, name)?;
             Ok(value.as_bytes().to_vec())
         }
         Command::Rm { name, force } => {
-            open_existing(g)?.delete_with(&g.tenant, name, *force)?;
+            admin(&open_existing(g)?, g).delete_with(&g.tenant, name, *force)?;
             Ok(format!("deleted {name}\n").into_bytes())
         }
         Command::Resolve {
@@ -100,7 +105,14 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
         }
         Command::RotateMasterKey { new_key_file } => {
             let new_key = tbsecrets::crypto::read_key_file(new_key_file)?;
-            let report = open_existing(g)?.rotate_master_key(&new_key)?;
+            let store = open_existing(g)?;
+            let progress = Progress::new("rewrapping data keys", Unit::Items);
+            let report = store
+                .session(principal(g, Role::TenantAdmin))
+                .rotate_master_key_with_progress(&new_key, &mut |done, total| {
+                    progress.update(done, total)
+                })?;
+            drop(progress);
             Ok(format!(
                 "rewrapped {} tenant data keys under master key {}; the old key no longer opens the store: use {}\n",
                 report.keys,
@@ -110,7 +122,14 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             .into_bytes())
         }
         Command::RotateTenantKey => {
-            let report = open_existing(g)?.rotate_tenant_key(&g.tenant)?;
+            let store = open_existing(g)?;
+            let progress = Progress::new("re-encrypting versions", Unit::Items);
+            let report = store
+                .session(principal(g, Role::TenantAdmin))
+                .rotate_tenant_key_with_progress(&g.tenant, &mut |done, total| {
+                    progress.update(done, total)
+                })?;
+            drop(progress);
             Ok(format!(
                 "tenant '{}' now uses data key {}; re-encrypted {} versions\n",
                 g.tenant, report.key_id, report.versions
@@ -118,11 +137,11 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             .into_bytes())
         }
         Command::Unused { days, json } => {
-            let found = open_existing(g)?.unused(&g.tenant, days_of(*days))?;
+            let found = admin(&open_existing(g)?, g).unused(&g.tenant, days_of(*days))?;
             listing(&found, *json)
         }
         Command::Stale { days, json } => {
-            let found = open_existing(g)?.stale(&g.tenant, days_of(*days))?;
+            let found = admin(&open_existing(g)?, g).stale(&g.tenant, days_of(*days))?;
             listing(&found, *json)
         }
         Command::Refs { file, json } => {
@@ -135,7 +154,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             }
         }
         Command::WhereUsed { name, json } => {
-            let used = open_existing(g)?.where_used(&g.tenant, name)?;
+            let used = admin(&open_existing(g)?, g).where_used(&g.tenant, name)?;
             if *json {
                 render::json(&used)
             } else {
@@ -146,8 +165,11 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
                     .into_bytes())
             }
         }
+        Command::Audit {
+            command: AuditCommand::Verify { log, json },
+        } => audit_verify(g, log.as_deref(), *json),
         Command::Rollback { name, version } => {
-            let info = open_existing(g)?.rollback(&g.tenant, name, *version)?;
+            let info = admin(&open_existing(g)?, g).rollback(&g.tenant, name, *version)?;
             Ok(format!("{}\n", info.version).into_bytes())
         }
     }
@@ -209,9 +231,11 @@ fn resolve(
     let options = ResolveOptions {
         materialize_files: materialize_dir.is_some(),
     };
-    let resolved = Zeroizing::new(store.resolve_file(&g.tenant, file, format, options)?);
+    let service = store.session(principal(g, Role::Service));
+    let resolved = Zeroizing::new(service.resolve_file(&g.tenant, file, format, options)?);
     if let Some(source) = source {
-        store.track_references(&g.tenant, source, &read_text(file)?)?;
+        // Recording references is management: TENANT_ADMIN unless --as says otherwise.
+        admin(&store, g).track_references(&g.tenant, source, &read_text(file)?)?;
     }
     store.close()?;
     match output {
@@ -255,8 +279,63 @@ fn open_existing_with(
         create_if_missing: false,
         ..StorageOptions::with_master_key(key)
     };
+    if let Some(path) = &g.policy {
+        options.policy = Some(Policy::from_json(&read_text(path)?)?);
+    }
+    options.audit.path = g.audit_log.clone();
     adjust(&mut options);
     SecretStorage::open(&g.store, options)
+}
+
+/// The principal the command acts as: --tenant, and --as or the command's default role.
+fn principal(g: &Global, default_role: Role) -> Principal {
+    let principal = Principal::new(g.tenant.clone(), g.role.unwrap_or(default_role));
+    match g.principal.clone().or_else(|| std::env::var("USER").ok()) {
+        Some(id) if !id.is_empty() => principal.with_id(id),
+        _ => principal,
+    }
+}
+
+/// A management session: --as, or TENANT_ADMIN.
+fn admin<'a>(store: &'a SecretStorage, g: &Global) -> Session<'a> {
+    store.session(principal(g, Role::TenantAdmin))
+}
+
+/// Verifies the audit log with the store's key (holding the master key is the permission).
+fn audit_verify(g: &Global, log: Option<&Path>, json: bool) -> Result<Vec<u8>> {
+    let store = open_existing(g)?;
+    let progress = Progress::new("verifying audit log", Unit::Bytes);
+    let report = store
+        .verify_audit_log_with_progress(log, &mut |done, total| progress.update(done, total))?;
+    drop(progress);
+    let path = log
+        .map(Path::to_path_buf)
+        .or_else(|| store.audit_log_path())
+        .unwrap_or_default();
+    store.close()?;
+    if let Some(problem) = &report.problem {
+        return Err(Error::new(
+            ErrorCode::Integrity,
+            format!(
+                "audit log {} is broken at line {}: {} ({} records before it verified)",
+                path.display(),
+                problem.line,
+                problem.reason,
+                report.records
+            ),
+        ));
+    }
+    if json {
+        render::json(&report)
+    } else {
+        Ok(format!(
+            "audit log {}: {} records intact (last sequence number {})\n",
+            path.display(),
+            report.records,
+            report.last_seq
+        )
+        .into_bytes())
+    }
 }
 
 /// Reads a value from a file or stdin into a zeroizing buffer.
@@ -278,7 +357,7 @@ fn read_value(file: Option<&Path>) -> Result<Zeroizing<Vec<u8>>> {
 
 /// Creates the secret or adds a version; prints the version.
 fn put(
-    store: &SecretStorage,
+    store: &Session<'_>,
     tenant: &str,
     name: &str,
     requested: Option<SecretType>,

@@ -6,6 +6,7 @@
 mod args;
 mod commands;
 mod keys;
+mod progress;
 mod render;
 
 use clap::Parser;
