@@ -1,5 +1,8 @@
 //! Core benchmarks (issue: core). Each figure has its baseline in the same run:
 //! - `get_value/tbsecrets` vs `get_value/bare_aes_gcm_open` (same blob size and AAD length);
+//! - `get_value/audit_off` vs `get_value/tbsecrets` (audit on, host) and
+//!   `get_value/audit_on_service_session` (a SERVICE principal: policy check + batched audit),
+//!   and the same with 4 threads (`get_value_4_threads/*`, aggregate time per get);
 //! - `create/durable` (one fsync'd transaction per create), and creates/s with 1 and 4 threads;
 //! - `open/100k_secrets_1k_tenants` (nothing is loaded or decrypted eagerly).
 
@@ -46,10 +49,33 @@ fn bench_get_value(c: &mut Criterion) {
         )
         .expect("seal");
 
+    // The same store without an audit log (another file, same secret).
+    let unaudited = SecretStorage::open(
+        dir.path().join("get-unaudited.db"),
+        StorageOptions {
+            audit: tbsecrets::audit::AuditOptions::disabled(),
+            ..StorageOptions::with_master_key(key.clone())
+        },
+    )
+    .expect("open unaudited");
+    unaudited
+        .create("default", "api-key", SecretType::Text, &value, "")
+        .expect("create");
+    let service = store.session(tbsecrets::Principal::new(
+        "default",
+        tbsecrets::Role::Service,
+    ));
+
     let mut group = c.benchmark_group("get_value");
     group.throughput(Throughput::Elements(1));
+    group.bench_function("audit_off", |b| {
+        b.iter(|| unaudited.get_value("default", "api-key").expect("get"))
+    });
     group.bench_function("tbsecrets", |b| {
         b.iter(|| store.get_value("default", "api-key").expect("get"))
+    });
+    group.bench_function("audit_on_service_session", |b| {
+        b.iter(|| service.get_value("default", "api-key").expect("get"))
     });
     group.bench_function("bare_aes_gcm_open", |b| {
         b.iter(|| {
@@ -64,6 +90,62 @@ fn bench_get_value(c: &mut Criterion) {
                 .expect("open")
         })
     });
+    group.finish();
+}
+
+/// Four threads reading the same secret at once, audit off vs on (SERVICE sessions): the
+/// batch's lock is shared, so this is where contention would show. Time is per get.
+fn bench_get_value_threads(c: &mut Criterion) {
+    const THREADS: u64 = 4;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = MasterKey::generate();
+    let open = |file: &str, audit: bool| {
+        let store = SecretStorage::open(
+            dir.path().join(file),
+            StorageOptions {
+                audit: if audit {
+                    tbsecrets::audit::AuditOptions::default()
+                } else {
+                    tbsecrets::audit::AuditOptions::disabled()
+                },
+                ..StorageOptions::with_master_key(key.clone())
+            },
+        )
+        .expect("open");
+        store
+            .create("default", "api-key", SecretType::Text, &[b'x'; 32], "")
+            .expect("create");
+        Arc::new(store)
+    };
+    let mut group = c.benchmark_group("get_value_4_threads");
+    group.throughput(Throughput::Elements(1));
+    for (label, audit) in [("audit_off", false), ("audit_on_service_session", true)] {
+        let store = open(&format!("{label}.db"), audit);
+        group.bench_function(label, |b| {
+            b.iter_custom(|iters| {
+                let per_thread = iters.div_ceil(THREADS);
+                let start = Instant::now();
+                std::thread::scope(|scope| {
+                    for _ in 0..THREADS {
+                        let store = store.clone();
+                        scope.spawn(move || {
+                            let session = store.session(tbsecrets::Principal::new(
+                                "default",
+                                tbsecrets::Role::Service,
+                            ));
+                            for _ in 0..per_thread {
+                                std::hint::black_box(
+                                    session.get_value("default", "api-key").expect("get"),
+                                );
+                            }
+                        });
+                    }
+                });
+                // Wall time for all `iters` gets: criterion reports aggregate time per get.
+                start.elapsed()
+            })
+        });
+    }
     group.finish();
 }
 
@@ -241,6 +323,6 @@ fn bench_rotation(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = bench_get_value, bench_create, bench_open, bench_rotation
+    targets = bench_get_value, bench_get_value_threads, bench_create, bench_open, bench_rotation
 }
 criterion_main!(benches);

@@ -6,12 +6,15 @@
 //! 3. Resolves a real ThingsBoard MQTT node config (`examples/configs/mqtt_node_tls.json`) end
 //!    to end, once with the PEMs inline and once with the CA/cert/key materialised as private
 //!    files, records its references and shows "where used" — printing no secret value.
+//! 4. Acts as principals throughout (a TENANT_ADMIN writes, a SERVICE rule engine reads and
+//!    resolves), shows the administrator refused a value, and verifies the audit log's chain
+//!    and that no value reached it.
 //!
 //! Run: `cargo run --release --example quickstart`
 
 use std::path::Path;
 use tbsecrets::service::ResolveOptions;
-use tbsecrets::{MasterKey, SecretStorage, SecretType, StorageOptions};
+use tbsecrets::{MasterKey, Principal, Role, SecretStorage, SecretType, StorageOptions};
 
 const TENANT: &str = "default";
 
@@ -24,6 +27,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         StorageOptions::with_master_key(MasterKey::generate()),
     )?;
     println!("store: {}", path.display());
+    // Who acts: a tenant administrator manages secrets, the rule engine resolves them.
+    let admin = store.session(Principal::new(TENANT, Role::TenantAdmin).with_id("admin@plant"));
+    let rule_engine = store.session(Principal::new(TENANT, Role::Service).with_id("rule-engine"));
 
     // 1-2. Store the fixture secrets and read them back.
     let secrets: serde_json::Value =
@@ -36,14 +42,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let name = s["name"].as_str().ok_or("secret without name")?;
         let secret_type: SecretType = s["type"].as_str().ok_or("secret without type")?.parse()?;
         let value = s["value"].as_str().ok_or("secret without value")?;
-        let info = store.create(
+        let info = admin.create(
             TENANT,
             name,
             secret_type,
             value.as_bytes(),
             "from secrets.json",
         )?;
-        let read = store.get_value(TENANT, name)?;
+        let read = rule_engine.get_value(TENANT, name)?;
         if read.as_bytes() != value.as_bytes() {
             return Err(format!("{name}: read back a different value").into());
         }
@@ -76,9 +82,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 3. Resolve a ThingsBoard MQTT node config at use time.
     let config = std::fs::read_to_string(configs.join("mqtt_node_tls.json"))?;
-    let refs = store.track_references(TENANT, "rule-node:mqtt-plant", &config)?;
+    let refs = admin.track_references(TENANT, "rule-node:mqtt-plant", &config)?;
     println!("mqtt_node_tls.json references {} secrets", refs.len());
-    let inline = store.resolve_json(TENANT, &config)?;
+    let inline = rule_engine.resolve_json(TENANT, &config, ResolveOptions::default())?;
     let parsed: serde_json::Value = serde_json::from_str(&inline)?;
     let ca = parsed["configuration"]["credentials"]["caCert"]
         .as_str()
@@ -88,7 +94,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ca.len(),
         inline.contains("plant/${deviceName}/telemetry")
     );
-    let with_files = store.resolve_json_with(
+    let with_files = rule_engine.resolve_json(
         TENANT,
         &config,
         ResolveOptions {
@@ -109,6 +115,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|r| r.source_id)
         .collect();
     println!("plant-broker-ca is used by: {}", used_by.join(", "));
+
+    // 4. Access control and the audit log: the administrator never sees a value; every
+    // action above, and the refusal, is in the tamper-evident log, with no value in it.
+    let denied = admin.get_value(TENANT, "smtp-password").unwrap_err();
+    println!("tenant admin reading a value: {}", denied.code());
+    store.flush_usage()?;
+    let log = store.audit_log_path().ok_or("no audit log")?;
+    let report = store.verify_audit_log(None)?.into_result()?;
+    let logged = std::fs::read(&log)?;
+    let leaks = values
+        .iter()
+        .filter(|v| logged.windows(v.len()).any(|w| w == v.as_bytes()))
+        .count();
+    println!(
+        "audit log {}: {} records, chain intact, values found in it: {leaks}",
+        log.display(),
+        report.records
+    );
+    if leaks != 0 {
+        return Err("a value reached the audit log".into());
+    }
     store.close()?;
     println!(
         "closed: materialised files removed: {}",
