@@ -14,7 +14,8 @@ pub mod placeholder;
 pub mod service;
 pub mod store;
 
-pub use access::{Operation, Policy, Principal, Role};
+pub use access::{Actor, Operation, Policy, Principal, Role};
+pub use audit::{AuditOptions, AuditVerification};
 pub use crypto::MasterKey;
 pub use error::{Error, ErrorCode, PlaceholderProblem, Result};
 pub use model::{Limits, ListQuery, Page, SecretInfo, SecretType, VersionInfo};

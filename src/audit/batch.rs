@@ -54,8 +54,13 @@ impl UseBatch {
                     entry.time = entry.time.max(now);
                 }
                 None => {
-                    let mut entry =
-                        AuditEntry::new(actor, action, tenant, vec![name.to_owned()], outcome);
+                    // An attempt refused before any secret was named has no name.
+                    let names = if name.is_empty() {
+                        Vec::new()
+                    } else {
+                        vec![name.to_owned()]
+                    };
+                    let mut entry = AuditEntry::new(actor, action, tenant, names, outcome);
                     entry.time = now;
                     entry.since = Some(now);
                     pending.insert(key.as_str().into(), entry);
