@@ -345,3 +345,41 @@ pub unsafe extern "C" fn tbs_store_audit_log_path(
         Ok(())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_map_to_their_constants_and_others_are_rejected() {
+        for (value, role) in [
+            (TBS_ROLE_SYS_ADMIN, Role::SysAdmin),
+            (TBS_ROLE_TENANT_ADMIN, Role::TenantAdmin),
+            (TBS_ROLE_CUSTOMER_USER, Role::CustomerUser),
+            (TBS_ROLE_SERVICE, Role::Service),
+        ] {
+            assert_eq!(parse_role(value).unwrap(), role);
+        }
+        for value in [0, 5, u32::MAX] {
+            let err = parse_role(value).unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidArgument);
+            assert!(err.message().contains("unknown role"), "{err}");
+        }
+    }
+
+    #[test]
+    fn principal_ids_are_short_printable_text() {
+        validate_principal_id("rule-engine").unwrap();
+        validate_principal_id(&"x".repeat(MAX_PRINCIPAL_ID_BYTES)).unwrap();
+        for bad in [
+            String::new(),
+            "x".repeat(MAX_PRINCIPAL_ID_BYTES + 1),
+            "a\nb".to_owned(),
+        ] {
+            assert_eq!(
+                validate_principal_id(&bad).unwrap_err().code(),
+                ErrorCode::InvalidArgument
+            );
+        }
+    }
+}
