@@ -54,8 +54,13 @@
 
 /**
  * The `version` that `tbs_options_init` writes into a `tbs_options`.
+ *
+ * Version 2 added the fields from `policy_json` on. `tbs_store_open` still accepts a struct
+ * of the version 1 layout (ending at `materialize_dir`) whose `version` is 1; it gets the
+ * defaults for the newer fields. `tbs_options_init` always writes the current layout, so a
+ * program compiled against an older header must be recompiled before it calls it.
  */
-#define TBS_OPTIONS_VERSION 1
+#define TBS_OPTIONS_VERSION 2
 
 /**
  * The result of every operation. The numbers are stable and never reused; they are the
@@ -84,7 +89,8 @@ typedef enum tbs_status {
    */
   TBS_TYPE_MISMATCH = 4,
   /**
-   * The principal may not perform the operation (reserved: no access control yet).
+   * The handle's principal may not perform the operation (see `tbs_store_session`), or the
+   * operation needs the store's root handle.
    */
   TBS_PERMISSION_DENIED = 5,
   /**
@@ -116,7 +122,7 @@ typedef enum tbs_status {
    */
   TBS_STORAGE = 12,
   /**
-   * The store handle has been closed (reserved: `tbs_store_close` frees the handle).
+   * The store has been closed: a session handle is used after its root handle was closed.
    */
   TBS_CLOSED = 13,
   /**
@@ -126,14 +132,32 @@ typedef enum tbs_status {
 } tbs_status;
 
 /**
- * An open secret store. Opaque: obtained from `tbs_store_open`, released by
- * `tbs_store_close`.
+ * A handle of an open secret store, acting on behalf of someone. Opaque: obtained from
+ * `tbs_store_open` (the store's *root* handle, which acts as the host program: it holds the
+ * master key, so nothing is checked, and its operations are audited as `HOST`) or from
+ * `tbs_store_session` (a *session* handle acting as a principal: every operation is checked
+ * against the store's policy and audited under that principal). Every `tbs_store_*`
+ * function accepts both kinds. Released by `tbs_store_close`.
  *
  * A `tbs_store *` may be used by many threads at once. Using it after `tbs_store_close`
  * (including from another thread) is undefined behaviour, like using memory after `free`:
- * close it only once every other thread is done with it.
+ * close it only once every other thread is done with it. Session handles stay memory-safe
+ * when their root handle is closed first: their calls then fail with `TBS_CLOSED`.
  */
 typedef struct tbs_store tbs_store;
+
+/**
+ * Receives one audit record: `line[0..len)` is a complete JSON object (no newline), and
+ * `line[len]` is a NUL byte, so it is also a C string. It never contains a secret value.
+ * `user_data` is `tbs_options.audit_user_data`.
+ *
+ * The line is valid only during the call (copy it to keep it). The callback runs on the
+ * thread whose call produced the record (any thread that uses the store, including the one
+ * that closes it), after the record is in the log file; it must be thread-safe, return
+ * quickly, and must not unwind (C++ exceptions, `longjmp`) into the library. It may call the
+ * library, but not close the store.
+ */
+typedef void (*tbs_audit_callback)(const char *line, size_t len, void *user_data);
 
 /**
  * Options of `tbs_store_open`. Fill one with `tbs_options_init`, then change fields; or pass
@@ -177,6 +201,37 @@ typedef struct tbs_options {
    * for a fresh private temporary directory. Read only during `tbs_store_open`.
    */
   const char *materialize_dir;
+  /**
+   * The access policy of session handles (`tbs_store_session`) as NUL-terminated UTF-8
+   * JSON, e.g. `{"rules":[{"role":"SERVICE","operations":["READ","RESOLVE"],
+   * "tenants":"own"}]}` (roles `SYS_ADMIN`, `TENANT_ADMIN`, `CUSTOMER_USER`, `SERVICE`;
+   * operations `READ`, `WRITE`, `DELETE`, `RESOLVE`; tenants `own` or `any`; anything not
+   * granted is denied). NULL (the default) for the default policy. Invalid JSON, unknown
+   * roles, operations or fields make `tbs_store_open` fail with `TBS_INVALID_ARGUMENT`.
+   * Read only during `tbs_store_open`. Since version 2.
+   */
+  const char *policy_json;
+  /**
+   * NUL-terminated UTF-8 path of the audit log file (JSON lines, created mode 0600); NULL
+   * (the default) for `<store path>.audit.jsonl` beside the store. Read only during
+   * `tbs_store_open`. Since version 2.
+   */
+  const char *audit_path;
+  /**
+   * Write no audit log at all, neither to a file nor to `audit_callback` (default false).
+   * Since version 2.
+   */
+  bool audit_disabled;
+  /**
+   * Called with every audit record as it is written (default NULL: none), in addition to
+   * the log file. See `tbs_audit_callback`. Since version 2.
+   */
+  tbs_audit_callback audit_callback;
+  /**
+   * Passed unchanged to every call of `audit_callback` (default NULL). It must stay valid
+   * until every handle of the store is closed. Since version 2.
+   */
+  void *audit_user_data;
 } tbs_options;
 
 /**
@@ -205,6 +260,14 @@ typedef struct tbs_buffer {
 typedef uint32_t tbs_secret_type;
 
 /**
+ * A principal's role, for `tbs_store_session`: one of the `TBS_ROLE_*` constants. A plain
+ * integer so that any value a C caller passes is well defined; others are rejected with
+ * `TBS_INVALID_ARGUMENT`. What each role may do is the store's policy
+ * (`tbs_options.policy_json`); the default policy is in README.md ("Access control").
+ */
+typedef uint32_t tbs_role;
+
+/**
  * How `tbs_store_resolve_file` and `tbs_store_resolve_file_to` read a document.
  */
 typedef uint32_t tbs_format;
@@ -218,6 +281,29 @@ typedef uint32_t tbs_format;
  * Arbitrary bytes such as a PEM file, at most `max_file_bytes` bytes.
  */
 #define TBS_TYPE_TEXT_FILE 1
+
+/**
+ * The platform's system administrator. Default policy: READ, WRITE and DELETE in any
+ * tenant, and master-key rotation; never values.
+ */
+#define TBS_ROLE_SYS_ADMIN 1
+
+/**
+ * A tenant's administrator. Default policy: READ, WRITE and DELETE in its own tenant; never
+ * values.
+ */
+#define TBS_ROLE_TENANT_ADMIN 2
+
+/**
+ * A customer's user. Default policy: nothing.
+ */
+#define TBS_ROLE_CUSTOMER_USER 3
+
+/**
+ * The rule engine or an integration. Default policy: READ and RESOLVE (get values, resolve
+ * documents) in its own tenant.
+ */
+#define TBS_ROLE_SERVICE 4
 
 /**
  * JSON for a file name ending in `.json`, text otherwise.
@@ -282,7 +368,9 @@ enum tbs_status tbs_options_init(struct tbs_options *options);
 void tbs_buffer_free(struct tbs_buffer *buffer);
 
 /**
- * Opens (or creates) the SQLite store at `path` and writes the handle to `*out_store`.
+ * Opens (or creates) the SQLite store at `path` and writes its root handle to `*out_store`.
+ * The root handle acts as the host program: nothing is checked, everything is audited as
+ * `HOST`. Derive handles acting as principals with `tbs_store_session`.
  *
  * - `path`: NUL-terminated UTF-8 file path.
  * - `master_key`, `master_key_len`: the 32 raw bytes of the master key; or NULL and 0 to
@@ -292,8 +380,9 @@ void tbs_buffer_free(struct tbs_buffer *buffer);
  *
  * Fails with `TBS_WRONG_MASTER_KEY` when the key does not open the store (nothing is
  * changed), `TBS_INTEGRITY` when the file is not a store, `TBS_NOT_FOUND` when it is missing
- * and `create_if_missing` is false, `TBS_INVALID_ARGUMENT` for a key that is not 32 bytes or
- * when no key is configured, `TBS_STORAGE` when the file cannot be created or opened.
+ * and `create_if_missing` is false, `TBS_INVALID_ARGUMENT` for a key that is not 32 bytes,
+ * when no key is configured or for an invalid `options.policy_json`, `TBS_STORAGE` when the
+ * store or the audit log cannot be created or opened.
  *
  * # Safety
  * Pointers must be NULL or valid as described; `out_store` must be writable.
@@ -305,10 +394,16 @@ enum tbs_status tbs_store_open(const char *path,
                                struct tbs_store **out_store);
 
 /**
- * Closes a store: writes pending usage counters, removes materialised files (unless kept)
- * and frees the handle. The handle is freed even when the status is not `TBS_OK` (a failure
- * to write usage counters or to remove a file is reported, nothing else is lost). NULL is
- * accepted and returns `TBS_OK`.
+ * Frees a handle. NULL is accepted and returns `TBS_OK`.
+ *
+ * Closing the root handle (from `tbs_store_open`) closes the store: it writes pending usage
+ * counters and audit records, removes materialised files (unless kept) and frees the handle;
+ * the store's session handles then fail with `TBS_CLOSED` until they are closed too. The
+ * handle is freed even when the status is not `TBS_OK` (a failure to write usage counters or
+ * to remove a file is reported, nothing else is lost).
+ *
+ * Closing a session handle (from `tbs_store_session`) frees only that handle (`TBS_OK`); the
+ * store stays open.
  *
  * # Safety
  * `store` must be NULL or a live handle that no other thread is using or will use: using a
@@ -327,6 +422,8 @@ enum tbs_status tbs_store_close(struct tbs_store *store);
  * Fails with `TBS_ALREADY_EXISTS` if the name is taken in the tenant, `TBS_INVALID_ARGUMENT`
  * for a broken rule (a TEXT value that is not UTF-8 or is too long, a TEXT_FILE value over
  * `max_file_bytes`...).
+ *
+ * Session handles need WRITE in `tenant`, else `TBS_PERMISSION_DENIED`.
  *
  * # Safety
  * `store` must be a live handle; other pointers NULL or valid as described.
@@ -348,6 +445,8 @@ enum tbs_status tbs_store_create(struct tbs_store *store,
  * current version equals it (check-and-set), else `TBS_CONFLICT`. `out_version` receives the
  * new version; NULL if not wanted.
  *
+ * Session handles need WRITE in `tenant`, else `TBS_PERMISSION_DENIED`.
+ *
  * # Safety
  * `store` must be a live handle; other pointers NULL or valid as described.
  */
@@ -362,6 +461,8 @@ enum tbs_status tbs_store_update_value(struct tbs_store *store,
 /**
  * Changes a secret's description (NUL-terminated UTF-8; "" to clear it). No new version.
  *
+ * Session handles need WRITE in `tenant`, else `TBS_PERMISSION_DENIED`.
+ *
  * # Safety
  * `store` must be a live handle; other pointers valid NUL-terminated strings.
  */
@@ -374,6 +475,8 @@ enum tbs_status tbs_store_update_description(struct tbs_store *store,
  * Deletes a secret with all its versions. Without `force`, fails with `TBS_IN_USE` (the
  * message names the sources) while tracked sources reference it; with `force`, deletes it
  * anyway and the references stay, so `tbs_store_where_used` shows what will break.
+ *
+ * Session handles need DELETE in `tenant`, else `TBS_PERMISSION_DENIED`.
  *
  * # Safety
  * `store` must be a live handle; other pointers valid NUL-terminated strings.
@@ -388,6 +491,8 @@ enum tbs_status tbs_store_delete(struct tbs_store *store,
  * `{"tenant","name","type":"TEXT"|"TEXT_FILE","description","version","created_at",
  * "updated_at","value_updated_at","last_used_at" (null if never),"use_count"}`, times in
  * milliseconds since the Unix epoch.
+ *
+ * Session handles need READ in `tenant`, else `TBS_PERMISSION_DENIED`.
  *
  * # Safety
  * `store` must be a live handle; strings valid; `out_json` writable.
@@ -404,6 +509,8 @@ enum tbs_status tbs_store_info(struct tbs_store *store,
  * `name_contains`: NUL-terminated UTF-8 case-sensitive substring filter, or NULL for all.
  * `offset`: entries to skip; `limit`: page size, 0 for all.
  *
+ * Session handles need READ in `tenant`, else `TBS_PERMISSION_DENIED`.
+ *
  * # Safety
  * `store` must be a live handle; strings NULL or valid as described; `out_json` writable.
  */
@@ -418,6 +525,8 @@ enum tbs_status tbs_store_list(struct tbs_store *store,
  * The kept versions of a secret, newest first, as JSON in `*out_json`:
  * `[{"version":N,"created_at":ms,"current":bool}, ...]` (never values).
  *
+ * Session handles need READ in `tenant`, else `TBS_PERMISSION_DENIED`.
+ *
  * # Safety
  * `store` must be a live handle; strings valid; `out_json` writable.
  */
@@ -429,6 +538,8 @@ enum tbs_status tbs_store_history(struct tbs_store *store,
 /**
  * Writes a new version equal to the kept version `version`; `TBS_NOT_FOUND` if that
  * version is not kept. `out_version` receives the new version; NULL if not wanted.
+ *
+ * Session handles need WRITE in `tenant`, else `TBS_PERMISSION_DENIED`.
  *
  * # Safety
  * `store` must be a live handle; strings valid; `out_version` NULL or writable.
@@ -444,6 +555,8 @@ enum tbs_status tbs_store_rollback(struct tbs_store *store,
  * not counted; TEXT_FILE values may contain NUL bytes). Free it with `tbs_buffer_free`,
  * which wipes it. This is the hot path: no database access on a warm handle.
  *
+ * Session handles need RESOLVE in `tenant`, else `TBS_PERMISSION_DENIED`.
+ *
  * # Safety
  * `store` must be a live handle; strings valid; `out_value` writable.
  */
@@ -453,13 +566,142 @@ enum tbs_status tbs_store_get(struct tbs_store *store,
                               struct tbs_buffer *out_value);
 
 /**
- * Writes batched usage counters (use count, last use) to the store now; they are otherwise
- * written every few seconds, by metadata reads and on close.
+ * Writes batched usage counters (use count, last use) to the store, and batched use records
+ * (`GET`, `RESOLVE`) to the audit log, now; they are otherwise written every few seconds (use
+ * records every second), by metadata reads and on close. Any handle of the store may flush.
  *
  * # Safety
  * `store` must be a live handle.
  */
 enum tbs_status tbs_store_flush_usage(struct tbs_store *store);
+
+/**
+ * Derives a session handle acting as the principal (`tenant`, `role`, `principal_id`) from
+ * the root handle `store`, and writes it to `*out_session`.
+ *
+ * - `tenant`: NUL-terminated UTF-8, the principal's own tenant (the tenant rules, see
+ *   README.md).
+ * - `role`: one of `TBS_ROLE_SYS_ADMIN`, `TBS_ROLE_TENANT_ADMIN`, `TBS_ROLE_CUSTOMER_USER`,
+ *   `TBS_ROLE_SERVICE`.
+ * - `principal_id`: NUL-terminated UTF-8 id of the user or service for the audit log (1–255
+ *   bytes, no control characters), or NULL for none. Never used for decisions.
+ *
+ * The session shares the store (cache, connections, materialised files, audit log) and is
+ * cheap to create. Every `tbs_store_*` function accepts it; each operation is checked
+ * against the store's policy (`tbs_options.policy_json`) before anything happens, fails
+ * with `TBS_PERMISSION_DENIED` when not granted, and is audited under the principal,
+ * denied attempts included. Release it with `tbs_store_close`, which frees only the session.
+ * If the root handle is closed first, the session's calls fail with `TBS_CLOSED`.
+ *
+ * Only the root handle (from `tbs_store_open`) may derive sessions: a session handle as
+ * `store` fails with `TBS_PERMISSION_DENIED`, so a principal can never widen its own rights.
+ * Invalid arguments fail with `TBS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `store` must be a live handle; strings NULL or valid as described; `out_session`
+ * writable.
+ */
+enum tbs_status tbs_store_session(struct tbs_store *store,
+                                  const char *tenant,
+                                  tbs_role role,
+                                  const char *principal_id,
+                                  struct tbs_store **out_session);
+
+/**
+ * Replaces the master key by the 32 raw bytes `new_key[0..new_key_len)`: every tenant data
+ * key is rewrapped under it (values are not re-encrypted), in one transaction. Afterwards
+ * only the new key opens the store (`TBS_WRONG_MASTER_KEY` for the old one); this handle and
+ * its sessions switch to it at once.
+ *
+ * `out_report_json`: receives `{"keys":N,"versions":0,"key_id":N}` (data keys rewrapped, the
+ * new master key id); NULL if not wanted. Needs WRITE in every tenant (default policy:
+ * `TBS_ROLE_SYS_ADMIN` only), else `TBS_PERMISSION_DENIED`; a key that is not 32 bytes is
+ * `TBS_INVALID_ARGUMENT`. The library keeps no copy of `new_key` beyond its own key holder.
+ *
+ * # Safety
+ * `store` must be a live handle; `new_key` readable for `new_key_len` bytes;
+ * `out_report_json` NULL or writable.
+ */
+enum tbs_status tbs_store_rotate_master_key(struct tbs_store *store,
+                                            const uint8_t *new_key,
+                                            size_t new_key_len,
+                                            struct tbs_buffer *out_report_json);
+
+/**
+ * Gives `tenant` (NUL-terminated UTF-8) a new data key and re-encrypts every kept version of
+ * every secret of the tenant under it, in one transaction; other tenants are untouched.
+ *
+ * `out_report_json`: receives `{"keys":1,"versions":N,"key_id":N}` (versions re-encrypted,
+ * the new data key id); NULL if not wanted. Needs WRITE in the tenant (default policy:
+ * `TBS_ROLE_TENANT_ADMIN` of the tenant, `TBS_ROLE_SYS_ADMIN`), else `TBS_PERMISSION_DENIED`.
+ *
+ * # Safety
+ * `store` must be a live handle; `tenant` valid; `out_report_json` NULL or writable.
+ */
+enum tbs_status tbs_store_rotate_tenant_key(struct tbs_store *store,
+                                            const char *tenant,
+                                            struct tbs_buffer *out_report_json);
+
+/**
+ * The secrets of `tenant` not got or resolved for at least `days` days (never used ones
+ * count as unused), as a JSON array of info objects (as `tbs_store_info`) in `*out_json`,
+ * in name order. Usage counters are written first. Needs READ in the tenant.
+ *
+ * # Safety
+ * `store` must be a live handle; `tenant` valid; `out_json` writable.
+ */
+enum tbs_status tbs_store_unused(struct tbs_store *store,
+                                 const char *tenant,
+                                 uint32_t days,
+                                 struct tbs_buffer *out_json);
+
+/**
+ * The secrets of `tenant` whose value was last written at least `days` days ago
+ * (candidates for value rotation), as a JSON array of info objects (as `tbs_store_info`) in `*out_json`, in name
+ * order. Needs READ in the tenant.
+ *
+ * # Safety
+ * `store` must be a live handle; `tenant` valid; `out_json` writable.
+ */
+enum tbs_status tbs_store_stale(struct tbs_store *store,
+                                const char *tenant,
+                                uint32_t days,
+                                struct tbs_buffer *out_json);
+
+/**
+ * Verifies an audit log with this store's audit key: every line's MAC, its sequence number
+ * and its link to the line before, so an edited, deleted, inserted or reordered line is
+ * found. Batched use records are written first.
+ *
+ * - `log_path`: NUL-terminated UTF-8 path of the log to verify, or NULL for the one this
+ *   store writes (`TBS_INVALID_ARGUMENT` when it writes none).
+ * - `out_report_json`: receives `{"records":N,"last_seq":N,"problem":null}` or, for a
+ *   broken log, `{"records":N,"last_seq":N,"problem":{"line":N,"reason":"..."}}` (records
+ *   verified before the first bad line); NULL if not wanted.
+ *
+ * Returns `TBS_OK` when the log is intact, `TBS_INTEGRITY` with the message
+ * "audit log line N: reason" when it is not — and then, unlike other failures,
+ * `*out_report_json` is filled too (free it). `TBS_NOT_FOUND` when the file does not exist.
+ * Needs READ in every tenant (the root handle; default policy: `TBS_ROLE_SYS_ADMIN`), else
+ * `TBS_PERMISSION_DENIED`.
+ *
+ * # Safety
+ * `store` must be a live handle; `log_path` NULL or valid; `out_report_json` NULL or
+ * writable.
+ */
+enum tbs_status tbs_store_verify_audit(struct tbs_store *store,
+                                       const char *log_path,
+                                       struct tbs_buffer *out_report_json);
+
+/**
+ * The path of the audit log file this store writes, as text in `*out_path`;
+ * `TBS_NOT_FOUND` when it writes none (auditing disabled, or only to a callback). Needs READ
+ * in every tenant, like `tbs_store_verify_audit`.
+ *
+ * # Safety
+ * `store` must be a live handle; `out_path` writable.
+ */
+enum tbs_status tbs_store_audit_log_path(struct tbs_store *store, struct tbs_buffer *out_path);
 
 /**
  * Resolves every `${secret:NAME}` / `${secret:NAME;type:TYPE}` placeholder in the UTF-8
@@ -470,6 +712,8 @@ enum tbs_status tbs_store_flush_usage(struct tbs_store *store);
  * that is the only problem) or a malformed placeholder (`TBS_MALFORMED_PLACEHOLDER`) fails
  * the whole call, and the message names every offending placeholder with its byte offset
  * (never a value). `flags`: 0 or `TBS_RESOLVE_MATERIALIZE_FILES`.
+ *
+ * Session handles need RESOLVE in `tenant`, else `TBS_PERMISSION_DENIED`.
  *
  * # Safety
  * `store` must be a live handle; other pointers NULL or valid as described.
@@ -488,6 +732,8 @@ enum tbs_status tbs_store_resolve_text(struct tbs_store *store,
  * `TBS_INVALID_ARGUMENT` if the document is not valid JSON; otherwise as
  * `tbs_store_resolve_text`.
  *
+ * Session handles need RESOLVE in `tenant`, else `TBS_PERMISSION_DENIED`.
+ *
  * # Safety
  * `store` must be a live handle; other pointers NULL or valid as described.
  */
@@ -502,6 +748,8 @@ enum tbs_status tbs_store_resolve_json(struct tbs_store *store,
  * Reads the UTF-8 file `path` (NUL-terminated) and resolves it as JSON or text
  * (`TBS_FORMAT_AUTO`: JSON for a `.json` name) into `*out`. A file that cannot be read is
  * `TBS_INVALID_ARGUMENT`; otherwise as `tbs_store_resolve_json` / `tbs_store_resolve_text`.
+ *
+ * Session handles need RESOLVE in `tenant`, else `TBS_PERMISSION_DENIED`.
  *
  * # Safety
  * `store` must be a live handle; strings valid; `out` writable.
@@ -519,6 +767,8 @@ enum tbs_status tbs_store_resolve_file(struct tbs_store *store,
  * renamed over it, so readers never see a partial file and nothing is written on failure.
  * A file that cannot be written is `TBS_STORAGE`.
  *
+ * Session handles need RESOLVE in `tenant`, else `TBS_PERMISSION_DENIED`.
+ *
  * # Safety
  * `store` must be a live handle; strings valid NUL-terminated UTF-8.
  */
@@ -530,8 +780,10 @@ enum tbs_status tbs_store_resolve_file_to(struct tbs_store *store,
                                           uint32_t flags);
 
 /**
- * Removes the TEXT_FILE files materialised so far through this handle (paths handed out
- * earlier stop working). Closing the store does the same unless `keep_materialized`.
+ * Removes the TEXT_FILE files materialised so far through the store's handles (paths handed
+ * out earlier stop working). Closing the root handle does the same unless
+ * `keep_materialized`. Needs the root handle (the files belong to the whole store):
+ * `TBS_PERMISSION_DENIED` for a session handle.
  *
  * # Safety
  * `store` must be a live handle.
@@ -562,6 +814,8 @@ enum tbs_status tbs_references(const uint8_t *document,
  * `out_json`: receives the references recorded, as `tbs_references` gives them; NULL if not
  * wanted.
  *
+ * Session handles need WRITE in `tenant`, else `TBS_PERMISSION_DENIED`.
+ *
  * # Safety
  * `store` must be a live handle; other pointers NULL or valid as described.
  */
@@ -576,6 +830,8 @@ enum tbs_status tbs_store_track_references(struct tbs_store *store,
  * Forgets every reference of the source `source_id`. `out_removed` receives how many were
  * removed (0 for an unknown source); NULL if not wanted.
  *
+ * Session handles need WRITE in `tenant`, else `TBS_PERMISSION_DENIED`.
+ *
  * # Safety
  * `store` must be a live handle; strings valid; `out_removed` NULL or writable.
  */
@@ -588,6 +844,8 @@ enum tbs_status tbs_store_untrack_references(struct tbs_store *store,
  * The tracked sources that reference a secret (exact, from the index), as JSON in
  * `*out_json`: `[{"source_id":"...","name":"...","type":"TEXT"|"TEXT_FILE"|null}, ...]`.
  * The secret need not exist (after a forced delete its references remain).
+ *
+ * Session handles need READ in `tenant`, else `TBS_PERMISSION_DENIED`.
  *
  * # Safety
  * `store` must be a live handle; strings valid; `out_json` writable.

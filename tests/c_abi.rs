@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use tbsecrets::{MasterKey, SecretStorage, SecretType, StorageOptions};
 
-const C_TESTS: [&str; 2] = ["test_api", "test_threads"];
+const C_TESTS: [&str; 3] = ["test_api", "test_threads", "test_access"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -450,5 +450,18 @@ fn c_abi_example_renders_config_without_showing_secrets() {
             .unwrap();
         assert_eq!(wrong.status.code(), Some(10), "{}", text(&wrong.stderr));
         assert!(text(&wrong.stderr).contains("WRONG_MASTER_KEY"));
+    }
+    // The example resolves through a SERVICE session: the audit log beside the store names
+    // it, and holds no value.
+    let log = std::fs::read_to_string(tbsecrets::audit::default_log_path(&db)).unwrap();
+    assert!(
+        log.lines().any(|l| l.contains(r#""role":"SERVICE""#)
+            && l.contains(r#""principal":"render_config""#)
+            && l.contains(r#""action":"RESOLVE""#)
+            && l.contains(r#""outcome":"OK""#)),
+        "{log}"
+    );
+    for secret in ["uplink-user-7", "Sup3r-S3cret-Pa55", "MIIBexample"] {
+        assert!(!log.contains(secret), "the audit log shows a secret");
     }
 }

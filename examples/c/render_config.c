@@ -4,7 +4,9 @@
  *
  *   render_config STORE CONFIG.json [TENANT]
  *
- * The master key comes from TBS_MASTER_KEY (base64) or TBS_MASTER_KEY_FILE. On failure it
+ * The master key comes from TBS_MASTER_KEY (base64) or TBS_MASTER_KEY_FILE. The config is
+ * resolved through a SERVICE session of the tenant (what an integration is), so the store's
+ * policy applies and the audit log (STORE.audit.jsonl) names "render_config". On failure it
  * prints "render_config: STATUS: detail" on stderr and exits with the status number.
  *
  * Build (see README.md, "C API"):
@@ -108,11 +110,23 @@ int main(int argc, char **argv) {
         return fail("cannot open the secret store", status);
     }
 
+    /* Act as what we are: an integration (SERVICE) of the tenant. It may resolve its own
+     * tenant's secrets and read their metadata, nothing else. */
+    tbs_store *service = NULL;
+    status = tbs_store_session(store, tenant, TBS_ROLE_SERVICE, "render_config", &service);
+    if (status != TBS_OK) {
+        int code = fail("cannot start a SERVICE session", status);
+        tbs_store_close(store);
+        rmdir(dir);
+        return code;
+    }
+
     tbs_buffer config = {NULL, 0};
-    status = tbs_store_resolve_file(store, tenant, config_path, TBS_FORMAT_JSON,
+    status = tbs_store_resolve_file(service, tenant, config_path, TBS_FORMAT_JSON,
                                     TBS_RESOLVE_MATERIALIZE_FILES, &config);
     if (status != TBS_OK) {
         int code = fail("cannot resolve the config", status);
+        tbs_store_close(service);
         tbs_store_close(store);
         rmdir(dir);
         return code;
@@ -130,6 +144,7 @@ int main(int argc, char **argv) {
     if (status != TBS_OK) {
         int code = fail("cannot list the config's secrets", status);
         tbs_buffer_free(&config);
+        tbs_store_close(service);
         tbs_store_close(store);
         rmdir(dir);
         return code;
@@ -143,8 +158,9 @@ int main(int argc, char **argv) {
     printf("  %d TEXT_FILE secret(s) materialised under %s\n", files, dir);
 
     tbs_buffer_free(&references);
-    tbs_buffer_free(&config); /* wipes the resolved secrets */
-    status = tbs_store_close(store); /* removes the materialised files */
+    tbs_buffer_free(&config);         /* wipes the resolved secrets */
+    tbs_store_close(service);         /* frees the session only */
+    status = tbs_store_close(store);  /* closes the store, removes the materialised files */
     rmdir(dir);
     if (status != TBS_OK) {
         return fail("cannot close the secret store", status);

@@ -3,7 +3,7 @@
 
 use super::{status_of, tbs_buffer, tbs_status, tbs_store};
 use crate::error::{Error, ErrorCode, Result};
-use crate::SecretStorage;
+use crate::Session;
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -94,16 +94,31 @@ pub(crate) unsafe fn write_optional<T>(out: *mut T, value: T) {
     }
 }
 
-/// The store behind a handle.
+/// A live handle, or CLOSED when its store has been closed (a session handle whose root
+/// handle was closed).
 ///
 /// # Safety
-/// `store` must be NULL or a live handle from `tbs_store_open`.
-pub(crate) unsafe fn store_ref<'a>(store: *const tbs_store) -> Result<&'a SecretStorage> {
+/// `store` must be NULL or a live handle from `tbs_store_open` or `tbs_store_session`.
+pub(crate) unsafe fn handle_ref<'a>(store: *const tbs_store) -> Result<&'a tbs_store> {
     // SAFETY: a non-NULL handle is live by the caller's contract.
     match unsafe { store.as_ref() } {
-        Some(handle) => Ok(&handle.storage),
+        Some(handle) if handle.storage.is_closed() => Err(Error::new(
+            ErrorCode::Closed,
+            "the store has been closed (its root handle was passed to tbs_store_close)",
+        )),
+        Some(handle) => Ok(handle),
         None => Err(null("store")),
     }
+}
+
+/// The store behind a handle, as seen by the handle's actor (borrowed: no allocation).
+///
+/// # Safety
+/// As [`handle_ref`].
+pub(crate) unsafe fn store_ref<'a>(store: *const tbs_store) -> Result<Session<'a>> {
+    // SAFETY: forwarded contract.
+    let handle = unsafe { handle_ref(store) }?;
+    Ok(handle.storage.acting(&handle.actor))
 }
 
 /// A required NUL-terminated UTF-8 string argument.

@@ -14,14 +14,17 @@
 
 mod boundary;
 mod store;
+// After `store`: sessions, key rotation, usage reports and the audit log.
+mod access;
 // After `store`, so that the header lists the store functions first.
 mod resolve;
 
+pub use access::*;
 pub use resolve::*;
 pub use store::*;
 
 use boundary::{guard, guard_or};
-use std::ffi::{c_char, c_int, CStr};
+use std::ffi::{c_char, c_int, c_void, CStr};
 
 /// The result of every operation. The numbers are stable and never reused; they are the
 /// library's error codes (README.md, "Error codes").
@@ -39,7 +42,8 @@ pub enum tbs_status {
     TBS_ALREADY_EXISTS = 3,
     /// The secret has another type than the one requested.
     TBS_TYPE_MISMATCH = 4,
-    /// The principal may not perform the operation (reserved: no access control yet).
+    /// The handle's principal may not perform the operation (see `tbs_store_session`), or the
+    /// operation needs the store's root handle.
     TBS_PERMISSION_DENIED = 5,
     /// The secret is referenced by tracked sources; delete with `force` to delete anyway.
     TBS_IN_USE = 6,
@@ -55,7 +59,7 @@ pub enum tbs_status {
     TBS_INTEGRITY = 11,
     /// The storage backend or the file system failed (I/O, locking, SQL).
     TBS_STORAGE = 12,
-    /// The store handle has been closed (reserved: `tbs_store_close` frees the handle).
+    /// The store has been closed: a session handle is used after its root handle was closed.
     TBS_CLOSED = 13,
     /// An internal error: a bug, or a panic caught at the boundary.
     TBS_INTERNAL = 14,
@@ -68,6 +72,23 @@ pub type tbs_secret_type = u32;
 pub const TBS_TYPE_TEXT: tbs_secret_type = 0;
 /// Arbitrary bytes such as a PEM file, at most `max_file_bytes` bytes.
 pub const TBS_TYPE_TEXT_FILE: tbs_secret_type = 1;
+
+/// A principal's role, for `tbs_store_session`: one of the `TBS_ROLE_*` constants. A plain
+/// integer so that any value a C caller passes is well defined; others are rejected with
+/// `TBS_INVALID_ARGUMENT`. What each role may do is the store's policy
+/// (`tbs_options.policy_json`); the default policy is in README.md ("Access control").
+pub type tbs_role = u32;
+/// The platform's system administrator. Default policy: READ, WRITE and DELETE in any
+/// tenant, and master-key rotation; never values.
+pub const TBS_ROLE_SYS_ADMIN: tbs_role = 1;
+/// A tenant's administrator. Default policy: READ, WRITE and DELETE in its own tenant; never
+/// values.
+pub const TBS_ROLE_TENANT_ADMIN: tbs_role = 2;
+/// A customer's user. Default policy: nothing.
+pub const TBS_ROLE_CUSTOMER_USER: tbs_role = 3;
+/// The rule engine or an integration. Default policy: READ and RESOLVE (get values, resolve
+/// documents) in its own tenant.
+pub const TBS_ROLE_SERVICE: tbs_role = 4;
 
 /// How `tbs_store_resolve_file` and `tbs_store_resolve_file_to` read a document.
 pub type tbs_format = u32;
@@ -89,7 +110,24 @@ pub const TBS_RESOLVE_MATERIALIZE_FILES: u32 = 1;
 pub const TBS_ANY_VERSION: u64 = 0;
 
 /// The `version` that `tbs_options_init` writes into a `tbs_options`.
-pub const TBS_OPTIONS_VERSION: u32 = 1;
+///
+/// Version 2 added the fields from `policy_json` on. `tbs_store_open` still accepts a struct
+/// of the version 1 layout (ending at `materialize_dir`) whose `version` is 1; it gets the
+/// defaults for the newer fields. `tbs_options_init` always writes the current layout, so a
+/// program compiled against an older header must be recompiled before it calls it.
+pub const TBS_OPTIONS_VERSION: u32 = 2;
+
+/// Receives one audit record: `line[0..len)` is a complete JSON object (no newline), and
+/// `line[len]` is a NUL byte, so it is also a C string. It never contains a secret value.
+/// `user_data` is `tbs_options.audit_user_data`.
+///
+/// The line is valid only during the call (copy it to keep it). The callback runs on the
+/// thread whose call produced the record (any thread that uses the store, including the one
+/// that closes it), after the record is in the log file; it must be thread-safe, return
+/// quickly, and must not unwind (C++ exceptions, `longjmp`) into the library. It may call the
+/// library, but not close the store.
+pub type tbs_audit_callback =
+    Option<unsafe extern "C" fn(line: *const c_char, len: usize, user_data: *mut c_void)>;
 
 /// Bytes owned by the library: a secret value, a resolved document or JSON metadata.
 ///
@@ -132,16 +170,45 @@ pub struct tbs_options {
     /// 0700 (an existing one must not be accessible by group or others); NULL (the default)
     /// for a fresh private temporary directory. Read only during `tbs_store_open`.
     pub materialize_dir: *const c_char,
+    /// The access policy of session handles (`tbs_store_session`) as NUL-terminated UTF-8
+    /// JSON, e.g. `{"rules":[{"role":"SERVICE","operations":["READ","RESOLVE"],
+    /// "tenants":"own"}]}` (roles `SYS_ADMIN`, `TENANT_ADMIN`, `CUSTOMER_USER`, `SERVICE`;
+    /// operations `READ`, `WRITE`, `DELETE`, `RESOLVE`; tenants `own` or `any`; anything not
+    /// granted is denied). NULL (the default) for the default policy. Invalid JSON, unknown
+    /// roles, operations or fields make `tbs_store_open` fail with `TBS_INVALID_ARGUMENT`.
+    /// Read only during `tbs_store_open`. Since version 2.
+    pub policy_json: *const c_char,
+    /// NUL-terminated UTF-8 path of the audit log file (JSON lines, created mode 0600); NULL
+    /// (the default) for `<store path>.audit.jsonl` beside the store. Read only during
+    /// `tbs_store_open`. Since version 2.
+    pub audit_path: *const c_char,
+    /// Write no audit log at all, neither to a file nor to `audit_callback` (default false).
+    /// Since version 2.
+    pub audit_disabled: bool,
+    /// Called with every audit record as it is written (default NULL: none), in addition to
+    /// the log file. See `tbs_audit_callback`. Since version 2.
+    pub audit_callback: tbs_audit_callback,
+    /// Passed unchanged to every call of `audit_callback` (default NULL). It must stay valid
+    /// until every handle of the store is closed. Since version 2.
+    pub audit_user_data: *mut c_void,
 }
 
-/// An open secret store. Opaque: obtained from `tbs_store_open`, released by
-/// `tbs_store_close`.
+/// A handle of an open secret store, acting on behalf of someone. Opaque: obtained from
+/// `tbs_store_open` (the store's *root* handle, which acts as the host program: it holds the
+/// master key, so nothing is checked, and its operations are audited as `HOST`) or from
+/// `tbs_store_session` (a *session* handle acting as a principal: every operation is checked
+/// against the store's policy and audited under that principal). Every `tbs_store_*`
+/// function accepts both kinds. Released by `tbs_store_close`.
 ///
 /// A `tbs_store *` may be used by many threads at once. Using it after `tbs_store_close`
 /// (including from another thread) is undefined behaviour, like using memory after `free`:
-/// close it only once every other thread is done with it.
+/// close it only once every other thread is done with it. Session handles stay memory-safe
+/// when their root handle is closed first: their calls then fail with `TBS_CLOSED`.
 pub struct tbs_store {
-    pub(crate) storage: crate::SecretStorage,
+    /// The store, shared by the root handle and its sessions.
+    pub(crate) storage: std::sync::Arc<crate::SecretStorage>,
+    /// On whose behalf this handle acts: `Actor::Host` for the root handle.
+    pub(crate) actor: crate::access::Actor,
 }
 
 /// The library version as a NUL-terminated string such as "0.1.0" (static storage; never
@@ -195,6 +262,11 @@ pub unsafe extern "C" fn tbs_options_init(options: *mut tbs_options) -> tbs_stat
             create_if_missing: defaults.create_if_missing,
             keep_materialized: false,
             materialize_dir: std::ptr::null(),
+            policy_json: std::ptr::null(),
+            audit_path: std::ptr::null(),
+            audit_disabled: !defaults.audit.enabled,
+            audit_callback: None,
+            audit_user_data: std::ptr::null_mut(),
         };
         // SAFETY: checked non-NULL; the caller guarantees it is writable.
         unsafe { options.write(value) };

@@ -1,14 +1,15 @@
 //! Placeholder resolution, TEXT_FILE materialisation and the reference index.
 
 use super::boundary::{
-    arg_str, arg_text, buffer_from, buffer_from_vec, check_out, guard, json_buffer, store_ref,
-    write_optional,
+    arg_str, arg_text, buffer_from, buffer_from_vec, check_out, guard, handle_ref, json_buffer,
+    store_ref, write_optional,
 };
 use super::{
     tbs_buffer, tbs_format, tbs_status, tbs_store, TBS_FORMAT_AUTO, TBS_FORMAT_JSON,
     TBS_FORMAT_TEXT, TBS_RESOLVE_MATERIALIZE_FILES,
 };
-use crate::error::{Error, Result};
+use crate::access::Actor;
+use crate::error::{Error, ErrorCode, Result};
 use crate::service::{DocumentFormat, ResolveOptions};
 use crate::SecretStorage;
 use std::borrow::Cow;
@@ -62,7 +63,7 @@ unsafe fn resolve_in_memory(
     flags: u32,
     out: *mut tbs_buffer,
     what: &str,
-    resolve: for<'a> fn(&SecretStorage, &str, &'a str, ResolveOptions) -> Result<Cow<'a, str>>,
+    json: bool,
 ) -> tbs_status {
     guard(|| {
         check_out(out, "out")?;
@@ -72,7 +73,13 @@ unsafe fn resolve_in_memory(
         let tenant = unsafe { arg_str(tenant, "tenant") }?;
         // SAFETY: as above.
         let text = unsafe { arg_text(text, text_len, what) }?;
-        let buffer = resolved_buffer(resolve(storage, tenant, text, resolve_options(flags)?)?);
+        let options = resolve_options(flags)?;
+        let resolved = if json {
+            storage.resolve_json(tenant, text, options)?
+        } else {
+            storage.resolve_str(tenant, text, options)?
+        };
+        let buffer = resolved_buffer(resolved);
         // SAFETY: checked non-NULL; writable by the caller's contract.
         unsafe { out.write(buffer) };
         Ok(())
@@ -88,6 +95,8 @@ unsafe fn resolve_in_memory(
 /// the whole call, and the message names every offending placeholder with its byte offset
 /// (never a value). `flags`: 0 or `TBS_RESOLVE_MATERIALIZE_FILES`.
 ///
+/// Session handles need RESOLVE in `tenant`, else `TBS_PERMISSION_DENIED`.
+///
 /// # Safety
 /// `store` must be a live handle; other pointers NULL or valid as described.
 #[no_mangle]
@@ -100,18 +109,7 @@ pub unsafe extern "C" fn tbs_store_resolve_text(
     out: *mut tbs_buffer,
 ) -> tbs_status {
     // SAFETY: forwarded contract.
-    unsafe {
-        resolve_in_memory(
-            store,
-            tenant,
-            text,
-            text_len,
-            flags,
-            out,
-            "text",
-            SecretStorage::resolve_str_with,
-        )
-    }
+    unsafe { resolve_in_memory(store, tenant, text, text_len, flags, out, "text", false) }
 }
 
 /// Resolves every string value, at any depth, of the JSON document `json[0..json_len)` into
@@ -119,6 +117,8 @@ pub unsafe extern "C" fn tbs_store_resolve_text(
 /// values are escaped, so PEM newlines and quotes stay valid JSON). Fails with
 /// `TBS_INVALID_ARGUMENT` if the document is not valid JSON; otherwise as
 /// `tbs_store_resolve_text`.
+///
+/// Session handles need RESOLVE in `tenant`, else `TBS_PERMISSION_DENIED`.
 ///
 /// # Safety
 /// `store` must be a live handle; other pointers NULL or valid as described.
@@ -132,23 +132,14 @@ pub unsafe extern "C" fn tbs_store_resolve_json(
     out: *mut tbs_buffer,
 ) -> tbs_status {
     // SAFETY: forwarded contract.
-    unsafe {
-        resolve_in_memory(
-            store,
-            tenant,
-            json,
-            json_len,
-            flags,
-            out,
-            "json",
-            SecretStorage::resolve_json_with,
-        )
-    }
+    unsafe { resolve_in_memory(store, tenant, json, json_len, flags, out, "json", true) }
 }
 
 /// Reads the UTF-8 file `path` (NUL-terminated) and resolves it as JSON or text
 /// (`TBS_FORMAT_AUTO`: JSON for a `.json` name) into `*out`. A file that cannot be read is
 /// `TBS_INVALID_ARGUMENT`; otherwise as `tbs_store_resolve_json` / `tbs_store_resolve_text`.
+///
+/// Session handles need RESOLVE in `tenant`, else `TBS_PERMISSION_DENIED`.
 ///
 /// # Safety
 /// `store` must be a live handle; strings valid; `out` writable.
@@ -187,6 +178,8 @@ pub unsafe extern "C" fn tbs_store_resolve_file(
 /// renamed over it, so readers never see a partial file and nothing is written on failure.
 /// A file that cannot be written is `TBS_STORAGE`.
 ///
+/// Session handles need RESOLVE in `tenant`, else `TBS_PERMISSION_DENIED`.
+///
 /// # Safety
 /// `store` must be a live handle; strings valid NUL-terminated UTF-8.
 #[no_mangle]
@@ -217,8 +210,10 @@ pub unsafe extern "C" fn tbs_store_resolve_file_to(
     })
 }
 
-/// Removes the TEXT_FILE files materialised so far through this handle (paths handed out
-/// earlier stop working). Closing the store does the same unless `keep_materialized`.
+/// Removes the TEXT_FILE files materialised so far through the store's handles (paths handed
+/// out earlier stop working). Closing the root handle does the same unless
+/// `keep_materialized`. Needs the root handle (the files belong to the whole store):
+/// `TBS_PERMISSION_DENIED` for a session handle.
 ///
 /// # Safety
 /// `store` must be a live handle.
@@ -226,7 +221,17 @@ pub unsafe extern "C" fn tbs_store_resolve_file_to(
 pub unsafe extern "C" fn tbs_store_clear_materialized(store: *mut tbs_store) -> tbs_status {
     guard(|| {
         // SAFETY: the caller's contract.
-        unsafe { store_ref(store) }?.clear_materialized()
+        let handle = unsafe { handle_ref(store) }?;
+        if let Actor::Principal(principal) = &handle.actor {
+            return Err(Error::new(
+                ErrorCode::PermissionDenied,
+                format!(
+                    "{} of tenant '{}' may not clear materialised files: that needs the store's root handle",
+                    principal.role, principal.tenant
+                ),
+            ));
+        }
+        handle.storage.clear_materialized()
     })
 }
 
@@ -264,6 +269,8 @@ pub unsafe extern "C" fn tbs_references(
 /// `out_json`: receives the references recorded, as `tbs_references` gives them; NULL if not
 /// wanted.
 ///
+/// Session handles need WRITE in `tenant`, else `TBS_PERMISSION_DENIED`.
+///
 /// # Safety
 /// `store` must be a live handle; other pointers NULL or valid as described.
 #[no_mangle]
@@ -297,6 +304,8 @@ pub unsafe extern "C" fn tbs_store_track_references(
 /// Forgets every reference of the source `source_id`. `out_removed` receives how many were
 /// removed (0 for an unknown source); NULL if not wanted.
 ///
+/// Session handles need WRITE in `tenant`, else `TBS_PERMISSION_DENIED`.
+///
 /// # Safety
 /// `store` must be a live handle; strings valid; `out_removed` NULL or writable.
 #[no_mangle]
@@ -323,6 +332,8 @@ pub unsafe extern "C" fn tbs_store_untrack_references(
 /// The tracked sources that reference a secret (exact, from the index), as JSON in
 /// `*out_json`: `[{"source_id":"...","name":"...","type":"TEXT"|"TEXT_FILE"|null}, ...]`.
 /// The secret need not exist (after a forced delete its references remain).
+///
+/// Session handles need READ in `tenant`, else `TBS_PERMISSION_DENIED`.
 ///
 /// # Safety
 /// `store` must be a live handle; strings valid; `out_json` writable.
