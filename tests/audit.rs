@@ -418,8 +418,10 @@ fn cli_acts_as_roles_and_verifies_the_log() {
     assert!(listed.status.success());
     assert!(String::from_utf8_lossy(&listed.stdout).contains("pw"));
 
-    // Verify: intact, quiet on stderr when piped (no progress bar).
-    let ok = cli(&["audit", "verify", "--json"], None);
+    // Verify is store-wide: refused to a tenant administrator (the default role).
+    assert_eq!(cli(&["audit", "verify"], None).status.code(), Some(5));
+    // Intact, quiet on stderr when piped (no progress bar).
+    let ok = cli(&["--as", "sys-admin", "audit", "verify", "--json"], None);
     assert!(
         ok.status.success(),
         "{}",
@@ -429,7 +431,14 @@ fn cli_acts_as_roles_and_verifies_the_log() {
     let report: Value = serde_json::from_slice(&ok.stdout).unwrap();
     let log = tbsecrets::audit::default_log_path(&store);
     let all = records(&log);
-    assert_eq!(report["records"], all.len());
+    // The verification itself is the last record (written after it ran).
+    assert_eq!(report["records"], all.len() - 1);
+    let last = all.last().unwrap();
+    assert_eq!(last["action"], "VERIFY_AUDIT_LOG");
+    assert_eq!(last["outcome"], "OK");
+    assert!(all
+        .iter()
+        .any(|r| r["action"] == "VERIFY_AUDIT_LOG" && r["outcome"] == "PERMISSION_DENIED"));
     assert!(all
         .iter()
         .any(|r| r["role"] == "SERVICE" && r["action"] == "GET" && r["principal"] == "ops-bot"));
@@ -441,7 +450,7 @@ fn cli_acts_as_roles_and_verifies_the_log() {
     // Tampered: exit status INTEGRITY, the message names the line.
     let edited = text.replacen("\"pw\"", "\"pX\"", 1);
     std::fs::write(&log, edited).unwrap();
-    let bad = cli(&["audit", "verify"], None);
+    let bad = cli(&["--as", "SYS_ADMIN", "audit", "verify"], None);
     assert_eq!(bad.status.code(), Some(11));
     let message = String::from_utf8_lossy(&bad.stderr);
     assert!(message.contains("line 1"), "{message}");

@@ -37,6 +37,8 @@ pub enum AuditAction {
     RotateMasterKey,
     /// A tenant's data key was replaced.
     RotateTenantKey,
+    /// The audit log was verified (outcome OK or INTEGRITY).
+    VerifyAuditLog,
 }
 
 impl AuditAction {
@@ -55,6 +57,7 @@ impl AuditAction {
             AuditAction::Read => "READ",
             AuditAction::RotateMasterKey => "ROTATE_MASTER_KEY",
             AuditAction::RotateTenantKey => "ROTATE_TENANT_KEY",
+            AuditAction::VerifyAuditLog => "VERIFY_AUDIT_LOG",
         }
     }
 }

@@ -8,7 +8,7 @@ use super::{
     tbs_buffer, tbs_role, tbs_status, tbs_store, TBS_ROLE_CUSTOMER_USER, TBS_ROLE_SERVICE,
     TBS_ROLE_SYS_ADMIN, TBS_ROLE_TENANT_ADMIN,
 };
-use crate::access::{Actor, Operation, Principal, Role, TenantScope};
+use crate::access::{Actor, Principal, Role};
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::validate_tenant;
 use crate::{MasterKey, SecretInfo};
@@ -52,30 +52,6 @@ fn validate_principal_id(id: &str) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// PERMISSION_DENIED unless the handle's actor may do `operation` in every tenant: the host,
-/// or a principal whose role the policy grants `operation` with `"tenants":"any"` (by
-/// default SYS_ADMIN for READ). For store-wide calls that have no tenant: the audit log.
-fn check_store_wide(handle: &tbs_store, operation: Operation, what: &str) -> Result<()> {
-    let Actor::Principal(principal) = &handle.actor else {
-        return Ok(());
-    };
-    let granted = handle.storage.policy().rules.iter().any(|rule| {
-        rule.role == principal.role
-            && rule.tenants == TenantScope::Any
-            && rule.operations.contains(&operation)
-    });
-    if granted {
-        return Ok(());
-    }
-    Err(Error::new(
-        ErrorCode::PermissionDenied,
-        format!(
-            "{} of tenant '{}' may not {what}: that needs {operation} in every tenant",
-            principal.role, principal.tenant
-        ),
-    ))
 }
 
 /// Derives a session handle acting as the principal (`tenant`, `role`, `principal_id`) from
@@ -306,8 +282,10 @@ pub unsafe extern "C" fn tbs_store_verify_audit(
         let handle = unsafe { handle_ref(store) }?;
         // SAFETY: as above.
         let log_path = unsafe { opt_str(log_path, "log_path") }?;
-        check_store_wide(handle, Operation::Read, "verify the audit log")?;
-        let verification = handle.storage.verify_audit_log(log_path.map(Path::new))?;
+        let verification = handle
+            .storage
+            .acting(&handle.actor)
+            .verify_audit_log(log_path.map(Path::new))?;
         if !out_report_json.is_null() {
             let json = json_buffer(&verification)?;
             // SAFETY: as above.
@@ -332,8 +310,7 @@ pub unsafe extern "C" fn tbs_store_audit_log_path(
         check_out(out_path, "out_path")?;
         // SAFETY: the caller's contract.
         let handle = unsafe { handle_ref(store) }?;
-        check_store_wide(handle, Operation::Read, "see the audit log path")?;
-        let path = handle.storage.audit_log_path().ok_or_else(|| {
+        let path = handle.storage.acting(&handle.actor).audit_log_path()?.ok_or_else(|| {
             Error::new(
                 ErrorCode::NotFound,
                 "this store writes no audit log file (auditing is disabled or goes only to a callback)",

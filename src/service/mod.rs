@@ -668,13 +668,22 @@ impl SecretStorage {
     /// Verifies an audit log (`path`, else this handle's) with this store's audit key:
     /// every line's MAC, sequence and link to the line before. The result names the first
     /// bad line, if any ([`crate::audit::AuditVerification::into_result`] turns that into an
-    /// INTEGRITY error). Batched uses are written first.
+    /// INTEGRITY error). Batched uses are written first; the verification is audited (after
+    /// it ran) as the host's `VERIFY_AUDIT_LOG`.
     pub fn verify_audit_log(&self, path: Option<&Path>) -> Result<crate::audit::AuditVerification> {
         self.verify_audit_log_with_progress(path, &mut |_, _| {})
     }
 
     /// [`SecretStorage::verify_audit_log`], calling `progress(bytes_read, total_bytes)`.
     pub fn verify_audit_log_with_progress(
+        &self,
+        path: Option<&Path>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<crate::audit::AuditVerification> {
+        self.host().verify_audit_log_with_progress(path, progress)
+    }
+
+    fn verify_audit_log_inner(
         &self,
         path: Option<&Path>,
         progress: &mut dyn FnMut(u64, u64),

@@ -5,7 +5,7 @@
 
 use super::{DocumentFormat, ResolveOptions, RotationReport, SecretStorage, SecretValue};
 use crate::access::{Actor, Operation, Policy, Principal};
-use crate::audit::{AuditAction, AuditEntry};
+use crate::audit::{AuditAction, AuditEntry, AuditVerification};
 use crate::crypto::MasterKey;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{ListQuery, Page, SecretInfo, SecretType, VersionInfo};
@@ -413,6 +413,75 @@ impl<'a> Session<'a> {
         )
     }
 
+    /// PERMISSION_DENIED (audited as an attempt of `action` on the whole store) unless this
+    /// actor may do `operation` in every tenant: the host, or a role granted it with
+    /// `"tenants":"any"`.
+    fn allow_store_wide(
+        &self,
+        operation: Operation,
+        action: AuditAction,
+        what: &str,
+    ) -> Result<&'a SecretStorage> {
+        let Actor::Principal(principal) = &*self.actor else {
+            return Ok(self.store);
+        };
+        if self.store.policy.allows(principal, operation, ALL_TENANTS) {
+            return Ok(self.store);
+        }
+        let entry = self.entry(action, STORE_WIDE, &[], ErrorCode::PermissionDenied);
+        let _ = self.store.audit_record(entry);
+        Err(Error::new(
+            ErrorCode::PermissionDenied,
+            format!(
+                "{} of tenant '{}' may not {what}: that needs {operation} in every tenant (by default only SYS_ADMIN has it)",
+                principal.role, principal.tenant
+            ),
+        ))
+    }
+
+    /// Verifies the audit log (`path`, else the store's); needs READ in every tenant (the
+    /// host; by default SYS_ADMIN). The verification itself is audited, with its outcome. See
+    /// [`SecretStorage::verify_audit_log`].
+    pub fn verify_audit_log(&self, path: Option<&Path>) -> Result<AuditVerification> {
+        self.verify_audit_log_with_progress(path, &mut |_, _| {})
+    }
+
+    /// [`Session::verify_audit_log`], calling `progress(bytes_read, total_bytes)`.
+    pub fn verify_audit_log_with_progress(
+        &self,
+        path: Option<&Path>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<AuditVerification> {
+        let store = self.allow_store_wide(
+            Operation::Read,
+            AuditAction::VerifyAuditLog,
+            "verify the audit log",
+        )?;
+        let result = store.verify_audit_log_inner(path, progress);
+        let outcome = match &result {
+            Ok(report) if report.is_intact() => Ok(()),
+            Ok(_) => Err(Error::integrity("the audit log is broken")),
+            Err(e) => Err(e.clone()),
+        };
+        // Best effort: the caller gets the verification either way.
+        let _ = self.audited(
+            AuditAction::VerifyAuditLog,
+            STORE_WIDE,
+            &[],
+            None,
+            |_| None,
+            outcome,
+        );
+        result
+    }
+
+    /// The audit log file the store writes, if any; needs READ in every tenant.
+    pub fn audit_log_path(&self) -> Result<Option<std::path::PathBuf>> {
+        let store =
+            self.allow_store_wide(Operation::Read, AuditAction::Read, "see the audit log path")?;
+        Ok(store.audit_log_path())
+    }
+
     /// Replaces the master key; needs WRITE in every tenant (by default: only SYS_ADMIN).
     pub fn rotate_master_key(&self, new_key: &MasterKey) -> Result<RotationReport> {
         self.rotate_master_key_with_progress(new_key, &mut |_, _| {})
@@ -424,33 +493,11 @@ impl<'a> Session<'a> {
         new_key: &MasterKey,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<RotationReport> {
-        let store = match &*self.actor {
-            Actor::Principal(principal) => {
-                if !self
-                    .store
-                    .policy
-                    .allows(principal, Operation::Write, ALL_TENANTS)
-                {
-                    let denied = Error::new(
-                        ErrorCode::PermissionDenied,
-                        format!(
-                            "{} of tenant '{}' may not rotate the master key: that needs WRITE in every tenant (by default only SYS_ADMIN has it)",
-                            principal.role, principal.tenant
-                        ),
-                    );
-                    let entry = self.entry(
-                        AuditAction::RotateMasterKey,
-                        STORE_WIDE,
-                        &[],
-                        ErrorCode::PermissionDenied,
-                    );
-                    let _ = self.store.audit_record(entry);
-                    return Err(denied);
-                }
-                self.store
-            }
-            Actor::Host => self.store,
-        };
+        let store = self.allow_store_wide(
+            Operation::Write,
+            AuditAction::RotateMasterKey,
+            "rotate the master key",
+        )?;
         let result = store.rotate_master_key_inner(new_key, progress);
         self.audited(
             AuditAction::RotateMasterKey,

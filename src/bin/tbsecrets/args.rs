@@ -243,7 +243,8 @@ pub enum Command {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Check every record's MAC and chain link; report the first bad line (exit status
-    /// INTEGRITY) or how many records are intact.
+    /// INTEGRITY) or how many records are intact. Store-wide: needs READ in every tenant
+    /// (by default `--as SYS_ADMIN`).
     Verify {
         /// The log to verify (default: the store's, see --audit-log).
         #[arg(long)]

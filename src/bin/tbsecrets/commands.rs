@@ -301,11 +301,11 @@ fn admin<'a>(store: &'a SecretStorage, g: &Global) -> Session<'a> {
     store.session(principal(g, Role::TenantAdmin))
 }
 
-/// Verifies the audit log with the store's key (holding the master key is the permission).
+/// Verifies the audit log with the store's key; store-wide, so by default only SYS_ADMIN.
 fn audit_verify(g: &Global, log: Option<&Path>, json: bool) -> Result<Vec<u8>> {
     let store = open_existing(g)?;
     let progress = Progress::new("verifying audit log", Unit::Bytes);
-    let report = store
+    let report = admin(&store, g)
         .verify_audit_log_with_progress(log, &mut |done, total| progress.update(done, total))?;
     drop(progress);
     let path = log
