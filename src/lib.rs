@@ -13,6 +13,7 @@ pub mod model;
 pub mod placeholder;
 pub mod service;
 pub mod store;
+mod throttle;
 
 pub use access::{Actor, Operation, Policy, Principal, Role};
 pub use audit::{AuditOptions, AuditVerification};

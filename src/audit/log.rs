@@ -7,9 +7,9 @@ use super::options::AuditSink;
 use crate::access::Actor;
 use crate::crypto::MacKey;
 use crate::error::{ErrorCode, Result};
+use crate::throttle::Throttle;
 use parking_lot::Mutex;
 use std::path::Path;
-use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
 /// Batched uses are written at least this often (milliseconds) while calls keep coming.
@@ -28,7 +28,7 @@ pub(crate) struct AuditLog {
     sink: Option<Arc<dyn AuditSink>>,
     batch: UseBatch,
     batch_uses: bool,
-    last_flush: AtomicI64,
+    flush_timer: Throttle,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -57,7 +57,7 @@ impl AuditLog {
             sink,
             batch: UseBatch::default(),
             batch_uses,
-            last_flush: AtomicI64::new(crate::model::now_millis()),
+            flush_timer: Throttle::new(USE_FLUSH_INTERVAL_MS, crate::model::now_millis()),
         })
     }
 
@@ -99,13 +99,7 @@ impl AuditLog {
             let _ = self.flush();
             return;
         }
-        let last = self.last_flush.load(Ordering::Relaxed);
-        if now - last >= USE_FLUSH_INTERVAL_MS
-            && self
-                .last_flush
-                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-        {
+        if self.flush_timer.due(now) {
             let _ = self.flush();
         }
     }

@@ -37,12 +37,13 @@ use crate::store::change_probe::SeenFingerprint;
 use crate::store::postgres::{is_postgres_url, PostgresBackend};
 use crate::store::sqlite::{SqliteBackend, SqliteOptions};
 use crate::store::{Backend, Store, StoreHeader, StoredSecret, StoredVersion, UsageUpdate};
+use crate::throttle::Throttle;
 use cache::{CachedValue, ValueCache};
 use keyring::Keyring;
 use materialize::Materializer;
 use parking_lot::Mutex;
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Usage counters are written at most this often from the read path (milliseconds).
@@ -58,7 +59,7 @@ pub struct SecretStorage {
     cache: ValueCache,
     keyring: Keyring,
     pending_usage: Mutex<Vec<UsageUpdate>>,
-    last_usage_flush: AtomicI64,
+    usage_flush_timer: Throttle,
     materializer: Materializer,
     closed: AtomicBool,
     options: StorageOptions,
@@ -145,7 +146,7 @@ impl SecretStorage {
             cache: ValueCache::default(),
             keyring,
             pending_usage: Mutex::new(Vec::new()),
-            last_usage_flush: AtomicI64::new(clock::coarse_now_millis()),
+            usage_flush_timer: Throttle::new(USAGE_FLUSH_INTERVAL_MS, clock::coarse_now_millis()),
             materializer: Materializer::new(options.materialize.clone()),
             closed: AtomicBool::new(false),
             policy: options.policy.clone().unwrap_or_default(),
@@ -512,13 +513,7 @@ impl SecretStorage {
     /// free: the read path never waits for it.
     #[inline]
     fn maybe_flush_usage(&self, now: i64) {
-        let last = self.last_usage_flush.load(Ordering::Relaxed);
-        if now - last >= USAGE_FLUSH_INTERVAL_MS
-            && self
-                .last_usage_flush
-                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-        {
+        if self.usage_flush_timer.due(now) {
             if let Some(mut conn) = self.backend.try_connection() {
                 // Statistics only: a failure keeps the counts pending for the next flush.
                 let _ = self.flush_usage_to(conn.store());
