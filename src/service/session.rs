@@ -403,6 +403,29 @@ impl<'a> Session<'a> {
         )
     }
 
+    /// Verifies an audit log (`path`, else the handle's own); needs READ in every tenant (by
+    /// default: only SYS_ADMIN), as the log names every tenant's secrets. A denial is audited
+    /// as a store-wide READ. See [`SecretStorage::verify_audit_log`].
+    pub fn verify_audit_log(&self, path: Option<&Path>) -> Result<crate::audit::AuditVerification> {
+        if let Actor::Principal(principal) = &*self.actor {
+            if let Err(denied) = self
+                .store
+                .policy
+                .check(principal, Operation::Read, ALL_TENANTS)
+            {
+                let entry = self.entry(
+                    AuditAction::Read,
+                    STORE_WIDE,
+                    &[],
+                    ErrorCode::PermissionDenied,
+                );
+                let _ = self.store.audit_record(entry);
+                return Err(denied);
+            }
+        }
+        self.store.verify_audit_log(path)
+    }
+
     /// Replaces the master key; needs WRITE in every tenant (by default: only SYS_ADMIN).
     pub fn rotate_master_key(&self, new_key: &MasterKey) -> Result<RotationReport> {
         self.rotate_master_key_with_progress(new_key, &mut |_, _| {})
