@@ -39,13 +39,19 @@ impl AuditSink for JavaAuditSink {
                 .vm
                 .attach_current_thread(|env| -> ::jni::errors::Result<()> {
                     let text = env.new_string(line)?;
-                    env.call_method(
+                    let called = env.call_method(
                         &self.listener,
                         jni_str!("onRecord"),
                         jni_sig!("(Ljava/lang/String;)V"),
                         &[JValue::Object(&text)],
-                    )?;
-                    Ok(())
+                    );
+                    // Cleared here, inside the attachment's local frame: letting the
+                    // attachment catch it would build its description from local references
+                    // in the caller's frame, which a busy native call would pile up.
+                    if env.exception_check() {
+                        env.exception_clear();
+                    }
+                    called.map(drop)
                 });
         }));
         if let Err(payload) = delivered {
