@@ -142,3 +142,30 @@ fn custom_policy_and_master_rotation_rights() {
 fn store_default() -> (tempfile::TempDir, SecretStorage) {
     store(None)
 }
+
+#[test]
+fn audit_log_verification_needs_read_in_every_tenant() {
+    let (_dir, store) = store_default();
+    let denied = store
+        .session(Principal::new("a", Role::TenantAdmin))
+        .verify_audit_log(None)
+        .unwrap_err();
+    assert_eq!(denied.code(), ErrorCode::PermissionDenied);
+    let verified = store
+        .session(Principal::new("platform", Role::SysAdmin))
+        .verify_audit_log(None)
+        .unwrap();
+    assert!(verified.is_intact());
+    // The two creates, then the denied attempt.
+    assert_eq!(verified.records, 3);
+    // Then the verification itself, by SYS_ADMIN, after it ran.
+    let log = std::fs::read_to_string(store.audit_log_path().unwrap()).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 4);
+    let denied = lines[2];
+    assert!(denied.contains("\"VERIFY_AUDIT_LOG\""), "{denied}");
+    assert!(denied.contains("\"PERMISSION_DENIED\"") && denied.contains("\"TENANT_ADMIN\""));
+    let done = lines[3];
+    assert!(done.contains("\"VERIFY_AUDIT_LOG\"") && done.contains("\"SYS_ADMIN\""));
+    assert!(done.contains("\"outcome\":\"OK\""), "{done}");
+}

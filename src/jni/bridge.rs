@@ -1,19 +1,21 @@
 //! The plumbing every export shares: the error type and the [`ErrorPolicy`] that turns errors
-//! and panics into typed Java exceptions, the store handle, and cheap argument and result
-//! conversions.
+//! and panics into typed Java exceptions, the store and session handles, and cheap argument and
+//! result conversions.
 //!
 //! A JNI function that can throw is followed by an exception check before the next JNI call;
 //! calls that cannot throw (such as reading a whole string) skip it, as each check is itself a
 //! JNI call. The `getSecret` hot path makes no JNI call at all (see [`call_buffer`]).
 
+use crate::access::Actor;
 use crate::error::{Error, ErrorCode};
-use crate::service::SecretStorage;
+use crate::service::{SecretStorage, Session};
 use ::jni::errors::{Error as JniError, ErrorPolicy};
 use ::jni::objects::{JByteArray, JByteBuffer, JObject, JString, JThrowable};
 use ::jni::sys::{jchar, jint, jlong, jsize};
 use ::jni::{jni_sig, jni_str, Env, JValue};
 use std::mem::MaybeUninit;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
 use zeroize::{DefaultIsZeroes, Zeroize};
 
 /// Calls a raw JNI function (all those used here exist since JNI 1.2).
@@ -172,20 +174,39 @@ fn throw(
     }
 }
 
-/// Boxes an open store into the `long` handle Java keeps.
-pub(super) fn into_handle(storage: SecretStorage) -> jlong {
-    Box::into_raw(Box::new(storage)) as jlong
+/// What a Java `long` handle points to: a store shared by the store handle and its session
+/// handles, and who acts through this handle (`Host` for the handle `open` returns, a principal
+/// for one `openSession` returns).
+pub(super) struct Handle {
+    /// The store; the last handle to go drops it.
+    pub(super) storage: Arc<SecretStorage>,
+    /// Who acts: every operation runs through `storage.acting(&actor)`.
+    pub(super) actor: Actor,
 }
 
-/// The store behind a handle.
+impl Handle {
+    /// The store as this handle's actor sees it (no allocation: the actor is borrowed).
+    #[inline]
+    pub(super) fn session(&self) -> Session<'_> {
+        self.storage.acting(&self.actor)
+    }
+}
+
+/// Boxes a handle into the `long` Java keeps.
+pub(super) fn into_handle(storage: Arc<SecretStorage>, actor: Actor) -> jlong {
+    Box::into_raw(Box::new(Handle { storage, actor })) as jlong
+}
+
+/// The handle behind a `long`.
 ///
 /// # Safety
 /// `handle` must be 0 or a value returned by [`into_handle`] that [`take_handle`] has not
 /// consumed, and must stay so for `'a`. The Java class `org.tbsecrets.internal.NativeHandle`
-/// guarantees it: every call holds its read lock, and close takes the write lock, so a handle
-/// is never freed while a call uses it.
-pub(super) unsafe fn storage<'a>(handle: jlong) -> BridgeResult<&'a SecretStorage> {
-    let ptr = handle as *const SecretStorage;
+/// guarantees it: every call holds its read lock (a session's call holds its store's too), and
+/// close takes the write lock, so a handle is never freed while a call uses it.
+#[inline]
+pub(super) unsafe fn handle_ref<'a>(handle: jlong) -> BridgeResult<&'a Handle> {
+    let ptr = handle as *const Handle;
     if ptr.is_null() {
         return Err(Error::new(ErrorCode::Closed, "the store handle is closed").into());
     }
@@ -193,12 +214,12 @@ pub(super) unsafe fn storage<'a>(handle: jlong) -> BridgeResult<&'a SecretStorag
     Ok(unsafe { &*ptr })
 }
 
-/// Takes back ownership of a handle's store (0 gives `None`).
+/// Takes back ownership of a handle (0 gives `None`).
 ///
 /// # Safety
-/// As for [`storage`], and no call may use the handle afterwards.
-pub(super) unsafe fn take_handle(handle: jlong) -> Option<Box<SecretStorage>> {
-    let ptr = handle as *mut SecretStorage;
+/// As for [`handle_ref`], and no call may use the handle afterwards.
+pub(super) unsafe fn take_handle(handle: jlong) -> Option<Box<Handle>> {
+    let ptr = handle as *mut Handle;
     // SAFETY: produced by `Box::into_raw` in `into_handle` and not yet taken back.
     (!ptr.is_null()).then(|| unsafe { Box::from_raw(ptr) })
 }

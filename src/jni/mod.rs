@@ -9,8 +9,11 @@
 //! on success.)
 //!
 //! Conventions shared with the Java side:
-//! - the store handle is a `long`: a pointer to a boxed [`SecretStorage`], valid from `open`
-//!   until `close`; Java's `NativeHandle` lifecycle lock keeps it alive during every call;
+//! - a handle is a `long`: a pointer to a boxed `bridge::Handle` (the shared store and who
+//!   acts: the host for the handle `open` returns, a principal for one `openSession` returns),
+//!   valid until `close` / `closeSession`; Java's `NativeHandle` lifecycle locks keep it alive
+//!   during every call, and every operation runs through `storage.acting(&actor)`, which
+//!   checks the policy and audits;
 //! - tenant ids, names, descriptions and source ids are Java `String`s, converted from UTF-16
 //!   on the stack (an unpaired surrogate is INVALID_ARGUMENT);
 //! - documents are UTF-8 `byte[]` (or a direct `ByteBuffer`) with an offset and a length, and
@@ -21,27 +24,33 @@
 //!   through the calling thread's direct call buffer, and Java builds the `String`.
 
 mod bridge;
+mod sink;
 mod wire;
 
+use crate::access::{Actor, Policy, Principal, Role};
+use crate::audit::AuditOptions;
 use crate::crypto::{read_key_file, MasterKey};
 use crate::error::{Error, ErrorCode};
 use crate::model::{Limits, ListQuery, SecretType};
-use crate::service::{SecretStorage, StorageOptions};
-use ::jni::objects::{JByteArray, JByteBuffer, JClass, JString};
+use crate::service::{ResolveOptions, SecretStorage, Session, StorageOptions};
+use ::jni::objects::{JByteArray, JByteBuffer, JClass, JObject, JString};
 use ::jni::sys::{jboolean, jint, jlong};
 use ::jni::{jni_mangle, Env, EnvUnowned};
 use bridge::{
-    buffer_str, call_buffer, direct_bytes, document_bytes, into_handle, new_bytes, new_string,
-    secret_bytes, storage, take_handle, BridgeResult, StrArg, TenantName,
+    buffer_str, call_buffer, direct_bytes, document_bytes, handle_ref, into_handle, new_bytes,
+    new_string, secret_bytes, take_handle, BridgeResult, StrArg, TenantName,
     ThrowSecretStorageException, Wiped,
 };
 use std::borrow::Cow;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 use wire::Wire;
 
-/// Opens a store; returns its handle. `master_key` (32 bytes) wins over `key_file`; with
-/// neither, `TBS_MASTER_KEY` then `TBS_MASTER_KEY_FILE` are used.
+/// Opens a store; returns its (host) handle. `master_key` (32 bytes) wins over `key_file`; with
+/// neither, `TBS_MASTER_KEY` then `TBS_MASTER_KEY_FILE` are used. `policy_json` null: the
+/// default policy; `audit_path` null: the default log beside the store; `audit_listener`
+/// (an `org.tbsecrets.AuditListener`) null: no listener.
 #[allow(clippy::too_many_arguments)]
 #[jni_mangle("org.tbsecrets.internal.Native")]
 pub extern "system" fn open<'local>(
@@ -55,12 +64,30 @@ pub extern "system" fn open<'local>(
     max_versions: jint,
     create_if_missing: jboolean,
     busy_timeout_millis: jlong,
+    policy_json: JString<'local>,
+    audit_enabled: jboolean,
+    audit_path: JString<'local>,
+    audit_listener: JObject<'local>,
 ) -> jlong {
     env.with_env(|env| -> BridgeResult<jlong> {
         let mut path_arg = StrArg::new();
         let path = path_arg.read(env, &path, "store path")?;
         let mut key_file_arg = StrArg::new();
         let key_file = key_file_arg.read_opt(env, &key_file, "key file")?;
+        let mut policy_arg = StrArg::new();
+        let policy = policy_arg
+            .read_opt(env, &policy_json, "policy JSON")?
+            .map(Policy::from_json)
+            .transpose()?;
+        let mut audit_path_arg = StrArg::new();
+        let audit_path = audit_path_arg.read_opt(env, &audit_path, "audit log path")?;
+        let sink = if audit_listener.is_null() {
+            None
+        } else {
+            let sink: Arc<dyn crate::audit::AuditSink> =
+                Arc::new(sink::JavaAuditSink::new(env, &audit_listener)?);
+            Some(sink)
+        };
         let master_key = if !master_key.is_null() {
             Some(MasterKey::from_bytes(&secret_bytes(
                 env,
@@ -83,10 +110,64 @@ pub extern "system" fn open<'local>(
             busy_timeout: Duration::from_millis(u64::try_from(busy_timeout_millis).unwrap_or(0)),
             materialize: None,
             cache_values: true,
-            policy: None,
-            audit: Default::default(),
+            policy,
+            audit: AuditOptions {
+                enabled: audit_enabled,
+                path: audit_path.map(Into::into),
+                sink,
+                ..AuditOptions::default()
+            },
         };
-        Ok(into_handle(SecretStorage::open(path, options)?))
+        let storage = Arc::new(SecretStorage::open(path, options)?);
+        Ok(into_handle(storage, Actor::Host))
+    })
+    .resolve::<ThrowSecretStorageException>()
+}
+
+/// A session handle acting as a principal (`role` is `org.tbsecrets.Role#number()`, `id` may
+/// be null) over the store of `handle`. Freed by `close_session`.
+#[jni_mangle("org.tbsecrets.internal.Native")]
+pub extern "system" fn open_session<'local>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    tenant: JString<'local>,
+    role: jint,
+    id: JString<'local>,
+) -> jlong {
+    env.with_env(|env| -> BridgeResult<jlong> {
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let parent = unsafe { handle_ref(handle) }?;
+        let (mut t, mut i) = (StrArg::new(), StrArg::new());
+        let tenant = t.read(env, &tenant, "tenantId")?;
+        crate::model::validate_tenant(tenant)?;
+        let role = usize::try_from(role)
+            .ok()
+            .and_then(|r| Role::ALL.get(r).copied())
+            .ok_or_else(|| Error::invalid(format!("unknown role {role}")))?;
+        let mut principal = Principal::new(tenant, role);
+        if let Some(id) = i.read_opt(env, &id, "principal id")? {
+            principal = principal.with_id(id);
+        }
+        Ok(into_handle(
+            Arc::clone(&parent.storage),
+            Actor::Principal(principal),
+        ))
+    })
+    .resolve::<ThrowSecretStorageException>()
+}
+
+/// Frees a session handle (0 is ignored); the store stays open for its other handles.
+#[jni_mangle("org.tbsecrets.internal.Native")]
+pub extern "system" fn close_session<'local>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+) {
+    env.with_env(|_env| -> BridgeResult<()> {
+        // SAFETY: Java calls this once, under the session's write lock (no call in flight).
+        drop(unsafe { take_handle(handle) });
+        Ok(())
     })
     .resolve::<ThrowSecretStorageException>()
 }
@@ -106,8 +187,9 @@ fn positive(value: jint, what: &str) -> BridgeResult<usize> {
     }
 }
 
-/// Flushes usage counters, closes the store and frees the handle (0 is ignored). The handle
-/// is freed even when flushing fails; the failure is then thrown.
+/// Flushes usage counters, closes the store and frees its handle (0 is ignored). The handle
+/// is freed even when flushing fails; the failure is then thrown. Session handles still
+/// holding the store get CLOSED until they are freed.
 #[jni_mangle("org.tbsecrets.internal.Native")]
 pub extern "system" fn close<'local>(
     mut env: EnvUnowned<'local>,
@@ -116,8 +198,8 @@ pub extern "system" fn close<'local>(
 ) {
     env.with_env(|_env| -> BridgeResult<()> {
         // SAFETY: Java calls this once, under the handle's write lock (no call in flight).
-        if let Some(store) = unsafe { take_handle(handle) } {
-            store.close()?;
+        if let Some(handle) = unsafe { take_handle(handle) } {
+            handle.storage.close()?;
         }
         Ok(())
     })
@@ -137,8 +219,8 @@ pub extern "system" fn create<'local>(
     description: JString<'local>,
 ) -> JByteArray<'local> {
     env.with_env(|env| -> BridgeResult<_> {
-        // SAFETY: the handle is live during the call (see `bridge::storage`).
-        let store = unsafe { storage(handle) }?;
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let store = unsafe { handle_ref(handle) }?.session();
         let (mut args, mut d) = (TenantName::new(), StrArg::new());
         let (tenant, name) = args.read(env, &tenant, &name)?;
         let description = d.read(env, &description, "description")?;
@@ -165,8 +247,8 @@ pub extern "system" fn update_value<'local>(
     expected_version: jlong,
 ) -> JByteArray<'local> {
     env.with_env(|env| -> BridgeResult<_> {
-        // SAFETY: the handle is live during the call (see `bridge::storage`).
-        let store = unsafe { storage(handle) }?;
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let store = unsafe { handle_ref(handle) }?.session();
         let mut args = TenantName::new();
         let (tenant, name) = args.read(env, &tenant, &name)?;
         let value = secret_bytes(env, &value, "value")?;
@@ -188,8 +270,8 @@ pub extern "system" fn update_description<'local>(
     description: JString<'local>,
 ) -> JByteArray<'local> {
     env.with_env(|env| -> BridgeResult<_> {
-        // SAFETY: the handle is live during the call (see `bridge::storage`).
-        let store = unsafe { storage(handle) }?;
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let store = unsafe { handle_ref(handle) }?.session();
         let (mut args, mut d) = (TenantName::new(), StrArg::new());
         let (tenant, name) = args.read(env, &tenant, &name)?;
         let description = d.read(env, &description, "description")?;
@@ -210,8 +292,8 @@ pub extern "system" fn delete<'local>(
     force: jboolean,
 ) {
     env.with_env(|env| -> BridgeResult<()> {
-        // SAFETY: the handle is live during the call (see `bridge::storage`).
-        let store = unsafe { storage(handle) }?;
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let store = unsafe { handle_ref(handle) }?.session();
         let mut args = TenantName::new();
         let (tenant, name) = args.read(env, &tenant, &name)?;
         Ok(store.delete_with(tenant, name, force)?)
@@ -229,8 +311,8 @@ pub extern "system" fn info<'local>(
     name: JString<'local>,
 ) -> JByteArray<'local> {
     env.with_env(|env| -> BridgeResult<_> {
-        // SAFETY: the handle is live during the call (see `bridge::storage`).
-        let store = unsafe { storage(handle) }?;
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let store = unsafe { handle_ref(handle) }?.session();
         let mut args = TenantName::new();
         let (tenant, name) = args.read(env, &tenant, &name)?;
         let info = store.info(tenant, name)?;
@@ -251,8 +333,8 @@ pub extern "system" fn list<'local>(
     limit: jint,
 ) -> JByteArray<'local> {
     env.with_env(|env| -> BridgeResult<_> {
-        // SAFETY: the handle is live during the call (see `bridge::storage`).
-        let store = unsafe { storage(handle) }?;
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let store = unsafe { handle_ref(handle) }?.session();
         let (mut t, mut f) = (StrArg::new(), StrArg::new());
         let tenant = t.read(env, &tenant, "tenantId")?;
         let filter = f.read_opt(env, &name_contains, "nameContains")?;
@@ -280,8 +362,8 @@ pub extern "system" fn history<'local>(
     name: JString<'local>,
 ) -> JByteArray<'local> {
     env.with_env(|env| -> BridgeResult<_> {
-        // SAFETY: the handle is live during the call (see `bridge::storage`).
-        let store = unsafe { storage(handle) }?;
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let store = unsafe { handle_ref(handle) }?.session();
         let mut args = TenantName::new();
         let (tenant, name) = args.read(env, &tenant, &name)?;
         let versions = store.history(tenant, name)?;
@@ -301,8 +383,8 @@ pub extern "system" fn rollback<'local>(
     version: jlong,
 ) -> JByteArray<'local> {
     env.with_env(|env| -> BridgeResult<_> {
-        // SAFETY: the handle is live during the call (see `bridge::storage`).
-        let store = unsafe { storage(handle) }?;
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let store = unsafe { handle_ref(handle) }?.session();
         let mut args = TenantName::new();
         let (tenant, name) = args.read(env, &tenant, &name)?;
         let version = u64::try_from(version)
@@ -324,8 +406,8 @@ pub extern "system" fn get_secret<'local>(
     name: JString<'local>,
 ) -> JString<'local> {
     env.with_env(|env| -> BridgeResult<_> {
-        // SAFETY: the handle is live during the call (see `bridge::storage`).
-        let store = unsafe { storage(handle) }?;
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let store = unsafe { handle_ref(handle) }?.session();
         let mut args = TenantName::new();
         let (tenant, name) = args.read(env, &tenant, &name)?;
         let value = store.get_value(tenant, name)?;
@@ -354,8 +436,8 @@ pub extern "system" fn get_secret_into<'local>(
     name_len: jint,
 ) -> JString<'local> {
     let outcome = env.with_env(|env| -> BridgeResult<JString<'local>> {
-        // SAFETY: the handle is live during the call (see `bridge::storage`).
-        let store = unsafe { storage(handle) }?;
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let store = unsafe { handle_ref(handle) }?.session();
         // SAFETY: `address` is this thread's call buffer of `capacity` bytes (see `call_buffer`).
         let buffer = unsafe { call_buffer(address, capacity) }?;
         let value = {
@@ -420,8 +502,8 @@ pub extern "system" fn get_secret_bytes<'local>(
     name: JString<'local>,
 ) -> JByteArray<'local> {
     env.with_env(|env| -> BridgeResult<_> {
-        // SAFETY: the handle is live during the call (see `bridge::storage`).
-        let store = unsafe { storage(handle) }?;
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let store = unsafe { handle_ref(handle) }?.session();
         let mut args = TenantName::new();
         let (tenant, name) = args.read(env, &tenant, &name)?;
         let value = store.get_value(tenant, name)?;
@@ -445,12 +527,12 @@ pub extern "system" fn resolve<'local>(
     json: jboolean,
 ) -> JByteArray<'local> {
     env.with_env(|env| -> BridgeResult<_> {
-        // SAFETY: the handle is live during the call (see `bridge::storage`).
-        let store = unsafe { storage(handle) }?;
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let store = unsafe { handle_ref(handle) }?.session();
         let mut t = StrArg::new();
         let tenant = t.read(env, &tenant, "tenantId")?;
         let bytes = document_bytes(env, &doc, offset, len)?;
-        resolve_document(env, store, tenant, &bytes, json)
+        resolve_document(env, &store, tenant, &bytes, json)
     })
     .resolve::<ThrowSecretStorageException>()
 }
@@ -469,29 +551,29 @@ pub extern "system" fn resolve_direct<'local>(
     json: jboolean,
 ) -> JByteArray<'local> {
     env.with_env(|env| -> BridgeResult<_> {
-        // SAFETY: the handle is live during the call (see `bridge::storage`).
-        let store = unsafe { storage(handle) }?;
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let store = unsafe { handle_ref(handle) }?.session();
         let mut t = StrArg::new();
         let tenant = t.read(env, &tenant, "tenantId")?;
         // SAFETY: `doc` is a local reference held for the whole call (see `direct_bytes`).
         let bytes = unsafe { direct_bytes(env, &doc, offset, len) }?;
-        resolve_document(env, store, tenant, bytes, json)
+        resolve_document(env, &store, tenant, bytes, json)
     })
     .resolve::<ThrowSecretStorageException>()
 }
 
 fn resolve_document<'local>(
     env: &mut Env<'local>,
-    store: &SecretStorage,
+    store: &Session<'_>,
     tenant: &str,
     bytes: &[u8],
     json: bool,
 ) -> BridgeResult<JByteArray<'local>> {
     let text = utf8_document(bytes)?;
     let resolved = if json {
-        store.resolve_json(tenant, text)?
+        store.resolve_json(tenant, text, ResolveOptions::default())?
     } else {
-        store.resolve_str(tenant, text)?
+        store.resolve_str(tenant, text, ResolveOptions::default())?
     };
     match resolved {
         Cow::Borrowed(_) => Ok(JByteArray::default()),
@@ -543,8 +625,8 @@ pub extern "system" fn track_references<'local>(
     len: jint,
 ) -> JByteArray<'local> {
     env.with_env(|env| -> BridgeResult<_> {
-        // SAFETY: the handle is live during the call (see `bridge::storage`).
-        let store = unsafe { storage(handle) }?;
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let store = unsafe { handle_ref(handle) }?.session();
         let (mut t, mut s) = (StrArg::new(), StrArg::new());
         let tenant = t.read(env, &tenant, "tenantId")?;
         let source_id = s.read(env, &source_id, "sourceId")?;
@@ -565,8 +647,8 @@ pub extern "system" fn untrack<'local>(
     source_id: JString<'local>,
 ) -> jint {
     env.with_env(|env| -> BridgeResult<jint> {
-        // SAFETY: the handle is live during the call (see `bridge::storage`).
-        let store = unsafe { storage(handle) }?;
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let store = unsafe { handle_ref(handle) }?.session();
         let (mut t, mut s) = (StrArg::new(), StrArg::new());
         let tenant = t.read(env, &tenant, "tenantId")?;
         let source_id = s.read(env, &source_id, "sourceId")?;
@@ -586,8 +668,8 @@ pub extern "system" fn where_used<'local>(
     name: JString<'local>,
 ) -> JByteArray<'local> {
     env.with_env(|env| -> BridgeResult<_> {
-        // SAFETY: the handle is live during the call (see `bridge::storage`).
-        let store = unsafe { storage(handle) }?;
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let store = unsafe { handle_ref(handle) }?.session();
         let mut args = TenantName::new();
         let (tenant, name) = args.read(env, &tenant, &name)?;
         let usages = store.where_used(tenant, name)?;
@@ -604,9 +686,135 @@ pub extern "system" fn flush_usage<'local>(
     handle: jlong,
 ) {
     env.with_env(|_env| -> BridgeResult<()> {
-        // SAFETY: the handle is live during the call (see `bridge::storage`).
-        let store = unsafe { storage(handle) }?;
-        Ok(store.flush_usage()?)
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let handle = unsafe { handle_ref(handle) }?;
+        Ok(handle.storage.flush_usage()?)
+    })
+    .resolve::<ThrowSecretStorageException>()
+}
+
+/// Secrets of a tenant not used for `age_millis` (wire: a list of `SecretInfo`).
+#[jni_mangle("org.tbsecrets.internal.Native")]
+pub extern "system" fn unused<'local>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    tenant: JString<'local>,
+    age_millis: jlong,
+) -> JByteArray<'local> {
+    env.with_env(|env| -> BridgeResult<_> {
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let store = unsafe { handle_ref(handle) }?.session();
+        let mut t = StrArg::new();
+        let tenant = t.read(env, &tenant, "tenantId")?;
+        let infos = store.unused(tenant, age(age_millis)?)?;
+        new_bytes(env, &Wire::default().infos(&infos).take())
+    })
+    .resolve::<ThrowSecretStorageException>()
+}
+
+/// Secrets of a tenant whose value is at least `age_millis` old (wire: a list of `SecretInfo`).
+#[jni_mangle("org.tbsecrets.internal.Native")]
+pub extern "system" fn stale<'local>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    tenant: JString<'local>,
+    age_millis: jlong,
+) -> JByteArray<'local> {
+    env.with_env(|env| -> BridgeResult<_> {
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let store = unsafe { handle_ref(handle) }?.session();
+        let mut t = StrArg::new();
+        let tenant = t.read(env, &tenant, "tenantId")?;
+        let infos = store.stale(tenant, age(age_millis)?)?;
+        new_bytes(env, &Wire::default().infos(&infos).take())
+    })
+    .resolve::<ThrowSecretStorageException>()
+}
+
+fn age(millis: jlong) -> BridgeResult<Duration> {
+    u64::try_from(millis)
+        .map(Duration::from_millis)
+        .map_err(|_| Error::invalid(format!("age {millis} ms must not be negative")).into())
+}
+
+/// Replaces the master key (32 bytes); returns the `RotationReport` (wire form).
+#[jni_mangle("org.tbsecrets.internal.Native")]
+pub extern "system" fn rotate_master_key<'local>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    new_key: JByteArray<'local>,
+) -> JByteArray<'local> {
+    env.with_env(|env| -> BridgeResult<_> {
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let store = unsafe { handle_ref(handle) }?.session();
+        let key = MasterKey::from_bytes(&secret_bytes(env, &new_key, "new master key")?)?;
+        let report = store.rotate_master_key(&key)?;
+        new_bytes(env, &Wire::default().rotation(&report).take())
+    })
+    .resolve::<ThrowSecretStorageException>()
+}
+
+/// Gives a tenant a new data key; returns the `RotationReport` (wire form).
+#[jni_mangle("org.tbsecrets.internal.Native")]
+pub extern "system" fn rotate_tenant_key<'local>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    tenant: JString<'local>,
+) -> JByteArray<'local> {
+    env.with_env(|env| -> BridgeResult<_> {
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let store = unsafe { handle_ref(handle) }?.session();
+        let mut t = StrArg::new();
+        let tenant = t.read(env, &tenant, "tenantId")?;
+        let report = store.rotate_tenant_key(tenant)?;
+        new_bytes(env, &Wire::default().rotation(&report).take())
+    })
+    .resolve::<ThrowSecretStorageException>()
+}
+
+/// Verifies an audit log (`path` null: the handle's own); returns the `AuditVerification`
+/// (wire form).
+#[jni_mangle("org.tbsecrets.internal.Native")]
+pub extern "system" fn verify_audit_log<'local>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    path: JString<'local>,
+) -> JByteArray<'local> {
+    env.with_env(|env| -> BridgeResult<_> {
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let store = unsafe { handle_ref(handle) }?.session();
+        let mut p = StrArg::new();
+        let path = p.read_opt(env, &path, "audit log path")?;
+        let verification = store.verify_audit_log(path.map(Path::new))?;
+        new_bytes(env, &Wire::default().verification(&verification).take())
+    })
+    .resolve::<ThrowSecretStorageException>()
+}
+
+/// The audit log file the store writes, or null; a principal needs READ in every tenant.
+#[jni_mangle("org.tbsecrets.internal.Native")]
+pub extern "system" fn audit_log_path<'local>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+) -> JString<'local> {
+    env.with_env(|env| -> BridgeResult<_> {
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let handle = unsafe { handle_ref(handle) }?;
+        match handle.storage.acting(&handle.actor).audit_log_path()? {
+            None => Ok(JString::default()),
+            Some(path) => {
+                let path = path.to_str().ok_or_else(|| {
+                    Error::invalid("the audit log path is not valid Unicode text")
+                })?;
+                new_string(env, path.as_bytes())
+            }
+        }
     })
     .resolve::<ThrowSecretStorageException>()
 }

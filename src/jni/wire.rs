@@ -4,9 +4,11 @@
 //! Big-endian throughout. A string is `u32 length | UTF-8 bytes`; a type is one byte (`0` TEXT,
 //! `1` TEXT_FILE, `255` none); an optional time is `u8 present | i64`. Values never appear here.
 
+use crate::audit::AuditVerification;
 use crate::error::PlaceholderProblem;
 use crate::model::{Page, SecretInfo, SecretType, VersionInfo};
 use crate::placeholder::Reference;
+use crate::service::RotationReport;
 use crate::store::StoredReference;
 
 /// The byte for "no type" (a placeholder without `;type:`).
@@ -77,6 +79,32 @@ impl Wire {
             self.info(info);
         }
         self.u64(page.total as u64).u8(u8::from(page.has_more))
+    }
+
+    /// A list of `SecretInfo`: `u32 count | items`.
+    pub(super) fn infos(&mut self, infos: &[SecretInfo]) -> &mut Self {
+        self.u32(infos.len());
+        for info in infos {
+            self.info(info);
+        }
+        self
+    }
+
+    /// A rotation report: `i64 keys | i64 versions | i64 key_id`.
+    pub(super) fn rotation(&mut self, report: &RotationReport) -> &mut Self {
+        self.u64(report.keys as u64)
+            .u64(report.versions as u64)
+            .u64(u64::from(report.key_id))
+    }
+
+    /// An audit verification: `i64 records | i64 last_seq | u8 problem | (i64 line | str
+    /// reason)?`.
+    pub(super) fn verification(&mut self, v: &AuditVerification) -> &mut Self {
+        self.u64(v.records).u64(v.last_seq);
+        match &v.problem {
+            Some(p) => self.u8(1).u64(p.line).str(&p.reason),
+            None => self.u8(0),
+        }
     }
 
     /// Kept versions: `u32 count | (i64 version | i64 created_at | u8 current)*`.

@@ -8,13 +8,18 @@ import java.util.Map;
 import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.tbsecrets.Principal;
+import org.tbsecrets.SecretSession;
 import org.tbsecrets.SecretStorage;
 import org.tbsecrets.SecretStorageException;
 
 /**
  * A ThingsBoard-style REST API call rule node that keeps its configuration with secret
- * placeholders and resolves it through {@link SecretStorage} each time it is used, so a rotated
- * secret is picked up on the next message without restarting the node.
+ * placeholders and resolves it each time it is used, so a rotated secret is picked up on the next
+ * message without restarting the node. It reads secrets through a {@link SecretSession} acting as
+ * the rule engine ({@link Principal#service SERVICE} of the rule chain's tenant, with the node as
+ * its id): the default policy lets it resolve its own tenant's secrets and nothing else, and the
+ * audit log names the node for every use.
  *
  * <p>It mirrors ThingsBoard's {@code TbNode} life cycle ({@code init}, {@code onMsg},
  * {@code destroy}) with small stand-ins for {@code TbContext} and {@code TbMsg}, and hands the
@@ -104,6 +109,7 @@ public final class SecretAwareRestApiCallNode {
 
     private final Consumer<Request> transport;
     private String configuration;
+    private SecretSession secrets;
 
     /**
      * Creates the node.
@@ -116,15 +122,23 @@ public final class SecretAwareRestApiCallNode {
 
     /**
      * Keeps the configuration as it is stored, placeholders included, and records which secrets
-     * the node uses (so "where used" is exact and those secrets cannot be deleted by accident).
-     * Fails early if the configuration references a secret that does not exist.
+     * the node uses (so "where used" is exact and those secrets cannot be deleted by accident —
+     * the platform does this as the host, as it saves the rule chain). Opens the node's SERVICE
+     * session and fails early if the configuration references a secret that does not exist.
      *
      * @param ctx the rule-engine context
      * @param configurationJson the node's configuration JSON
      */
     public void init(Context ctx, String configurationJson) {
         ctx.secretStorage().trackReferences(ctx.tenantId(), sourceId(ctx), configurationJson);
-        ctx.secretStorage().resolve(ctx.tenantId(), configurationJson); // validate now; the result is not kept
+        SecretSession session = ctx.secretStorage().session(Principal.service(ctx.tenantId()).withId(sourceId(ctx)));
+        try {
+            session.resolve(ctx.tenantId(), configurationJson); // validate now; the result is not kept
+        } catch (RuntimeException e) {
+            session.close();
+            throw e;
+        }
+        this.secrets = session;
         this.configuration = configurationJson;
     }
 
@@ -136,7 +150,7 @@ public final class SecretAwareRestApiCallNode {
      */
     public void onMsg(Context ctx, Msg msg) {
         try {
-            JsonNode config = MAPPER.readTree(ctx.secretStorage().resolve(ctx.tenantId(), configuration))
+            JsonNode config = MAPPER.readTree(secrets.resolve(ctx.tenantId(), configuration))
                     .path("configuration");
             Map<String, String> headers = new LinkedHashMap<>();
             config.path("headers").properties().forEach(
@@ -157,12 +171,16 @@ public final class SecretAwareRestApiCallNode {
     }
 
     /**
-     * Forgets the node's references when it is removed from its rule chain.
+     * Forgets the node's references when it is removed from its rule chain, and closes its
+     * session.
      *
      * @param ctx the rule-engine context
      */
     public void destroy(Context ctx) {
         ctx.secretStorage().untrack(ctx.tenantId(), sourceId(ctx));
+        if (secrets != null) {
+            secrets.close();
+        }
     }
 
     private static String sourceId(Context ctx) {

@@ -1,28 +1,24 @@
 package org.tbsecrets;
 
 import java.lang.ref.Cleaner;
-import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.Arrays;
-import java.util.List;
 import java.util.Objects;
-import java.util.function.LongConsumer;
-import java.util.function.LongFunction;
-import org.tbsecrets.internal.CallBuffer;
 import org.tbsecrets.internal.Native;
 import org.tbsecrets.internal.NativeHandle;
-import org.tbsecrets.internal.Utf8;
-import org.tbsecrets.internal.Wire;
 
 /**
  * An open tbsecrets store: encrypted, tenant-scoped, versioned secrets and placeholder
  * resolution, backed by the native library (one SQLite file, safe for several processes).
  *
+ * <p>Its own methods (see {@link SecretOperations}) act as the host program that opened the
+ * store: they are not checked against the access policy and are audited as {@code HOST}. Code
+ * acting on behalf of a user or a service takes a {@link #session(Principal) session}, which is
+ * checked and audited as its principal.
+ *
  * <p>Thread-safe: share one instance. {@link #close()} is idempotent; a call after close throws
  * {@link IllegalStateException}, and a close racing calls in flight waits for them (new calls
- * fail with {@code IllegalStateException}) — it never crashes. A store that is never closed is
- * closed when it becomes unreachable.
+ * fail with {@code IllegalStateException}) — it never crashes. Closing the store closes its
+ * sessions. A store that is never closed is closed when it becomes unreachable.
  *
  * <p>Errors are {@link SecretStorageException} subclasses carrying the stable
  * {@link ErrorCode}; null arguments throw {@link NullPointerException}. Values are passed as
@@ -33,27 +29,22 @@ import org.tbsecrets.internal.Wire;
  * try (SecretStorage store = SecretStorage.open(Path.of("tbsecrets.db"), SecretStorageOptions.fromEnvironment())) {
  *     store.create(tenantId, "MyApiKey", SecretType.TEXT, "s3cr3t".toCharArray(), "partner API key");
  *     String key = store.getSecret(tenantId, "MyApiKey");
- *     String config = store.resolve(tenantId, "{\"token\": \"${secret:MyApiKey}\"}");
+ *     try (SecretSession ruleEngine = store.session(Principal.service(tenantId))) {
+ *         String config = ruleEngine.resolve(tenantId, "{\"token\": \"${secret:MyApiKey}\"}");
+ *     }
  * }
  * }</pre>
  */
-public final class SecretStorage implements AutoCloseable {
-    private static final Cleaner CLEANER = Cleaner.create();
-
-    /** Bytes reserved in a call buffer for the tenant id and name (each at most 255 ASCII bytes). */
-    private static final int ARGUMENT_BYTES = 512;
-
+public final class SecretStorage extends SecretOperations {
     private final Path path;
-    private final NativeHandle handle;
     private final Cleaner.Cleanable cleanable;
-    /** Call buffer size: the longest TEXT value (4 UTF-8 bytes per character), its length and the arguments. */
-    private final int callBufferBytes;
+    private final int maxTextChars;
 
     private SecretStorage(Path path, NativeHandle handle, int maxTextChars) {
+        super(handle, maxTextChars);
         this.path = path;
-        this.handle = handle;
+        this.maxTextChars = maxTextChars;
         this.cleanable = CLEANER.register(this, handle);
-        this.callBufferBytes = (int) Math.min(Integer.MAX_VALUE - 8, 4L * maxTextChars + Integer.BYTES + ARGUMENT_BYTES);
     }
 
     /**
@@ -61,12 +52,13 @@ public final class SecretStorage implements AutoCloseable {
      * Loads the native library on first use.
      *
      * @param store the store file
-     * @param options the master key source and limits
+     * @param options the master key source, limits, access policy and audit settings
      * @return the open store
      * @throws WrongMasterKeyException if the key does not open the store (nothing is changed)
-     * @throws InvalidArgumentException if no master key is configured, or the key is malformed
+     * @throws InvalidArgumentException if no master key is configured, the key is malformed, or
+     *     the policy JSON is invalid
      * @throws IntegrityException if the file is not a store or is corrupt
-     * @throws StorageException if the file cannot be opened or created
+     * @throws StorageException if the file (or the audit log) cannot be opened or created
      */
     public static SecretStorage open(Path store, SecretStorageOptions options) {
         Objects.requireNonNull(store, "store");
@@ -79,7 +71,11 @@ public final class SecretStorage implements AutoCloseable {
                 options.maxFileBytes(),
                 options.maxVersions(),
                 options.createIfMissing(),
-                options.busyTimeout().toMillis());
+                options.busyTimeout().toMillis(),
+                options.policyJson(),
+                options.auditEnabled(),
+                options.auditLog() == null ? null : options.auditLog().toString(),
+                options.auditListener());
         return new SecretStorage(store, new NativeHandle(pointer, store.toString()), options.maxTextChars());
     }
 
@@ -93,504 +89,33 @@ public final class SecretStorage implements AutoCloseable {
     }
 
     /**
-     * A facade bound to one tenant, for code that only reads that tenant's secrets (a rule node,
-     * a script: {@code secretStorage.getSecret("MyApiKey")}).
+     * A session acting as a principal: every call is checked against the store's access policy
+     * (a denied call throws {@link PermissionDeniedException}) and audited as the principal,
+     * denied attempts included. Sessions are cheap, thread-safe and independent of each other;
+     * close a session when done (closing the store closes it too).
      *
-     * @param tenantId the tenant
-     * @return the facade (closing this store closes it too)
+     * @param principal who acts
+     * @return the session
+     * @throws InvalidArgumentException if the principal's tenant id is not a valid tenant id
+     * @throws IllegalStateException if this store is closed
      */
-    public TenantSecrets forTenant(String tenantId) {
-        return new TenantSecrets(this, Objects.requireNonNull(tenantId, "tenantId"));
-    }
-
-    // ---------------------------------------------------------------- management
-
-    /**
-     * Creates a secret (version 1).
-     *
-     * @param tenantId the tenant
-     * @param name the name: 1–255 characters, not all whitespace, none of <code>{ } ;</code>
-     * @param type the type
-     * @param value the value: UTF-8 for TEXT (at most {@code maxTextChars} characters), any bytes
-     *     for TEXT_FILE (at most {@code maxFileBytes}); not modified, wipe it afterwards
-     * @param description a description (at most 255 characters), may be empty
-     * @return the new secret's metadata
-     * @throws AlreadyExistsException if the tenant already has a secret with that name
-     * @throws InvalidArgumentException if an argument breaks a validation rule
-     */
-    public SecretInfo create(String tenantId, String name, SecretType type, byte[] value, String description) {
-        require(tenantId, name);
-        Objects.requireNonNull(type, "type");
-        Objects.requireNonNull(value, "value");
-        Objects.requireNonNull(description, "description");
-        return call(h -> Wire.info(Native.create(h, tenantId, name, type.number(), value, description)));
-    }
-
-    /**
-     * Creates a secret from characters (encoded as UTF-8 into a buffer that is wiped afterwards).
-     *
-     * @param tenantId the tenant
-     * @param name the name
-     * @param type the type
-     * @param value the value's characters; not modified, wipe them afterwards
-     * @param description a description, may be empty
-     * @return the new secret's metadata
-     * @throws AlreadyExistsException if the tenant already has a secret with that name
-     * @throws InvalidArgumentException if an argument breaks a validation rule
-     */
-    public SecretInfo create(String tenantId, String name, SecretType type, char[] value, String description) {
-        byte[] bytes = Utf8.encode(Objects.requireNonNull(value, "value"));
+    public SecretSession session(Principal principal) {
+        Objects.requireNonNull(principal, "principal");
+        long stamp = handle.enter();
         try {
-            return create(tenantId, name, type, bytes, description);
+            NativeHandle session = handle.openSession(
+                    principal.tenantId(), principal.role().number(), principal.id(),
+                    "secret session of " + principal.role() + " in tenant " + principal.tenantId() + " on " + path);
+            return new SecretSession(this, principal, session, maxTextChars);
         } finally {
-            Arrays.fill(bytes, (byte) 0);
+            handle.exit(stamp);
         }
     }
 
     /**
-     * Writes a new version of a secret's value.
-     *
-     * @param tenantId the tenant
-     * @param name the secret
-     * @param value the new value; not modified, wipe it afterwards
-     * @return the updated metadata (version n+1)
-     * @throws NotFoundException if there is no such secret
-     * @throws InvalidArgumentException if the value breaks its type's rules
-     */
-    public SecretInfo updateValue(String tenantId, String name, byte[] value) {
-        return update(tenantId, name, value, -1L);
-    }
-
-    /**
-     * Writes a new version only if the current version is {@code expectedVersion}
-     * (check-and-set).
-     *
-     * @param tenantId the tenant
-     * @param name the secret
-     * @param value the new value; not modified, wipe it afterwards
-     * @param expectedVersion the version the caller last saw
-     * @return the updated metadata
-     * @throws ConflictException if another write came first
-     * @throws NotFoundException if there is no such secret
-     */
-    public SecretInfo updateValue(String tenantId, String name, byte[] value, long expectedVersion) {
-        if (expectedVersion < 0) {
-            throw new InvalidArgumentException("expectedVersion must not be negative", null);
-        }
-        return update(tenantId, name, value, expectedVersion);
-    }
-
-    /**
-     * Writes a new version from characters (UTF-8, wiped afterwards).
-     *
-     * @param tenantId the tenant
-     * @param name the secret
-     * @param value the new value's characters; not modified
-     * @return the updated metadata
-     * @throws NotFoundException if there is no such secret
-     */
-    public SecretInfo updateValue(String tenantId, String name, char[] value) {
-        byte[] bytes = Utf8.encode(Objects.requireNonNull(value, "value"));
-        try {
-            return update(tenantId, name, bytes, -1L);
-        } finally {
-            Arrays.fill(bytes, (byte) 0);
-        }
-    }
-
-    /**
-     * Check-and-set update from characters (UTF-8, wiped afterwards).
-     *
-     * @param tenantId the tenant
-     * @param name the secret
-     * @param value the new value's characters; not modified
-     * @param expectedVersion the version the caller last saw
-     * @return the updated metadata
-     * @throws ConflictException if another write came first
-     */
-    public SecretInfo updateValue(String tenantId, String name, char[] value, long expectedVersion) {
-        byte[] bytes = Utf8.encode(Objects.requireNonNull(value, "value"));
-        try {
-            return updateValue(tenantId, name, bytes, expectedVersion);
-        } finally {
-            Arrays.fill(bytes, (byte) 0);
-        }
-    }
-
-    private SecretInfo update(String tenantId, String name, byte[] value, long expectedVersion) {
-        require(tenantId, name);
-        Objects.requireNonNull(value, "value");
-        return call(h -> Wire.info(Native.updateValue(h, tenantId, name, value, expectedVersion)));
-    }
-
-    /**
-     * Changes a secret's description (no new version).
-     *
-     * @param tenantId the tenant
-     * @param name the secret
-     * @param description the new description
-     * @return the updated metadata
-     * @throws NotFoundException if there is no such secret
-     */
-    public SecretInfo updateDescription(String tenantId, String name, String description) {
-        require(tenantId, name);
-        Objects.requireNonNull(description, "description");
-        return call(h -> Wire.info(Native.updateDescription(h, tenantId, name, description)));
-    }
-
-    /**
-     * Deletes a secret with all its versions, refusing while tracked sources reference it.
-     *
-     * @param tenantId the tenant
-     * @param name the secret
-     * @throws InUseException if sources reference it (the message names them)
-     * @throws NotFoundException if there is no such secret
-     */
-    public void delete(String tenantId, String name) {
-        delete(tenantId, name, false);
-    }
-
-    /**
-     * Deletes a secret; with {@code force}, even while referenced (the references stay in the
-     * index, so {@link #whereUsed} still shows what will break).
-     *
-     * @param tenantId the tenant
-     * @param name the secret
-     * @param force delete even while referenced
-     * @throws InUseException if sources reference it and {@code force} is false
-     * @throws NotFoundException if there is no such secret
-     */
-    public void delete(String tenantId, String name, boolean force) {
-        require(tenantId, name);
-        run(h -> Native.delete(h, tenantId, name, force));
-    }
-
-    /**
-     * Metadata of one secret (never the value).
-     *
-     * @param tenantId the tenant
-     * @param name the secret
-     * @return its metadata
-     * @throws NotFoundException if there is no such secret
-     */
-    public SecretInfo info(String tenantId, String name) {
-        require(tenantId, name);
-        return call(h -> Wire.info(Native.info(h, tenantId, name)));
-    }
-
-    /**
-     * All of a tenant's secrets, in name order.
-     *
-     * @param tenantId the tenant
-     * @return every secret's metadata
-     */
-    public SecretPage list(String tenantId) {
-        return list(tenantId, null, 0, 0);
-    }
-
-    /**
-     * A page of a tenant's secrets in name order, optionally filtered.
-     *
-     * @param tenantId the tenant
-     * @param nameContains a case-sensitive substring the name must contain, or {@code null}
-     * @param offset how many matching entries to skip
-     * @param limit the page size; 0 for all
-     * @return the page
-     */
-    public SecretPage list(String tenantId, String nameContains, int offset, int limit) {
-        Objects.requireNonNull(tenantId, "tenantId");
-        return call(h -> Wire.page(Native.list(h, tenantId, nameContains, offset, limit)));
-    }
-
-    /**
-     * The kept versions of a secret, newest first (numbers and times, never values).
-     *
-     * @param tenantId the tenant
-     * @param name the secret
-     * @return the versions
-     * @throws NotFoundException if there is no such secret
-     */
-    public List<SecretVersion> history(String tenantId, String name) {
-        require(tenantId, name);
-        return call(h -> Wire.versions(Native.history(h, tenantId, name)));
-    }
-
-    /**
-     * Writes a new version equal to a kept older one.
-     *
-     * @param tenantId the tenant
-     * @param name the secret
-     * @param version a kept version (see {@link #history})
-     * @return the updated metadata (a new version number)
-     * @throws NotFoundException if the secret or that version is not kept
-     */
-    public SecretInfo rollback(String tenantId, String name, long version) {
-        require(tenantId, name);
-        return call(h -> Wire.info(Native.rollback(h, tenantId, name, version)));
-    }
-
-    // ---------------------------------------------------------------- use
-
-    /**
-     * The current value of a TEXT secret. The hot path: a cache lookup and one AES-GCM open in
-     * native code; no database access unless the secret changed.
-     *
-     * @param tenantId the tenant
-     * @param name the secret
-     * @return the value
-     * @throws NotFoundException if there is no such secret
-     * @throws TypeMismatchException if it is a TEXT_FILE secret (use {@link #getSecretBytes})
-     */
-    public String getSecret(String tenantId, String name) {
-        require(tenantId, name);
-        return getSecret(ascii(tenantId), tenantId, name);
-    }
-
-    /**
-     * {@link #getSecret(String, String)} with the tenant id's ASCII bytes computed once (by
-     * {@link TenantSecrets}), or {@code null} when it is not ASCII.
-     */
-    String getSecret(byte[] tenantAscii, String tenantId, String name) {
-        byte[] nameAscii = tenantAscii == null ? null : ascii(name);
-        if (nameAscii != null && tenantAscii.length + nameAscii.length <= ARGUMENT_BYTES) {
-            // Hot path: no JNI call; arguments and value go through the thread's call buffer.
-            CallBuffer buffer = CallBuffer.get(callBufferBytes);
-            buffer.putArguments(tenantAscii, nameAscii);
-            String tooLong;
-            long stamp = handle.enter();
-            try {
-                tooLong = Native.getSecretInto(handle.pointer(), buffer.address(), buffer.capacity(),
-                        tenantAscii.length, nameAscii.length);
-            } finally {
-                handle.exit(stamp);
-            }
-            if (tooLong != null) {
-                return tooLong;
-            }
-            byte[] value = buffer.take();
-            try {
-                return new String(value, StandardCharsets.UTF_8);
-            } finally {
-                Arrays.fill(value, (byte) 0);
-            }
-        }
-        return call(h -> Native.getSecret(h, tenantId, name));
-    }
-
-    /**
-     * The current value of a secret of either type, as a new array the caller can wipe.
-     *
-     * @param tenantId the tenant
-     * @param name the secret
-     * @return the value's bytes
-     * @throws NotFoundException if there is no such secret
-     */
-    public byte[] getSecretBytes(String tenantId, String name) {
-        require(tenantId, name);
-        return call(h -> Native.getSecretBytes(h, tenantId, name));
-    }
-
-    /**
-     * Resolves every placeholder in the string values of a JSON document (a rule-node or
-     * integration configuration), at any depth; keys, numbers and formatting are kept byte for
-     * byte and substituted values are JSON-escaped. Call it where the configuration is used, and
-     * a rotated secret is picked up on the next call.
-     *
-     * @param tenantId the tenant whose secrets are substituted
-     * @param configJson the JSON document
-     * @return the resolved document ({@code configJson} itself when it holds no placeholder)
-     * @throws UnresolvedPlaceholderException if a secret is missing (all offenders listed)
-     * @throws TypeMismatchException if the only problems are placeholders asking for another type
-     * @throws MalformedPlaceholderException if a placeholder is malformed
-     * @throws InvalidArgumentException if the document is not JSON
-     */
-    public String resolve(String tenantId, String configJson) {
-        return resolveString(tenantId, configJson, true);
-    }
-
-    /**
-     * Resolves every placeholder of a plain text.
-     *
-     * @param tenantId the tenant
-     * @param text the text
-     * @return the resolved text ({@code text} itself when it holds no placeholder)
-     * @throws UnresolvedPlaceholderException if a secret is missing (all offenders listed)
-     * @throws MalformedPlaceholderException if a placeholder is malformed
-     */
-    public String resolveText(String tenantId, String text) {
-        return resolveString(tenantId, text, false);
-    }
-
-    private String resolveString(String tenantId, String document, boolean json) {
-        Objects.requireNonNull(tenantId, "tenantId");
-        Objects.requireNonNull(document, "document");
-        byte[] in = document.getBytes(StandardCharsets.UTF_8);
-        byte[] out = resolveArray(tenantId, in, 0, in.length, json);
-        if (out == null) {
-            return document;
-        }
-        try {
-            return new String(out, StandardCharsets.UTF_8);
-        } finally {
-            Arrays.fill(out, (byte) 0);
-        }
-    }
-
-    /**
-     * Resolves a UTF-8 JSON document without converting it to a {@code String} (for large
-     * documents such as rule-chain exports).
-     *
-     * @param tenantId the tenant
-     * @param utf8Json the UTF-8 document; not modified
-     * @return the resolved UTF-8 document, or {@code utf8Json} itself when it holds no
-     *     placeholder
-     * @throws UnresolvedPlaceholderException if a secret is missing (all offenders listed)
-     * @throws InvalidArgumentException if the document is not UTF-8 JSON
-     */
-    public byte[] resolveBytes(String tenantId, byte[] utf8Json) {
-        Objects.requireNonNull(utf8Json, "utf8Json");
-        byte[] out = resolveArray(tenantId, utf8Json, 0, utf8Json.length, true);
-        return out == null ? utf8Json : out;
-    }
-
-    /**
-     * Resolves the UTF-8 JSON document between a buffer's position and limit. A direct buffer is
-     * read in place (it must not be modified during the call); the buffer's position is not
-     * changed.
-     *
-     * @param tenantId the tenant
-     * @param utf8Json the document
-     * @return a buffer over the resolved document, or a duplicate of {@code utf8Json} when it
-     *     holds no placeholder
-     * @throws UnresolvedPlaceholderException if a secret is missing (all offenders listed)
-     */
-    public ByteBuffer resolveBytes(String tenantId, ByteBuffer utf8Json) {
-        return resolveBuffer(tenantId, utf8Json, true);
-    }
-
-    /**
-     * Resolves a UTF-8 plain text without converting it to a {@code String}.
-     *
-     * @param tenantId the tenant
-     * @param utf8Text the UTF-8 text; not modified
-     * @return the resolved text, or {@code utf8Text} itself when it holds no placeholder
-     * @throws UnresolvedPlaceholderException if a secret is missing (all offenders listed)
-     */
-    public byte[] resolveTextBytes(String tenantId, byte[] utf8Text) {
-        Objects.requireNonNull(utf8Text, "utf8Text");
-        byte[] out = resolveArray(tenantId, utf8Text, 0, utf8Text.length, false);
-        return out == null ? utf8Text : out;
-    }
-
-    /**
-     * Resolves the UTF-8 text between a buffer's position and limit (a direct buffer is read in
-     * place).
-     *
-     * @param tenantId the tenant
-     * @param utf8Text the text
-     * @return a buffer over the resolved text, or a duplicate of {@code utf8Text} when unchanged
-     * @throws UnresolvedPlaceholderException if a secret is missing (all offenders listed)
-     */
-    public ByteBuffer resolveTextBytes(String tenantId, ByteBuffer utf8Text) {
-        return resolveBuffer(tenantId, utf8Text, false);
-    }
-
-    private ByteBuffer resolveBuffer(String tenantId, ByteBuffer doc, boolean json) {
-        Objects.requireNonNull(tenantId, "tenantId");
-        Objects.requireNonNull(doc, "document");
-        byte[] out;
-        if (doc.isDirect()) {
-            out = call(h -> Native.resolveDirect(h, tenantId, doc, doc.position(), doc.remaining(), json));
-        } else if (doc.hasArray()) {
-            out = resolveArray(tenantId, doc.array(), doc.arrayOffset() + doc.position(), doc.remaining(), json);
-        } else {
-            byte[] copy = new byte[doc.remaining()];
-            doc.duplicate().get(copy);
-            out = resolveArray(tenantId, copy, 0, copy.length, json);
-        }
-        return out == null ? doc.duplicate() : ByteBuffer.wrap(out);
-    }
-
-    private byte[] resolveArray(String tenantId, byte[] doc, int offset, int length, boolean json) {
-        Objects.requireNonNull(tenantId, "tenantId");
-        return call(h -> Native.resolve(h, tenantId, doc, offset, length, json));
-    }
-
-    /**
-     * The distinct secrets a document (JSON or text) references, in order of first appearance.
-     * Needs no store access; in JSON only string values count.
-     *
-     * @param document the document
-     * @return the references
-     * @throws MalformedPlaceholderException if a placeholder is malformed (all listed)
-     */
-    public List<SecretRef> references(String document) {
-        byte[] bytes = Objects.requireNonNull(document, "document").getBytes(StandardCharsets.UTF_8);
-        return call(h -> Wire.references(Native.references(bytes, 0, bytes.length)));
-    }
-
-    /**
-     * Records exactly which secrets a source uses, replacing its previous set; feeds
-     * {@link #whereUsed} and blocks deleting a referenced secret.
-     *
-     * @param tenantId the tenant
-     * @param sourceId the source, e.g. {@code "rule-node:" + nodeId} (1–255 bytes)
-     * @param document the source's configuration
-     * @return the references recorded
-     * @throws MalformedPlaceholderException if a placeholder is malformed
-     */
-    public List<SecretRef> trackReferences(String tenantId, String sourceId, String document) {
-        Objects.requireNonNull(tenantId, "tenantId");
-        Objects.requireNonNull(sourceId, "sourceId");
-        byte[] bytes = Objects.requireNonNull(document, "document").getBytes(StandardCharsets.UTF_8);
-        return call(h -> Wire.references(Native.trackReferences(h, tenantId, sourceId, bytes, 0, bytes.length)));
-    }
-
-    /**
-     * Forgets a source's references (when the node or integration is deleted).
-     *
-     * @param tenantId the tenant
-     * @param sourceId the source
-     * @return how many references were removed
-     */
-    public int untrack(String tenantId, String sourceId) {
-        Objects.requireNonNull(tenantId, "tenantId");
-        Objects.requireNonNull(sourceId, "sourceId");
-        return call(h -> Native.untrack(h, tenantId, sourceId));
-    }
-
-    /**
-     * The tracked sources that reference a secret (exact: from the index, not a text search).
-     *
-     * @param tenantId the tenant
-     * @param name the secret
-     * @return the sources
-     */
-    public List<SecretUsage> whereUsed(String tenantId, String name) {
-        require(tenantId, name);
-        return call(h -> Wire.usages(Native.whereUsed(h, tenantId, name)));
-    }
-
-    /**
-     * Writes the batched usage counters (last used time, use count) now; they are otherwise
-     * written every few seconds, on {@link #info}, {@link #list} and on close.
-     */
-    public void flushUsage() {
-        run(h -> Native.flushUsage(h));
-    }
-
-    /**
-     * Whether {@link #close()} has been called.
-     *
-     * @return true once closing has started
-     */
-    public boolean isClosed() {
-        return handle.isClosed();
-    }
-
-    /**
-     * Closes the store: new calls fail with {@link IllegalStateException}, calls in flight are
-     * waited for, usage counters are flushed and the native handle is freed. Calling it again
+     * Closes the store: new calls (of the store and of its sessions) fail with
+     * {@link IllegalStateException}, calls in flight are waited for, usage counters and audit
+     * records are flushed, the native handle and every open session are freed. Calling it again
      * does nothing.
      *
      * @throws StorageException if the final flush of usage counters failed (the store is closed
@@ -599,50 +124,6 @@ public final class SecretStorage implements AutoCloseable {
     @Override
     public void close() {
         cleanable.clean();
-    }
-
-    /**
-     * The bytes of an ASCII string (which are its UTF-8), or {@code null} if it holds any other
-     * character: those strings take the object path, which also rejects unpaired surrogates.
-     */
-    static byte[] ascii(String s) {
-        byte[] bytes = s.getBytes(StandardCharsets.UTF_8);
-        if (bytes.length != s.length()) {
-            return null; // a character took more than one byte
-        }
-        // Equal lengths: every character took one byte, so bytes[i] encodes s.charAt(i). The
-        // encoder writes '?' for an unpaired surrogate: such a '?' must not pass for ASCII.
-        for (int i = 0; i < bytes.length; i++) {
-            if (bytes[i] == '?' && s.charAt(i) != '?') {
-                return null;
-            }
-        }
-        return bytes;
-    }
-
-    /** Runs a native call on the handle, holding the lifecycle guard's read lock. */
-    private <T> T call(LongFunction<T> nativeCall) {
-        long stamp = handle.enter();
-        try {
-            return nativeCall.apply(handle.pointer());
-        } finally {
-            handle.exit(stamp);
-        }
-    }
-
-    /** {@link #call} for a native call without a result. */
-    private void run(LongConsumer nativeCall) {
-        long stamp = handle.enter();
-        try {
-            nativeCall.accept(handle.pointer());
-        } finally {
-            handle.exit(stamp);
-        }
-    }
-
-    private static void require(String tenantId, String name) {
-        Objects.requireNonNull(tenantId, "tenantId");
-        Objects.requireNonNull(name, "name");
     }
 
     @Override

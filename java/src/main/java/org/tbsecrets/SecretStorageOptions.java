@@ -6,7 +6,8 @@ import java.util.Objects;
 
 /**
  * How to open a {@link SecretStorage}: where the master key comes from, value limits, how many
- * versions to keep, and whether to create the store.
+ * versions to keep, whether to create the store, the access policy of its
+ * {@linkplain SecretStorage#session sessions}, and the audit log.
  *
  * <p>The master key is the first of: {@link Builder#masterKey(byte[])} (32 raw bytes),
  * {@link Builder#masterKeyFile(Path)} (a file holding the key in base64, readable only by its
@@ -16,8 +17,13 @@ import java.util.Objects;
  * SecretStorageOptions options = SecretStorageOptions.builder()
  *         .masterKey(key)              // or .masterKeyFile(path), or nothing: the environment
  *         .maxVersions(20)
+ *         .auditListener(line -> remoteLog.send(line))   // every audit record, as a JSON line
  *         .build();
  * }</pre>
+ *
+ * <p>Auditing is on by default: every change, every use of a value (batched) and every denied
+ * attempt becomes one tamper-evident JSON line in {@code <store>.audit.jsonl} beside the store
+ * (see {@link SecretStorage#verifyAuditLog()}); records never contain values.
  */
 public final class SecretStorageOptions {
     /** Default limit of a TEXT value, in characters (ThingsBoard's default). */
@@ -39,6 +45,10 @@ public final class SecretStorageOptions {
     private final int maxVersions;
     private final boolean createIfMissing;
     private final Duration busyTimeout;
+    private final String policyJson;
+    private final boolean auditEnabled;
+    private final Path auditLog;
+    private final AuditListener auditListener;
 
     private SecretStorageOptions(Builder b) {
         this.masterKey = b.masterKey;
@@ -48,6 +58,10 @@ public final class SecretStorageOptions {
         this.maxVersions = b.maxVersions;
         this.createIfMissing = b.createIfMissing;
         this.busyTimeout = b.busyTimeout;
+        this.policyJson = b.policyJson;
+        this.auditEnabled = b.auditEnabled;
+        this.auditLog = b.auditLog;
+        this.auditListener = b.auditListener;
     }
 
     /**
@@ -143,6 +157,42 @@ public final class SecretStorageOptions {
         return busyTimeout;
     }
 
+    /**
+     * The access policy of sessions, as JSON.
+     *
+     * @return the policy, or {@code null} for the default ThingsBoard roles (see {@link Role})
+     */
+    public String policyJson() {
+        return policyJson;
+    }
+
+    /**
+     * Whether audit records are written at all.
+     *
+     * @return true (the default) to audit
+     */
+    public boolean auditEnabled() {
+        return auditEnabled;
+    }
+
+    /**
+     * The audit log file.
+     *
+     * @return the file, or {@code null} for the default {@code <store>.audit.jsonl}
+     */
+    public Path auditLog() {
+        return auditLog;
+    }
+
+    /**
+     * The listener that receives every audit record.
+     *
+     * @return the listener, or {@code null} for none
+     */
+    public AuditListener auditListener() {
+        return auditListener;
+    }
+
     /** Builds {@link SecretStorageOptions}; every setter returns the builder. */
     public static final class Builder {
         private byte[] masterKey;
@@ -152,6 +202,10 @@ public final class SecretStorageOptions {
         private int maxVersions = DEFAULT_MAX_VERSIONS;
         private boolean createIfMissing = true;
         private Duration busyTimeout = DEFAULT_BUSY_TIMEOUT;
+        private String policyJson;
+        private boolean auditEnabled = true;
+        private Path auditLog;
+        private AuditListener auditListener;
 
         private Builder() {}
 
@@ -252,6 +306,61 @@ public final class SecretStorageOptions {
                 throw new InvalidArgumentException("busyTimeout must not be negative", null);
             }
             this.busyTimeout = timeout;
+            return this;
+        }
+
+        /**
+         * Sets the access policy of sessions: which role may do which operations (READ, WRITE,
+         * DELETE, RESOLVE) in its own tenant or in any tenant; anything not granted is denied.
+         * Checked when the store is opened. The store's own methods (the host) are not subject
+         * to it.
+         *
+         * <pre>{@code
+         * {"rules": [
+         *   {"role": "SERVICE",      "operations": ["READ", "RESOLVE"],          "tenants": "own"},
+         *   {"role": "TENANT_ADMIN", "operations": ["READ", "WRITE", "DELETE"], "tenants": "own"},
+         *   {"role": "SYS_ADMIN",    "operations": ["READ", "WRITE", "DELETE"], "tenants": "any"}
+         * ]}
+         * }</pre>
+         *
+         * @param json the policy, or {@code null} for the default (the rules above)
+         * @return this builder
+         */
+        public Builder policyJson(String json) {
+            this.policyJson = json;
+            return this;
+        }
+
+        /**
+         * Sets whether audit records are written at all (default true).
+         *
+         * @param enabled false to write no audit log and call no listener
+         * @return this builder
+         */
+        public Builder auditEnabled(boolean enabled) {
+            this.auditEnabled = enabled;
+            return this;
+        }
+
+        /**
+         * Writes the audit log to a file other than the default {@code <store>.audit.jsonl}.
+         *
+         * @param file the log file (created if missing, mode 0600)
+         * @return this builder
+         */
+        public Builder auditLog(Path file) {
+            this.auditLog = Objects.requireNonNull(file, "file");
+            return this;
+        }
+
+        /**
+         * Hands every audit record to a listener as well (see {@link AuditListener}).
+         *
+         * @param listener the listener, or {@code null} for none
+         * @return this builder
+         */
+        public Builder auditListener(AuditListener listener) {
+            this.auditListener = listener;
             return this;
         }
 

@@ -3,19 +3,20 @@ package org.tbsecrets;
 import java.util.Objects;
 
 /**
- * A {@link SecretStorage} bound to one tenant: what a rule node or a script gets, so that it can
- * only read its own tenant's secrets —
- * {@code secretStorage.getSecret("MyApiKey")}. Thread-safe; valid until the store is closed.
+ * A {@link SecretStorage} or {@link SecretSession} bound to one tenant: what a rule node or a
+ * script gets, so that it can only read its own tenant's secrets —
+ * {@code secretStorage.getSecret("MyApiKey")}. It acts as the store or session it came from (a
+ * session's policy applies). Thread-safe; valid until that store or session is closed.
  */
 public final class TenantSecrets {
-    private final SecretStorage store;
+    private final SecretOperations store;
     private final String tenantId;
     private final byte[] tenantAscii;
 
-    TenantSecrets(SecretStorage store, String tenantId) {
+    TenantSecrets(SecretOperations store, String tenantId) {
         this.store = store;
         this.tenantId = tenantId;
-        this.tenantAscii = SecretStorage.ascii(tenantId);
+        this.tenantAscii = SecretOperations.ascii(tenantId);
     }
 
     /**

@@ -2,6 +2,7 @@ package org.tbsecrets.internal;
 
 import java.nio.ByteBuffer;
 import java.util.List;
+import org.tbsecrets.AuditListener;
 import org.tbsecrets.ErrorCode;
 import org.tbsecrets.PlaceholderProblem;
 import org.tbsecrets.SecretStorageException;
@@ -33,7 +34,11 @@ public final class Native {
      * @param maxVersions versions kept
      * @param createIfMissing create a missing store
      * @param busyTimeoutMillis writer lock wait
-     * @return the handle
+     * @param policyJson the access policy as JSON, or {@code null} for the default
+     * @param auditEnabled write audit records at all
+     * @param auditPath the audit log file, or {@code null} for the default beside the store
+     * @param auditListener receives every audit record, or {@code null}
+     * @return the handle (acting as the host)
      */
     public static native long open(
             String path,
@@ -43,7 +48,29 @@ public final class Native {
             int maxFileBytes,
             int maxVersions,
             boolean createIfMissing,
-            long busyTimeoutMillis);
+            long busyTimeoutMillis,
+            String policyJson,
+            boolean auditEnabled,
+            String auditPath,
+            AuditListener auditListener);
+
+    /**
+     * Opens a session handle acting as a principal over a store handle.
+     *
+     * @param handle the store handle
+     * @param tenant the principal's tenant id
+     * @param role the principal's {@link org.tbsecrets.Role#number()}
+     * @param id the principal's id, or {@code null}
+     * @return the session handle
+     */
+    public static native long openSession(long handle, String tenant, int role, String id);
+
+    /**
+     * Frees a session handle (under its write lock); the store stays open.
+     *
+     * @param handle the session handle
+     */
+    public static native void closeSession(long handle);
 
     /**
      * Closes a store and frees its handle (under the write lock).
@@ -264,6 +291,61 @@ public final class Native {
      * @param handle the handle
      */
     public static native void flushUsage(long handle);
+
+    /**
+     * Secrets not used for an age.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param ageMillis the age in milliseconds
+     * @return wire-encoded list of SecretInfo
+     */
+    public static native byte[] unused(long handle, String tenant, long ageMillis);
+
+    /**
+     * Secrets whose value is at least an age old.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param ageMillis the age in milliseconds
+     * @return wire-encoded list of SecretInfo
+     */
+    public static native byte[] stale(long handle, String tenant, long ageMillis);
+
+    /**
+     * Replaces the master key.
+     *
+     * @param handle the handle
+     * @param newKey 32 raw bytes
+     * @return wire-encoded RotationReport
+     */
+    public static native byte[] rotateMasterKey(long handle, byte[] newKey);
+
+    /**
+     * Gives a tenant a new data key.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @return wire-encoded RotationReport
+     */
+    public static native byte[] rotateTenantKey(long handle, String tenant);
+
+    /**
+     * Verifies an audit log.
+     *
+     * @param handle the handle
+     * @param path the log file, or {@code null} for the store's own
+     * @return wire-encoded AuditVerification
+     */
+    public static native byte[] verifyAuditLog(long handle, String path);
+
+    /**
+     * The audit log file the store writes.
+     *
+     * @param handle the handle
+     * @return the path, or {@code null} for none
+     */
+    public static native String auditLogPath(long handle);
 
     /**
      * The native library's version.

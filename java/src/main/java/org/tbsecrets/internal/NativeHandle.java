@@ -1,9 +1,13 @@
 package org.tbsecrets.internal;
 
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.StampedLock;
 
 /**
- * The lifecycle guard of a native store handle (DESIGN.md §8).
+ * The lifecycle guard of a native handle (DESIGN.md §8): a store handle, or a session handle
+ * derived from one.
  *
  * <p>Every native call runs between {@link #enter()} and {@link #exit(long)}, holding a read
  * lock; {@link #run()} (close) first refuses new calls, then takes the write lock, so it waits for
@@ -11,31 +15,74 @@ import java.util.concurrent.locks.StampedLock;
  * every later call fails with {@link IllegalStateException}. A call therefore either completes or
  * throws {@code IllegalStateException}; the native memory is never used after it is freed.
  *
- * <p>It is also the {@link java.lang.ref.Cleaner} action of its {@code SecretStorage}, so a store
- * that is never closed is closed when it becomes unreachable; it holds no reference to it.
+ * <p>A session handle ({@link #openSession}) is guarded by its own lock and by its store's: a
+ * session call enters the store's guard first, then the session's. Closing the store waits for
+ * session calls in flight too, then closes every session handle still open; closing a session
+ * leaves the store open.
+ *
+ * <p>It is also the {@link java.lang.ref.Cleaner} action of its {@code SecretStorage} or
+ * {@code SecretSession}, so a handle that is never closed is closed when its owner becomes
+ * unreachable; it holds no reference to the owner. Running it again does nothing.
  */
 public final class NativeHandle implements Runnable {
     private final StampedLock lock = new StampedLock();
     private final String description;
+    /** The store's handle for a session handle, else {@code null}. */
+    private final NativeHandle store;
+    /** The session handles of a store handle that are still open. */
+    private final Set<NativeHandle> sessions = ConcurrentHashMap.newKeySet();
+    private final AtomicBoolean ran = new AtomicBoolean();
     private volatile boolean closing;
     private long pointer;
 
     /**
-     * Wraps a handle returned by {@link Native#open}.
+     * Wraps a store handle returned by {@link Native#open}.
      *
      * @param pointer the native handle
      * @param description what to name in "closed" messages, e.g. the store path
      */
     public NativeHandle(long pointer, String description) {
+        this(pointer, "secret store " + description, null);
+    }
+
+    private NativeHandle(long pointer, String description, NativeHandle store) {
         this.pointer = pointer;
         this.description = description;
+        this.store = store;
+    }
+
+    /**
+     * Opens a session handle acting as a principal over this store handle; call it between
+     * {@link #enter()} and {@link #exit(long)} of this handle. The session is closed at the
+     * latest when this store handle is.
+     *
+     * @param tenantId the principal's tenant
+     * @param role the principal's {@link org.tbsecrets.Role#number()}
+     * @param id the principal's id, or {@code null}
+     * @param description what to name in "closed" messages
+     * @return the session's guard
+     */
+    public NativeHandle openSession(String tenantId, int role, String id, String description) {
+        long session = Native.openSession(pointer, tenantId, role, id);
+        NativeHandle handle = new NativeHandle(session, description, this);
+        sessions.add(handle);
+        return handle;
+    }
+
+    /**
+     * The store's guard of a session handle.
+     *
+     * @return the store handle's guard, or {@code null} for a store handle
+     */
+    public NativeHandle store() {
+        return store;
     }
 
     /**
      * Starts a native call: takes a read lock.
      *
      * @return the stamp to pass to {@link #exit(long)}
-     * @throws IllegalStateException if the store is closed or closing
+     * @throws IllegalStateException if the handle is closed or closing
      */
     public long enter() {
         long stamp = lock.tryReadLock();
@@ -68,28 +115,46 @@ public final class NativeHandle implements Runnable {
     }
 
     /**
-     * Whether close has started.
+     * Whether close has started (for a session: its own close or its store's).
      *
      * @return true once closing
      */
     public boolean isClosed() {
-        return closing;
+        return closing || (store != null && store.closing);
     }
 
     /**
-     * Closes the native store once: refuses new calls, waits for the calls in flight, then frees
-     * the handle. Runs at most once (it is a {@code Cleanable} action).
+     * Closes the native handle once: refuses new calls, waits for the calls in flight, then frees
+     * the handle (a store handle closes the store, then its sessions still open). Later calls do
+     * nothing.
      */
     @Override
     public void run() {
+        if (!ran.compareAndSet(false, true)) {
+            return;
+        }
         closing = true;
         lock.writeLock(); // never released: every later enter() fails
         long p = pointer;
         pointer = 0L;
-        Native.close(p);
+        if (store != null) {
+            store.sessions.remove(this);
+            Native.closeSession(p);
+            return;
+        }
+        try {
+            Native.close(p);
+        } finally {
+            for (NativeHandle session : sessions) {
+                session.run();
+            }
+        }
     }
 
     private IllegalStateException closed() {
-        return new IllegalStateException("the secret store " + description + " is closed");
+        if (store != null && store.closing) {
+            return store.closed();
+        }
+        return new IllegalStateException("the " + description + " is closed");
     }
 }

@@ -5,8 +5,10 @@ import java.nio.charset.StandardCharsets;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import org.tbsecrets.AuditVerification;
 import org.tbsecrets.ErrorCode;
 import org.tbsecrets.PlaceholderProblem;
+import org.tbsecrets.RotationReport;
 import org.tbsecrets.SecretInfo;
 import org.tbsecrets.SecretPage;
 import org.tbsecrets.SecretRef;
@@ -53,6 +55,50 @@ public final class Wire {
             items.add(w.info());
         }
         return new SecretPage(items, w.in.getLong(), w.in.get() != 0);
+    }
+
+    /**
+     * Decodes a list of SecretInfo.
+     *
+     * @param bytes the encoded result
+     * @return the infos
+     */
+    public static List<SecretInfo> infos(byte[] bytes) {
+        Wire w = new Wire(bytes);
+        int n = w.count();
+        List<SecretInfo> out = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            out.add(w.info());
+        }
+        return List.copyOf(out);
+    }
+
+    /**
+     * Decodes a rotation report.
+     *
+     * @param bytes the encoded result
+     * @return the report
+     */
+    public static RotationReport rotation(byte[] bytes) {
+        Wire w = new Wire(bytes);
+        return new RotationReport(w.in.getLong(), w.in.getLong(), w.in.getLong());
+    }
+
+    /**
+     * Decodes an audit verification.
+     *
+     * @param bytes the encoded result
+     * @return the verification
+     */
+    public static AuditVerification verification(byte[] bytes) {
+        Wire w = new Wire(bytes);
+        long records = w.in.getLong();
+        long lastSeq = w.in.getLong();
+        if (w.in.get() == 0) {
+            return new AuditVerification(records, lastSeq, 0L, null);
+        }
+        long line = w.in.getLong();
+        return new AuditVerification(records, lastSeq, line, w.string());
     }
 
     /**

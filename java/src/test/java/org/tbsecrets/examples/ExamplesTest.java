@@ -110,6 +110,12 @@ class ExamplesTest {
 
             node.destroy(ctx);
             assertEquals(List.of(), store.whereUsed(TENANT, "partner-api-token"));
+
+            store.flushUsage();
+            assertTrue(Files.readAllLines(store.auditLogPath().orElseThrow(), UTF_8).stream().anyMatch(line ->
+                            line.contains("\"RESOLVE\"") && line.contains("\"SERVICE\"")
+                                    && line.contains("\"rule-node:" + ctx.nodeId() + "\"")),
+                    "the node's uses are audited as its SERVICE session");
         }
     }
 
