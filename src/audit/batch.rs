@@ -1,26 +1,97 @@
 //! Batching of value uses: the hot path adds to an in-memory counter per (principal,
 //! tenant, secret, action, outcome); a flush turns each counter into one record.
+//!
+//! Counters live in shards, one per thread in turn, each on its own cache lines: threads
+//! reading at once take different locks and do not bounce a shared line between cores. A
+//! counter is found by a hash of its fields (no key is built) and confirmed field by field.
 
 use super::entry::{AuditAction, AuditEntry};
 use crate::access::Actor;
 use crate::error::ErrorCode;
-use foldhash::HashMap;
 use parking_lot::Mutex;
-use std::cell::RefCell;
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, Hash, Hasher};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// How many shards (a power of two).
+const SHARDS: usize = 16;
+
+/// Counters keyed by their own hash (already mixed: no second hashing).
+type Counters = HashMap<u64, Vec<AuditEntry>, BuildHasherDefault<IdentityHasher>>;
+
+/// One lock and its counters, alone on its cache lines.
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Shard(Mutex<Counters>);
 
 /// Pending use counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct UseBatch {
-    pending: Mutex<HashMap<Box<str>, AuditEntry>>,
+    shards: Box<[Shard]>,
+    hasher: foldhash::fast::RandomState,
 }
 
+impl Default for UseBatch {
+    fn default() -> Self {
+        UseBatch {
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
+            hasher: foldhash::fast::RandomState::default(),
+        }
+    }
+}
+
+/// The next shard to hand to a thread that has none yet.
+static NEXT_SHARD: AtomicUsize = AtomicUsize::new(0);
+
 thread_local! {
-    /// The lookup key under construction (reused: no allocation on the hot path).
-    static KEY: RefCell<String> = const { RefCell::new(String::new()) };
+    /// This thread's shard (the same index in every batch).
+    static SHARD: Cell<usize> = const { Cell::new(usize::MAX) };
+}
+
+#[inline]
+fn shard_of_this_thread() -> usize {
+    SHARD.with(|shard| {
+        let mut index = shard.get();
+        if index == usize::MAX {
+            index = NEXT_SHARD.fetch_add(1, Ordering::Relaxed) % SHARDS;
+            shard.set(index);
+        }
+        index
+    })
+}
+
+/// The principal's tenant as recorded: only when it differs from the tenant acted on.
+#[inline]
+fn principal_tenant<'a>(actor: &'a Actor, tenant: &str) -> Option<&'a str> {
+    actor
+        .principal()
+        .map(|p| p.tenant.as_str())
+        .filter(|own| *own != tenant)
+}
+
+/// Whether `entry` counts calls by `actor` of `action` on `name` with `outcome`.
+#[inline]
+fn counts(
+    entry: &AuditEntry,
+    actor: &Actor,
+    action: AuditAction,
+    tenant: &str,
+    name: &str,
+    outcome: ErrorCode,
+) -> bool {
+    entry.action == action
+        && entry.outcome == outcome
+        && entry.role == actor.role_name()
+        && entry.tenant == tenant
+        && entry.names.first().map_or("", String::as_str) == name
+        && entry.principal.as_deref() == actor.principal().and_then(|p| p.id.as_deref())
+        && entry.principal_tenant.as_deref() == principal_tenant(actor, tenant)
 }
 
 impl UseBatch {
     /// Counts one call by `actor` that used (or failed to use) `name` at `now`.
+    #[inline]
     pub fn note(
         &self,
         actor: &Actor,
@@ -30,63 +101,120 @@ impl UseBatch {
         outcome: ErrorCode,
         now: i64,
     ) {
-        KEY.with_borrow_mut(|key| {
-            key.clear();
-            key.push_str(actor.role_name());
-            key.push('\u{1f}');
-            if let Some(p) = actor.principal() {
-                key.push_str(&p.tenant);
-                key.push('\u{1f}');
-                key.push_str(p.id.as_deref().unwrap_or(""));
-            }
-            key.push('\u{1f}');
-            key.push_str(tenant);
-            key.push('\u{1f}');
-            key.push_str(name);
-            key.push('\u{1f}');
-            key.push_str(action.as_str());
-            key.push('\u{1f}');
-            key.push_str(outcome.as_str());
-            let mut pending = self.pending.lock();
-            match pending.get_mut(key.as_str()) {
-                Some(entry) => {
-                    entry.count += 1;
-                    entry.time = entry.time.max(now);
-                }
-                None => {
-                    // An attempt refused before any secret was named has no name.
-                    let names = if name.is_empty() {
-                        Vec::new()
-                    } else {
-                        vec![name.to_owned()]
-                    };
-                    let mut entry = AuditEntry::new(actor, action, tenant, names, outcome);
-                    entry.time = now;
-                    entry.since = Some(now);
-                    pending.insert(key.as_str().into(), entry);
-                }
-            }
-        });
-    }
-
-    /// Takes every pending record, oldest first.
-    pub fn take(&self) -> Vec<AuditEntry> {
-        let mut entries: Vec<AuditEntry> = std::mem::take(&mut *self.pending.lock())
-            .into_values()
-            .collect();
-        entries.sort_by(|a, b| (a.since, &a.tenant, &a.names).cmp(&(b.since, &b.tenant, &b.names)));
-        entries
-    }
-
-    /// Puts records back after a failed write (merging with uses counted meanwhile is not
-    /// needed: they are separate records of the same facts).
-    pub fn restore(&self, entries: Vec<AuditEntry>) {
-        let mut pending = self.pending.lock();
-        for (i, entry) in entries.into_iter().enumerate() {
-            // A key that cannot collide with the hot path's (those never start with NUL).
-            let key = format!("\0{i}\0{}", pending.len());
-            pending.insert(key.into(), entry);
+        let mut hasher = self.hasher.build_hasher();
+        actor.role_name().hash(&mut hasher);
+        if let Some(p) = actor.principal() {
+            p.tenant.hash(&mut hasher);
+            p.id.hash(&mut hasher);
         }
+        tenant.hash(&mut hasher);
+        name.hash(&mut hasher);
+        (action, outcome).hash(&mut hasher);
+        let key = hasher.finish();
+        let mut counters = self.shards[shard_of_this_thread()].0.lock();
+        let bucket = counters.entry(key).or_default();
+        if let Some(entry) = bucket
+            .iter_mut()
+            .find(|e| counts(e, actor, action, tenant, name, outcome))
+        {
+            entry.count += 1;
+            entry.time = entry.time.max(now);
+            return;
+        }
+        // An attempt refused before any secret was named has no name.
+        let names = if name.is_empty() {
+            Vec::new()
+        } else {
+            vec![name.to_owned()]
+        };
+        let mut entry = AuditEntry::new(actor, action, tenant, names, outcome);
+        entry.time = now;
+        entry.since = Some(now);
+        bucket.push(entry);
+    }
+
+    /// Takes every pending record, the shards' counters of the same thing merged, oldest
+    /// first.
+    pub fn take(&self) -> Vec<AuditEntry> {
+        let mut entries: Vec<AuditEntry> = Vec::new();
+        for shard in self.shards.iter() {
+            let counters = std::mem::take(&mut *shard.0.lock());
+            entries.extend(counters.into_values().flatten());
+        }
+        entries.sort_by(|a, b| {
+            same_thing(a)
+                .cmp(&same_thing(b))
+                .then(a.since.cmp(&b.since))
+        });
+        let mut merged: Vec<AuditEntry> = Vec::with_capacity(entries.len());
+        for entry in entries {
+            match merged.last_mut() {
+                Some(last) if same_thing(last) == same_thing(&entry) => {
+                    last.count += entry.count;
+                    last.time = last.time.max(entry.time);
+                    last.since = last.since.min(entry.since);
+                }
+                _ => merged.push(entry),
+            }
+        }
+        merged.sort_by(|a, b| (a.since, &a.tenant, &a.names).cmp(&(b.since, &b.tenant, &b.names)));
+        merged
+    }
+
+    /// Puts records back after a failed write (they stay separate records of the same facts
+    /// as uses counted meanwhile).
+    pub fn restore(&self, entries: Vec<AuditEntry>) {
+        let mut counters = self.shards[shard_of_this_thread()].0.lock();
+        for entry in entries {
+            // Keys that hashing never produces in practice: the entries are not found by
+            // `note`, only taken by the next flush.
+            let key = u64::MAX - counters.len() as u64;
+            counters.entry(key).or_default().push(entry);
+        }
+    }
+}
+
+/// What makes two counters count the same thing.
+#[allow(clippy::type_complexity)]
+fn same_thing(
+    e: &AuditEntry,
+) -> (
+    &str,
+    &str,
+    &[String],
+    &str,
+    &str,
+    Option<&str>,
+    Option<&str>,
+) {
+    (
+        e.role,
+        &e.tenant,
+        &e.names,
+        e.action.as_str(),
+        e.outcome.as_str(),
+        e.principal.as_deref(),
+        e.principal_tenant.as_deref(),
+    )
+}
+
+/// The identity hash for keys that are already hashes.
+#[derive(Debug, Default)]
+struct IdentityHasher(u64);
+
+impl Hasher for IdentityHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
     }
 }
 
@@ -120,5 +248,59 @@ mod tests {
         );
         assert_eq!((entries[1].role, entries[1].count), ("HOST", 1));
         assert_eq!(entries[2].outcome, ErrorCode::NotFound);
+    }
+
+    #[test]
+    fn counters_of_several_threads_merge_into_one_record() {
+        let batch = UseBatch::default();
+        let service = Actor::Principal(Principal::new("t", Role::Service).with_id("node"));
+        std::thread::scope(|scope| {
+            for i in 0..SHARDS as i64 + 3 {
+                let (batch, service) = (&batch, &service);
+                scope.spawn(move || {
+                    batch.note(
+                        service,
+                        AuditAction::Resolve,
+                        "t",
+                        "a",
+                        ErrorCode::Ok,
+                        100 + i,
+                    )
+                });
+            }
+        });
+        let entries = batch.take();
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        let entry = &entries[0];
+        assert_eq!(entry.count, SHARDS as u64 + 3);
+        assert_eq!(entry.since, Some(100));
+        assert_eq!(entry.time, 100 + SHARDS as i64 + 2);
+        assert_eq!(entry.principal.as_deref(), Some("node"));
+    }
+
+    #[test]
+    fn a_principal_of_another_tenant_is_counted_apart() {
+        let batch = UseBatch::default();
+        let own = Actor::Principal(Principal::new("t", Role::SysAdmin));
+        let other = Actor::Principal(Principal::new("u", Role::SysAdmin));
+        batch.note(
+            &own,
+            AuditAction::Get,
+            "t",
+            "a",
+            ErrorCode::PermissionDenied,
+            1,
+        );
+        batch.note(
+            &other,
+            AuditAction::Get,
+            "t",
+            "a",
+            ErrorCode::PermissionDenied,
+            2,
+        );
+        let entries = batch.take();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(entries[1].principal_tenant.as_deref(), Some("u"));
     }
 }
