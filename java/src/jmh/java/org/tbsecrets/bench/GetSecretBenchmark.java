@@ -22,6 +22,8 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.tbsecrets.SecretStorage;
 import org.tbsecrets.SecretStorageOptions;
 import org.tbsecrets.SecretType;
+import org.tbsecrets.Principal;
+import org.tbsecrets.SecretSession;
 import org.tbsecrets.TenantSecrets;
 
 /**
@@ -48,6 +50,8 @@ public class GetSecretBenchmark {
     Path dir;
     SecretStorage store;
     TenantSecrets tenant;
+    SecretSession ruleEngine;
+    SecretStorage unaudited;
     ThingsBoardSecrets thingsBoard;
 
     @Setup(Level.Trial)
@@ -61,6 +65,10 @@ public class GetSecretBenchmark {
         store = SecretStorage.open(dir.resolve("bench.db"), SecretStorageOptions.withMasterKey(master));
         store.create(TENANT, NAME, SecretType.TEXT, VALUE, "");
         tenant = store.forTenant(TENANT);
+        ruleEngine = store.session(Principal.service(TENANT).withId("rule-node:bench"));
+        unaudited = SecretStorage.open(dir.resolve("unaudited.db"),
+                SecretStorageOptions.builder().masterKey(master).auditEnabled(false).build());
+        unaudited.create(TENANT, NAME, SecretType.TEXT, VALUE, "");
 
         thingsBoard = new ThingsBoardSecrets();
         thingsBoard.put(TENANT, NAME, new String(VALUE, StandardCharsets.UTF_8));
@@ -71,6 +79,7 @@ public class GetSecretBenchmark {
 
     @TearDown(Level.Trial)
     public void tearDown() throws Exception {
+        unaudited.close();
         store.close();
         try (var files = Files.walk(dir)) {
             files.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
@@ -92,6 +101,18 @@ public class GetSecretBenchmark {
     @Benchmark
     public String tbsecrets() {
         return store.getSecret(TENANT, NAME);
+    }
+
+    /** The same call on a store without an audit log (the baseline of the audit's cost). */
+    @Benchmark
+    public String tbsecretsAuditOff() {
+        return unaudited.getSecret(TENANT, NAME);
+    }
+
+    /** The rule engine's way: a SERVICE session (policy check and batched audit record). */
+    @Benchmark
+    public String tbsecretsServiceSession() {
+        return ruleEngine.getSecret(TENANT, NAME);
     }
 
     @Benchmark
