@@ -5,7 +5,7 @@
 //! reading at once take different locks and do not bounce a shared line between cores. A
 //! counter is found by a hash of its fields (no key is built) and confirmed field by field.
 
-use super::entry::{AuditAction, AuditEntry};
+use super::entry::{clip, AuditAction, AuditEntry};
 use crate::access::Actor;
 use crate::error::ErrorCode;
 use parking_lot::Mutex;
@@ -101,6 +101,7 @@ impl UseBatch {
         outcome: ErrorCode,
         now: i64,
     ) {
+        let (tenant, name) = (clip(tenant), clip(name));
         let mut hasher = self.hasher.build_hasher();
         actor.role_name().hash(&mut hasher);
         if let Some(p) = actor.principal() {

@@ -98,15 +98,36 @@ pub struct AuditEntry {
     pub count: u64,
 }
 
+/// Longest tenant or name written to a record, in bytes: valid ones are far shorter, and an
+/// oversized argument (refused with INVALID_ARGUMENT) must not bloat the log.
+pub(crate) const MAX_FIELD_BYTES: usize = 1024;
+
+/// `text` cut to at most [`MAX_FIELD_BYTES`] bytes on a character boundary.
+pub(crate) fn clip(text: &str) -> &str {
+    if text.len() <= MAX_FIELD_BYTES {
+        return text;
+    }
+    let mut end = MAX_FIELD_BYTES;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 impl AuditEntry {
-    /// A record of one call by `actor` in `tenant`.
+    /// A record of one call by `actor` in `tenant` (over-long tenants and names are clipped).
     pub fn new(
         actor: &Actor,
         action: AuditAction,
         tenant: &str,
-        names: Vec<String>,
+        mut names: Vec<String>,
         outcome: ErrorCode,
     ) -> AuditEntry {
+        let tenant = clip(tenant);
+        for name in &mut names {
+            let clipped = clip(name).len();
+            name.truncate(clipped);
+        }
         let (principal_tenant, principal) = match actor.principal() {
             Some(p) => ((p.tenant != tenant).then(|| p.tenant.clone()), p.id.clone()),
             None => (None, None),
@@ -224,6 +245,22 @@ fn code_name<S: serde::Serializer>(code: &ErrorCode, s: S) -> std::result::Resul
 mod tests {
     use super::*;
     use crate::access::{Principal, Role};
+
+    #[test]
+    fn oversized_fields_are_clipped_on_a_character_boundary() {
+        let long = "é".repeat(MAX_FIELD_BYTES);
+        let entry = AuditEntry::new(
+            &Actor::Host,
+            AuditAction::Get,
+            &long,
+            vec![long.clone()],
+            ErrorCode::InvalidArgument,
+        );
+        assert_eq!(entry.tenant.len(), MAX_FIELD_BYTES);
+        assert_eq!(entry.names[0].len(), MAX_FIELD_BYTES);
+        assert_eq!(clip("short"), "short");
+        assert_eq!(clip(&format!("a{long}")).len(), MAX_FIELD_BYTES - 1);
+    }
 
     #[test]
     fn lines_chain_and_split_back() {
