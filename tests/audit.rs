@@ -456,3 +456,60 @@ fn cli_acts_as_roles_and_verifies_the_log() {
     assert!(message.contains("line 1"), "{message}");
     assert!(bad.stdout.is_empty());
 }
+
+#[test]
+fn verify_catches_lines_cut_off_the_end() {
+    // The store anchors the chain's last record (with the usage counters and on close), so a
+    // shorter but valid chain is caught too — by this handle and by a fresh one.
+    let (f, mut lines) = logged_store();
+    let total = lines.len() as u64;
+    lines.pop();
+    rewrite(&log_of(&f), &lines);
+    let (line, reason) = first_bad_line(&f);
+    assert_eq!(line, total);
+    assert!(reason.contains("cut off"), "{reason}");
+    let fresh = f.reopen();
+    let report = fresh.verify_audit_log(Some(&log_of(&f))).unwrap();
+    assert_eq!(report.problem.unwrap().line, total);
+
+    // After close, too: the anchor is in the store, not in the handle.
+    let (f, _) = logged_store();
+    let log = log_of(&f);
+    let Fixture {
+        dir: _dir,
+        path,
+        key,
+        store,
+    } = f;
+    store.close().unwrap();
+    let mut lines: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    lines.truncate(2);
+    rewrite(&log, &lines);
+    let reopened = open(&path, &key);
+    let problem = reopened.verify_audit_log(None).unwrap().problem.unwrap();
+    assert_eq!(problem.line, 3);
+    assert!(problem.reason.contains("cut off"), "{}", problem.reason);
+}
+
+#[test]
+fn an_edited_anchor_is_reported() {
+    let (f, _) = logged_store();
+    f.store.close().unwrap();
+    let conn = rusqlite::Connection::open(&f.path).unwrap();
+    let changed = conn
+        .execute(
+            "UPDATE tbs_meta SET value = substr(value, 1, 7) || X'01' || substr(value, 9) WHERE key LIKE 'audit_anchor:%'",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1, "one chain, one anchor");
+    drop(conn);
+    let reopened = f.reopen();
+    let problem = reopened.verify_audit_log(None).unwrap().problem.unwrap();
+    assert_eq!(problem.line, 1);
+    assert!(problem.reason.contains("anchor"), "{}", problem.reason);
+}

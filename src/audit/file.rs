@@ -17,6 +17,8 @@ pub(crate) struct AuditFile {
     file: File,
     /// The file length after our last append (another writer moved it if it differs).
     end: u64,
+    /// The MAC of the file's first record: the name of its chain (for anchors).
+    genesis: Option<String>,
 }
 
 /// Holds an exclusive `flock` on the file until dropped.
@@ -63,12 +65,18 @@ impl AuditFile {
             path: path.to_owned(),
             file,
             end: u64::MAX, // read the head on the first append
+            genesis: None,
         })
     }
 
     /// The log's path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The MAC of the file's first record, once known (after an append).
+    pub fn genesis(&self) -> Option<&str> {
+        self.genesis.as_deref()
     }
 
     /// Appends the lines `seal` makes from the chain head found in the file, in one write;
@@ -83,8 +91,19 @@ impl AuditFile {
         let len = self.file.metadata()?.len();
         if len != self.end {
             *head = self.read_head(len)?;
+            self.genesis = if head.seq == 0 {
+                None
+            } else {
+                self.read_first_line()
+                    .and_then(|line| head_of(&line))
+                    .filter(|h| h.seq == 1)
+                    .map(|h| h.mac)
+            };
         }
         let lines = seal(head)?;
+        if self.genesis.is_none() && len == 0 {
+            self.genesis = lines.lines().next().and_then(head_of).map(|h| h.mac);
+        }
         let written = (&self.file).write_all(lines.as_bytes());
         if let Err(e) = written {
             // Leave no torn line for the next writer to chain onto.
@@ -105,6 +124,16 @@ impl AuditFile {
         }
         self.end = len + lines.len() as u64;
         Ok(lines)
+    }
+
+    /// The file's first line (without its newline), if complete and UTF-8.
+    fn read_first_line(&self) -> Option<String> {
+        let mut file = &self.file;
+        file.seek(SeekFrom::Start(0)).ok()?;
+        let mut reader = std::io::BufReader::new(file);
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut reader, &mut line).ok()?;
+        line.strip_suffix('\n').map(str::to_owned)
     }
 
     /// The chain head of a file of length `len`: the last complete line's `seq` and `mac`.

@@ -1,5 +1,6 @@
 //! The audit log of one store handle: the chain, its file, its sink and the use batch.
 
+use super::anchor;
 use super::batch::UseBatch;
 use super::entry::{seal_line, AuditAction, AuditEntry, ChainHead};
 use super::file::AuditFile;
@@ -19,6 +20,8 @@ const USE_FLUSH_INTERVAL_MS: i64 = 1_000;
 struct Writer {
     head: ChainHead,
     file: Option<AuditFile>,
+    /// The highest sequence number anchored in the store by this handle.
+    anchored: u64,
 }
 
 /// An open audit log.
@@ -53,6 +56,7 @@ impl AuditLog {
             writer: Mutex::new(Writer {
                 head: ChainHead::default(),
                 file,
+                anchored: 0,
             }),
             sink,
             batch: UseBatch::default(),
@@ -73,6 +77,30 @@ impl AuditLog {
     /// The MAC key (for verification).
     pub fn key(&self) -> &MacKey {
         &self.key
+    }
+
+    /// The anchor to raise in the store for this log's chain (metadata key and value), when
+    /// records were written since the last one raised.
+    pub fn pending_anchor(&self) -> Option<(String, Vec<u8>)> {
+        let writer = self.writer.lock();
+        let genesis = writer.file.as_ref()?.genesis()?;
+        if writer.head.seq <= writer.anchored {
+            return None;
+        }
+        let value = anchor::encode(&self.key, genesis, &writer.head)?;
+        Some((anchor::key_of(genesis), value))
+    }
+
+    /// Notes that the anchor `value` (from [`AuditLog::pending_anchor`]) is in the store.
+    pub fn anchored(&self, value: &[u8]) {
+        if let Some(seq) = value
+            .get(..8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_be_bytes)
+        {
+            let mut writer = self.writer.lock();
+            writer.anchored = writer.anchored.max(seq);
+        }
     }
 
     /// Writes one record now, after any batched uses; syncs the file when `durable`.
@@ -122,7 +150,7 @@ impl AuditLog {
     fn write(&self, entries: Vec<AuditEntry>, durable: bool) -> Result<()> {
         let lines = {
             let mut writer = self.writer.lock();
-            let Writer { head, file } = &mut *writer;
+            let Writer { head, file, .. } = &mut *writer;
             let seal = |head: &mut ChainHead| -> Result<String> {
                 let mut lines = String::new();
                 for entry in &entries {

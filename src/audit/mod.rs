@@ -13,6 +13,7 @@
 //! name it. Management records and denied management attempts are written and synced
 //! before the call returns.
 
+mod anchor;
 mod batch;
 mod entry;
 mod file;

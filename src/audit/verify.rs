@@ -1,5 +1,6 @@
 //! Checking an audit log: every line's MAC, sequence number and link to the line before.
 
+use super::anchor::{self, Anchor};
 use super::entry::{head_of, split_line, ChainHead};
 use crate::crypto::MacKey;
 use crate::error::{Error, ErrorCode, Result};
@@ -46,10 +47,12 @@ impl AuditVerification {
 }
 
 /// Verifies the log at `path` with `key`, calling `progress(bytes_read, total_bytes)` as it
-/// goes. Stops at the first bad line. NOT_FOUND when there is no such file.
+/// goes. Stops at the first bad line. `anchor_of(key)` reads a store metadata value: the
+/// chain's anchor, which the log must reach (and match). NOT_FOUND when there is no file.
 pub(crate) fn verify_file(
     path: &Path,
     key: &MacKey,
+    anchor_of: &mut dyn FnMut(&str) -> Result<Option<Vec<u8>>>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<AuditVerification> {
     let file = std::fs::File::open(path).map_err(|e| {
@@ -70,6 +73,15 @@ pub(crate) fn verify_file(
     let mut read: u64 = 0;
     let mut number: u64 = 0;
     let mut last_report: u64 = 0;
+    let mut anchored: Option<Anchor> = None;
+    let bad = |number: u64, head: &ChainHead, reason: String| AuditVerification {
+        records: number - 1,
+        last_seq: head.seq,
+        problem: Some(AuditProblem {
+            line: number,
+            reason,
+        }),
+    };
     loop {
         line.clear();
         let n = reader.read_until(b'\n', &mut line)?;
@@ -80,14 +92,31 @@ pub(crate) fn verify_file(
         number += 1;
         if let Err(reason) = check_line(&line, key, &mut head) {
             progress(read, total);
-            return Ok(AuditVerification {
-                records: number - 1,
-                last_seq: head.seq,
-                problem: Some(AuditProblem {
-                    line: number,
-                    reason,
-                }),
-            });
+            return Ok(bad(number, &head, reason));
+        }
+        if head.seq == 1 {
+            // The chain's name is its first MAC: look up what the store anchored for it.
+            if let Some(value) = anchor_of(&anchor::key_of(&head.mac))? {
+                match anchor::decode(key, &head.mac, &value) {
+                    Some(found) => anchored = Some(found),
+                    None => {
+                        return Ok(bad(
+                            number,
+                            &head,
+                            "the store's anchor of this log fails authentication (edited)".into(),
+                        ))
+                    }
+                }
+            }
+        }
+        if let Some(anchor) = anchored.as_ref().filter(|a| a.seq == head.seq) {
+            if anchor.mac != head.mac {
+                return Ok(bad(
+                    number,
+                    &head,
+                    "this record differs from the one the store anchored".into(),
+                ));
+            }
         }
         if read - last_report >= 1 << 20 {
             progress(read, total);
@@ -95,6 +124,16 @@ pub(crate) fn verify_file(
         }
     }
     progress(read, total);
+    if let Some(anchor) = anchored.filter(|a| a.seq > head.seq) {
+        return Ok(bad(
+            number + 1,
+            &head,
+            format!(
+                "the log ends at record {} but the store anchored record {}: lines were cut off its end",
+                head.seq, anchor.seq
+            ),
+        ));
+    }
     Ok(AuditVerification {
         records: number,
         last_seq: head.seq,

@@ -695,19 +695,32 @@ impl SecretStorage {
             Some(audit) => audit.key().clone(),
             None => audit_key(&self.keyring, self.backend.connection()?.store())?,
         };
-        crate::audit::verify_file(path, &key, progress)
+        // Raise this handle's anchor first, so the check covers everything written so far.
+        self.flush_usage_to(self.backend.connection()?.store())?;
+        crate::audit::verify_file(
+            path,
+            &key,
+            &mut |anchor_key| self.backend.connection()?.store().meta(anchor_key),
+            progress,
+        )
     }
 
+    /// Writes usage counters and raises the audit log's anchor, in one transaction.
     fn flush_usage_to(&self, backend: &mut dyn Store) -> Result<()> {
         let mut updates = std::mem::take(&mut *self.pending_usage.lock());
         updates.extend(self.cache.take_usage());
-        if updates.is_empty() {
+        let anchor = self.audit.as_ref().and_then(AuditLog::pending_anchor);
+        if updates.is_empty() && anchor.is_none() {
             return Ok(());
         }
-        if let Err(e) = backend.record_usage(&updates) {
+        let anchors: Vec<(String, Vec<u8>)> = anchor.into_iter().collect();
+        if let Err(e) = backend.record_usage(&updates, &anchors) {
             // Keep the counts for the next attempt rather than losing them.
             self.pending_usage.lock().extend(updates);
             return Err(e);
+        }
+        if let (Some(audit), Some((_, value))) = (&self.audit, anchors.first()) {
+            audit.anchored(value);
         }
         Ok(())
     }

@@ -7,54 +7,83 @@
 //! nanoseconds, so the hot path notices any commit — another process's or its own — without
 //! touching SQLite. When the fingerprint moves, the service drops its cached ciphertexts.
 //!
-//! Safety of the mapping: SQLite truncates the `-shm` file only when it opens the first
-//! connection to a database (it holds the "DMS" lock then), which cannot happen while the
-//! connection that owns this probe is open; the probe is always dropped before that
-//! connection (see `SqliteBackend`).
+//! The header is read through SQLite's own mapping of the WAL-index (region 0, obtained from
+//! the connection's VFS file with `xShmMap`), never through a file descriptor of our own:
+//! closing any descriptor of the `-shm` file would drop every POSIX lock this process holds on
+//! it — SQLite's "DMS" lock included — after which the next process to open the store thinks
+//! it is the first, truncates the `-shm` file and every mapping of it raises SIGBUS.
+//!
+//! SQLite keeps region 0 mapped while any connection of this process uses the store; the
+//! probe is created from, and always dropped before, the connection that owns it (see
+//! `SqliteBackend`).
 
-use memmap2::{Mmap, MmapOptions};
-use std::fs::File;
-use std::path::Path;
+use rusqlite::ffi;
+use std::os::raw::{c_int, c_void};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 
 /// Offsets of the three 64-bit words that together change on every commit.
 const WORD_OFFSETS: [usize; 3] = [8, 16, 32];
-/// Bytes of the header that must be mapped.
-const HEADER_LEN: usize = 48;
+/// Size of a WAL-index region, as SQLite maps it.
+const REGION_BYTES: c_int = 32 * 1024;
 
 /// The fingerprint of the last commit seen by the probe.
 pub type Fingerprint = [u64; 3];
 
-/// A read-only view of the WAL-index header; cheap to clone and share between threads.
-#[derive(Clone)]
+/// A read-only view of the WAL-index header; shared by the threads of one backend.
 pub struct ChangeProbe {
-    map: Arc<Mmap>,
+    header: *const u8,
 }
 
+// SAFETY: the header is SQLite's shared mapping, read only through atomics; it stays mapped
+// while the owning connection is open, which outlives the probe (module docs).
+unsafe impl Send for ChangeProbe {}
+// SAFETY: as above: concurrent readers only perform atomic loads.
+unsafe impl Sync for ChangeProbe {}
+
 impl ChangeProbe {
-    /// Maps the header of `<database>-shm`, if it exists and is initialised.
-    pub fn open(database: &Path) -> Option<ChangeProbe> {
-        let mut shm = database.as_os_str().to_owned();
-        shm.push("-shm");
-        let file = File::open(&shm).ok()?;
-        if file.metadata().ok()?.len() < HEADER_LEN as u64 {
+    /// The WAL-index header of `conn`'s main database, if SQLite has mapped it (it has after
+    /// the first read of a WAL database).
+    ///
+    /// # Safety
+    /// The probe must be dropped before `conn` is closed.
+    pub unsafe fn from_connection(conn: &rusqlite::Connection) -> Option<ChangeProbe> {
+        let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
+        // SAFETY: a live connection handle; FILE_POINTER writes one pointer to `file`.
+        let rc = unsafe {
+            ffi::sqlite3_file_control(
+                conn.handle(),
+                c"main".as_ptr(),
+                ffi::SQLITE_FCNTL_FILE_POINTER,
+                (&mut file as *mut *mut ffi::sqlite3_file).cast::<c_void>(),
+            )
+        };
+        if rc != ffi::SQLITE_OK || file.is_null() {
             return None;
         }
-        // SAFETY: the mapping is read-only and the file is never truncated while the owning
-        // connection is open (module docs); concurrent writers are read through atomics.
-        let map = unsafe { MmapOptions::new().len(HEADER_LEN).map(&file) }.ok()?;
-        Some(ChangeProbe { map: Arc::new(map) })
+        // SAFETY: SQLite returned a live file object of the open connection.
+        let methods = unsafe { (*file).pMethods.as_ref() }?;
+        if methods.iVersion < 2 {
+            return None;
+        }
+        let shm_map = methods.xShmMap?;
+        let mut region: *mut c_void = std::ptr::null_mut();
+        // SAFETY: region 0 without extending: returns SQLite's existing mapping or NULL.
+        let rc = unsafe { shm_map(file, 0, REGION_BYTES, 0, &mut region) };
+        if rc != ffi::SQLITE_OK || region.is_null() {
+            return None;
+        }
+        Some(ChangeProbe {
+            header: region.cast::<u8>().cast_const(),
+        })
     }
 
     /// The current fingerprint; it differs from an earlier one after any commit.
     #[inline]
     pub fn fingerprint(&self) -> Fingerprint {
-        let base = self.map.as_ptr();
         WORD_OFFSETS.map(|offset| {
-            // SAFETY: offsets are 8-byte aligned within the page-aligned, HEADER_LEN-byte
-            // mapping; another process writes these words, so they are read atomically.
-            let word = unsafe { &*(base.add(offset) as *const AtomicU64) };
+            // SAFETY: offsets are 8-byte aligned within the page-aligned region of 32 KiB;
+            // other processes write these words, so they are read atomically.
+            let word = unsafe { &*(self.header.add(offset) as *const AtomicU64) };
             word.load(Ordering::Acquire)
         })
     }

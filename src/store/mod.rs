@@ -224,8 +224,16 @@ pub trait Store: Send {
     /// Loads a dump into an empty store in one transaction; ALREADY_EXISTS if the store
     /// already holds a header or secrets.
     fn load(&mut self, dump: &StoreDump) -> Result<()>;
-    /// Adds usage counters (batched by the caller).
-    fn record_usage(&mut self, updates: &[UsageUpdate]) -> Result<()>;
+    /// Adds usage counters (batched by the caller) and raises audit anchors, in one
+    /// transaction. An anchor (`key`, `value`) replaces the stored one only when its value
+    /// is greater (its first 8 bytes are a big-endian sequence number).
+    fn record_usage(
+        &mut self,
+        updates: &[UsageUpdate],
+        anchors: &[(String, Vec<u8>)],
+    ) -> Result<()>;
+    /// A metadata value by key (audit anchors).
+    fn meta(&mut self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Runs `f` holding the store's write lock: what `f` reads and writes through the backend
     /// it is given is one transaction, committed when `f` succeeds and rolled back when it
     /// fails, and no other connection commits in between.

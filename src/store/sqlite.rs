@@ -840,11 +840,25 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn record_usage(&mut self, updates: &[UsageUpdate]) -> Result<()> {
-        if updates.is_empty() {
+    fn record_usage(
+        &mut self,
+        updates: &[UsageUpdate],
+        anchors: &[(String, Vec<u8>)],
+    ) -> Result<()> {
+        if updates.is_empty() && anchors.is_empty() {
             return Ok(());
         }
         let tx = self.write_tx()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT INTO tbs_meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value
+                 WHERE substr(tbs_meta.value, 1, 8) < substr(excluded.value, 1, 8)",
+            )?;
+            for (key, value) in anchors {
+                stmt.execute(params![key, value])?;
+            }
+        }
         {
             let mut stmt = tx.prepare_cached(
                 "UPDATE tbs_secrets
@@ -858,6 +872,19 @@ impl Store for SqliteStore {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    fn meta(&mut self, key: &str) -> Result<Option<Vec<u8>>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT value FROM tbs_meta WHERE key = ?1")?;
+        // Text or blob alike (an edited value may have changed type): the caller authenticates it.
+        Ok(stmt
+            .query_row(params![key], |row| {
+                Ok(row.get_ref(0)?.as_bytes_or_null()?.map(<[u8]>::to_vec))
+            })
+            .optional()?
+            .flatten())
     }
 
     fn with_write_lock(
@@ -903,7 +930,8 @@ impl SqliteBackend {
     /// Opens (and if allowed creates) the store file and migrates its schema.
     pub fn open(path: &Path, options: &SqliteOptions) -> Result<SqliteBackend> {
         let store = SqliteStore::open(path, options)?;
-        let probe = ChangeProbe::open(store.path());
+        // SAFETY: the probe is declared before the connection, so it is dropped first.
+        let probe = unsafe { ChangeProbe::from_connection(&store.conn) };
         Ok(SqliteBackend {
             probe,
             conn: parking_lot::Mutex::new(store),
@@ -930,5 +958,41 @@ impl Backend for SqliteBackend {
 
     fn change_token(&self) -> Option<Fingerprint> {
         self.probe.as_ref().map(ChangeProbe::fingerprint)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_change_token_comes_from_sqlite_and_moves_on_foreign_commits() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("probe.db");
+        let options = SqliteOptions {
+            create_if_missing: true,
+            busy_timeout: std::time::Duration::from_secs(5),
+        };
+        let one = SqliteBackend::open(&path, &options).unwrap();
+        let other = SqliteBackend::open(&path, &options).unwrap();
+        let before = one
+            .change_token()
+            .expect("SQLite maps the WAL-index after open");
+        assert_eq!(
+            Some(before),
+            other.change_token(),
+            "one WAL-index, one header"
+        );
+        other
+            .connection()
+            .unwrap()
+            .store()
+            .record_usage(&[], &[("audit_anchor:x".into(), vec![0; 72])])
+            .unwrap();
+        assert_ne!(
+            one.change_token(),
+            Some(before),
+            "a commit by another connection"
+        );
     }
 }

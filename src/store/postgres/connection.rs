@@ -741,11 +741,18 @@ impl Store for PgConnection {
         })
     }
 
-    fn record_usage(&mut self, updates: &[UsageUpdate]) -> Result<()> {
-        if updates.is_empty() {
+    fn record_usage(
+        &mut self,
+        updates: &[UsageUpdate],
+        anchors: &[(String, Vec<u8>)],
+    ) -> Result<()> {
+        if updates.is_empty() && anchors.is_empty() {
             return Ok(());
         }
         self.atomic(None, |c| {
+            for (key, value) in anchors {
+                c.execute(sql::RAISE_ANCHOR, &[key as &(dyn ToSql + Sync), value])?;
+            }
             for u in updates {
                 c.execute(
                     sql::RECORD_USAGE,
@@ -754,6 +761,12 @@ impl Store for PgConnection {
             }
             Ok(())
         })
+    }
+
+    fn meta(&mut self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .query_opt(sql::META, &[&key])?
+            .map(|row| row.get::<_, Vec<u8>>(0)))
     }
 
     fn with_write_lock(

@@ -126,3 +126,7 @@ pub const RECORD_USAGE: &str = "UPDATE tbs_secrets
                                     last_used_at = GREATEST(COALESCE(last_used_at, 0), $4)
                                 WHERE tenant = $1 AND name = $2";
 pub const NOTIFY: &str = "SELECT pg_notify($1, $2)";
+pub const RAISE_ANCHOR: &str = "INSERT INTO tbs_meta (key, value) VALUES ($1, $2)
+                                ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
+                                WHERE substring(tbs_meta.value from 1 for 8) < substring(EXCLUDED.value from 1 for 8)";
+pub const META: &str = "SELECT value FROM tbs_meta WHERE key = $1";
