@@ -3,7 +3,9 @@
 //! - `get_value/audit_off` vs `get_value/tbsecrets` (audit on, host) and
 //!   `get_value/audit_on_service_session` (a SERVICE principal: policy check + batched audit),
 //!   and the same with 4 threads (`get_value_4_threads/*`, aggregate time per get);
-//! - `create/durable` (one fsync'd transaction per create), and creates/s with 1 and 4 threads;
+//! - `create/durable` (one fsync'd transaction per create, plus the synced audit record) vs
+//!   `create/baseline_write_4k_fdatasync` and `create/durable_audit_off`, and creates/s with 1
+//!   and 4 threads;
 //! - `open/100k_secrets_1k_tenants` (nothing is loaded or decrypted eagerly).
 
 use aes_gcm::aead::{Aead, OsRng, Payload};
@@ -173,6 +175,29 @@ fn bench_create(c: &mut Criterion) {
         b.iter(|| {
             let n = counter.fetch_add(1, Ordering::Relaxed);
             store
+                .create(
+                    "default",
+                    &format!("s{n}"),
+                    SecretType::Text,
+                    b"value-of-a-secret",
+                    "",
+                )
+                .expect("create")
+        })
+    });
+    // The same without the audit log: what the synced audit record adds to a create.
+    let unaudited = SecretStorage::open(
+        dir.path().join("create-unaudited.db"),
+        StorageOptions {
+            audit: tbsecrets::audit::AuditOptions::disabled(),
+            ..StorageOptions::with_master_key(key.clone())
+        },
+    )
+    .expect("open unaudited");
+    group.bench_function("durable_audit_off", |b| {
+        b.iter(|| {
+            let n = counter.fetch_add(1, Ordering::Relaxed);
+            unaudited
                 .create(
                     "default",
                     &format!("s{n}"),

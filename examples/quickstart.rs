@@ -62,6 +62,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
         values.push(value.to_owned());
     }
+    // Reading the files while the store is open drops this process's POSIX locks on them when
+    // the reads close their descriptors: harmless here (no other process uses this store),
+    // never do it in a program that shares its store with others.
     let mut on_disk = Vec::new();
     for suffix in ["", "-wal"] {
         if let Ok(bytes) = std::fs::read(dir.path().join(format!("tbsecrets.db{suffix}"))) {
