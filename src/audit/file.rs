@@ -88,9 +88,9 @@ impl AuditFile {
         seal: impl FnOnce(&mut ChainHead) -> Result<String>,
     ) -> Result<String> {
         let _lock = Locked::new(&self.file, &self.path)?;
-        let len = self.file.metadata()?.len();
+        let mut len = self.file.metadata()?.len();
         if len != self.end {
-            *head = self.read_head(len)?;
+            (*head, len) = self.read_head(len)?;
             self.genesis = if head.seq == 0 {
                 None
             } else {
@@ -136,9 +136,10 @@ impl AuditFile {
         line.strip_suffix('\n').map(str::to_owned)
     }
 
-    /// The chain head of a file of length `len`: the last complete line's `seq` and `mac`.
-    /// An unterminated last line (a crash mid-append) was never a record: it is cut off.
-    fn read_head(&self, len: u64) -> Result<ChainHead> {
+    /// The chain head of a file of length `len`: the last complete line's `seq` and `mac`,
+    /// and the file's length then. An unterminated last line (a crash mid-append) was never a
+    /// record: it is cut off.
+    fn read_head(&self, len: u64) -> Result<(ChainHead, u64)> {
         let mut tail = Vec::new();
         let mut window: u64 = 4096;
         let tail_start = loop {
@@ -158,6 +159,7 @@ impl AuditFile {
             Some(at) => at + 1,
             None => 0,
         };
+        let mut len = len;
         if complete < tail.len() {
             let keep = tail_start + complete as u64;
             self.file.set_len(keep).map_err(|e| {
@@ -167,6 +169,7 @@ impl AuditFile {
                 ))
             })?;
             tail.truncate(complete);
+            len = keep;
         }
         let body = tail.strip_suffix(b"\n").unwrap_or(&tail);
         let last = match body.iter().rposition(|&b| b == b'\n') {
@@ -174,12 +177,13 @@ impl AuditFile {
             None => body,
         };
         if last.is_empty() {
-            return Ok(ChainHead::default());
+            return Ok((ChainHead::default(), len));
         }
         // A last line that is not a record continues as a fresh chain; `verify` reports it.
-        Ok(std::str::from_utf8(last)
+        let head = std::str::from_utf8(last)
             .ok()
             .and_then(head_of)
-            .unwrap_or_default())
+            .unwrap_or_default();
+        Ok((head, len))
     }
 }
