@@ -36,6 +36,10 @@ pub(crate) const AUDIT_KEY_TENANT: &str = "\u{1f}audit";
 /// Label of the audit MAC key derivation.
 pub(crate) const AUDIT_KEY_LABEL: &[u8] = b"tbsecrets audit log v1";
 
+/// The environment variable naming the audit log file when the options name none (for a
+/// PostgreSQL store, the only default there is).
+pub const AUDIT_LOG_ENV: &str = "TBS_AUDIT_LOG";
+
 /// The default audit log of a SQLite store: the store's path plus `.audit.jsonl`.
 pub fn default_log_path(store: &std::path::Path) -> std::path::PathBuf {
     let mut path = store.as_os_str().to_owned();

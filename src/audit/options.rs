@@ -24,8 +24,9 @@ impl<F: Fn(&str) + Send + Sync> AuditSink for F {
 pub struct AuditOptions {
     /// Write audit records at all (default true).
     pub enabled: bool,
-    /// The log file. `None`: beside a SQLite store (`<store>.audit.jsonl`); a PostgreSQL store
-    /// has no default file (give one per node, or a sink).
+    /// The log file. `None`: the file `TBS_AUDIT_LOG` names, else beside a SQLite store
+    /// (`<store>.audit.jsonl`); a PostgreSQL store has no other default (give one per node,
+    /// or a sink).
     pub path: Option<PathBuf>,
     /// Also hand every record to this sink.
     pub sink: Option<Arc<dyn AuditSink>>,

@@ -89,9 +89,12 @@ impl SecretStorage {
     pub fn open(path: impl AsRef<Path>, mut options: StorageOptions) -> Result<SecretStorage> {
         let master = master_key_of(&options)?;
         let backend = open_backend(path.as_ref(), &options)?;
-        let is_url = path.as_ref().to_str().is_some_and(is_postgres_url);
-        if options.audit.enabled && options.audit.path.is_none() && !is_url {
-            options.audit.path = Some(crate::audit::default_log_path(path.as_ref()));
+        if options.audit.enabled && options.audit.path.is_none() {
+            options.audit.path = match std::env::var_os(crate::audit::AUDIT_LOG_ENV) {
+                Some(env) if !env.is_empty() => Some(env.into()),
+                _ if path.as_ref().to_str().is_some_and(is_postgres_url) => None,
+                _ => Some(crate::audit::default_log_path(path.as_ref())),
+            };
         }
         SecretStorage::with_backend(backend, master, options)
     }
