@@ -213,8 +213,9 @@ typedef struct tbs_options {
   const char *policy_json;
   /**
    * NUL-terminated UTF-8 path of the audit log file (JSON lines, created mode 0600); NULL
-   * (the default) for `<store path>.audit.jsonl` beside the store. Read only during
-   * `tbs_store_open`. Since version 2.
+   * (the default) for the file the environment variable `TBS_AUDIT_LOG` names, else
+   * `<store path>.audit.jsonl` beside a SQLite store (a PostgreSQL store has no other
+   * default). Read only during `tbs_store_open`. Since version 2.
    */
   const char *audit_path;
   /**

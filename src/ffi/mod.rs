@@ -179,8 +179,9 @@ pub struct tbs_options {
     /// Read only during `tbs_store_open`. Since version 2.
     pub policy_json: *const c_char,
     /// NUL-terminated UTF-8 path of the audit log file (JSON lines, created mode 0600); NULL
-    /// (the default) for `<store path>.audit.jsonl` beside the store. Read only during
-    /// `tbs_store_open`. Since version 2.
+    /// (the default) for the file the environment variable `TBS_AUDIT_LOG` names, else
+    /// `<store path>.audit.jsonl` beside a SQLite store (a PostgreSQL store has no other
+    /// default). Read only during `tbs_store_open`. Since version 2.
     pub audit_path: *const c_char,
     /// Write no audit log at all, neither to a file nor to `audit_callback` (default false).
     /// Since version 2.

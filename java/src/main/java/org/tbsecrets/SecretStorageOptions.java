@@ -178,7 +178,8 @@ public final class SecretStorageOptions {
     /**
      * The audit log file.
      *
-     * @return the file, or {@code null} for the default {@code <store>.audit.jsonl}
+     * @return the file, or {@code null} for the default: the file {@code TBS_AUDIT_LOG} names, else
+     *     {@code <store>.audit.jsonl}
      */
     public Path auditLog() {
         return auditLog;
