@@ -6,7 +6,8 @@
 //! - `create/durable` (one fsync'd transaction per create, plus the synced audit record) vs
 //!   `create/baseline_write_4k_fdatasync` and `create/durable_audit_off`, and creates/s with 1
 //!   and 4 threads;
-//! - `open/100k_secrets_1k_tenants` (nothing is loaded or decrypted eagerly).
+//! - `open/100k_secrets_1k_tenants` (nothing is loaded or decrypted eagerly);
+//! - `audit_verify/200k_records` vs reading the same log line by line with one HMAC per line.
 
 use aes_gcm::aead::{Aead, OsRng, Payload};
 use aes_gcm::{AeadCore, Aes256Gcm, KeyInit};
@@ -345,9 +346,52 @@ fn bench_rotation(c: &mut Criterion) {
     group.finish();
 }
 
+/// `audit verify` of a large log (200,000 records, one per unbatched use) vs its floor in
+/// the same run: reading the file line by line and computing one HMAC-SHA256 per line.
+fn bench_audit_verify(c: &mut Criterion) {
+    const RECORDS: usize = 200_000;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut options = StorageOptions::with_master_key(MasterKey::generate());
+    options.audit.batch_uses = false;
+    let store = SecretStorage::open(dir.path().join("audit.db"), options).expect("open");
+    store
+        .create("default", "api-key", SecretType::Text, b"v", "")
+        .expect("create");
+    for _ in 1..RECORDS {
+        store.get_value("default", "api-key").expect("get");
+    }
+    let log = store.audit_log_path().expect("log");
+    let bytes = std::fs::metadata(&log).expect("log size").len();
+    let mut group = c.benchmark_group("audit_verify");
+    group.sample_size(10);
+    group.throughput(Throughput::Bytes(bytes));
+    group.bench_function("200k_records", |b| {
+        b.iter(|| {
+            let report = store.verify_audit_log(Some(&log)).expect("verify");
+            assert!(report.is_intact());
+        })
+    });
+    let key = tbsecrets::crypto::MacKey::derive(b"bench", b"floor");
+    group.bench_function("baseline_read_lines_and_hmac", |b| {
+        use std::io::BufRead;
+        b.iter(|| {
+            let file = std::fs::File::open(&log).expect("open log");
+            let mut reader = std::io::BufReader::with_capacity(1 << 16, file);
+            let mut line = Vec::new();
+            let mut tags = 0u64;
+            while reader.read_until(b'\n', &mut line).expect("read") > 0 {
+                tags += u64::from(key.tag(&line)[0]);
+                line.clear();
+            }
+            tags
+        })
+    });
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = bench_get_value, bench_get_value_threads, bench_create, bench_open, bench_rotation
+    targets = bench_get_value, bench_get_value_threads, bench_create, bench_audit_verify, bench_open, bench_rotation
 }
 criterion_main!(benches);

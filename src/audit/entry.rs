@@ -190,18 +190,31 @@ pub(crate) fn seal_line(key: &MacKey, head: &mut ChainHead, entry: &AuditEntry) 
     Ok(line)
 }
 
+/// A line's parts: the content its MAC covers is `body` followed by `}`; `mac` is the
+/// decoded tag and `mac_text` its base64 form as written.
+pub(crate) struct LineParts<'a> {
+    /// The line up to (not including) the MAC field.
+    pub body: &'a str,
+    /// The MAC.
+    pub mac: [u8; MAC_LEN],
+    /// The MAC as written (base64 without padding).
+    pub mac_text: &'a str,
+}
+
 /// Splits a line (without its newline) into the content its MAC covers and the MAC.
-pub(crate) fn split_line(line: &str) -> Option<(String, Vec<u8>)> {
+pub(crate) fn split_line(line: &str) -> Option<LineParts<'_>> {
     let body = line.strip_suffix("\"}")?;
     let at = body.rfind(MAC_MARKER)?;
-    let mac = B64.decode(&body[at + MAC_MARKER.len()..]).ok()?;
-    if mac.len() != MAC_LEN {
+    let mac_text = &body[at + MAC_MARKER.len()..];
+    let mut mac = [0u8; MAC_LEN];
+    if B64.decode_slice(mac_text, &mut mac).ok()? != MAC_LEN {
         return None;
     }
-    let mut content = String::with_capacity(at + 1);
-    content.push_str(&body[..at]);
-    content.push('}');
-    Some((content, mac))
+    Some(LineParts {
+        body: &body[..at],
+        mac,
+        mac_text,
+    })
 }
 
 /// The `seq` and `mac` of a line, to continue its chain.
@@ -285,8 +298,9 @@ mod tests {
         assert_eq!(value["principal"], "ops");
         assert_eq!(value["outcome"], "OK");
         assert_eq!(value["names"][0], "db \"pw\"");
-        let (content, mac) = split_line(first.trim_end()).unwrap();
-        assert!(key.verify(content.as_bytes(), &mac));
+        let parts = split_line(first.trim_end()).unwrap();
+        assert!(key.verify_parts(&[parts.body.as_bytes(), b"}"], &parts.mac));
+        assert_eq!(parts.mac_text, value["mac"]);
         let second_value: serde_json::Value = serde_json::from_str(&second).unwrap();
         assert_eq!(second_value["prev"], value["mac"]);
         assert_eq!(head_of(second.trim_end()).unwrap(), head);

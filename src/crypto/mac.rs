@@ -37,6 +37,17 @@ impl MacKey {
         mac.verify_slice(tag).is_ok()
     }
 
+    /// Whether `tag` is the tag of the concatenation of `parts` (constant-time comparison).
+    pub fn verify_parts(&self, parts: &[&[u8]], tag: &[u8]) -> bool {
+        let Ok(mut mac) = <HmacSha256 as KeyInit>::new_from_slice(self.0.as_ref()) else {
+            return false;
+        };
+        for part in parts {
+            mac.update(part);
+        }
+        mac.verify_slice(tag).is_ok()
+    }
+
     fn tag_with(key: &[u8], data: &[u8]) -> [u8; MAC_LEN] {
         let mut out = [0u8; MAC_LEN];
         if let Ok(mut mac) = <HmacSha256 as KeyInit>::new_from_slice(key) {
@@ -76,5 +87,7 @@ mod tests {
         assert!(!key.verify(b"recorD", &tag));
         assert!(!MacKey::derive(b"secret", b"other").verify(b"record", &tag));
         assert!(!key.verify(b"record", &tag[..31]));
+        assert!(key.verify_parts(&[b"rec", b"ord"], &tag));
+        assert!(!key.verify_parts(&[b"rec", b"orD"], &tag));
     }
 }
