@@ -513,3 +513,46 @@ fn an_edited_anchor_is_reported() {
     assert_eq!(problem.line, 1);
     assert!(problem.reason.contains("anchor"), "{}", problem.reason);
 }
+
+#[test]
+fn cli_draws_a_progress_bar_only_on_a_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("s.db");
+    let bin = env!("CARGO_BIN_EXE_tbsecrets");
+    let base = format!(
+        "{bin} --store {} --as SYS_ADMIN audit verify",
+        store.display()
+    );
+    let run = |command: &str| {
+        Command::new("sh")
+            .args(["-c", command])
+            .env_remove("TBS_MASTER_KEY")
+            .env_remove("TBS_MASTER_KEY_FILE")
+            .env_remove("TBS_ROLE")
+            .output()
+            .unwrap()
+    };
+    assert!(run(&format!("{bin} --store {} init", store.display()))
+        .status
+        .success());
+    assert!(run(&format!(
+        "printf v | {bin} --store {} put a",
+        store.display()
+    ))
+    .status
+    .success());
+    // Piped: the report only.
+    let piped = run(&base);
+    assert!(piped.status.success());
+    assert!(piped.stderr.is_empty());
+    // On a pseudo-terminal (util-linux `script`): the bar is drawn on stderr, then cleared.
+    let tty = run(&format!("script -qec '{base}' /dev/null"));
+    assert!(
+        tty.status.success(),
+        "{}",
+        String::from_utf8_lossy(&tty.stderr)
+    );
+    let screen = String::from_utf8_lossy(&tty.stdout);
+    assert!(screen.contains("verifying audit log ["), "{screen}");
+    assert!(screen.contains("records intact"), "{screen}");
+}

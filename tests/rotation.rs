@@ -90,7 +90,10 @@ fn cli_rotations() {
     assert!(put.status.success());
     let out = cli(&["rotate-tenant-key"]);
     assert!(out.status.success());
-    assert!(out.stderr.is_empty(), "no progress bar when stderr is not a terminal");
+    assert!(
+        out.stderr.is_empty(),
+        "no progress bar when stderr is not a terminal"
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("re-encrypted 1 versions"));
 
     let new_key = dir.path().join("new.key");
@@ -115,7 +118,10 @@ fn cli_rotations() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(out.stderr.is_empty(), "no progress bar when stderr is not a terminal");
+    assert!(
+        out.stderr.is_empty(),
+        "no progress bar when stderr is not a terminal"
+    );
     // The key file beside the store is the old key now: refused; the new one works.
     assert_eq!(cli(&["list"]).status.code(), Some(10));
     let out = cli(&[
