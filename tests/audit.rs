@@ -82,6 +82,12 @@ fn every_action_is_recorded_and_no_value_is_written() {
         )
         .unwrap_err();
     assert_eq!(failed.code(), ErrorCode::Unresolved);
+    // A refused argument is a failed call too.
+    let bad_tenant = f
+        .store
+        .resolve_str("bad\ttenant", "${secret:db}")
+        .unwrap_err();
+    assert_eq!(bad_tenant.code(), ErrorCode::InvalidArgument);
     // Denied attempts: a tenant admin reading a value, a service writing, another tenant.
     expect_code(admin.get_value(t, "db"), ErrorCode::PermissionDenied);
     expect_code(
@@ -166,9 +172,11 @@ fn every_action_is_recorded_and_no_value_is_written() {
         assert_eq!(r["count"], 1, "one call, however many placeholders: {r}");
     }
     let failed: Vec<_> = resolves.iter().filter(|r| r["outcome"] != "OK").collect();
-    assert_eq!(failed.len(), 1);
+    assert_eq!(failed.len(), 2);
     assert_eq!(failed[0]["outcome"], "UNRESOLVED");
     assert_eq!(failed[0]["names"], serde_json::json!(["missing"]));
+    assert_eq!(failed[1]["outcome"], "INVALID_ARGUMENT");
+    assert_eq!(failed[1]["role"], "HOST");
 
     // Sequence numbers run 1..n; no value appears anywhere in the file.
     for (i, record) in all.iter().enumerate() {

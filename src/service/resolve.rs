@@ -147,8 +147,15 @@ impl SecretStorage {
         json: bool,
         options: ResolveOptions,
     ) -> Result<Cow<'t, str>> {
-        self.ensure_open()?;
-        validate_tenant(tenant)?;
+        if let Err(e) = self.ensure_open().and_then(|()| validate_tenant(tenant)) {
+            if e.code() != ErrorCode::Closed {
+                // Best effort, like every failed resolve: the caller gets the error either way.
+                let entry =
+                    AuditEntry::new(actor, AuditAction::Resolve, tenant, Vec::new(), e.code());
+                let _ = self.audit_record(entry);
+            }
+            return Err(e);
+        }
         let mut source = StoreSource {
             store: self,
             tenant,
