@@ -91,6 +91,9 @@ impl AuditFile {
         let mut len = self.file.metadata()?.len();
         if len != self.end {
             (*head, len) = self.read_head(len)?;
+            // Read again even when the file only seems to have grown: a copy-truncate rotation
+            // followed by other writers' appends also looks like growth, and an anchor raised
+            // under the old chain's name would then fail that chain's verification.
             self.genesis = if head.seq == 0 {
                 None
             } else {

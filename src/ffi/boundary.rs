@@ -121,6 +121,33 @@ pub(crate) unsafe fn store_ref<'a>(store: *const tbs_store) -> Result<Session<'a
     Ok(handle.storage.acting(&handle.actor))
 }
 
+/// The shape of the metadata reads of one secret: checks the arguments, runs `read` on the
+/// handle's session with (`tenant`, `name`) and writes its result as JSON to `*out_json`.
+///
+/// # Safety
+/// `store` as [`handle_ref`]; `tenant`, `name` as [`arg_str`]; `out_json` NULL or writable.
+pub(crate) unsafe fn secret_json<T: serde::Serialize>(
+    store: *mut tbs_store,
+    tenant: *const c_char,
+    name: *const c_char,
+    out_json: *mut tbs_buffer,
+    read: impl FnOnce(&Session<'_>, &str, &str) -> Result<T>,
+) -> tbs_status {
+    guard(|| {
+        check_out(out_json, "out_json")?;
+        // SAFETY: the caller's contract for each pointer.
+        let session = unsafe { store_ref(store) }?;
+        // SAFETY: as above.
+        let tenant = unsafe { arg_str(tenant, "tenant") }?;
+        // SAFETY: as above.
+        let name = unsafe { arg_str(name, "name") }?;
+        let json = json_buffer(&read(&session, tenant, name)?)?;
+        // SAFETY: checked non-NULL; writable by the caller's contract.
+        unsafe { out_json.write(json) };
+        Ok(())
+    })
+}
+
 /// A required NUL-terminated UTF-8 string argument.
 ///
 /// # Safety

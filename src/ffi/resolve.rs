@@ -2,7 +2,7 @@
 
 use super::boundary::{
     arg_str, arg_text, buffer_from, buffer_from_vec, check_out, guard, handle_ref, json_buffer,
-    store_ref, write_optional,
+    secret_json, store_ref, write_optional,
 };
 use super::{
     tbs_buffer, tbs_format, tbs_status, tbs_store, TBS_FORMAT_AUTO, TBS_FORMAT_JSON,
@@ -344,17 +344,6 @@ pub unsafe extern "C" fn tbs_store_where_used(
     name: *const c_char,
     out_json: *mut tbs_buffer,
 ) -> tbs_status {
-    guard(|| {
-        check_out(out_json, "out_json")?;
-        // SAFETY: the caller's contract for each pointer.
-        let storage = unsafe { store_ref(store) }?;
-        // SAFETY: as above.
-        let tenant = unsafe { arg_str(tenant, "tenant") }?;
-        // SAFETY: as above.
-        let name = unsafe { arg_str(name, "name") }?;
-        let json = json_buffer(&storage.where_used(tenant, name)?)?;
-        // SAFETY: checked non-NULL; writable by the caller's contract.
-        unsafe { out_json.write(json) };
-        Ok(())
-    })
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { secret_json(store, tenant, name, out_json, |s, t, n| s.where_used(t, n)) }
 }

@@ -2,7 +2,7 @@
 
 use super::boundary::{
     arg_bytes, arg_str, buffer_from_vec, check_out, guard, handle_ref, json_buffer, opt_str,
-    store_ref, write_optional,
+    secret_json, store_ref, write_optional,
 };
 use super::{
     tbs_audit_callback, tbs_buffer, tbs_options, tbs_secret_type, tbs_status, tbs_store,
@@ -392,19 +392,8 @@ pub unsafe extern "C" fn tbs_store_info(
     name: *const c_char,
     out_json: *mut tbs_buffer,
 ) -> tbs_status {
-    guard(|| {
-        check_out(out_json, "out_json")?;
-        // SAFETY: the caller's contract for each pointer.
-        let storage = unsafe { store_ref(store) }?;
-        // SAFETY: as above.
-        let tenant = unsafe { arg_str(tenant, "tenant") }?;
-        // SAFETY: as above.
-        let name = unsafe { arg_str(name, "name") }?;
-        let json = json_buffer(&storage.info(tenant, name)?)?;
-        // SAFETY: checked non-NULL; writable by the caller's contract.
-        unsafe { out_json.write(json) };
-        Ok(())
-    })
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { secret_json(store, tenant, name, out_json, |s, t, n| s.info(t, n)) }
 }
 
 /// A page of a tenant's secrets in name order as JSON in `*out_json`:
@@ -460,19 +449,8 @@ pub unsafe extern "C" fn tbs_store_history(
     name: *const c_char,
     out_json: *mut tbs_buffer,
 ) -> tbs_status {
-    guard(|| {
-        check_out(out_json, "out_json")?;
-        // SAFETY: the caller's contract for each pointer.
-        let storage = unsafe { store_ref(store) }?;
-        // SAFETY: as above.
-        let tenant = unsafe { arg_str(tenant, "tenant") }?;
-        // SAFETY: as above.
-        let name = unsafe { arg_str(name, "name") }?;
-        let json = json_buffer(&storage.history(tenant, name)?)?;
-        // SAFETY: checked non-NULL; writable by the caller's contract.
-        unsafe { out_json.write(json) };
-        Ok(())
-    })
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { secret_json(store, tenant, name, out_json, |s, t, n| s.history(t, n)) }
 }
 
 /// Writes a new version equal to the kept version `version`; `TBS_NOT_FOUND` if that

@@ -480,9 +480,8 @@ impl SecretStorage {
     }
 
     #[inline]
-    fn get_value_inner(&self, tenant: &str, name: &str) -> Result<SecretValue> {
+    fn get_value_inner(&self, tenant: &str, name: &str, now: i64) -> Result<SecretValue> {
         self.ensure_open()?;
-        let now = clock::coarse_now_millis();
         // Opened under the cache's read lock: no reference count traffic on the hot path.
         let cacheable = self.sync_external_changes();
         let cached = if cacheable {
@@ -635,18 +634,26 @@ impl SecretStorage {
         name: &str,
         outcome: ErrorCode,
     ) {
+        let now = clock::coarse_now_millis();
+        self.note_use_at(actor, action, tenant, name, outcome, now);
+    }
+
+    /// [`SecretStorage::note_use`] at a time the caller already read.
+    #[inline]
+    fn note_use_at(
+        &self,
+        actor: &crate::access::Actor,
+        action: crate::audit::AuditAction,
+        tenant: &str,
+        name: &str,
+        outcome: ErrorCode,
+        now: i64,
+    ) {
         if outcome == ErrorCode::Closed {
             return;
         }
         if let Some(audit) = &self.audit {
-            audit.note_use(
-                actor,
-                action,
-                tenant,
-                name,
-                outcome,
-                clock::coarse_now_millis(),
-            );
+            audit.note_use(actor, action, tenant, name, outcome, now);
         }
     }
 

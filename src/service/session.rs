@@ -282,12 +282,14 @@ impl<'a> Session<'a> {
     #[inline]
     pub fn get_value(&self, tenant: &str, name: &str) -> Result<SecretValue> {
         let store = self.allow(Operation::Resolve, AuditAction::Get, tenant, &[name])?;
-        let result = store.get_value_inner(tenant, name);
+        // One clock read for the usage counter and the audit record.
+        let now = super::clock::coarse_now_millis();
+        let result = store.get_value_inner(tenant, name, now);
         let outcome = match &result {
             Ok(_) => ErrorCode::Ok,
             Err(e) => e.code(),
         };
-        store.note_use(&self.actor, AuditAction::Get, tenant, name, outcome);
+        store.note_use_at(&self.actor, AuditAction::Get, tenant, name, outcome, now);
         result
     }
 
@@ -322,13 +324,10 @@ impl<'a> Session<'a> {
         format: DocumentFormat,
         options: ResolveOptions,
     ) -> Result<String> {
-        self.allow(Operation::Resolve, AuditAction::Resolve, tenant, &[])?;
+        let store = self.allow(Operation::Resolve, AuditAction::Resolve, tenant, &[])?;
         let text = super::resolve::read_document(path)?;
-        let resolved = if format.is_json(path) {
-            self.resolve_json(tenant, &text, options)?
-        } else {
-            self.resolve_str(tenant, &text, options)?
-        };
+        let resolved =
+            store.resolve_inner(&self.actor, tenant, &text, format.is_json(path), options)?;
         Ok(resolved.into_owned())
     }
 
