@@ -129,6 +129,12 @@ typedef enum tbs_status {
    * An internal error: a bug, or a panic caught at the boundary.
    */
   TBS_INTERNAL = 14,
+  /**
+   * The store is older than what its anchor file or audit log has seen (restored from an
+   * older copy, or rolled back); the message names both write counters. Accept a
+   * deliberate restore with `tbsecrets recover --accept-restore`.
+   */
+  TBS_ROLLBACK_DETECTED = 15,
 } tbs_status;
 
 /**

@@ -39,11 +39,15 @@ pub enum ErrorCode {
     Closed = 13,
     /// An internal error (a bug, or a caught panic).
     Internal = 14,
+    /// The store is older than what its anchor file or audit log has seen: it was restored
+    /// from an older copy or rolled back. The message names both write counters; a deliberate
+    /// restore is accepted only explicitly (`tbsecrets recover --accept-restore`).
+    RollbackDetected = 15,
 }
 
 impl ErrorCode {
     /// Every code, in numeric order.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::Ok,
         ErrorCode::InvalidArgument,
         ErrorCode::NotFound,
@@ -59,6 +63,7 @@ impl ErrorCode {
         ErrorCode::Storage,
         ErrorCode::Closed,
         ErrorCode::Internal,
+        ErrorCode::RollbackDetected,
     ];
 
     /// The stable upper-case name, e.g. `NOT_FOUND`.
@@ -79,6 +84,7 @@ impl ErrorCode {
             ErrorCode::Storage => "STORAGE",
             ErrorCode::Closed => "CLOSED",
             ErrorCode::Internal => "INTERNAL",
+            ErrorCode::RollbackDetected => "ROLLBACK_DETECTED",
         }
     }
 
@@ -245,7 +251,7 @@ mod tests {
             assert_eq!(code.as_i32(), i as i32);
             assert_eq!(ErrorCode::from_i32(i as i32), Some(*code));
         }
-        assert_eq!(ErrorCode::from_i32(15), None);
+        assert_eq!(ErrorCode::from_i32(16), None);
         assert_eq!(ErrorCode::Closed.as_str(), "CLOSED");
     }
 

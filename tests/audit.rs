@@ -467,20 +467,8 @@ fn cli_acts_as_roles_and_verifies_the_log() {
 
 #[test]
 fn verify_catches_lines_cut_off_the_end() {
-    // The store anchors the chain's last record (with the usage counters and on close), so a
-    // shorter but valid chain is caught too — by this handle and by a fresh one.
-    let (f, mut lines) = logged_store();
-    let total = lines.len() as u64;
-    lines.pop();
-    rewrite(&log_of(&f), &lines);
-    let (line, reason) = first_bad_line(&f);
-    assert_eq!(line, total);
-    assert!(reason.contains("cut off"), "{reason}");
-    let fresh = f.reopen();
-    let report = fresh.verify_audit_log(Some(&log_of(&f))).unwrap();
-    assert_eq!(report.problem.unwrap().line, total);
-
-    // After close, too: the anchor is in the store, not in the handle.
+    // The store seals the chain's head in its state row with every change, so a shorter but
+    // valid chain is caught: by this handle and by a fresh one, after close too.
     let (f, _) = logged_store();
     let log = log_of(&f);
     let Fixture {
@@ -495,31 +483,49 @@ fn verify_catches_lines_cut_off_the_end() {
         .lines()
         .map(str::to_owned)
         .collect();
+    let total = lines.len() as u64;
+    lines.pop();
+    rewrite(&log, &lines);
+    let reopened = open(&path, &key);
+    let problem = reopened.verify_audit_log(None).unwrap().problem.unwrap();
+    assert_eq!(problem.line, total);
+    assert!(problem.reason.contains("cut off"), "{}", problem.reason);
+    assert!(
+        problem.reason.contains(&format!("record {total} is missing")),
+        "{}",
+        problem.reason
+    );
+    reopened.close().unwrap();
+
     lines.truncate(2);
     rewrite(&log, &lines);
     let reopened = open(&path, &key);
     let problem = reopened.verify_audit_log(None).unwrap().problem.unwrap();
     assert_eq!(problem.line, 3);
-    assert!(problem.reason.contains("cut off"), "{}", problem.reason);
+    assert!(problem.reason.contains("records 3–"), "{}", problem.reason);
 }
 
 #[test]
-fn an_edited_anchor_is_reported() {
+fn an_edited_state_row_fails_the_open() {
     let (f, _) = logged_store();
     f.store.close().unwrap();
     let conn = rusqlite::Connection::open(&f.path).unwrap();
+    // Lower the audit head's sequence number by one (byte 16 is its last byte).
     let changed = conn
         .execute(
-            "UPDATE tbs_meta SET value = substr(value, 1, 7) || X'01' || substr(value, 9) WHERE key LIKE 'audit_anchor:%'",
+            "UPDATE tbs_meta SET value = substr(value, 1, 16) || X'01' || substr(value, 18) WHERE key = 'state'",
             [],
         )
         .unwrap();
-    assert_eq!(changed, 1, "one chain, one anchor");
+    assert_eq!(changed, 1, "one state row");
     drop(conn);
-    let reopened = f.reopen();
-    let problem = reopened.verify_audit_log(None).unwrap().problem.unwrap();
-    assert_eq!(problem.line, 1);
-    assert!(problem.reason.contains("anchor"), "{}", problem.reason);
+    let err = tbsecrets::SecretStorage::open(
+        &f.path,
+        tbsecrets::StorageOptions::with_master_key(f.key.clone()),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Integrity);
+    assert!(err.message().contains("state row"), "{}", err.message());
 }
 
 #[test]

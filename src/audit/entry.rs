@@ -39,6 +39,9 @@ pub enum AuditAction {
     RotateTenantKey,
     /// The audit log was verified (outcome OK or INTEGRITY).
     VerifyAuditLog,
+    /// An operator accepted a store older than its anchor or audit log (a deliberate
+    /// restore); `detail` names the counters.
+    AcceptRestore,
 }
 
 impl AuditAction {
@@ -58,6 +61,7 @@ impl AuditAction {
             AuditAction::RotateMasterKey => "ROTATE_MASTER_KEY",
             AuditAction::RotateTenantKey => "ROTATE_TENANT_KEY",
             AuditAction::VerifyAuditLog => "VERIFY_AUDIT_LOG",
+            AuditAction::AcceptRestore => "ACCEPT_RESTORE",
         }
     }
 }
@@ -96,6 +100,9 @@ pub struct AuditEntry {
     pub source: Option<String>,
     /// How many calls this record covers (1 unless batched).
     pub count: u64,
+    /// What else the record must say (an accepted restore's counters), if anything.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// Longest tenant or name written to a record, in bytes: valid ones are far shorter, and an
@@ -145,6 +152,7 @@ impl AuditEntry {
             outcome,
             source: None,
             count: 1,
+            detail: None,
         }
     }
 }

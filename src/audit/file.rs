@@ -1,13 +1,14 @@
 //! The audit log file: append-only JSON lines, shared safely by every handle and process
-//! that writes to it (an exclusive `flock` around each append; the chain head is re-read
-//! from the file's tail whenever someone else appended meanwhile).
+//! that writes to it (an exclusive `flock` around each append; the file's last record is
+//! re-read whenever someone else appended meanwhile). The records themselves are sealed in
+//! the store (the outbox); the file receives copies, in chain order, each exactly once.
 
 use super::entry::{head_of, ChainHead};
 use crate::error::{Error, Result};
+use crate::service::state::FileLock;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// An open audit log file.
@@ -17,40 +18,14 @@ pub(crate) struct AuditFile {
     file: File,
     /// The file length after our last append (another writer moved it if it differs).
     end: u64,
-    /// The MAC of the file's first record: the name of its chain (for anchors).
-    genesis: Option<String>,
-}
-
-/// Holds an exclusive `flock` on the file until dropped.
-struct Locked<'a>(&'a File);
-
-impl<'a> Locked<'a> {
-    fn new(file: &'a File, path: &Path) -> Result<Locked<'a>> {
-        loop {
-            // SAFETY: the descriptor is open for the lifetime of `file`.
-            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } == 0 {
-                return Ok(Locked(file));
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(Error::storage(format!(
-                    "cannot lock the audit log {}: {e}",
-                    path.display()
-                )));
-            }
-        }
-    }
-}
-
-impl Drop for Locked<'_> {
-    fn drop(&mut self) {
-        // SAFETY: as above; unlocking cannot fail on a valid descriptor.
-        unsafe { libc::flock(self.0.as_raw_fd(), libc::LOCK_UN) };
-    }
+    /// The last record in the file as of `end`.
+    head: ChainHead,
 }
 
 impl AuditFile {
-    /// Opens (creating with mode 0600) the log at `path` for appending.
+    /// Opens (creating with mode 0600) the log at `path` for appending. INVALID_ARGUMENT when
+    /// `path` is not a regular file (a directory, a device such as `/dev/null`): records
+    /// could not be read back, so the chain could not continue.
     pub fn open(path: &Path) -> Result<AuditFile> {
         let file = OpenOptions::new()
             .read(true)
@@ -59,13 +34,27 @@ impl AuditFile {
             .mode(0o600)
             .open(path)
             .map_err(|e| {
-                Error::storage(format!("cannot open the audit log {}: {e}", path.display()))
+                let code = if e.kind() == std::io::ErrorKind::IsADirectory {
+                    crate::ErrorCode::InvalidArgument
+                } else {
+                    crate::ErrorCode::Storage
+                };
+                Error::new(
+                    code,
+                    format!("cannot open the audit log {}: {e}", path.display()),
+                )
             })?;
+        if !file.metadata()?.is_file() {
+            return Err(Error::invalid(format!(
+                "the audit log {} is not a regular file",
+                path.display()
+            )));
+        }
         Ok(AuditFile {
             path: path.to_owned(),
             file,
-            end: u64::MAX, // read the head on the first append
-            genesis: None,
+            end: u64::MAX, // read the head on first use
+            head: ChainHead::default(),
         })
     }
 
@@ -74,38 +63,35 @@ impl AuditFile {
         &self.path
     }
 
-    /// The MAC of the file's first record, once known (after an append).
-    pub fn genesis(&self) -> Option<&str> {
-        self.genesis.as_deref()
+    /// The last record in the file now.
+    pub fn head(&mut self) -> Result<ChainHead> {
+        let _lock = FileLock::new(&self.file, libc::LOCK_EX, &self.path)?;
+        self.refresh()?;
+        Ok(self.head.clone())
     }
 
-    /// Appends the lines `seal` makes from the chain head found in the file, in one write;
-    /// syncs the file when `durable`. Returns the lines written.
+    /// Re-reads the head when someone else changed the file (call under the lock).
+    fn refresh(&mut self) -> Result<u64> {
+        let len = self.file.metadata()?.len();
+        if len != self.end {
+            let (head, len) = self.read_head(len)?;
+            self.head = head;
+            self.end = len;
+        }
+        Ok(self.end)
+    }
+
+    /// Appends what `lines_after(head)` returns — the sealed lines that follow the file's
+    /// last record `head` — in one write. Returns the lines written.
     pub fn append(
         &mut self,
-        head: &mut ChainHead,
-        durable: bool,
-        seal: impl FnOnce(&mut ChainHead) -> Result<String>,
+        lines_after: impl FnOnce(&ChainHead) -> Result<String>,
     ) -> Result<String> {
-        let _lock = Locked::new(&self.file, &self.path)?;
-        let mut len = self.file.metadata()?.len();
-        if len != self.end {
-            (*head, len) = self.read_head(len)?;
-            // Read again even when the file only seems to have grown: a copy-truncate rotation
-            // followed by other writers' appends also looks like growth, and an anchor raised
-            // under the old chain's name would then fail that chain's verification.
-            self.genesis = if head.seq == 0 {
-                None
-            } else {
-                self.read_first_line()
-                    .and_then(|line| head_of(&line))
-                    .filter(|h| h.seq == 1)
-                    .map(|h| h.mac)
-            };
-        }
-        let lines = seal(head)?;
-        if self.genesis.is_none() && len == 0 {
-            self.genesis = lines.lines().next().and_then(head_of).map(|h| h.mac);
+        let _lock = FileLock::new(&self.file, libc::LOCK_EX, &self.path)?;
+        let len = self.refresh()?;
+        let lines = lines_after(&self.head)?;
+        if lines.is_empty() {
+            return Ok(lines);
         }
         let written = (&self.file).write_all(lines.as_bytes());
         if let Err(e) = written {
@@ -117,32 +103,61 @@ impl AuditFile {
                 self.path.display()
             )));
         }
-        if durable {
-            self.file.sync_data().map_err(|e| {
-                Error::storage(format!(
-                    "cannot sync the audit log {}: {e}",
-                    self.path.display()
-                ))
-            })?;
-        }
         self.end = len + lines.len() as u64;
+        if let Some(head) = lines.lines().next_back().and_then(head_of) {
+            self.head = head;
+        }
         Ok(lines)
     }
 
-    /// The file's first line (without its newline), if complete and UTF-8.
-    fn read_first_line(&self) -> Option<String> {
-        let mut file = &self.file;
-        file.seek(SeekFrom::Start(0)).ok()?;
-        let mut reader = std::io::BufReader::new(file);
-        let mut line = String::new();
-        std::io::BufRead::read_line(&mut reader, &mut line).ok()?;
-        line.strip_suffix('\n').map(str::to_owned)
+    /// The file's last record, if its MAC verifies under `key` (INTEGRITY otherwise).
+    pub fn verified_head(&mut self, key: &crate::crypto::MacKey) -> Result<ChainHead> {
+        let _lock = FileLock::new(&self.file, libc::LOCK_EX, &self.path)?;
+        let len = self.file.metadata()?.len();
+        let (line, _) = self.read_last_line(len)?;
+        let line = line.unwrap_or_default();
+        let text = std::str::from_utf8(&line).unwrap_or("");
+        let authentic = super::entry::split_line(text)
+            .is_some_and(|parts| key.verify_parts(&[parts.body.as_bytes(), b"}"], &parts.mac));
+        match head_of(text) {
+            Some(head) if authentic => Ok(head),
+            _ => Err(Error::integrity(format!(
+                "the last record of the audit log {} fails authentication",
+                self.path.display()
+            ))),
+        }
+    }
+
+    /// Syncs the file and returns the last record it holds (durably).
+    pub fn sync(&mut self) -> Result<ChainHead> {
+        let _lock = FileLock::new(&self.file, libc::LOCK_EX, &self.path)?;
+        self.refresh()?;
+        self.file.sync_data().map_err(|e| {
+            Error::storage(format!(
+                "cannot sync the audit log {}: {e}",
+                self.path.display()
+            ))
+        })?;
+        Ok(self.head.clone())
     }
 
     /// The chain head of a file of length `len`: the last complete line's `seq` and `mac`,
-    /// and the file's length then. An unterminated last line (a crash mid-append) was never a
-    /// record: it is cut off.
+    /// and the file's length then. A last line that is not a record continues as a fresh
+    /// chain; `verify` reports it.
     fn read_head(&self, len: u64) -> Result<(ChainHead, u64)> {
+        let (last, len) = self.read_last_line(len)?;
+        let head = last
+            .as_deref()
+            .and_then(|l| std::str::from_utf8(l).ok())
+            .and_then(head_of)
+            .unwrap_or_default();
+        Ok((head, len))
+    }
+
+    /// The last complete line of a file of length `len` (without its newline) and the file's
+    /// length then. An unterminated last line (a crash mid-append) was never a record: it is
+    /// cut off.
+    fn read_last_line(&self, len: u64) -> Result<(Option<Vec<u8>>, u64)> {
         let mut tail = Vec::new();
         let mut window: u64 = 4096;
         let tail_start = loop {
@@ -179,14 +194,6 @@ impl AuditFile {
             Some(at) => &body[at + 1..],
             None => body,
         };
-        if last.is_empty() {
-            return Ok((ChainHead::default(), len));
-        }
-        // A last line that is not a record continues as a fresh chain; `verify` reports it.
-        let head = std::str::from_utf8(last)
-            .ok()
-            .and_then(head_of)
-            .unwrap_or_default();
-        Ok((head, len))
+        Ok(((!last.is_empty()).then(|| last.to_vec()), len))
     }
 }

@@ -1,6 +1,14 @@
-//! The audit log of one store handle: the chain, its file, its sink and the use batch.
+//! The audit log of one store handle: sealing records into the store's chain, delivering the
+//! committed ones to the log file and the sink, and the batch of value uses.
+//!
+//! A record is sealed — numbered, linked to the record before and MAC'd — inside the store
+//! transaction of what it records, and added to the store's outbox there; the chain head
+//! lives in the store's sealed state row. So a change commits with its record or not at all.
+//! After the commit the record is copied to the log file (and the sink); a record that could
+//! not be copied then (a killed process, a full disk) stays in the outbox and is copied by
+//! the next delivery of any handle. Outbox records are dropped only once the file holding
+//! them has been synced.
 
-use super::anchor;
 use super::batch::UseBatch;
 use super::entry::{seal_line, AuditAction, AuditEntry, ChainHead};
 use super::file::AuditFile;
@@ -8,6 +16,7 @@ use super::options::AuditSink;
 use crate::access::Actor;
 use crate::crypto::MacKey;
 use crate::error::{ErrorCode, Result};
+use crate::store::Store;
 use crate::throttle::Throttle;
 use parking_lot::Mutex;
 use std::path::Path;
@@ -16,18 +25,16 @@ use std::sync::Arc;
 /// Batched uses are written at least this often (milliseconds) while calls keep coming.
 const USE_FLUSH_INTERVAL_MS: i64 = 1_000;
 
-/// The chain head and the file it continues.
-struct Writer {
-    head: ChainHead,
-    file: Option<AuditFile>,
-    /// The highest sequence number anchored in the store by this handle.
-    anchored: u64,
-}
+/// Outbox records read per query when catching up with a backlog.
+const BACKLOG_PAGE: usize = 4096;
+
+/// A sealed record: its sequence number and its line (with the newline).
+pub(crate) type SealedLine = (u64, String);
 
 /// An open audit log.
 pub(crate) struct AuditLog {
     key: MacKey,
-    writer: Mutex<Writer>,
+    file: Mutex<Option<AuditFile>>,
     sink: Option<Arc<dyn AuditSink>>,
     batch: UseBatch,
     batch_uses: bool,
@@ -53,11 +60,7 @@ impl AuditLog {
         let file = path.map(AuditFile::open).transpose()?;
         Ok(AuditLog {
             key,
-            writer: Mutex::new(Writer {
-                head: ChainHead::default(),
-                file,
-                anchored: 0,
-            }),
+            file: Mutex::new(file),
             sink,
             batch: UseBatch::default(),
             batch_uses,
@@ -67,11 +70,7 @@ impl AuditLog {
 
     /// The log file, if any.
     pub fn path(&self) -> Option<std::path::PathBuf> {
-        self.writer
-            .lock()
-            .file
-            .as_ref()
-            .map(|f| f.path().to_owned())
+        self.file.lock().as_ref().map(|f| f.path().to_owned())
     }
 
     /// The MAC key (for verification).
@@ -79,39 +78,29 @@ impl AuditLog {
         &self.key
     }
 
-    /// The anchor to raise in the store for this log's chain (metadata key and value), when
-    /// records were written since the last one raised.
-    pub fn pending_anchor(&self) -> Option<(String, Vec<u8>)> {
-        let writer = self.writer.lock();
-        let genesis = writer.file.as_ref()?.genesis()?;
-        if writer.head.seq <= writer.anchored {
-            return None;
-        }
-        let value = anchor::encode(&self.key, genesis, &writer.head)?;
-        Some((anchor::key_of(genesis), value))
+    /// The last record in the log file (`None` without a file).
+    pub fn file_head(&self) -> Result<Option<ChainHead>> {
+        self.file.lock().as_mut().map(AuditFile::head).transpose()
     }
 
-    /// Notes that the anchor `value` (from [`AuditLog::pending_anchor`]) is in the store.
-    pub fn anchored(&self, value: &[u8]) {
-        if let Some(seq) = value
-            .get(..8)
-            .and_then(|b| b.try_into().ok())
-            .map(u64::from_be_bytes)
-        {
-            let mut writer = self.writer.lock();
-            writer.anchored = writer.anchored.max(seq);
+    /// The log file's last record, authenticated (to continue the chain from it).
+    pub fn verified_file_head(&self) -> Result<ChainHead> {
+        match self.file.lock().as_mut() {
+            Some(file) => file.verified_head(&self.key),
+            None => Ok(ChainHead::default()),
         }
     }
 
-    /// Writes one record now, after any batched uses; syncs the file when `durable`.
-    pub fn record(&self, entry: AuditEntry, durable: bool) -> Result<()> {
-        let mut entries = self.batch.take();
-        entries.push(entry);
-        self.write(entries, durable)
+    /// Seals `entries` as the records after `head` (advancing it).
+    pub fn seal(&self, head: &mut ChainHead, entries: &[AuditEntry]) -> Result<Vec<SealedLine>> {
+        entries
+            .iter()
+            .map(|entry| Ok((head.seq + 1, seal_line(&self.key, head, entry)?)))
+            .collect()
     }
 
-    /// Counts one use of a value (the hot path): batched, or written at once when batching
-    /// is off. A failure to write keeps the records pending for the next flush.
+    /// Counts one use of a value (the hot path). Returns true when the batch is due to be
+    /// written (see [`AuditLog::take_uses`]).
     #[inline]
     pub fn note_use(
         &self,
@@ -121,65 +110,38 @@ impl AuditLog {
         name: &str,
         outcome: ErrorCode,
         now: i64,
-    ) {
+    ) -> bool {
         self.batch.note(actor, action, tenant, name, outcome, now);
-        if !self.batch_uses {
-            let _ = self.flush();
-            return;
-        }
-        if self.flush_timer.due(now) {
-            let _ = self.flush();
-        }
+        !self.batch_uses || self.flush_timer.due(now)
     }
 
-    /// Writes the batched uses (not synced).
-    pub fn flush(&self) -> Result<()> {
-        let entries = self.batch.take();
-        if entries.is_empty() {
-            return Ok(());
-        }
-        self.write(entries, false)
+    /// The batched uses, to be sealed and committed.
+    pub fn take_uses(&self) -> Vec<AuditEntry> {
+        self.batch.take()
     }
 
-    /// Writes and syncs everything pending (on close).
-    pub fn sync(&self) -> Result<()> {
-        let entries = self.batch.take();
-        self.write(entries, true)
+    /// Puts back uses whose commit failed, for the next attempt.
+    pub fn restore_uses(&self, entries: Vec<AuditEntry>) {
+        self.batch.restore(entries);
     }
 
-    fn write(&self, entries: Vec<AuditEntry>, durable: bool) -> Result<()> {
-        let lines = {
-            let mut writer = self.writer.lock();
-            let Writer { head, file, .. } = &mut *writer;
-            let seal = |head: &mut ChainHead| -> Result<String> {
-                let mut lines = String::new();
-                for entry in &entries {
-                    lines.push_str(&seal_line(&self.key, head, entry)?);
+    /// Copies committed records to the log file and the sink: `fresh` (just committed) and
+    /// whatever the file lacks of the store's outbox before them (a backlog left by a killed
+    /// process or a failed write). Without a file, the sink receives them and the outbox
+    /// drops them at once.
+    pub fn deliver(&self, store: &mut dyn Store, fresh: &[SealedLine]) -> Result<()> {
+        let mut file = self.file.lock();
+        let lines = match file.as_mut() {
+            Some(file) => file.append(|head| lines_after(store, head.seq, fresh))?,
+            None => {
+                let lines = lines_after(store, 0, fresh)?;
+                if let Some(last) = last_seq(&lines) {
+                    store.outbox_prune(last)?;
                 }
-                Ok(lines)
-            };
-            let written = match file {
-                Some(file) => file.append(head, durable, seal),
-                None => {
-                    // Sink only: the chain lives in memory.
-                    let mut copy = head.clone();
-                    let lines = seal(&mut copy);
-                    if lines.is_ok() {
-                        *head = copy;
-                    }
-                    lines
-                }
-            };
-            match written {
-                Ok(lines) => lines,
-                Err(e) => {
-                    drop(writer);
-                    self.batch
-                        .restore(entries.into_iter().filter(|e| e.since.is_some()).collect());
-                    return Err(e);
-                }
+                lines
             }
         };
+        drop(file);
         if let Some(sink) = &self.sink {
             for line in lines.lines() {
                 sink.record(line);
@@ -187,4 +149,56 @@ impl AuditLog {
         }
         Ok(())
     }
+
+    /// Syncs the log file and drops from the outbox the records it now durably holds.
+    pub fn prune(&self, store: &mut dyn Store) -> Result<()> {
+        let head = match self.file.lock().as_mut() {
+            Some(file) => file.sync()?,
+            None => return Ok(()),
+        };
+        if head.seq > 0 {
+            store.outbox_prune(head.seq)?;
+        }
+        Ok(())
+    }
+}
+
+/// The lines that follow record `after`: from `fresh` when it continues right there, else
+/// from the store's outbox (which holds every record not yet pruned, `fresh` included).
+fn lines_after(store: &mut dyn Store, after: u64, fresh: &[SealedLine]) -> Result<String> {
+    let mut lines = String::new();
+    if let Some((first, _)) = fresh.first() {
+        if *first <= after + 1 {
+            for (seq, line) in fresh {
+                if *seq > after {
+                    lines.push_str(line);
+                }
+            }
+            return Ok(lines);
+        }
+    }
+    let mut from = after;
+    loop {
+        let page = store.outbox_after(from, BACKLOG_PAGE)?;
+        let full = page.len() == BACKLOG_PAGE;
+        for (seq, line) in page {
+            lines.push_str(&line);
+            if !line.ends_with('\n') {
+                lines.push('\n');
+            }
+            from = seq;
+        }
+        if !full {
+            return Ok(lines);
+        }
+    }
+}
+
+/// The sequence number of the last of `lines`.
+fn last_seq(lines: &str) -> Option<u64> {
+    lines
+        .lines()
+        .next_back()
+        .and_then(super::entry::head_of)
+        .map(|head| head.seq)
 }

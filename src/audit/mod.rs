@@ -13,7 +13,6 @@
 //! name it. Management records and denied management attempts are written and synced
 //! before the call returns.
 
-mod anchor;
 mod batch;
 mod entry;
 mod file;
@@ -25,7 +24,8 @@ pub use entry::{AuditAction, AuditEntry};
 pub use options::{AuditOptions, AuditSink};
 pub use verify::{AuditProblem, AuditVerification};
 
-pub(crate) use log::AuditLog;
+pub(crate) use entry::ChainHead;
+pub(crate) use log::{AuditLog, SealedLine};
 pub(crate) use verify::verify_file;
 
 /// Reserved tenant whose data key (wrapped by the master key, rewrapped by master-key

@@ -1,6 +1,5 @@
 //! Checking an audit log: every line's MAC, sequence number and link to the line before.
 
-use super::anchor::{self, Anchor};
 use super::entry::{split_line, ChainHead};
 use crate::crypto::MacKey;
 use crate::error::{Error, ErrorCode, Result};
@@ -46,26 +45,53 @@ impl AuditVerification {
     }
 }
 
-/// Verifies the log at `path` with `key`, calling `progress(bytes_read, total_bytes)` as it
-/// goes. Stops at the first bad line. `anchor_of(key)` reads a store metadata value: the
-/// chain's anchor, which the log must reach (and match). NOT_FOUND when there is no file.
+/// Verifies the log at `path` with `key` against `sealed`, the chain head the store holds
+/// (sealed in its state row): every line's MAC, sequence number and link to the line before,
+/// from record 1 up to `sealed`, which the log must reach and match. Records after `sealed`
+/// (written since the caller read it) are not read. Calls `progress(bytes_read,
+/// total_bytes)` as it goes and stops at the first problem. NOT_FOUND when there is no file
+/// and the store has sealed no record.
 pub(crate) fn verify_file(
     path: &Path,
     key: &MacKey,
-    anchor_of: &mut dyn FnMut(&str) -> Result<Option<Vec<u8>>>,
+    sealed: &ChainHead,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<AuditVerification> {
-    let file = std::fs::File::open(path).map_err(|e| {
-        let code = if e.kind() == std::io::ErrorKind::NotFound {
-            ErrorCode::NotFound
+    let missing_from = |last: u64| {
+        if last + 1 == sealed.seq {
+            format!("record {} is missing", sealed.seq)
         } else {
-            ErrorCode::Storage
-        };
-        Error::new(
-            code,
-            format!("cannot open the audit log {}: {e}", path.display()),
-        )
-    })?;
+            format!("records {}–{} are missing", last + 1, sealed.seq)
+        }
+    };
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && sealed.seq > 0 => {
+            return Ok(AuditVerification {
+                records: 0,
+                last_seq: 0,
+                problem: Some(AuditProblem {
+                    line: 1,
+                    reason: format!(
+                        "the log file does not exist but the store has sealed {} record(s): it was deleted ({})",
+                        sealed.seq,
+                        missing_from(0)
+                    ),
+                }),
+            })
+        }
+        Err(e) => {
+            let code = if e.kind() == std::io::ErrorKind::NotFound {
+                ErrorCode::NotFound
+            } else {
+                ErrorCode::Storage
+            };
+            return Err(Error::new(
+                code,
+                format!("cannot open the audit log {}: {e}", path.display()),
+            ));
+        }
+    };
     let total = file.metadata()?.len();
     let mut reader = BufReader::with_capacity(1 << 16, file);
     let mut head = ChainHead::default();
@@ -73,7 +99,6 @@ pub(crate) fn verify_file(
     let mut read: u64 = 0;
     let mut number: u64 = 0;
     let mut last_report: u64 = 0;
-    let mut anchored: Option<Anchor> = None;
     let bad = |number: u64, head: &ChainHead, reason: String| AuditVerification {
         records: number - 1,
         last_seq: head.seq,
@@ -82,7 +107,7 @@ pub(crate) fn verify_file(
             reason,
         }),
     };
-    loop {
+    while head.seq < sealed.seq {
         line.clear();
         let n = reader.read_until(b'\n', &mut line)?;
         if n == 0 {
@@ -94,43 +119,36 @@ pub(crate) fn verify_file(
             progress(read, total);
             return Ok(bad(number, &head, reason));
         }
-        if head.seq == 1 {
-            // The chain's name is its first MAC: look up what the store anchored for it.
-            if let Some(value) = anchor_of(&anchor::key_of(&head.mac))? {
-                match anchor::decode(key, &head.mac, &value) {
-                    Some(found) => anchored = Some(found),
-                    None => {
-                        return Ok(bad(
-                            number,
-                            &head,
-                            "the store's anchor of this log fails authentication (edited)".into(),
-                        ))
-                    }
-                }
-            }
-        }
-        if let Some(anchor) = anchored.as_ref().filter(|a| a.seq == head.seq) {
-            if anchor.mac != head.mac {
-                return Ok(bad(
-                    number,
-                    &head,
-                    "this record differs from the one the store anchored".into(),
-                ));
-            }
-        }
         if read - last_report >= 1 << 20 {
             progress(read, total);
             last_report = read;
         }
     }
     progress(read, total);
-    if let Some(anchor) = anchored.filter(|a| a.seq > head.seq) {
+    if head.seq < sealed.seq {
+        let what = if number == 0 {
+            "the log is empty"
+        } else {
+            "the log ends early"
+        };
         return Ok(bad(
             number + 1,
             &head,
             format!(
-                "the log ends at record {} but the store anchored record {}: lines were cut off its end",
-                head.seq, anchor.seq
+                "{what}: it reaches record {} but the store has sealed records up to {} ({}; the log was cut off, emptied or replaced)",
+                head.seq,
+                sealed.seq,
+                missing_from(head.seq)
+            ),
+        ));
+    }
+    if head.mac != sealed.mac {
+        return Ok(bad(
+            number,
+            &head,
+            format!(
+                "record {} differs from the one the store sealed (the log was replaced or rewritten)",
+                head.seq
             ),
         ));
     }
@@ -159,6 +177,12 @@ fn check_line(line: &[u8], key: &MacKey, head: &mut ChainHead) -> std::result::R
         .or_else(|| parsed_link(text))
         .ok_or_else(|| "the record lacks its sequence number or link".to_owned())?;
     let (seq, prev) = link;
+    if head.seq == 0 && seq > 1 {
+        return Err(format!(
+            "the log starts at record {seq}: records 1–{} are missing (deleted, or in an earlier rotated file)",
+            seq - 1
+        ));
+    }
     if seq != head.seq + 1 || prev != head.mac {
         return Err(format!(
             "the chain is broken: record {seq} does not follow record {} (a line was deleted, inserted or moved)",

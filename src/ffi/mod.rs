@@ -63,6 +63,10 @@ pub enum tbs_status {
     TBS_CLOSED = 13,
     /// An internal error: a bug, or a panic caught at the boundary.
     TBS_INTERNAL = 14,
+    /// The store is older than what its anchor file or audit log has seen (restored from an
+    /// older copy, or rolled back); the message names both write counters. Accept a
+    /// deliberate restore with `tbsecrets recover --accept-restore`.
+    TBS_ROLLBACK_DETECTED = 15,
 }
 
 /// A secret's type: [`TBS_TYPE_TEXT`] or [`TBS_TYPE_TEXT_FILE`]. A plain integer so that any
@@ -317,6 +321,7 @@ pub(crate) fn status_of(code: crate::ErrorCode) -> tbs_status {
         E::Storage => TBS_STORAGE,
         E::Closed => TBS_CLOSED,
         E::Internal => TBS_INTERNAL,
+        E::RollbackDetected => TBS_ROLLBACK_DETECTED,
     }
 }
 
@@ -339,6 +344,7 @@ fn status_name(status: c_int) -> &'static CStr {
         Some(E::Storage) => c"STORAGE",
         Some(E::Closed) => c"CLOSED",
         Some(E::Internal) => c"INTERNAL",
+        Some(E::RollbackDetected) => c"ROLLBACK_DETECTED",
         None => c"UNKNOWN",
     }
 }
@@ -358,7 +364,7 @@ mod tests {
             assert_eq!(name, code.as_str());
         }
         assert_eq!(status_name(-1), c"UNKNOWN");
-        assert_eq!(status_name(15), c"UNKNOWN");
+        assert_eq!(status_name(16), c"UNKNOWN");
     }
 
     #[test]

@@ -117,6 +117,7 @@ pub extern "system" fn open<'local>(
                 sink,
                 ..AuditOptions::default()
             },
+            ..StorageOptions::default()
         };
         let storage = Arc::new(SecretStorage::open(path, options)?);
         Ok(into_handle(storage, Actor::Host))

@@ -6,6 +6,7 @@
 
 mod cache;
 mod clock;
+mod commit;
 mod keyring;
 mod materialize;
 mod migrate;
@@ -13,6 +14,7 @@ mod options;
 mod resolve;
 mod rotation;
 mod session;
+pub(crate) mod state;
 mod value;
 
 pub use materialize::MaterializeOptions;
@@ -40,7 +42,9 @@ use crate::store::{Backend, Store, StoreHeader, StoredSecret, StoredVersion, Usa
 use crate::throttle::Throttle;
 use cache::{CachedValue, ValueCache};
 use keyring::Keyring;
+use commit::{Change, STATE_SCOPE};
 use materialize::Materializer;
+use state::AnchorFile;
 use parking_lot::Mutex;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -66,6 +70,12 @@ pub struct SecretStorage {
     policy: crate::access::Policy,
     /// `None` when auditing is off (or has nowhere to go).
     audit: Option<AuditLog>,
+    /// Seals the store's state row and current-version pointers.
+    state_key: crate::crypto::MacKey,
+    /// The anchor file, if any (see `state`).
+    anchor: Option<AnchorFile>,
+    /// The latest failure to deliver committed audit records or raise the anchor.
+    delivery_error: Mutex<Option<Error>>,
     backend: Box<dyn Backend>,
 }
 
@@ -96,6 +106,13 @@ impl SecretStorage {
                 _ => Some(crate::audit::default_log_path(path.as_ref())),
             };
         }
+        if options.anchor_path.is_none() {
+            options.anchor_path = match std::env::var_os(state::ANCHOR_FILE_ENV) {
+                Some(env) if !env.is_empty() => Some(env.into()),
+                _ if path.as_ref().to_str().is_some_and(is_postgres_url) => None,
+                _ => Some(state::default_anchor_path(path.as_ref())),
+            };
+        }
         SecretStorage::with_backend(backend, master, options)
     }
 
@@ -108,10 +125,17 @@ impl SecretStorage {
         options.max_versions = options.max_versions.max(1);
         let mut conn = backend.connection()?;
         let store = conn.store();
+        let new_store = store.is_empty()?;
         let header = match store.header()? {
             Some(header) => {
                 master.verify_key_check(&header.key_check)?;
                 header
+            }
+            // A store holding data keys or secrets lost its key check: never write a new one.
+            None if !new_store => {
+                return Err(Error::integrity(
+                    "the store's key check is missing although it holds keys or secrets: the database was edited",
+                ))
             }
             None => {
                 let fresh = StoreHeader {
@@ -125,11 +149,13 @@ impl SecretStorage {
             }
         };
         let keyring = Keyring::new(master, header.kek_id);
+        let reserved = keyring.active_key(store, crate::audit::AUDIT_KEY_TENANT)?;
+        let state_key = reserved.derive_mac_key(state::STATE_KEY_LABEL);
         let audit = if options.audit.enabled
             && (options.audit.path.is_some() || options.audit.sink.is_some())
         {
             Some(AuditLog::open(
-                audit_key(&keyring, store)?,
+                reserved.derive_mac_key(crate::audit::AUDIT_KEY_LABEL),
                 options.audit.path.as_deref(),
                 options.audit.sink.clone(),
                 options.audit.batch_uses,
@@ -137,13 +163,19 @@ impl SecretStorage {
         } else {
             None
         };
+        drop(reserved);
+        let anchor = options
+            .anchor_path
+            .as_deref()
+            .map(AnchorFile::open)
+            .transpose()?;
         drop(conn);
         let seen = SeenFingerprint::default();
         if let Some(token) = backend.change_token() {
             seen.record(&token);
         }
         options.master_key = None; // the keyring owns the key from here on
-        Ok(SecretStorage {
+        let storage = SecretStorage {
             seen,
             generation: AtomicU64::new(0),
             cache: ValueCache::default(),
@@ -154,9 +186,27 @@ impl SecretStorage {
             closed: AtomicBool::new(false),
             policy: options.policy.clone().unwrap_or_default(),
             audit,
+            state_key,
+            anchor,
+            delivery_error: Mutex::new(None),
             options,
             backend,
-        })
+        };
+        {
+            let mut conn = storage.backend.connection()?;
+            let store = conn.store();
+            if store.meta(crate::store::STATE_KEY)?.is_none() {
+                storage.establish_state(store, new_store)?;
+            }
+            storage.check_rollback(store, storage.options.accept_restore)?;
+            // Records a killed process committed but never delivered.
+            if let Some(audit) = &storage.audit {
+                if let Err(e) = audit.deliver(store, &[]) {
+                    storage.keep_delivery_error(e);
+                }
+            }
+        }
+        Ok(storage)
     }
 
     /// The value limits in force.
@@ -178,8 +228,9 @@ impl SecretStorage {
             .create(tenant, name, secret_type, value, description)
     }
 
-    fn create_inner(
+    pub(super) fn create_inner(
         &self,
+        change: &mut Change,
         tenant: &str,
         name: &str,
         secret_type: SecretType,
@@ -191,36 +242,41 @@ impl SecretStorage {
         validate_name(name)?;
         validate_description(description)?;
         validate_value(secret_type, value, &self.options.limits)?;
-        let mut conn = self.backend.connection()?;
-        let backend = conn.store();
-        let key = self.keyring.active_key(backend, tenant)?;
-        let now = now_millis();
-        let blob = seal(
-            key.cipher(),
-            key.id(),
-            &value_context(tenant, name, secret_type, 1),
-            value,
-        )?;
-        let secret = StoredSecret {
-            tenant: tenant.to_owned(),
-            name: name.to_owned(),
-            secret_type,
-            description: description.to_owned(),
-            version: 1,
-            created_at: now,
-            updated_at: now,
-            value_updated_at: now,
-            last_used_at: None,
-            use_count: 0,
-        };
-        let stored = StoredVersion {
-            version: 1,
-            dek_id: key.id(),
-            blob,
-            created_at: now,
-        };
-        backend.create(&secret, &stored)?;
-        drop(conn);
+        let scope = write_scope(tenant, name);
+        let secret = self.commit(&scope, change, |backend, change| {
+            let key = self.keyring.active_key(backend, tenant)?;
+            let now = now_millis();
+            let blob = seal(
+                key.cipher(),
+                key.id(),
+                &value_context(tenant, name, secret_type, 1),
+                value,
+            )?;
+            let secret = StoredSecret {
+                tenant: tenant.to_owned(),
+                name: name.to_owned(),
+                secret_type,
+                description: description.to_owned(),
+                version: 1,
+                created_at: now,
+                updated_at: now,
+                value_updated_at: now,
+                last_used_at: None,
+                use_count: 0,
+                seal_seq: 0,
+                seal: Vec::new(),
+            };
+            let stored = StoredVersion {
+                version: 1,
+                dek_id: key.id(),
+                blob,
+                created_at: now,
+            };
+            backend.create(&secret, &stored)?;
+            change.moved_pointer(tenant, name, secret_type, 1);
+            change.set_version(1);
+            Ok(secret)
+        })?;
         self.forget(tenant, name);
         Ok(info_of(secret))
     }
@@ -240,8 +296,9 @@ impl SecretStorage {
             .update_value(tenant, name, value, expected_version)
     }
 
-    fn update_value_inner(
+    pub(super) fn update_value_inner(
         &self,
+        change: &mut Change,
         tenant: &str,
         name: &str,
         value: &[u8],
@@ -250,7 +307,7 @@ impl SecretStorage {
         self.ensure_open()?;
         validate_tenant(tenant)?;
         validate_name(name)?;
-        self.write_version(tenant, name, expected_version, |secret, _backend| {
+        self.write_version(change, tenant, name, expected_version, |secret, _backend| {
             validate_value(secret.secret_type, value, &self.options.limits)?;
             Ok(zeroize::Zeroizing::new(value.to_vec()))
         })
@@ -261,11 +318,17 @@ impl SecretStorage {
         self.host().rollback(tenant, name, version)
     }
 
-    fn rollback_inner(&self, tenant: &str, name: &str, version: u64) -> Result<SecretInfo> {
+    pub(super) fn rollback_inner(
+        &self,
+        change: &mut Change,
+        tenant: &str,
+        name: &str,
+        version: u64,
+    ) -> Result<SecretInfo> {
         self.ensure_open()?;
         validate_tenant(tenant)?;
         validate_name(name)?;
-        self.write_version(tenant, name, None, |secret, backend| {
+        self.write_version(change, tenant, name, None, |secret, backend| {
             let old = backend.version(tenant, name, version)?.ok_or_else(|| {
                 Error::new(
                     ErrorCode::NotFound,
@@ -290,18 +353,14 @@ impl SecretStorage {
     /// when the caller asked for a specific version.
     fn write_version(
         &self,
+        change: &mut Change,
         tenant: &str,
         name: &str,
         expected_version: Option<u64>,
         plaintext: impl Fn(&StoredSecret, &mut dyn Store) -> Result<zeroize::Zeroizing<Vec<u8>>>,
     ) -> Result<SecretInfo> {
-        let mut conn = self.backend.connection()?;
-        let mut written = None;
-        let scope = format!("{tenant}\u{1f}{name}");
-        conn.store().with_write_lock(&scope, &mut |backend| {
-            let secret = backend
-                .secret(tenant, name)?
-                .ok_or_else(|| Error::secret_not_found(tenant, name))?;
+        let written = self.commit(&write_scope(tenant, name), change, |backend, change| {
+            let secret = self.authentic_secret(backend, tenant, name)?;
             if let Some(expected) = expected_version {
                 if expected != secret.version {
                     return Err(Error::new(
@@ -335,17 +394,32 @@ impl SecretStorage {
                 &stored,
                 self.options.max_versions,
             )?;
-            written = Some(info_of(StoredSecret {
+            change.moved_pointer(tenant, name, secret.secret_type, version);
+            change.set_version(version);
+            Ok(info_of(StoredSecret {
                 version,
                 updated_at: now,
                 value_updated_at: now,
                 ..secret
-            }));
-            Ok(())
+            }))
         })?;
-        drop(conn);
         self.forget(tenant, name);
-        written.ok_or_else(|| Error::internal("the write lock was released without the write"))
+        Ok(written)
+    }
+
+    /// A secret's metadata, its current-version pointer authenticated (INTEGRITY when it was
+    /// moved in the database); NOT_FOUND when there is no such secret.
+    fn authentic_secret(
+        &self,
+        backend: &mut dyn Store,
+        tenant: &str,
+        name: &str,
+    ) -> Result<StoredSecret> {
+        let secret = backend
+            .secret(tenant, name)?
+            .ok_or_else(|| Error::secret_not_found(tenant, name))?;
+        state::verify_pointer(&self.state_key, &secret)?;
+        Ok(secret)
     }
 
     /// Changes a secret's description (no new version). Audited as the host.
@@ -358,8 +432,9 @@ impl SecretStorage {
         self.host().update_description(tenant, name, description)
     }
 
-    fn update_description_inner(
+    pub(super) fn update_description_inner(
         &self,
+        change: &mut Change,
         tenant: &str,
         name: &str,
         description: &str,
@@ -368,10 +443,10 @@ impl SecretStorage {
         validate_tenant(tenant)?;
         validate_name(name)?;
         validate_description(description)?;
-        let mut conn = self.backend.connection()?;
-        let backend = conn.store();
-        backend.set_description(tenant, name, description, now_millis())?;
-        info_from(backend, tenant, name)
+        self.commit(&write_scope(tenant, name), change, |backend, _| {
+            backend.set_description(tenant, name, description, now_millis())?;
+            info_from(backend, tenant, name)
+        })
     }
 
     /// Deletes a secret with all its versions. Fails with IN_USE, naming the sources, while
@@ -387,14 +462,19 @@ impl SecretStorage {
         self.host().delete_with(tenant, name, force)
     }
 
-    fn delete_inner(&self, tenant: &str, name: &str, force: bool) -> Result<()> {
+    pub(super) fn delete_inner(
+        &self,
+        change: &mut Change,
+        tenant: &str,
+        name: &str,
+        force: bool,
+    ) -> Result<()> {
         self.ensure_open()?;
         validate_tenant(tenant)?;
         validate_name(name)?;
-        self.backend
-            .connection()?
-            .store()
-            .delete(tenant, name, force)?;
+        self.commit(&write_scope(tenant, name), change, |backend, _| {
+            backend.delete(tenant, name, force)
+        })?;
         self.discard_usage(tenant, name);
         Ok(())
     }
@@ -548,6 +628,7 @@ impl SecretStorage {
         let (secret, stored) = backend
             .current(tenant, name)?
             .ok_or_else(|| Error::secret_not_found(tenant, name))?;
+        state::verify_pointer(&self.state_key, &secret)?;
         let key = self.keyring.key(backend, tenant, stored.dek_id)?;
         drop(conn);
         let header_len = crate::crypto::blob::HEADER_LEN.min(stored.blob.len());
@@ -606,6 +687,7 @@ impl SecretStorage {
         let (secret, stored) = backend
             .current(tenant, name)?
             .ok_or_else(|| Error::secret_not_found(tenant, name))?;
+        state::verify_pointer(&self.state_key, &secret)?;
         let key = self.keyring.key(backend, tenant, stored.dek_id)?;
         let bytes = crate::crypto::open(
             key.cipher(),
@@ -618,9 +700,6 @@ impl SecretStorage {
     /// Writes batched usage counters to the store and batched use records to the audit log.
     pub fn flush_usage(&self) -> Result<()> {
         self.ensure_open()?;
-        if let Some(audit) = &self.audit {
-            audit.flush()?;
-        }
         self.flush_usage_to(self.backend.connection()?.store())
     }
 
@@ -653,16 +732,29 @@ impl SecretStorage {
             return;
         }
         if let Some(audit) = &self.audit {
-            audit.note_use(actor, action, tenant, name, outcome, now);
+            if audit.note_use(actor, action, tenant, name, outcome, now) {
+                // Due: written with the usage counters, only if the backend is free.
+                if let Some(mut conn) = self.backend.try_connection() {
+                    let _ = self.flush_usage_to(conn.store());
+                }
+            }
         }
     }
 
-    /// Writes one audit record now (synced).
+    /// Commits audit records that go with no change (denials, failed calls): sealed into
+    /// the chain in a transaction of their own, then delivered.
     fn audit_record(&self, entry: crate::audit::AuditEntry) -> Result<()> {
-        match &self.audit {
-            Some(audit) => audit.record(entry, true),
-            None => Ok(()),
+        if self.audit.is_none() {
+            return Ok(());
         }
+        self.commit(STATE_SCOPE, &mut Change::new(Some(entry)), |_, _| Ok(()))
+    }
+
+    /// The latest failure to deliver committed audit records to the log file or sink (they
+    /// wait in the store's outbox and go out with the next delivery) or to raise the anchor
+    /// file, if any since the last call. The changes themselves were committed.
+    pub fn audit_delivery_error(&self) -> Option<Error> {
+        self.delivery_error.lock().take()
     }
 
     /// The audit log file this handle writes, if any.
@@ -688,7 +780,7 @@ impl SecretStorage {
         self.host().verify_audit_log_with_progress(path, progress)
     }
 
-    fn verify_audit_log_inner(
+    pub(super) fn verify_audit_log_inner(
         &self,
         path: Option<&Path>,
         progress: &mut dyn FnMut(u64, u64),
@@ -698,39 +790,52 @@ impl SecretStorage {
         let path = path.or(own.as_deref()).ok_or_else(|| {
             Error::invalid("this handle writes no audit log file: name the log to verify")
         })?;
-        if let Some(audit) = &self.audit {
-            audit.flush()?;
-        }
+        let mut conn = self.backend.connection()?;
+        let store = conn.store();
+        // Everything committed so far goes out first, so the check covers it.
+        self.flush_usage_to(store)?;
         let key = match &self.audit {
-            Some(audit) => audit.key().clone(),
-            None => audit_key(&self.keyring, self.backend.connection()?.store())?,
+            Some(audit) => {
+                audit.deliver(store, &[])?;
+                audit.key().clone()
+            }
+            None => audit_key(&self.keyring, store)?,
         };
-        // Raise this handle's anchor first, so the check covers everything written so far.
-        self.flush_usage_to(self.backend.connection()?.store())?;
-        crate::audit::verify_file(
-            path,
-            &key,
-            &mut |anchor_key| self.backend.connection()?.store().meta(anchor_key),
-            progress,
-        )
+        let sealed = self.current_state(store)?.audit;
+        drop(conn);
+        crate::audit::verify_file(path, &key, &sealed, progress)
     }
 
-    /// Writes usage counters and raises the audit log's anchor, in one transaction.
+    /// Writes usage counters and batched use records, in one transaction.
     fn flush_usage_to(&self, backend: &mut dyn Store) -> Result<()> {
         let mut updates = std::mem::take(&mut *self.pending_usage.lock());
         updates.extend(self.cache.take_usage());
-        let anchor = self.audit.as_ref().and_then(AuditLog::pending_anchor);
-        if updates.is_empty() && anchor.is_none() {
+        let uses = self
+            .audit
+            .as_ref()
+            .map(AuditLog::take_uses)
+            .unwrap_or_default();
+        if updates.is_empty() && uses.is_empty() {
             return Ok(());
         }
-        let anchors: Vec<(String, Vec<u8>)> = anchor.into_iter().collect();
-        if let Err(e) = backend.record_usage(&updates, &anchors) {
+        let written = if uses.is_empty() {
+            backend.record_usage(&updates)
+        } else {
+            let mut change = Change::with_records(uses);
+            let written = self.commit_on(backend, STATE_SCOPE, &mut change, |tx, _| {
+                tx.record_usage(&updates)
+            });
+            if written.is_err() {
+                if let Some(audit) = &self.audit {
+                    audit.restore_uses(change.into_records());
+                }
+            }
+            written
+        };
+        if let Err(e) = written {
             // Keep the counts for the next attempt rather than losing them.
             self.pending_usage.lock().extend(updates);
             return Err(e);
-        }
-        if let (Some(audit), Some((_, value))) = (&self.audit, anchors.first()) {
-            audit.anchored(value);
         }
         Ok(())
     }
@@ -742,12 +847,13 @@ impl SecretStorage {
             return Ok(());
         }
         let materialized = self.materializer.close();
-        let audited = match &self.audit {
-            Some(audit) => audit.sync(),
-            None => Ok(()),
-        };
-        self.flush_usage_to(self.backend.connection()?.store())?;
-        audited?;
+        let mut conn = self.backend.connection()?;
+        let store = conn.store();
+        self.flush_usage_to(store)?;
+        if let Some(audit) = &self.audit {
+            audit.deliver(store, &[])?;
+            audit.prune(store)?;
+        }
         materialized
     }
 
@@ -818,6 +924,11 @@ fn info_of(secret: StoredSecret) -> SecretInfo {
         last_used_at: secret.last_used_at,
         use_count: secret.use_count,
     }
+}
+
+/// The write-lock scope of one secret.
+fn write_scope(tenant: &str, name: &str) -> String {
+    format!("{tenant}\u{1f}{name}")
 }
 
 /// The store's audit MAC key, derived from its reserved data key (created on first use).

@@ -29,6 +29,14 @@ pub struct StorageOptions {
     pub materialize: Option<MaterializeOptions>,
     /// The audit log (default: on, in `<store>.audit.jsonl` for SQLite).
     pub audit: crate::audit::AuditOptions,
+    /// The anchor file: the newest store state this machine has seen, to detect a database
+    /// restored from an older copy. `None`: the file `TBS_ANCHOR_FILE` names, else beside a
+    /// SQLite store (`<store>.anchor`); a PostgreSQL store has no other default.
+    pub anchor_path: Option<std::path::PathBuf>,
+    /// Open a store that is older than its anchor file or audit log (a deliberate restore)
+    /// instead of failing with ROLLBACK_DETECTED: the store is moved past both, in one audited
+    /// change (`ACCEPT_RESTORE`). Default false.
+    pub accept_restore: bool,
 }
 
 impl Default for StorageOptions {
@@ -43,6 +51,8 @@ impl Default for StorageOptions {
             cache_values: true,
             policy: None,
             audit: crate::audit::AuditOptions::default(),
+            anchor_path: None,
+            accept_restore: false,
         }
     }
 }

@@ -280,6 +280,7 @@ impl SecretStorage {
 
     pub(super) fn track_references_inner(
         &self,
+        change: &mut super::commit::Change,
         tenant: &str,
         source_id: &str,
         document: &str,
@@ -296,10 +297,11 @@ impl SecretStorage {
                 secret_type: r.secret_type,
             })
             .collect();
-        self.backend
-            .connection()?
-            .store()
-            .replace_references(tenant, source_id, &stored)?;
+        change.set_names(references.iter().map(|r| r.name.clone()).collect());
+        let scope = format!("{tenant}\u{1f}\u{1f}{source_id}");
+        self.commit(&scope, change, |store, _| {
+            store.replace_references(tenant, source_id, &stored)
+        })?;
         Ok(references)
     }
 
@@ -308,14 +310,19 @@ impl SecretStorage {
         self.host().untrack(tenant, source_id)
     }
 
-    pub(super) fn untrack_inner(&self, tenant: &str, source_id: &str) -> Result<usize> {
+    pub(super) fn untrack_inner(
+        &self,
+        change: &mut super::commit::Change,
+        tenant: &str,
+        source_id: &str,
+    ) -> Result<usize> {
         self.ensure_open()?;
         validate_tenant(tenant)?;
         validate_source_id(source_id)?;
-        self.backend
-            .connection()?
-            .store()
-            .remove_references(tenant, source_id)
+        let scope = format!("{tenant}\u{1f}\u{1f}{source_id}");
+        self.commit(&scope, change, |store, _| {
+            store.remove_references(tenant, source_id)
+        })
     }
 
     /// The sources that reference a secret (exact, from the index).

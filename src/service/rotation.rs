@@ -10,6 +10,7 @@
 //!   a write that raced the rotation on another node stays readable.
 
 use super::keyring::Keyring;
+use super::commit::Change;
 use super::{value_context, SecretStorage};
 use crate::crypto::{open, seal, DataKey, MasterKey};
 use crate::error::{Error, Result};
@@ -54,13 +55,12 @@ impl SecretStorage {
 
     pub(super) fn rotate_master_key_inner(
         &self,
+        change: &mut Change,
         new_key: &MasterKey,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<RotationReport> {
         self.ensure_open()?;
-        let mut conn = self.backend.connection()?;
-        let mut report = None;
-        conn.store().with_write_lock(ROTATION_SCOPE, &mut |store| {
+        let report = self.commit(ROTATION_SCOPE, change, |store, change| {
             let header = store
                 .header()?
                 .ok_or_else(|| Error::integrity("the store has no header"))?;
@@ -86,7 +86,8 @@ impl SecretStorage {
                 key_check: new_key.key_check(new_kek_id)?,
             };
             store.rewrap_tenant_keys(&rewrapped, &header)?;
-            report = Some(RotationReport {
+            change.set_version(u64::from(new_kek_id));
+            Ok(RotationReport {
                 // The audit key is rewrapped too, but it is no tenant's.
                 keys: rewrapped
                     .iter()
@@ -94,11 +95,8 @@ impl SecretStorage {
                     .count(),
                 versions: 0,
                 key_id: new_kek_id,
-            });
-            Ok(())
+            })
         })?;
-        drop(conn);
-        let report = report.ok_or_else(|| Error::internal("rotation finished without a report"))?;
         self.keyring.set_master(new_key.clone(), report.key_id);
         Ok(report)
     }
@@ -111,15 +109,14 @@ impl SecretStorage {
 
     pub(super) fn rotate_tenant_key_inner(
         &self,
+        change: &mut Change,
         tenant: &str,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<RotationReport> {
         self.ensure_open()?;
         validate_tenant(tenant)?;
-        let mut conn = self.backend.connection()?;
-        let mut report = None;
         let mut new_key = None;
-        conn.store().with_write_lock(ROTATION_SCOPE, &mut |store| {
+        let report = self.commit(ROTATION_SCOPE, change, |store, change| {
             let next_id = store
                 .active_tenant_key(tenant)?
                 .map_or(1, |active| active.dek_id + 1);
@@ -150,15 +147,14 @@ impl SecretStorage {
                 }
             }
             progress(total, total);
-            report = Some(RotationReport {
+            new_key = Some(key.clone());
+            change.set_version(u64::from(next_id));
+            Ok(RotationReport {
                 keys: 1,
                 versions,
                 key_id: next_id,
-            });
-            new_key = Some(key.clone());
-            Ok(())
+            })
         })?;
-        drop(conn);
         // Only once committed: an id from a rolled-back rotation may be reused with another key.
         if let Some(key) = new_key {
             self.keyring.remember_new(tenant, key);
@@ -169,6 +165,6 @@ impl SecretStorage {
         if !usage.is_empty() {
             self.pending_usage.lock().extend(usage);
         }
-        report.ok_or_else(|| Error::internal("rotation finished without a report"))
+        Ok(report)
     }
 }

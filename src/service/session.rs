@@ -3,6 +3,7 @@
 //! denied attempts included. The host's own calls ([`SecretStorage`] methods) run through a
 //! host session: not checked, still audited.
 
+use super::commit::Change;
 use super::{DocumentFormat, ResolveOptions, RotationReport, SecretStorage, SecretValue};
 use crate::access::{Actor, Operation, Policy, Principal};
 use crate::audit::{AuditAction, AuditEntry, AuditVerification};
@@ -124,36 +125,34 @@ impl<'a> Session<'a> {
         )
     }
 
-    /// Audits a management call's outcome (synced). When the call succeeded but its record
-    /// cannot be written, the caller gets STORAGE saying so: the change itself is committed.
-    fn audited<T>(
+    /// Runs a change: `run` commits it together with its audit record (see
+    /// `SecretStorage::commit`). A failed change is audited on its own, with its outcome;
+    /// the error stands even if that record cannot be written.
+    fn changing<T>(
         &self,
         action: AuditAction,
         tenant: &str,
         names: &[&str],
         source: Option<&str>,
-        version: impl FnOnce(&T) -> Option<u64>,
-        result: Result<T>,
+        run: impl FnOnce(&mut Change) -> Result<T>,
     ) -> Result<T> {
-        let outcome = match &result {
-            Ok(_) => ErrorCode::Ok,
-            Err(e) if e.code() == ErrorCode::Closed => return result,
-            Err(e) => e.code(),
-        };
-        let mut entry = self.entry(action, tenant, names, outcome);
-        entry.version = result.as_ref().ok().and_then(version);
-        entry.source = source.map(str::to_owned);
-        match (self.store.audit_record(entry), result) {
-            (Err(e), Ok(_)) => Err(Error::new(
-                ErrorCode::Storage,
-                format!(
-                    "the {} was committed, but its audit record could not be written: {}",
-                    action.as_str(),
-                    e.message()
-                ),
-            )),
-            (_, result) => result,
+        let record = self.store.audit.is_some().then(|| {
+            let mut entry = self.entry(action, tenant, names, ErrorCode::Ok);
+            entry.source = source.map(str::to_owned);
+            entry
+        });
+        let mut change = Change::new(record);
+        let result = run(&mut change);
+        if let Err(e) = &result {
+            if e.code() != ErrorCode::Closed {
+                for mut record in change.into_records() {
+                    record.outcome = e.code();
+                    record.version = None;
+                    let _ = self.store.audit_record(record);
+                }
+            }
         }
+        result
     }
 
     /// Creates a secret (version 1); needs WRITE. See [`SecretStorage::create`].
@@ -166,15 +165,9 @@ impl<'a> Session<'a> {
         description: &str,
     ) -> Result<SecretInfo> {
         let store = self.allow(Operation::Write, AuditAction::Create, tenant, &[name])?;
-        let result = store.create_inner(tenant, name, secret_type, value, description);
-        self.audited(
-            AuditAction::Create,
-            tenant,
-            &[name],
-            None,
-            |i: &SecretInfo| Some(i.version),
-            result,
-        )
+        self.changing(AuditAction::Create, tenant, &[name], None, |change| {
+            store.create_inner(change, tenant, name, secret_type, value, description)
+        })
     }
 
     /// Writes a new value version; needs WRITE. See [`SecretStorage::update_value`].
@@ -186,15 +179,9 @@ impl<'a> Session<'a> {
         expected_version: Option<u64>,
     ) -> Result<SecretInfo> {
         let store = self.allow(Operation::Write, AuditAction::Update, tenant, &[name])?;
-        let result = store.update_value_inner(tenant, name, value, expected_version);
-        self.audited(
-            AuditAction::Update,
-            tenant,
-            &[name],
-            None,
-            |i: &SecretInfo| Some(i.version),
-            result,
-        )
+        self.changing(AuditAction::Update, tenant, &[name], None, |change| {
+            store.update_value_inner(change, tenant, name, value, expected_version)
+        })
     }
 
     /// Changes a description; needs WRITE. See [`SecretStorage::update_description`].
@@ -205,29 +192,17 @@ impl<'a> Session<'a> {
         description: &str,
     ) -> Result<SecretInfo> {
         let store = self.allow(Operation::Write, AuditAction::Describe, tenant, &[name])?;
-        let result = store.update_description_inner(tenant, name, description);
-        self.audited(
-            AuditAction::Describe,
-            tenant,
-            &[name],
-            None,
-            |i: &SecretInfo| Some(i.version),
-            result,
-        )
+        self.changing(AuditAction::Describe, tenant, &[name], None, |change| {
+            store.update_description_inner(change, tenant, name, description)
+        })
     }
 
     /// Makes a kept version current again; needs WRITE. See [`SecretStorage::rollback`].
     pub fn rollback(&self, tenant: &str, name: &str, version: u64) -> Result<SecretInfo> {
         let store = self.allow(Operation::Write, AuditAction::Rollback, tenant, &[name])?;
-        let result = store.rollback_inner(tenant, name, version);
-        self.audited(
-            AuditAction::Rollback,
-            tenant,
-            &[name],
-            None,
-            |i: &SecretInfo| Some(i.version),
-            result,
-        )
+        self.changing(AuditAction::Rollback, tenant, &[name], None, |change| {
+            store.rollback_inner(change, tenant, name, version)
+        })
     }
 
     /// Deletes a secret unless referenced; needs DELETE. See [`SecretStorage::delete`].
@@ -238,8 +213,9 @@ impl<'a> Session<'a> {
     /// Deletes a secret; needs DELETE. See [`SecretStorage::delete_with`].
     pub fn delete_with(&self, tenant: &str, name: &str, force: bool) -> Result<()> {
         let store = self.allow(Operation::Delete, AuditAction::Delete, tenant, &[name])?;
-        let result = store.delete_inner(tenant, name, force);
-        self.audited(AuditAction::Delete, tenant, &[name], None, |_| None, result)
+        self.changing(AuditAction::Delete, tenant, &[name], None, |change| {
+            store.delete_inner(change, tenant, name, force)
+        })
     }
 
     /// A secret's metadata; needs READ.
@@ -353,19 +329,12 @@ impl<'a> Session<'a> {
         document: &str,
     ) -> Result<Vec<Reference>> {
         let store = self.allow(Operation::Write, AuditAction::TrackReferences, tenant, &[])?;
-        let result = store.track_references_inner(tenant, source_id, document);
-        let names: Vec<String> = result
-            .as_ref()
-            .map(|refs| refs.iter().map(|r| r.name.clone()).collect())
-            .unwrap_or_default();
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        self.audited(
+        self.changing(
             AuditAction::TrackReferences,
             tenant,
-            &names,
+            &[],
             Some(source_id),
-            |_| None,
-            result,
+            |change| store.track_references_inner(change, tenant, source_id, document),
         )
     }
 
@@ -377,15 +346,9 @@ impl<'a> Session<'a> {
             tenant,
             &[],
         )?;
-        let result = store.untrack_inner(tenant, source_id);
-        self.audited(
-            AuditAction::UntrackReferences,
-            tenant,
-            &[],
-            Some(source_id),
-            |_| None,
-            result,
-        )
+        self.changing(AuditAction::UntrackReferences, tenant, &[], Some(source_id), |change| {
+            store.untrack_inner(change, tenant, source_id)
+        })
     }
 
     /// Gives a tenant a new data key and re-encrypts its versions; needs WRITE in the tenant.
@@ -401,15 +364,9 @@ impl<'a> Session<'a> {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<RotationReport> {
         let store = self.allow(Operation::Write, AuditAction::RotateTenantKey, tenant, &[])?;
-        let result = store.rotate_tenant_key_inner(tenant, progress);
-        self.audited(
-            AuditAction::RotateTenantKey,
-            tenant,
-            &[],
-            None,
-            |r: &RotationReport| Some(u64::from(r.key_id)),
-            result,
-        )
+        self.changing(AuditAction::RotateTenantKey, tenant, &[], None, |change| {
+            store.rotate_tenant_key_inner(change, tenant, progress)
+        })
     }
 
     /// PERMISSION_DENIED (audited as an attempt of `action` on the whole store) unless this
@@ -463,14 +420,14 @@ impl<'a> Session<'a> {
             Err(e) => Err(e.clone()),
         };
         // Best effort: the caller gets the verification either way.
-        let _ = self.audited(
+        let mut entry = self.entry(
             AuditAction::VerifyAuditLog,
             STORE_WIDE,
             &[],
-            None,
-            |_| None,
-            outcome,
+            outcome.map_or_else(|e| e.code(), |()| ErrorCode::Ok),
         );
+        entry.version = None;
+        let _ = self.store.audit_record(entry);
         result
     }
 
@@ -497,14 +454,8 @@ impl<'a> Session<'a> {
             AuditAction::RotateMasterKey,
             "rotate the master key",
         )?;
-        let result = store.rotate_master_key_inner(new_key, progress);
-        self.audited(
-            AuditAction::RotateMasterKey,
-            STORE_WIDE,
-            &[],
-            None,
-            |r: &RotationReport| Some(u64::from(r.key_id)),
-            result,
-        )
+        self.changing(AuditAction::RotateMasterKey, STORE_WIDE, &[], None, |change| {
+            store.rotate_master_key_inner(change, new_key, progress)
+        })
     }
 }

@@ -10,6 +10,9 @@ use crate::model::{ListQuery, Page, SecretType};
 
 pub use change_probe::{ChangeProbe, Fingerprint};
 
+/// The metadata key of the sealed store state (see `service::state`).
+pub(crate) const STATE_KEY: &str = "state";
+
 /// Metadata row of a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSecret {
@@ -33,6 +36,12 @@ pub struct StoredSecret {
     pub last_used_at: Option<i64>,
     /// Number of uses.
     pub use_count: u64,
+    /// The store write counter of the change that last moved the current-version pointer
+    /// (0: never sealed, a store from before authenticated state).
+    pub seal_seq: u64,
+    /// The pointer's MAC over (tenant, name, type, version, `seal_seq`) under the store's state
+    /// key (empty: never sealed).
+    pub seal: Vec<u8>,
 }
 
 /// One stored version of a value: ciphertext only.
@@ -104,6 +113,8 @@ pub struct StoredReference {
 pub struct StoreDump {
     /// The store header (master key id and key check value).
     pub header: Option<StoreHeader>,
+    /// The sealed state row (write counter and audit chain head), as stored.
+    pub state: Option<Vec<u8>>,
     /// Every wrapped tenant data key, with its tenant.
     pub tenant_keys: Vec<(String, WrappedKey)>,
     /// Every secret's metadata.
@@ -224,16 +235,31 @@ pub trait Store: Send {
     /// Loads a dump into an empty store in one transaction; ALREADY_EXISTS if the store
     /// already holds a header or secrets.
     fn load(&mut self, dump: &StoreDump) -> Result<()>;
-    /// Adds usage counters (batched by the caller) and raises audit anchors, in one
-    /// transaction. An anchor (`key`, `value`) replaces the stored one only when its value
-    /// is greater (its first 8 bytes are a big-endian sequence number).
-    fn record_usage(
-        &mut self,
-        updates: &[UsageUpdate],
-        anchors: &[(String, Vec<u8>)],
-    ) -> Result<()>;
-    /// A metadata value by key (audit anchors).
+    /// Adds usage counters (batched by the caller), in one transaction (or in the transaction
+    /// [`Store::with_write_lock`] holds).
+    fn record_usage(&mut self, updates: &[UsageUpdate]) -> Result<()>;
+    /// A metadata value by key.
     fn meta(&mut self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// A metadata value by key, locked against other writers until the transaction that
+    /// [`Store::with_write_lock`] holds ends (PostgreSQL: `FOR UPDATE`; SQLite's write
+    /// transaction already excludes every other writer).
+    fn lock_meta(&mut self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Sets a metadata value (insert or replace).
+    fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()>;
+    /// Sets the seal of a secret's current-version pointer (see [`StoredSecret::seal`]).
+    fn seal_pointer(&mut self, tenant: &str, name: &str, seal_seq: u64, seal: &[u8])
+        -> Result<()>;
+    /// Every secret's metadata, in (tenant, name) order.
+    fn all_secrets(&mut self) -> Result<Vec<StoredSecret>>;
+    /// Whether the store holds neither data keys nor secrets.
+    fn is_empty(&mut self) -> Result<bool>;
+    /// Adds a sealed audit line to the outbox: written in the transaction of the change it
+    /// records, copied to the log file after the commit.
+    fn outbox_push(&mut self, seq: u64, line: &str) -> Result<()>;
+    /// Outbox lines with a sequence number above `after`, in order, at most `limit`.
+    fn outbox_after(&mut self, after: u64, limit: usize) -> Result<Vec<(u64, String)>>;
+    /// Removes the outbox lines up to and including `through` (they are in a synced log).
+    fn outbox_prune(&mut self, through: u64) -> Result<()>;
     /// Runs `f` holding the store's write lock: what `f` reads and writes through the backend
     /// it is given is one transaction, committed when `f` succeeds and rolled back when it
     /// fails, and no other connection commits in between.

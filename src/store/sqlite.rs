@@ -7,6 +7,7 @@ use super::{
     Backend, ChangeProbe, Fingerprint, Store, StoreDump, StoreGuard, StoreHeader, StoredReference,
     StoredSecret, StoredVersion, UsageUpdate, WrappedKey,
 };
+use super::STATE_KEY;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{ListQuery, Page, SecretType};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
@@ -59,13 +60,28 @@ const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (tenant, source_id, name)
      ) WITHOUT ROWID;
      CREATE INDEX tbs_references_by_name ON tbs_references (tenant, name, source_id);",
+    // 3: authenticated state (sealed current-version pointers, the store-wide state row in
+    // tbs_meta) and the audit outbox. A store that already had a header adopts its pointers
+    // once, on the open that migrates it (see `service::state`).
+    "ALTER TABLE tbs_secrets ADD COLUMN seal_seq INTEGER NOT NULL DEFAULT 0;
+     ALTER TABLE tbs_secrets ADD COLUMN seal BLOB;
+     CREATE TABLE tbs_audit_outbox (
+         seq  INTEGER PRIMARY KEY,
+         line TEXT    NOT NULL
+     );
+     INSERT INTO tbs_meta (key, value)
+         SELECT 'state_adopt', x'01' WHERE EXISTS (SELECT 1 FROM tbs_meta WHERE key = 'key_check');",
 ];
+
+/// `PRAGMA application_id` of a tbsecrets store ("tbs1"): marks the file as ours, so that any
+/// other SQLite file is refused untouched.
+pub const APPLICATION_ID: i32 = 0x7462_7331;
 
 /// The schema version this library writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 const SECRET_COLUMNS: &str = "tenant, name, type, description, version, created_at, updated_at, \
-                              value_updated_at, last_used_at, use_count";
+                              value_updated_at, last_used_at, use_count, seal_seq, seal";
 
 /// Options of the SQLite backend.
 #[derive(Debug, Clone)]
@@ -136,6 +152,7 @@ impl SqliteStore {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(options.busy_timeout)?;
+        check_is_store(&conn, path, options.busy_timeout)?;
         let mode = enable_wal(&conn, options.busy_timeout)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(Error::storage(format!(
@@ -180,7 +197,9 @@ impl SqliteStore {
         for migration in &MIGRATIONS[current as usize..] {
             tx.execute_batch(migration)?;
         }
-        tx.execute_batch(&format!("PRAGMA user_version = {SCHEMA_VERSION}"))?;
+        tx.execute_batch(&format!(
+            "PRAGMA user_version = {SCHEMA_VERSION}; PRAGMA application_id = {APPLICATION_ID};"
+        ))?;
         tx.commit()?;
         Ok(())
     }
@@ -202,6 +221,33 @@ impl SqliteStore {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
     }
+}
+
+/// Refuses, before anything is written, a file that is not a tbsecrets store: a SQLite
+/// database of another application (INVALID_ARGUMENT) or not SQLite at all (INTEGRITY). A new,
+/// empty file and a store of an earlier schema (no application id yet, our tables) are ours.
+fn check_is_store(conn: &Connection, path: &Path, busy_timeout: Duration) -> Result<()> {
+    let (application_id, user_version, tables, ours): (i32, i64, i64, i64) =
+        retry_transient(busy_timeout, || {
+            conn.query_row(
+                "SELECT (SELECT application_id FROM pragma_application_id()),
+                        (SELECT user_version FROM pragma_user_version()),
+                        (SELECT COUNT(*) FROM sqlite_master),
+                        (SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'tbs_meta')",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+        })?;
+    let is_ours = application_id == APPLICATION_ID
+        || (application_id == 0 && tables == 0 && user_version == 0)
+        || (application_id == 0 && ours == 1 && (1..SCHEMA_VERSION).contains(&user_version));
+    if is_ours {
+        return Ok(());
+    }
+    Err(Error::invalid(format!(
+        "{} is not a tbsecrets store (a SQLite database of another application); nothing was changed",
+        path.display()
+    )))
 }
 
 /// Switches the connection to WAL journaling and returns the journal mode now in force.
@@ -273,6 +319,8 @@ fn secret_from_row(row: &Row<'_>) -> rusqlite::Result<StoredSecret> {
         value_updated_at: row.get(7)?,
         last_used_at: row.get(8)?,
         use_count: row.get::<_, i64>(9)? as u64,
+        seal_seq: row.get::<_, i64>(10)? as u64,
+        seal: row.get::<_, Option<Vec<u8>>>(11)?.unwrap_or_default(),
     })
 }
 
@@ -375,7 +423,7 @@ impl Store for SqliteStore {
     ) -> Result<Option<(StoredSecret, StoredVersion)>> {
         let sql = "SELECT s.tenant, s.name, s.type, s.description, s.version, s.created_at,
                           s.updated_at, s.value_updated_at, s.last_used_at, s.use_count,
-                          v.dek_id, v.value, v.created_at
+                          s.seal_seq, s.seal, v.dek_id, v.value, v.created_at
                    FROM tbs_secrets s JOIN tbs_secret_versions v
                      ON v.tenant = s.tenant AND v.name = s.name AND v.version = s.version
                    WHERE s.tenant = ?1 AND s.name = ?2";
@@ -386,9 +434,9 @@ impl Store for SqliteStore {
                 let secret = secret_from_row(row)?;
                 let value = StoredVersion {
                     version: secret.version,
-                    dek_id: row.get::<_, i64>(10)? as u32,
-                    blob: row.get(11)?,
-                    created_at: row.get(12)?,
+                    dek_id: row.get::<_, i64>(12)? as u32,
+                    blob: row.get(13)?,
+                    created_at: row.get(14)?,
                 };
                 Ok((secret, value))
             })
@@ -429,7 +477,7 @@ impl Store for SqliteStore {
         let inserted = tx.execute(
             &format!(
                 "INSERT OR IGNORE INTO tbs_secrets ({SECRET_COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
             ),
             params![
                 secret.tenant,
@@ -441,7 +489,9 @@ impl Store for SqliteStore {
                 secret.updated_at,
                 secret.value_updated_at,
                 secret.last_used_at,
-                secret.use_count as i64
+                secret.use_count as i64,
+                secret.seal_seq as i64,
+                secret.seal
             ],
         )?;
         if inserted == 0 {
@@ -738,13 +788,8 @@ impl Store for SqliteStore {
     fn dump(&mut self) -> Result<StoreDump> {
         let header = self.header()?;
         let tenant_keys = self.all_tenant_keys()?;
-        let secrets = self
-            .conn
-            .prepare(&format!(
-                "SELECT {SECRET_COLUMNS} FROM tbs_secrets ORDER BY tenant, name"
-            ))?
-            .query_map([], secret_from_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let secrets = self.all_secrets()?;
+        let state = self.meta(STATE_KEY)?;
         let versions = self
             .conn
             .prepare("SELECT tenant, name, version, dek_id, value, created_at FROM tbs_secret_versions ORDER BY tenant, name, version")?
@@ -778,6 +823,7 @@ impl Store for SqliteStore {
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(StoreDump {
             header,
+            state,
             tenant_keys,
             secrets,
             versions,
@@ -801,6 +847,12 @@ impl Store for SqliteStore {
                 params![header.kek_id.to_be_bytes().to_vec(), header.key_check],
             )?;
         }
+        if let Some(state) = &dump.state {
+            tx.execute(
+                "INSERT INTO tbs_meta (key, value) VALUES (?1, ?2)",
+                params![STATE_KEY, state],
+            )?;
+        }
         for (tenant, key) in &dump.tenant_keys {
             tx.execute(
                 "INSERT INTO tbs_tenant_keys (tenant, dek_id, kek_id, wrapped, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -809,7 +861,7 @@ impl Store for SqliteStore {
         }
         for s in &dump.secrets {
             tx.execute(
-                &format!("INSERT INTO tbs_secrets ({SECRET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                &format!("INSERT INTO tbs_secrets ({SECRET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
                 params![
                     s.tenant,
                     s.name,
@@ -820,7 +872,9 @@ impl Store for SqliteStore {
                     s.updated_at,
                     s.value_updated_at,
                     s.last_used_at,
-                    s.use_count as i64
+                    s.use_count as i64,
+                    s.seal_seq as i64,
+                    s.seal
                 ],
             )?;
         }
@@ -840,25 +894,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn record_usage(
-        &mut self,
-        updates: &[UsageUpdate],
-        anchors: &[(String, Vec<u8>)],
-    ) -> Result<()> {
-        if updates.is_empty() && anchors.is_empty() {
+    fn record_usage(&mut self, updates: &[UsageUpdate]) -> Result<()> {
+        if updates.is_empty() {
             return Ok(());
         }
         let tx = self.write_tx()?;
-        {
-            let mut stmt = tx.prepare_cached(
-                "INSERT INTO tbs_meta (key, value) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value
-                 WHERE substr(tbs_meta.value, 1, 8) < substr(excluded.value, 1, 8)",
-            )?;
-            for (key, value) in anchors {
-                stmt.execute(params![key, value])?;
-            }
-        }
         {
             let mut stmt = tx.prepare_cached(
                 "UPDATE tbs_secrets
@@ -885,6 +925,87 @@ impl Store for SqliteStore {
             })
             .optional()?
             .flatten())
+    }
+
+    fn lock_meta(&mut self, key: &str) -> Result<Option<Vec<u8>>> {
+        // A write transaction of SQLite already excludes every other writer.
+        self.meta(key)
+    }
+
+    fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
+        let tx = self.write_tx()?;
+        tx.prepare_cached(
+            "INSERT INTO tbs_meta (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )?
+        .execute(params![key, value])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn seal_pointer(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        seal_seq: u64,
+        seal: &[u8],
+    ) -> Result<()> {
+        let tx = self.write_tx()?;
+        let changed = tx
+            .prepare_cached(
+                "UPDATE tbs_secrets SET seal_seq = ?3, seal = ?4 WHERE tenant = ?1 AND name = ?2",
+            )?
+            .execute(params![tenant, name, seal_seq as i64, seal])?;
+        if changed == 0 {
+            return Err(not_found(tenant, name));
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn all_secrets(&mut self) -> Result<Vec<StoredSecret>> {
+        Ok(self
+            .conn
+            .prepare(&format!(
+                "SELECT {SECRET_COLUMNS} FROM tbs_secrets ORDER BY tenant, name"
+            ))?
+            .query_map([], secret_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn is_empty(&mut self) -> Result<bool> {
+        Ok(self.conn.query_row(
+            "SELECT NOT EXISTS (SELECT 1 FROM tbs_tenant_keys)
+                AND NOT EXISTS (SELECT 1 FROM tbs_secrets)",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn outbox_push(&mut self, seq: u64, line: &str) -> Result<()> {
+        let tx = self.write_tx()?;
+        tx.prepare_cached("INSERT INTO tbs_audit_outbox (seq, line) VALUES (?1, ?2)")?
+            .execute(params![seq as i64, line])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn outbox_after(&mut self, after: u64, limit: usize) -> Result<Vec<(u64, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT seq, line FROM tbs_audit_outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![after as i64, limit as i64], |row| {
+            Ok((row.get::<_, i64>(0)? as u64, row.get::<_, String>(1)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn outbox_prune(&mut self, through: u64) -> Result<()> {
+        let tx = self.write_tx()?;
+        tx.prepare_cached("DELETE FROM tbs_audit_outbox WHERE seq <= ?1")?
+            .execute(params![through as i64])?;
+        tx.commit()?;
+        Ok(())
     }
 
     fn with_write_lock(
@@ -987,7 +1108,7 @@ mod tests {
             .connection()
             .unwrap()
             .store()
-            .record_usage(&[], &[("audit_anchor:x".into(), vec![0; 72])])
+            .put_meta("probe", &[1])
             .unwrap();
         assert_ne!(
             one.change_token(),

@@ -225,6 +225,8 @@ fn secret_from_row(row: &Row) -> Result<StoredSecret> {
         value_updated_at: row.get(7),
         last_used_at: row.get(8),
         use_count: row.get::<_, i64>(9) as u64,
+        seal_seq: row.get::<_, i64>(10) as u64,
+        seal: row.get::<_, Option<Vec<u8>>>(11).unwrap_or_default(),
     })
 }
 
@@ -311,9 +313,9 @@ impl Store for PgConnection {
         let secret = secret_from_row(&row)?;
         let value = StoredVersion {
             version: secret.version,
-            dek_id: row.get::<_, i64>(10) as u32,
-            blob: row.get(11),
-            created_at: row.get(12),
+            dek_id: row.get::<_, i64>(12) as u32,
+            blob: row.get(13),
+            created_at: row.get(14),
         };
         Ok(Some((secret, value)))
     }
@@ -353,6 +355,8 @@ impl Store for PgConnection {
                     &secret.value_updated_at,
                     &secret.last_used_at,
                     &(secret.use_count as i64),
+                    &(secret.seal_seq as i64),
+                    &secret.seal,
                 ],
             )?;
             if inserted == 0 {
@@ -612,13 +616,8 @@ impl Store for PgConnection {
     fn dump(&mut self) -> Result<StoreDump> {
         let header = self.header()?;
         let tenant_keys = self.all_tenant_keys()?;
-        let secrets = self
-            .client
-            .query("SELECT tenant, name, type, description, version, created_at, updated_at, value_updated_at, last_used_at, use_count FROM tbs_secrets ORDER BY tenant, name", &[])
-            .map_err(storage)?
-            .iter()
-            .map(secret_from_row)
-            .collect::<Result<Vec<_>>>()?;
+        let secrets = self.all_secrets()?;
+        let state = self.meta(crate::store::STATE_KEY)?;
         let versions = self
             .client
             .query("SELECT tenant, name, version, dek_id, value, created_at FROM tbs_secret_versions ORDER BY tenant, name, version", &[])
@@ -655,6 +654,7 @@ impl Store for PgConnection {
             .collect();
         Ok(StoreDump {
             header,
+            state,
             tenant_keys,
             secrets,
             versions,
@@ -684,6 +684,9 @@ impl Store for PgConnection {
                 c.execute(sql::INIT_META, &[&"kek_id", &kek_id])?;
                 c.execute(sql::INIT_META, &[&"key_check", &header.key_check])?;
             }
+            if let Some(state) = &dump.state {
+                c.execute(sql::INIT_META, &[&crate::store::STATE_KEY, state])?;
+            }
             for (tenant, key) in &dump.tenant_keys {
                 c.execute(
                     sql::INSERT_KEY,
@@ -710,6 +713,8 @@ impl Store for PgConnection {
                         &s.value_updated_at,
                         &s.last_used_at,
                         &(s.use_count as i64),
+                        &(s.seal_seq as i64),
+                        &s.seal,
                     ],
                 )?;
             }
@@ -741,18 +746,11 @@ impl Store for PgConnection {
         })
     }
 
-    fn record_usage(
-        &mut self,
-        updates: &[UsageUpdate],
-        anchors: &[(String, Vec<u8>)],
-    ) -> Result<()> {
-        if updates.is_empty() && anchors.is_empty() {
+    fn record_usage(&mut self, updates: &[UsageUpdate]) -> Result<()> {
+        if updates.is_empty() {
             return Ok(());
         }
         self.atomic(None, |c| {
-            for (key, value) in anchors {
-                c.execute(sql::RAISE_ANCHOR, &[key as &(dyn ToSql + Sync), value])?;
-            }
             for u in updates {
                 c.execute(
                     sql::RECORD_USAGE,
@@ -767,6 +765,67 @@ impl Store for PgConnection {
         Ok(self
             .query_opt(sql::META, &[&key])?
             .map(|row| row.get::<_, Vec<u8>>(0)))
+    }
+
+    fn lock_meta(&mut self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self
+            .query_opt(sql::LOCK_META, &[&key])?
+            .map(|row| row.get::<_, Vec<u8>>(0)))
+    }
+
+    fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
+        self.atomic(None, |c| c.execute(sql::PUT_META, &[&key, &value]).map(|_| ()))
+    }
+
+    fn seal_pointer(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        seal_seq: u64,
+        seal: &[u8],
+    ) -> Result<()> {
+        let changed = self.atomic(Some(&payload(tenant)), |c| {
+            c.execute(sql::SEAL_POINTER, &[&tenant, &name, &(seal_seq as i64), &seal])
+        })?;
+        if changed == 0 {
+            return Err(Error::secret_not_found(tenant, name));
+        }
+        Ok(())
+    }
+
+    fn all_secrets(&mut self) -> Result<Vec<StoredSecret>> {
+        self.query(sql::ALL_SECRETS, &[])?
+            .iter()
+            .map(secret_from_row)
+            .collect()
+    }
+
+    fn is_empty(&mut self) -> Result<bool> {
+        Ok(self
+            .query_opt(sql::IS_EMPTY, &[])?
+            .is_some_and(|row| row.get::<_, bool>(0)))
+    }
+
+    fn outbox_push(&mut self, seq: u64, line: &str) -> Result<()> {
+        self.atomic(None, |c| {
+            c.execute(sql::OUTBOX_PUSH, &[&(seq as i64), &line])
+                .map(|_| ())
+        })
+    }
+
+    fn outbox_after(&mut self, after: u64, limit: usize) -> Result<Vec<(u64, String)>> {
+        Ok(self
+            .query(sql::OUTBOX_AFTER, &[&(after as i64), &(limit as i64)])?
+            .iter()
+            .map(|row| (row.get::<_, i64>(0) as u64, row.get::<_, String>(1)))
+            .collect())
+    }
+
+    fn outbox_prune(&mut self, through: u64) -> Result<()> {
+        self.atomic(None, |c| {
+            c.execute(sql::OUTBOX_PRUNE, &[&(through as i64)])
+                .map(|_| ())
+        })
     }
 
     fn with_write_lock(

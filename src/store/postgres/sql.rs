@@ -45,6 +45,15 @@ pub const MIGRATIONS: &[&str] = &[
          PRIMARY KEY (tenant, source_id, name)
      );
      CREATE INDEX tbs_references_by_name ON tbs_references (tenant, name, source_id);",
+    // 3: authenticated state and the audit outbox (see the SQLite migration of the same number).
+    "ALTER TABLE tbs_secrets ADD COLUMN seal_seq BIGINT NOT NULL DEFAULT 0;
+     ALTER TABLE tbs_secrets ADD COLUMN seal BYTEA;
+     CREATE TABLE tbs_audit_outbox (
+         seq  BIGINT PRIMARY KEY,
+         line TEXT   NOT NULL
+     );
+     INSERT INTO tbs_meta (key, value)
+         SELECT 'state_adopt', '\\x01'::bytea WHERE EXISTS (SELECT 1 FROM tbs_meta WHERE key = 'key_check');",
 ];
 
 pub const HEADER: &str = "SELECT key, value FROM tbs_meta WHERE key IN ('kek_id', 'key_check')";
@@ -78,11 +87,15 @@ pub const TENANT_VERSIONS: &str =
 pub const RESEAL_VERSION: &str = "UPDATE tbs_secret_versions SET dek_id = $4, value = $5
                                   WHERE tenant = $1 AND name = $2 AND version = $3";
 pub const SECRET: &str = "SELECT tenant, name, type, description, version, created_at, updated_at,
-                                 value_updated_at, last_used_at, use_count
+                                 value_updated_at, last_used_at, use_count, seal_seq, seal
                           FROM tbs_secrets WHERE tenant = $1 AND name = $2";
+pub const ALL_SECRETS: &str = "SELECT tenant, name, type, description, version, created_at, updated_at,
+                                      value_updated_at, last_used_at, use_count, seal_seq, seal
+                               FROM tbs_secrets ORDER BY tenant COLLATE \"C\", name COLLATE \"C\"";
 pub const CURRENT: &str =
     "SELECT s.tenant, s.name, s.type, s.description, s.version, s.created_at, s.updated_at,
-            s.value_updated_at, s.last_used_at, s.use_count, v.dek_id, v.value, v.created_at
+            s.value_updated_at, s.last_used_at, s.use_count, s.seal_seq, s.seal,
+            v.dek_id, v.value, v.created_at
      FROM tbs_secrets s JOIN tbs_secret_versions v
        ON v.tenant = s.tenant AND v.name = s.name AND v.version = s.version
      WHERE s.tenant = $1 AND s.name = $2";
@@ -91,8 +104,9 @@ pub const VERSION: &str = "SELECT dek_id, value, created_at FROM tbs_secret_vers
 pub const VERSIONS: &str = "SELECT version, created_at FROM tbs_secret_versions
                             WHERE tenant = $1 AND name = $2 ORDER BY version DESC";
 pub const INSERT_SECRET: &str = "INSERT INTO tbs_secrets (tenant, name, type, description, version,
-                                     created_at, updated_at, value_updated_at, last_used_at, use_count)
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                                     created_at, updated_at, value_updated_at, last_used_at, use_count,
+                                     seal_seq, seal)
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
                                  ON CONFLICT DO NOTHING";
 pub const INSERT_VERSION: &str =
     "INSERT INTO tbs_secret_versions (tenant, name, version, dek_id, value, created_at)
@@ -118,7 +132,7 @@ pub const WHERE_USED: &str = "SELECT source_id, name, type FROM tbs_references
 pub const COUNT: &str =
     "SELECT COUNT(*) FROM tbs_secrets WHERE tenant = $1 AND strpos(name, $2) > 0";
 pub const LIST: &str = "SELECT tenant, name, type, description, version, created_at, updated_at,
-                               value_updated_at, last_used_at, use_count
+                               value_updated_at, last_used_at, use_count, seal_seq, seal
                         FROM tbs_secrets WHERE tenant = $1 AND strpos(name, $2) > 0
                         ORDER BY name COLLATE \"C\" LIMIT $3 OFFSET $4";
 pub const RECORD_USAGE: &str = "UPDATE tbs_secrets
@@ -126,7 +140,15 @@ pub const RECORD_USAGE: &str = "UPDATE tbs_secrets
                                     last_used_at = GREATEST(COALESCE(last_used_at, 0), $4)
                                 WHERE tenant = $1 AND name = $2";
 pub const NOTIFY: &str = "SELECT pg_notify($1, $2)";
-pub const RAISE_ANCHOR: &str = "INSERT INTO tbs_meta (key, value) VALUES ($1, $2)
-                                ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
-                                WHERE substring(tbs_meta.value from 1 for 8) < substring(EXCLUDED.value from 1 for 8)";
 pub const META: &str = "SELECT value FROM tbs_meta WHERE key = $1";
+pub const LOCK_META: &str = "SELECT value FROM tbs_meta WHERE key = $1 FOR UPDATE";
+pub const PUT_META: &str = "INSERT INTO tbs_meta (key, value) VALUES ($1, $2)
+                            ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value";
+pub const SEAL_POINTER: &str =
+    "UPDATE tbs_secrets SET seal_seq = $3, seal = $4 WHERE tenant = $1 AND name = $2";
+pub const IS_EMPTY: &str = "SELECT NOT EXISTS (SELECT 1 FROM tbs_tenant_keys)
+                                AND NOT EXISTS (SELECT 1 FROM tbs_secrets)";
+pub const OUTBOX_PUSH: &str = "INSERT INTO tbs_audit_outbox (seq, line) VALUES ($1, $2)";
+pub const OUTBOX_AFTER: &str =
+    "SELECT seq, line FROM tbs_audit_outbox WHERE seq > $1 ORDER BY seq LIMIT $2";
+pub const OUTBOX_PRUNE: &str = "DELETE FROM tbs_audit_outbox WHERE seq <= $1";

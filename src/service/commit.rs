@@ -1,0 +1,280 @@
+//! One change, one transaction: what a write does, the advance of the store's sealed state,
+//! the seals of the pointers it moved and its audit records commit together or not at all.
+//! After the commit the anchor file is raised and the records are delivered to the log.
+
+use super::state::{pointer_seal, rollback_detected, StoreState, ADOPT_FLAG};
+use super::SecretStorage;
+use crate::audit::{AuditEntry, SealedLine};
+use crate::error::{Error, Result};
+use crate::model::SecretType;
+use crate::store::{Store, STATE_KEY};
+
+/// The scope of changes that touch no secret (audit records alone, usage, state adoption).
+pub(super) const STATE_SCOPE: &str = "\u{1f}state";
+
+/// Prune the outbox (after syncing the log) whenever a record number is a multiple of this.
+const PRUNE_EVERY: u64 = 64;
+
+/// What a change did, for the seals and the audit record it commits with.
+#[derive(Debug, Default)]
+pub(crate) struct Change {
+    /// The audit records (none when the handle has no audit log).
+    records: Vec<AuditEntry>,
+    /// The secrets whose current-version pointer the change set.
+    pointers: Vec<(String, String, SecretType, u64)>,
+    /// A state the store must continue from (accepting a restore): its counter and audit
+    /// chain head, where they are ahead of the store's.
+    continue_from: Option<StoreState>,
+}
+
+impl Change {
+    /// A change recorded by `record` (`None`: not audited).
+    pub fn new(record: Option<AuditEntry>) -> Change {
+        Change {
+            records: record.into_iter().collect(),
+            ..Change::default()
+        }
+    }
+
+    /// A change recorded by several records (batched uses).
+    pub fn with_records(records: Vec<AuditEntry>) -> Change {
+        Change {
+            records,
+            ..Change::default()
+        }
+    }
+
+    /// The version written (or key id created), for the record.
+    pub fn set_version(&mut self, version: u64) {
+        for record in &mut self.records {
+            record.version = Some(version);
+        }
+    }
+
+    /// The secrets concerned, when only the change knows them.
+    pub fn set_names(&mut self, names: Vec<String>) {
+        for record in &mut self.records {
+            record.names.clone_from(&names);
+        }
+    }
+
+    /// Notes that the change made `version` the current version of a secret.
+    pub fn moved_pointer(&mut self, tenant: &str, name: &str, secret_type: SecretType, version: u64) {
+        self.pointers
+            .push((tenant.to_owned(), name.to_owned(), secret_type, version));
+    }
+
+    /// The records, when the change failed (to be audited with the failure's outcome).
+    pub fn into_records(self) -> Vec<AuditEntry> {
+        self.records
+    }
+}
+
+impl SecretStorage {
+    /// Runs `f` as one change in its own transaction on a connection of the backend.
+    pub(super) fn commit<T>(
+        &self,
+        scope: &str,
+        change: &mut Change,
+        f: impl FnMut(&mut dyn Store, &mut Change) -> Result<T>,
+    ) -> Result<T> {
+        let mut conn = self.backend.connection()?;
+        self.commit_on(conn.store(), scope, change, f)
+    }
+
+    /// Runs `f` as one change on `store`, holding the write lock of `scope`: `f`'s writes,
+    /// the state row advanced by one, the seals of the pointers `f` moved and the change's
+    /// audit records commit as one transaction. Then the anchor is raised and the records
+    /// are delivered; a failure there is kept for [`SecretStorage::audit_delivery_error`]
+    /// and never turns the committed change into an error.
+    pub(super) fn commit_on<T>(
+        &self,
+        store: &mut dyn Store,
+        scope: &str,
+        change: &mut Change,
+        mut f: impl FnMut(&mut dyn Store, &mut Change) -> Result<T>,
+    ) -> Result<T> {
+        let mut outcome = None;
+        store.with_write_lock(scope, &mut |tx| {
+            let mut state = self.locked_state(tx)?;
+            if let Some(base) = &change.continue_from {
+                state.counter = state.counter.max(base.counter);
+                if base.audit.seq > state.audit.seq {
+                    state.audit = base.audit.clone();
+                }
+            }
+            let value = f(tx, change)?;
+            state.counter += 1;
+            for (tenant, name, secret_type, version) in &change.pointers {
+                let seal = pointer_seal(
+                    &self.state_key,
+                    tenant,
+                    name,
+                    *secret_type,
+                    *version,
+                    state.counter,
+                );
+                tx.seal_pointer(tenant, name, state.counter, &seal)?;
+            }
+            let sealed = match &self.audit {
+                Some(audit) => audit.seal(&mut state.audit, &change.records)?,
+                None => Vec::new(),
+            };
+            for (seq, line) in &sealed {
+                tx.outbox_push(*seq, line)?;
+            }
+            tx.put_meta(STATE_KEY, &state.encode(&self.state_key))?;
+            outcome = Some((value, state, sealed));
+            Ok(())
+        })?;
+        let (value, state, sealed) =
+            outcome.ok_or_else(|| Error::internal("the change committed without its result"))?;
+        self.after_commit(store, &state, &sealed);
+        Ok(value)
+    }
+
+    /// Raises the anchor and delivers the records of a committed change.
+    fn after_commit(&self, store: &mut dyn Store, state: &StoreState, sealed: &[SealedLine]) {
+        if let Some(anchor) = &self.anchor {
+            if let Err(e) = anchor.raise(&self.state_key, state) {
+                self.keep_delivery_error(e);
+            }
+        }
+        let Some(audit) = &self.audit else {
+            return;
+        };
+        let mut delivered = audit.deliver(store, sealed);
+        let crossed = sealed
+            .iter()
+            .any(|(seq, _)| seq % PRUNE_EVERY == 0);
+        if delivered.is_ok() && crossed {
+            delivered = audit.prune(store);
+        }
+        if let Err(e) = delivered {
+            self.keep_delivery_error(e);
+        }
+    }
+
+    /// Keeps the latest failure to deliver committed records (they wait in the outbox).
+    pub(super) fn keep_delivery_error(&self, e: Error) {
+        *self.delivery_error.lock() = Some(e);
+    }
+
+    /// The store's state as committed now, authenticated.
+    pub(super) fn current_state(&self, store: &mut dyn Store) -> Result<StoreState> {
+        let value = store.meta(STATE_KEY)?.ok_or_else(missing_state)?;
+        StoreState::decode(&self.state_key, &value, "the store's state row")
+    }
+
+    /// The store's state, read under the write lock and authenticated.
+    pub(super) fn locked_state(&self, tx: &mut dyn Store) -> Result<StoreState> {
+        let value = tx.lock_meta(STATE_KEY)?.ok_or_else(missing_state)?;
+        StoreState::decode(&self.state_key, &value, "the store's state row")
+    }
+
+    /// Creates the state row of a store that has none: a new store, or one from before
+    /// authenticated state whose migration left the adoption flag (its pointers are sealed
+    /// now). Anything else without a state row was tampered with: INTEGRITY.
+    pub(super) fn establish_state(&self, store: &mut dyn Store, new_store: bool) -> Result<()> {
+        store.with_write_lock(STATE_SCOPE, &mut |tx| {
+            if tx.lock_meta(STATE_KEY)?.is_some() {
+                return Ok(()); // another process won
+            }
+            let adopt = tx.meta(ADOPT_FLAG)?.as_deref() == Some(&[1u8][..]);
+            if !new_store && !adopt {
+                return Err(missing_state());
+            }
+            let state = StoreState {
+                counter: 1,
+                audit: Default::default(),
+            };
+            for secret in tx.all_secrets()? {
+                let seal = pointer_seal(
+                    &self.state_key,
+                    &secret.tenant,
+                    &secret.name,
+                    secret.secret_type,
+                    secret.version,
+                    state.counter,
+                );
+                tx.seal_pointer(&secret.tenant, &secret.name, state.counter, &seal)?;
+            }
+            if adopt {
+                tx.put_meta(ADOPT_FLAG, &[0])?;
+            }
+            tx.put_meta(STATE_KEY, &state.encode(&self.state_key))
+        })
+    }
+
+    /// ROLLBACK_DETECTED when the anchor file or the audit log has seen a newer state than
+    /// the store holds — unless `accept`, which makes the store newer than both (one
+    /// audited change) and resets the anchor.
+    pub(super) fn check_rollback(&self, store: &mut dyn Store, accept: bool) -> Result<()> {
+        let state = self.current_state(store)?;
+        let anchored = match &self.anchor {
+            Some(anchor) => anchor.read(&self.state_key)?,
+            None => None,
+        };
+        let logged = match &self.audit {
+            Some(audit) => audit.file_head()?,
+            None => None,
+        };
+        let anchor_ahead = anchored.as_ref().filter(|a| a.counter > state.counter);
+        let log_ahead = logged.as_ref().filter(|h| h.seq > state.audit.seq);
+        if anchor_ahead.is_none() && log_ahead.is_none() {
+            return Ok(());
+        }
+        if !accept {
+            return Err(match (anchor_ahead, log_ahead, &self.anchor) {
+                (Some(seen), _, Some(anchor)) => rollback_detected(
+                    &format!("its anchor file {}", anchor.path().display()),
+                    "write counter",
+                    state.counter,
+                    seen.counter,
+                ),
+                (_, Some(head), _) => rollback_detected(
+                    &format!(
+                        "its audit log {}",
+                        self.audit_log_path().unwrap_or_default().display()
+                    ),
+                    "audit record",
+                    state.audit.seq,
+                    head.seq,
+                ),
+                _ => Error::internal("rollback detected without a witness"),
+            });
+        }
+        let detail = format!(
+            "accepted a store at write counter {} and audit record {}; the anchor file had seen counter {}, the audit log record {}",
+            state.counter,
+            state.audit.seq,
+            anchored.as_ref().map_or(0, |a| a.counter),
+            logged.as_ref().map_or(0, |h| h.seq),
+        );
+        // The chain continues from the log's last record (authenticated by its MAC).
+        let audit_head = match (&self.audit, log_ahead) {
+            (Some(audit), Some(_)) => audit.verified_file_head()?,
+            _ => Default::default(),
+        };
+        let mut change = Change::new(self.audit.as_ref().map(|_| {
+            let mut entry = AuditEntry::new(
+                &crate::access::Actor::Host,
+                crate::audit::AuditAction::AcceptRestore,
+                "*",
+                Vec::new(),
+                crate::ErrorCode::Ok,
+            );
+            entry.detail = Some(detail);
+            entry
+        }));
+        change.continue_from = Some(StoreState {
+            counter: anchored.map_or(0, |a| a.counter),
+            audit: audit_head,
+        });
+        self.commit_on(store, STATE_SCOPE, &mut change, |_, _| Ok(()))
+    }
+}
+
+fn missing_state() -> Error {
+    Error::integrity("the store's state row is missing: the database was edited")
+}

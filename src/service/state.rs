@@ -1,0 +1,369 @@
+//! Authenticated store state: what an attacker who can write the store's files, but does not
+//! hold the master key, cannot move back unnoticed (docs: SECURITY.md, "Stored state and
+//! rollback").
+//!
+//! - **The state row** (`tbs_meta` key `state`): a store-wide write counter, advanced by every
+//!   committed change, and the head of the audit chain (sequence number and MAC of its last
+//!   record), sealed together under the state key. Every change reads and rewrites it inside
+//!   its own transaction, so the row, the change and the change's audit record commit as one.
+//! - **Sealed pointers**: each secret's current-version pointer carries the counter of the
+//!   change that set it and a MAC over (tenant, name, type, version, counter). A pointer
+//!   moved in SQL fails that MAC: the read is INTEGRITY, never the older value.
+//! - **The anchor file** beside the store (a copy of the latest state row it has seen,
+//!   raised after each commit) and **the audit log's last record**: a database older than
+//!   either — an older copy of the file restored, a rolled-back volume — fails to open with
+//!   ROLLBACK_DETECTED, naming both counters, until an operator accepts the restore.
+//!
+//! The state key is derived from the store's reserved data key (the one the audit key comes
+//! from): only holders of the master key can compute it, master-key rotation rewraps it and
+//! migration carries it, so no seal has to be recomputed.
+
+use crate::audit::ChainHead;
+use crate::crypto::mac::MAC_LEN;
+use crate::crypto::MacKey;
+use crate::error::{Error, ErrorCode, Result};
+use crate::model::SecretType;
+use crate::store::StoredSecret;
+use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
+use base64::Engine;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+/// The environment variable naming the anchor file when the options name none (for a
+/// PostgreSQL store, the only default there is).
+pub const ANCHOR_FILE_ENV: &str = "TBS_ANCHOR_FILE";
+
+/// Label of the state key derivation (from the reserved data key).
+pub(crate) const STATE_KEY_LABEL: &[u8] = b"tbsecrets state v1";
+
+/// Domain label of the state row's tag.
+const STATE_LABEL: &[u8] = b"tbsecrets state row v1\0";
+
+/// Domain label of a pointer's seal.
+const POINTER_LABEL: &[u8] = b"tbsecrets pointer v1\0";
+
+/// Format byte of the encoded state.
+const FORMAT: u8 = 1;
+
+/// Length of the encoded state: format, counter, audit seq, audit MAC, tag.
+const ENCODED_LEN: usize = 1 + 8 + 8 + MAC_LEN + MAC_LEN;
+
+/// The metadata flag a schema migration leaves in a store that existed before authenticated
+/// state: its pointers are sealed once, by the open that finds the flag.
+pub(crate) const ADOPT_FLAG: &str = "state_adopt";
+
+/// The store-wide state: the write counter and the audit chain's head.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct StoreState {
+    /// Committed changes so far (every rewrite of the state row advances it by one).
+    pub counter: u64,
+    /// The last audit record's sequence number and MAC (0 and "" before the first).
+    pub audit: ChainHead,
+}
+
+impl StoreState {
+    /// The sealed form: `format (1) | counter (8) | audit seq (8) | audit MAC (32) | tag (32)`.
+    pub fn encode(&self, key: &MacKey) -> Vec<u8> {
+        let mut value = Vec::with_capacity(ENCODED_LEN);
+        value.push(FORMAT);
+        value.extend_from_slice(&self.counter.to_be_bytes());
+        value.extend_from_slice(&self.audit.seq.to_be_bytes());
+        let mut mac = [0u8; MAC_LEN];
+        // A head's MAC is always one this library wrote (base64 of 32 bytes).
+        let _ = B64.decode_slice(&self.audit.mac, &mut mac);
+        value.extend_from_slice(&mac);
+        let tag = key.tag(&tagged(&value));
+        value.extend_from_slice(&tag);
+        value
+    }
+
+    /// Reads a sealed state; INTEGRITY when it is malformed or its tag does not verify
+    /// (edited, or copied from another store). `what` names where it came from.
+    pub fn decode(key: &MacKey, value: &[u8], what: &str) -> Result<StoreState> {
+        let tampered = || {
+            Error::integrity(format!(
+                "{what} fails authentication: edited, or from another store"
+            ))
+        };
+        if value.len() != ENCODED_LEN || value[0] != FORMAT {
+            return Err(tampered());
+        }
+        let (body, tag) = value.split_at(ENCODED_LEN - MAC_LEN);
+        if !key.verify(&tagged(body), tag) {
+            return Err(tampered());
+        }
+        let number = |at: usize| {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(&body[at..at + 8]);
+            u64::from_be_bytes(bytes)
+        };
+        let seq = number(9);
+        Ok(StoreState {
+            counter: number(1),
+            audit: ChainHead {
+                seq,
+                mac: if seq == 0 {
+                    String::new()
+                } else {
+                    B64.encode(&body[17..17 + MAC_LEN])
+                },
+            },
+        })
+    }
+}
+
+fn tagged(body: &[u8]) -> Vec<u8> {
+    let mut data = Vec::with_capacity(STATE_LABEL.len() + body.len());
+    data.extend_from_slice(STATE_LABEL);
+    data.extend_from_slice(body);
+    data
+}
+
+/// The seal of a current-version pointer.
+pub(crate) fn pointer_seal(
+    key: &MacKey,
+    tenant: &str,
+    name: &str,
+    secret_type: SecretType,
+    version: u64,
+    seal_seq: u64,
+) -> [u8; MAC_LEN] {
+    key.tag(&pointer_data(tenant, name, secret_type, version, seal_seq))
+}
+
+fn pointer_data(
+    tenant: &str,
+    name: &str,
+    secret_type: SecretType,
+    version: u64,
+    seal_seq: u64,
+) -> Vec<u8> {
+    let mut data = Vec::with_capacity(POINTER_LABEL.len() + tenant.len() + name.len() + 25);
+    data.extend_from_slice(POINTER_LABEL);
+    for part in [tenant.as_bytes(), name.as_bytes()] {
+        data.extend_from_slice(&(part.len() as u32).to_be_bytes());
+        data.extend_from_slice(part);
+    }
+    data.push(match secret_type {
+        SecretType::Text => 0,
+        SecretType::TextFile => 1,
+    });
+    data.extend_from_slice(&version.to_be_bytes());
+    data.extend_from_slice(&seal_seq.to_be_bytes());
+    data
+}
+
+/// INTEGRITY unless the secret's current-version pointer carries a valid seal.
+pub(crate) fn verify_pointer(key: &MacKey, secret: &StoredSecret) -> Result<()> {
+    let data = pointer_data(
+        &secret.tenant,
+        &secret.name,
+        secret.secret_type,
+        secret.version,
+        secret.seal_seq,
+    );
+    if key.verify(&data, &secret.seal) {
+        return Ok(());
+    }
+    Err(Error::integrity(format!(
+        "secret '{}' of tenant '{}': its current-version pointer (version {}) fails authentication: the database was edited",
+        secret.name, secret.tenant, secret.version
+    )))
+}
+
+/// ROLLBACK_DETECTED: the store is at `store` (a `unit`: write counter or audit record) but
+/// `what` has seen `seen`.
+pub(crate) fn rollback_detected(what: &str, unit: &str, store: u64, seen: u64) -> Error {
+    Error::new(
+        ErrorCode::RollbackDetected,
+        format!(
+            "the store is older than {what}: the database is at {unit} {store} but {what} has seen {unit} {seen}; \
+             it was restored from an older copy or rolled back. If that was deliberate, accept it with \
+             `tbsecrets recover --accept-restore` (audited); otherwise put the newest copy back"
+        ),
+    )
+}
+
+/// The anchor file beside a store: the newest sealed state this machine has seen committed.
+/// Raised after each commit (never lowered; shared safely by processes through `flock`), not
+/// synced: after a crash it may lag the database, which is safe — it is only ever compared
+/// as a lower bound.
+#[derive(Debug)]
+pub(crate) struct AnchorFile {
+    path: PathBuf,
+    file: File,
+}
+
+impl AnchorFile {
+    /// Opens (creating with mode 0600) the anchor file at `path`.
+    pub fn open(path: &Path) -> Result<AnchorFile> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(|e| {
+                Error::storage(format!(
+                    "cannot open the anchor file {}: {e}",
+                    path.display()
+                ))
+            })?;
+        Ok(AnchorFile {
+            path: path.to_owned(),
+            file,
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The state recorded in the file (`None` when empty); INTEGRITY when it fails
+    /// authentication.
+    pub fn read(&self, key: &MacKey) -> Result<Option<StoreState>> {
+        let _lock = FileLock::new(&self.file, libc::LOCK_SH, &self.path)?;
+        self.read_locked(key)
+    }
+
+    fn read_locked(&self, key: &MacKey) -> Result<Option<StoreState>> {
+        let mut bytes = Vec::with_capacity(ENCODED_LEN);
+        let mut file = &self.file;
+        file.seek(SeekFrom::Start(0))?;
+        file.take(ENCODED_LEN as u64 + 1).read_to_end(&mut bytes)?;
+        if bytes.is_empty() {
+            return Ok(None);
+        }
+        let what = format!("the anchor file {}", self.path.display());
+        StoreState::decode(key, &bytes, &what).map(Some)
+    }
+
+    /// Records `state` unless the file already holds a newer one.
+    pub fn raise(&self, key: &MacKey, state: &StoreState) -> Result<()> {
+        let _lock = FileLock::new(&self.file, libc::LOCK_EX, &self.path)?;
+        // An unreadable anchor is overwritten only by the open that accepted it.
+        if let Ok(Some(current)) = self.read_locked(key) {
+            if current.counter >= state.counter {
+                return Ok(());
+            }
+        }
+        self.write_locked(key, state)
+    }
+
+    fn write_locked(&self, key: &MacKey, state: &StoreState) -> Result<()> {
+        let bytes = state.encode(key);
+        let mut file = &self.file;
+        let written = file
+            .seek(SeekFrom::Start(0))
+            .and_then(|_| file.write_all(&bytes))
+            .and_then(|_| self.file.set_len(bytes.len() as u64));
+        written.map_err(|e| {
+            Error::storage(format!(
+                "cannot write the anchor file {}: {e}",
+                self.path.display()
+            ))
+        })
+    }
+}
+
+/// Holds a `flock` on a file until dropped. The file must stay open that long (its owner
+/// keeps it; the lock does not borrow it, so the owner can go on using itself).
+pub(crate) struct FileLock(std::os::unix::io::RawFd);
+
+impl FileLock {
+    /// Takes `operation` (`LOCK_SH` or `LOCK_EX`) on `file`, retrying on EINTR.
+    pub fn new(file: &File, operation: libc::c_int, path: &Path) -> Result<FileLock> {
+        let fd = file.as_raw_fd();
+        loop {
+            // SAFETY: the descriptor is open (the caller keeps `file` open while locked).
+            if unsafe { libc::flock(fd, operation) } == 0 {
+                return Ok(FileLock(fd));
+            }
+            let e = std::io::Error::last_os_error();
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                return Err(Error::storage(format!(
+                    "cannot lock {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+    }
+}
+
+impl Drop for FileLock {
+    fn drop(&mut self) {
+        // SAFETY: as above; unlocking cannot fail on a valid descriptor.
+        unsafe { libc::flock(self.0, libc::LOCK_UN) };
+    }
+}
+
+/// The default anchor file of a SQLite store: the store's path plus `.anchor`.
+pub(crate) fn default_anchor_path(store: &Path) -> PathBuf {
+    let mut path = store.as_os_str().to_owned();
+    path.push(".anchor");
+    path.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> MacKey {
+        MacKey::derive(b"k", b"l")
+    }
+
+    #[test]
+    fn state_round_trips_and_detects_edits() {
+        let state = StoreState {
+            counter: 41,
+            audit: ChainHead {
+                seq: 7,
+                mac: B64.encode([9u8; 32]),
+            },
+        };
+        let value = state.encode(&key());
+        assert_eq!(StoreState::decode(&key(), &value, "row").unwrap(), state);
+        let mut lowered = value.clone();
+        lowered[8] = 40;
+        let e = StoreState::decode(&key(), &lowered, "row").unwrap_err();
+        assert_eq!(e.code(), ErrorCode::Integrity);
+        assert!(StoreState::decode(&MacKey::derive(b"x", b"l"), &value, "row").is_err());
+        assert!(StoreState::decode(&key(), &value[..40], "row").is_err());
+        let empty = StoreState::default().encode(&key());
+        assert_eq!(
+            StoreState::decode(&key(), &empty, "row").unwrap(),
+            StoreState::default()
+        );
+    }
+
+    #[test]
+    fn a_pointer_seal_binds_every_field() {
+        let base = pointer_seal(&key(), "t", "n", SecretType::Text, 3, 10);
+        assert_ne!(base, pointer_seal(&key(), "t", "n", SecretType::Text, 2, 10));
+        assert_ne!(base, pointer_seal(&key(), "t", "n", SecretType::Text, 3, 9));
+        assert_ne!(base, pointer_seal(&key(), "t", "n", SecretType::TextFile, 3, 10));
+        assert_ne!(base, pointer_seal(&key(), "tn", "", SecretType::Text, 3, 10));
+        assert_ne!(base, pointer_seal(&key(), "t", "m", SecretType::Text, 3, 10));
+    }
+
+    #[test]
+    fn the_anchor_only_rises() {
+        let dir = tempfile::tempdir().unwrap();
+        let anchor = AnchorFile::open(&dir.path().join("a")).unwrap();
+        assert_eq!(anchor.read(&key()).unwrap(), None);
+        let at = |counter| StoreState {
+            counter,
+            audit: ChainHead::default(),
+        };
+        anchor.raise(&key(), &at(5)).unwrap();
+        anchor.raise(&key(), &at(3)).unwrap();
+        assert_eq!(anchor.read(&key()).unwrap(), Some(at(5)));
+        anchor.raise(&key(), &at(6)).unwrap();
+        assert_eq!(anchor.read(&key()).unwrap(), Some(at(6)));
+    }
+}
