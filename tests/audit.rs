@@ -491,7 +491,9 @@ fn verify_catches_lines_cut_off_the_end() {
     assert_eq!(problem.line, total);
     assert!(problem.reason.contains("cut off"), "{}", problem.reason);
     assert!(
-        problem.reason.contains(&format!("record {total} is missing")),
+        problem
+            .reason
+            .contains(&format!("record {total} is missing")),
         "{}",
         problem.reason
     );

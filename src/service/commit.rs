@@ -59,7 +59,13 @@ impl Change {
     }
 
     /// Notes that the change made `version` the current version of a secret.
-    pub fn moved_pointer(&mut self, tenant: &str, name: &str, secret_type: SecretType, version: u64) {
+    pub fn moved_pointer(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        secret_type: SecretType,
+        version: u64,
+    ) {
         self.pointers
             .push((tenant.to_owned(), name.to_owned(), secret_type, version));
     }
@@ -144,9 +150,7 @@ impl SecretStorage {
             return;
         };
         let mut delivered = audit.deliver(store, sealed);
-        let crossed = sealed
-            .iter()
-            .any(|(seq, _)| seq % PRUNE_EVERY == 0);
+        let crossed = sealed.iter().any(|(seq, _)| seq % PRUNE_EVERY == 0);
         if delivered.is_ok() && crossed {
             delivered = audit.prune(store);
         }

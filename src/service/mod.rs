@@ -41,11 +41,11 @@ use crate::store::sqlite::{SqliteBackend, SqliteOptions};
 use crate::store::{Backend, Store, StoreHeader, StoredSecret, StoredVersion, UsageUpdate};
 use crate::throttle::Throttle;
 use cache::{CachedValue, ValueCache};
-use keyring::Keyring;
 use commit::{Change, STATE_SCOPE};
+use keyring::Keyring;
 use materialize::Materializer;
-use state::AnchorFile;
 use parking_lot::Mutex;
+use state::AnchorFile;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -307,10 +307,16 @@ impl SecretStorage {
         self.ensure_open()?;
         validate_tenant(tenant)?;
         validate_name(name)?;
-        self.write_version(change, tenant, name, expected_version, |secret, _backend| {
-            validate_value(secret.secret_type, value, &self.options.limits)?;
-            Ok(zeroize::Zeroizing::new(value.to_vec()))
-        })
+        self.write_version(
+            change,
+            tenant,
+            name,
+            expected_version,
+            |secret, _backend| {
+                validate_value(secret.secret_type, value, &self.options.limits)?;
+                Ok(zeroize::Zeroizing::new(value.to_vec()))
+            },
+        )
     }
 
     /// Writes a new version equal to the kept version `version`. Audited as the host.

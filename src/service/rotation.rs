@@ -9,8 +9,8 @@
 //!   secret of the tenant is re-encrypted under it. The old data keys stay stored (wrapped), so
 //!   a write that raced the rotation on another node stays readable.
 
-use super::keyring::Keyring;
 use super::commit::Change;
+use super::keyring::Keyring;
 use super::{value_context, SecretStorage};
 use crate::crypto::{open, seal, DataKey, MasterKey};
 use crate::error::{Error, Result};

@@ -346,9 +346,13 @@ impl<'a> Session<'a> {
             tenant,
             &[],
         )?;
-        self.changing(AuditAction::UntrackReferences, tenant, &[], Some(source_id), |change| {
-            store.untrack_inner(change, tenant, source_id)
-        })
+        self.changing(
+            AuditAction::UntrackReferences,
+            tenant,
+            &[],
+            Some(source_id),
+            |change| store.untrack_inner(change, tenant, source_id),
+        )
     }
 
     /// Gives a tenant a new data key and re-encrypts its versions; needs WRITE in the tenant.
@@ -454,8 +458,12 @@ impl<'a> Session<'a> {
             AuditAction::RotateMasterKey,
             "rotate the master key",
         )?;
-        self.changing(AuditAction::RotateMasterKey, STORE_WIDE, &[], None, |change| {
-            store.rotate_master_key_inner(change, new_key, progress)
-        })
+        self.changing(
+            AuditAction::RotateMasterKey,
+            STORE_WIDE,
+            &[],
+            None,
+            |change| store.rotate_master_key_inner(change, new_key, progress),
+        )
     }
 }

@@ -344,11 +344,23 @@ mod tests {
     #[test]
     fn a_pointer_seal_binds_every_field() {
         let base = pointer_seal(&key(), "t", "n", SecretType::Text, 3, 10);
-        assert_ne!(base, pointer_seal(&key(), "t", "n", SecretType::Text, 2, 10));
+        assert_ne!(
+            base,
+            pointer_seal(&key(), "t", "n", SecretType::Text, 2, 10)
+        );
         assert_ne!(base, pointer_seal(&key(), "t", "n", SecretType::Text, 3, 9));
-        assert_ne!(base, pointer_seal(&key(), "t", "n", SecretType::TextFile, 3, 10));
-        assert_ne!(base, pointer_seal(&key(), "tn", "", SecretType::Text, 3, 10));
-        assert_ne!(base, pointer_seal(&key(), "t", "m", SecretType::Text, 3, 10));
+        assert_ne!(
+            base,
+            pointer_seal(&key(), "t", "n", SecretType::TextFile, 3, 10)
+        );
+        assert_ne!(
+            base,
+            pointer_seal(&key(), "tn", "", SecretType::Text, 3, 10)
+        );
+        assert_ne!(
+            base,
+            pointer_seal(&key(), "t", "m", SecretType::Text, 3, 10)
+        );
     }
 
     #[test]

@@ -247,8 +247,7 @@ pub trait Store: Send {
     /// Sets a metadata value (insert or replace).
     fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()>;
     /// Sets the seal of a secret's current-version pointer (see [`StoredSecret::seal`]).
-    fn seal_pointer(&mut self, tenant: &str, name: &str, seal_seq: u64, seal: &[u8])
-        -> Result<()>;
+    fn seal_pointer(&mut self, tenant: &str, name: &str, seal_seq: u64, seal: &[u8]) -> Result<()>;
     /// Every secret's metadata, in (tenant, name) order.
     fn all_secrets(&mut self) -> Result<Vec<StoredSecret>>;
     /// Whether the store holds neither data keys nor secrets.

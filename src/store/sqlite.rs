@@ -3,11 +3,11 @@
 //! Several processes may open the same file; write transactions start `IMMEDIATE` so two
 //! writers queue on the busy timeout instead of deadlocking.
 
+use super::STATE_KEY;
 use super::{
     Backend, ChangeProbe, Fingerprint, Store, StoreDump, StoreGuard, StoreHeader, StoredReference,
     StoredSecret, StoredVersion, UsageUpdate, WrappedKey,
 };
-use super::STATE_KEY;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{ListQuery, Page, SecretType};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
@@ -227,8 +227,9 @@ impl SqliteStore {
 /// database of another application (INVALID_ARGUMENT) or not SQLite at all (INTEGRITY). A new,
 /// empty file and a store of an earlier schema (no application id yet, our tables) are ours.
 fn check_is_store(conn: &Connection, path: &Path, busy_timeout: Duration) -> Result<()> {
-    let (application_id, user_version, tables, ours): (i32, i64, i64, i64) =
-        retry_transient(busy_timeout, || {
+    let (application_id, user_version, tables, ours): (i32, i64, i64, i64) = retry_transient(
+        busy_timeout,
+        || {
             conn.query_row(
                 "SELECT (SELECT application_id FROM pragma_application_id()),
                         (SELECT user_version FROM pragma_user_version()),
@@ -237,7 +238,8 @@ fn check_is_store(conn: &Connection, path: &Path, busy_timeout: Duration) -> Res
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
-        })?;
+        },
+    )?;
     let is_ours = application_id == APPLICATION_ID
         || (application_id == 0 && tables == 0 && user_version == 0)
         || (application_id == 0 && ours == 1 && (1..SCHEMA_VERSION).contains(&user_version));
@@ -943,13 +945,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    fn seal_pointer(
-        &mut self,
-        tenant: &str,
-        name: &str,
-        seal_seq: u64,
-        seal: &[u8],
-    ) -> Result<()> {
+    fn seal_pointer(&mut self, tenant: &str, name: &str, seal_seq: u64, seal: &[u8]) -> Result<()> {
         let tx = self.write_tx()?;
         let changed = tx
             .prepare_cached(

@@ -237,6 +237,14 @@ pub enum Command {
         /// The kept version to restore.
         version: u64,
     },
+    /// Check whether the store is older than its anchor file or audit log (restored from an
+    /// older copy: exit status 15, ROLLBACK_DETECTED); with --accept-restore, accept such a
+    /// deliberate restore: the store moves past both, in one audited change (ACCEPT_RESTORE).
+    Recover {
+        /// Accept a store older than its anchor file or audit log.
+        #[arg(long)]
+        accept_restore: bool,
+    },
 }
 
 /// `tbsecrets audit` subcommands.

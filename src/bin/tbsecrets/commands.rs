@@ -49,7 +49,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             listing(&page.items, *json)
         }
         Command::Info { name, json } => {
-            let info = admin(&open_existing(g)?, g).info(&g.tenant, name)?;
+            let info = admin(&*open_existing(g)?, g).info(&g.tenant, name)?;
             if *json {
                 render::json(&info)
             } else {
@@ -57,7 +57,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             }
         }
         Command::History { name, json } => {
-            let versions = admin(&open_existing(g)?, g).history(&g.tenant, name)?;
+            let versions = admin(&*open_existing(g)?, g).history(&g.tenant, name)?;
             if *json {
                 render::json(&versions)
             } else {
@@ -72,7 +72,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             Ok(value.as_bytes().to_vec())
         }
         Command::Rm { name, force } => {
-            admin(&open_existing(g)?, g).delete_with(&g.tenant, name, *force)?;
+            admin(&*open_existing(g)?, g).delete_with(&g.tenant, name, *force)?;
             Ok(format!("deleted {name}\n").into_bytes())
         }
         Command::Resolve {
@@ -137,11 +137,11 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             .into_bytes())
         }
         Command::Unused { days, json } => {
-            let found = admin(&open_existing(g)?, g).unused(&g.tenant, days_of(*days))?;
+            let found = admin(&*open_existing(g)?, g).unused(&g.tenant, days_of(*days))?;
             listing(&found, *json)
         }
         Command::Stale { days, json } => {
-            let found = admin(&open_existing(g)?, g).stale(&g.tenant, days_of(*days))?;
+            let found = admin(&*open_existing(g)?, g).stale(&g.tenant, days_of(*days))?;
             listing(&found, *json)
         }
         Command::Refs { file, json } => {
@@ -154,7 +154,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             }
         }
         Command::WhereUsed { name, json } => {
-            let used = admin(&open_existing(g)?, g).where_used(&g.tenant, name)?;
+            let used = admin(&*open_existing(g)?, g).where_used(&g.tenant, name)?;
             if *json {
                 render::json(&used)
             } else {
@@ -168,8 +168,18 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
         Command::Audit {
             command: AuditCommand::Verify { log, json },
         } => audit_verify(g, log.as_deref(), *json),
+        Command::Recover { accept_restore } => {
+            let _store = open_existing_with(g, |o| o.accept_restore = *accept_restore)?;
+            Ok(if *accept_restore {
+                "the store is consistent with its anchor file and audit log (a restore, if any, was accepted and audited as ACCEPT_RESTORE)\n"
+            } else {
+                "the store is consistent with its anchor file and audit log: nothing to recover\n"
+            }
+            .as_bytes()
+            .to_vec())
+        }
         Command::Rollback { name, version } => {
-            let info = admin(&open_existing(g)?, g).rollback(&g.tenant, name, *version)?;
+            let info = admin(&*open_existing(g)?, g).rollback(&g.tenant, name, *version)?;
             Ok(format!("{}\n", info.version).into_bytes())
         }
     }
@@ -255,16 +265,39 @@ fn read_text(path: &Path) -> Result<String> {
         .map_err(|_| Error::invalid(format!("{} is not UTF-8 text", path.display())))
 }
 
+/// An open store that, when the command is done, closes it and warns on stderr if audit
+/// records of committed changes could not be delivered to the log (they wait in the store
+/// and go out with the next run); the command's exit status stays that of the command.
+pub struct Opened(SecretStorage);
+
+impl std::ops::Deref for Opened {
+    type Target = SecretStorage;
+
+    fn deref(&self) -> &SecretStorage {
+        &self.0
+    }
+}
+
+impl Drop for Opened {
+    fn drop(&mut self) {
+        let closed = self.0.close();
+        if let Some(e) = self.0.audit_delivery_error() {
+            eprintln!(
+                "tbsecrets: warning: committed, but the audit log was not written ({e}); the records wait in the store and are written by the next run"
+            );
+        } else if let Err(e) = closed {
+            eprintln!("tbsecrets: warning: closing the store: {e}");
+        }
+    }
+}
+
 /// Opens a store that must already exist.
-fn open_existing(g: &Global) -> Result<SecretStorage> {
+fn open_existing(g: &Global) -> Result<Opened> {
     open_existing_with(g, |_| {})
 }
 
 /// Opens an existing store, letting the caller adjust the options.
-fn open_existing_with(
-    g: &Global,
-    adjust: impl FnOnce(&mut StorageOptions),
-) -> Result<SecretStorage> {
+fn open_existing_with(g: &Global, adjust: impl FnOnce(&mut StorageOptions)) -> Result<Opened> {
     if !is_url(&g.store) && !g.store.exists() {
         return Err(Error::new(
             ErrorCode::NotFound,
@@ -284,7 +317,7 @@ fn open_existing_with(
     }
     options.audit.path = g.audit_log.clone();
     adjust(&mut options);
-    SecretStorage::open(&g.store, options)
+    SecretStorage::open(&g.store, options).map(Opened)
 }
 
 /// The principal the command acts as: --tenant, and --as or the command's default role.

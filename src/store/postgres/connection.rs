@@ -774,18 +774,17 @@ impl Store for PgConnection {
     }
 
     fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()> {
-        self.atomic(None, |c| c.execute(sql::PUT_META, &[&key, &value]).map(|_| ()))
+        self.atomic(None, |c| {
+            c.execute(sql::PUT_META, &[&key, &value]).map(|_| ())
+        })
     }
 
-    fn seal_pointer(
-        &mut self,
-        tenant: &str,
-        name: &str,
-        seal_seq: u64,
-        seal: &[u8],
-    ) -> Result<()> {
+    fn seal_pointer(&mut self, tenant: &str, name: &str, seal_seq: u64, seal: &[u8]) -> Result<()> {
         let changed = self.atomic(Some(&payload(tenant)), |c| {
-            c.execute(sql::SEAL_POINTER, &[&tenant, &name, &(seal_seq as i64), &seal])
+            c.execute(
+                sql::SEAL_POINTER,
+                &[&tenant, &name, &(seal_seq as i64), &seal],
+            )
         })?;
         if changed == 0 {
             return Err(Error::secret_not_found(tenant, name));

@@ -89,7 +89,8 @@ pub const RESEAL_VERSION: &str = "UPDATE tbs_secret_versions SET dek_id = $4, va
 pub const SECRET: &str = "SELECT tenant, name, type, description, version, created_at, updated_at,
                                  value_updated_at, last_used_at, use_count, seal_seq, seal
                           FROM tbs_secrets WHERE tenant = $1 AND name = $2";
-pub const ALL_SECRETS: &str = "SELECT tenant, name, type, description, version, created_at, updated_at,
+pub const ALL_SECRETS: &str =
+    "SELECT tenant, name, type, description, version, created_at, updated_at,
                                       value_updated_at, last_used_at, use_count, seal_seq, seal
                                FROM tbs_secrets ORDER BY tenant COLLATE \"C\", name COLLATE \"C\"";
 pub const CURRENT: &str =
