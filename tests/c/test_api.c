@@ -106,17 +106,19 @@ static void test_static_functions(void) {
                                   "INTEGRITY",
                                   "STORAGE",
                                   "CLOSED",
-                                  "INTERNAL"};
-    for (int i = 0; i < 15; i++) {
+                                  "INTERNAL",
+                                  "ROLLBACK_DETECTED"};
+    for (int i = 0; i < 16; i++) {
         CHECK(strcmp(tbs_status_str(i), names[i]) == 0);
     }
     CHECK(TBS_OK == 0 && TBS_INVALID_ARGUMENT == 1 && TBS_NOT_FOUND == 2 &&
           TBS_ALREADY_EXISTS == 3 && TBS_TYPE_MISMATCH == 4 && TBS_PERMISSION_DENIED == 5 &&
           TBS_IN_USE == 6 && TBS_CONFLICT == 7 && TBS_MALFORMED_PLACEHOLDER == 8 &&
           TBS_UNRESOLVED == 9 && TBS_WRONG_MASTER_KEY == 10 && TBS_INTEGRITY == 11 &&
-          TBS_STORAGE == 12 && TBS_CLOSED == 13 && TBS_INTERNAL == 14);
+          TBS_STORAGE == 12 && TBS_CLOSED == 13 && TBS_INTERNAL == 14 &&
+          TBS_ROLLBACK_DETECTED == 15);
     CHECK(strcmp(tbs_status_str(-1), "UNKNOWN") == 0);
-    CHECK(strcmp(tbs_status_str(15), "UNKNOWN") == 0);
+    CHECK(strcmp(tbs_status_str(16), "UNKNOWN") == 0);
 
     tbs_options options;
     CHECK_STATUS(tbs_options_init(NULL), TBS_INVALID_ARGUMENT);
