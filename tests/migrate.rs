@@ -96,6 +96,14 @@ fn sqlite_to_postgres_and_back() {
     assert_eq!(strip(&before), strip(&on_pg));
     assert_eq!(strip(&before), strip(&on_back));
     assert!(before.iter().any(|l| l.contains("used_by=[\"node-1\"]")));
+    // The copy's pointers stay sealed and its own log starts a new chain that verifies.
+    {
+        let copy = SecretStorage::open(&back, options()).unwrap();
+        copy.update_value("t1", "api", b"v3", None).unwrap();
+        assert_eq!(copy.get_value("t1", "api").unwrap().as_bytes(), b"v3");
+        let report = copy.verify_audit_log(None).unwrap();
+        assert!(report.is_intact(), "{report:?}");
+    }
 
     // The target must be empty; the key must open the source.
     let again = migrate(&source, &pg, options()).unwrap_err();

@@ -210,6 +210,18 @@ impl SecretStorage {
         })
     }
 
+    /// Starts a new audit chain (record 1 next), keeping the write counter: for a store that
+    /// was just loaded with another store's state (migration), whose log starts empty.
+    pub(super) fn restart_audit_chain(&self) -> Result<()> {
+        let mut conn = self.backend.connection()?;
+        conn.store().with_write_lock(STATE_SCOPE, &mut |tx| {
+            let mut state = self.locked_state(tx)?;
+            state.audit = Default::default();
+            state.counter += 1;
+            tx.put_meta(STATE_KEY, &state.encode(&self.state_key))
+        })
+    }
+
     /// ROLLBACK_DETECTED when the anchor file or the audit log has seen a newer state than
     /// the store holds — unless `accept`, which makes the store newer than both (one
     /// audited change) and resets the anchor.

@@ -47,6 +47,9 @@ pub fn migrate(
     let backend = open_backend(target.as_ref(), &target_options)?;
     backend.connection()?.store().load(&dump)?;
     let to = SecretStorage::with_backend(backend, master, target_options)?;
+    // The copy continues the source's write counter (its pointer seals) but not its audit
+    // chain: the target's log starts at record 1.
+    to.restart_audit_chain()?;
     let mut verified = 0;
     for secret in &dump.secrets {
         let expected = from.read_uncounted(&secret.tenant, &secret.name)?;
