@@ -58,7 +58,14 @@ fn a_pointer_moved_back_in_sql_is_integrity_never_the_old_value() {
         store.update_value(TENANT, "db-password", b"v3", None),
         ErrorCode::Integrity,
     );
-    // The seal of another secret copied over does not help either.
+    // `audit verify` says so too: the log is intact, the store is not.
+    let report = store.verify_audit_log(None).unwrap();
+    let problem = report.problem.clone().expect("the moved pointer is reported");
+    assert_eq!(problem.line, 0);
+    assert!(problem.reason.contains("db-password"), "{}", problem.reason);
+    let err = report.into_result().unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Integrity);
+    assert!(err.message().contains("the store is not"), "{err}");
     store.close().unwrap();
 }
 

@@ -7,10 +7,11 @@ use serde::Serialize;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 
-/// The first line that breaks the chain.
+/// The first line that breaks the chain, or a store state the log does not account for.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct AuditProblem {
-    /// Its line number (1-based).
+    /// Its line number (1-based); 0 when the problem is in the store, not in the log (a
+    /// secret's current-version pointer that fails authentication).
     pub line: u64,
     /// What is wrong with it.
     pub reason: String,
@@ -37,6 +38,10 @@ impl AuditVerification {
     pub fn into_result(self) -> Result<AuditVerification> {
         match &self.problem {
             None => Ok(self),
+            Some(p) if p.line == 0 => Err(Error::new(
+                ErrorCode::Integrity,
+                format!("audit log verified, but the store is not: {}", p.reason),
+            )),
             Some(p) => Err(Error::new(
                 ErrorCode::Integrity,
                 format!("audit log line {}: {}", p.line, p.reason),

@@ -808,8 +808,20 @@ impl SecretStorage {
             None => audit_key(&self.keyring, store)?,
         };
         let sealed = self.current_state(store)?.audit;
+        // The store's side: every current-version pointer must carry its seal.
+        let unsealed = store
+            .all_secrets()?
+            .iter()
+            .find_map(|secret| state::verify_pointer(&self.state_key, secret).err());
         drop(conn);
-        crate::audit::verify_file(path, &key, &sealed, progress)
+        let mut report = crate::audit::verify_file(path, &key, &sealed, progress)?;
+        if let (None, Some(e)) = (&report.problem, unsealed) {
+            report.problem = Some(crate::audit::AuditProblem {
+                line: 0,
+                reason: e.message().to_owned(),
+            });
+        }
+        Ok(report)
     }
 
     /// Writes usage counters and batched use records, in one transaction.
