@@ -14,6 +14,8 @@ import java.util.function.Function;
  * <p>The master key is the first of: {@link Builder#masterKey(byte[])} (32 raw bytes),
  * {@link Builder#masterKeyFile(Path)} (a file holding the key in base64, readable only by its
  * owner), then the environment: {@code TBS_MASTER_KEY} (base64) or {@code TBS_MASTER_KEY_FILE}.
+ * A raw key is copied when it is handed over, so the caller can wipe its array at once; an
+ * all-zero key (what a wiped array holds) is refused with {@link InvalidArgumentException}.
  *
  * <pre>{@code
  * SecretStorageOptions options = SecretStorageOptions.builder()
@@ -108,10 +110,13 @@ public final class SecretStorageOptions {
      * The explicit raw master key, if any, as a new copy: the caller should wipe it after use
      * (these options keep their own copy, which no caller can reach).
      *
-     * @return a copy of the key, or {@code null} when another source is used
+     * @return a copy of the key, or {@code null} when another source is used or the key was
+     *     {@linkplain #wipeMasterKey() wiped}
      */
     public byte[] masterKey() {
-        return masterKey == null ? null : masterKey.clone();
+        synchronized (this) {
+            return masterKey == null || wiped ? null : masterKey.clone();
+        }
     }
 
     /**

@@ -130,6 +130,7 @@ class MasterKeyCopyTest {
         try (SecretStorage store = SecretStorage.open(file, options)) {
             options.wipeMasterKey();
             options.wipeMasterKey();
+            assertEquals(null, options.masterKey(), "nothing left to hand out");
             store.create(T, "k", SecretType.TEXT, "v".getBytes(UTF_8), "");
             assertInvalidArgument(() -> SecretStorage.open(file, options));
         }
