@@ -180,15 +180,15 @@ class MaterializeTest {
 
     @Test
     void sessionsNeedResolveAndShareTheStoresFiles() {
-        try (SecretSession service = store.session(Principal.service(T));
-                SecretSession admin = store.session(Principal.tenantAdmin(T))) {
+        try (SecretSession admin = store.session(Principal.tenantAdmin(T))) {
             assertThrows(PermissionDeniedException.class, () -> admin.resolveMaterialized(T, CONFIG));
-            MaterializedDocument config = service.resolveMaterialized(T, CONFIG);
-            Path file = config.files().get(0);
-            service.close();
-            assertTrue(Files.exists(file), "the files belong to the store, not the session");
-            config.close();
-            assertFalse(Files.exists(file), "closing the result after its session still removes the file");
         }
+        SecretSession service = store.session(Principal.service(T));
+        MaterializedDocument config = service.resolveMaterialized(T, CONFIG);
+        Path file = config.files().get(0);
+        service.close();
+        assertTrue(Files.exists(file), "the files belong to the store, not the session");
+        config.close();
+        assertFalse(Files.exists(file), "closing the result after its session still removes the file");
     }
 }
