@@ -497,7 +497,7 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
      * {@linkplain SecretStorageOptions#keepMaterialized() kept}).
      *
      * <pre>{@code
-     * try (MaterializedDocument config = store.resolveMaterialized(tenantId, "{\"caCert\": \"${secret:ca;type:file}\"}")) {
+     * try (MaterializedDocument config = store.resolveMaterialized(tenantId, "{\"caCert\": \"${secret:ca;type:TEXT_FILE}\"}")) {
      *     connect(config.document());    // {"caCert": "/tmp/tbsecrets-…/ca-1-v1.pem"}
      * }
      * }</pre>

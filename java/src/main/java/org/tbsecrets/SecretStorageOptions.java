@@ -310,7 +310,6 @@ public final class SecretStorageOptions {
          * @return this builder
          */
         public Builder masterKeyFile(Path file) {
-            Objects.requireNonNull(file, "file");
             this.masterKeyFile = Objects.requireNonNull(file, "file");
             return this;
         }
