@@ -333,3 +333,42 @@ fn resolve_file_formats() {
         .unwrap_err();
     assert_eq!(err.code(), ErrorCode::InvalidArgument);
 }
+
+#[test]
+fn resolve_materialized_hands_back_its_files_for_release() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path());
+    store
+        .create(T, "ca", SecretType::TextFile, b"PEM", "")
+        .unwrap();
+    store
+        .create(T, "pw", SecretType::Text, b"secret", "")
+        .unwrap();
+    let host = store.acting(&tbsecrets::Actor::Host);
+    let doc = r#"{"a":"${secret:ca}","b":"${secret:ca}","c":"${secret:pw}"}"#;
+    let (first, files) = host.resolve_materialized(T, doc, true).unwrap();
+    assert_eq!(files.len(), 1, "one file per distinct TEXT_FILE secret");
+    let parsed: serde_json::Value = serde_json::from_str(&first).unwrap();
+    assert_eq!(parsed["a"], files[0].as_str());
+    assert_eq!(parsed["c"], "secret");
+    let (_, again) = host.resolve_materialized(T, "${secret:ca}", false).unwrap();
+    assert_eq!(again, files, "the same version shares its file");
+    store.release_materialized(&files).unwrap();
+    assert!(
+        Path::new(&files[0]).exists(),
+        "the second result still holds it"
+    );
+    store.release_materialized(&again).unwrap();
+    assert!(
+        !Path::new(&files[0]).exists(),
+        "released by its last holder"
+    );
+
+    // A failed call gives its files back itself.
+    let err = host
+        .resolve_materialized(T, "${secret:ca} ${secret:missing}", false)
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::Unresolved);
+    let parent = Path::new(&files[0]).parent().unwrap();
+    assert_eq!(std::fs::read_dir(parent).unwrap().count(), 0);
+}

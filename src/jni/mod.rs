@@ -32,7 +32,7 @@ use crate::audit::AuditOptions;
 use crate::crypto::{read_key_file, MasterKey};
 use crate::error::{Error, ErrorCode};
 use crate::model::{Limits, ListQuery, SecretType};
-use crate::service::{ResolveOptions, SecretStorage, Session, StorageOptions};
+use crate::service::{MaterializeOptions, ResolveOptions, SecretStorage, Session, StorageOptions};
 use ::jni::objects::{JByteArray, JByteBuffer, JClass, JObject, JString};
 use ::jni::sys::{jboolean, jint, jlong};
 use ::jni::{jni_mangle, Env, EnvUnowned};
@@ -50,7 +50,8 @@ use wire::Wire;
 /// Opens a store; returns its (host) handle. `master_key` (32 bytes) wins over `key_file`; with
 /// neither, `TBS_MASTER_KEY` then `TBS_MASTER_KEY_FILE` are used. `policy_json` null: the
 /// default policy; `audit_path` null: the default log beside the store; `audit_listener`
-/// (an `org.tbsecrets.AuditListener`) null: no listener.
+/// (an `org.tbsecrets.AuditListener`) null: no listener; `materialize_dir` null: materialised
+/// files go to a fresh private temporary directory (`keep_materialized` then ignored).
 #[allow(clippy::too_many_arguments)]
 #[jni_mangle("org.tbsecrets.internal.Native")]
 pub extern "system" fn open<'local>(
@@ -68,6 +69,8 @@ pub extern "system" fn open<'local>(
     audit_enabled: jboolean,
     audit_path: JString<'local>,
     audit_listener: JObject<'local>,
+    materialize_dir: JString<'local>,
+    keep_materialized: jboolean,
 ) -> jlong {
     env.with_env(|env| -> BridgeResult<jlong> {
         let mut path_arg = StrArg::new();
@@ -81,6 +84,13 @@ pub extern "system" fn open<'local>(
             .transpose()?;
         let mut audit_path_arg = StrArg::new();
         let audit_path = audit_path_arg.read_opt(env, &audit_path, "audit log path")?;
+        let mut materialize_dir_arg = StrArg::new();
+        let materialize = materialize_dir_arg
+            .read_opt(env, &materialize_dir, "materialisation directory")?
+            .map(|dir| MaterializeOptions {
+                dir: dir.into(),
+                keep_on_close: keep_materialized,
+            });
         let sink = if audit_listener.is_null() {
             None
         } else {
@@ -108,7 +118,7 @@ pub extern "system" fn open<'local>(
             max_versions: u32::try_from(positive(max_versions, "maxVersions")?).unwrap_or(u32::MAX),
             create_if_missing,
             busy_timeout: Duration::from_millis(u64::try_from(busy_timeout_millis).unwrap_or(0)),
-            materialize: None,
+            materialize,
             cache_values: true,
             policy,
             audit: AuditOptions {
@@ -583,6 +593,75 @@ fn resolve_document<'local>(
             new_bytes(env, &out)
         }
     }
+}
+
+/// Resolves a UTF-8 document held in `doc[offset..offset + len]`, as JSON or as text, with
+/// TEXT_FILE values materialised as private files. Returns the wire form
+/// `u8 changed | [u32 length | UTF-8 document] | u32 count | paths` (the document only when
+/// changed), wiped on the native side; Java gives the paths back with `releaseMaterialized`.
+#[allow(clippy::too_many_arguments)]
+#[jni_mangle("org.tbsecrets.internal.Native")]
+pub extern "system" fn resolve_materialized<'local>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    tenant: JString<'local>,
+    doc: JByteArray<'local>,
+    offset: jint,
+    len: jint,
+    json: jboolean,
+) -> JByteArray<'local> {
+    env.with_env(|env| -> BridgeResult<_> {
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let handle = unsafe { handle_ref(handle) }?;
+        let mut t = StrArg::new();
+        let tenant = t.read(env, &tenant, "tenantId")?;
+        let bytes = document_bytes(env, &doc, offset, len)?;
+        let text = utf8_document(&bytes)?;
+        let (resolved, files) = handle.session().resolve_materialized(tenant, text, json)?;
+        let document = match &resolved {
+            Cow::Borrowed(_) => None,
+            Cow::Owned(out) => Some(out.as_bytes()),
+        };
+        let out = Wiped(Wire::default().materialized(document, &files).take());
+        if let Cow::Owned(resolved) = resolved {
+            drop(Wiped(resolved.into_bytes()));
+        }
+        match new_bytes(env, &out) {
+            Ok(array) => Ok(array),
+            Err(e) => {
+                // Java never sees the paths: give them back here.
+                let _ = handle.storage.release_materialized(&files);
+                Err(e)
+            }
+        }
+    })
+    .resolve::<ThrowSecretStorageException>()
+}
+
+/// Gives back the materialised files a `resolveMaterialized` result held: `paths` holds them
+/// separated by NUL characters (which no path contains). A file no other result holds is
+/// removed; paths the store does not hold are ignored.
+#[jni_mangle("org.tbsecrets.internal.Native")]
+pub extern "system" fn release_materialized<'local>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    paths: JString<'local>,
+) {
+    env.with_env(|env| -> BridgeResult<()> {
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let handle = unsafe { handle_ref(handle) }?;
+        let mut p = StrArg::new();
+        let paths: Vec<String> = p
+            .read(env, &paths, "paths")?
+            .split('\0')
+            .filter(|path| !path.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Ok(handle.storage.release_materialized(&paths)?)
+    })
+    .resolve::<ThrowSecretStorageException>()
 }
 
 fn utf8_document(bytes: &[u8]) -> BridgeResult<&str> {

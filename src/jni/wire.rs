@@ -55,6 +55,31 @@ impl Wire {
         self.u8(t.map_or(NO_TYPE, SecretType::as_u8))
     }
 
+    /// A materialised resolve result: `u8 changed | [u32 length | UTF-8 document] | u32 count |
+    /// paths`, the document only when `Some`. The buffer is reserved once, so no reallocation
+    /// leaves a copy of the document (which holds values) behind: the caller wipes the result.
+    pub(super) fn materialized(&mut self, document: Option<&[u8]>, files: &[String]) -> &mut Self {
+        let size = 1
+            + document.map_or(0, |d| 4 + d.len())
+            + 4
+            + files.iter().map(|f| 4 + f.len()).sum::<usize>();
+        self.0.reserve_exact(size);
+        match document {
+            Some(document) => {
+                self.u8(1).u32(document.len());
+                self.0.extend_from_slice(document);
+            }
+            None => {
+                self.u8(0);
+            }
+        }
+        self.u32(files.len());
+        for file in files {
+            self.str(file);
+        }
+        self
+    }
+
     /// One `SecretInfo`.
     pub(super) fn info(&mut self, info: &SecretInfo) -> &mut Self {
         self.str(&info.tenant)

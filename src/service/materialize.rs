@@ -5,7 +5,8 @@
 //! pre-planted symlink is never followed. Each (tenant, secret, version) is written once per
 //! handle. The files are removed by [`Materializer::clear`], which the handle calls on close,
 //! unless the directory was configured with `keep_on_close` (the CLI renders config files
-//! whose referenced files must outlive it).
+//! whose referenced files must outlive it), and one by one by [`Materializer::release`] once
+//! every holder has given a file back (Java's `MaterializedDocument.close`).
 
 use crate::error::{Error, Result};
 use foldhash::HashMap;
@@ -32,6 +33,8 @@ struct State {
     /// Whether this handle created the directory (then `clear` removes it too).
     created_dir: bool,
     files: HashMap<(String, String, u64), PathBuf>,
+    /// How many times each file has been handed out and not [released](Materializer::release).
+    holds: HashMap<PathBuf, u64>,
     next_id: u64,
 }
 
@@ -54,8 +57,10 @@ impl Materializer {
     pub fn path_for(&self, tenant: &str, name: &str, version: u64, bytes: &[u8]) -> Result<String> {
         let mut state = self.state.lock();
         let key = (tenant.to_owned(), name.to_owned(), version);
-        if let Some(path) = state.files.get(&key) {
-            return path_text(path);
+        if let Some(path) = state.files.get(&key).cloned() {
+            let text = path_text(&path)?;
+            *state.holds.entry(path).or_insert(0) += 1;
+            return Ok(text);
         }
         let dir = match &state.dir {
             Some(dir) => dir.clone(),
@@ -80,8 +85,39 @@ impl Materializer {
             .map_err(|e| Error::storage(format!("cannot create {}: {e}", path.display())))?;
         file.write_all(bytes)?;
         let text = path_text(&path)?;
+        state.holds.insert(path.clone(), 1);
         state.files.insert(key, path);
         Ok(text)
+    }
+
+    /// Gives back paths [`Materializer::path_for`] handed out (once per time it handed each
+    /// out): a file no holder uses any more is removed at once, and a later `path_for` writes
+    /// it afresh. Paths this materializer does not hold (already cleared, or never its own)
+    /// are ignored, so no other file can be removed through it.
+    pub fn release(&self, paths: &[String]) -> Result<()> {
+        let mut state = self.state.lock();
+        let mut first_error = None;
+        for path in paths {
+            let path = PathBuf::from(path);
+            let Some(holds) = state.holds.get_mut(&path) else {
+                continue;
+            };
+            *holds = holds.saturating_sub(1);
+            if *holds > 0 {
+                continue;
+            }
+            state.holds.remove(&path);
+            state.files.retain(|_, p| *p != path);
+            if let Err(e) = fs::remove_file(&path) {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        match first_error {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
     }
 
     fn prepare_dir(&self) -> Result<(PathBuf, bool)> {
@@ -117,6 +153,7 @@ impl Materializer {
     pub fn clear(&self) -> Result<()> {
         let mut state = self.state.lock();
         let mut first_error = None;
+        state.holds.clear();
         for (_, path) in state.files.drain() {
             if let Err(e) = fs::remove_file(&path) {
                 if e.kind() != std::io::ErrorKind::NotFound {
@@ -196,6 +233,24 @@ mod tests {
         assert!(file_name.starts_with("ca_cert_1-"), "{file_name}");
         m.close().unwrap();
         assert!(!Path::new(&a).exists() && !Path::new(&b).exists() && !dir.exists());
+    }
+
+    #[test]
+    fn released_files_are_removed_when_no_holder_is_left() {
+        let m = Materializer::new(None);
+        let a = m.path_for("t", "ca", 1, b"PEM-A").unwrap();
+        assert_eq!(m.path_for("t", "ca", 1, b"PEM-A").unwrap(), a, "shared");
+        m.release(std::slice::from_ref(&a)).unwrap();
+        assert!(Path::new(&a).exists(), "one holder is left");
+        let other = tempfile::NamedTempFile::new().unwrap();
+        let other_path = other.path().to_str().unwrap().to_owned();
+        m.release(&[a.clone(), other_path]).unwrap();
+        assert!(!Path::new(&a).exists(), "the last holder removed it");
+        assert!(other.path().exists(), "a path it does not hold is ignored");
+        let again = m.path_for("t", "ca", 1, b"PEM-A").unwrap();
+        assert_eq!(fs::read(&again).unwrap(), b"PEM-A", "written afresh");
+        m.close().unwrap();
+        assert!(!Path::new(&again).exists());
     }
 
     #[test]

@@ -76,6 +76,8 @@ struct StoreSource<'a> {
     options: ResolveOptions,
     /// Each distinct secret asked for, with whether it was found (for the audit log).
     fetched: Vec<(String, ErrorCode)>,
+    /// The paths of the files materialised for this call (see `Materializer::release`).
+    materialized: Vec<String>,
 }
 
 impl SecretSource for StoreSource<'_> {
@@ -114,6 +116,7 @@ impl StoreSource<'_> {
                 value.version(),
                 value.as_bytes(),
             )?;
+            self.materialized.push(path.clone());
             return Ok(Fetched::Found {
                 secret_type,
                 replacement: Zeroizing::new(path),
@@ -147,6 +150,21 @@ impl SecretStorage {
         json: bool,
         options: ResolveOptions,
     ) -> Result<Cow<'t, str>> {
+        self.resolve_tracked(actor, tenant, document, json, options, &mut Vec::new())
+    }
+
+    /// [`SecretStorage::resolve_inner`] that also hands back the paths of the files it
+    /// materialised (each once per call, whether or not the call succeeds), for
+    /// [`SecretStorage::release_materialized`].
+    pub(super) fn resolve_tracked<'t>(
+        &self,
+        actor: &Actor,
+        tenant: &str,
+        document: &'t str,
+        json: bool,
+        options: ResolveOptions,
+        materialized: &mut Vec<String>,
+    ) -> Result<Cow<'t, str>> {
         if let Err(e) = self.ensure_open().and_then(|()| validate_tenant(tenant)) {
             if e.code() != ErrorCode::Closed {
                 // Best effort, like every failed resolve: the caller gets the error either way.
@@ -161,12 +179,14 @@ impl SecretStorage {
             tenant,
             options,
             fetched: Vec::new(),
+            materialized: Vec::new(),
         };
         let result = if json {
             placeholder::resolve_json(document, &mut source)
         } else {
             placeholder::resolve_text(document, &mut source)
         };
+        materialized.append(&mut source.materialized);
         match &result {
             Ok(_) => {
                 for (name, _) in &source.fetched {
@@ -259,6 +279,13 @@ impl SecretStorage {
     /// Removes the TEXT_FILE files materialised so far by this handle.
     pub fn clear_materialized(&self) -> Result<()> {
         self.materializer.clear()
+    }
+
+    /// Gives back the paths a [`Session::resolve_materialized`](super::Session::resolve_materialized)
+    /// call handed out: a file no other result still holds is removed at once. Paths the store
+    /// does not hold (already cleared, or not materialised by it) are ignored.
+    pub fn release_materialized(&self, paths: &[String]) -> Result<()> {
+        self.materializer.release(paths)
     }
 
     /// The distinct (name, type) pairs a document (JSON or text) references.

@@ -292,6 +292,32 @@ impl<'a> Session<'a> {
         store.resolve_inner(&self.actor, tenant, json, true, options)
     }
 
+    /// Resolves a document (JSON or text) with TEXT_FILE values materialised as private files;
+    /// needs RESOLVE. Returns the resolved document and the paths of the files it references
+    /// (one per distinct TEXT_FILE secret), which the caller gives back with
+    /// [`SecretStorage::release_materialized`] when done; they are removed on store close
+    /// anyway (unless kept). A failed call gives its files back itself.
+    pub fn resolve_materialized<'t>(
+        &self,
+        tenant: &str,
+        document: &'t str,
+        json: bool,
+    ) -> Result<(Cow<'t, str>, Vec<String>)> {
+        let store = self.allow(Operation::Resolve, AuditAction::Resolve, tenant, &[])?;
+        let options = ResolveOptions {
+            materialize_files: true,
+        };
+        let mut files = Vec::new();
+        match store.resolve_tracked(&self.actor, tenant, document, json, options, &mut files) {
+            Ok(resolved) => Ok((resolved, files)),
+            Err(e) => {
+                // Best effort: the caller gets the resolution error either way.
+                let _ = store.release_materialized(&files);
+                Err(e)
+            }
+        }
+    }
+
     /// Reads a file and resolves it as JSON or text (`Auto`: `.json` → JSON); needs RESOLVE.
     pub fn resolve_file(
         &self,

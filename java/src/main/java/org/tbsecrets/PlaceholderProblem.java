@@ -1,7 +1,8 @@
 package org.tbsecrets;
 
 /**
- * One placeholder that could not be resolved. Never contains a secret value.
+ * One placeholder that could not be resolved. Never contains a secret value. Serializable, so
+ * that a {@link SecretStorageException} keeps its problems when serialized.
  *
  * @param code why it failed: {@link ErrorCode#NOT_FOUND}, {@link ErrorCode#TYPE_MISMATCH} or
  *     {@link ErrorCode#MALFORMED_PLACEHOLDER}
@@ -9,4 +10,5 @@ package org.tbsecrets;
  * @param offset byte offset of the <code>${secret:</code> in the UTF-8 document
  * @param reason a short explanation
  */
-public record PlaceholderProblem(ErrorCode code, String name, long offset, String reason) {}
+public record PlaceholderProblem(ErrorCode code, String name, long offset, String reason)
+        implements java.io.Serializable {}

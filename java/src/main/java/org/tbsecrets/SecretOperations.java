@@ -489,6 +489,70 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
     }
 
     /**
+     * Resolves a JSON document like {@link #resolve(String, String)}, but replaces each TEXT_FILE
+     * placeholder by the path of a private file holding the value (mode 0600, in
+     * {@link SecretStorageOptions#materializeDir()} or a private temporary directory), for
+     * configurations that want a file (CA certificates, keys). Close the result to remove the
+     * files; closing the store removes them too (unless
+     * {@linkplain SecretStorageOptions#keepMaterialized() kept}).
+     *
+     * <pre>{@code
+     * try (MaterializedDocument config = store.resolveMaterialized(tenantId, "{\"caCert\": \"${secret:ca;type:TEXT_FILE}\"}")) {
+     *     connect(config.document());    // {"caCert": "/tmp/tbsecrets-…/ca-1-v1.pem"}
+     * }
+     * }</pre>
+     *
+     * @param tenantId the tenant whose secrets are substituted
+     * @param configJson the JSON document
+     * @return the resolved document and its files; close it when done
+     * @throws UnresolvedPlaceholderException if a secret is missing (all offenders listed; no file
+     *     is left behind)
+     * @throws MalformedPlaceholderException if a placeholder is malformed
+     * @throws InvalidArgumentException if the document is not JSON, or the materialisation
+     *     directory is accessible by group or others
+     * @throws StorageException if a file cannot be written
+     */
+    public MaterializedDocument resolveMaterialized(String tenantId, String configJson) {
+        return materialize(tenantId, configJson, true);
+    }
+
+    /**
+     * Resolves a plain text like {@link #resolveText(String, String)}, with TEXT_FILE values
+     * materialised as files (see {@link #resolveMaterialized(String, String)}).
+     *
+     * @param tenantId the tenant
+     * @param text the text
+     * @return the resolved text and its files; close it when done
+     * @throws UnresolvedPlaceholderException if a secret is missing (all offenders listed)
+     * @throws MalformedPlaceholderException if a placeholder is malformed
+     */
+    public MaterializedDocument resolveTextMaterialized(String tenantId, String text) {
+        return materialize(tenantId, text, false);
+    }
+
+    private MaterializedDocument materialize(String tenantId, String document, boolean json) {
+        Objects.requireNonNull(tenantId, "tenantId");
+        Objects.requireNonNull(document, "document");
+        byte[] in = document.getBytes(StandardCharsets.UTF_8);
+        byte[] out = call(h -> Native.resolveMaterialized(h, tenantId, in, 0, in.length, json));
+        Wire.Materialized result;
+        try {
+            result = Wire.materialized(out);
+        } finally {
+            Arrays.fill(out, (byte) 0);
+        }
+        String resolved = document;
+        if (result.document() != null) {
+            try {
+                resolved = new String(result.document(), StandardCharsets.UTF_8);
+            } finally {
+                Arrays.fill(result.document(), (byte) 0);
+            }
+        }
+        return new MaterializedDocument(resolved, result.files(), storeHandle == null ? handle : storeHandle);
+    }
+
+    /**
      * The distinct secrets a document (JSON or text) references, in order of first appearance.
      * Needs no store access; in JSON only string values count.
      *
@@ -591,15 +655,20 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
      * (the old one fails with {@link WrongMasterKeyException}); this instance keeps working.
      * Other processes that have the store open must reopen it with the new key.
      *
-     * @param newKey 32 raw bytes; not modified, wipe it afterwards
+     * @param newKey 32 raw bytes, not all zero; copied at once (the copy is wiped when the call
+     *     returns) and not modified: wipe it afterwards
      * @return what was rewrapped
-     * @throws InvalidArgumentException if the key is not 32 bytes long
+     * @throws InvalidArgumentException if the key is not 32 bytes long or is all zero
      * @throws PermissionDeniedException for a session whose principal may not WRITE in every
      *     tenant
      */
     public RotationReport rotateMasterKey(byte[] newKey) {
-        Objects.requireNonNull(newKey, "newKey");
-        return call(h -> Wire.rotation(Native.rotateMasterKey(h, newKey)));
+        byte[] key = SecretStorageOptions.copyMasterKey(newKey, "newKey");
+        try {
+            return call(h -> Wire.rotation(Native.rotateMasterKey(h, key)));
+        } finally {
+            Arrays.fill(key, (byte) 0);
+        }
     }
 
     /**

@@ -55,17 +55,19 @@ public final class SecretStorage extends SecretOperations {
      * @param options the master key source, limits, access policy and audit settings
      * @return the open store
      * @throws WrongMasterKeyException if the key does not open the store (nothing is changed)
-     * @throws InvalidArgumentException if no master key is configured, the key is malformed, or
-     *     the policy JSON is invalid
+     * @throws InvalidArgumentException if no master key is configured, the key is malformed or
+     *     all zero, the options' key was {@linkplain SecretStorageOptions#wipeMasterKey() wiped},
+     *     or the policy JSON is invalid
      * @throws IntegrityException if the file is not a store or is corrupt
      * @throws StorageException if the file (or the audit log) cannot be opened or created
      */
     public static SecretStorage open(Path store, SecretStorageOptions options) {
         Objects.requireNonNull(store, "store");
         Objects.requireNonNull(options, "options");
-        long pointer = Native.open(
+        // The native code reads a temporary copy of the key, wiped as soon as the call returns.
+        long pointer = options.useMasterKey(key -> Native.open(
                 store.toString(),
-                options.masterKey(),
+                key,
                 options.masterKeyFile() == null ? null : options.masterKeyFile().toString(),
                 options.maxTextChars(),
                 options.maxFileBytes(),
@@ -75,7 +77,9 @@ public final class SecretStorage extends SecretOperations {
                 options.policyJson(),
                 options.auditEnabled(),
                 options.auditLog() == null ? null : options.auditLog().toString(),
-                options.auditListener());
+                options.auditListener(),
+                options.materializeDir() == null ? null : options.materializeDir().toString(),
+                options.keepMaterialized()));
         return new SecretStorage(store, new NativeHandle(pointer, store.toString()), options.maxTextChars());
     }
 
@@ -115,8 +119,13 @@ public final class SecretStorage extends SecretOperations {
     /**
      * Closes the store: new calls (of the store and of its sessions) fail with
      * {@link IllegalStateException}, calls in flight are waited for, usage counters and audit
-     * records are flushed, the native handle and every open session are freed. Calling it again
-     * does nothing.
+     * records are flushed, materialised files are removed (unless
+     * {@link SecretStorageOptions#keepMaterialized() kept}), the native handle and every open
+     * session are freed. Calling it again does nothing.
+     *
+     * <p>Called from an {@link AuditListener} (inside a call of this store, on its thread), the
+     * close takes effect once that call returns: the store counts as closed at once, and the rest
+     * happens when the call returns (see {@link AuditListener}); it never deadlocks.
      *
      * @throws StorageException if the final flush of usage counters failed (the store is closed
      *     anyway)

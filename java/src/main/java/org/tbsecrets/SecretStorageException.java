@@ -8,6 +8,9 @@ import java.util.List;
  * exactly what they handle. Messages name tenants, secrets, placeholders and byte offsets, never
  * a secret value.
  *
+ * <p>Serializable with every field: the code, the message and the {@link #problems()} survive
+ * Java serialization of every subclass.
+ *
  * <p>Unchecked: a secret store failure is usually a configuration problem the immediate caller
  * cannot repair. Use after {@link SecretStorage#close()} is reported as
  * {@link IllegalStateException} instead.
@@ -15,8 +18,13 @@ import java.util.List;
 public class SecretStorageException extends RuntimeException {
     private static final long serialVersionUID = 1L;
 
+    /** The code; serialized with the exception (enums serialize by name). */
     private final ErrorCode code;
-    private final transient List<PlaceholderProblem> problems;
+    /**
+     * The problems: an unmodifiable {@code List.copyOf} list of records, both serializable, so
+     * an exception keeps its problems across Java serialization (e.g. RMI or a cluster cache).
+     */
+    private final List<PlaceholderProblem> problems;
 
     /**
      * Creates an exception.
@@ -48,7 +56,8 @@ public class SecretStorageException extends RuntimeException {
      * @return the problems, never {@code null}
      */
     public List<PlaceholderProblem> problems() {
-        return problems;
+        // A stream written by a version that did not serialize the problems restores null.
+        return problems == null ? List.of() : problems;
     }
 
     /**

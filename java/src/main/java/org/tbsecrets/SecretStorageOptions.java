@@ -2,7 +2,9 @@ package org.tbsecrets;
 
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.Objects;
+import java.util.function.Function;
 
 /**
  * How to open a {@link SecretStorage}: where the master key comes from, value limits, how many
@@ -12,6 +14,8 @@ import java.util.Objects;
  * <p>The master key is the first of: {@link Builder#masterKey(byte[])} (32 raw bytes),
  * {@link Builder#masterKeyFile(Path)} (a file holding the key in base64, readable only by its
  * owner), then the environment: {@code TBS_MASTER_KEY} (base64) or {@code TBS_MASTER_KEY_FILE}.
+ * A raw key is copied when it is handed over, so the caller can wipe its array at once; an
+ * all-zero key (what a wiped array holds) is refused with {@link InvalidArgumentException}.
  *
  * <pre>{@code
  * SecretStorageOptions options = SecretStorageOptions.builder()
@@ -38,7 +42,10 @@ public final class SecretStorageOptions {
     /** The length of a raw master key. */
     public static final int MASTER_KEY_BYTES = 32;
 
+    /** A private copy of the caller's key (never the caller's array), or {@code null}. */
     private final byte[] masterKey;
+    /** Whether {@link #wipeMasterKey()} has wiped {@link #masterKey}. */
+    private boolean wiped;
     private final Path masterKeyFile;
     private final int maxTextChars;
     private final int maxFileBytes;
@@ -49,9 +56,11 @@ public final class SecretStorageOptions {
     private final boolean auditEnabled;
     private final Path auditLog;
     private final AuditListener auditListener;
+    private final Path materializeDir;
+    private final boolean keepMaterialized;
 
     private SecretStorageOptions(Builder b) {
-        this.masterKey = b.masterKey;
+        this.masterKey = b.masterKey == null ? null : b.masterKey.clone();
         this.masterKeyFile = b.masterKeyFile;
         this.maxTextChars = b.maxTextChars;
         this.maxFileBytes = b.maxFileBytes;
@@ -62,6 +71,8 @@ public final class SecretStorageOptions {
         this.auditEnabled = b.auditEnabled;
         this.auditLog = b.auditLog;
         this.auditListener = b.auditListener;
+        this.materializeDir = b.materializeDir;
+        this.keepMaterialized = b.keepMaterialized;
     }
 
     /**
@@ -77,9 +88,10 @@ public final class SecretStorageOptions {
     /**
      * Default options with an explicit raw master key.
      *
-     * @param masterKey 32 raw bytes; the array is used as is (not copied), so the caller can wipe
-     *     it once the store is open
+     * @param masterKey 32 raw bytes, not all zero; copied at once, so the caller can (and should)
+     *     wipe its array right after this call
      * @return the options
+     * @throws InvalidArgumentException if the key is not 32 bytes long or is all zero
      */
     public static SecretStorageOptions withMasterKey(byte[] masterKey) {
         return builder().masterKey(masterKey).build();
@@ -95,12 +107,53 @@ public final class SecretStorageOptions {
     }
 
     /**
-     * The explicit raw master key, if any (the caller's array, not a copy).
+     * The explicit raw master key, if any, as a new copy: the caller should wipe it after use
+     * (these options keep their own copy, which no caller can reach).
      *
-     * @return the key, or {@code null} when another source is used
+     * @return a copy of the key, or {@code null} when another source is used or the key was
+     *     {@linkplain #wipeMasterKey() wiped}
      */
     public byte[] masterKey() {
-        return masterKey;
+        synchronized (this) {
+            return masterKey == null || wiped ? null : masterKey.clone();
+        }
+    }
+
+    /**
+     * Wipes the copy of the raw master key these options hold (fills it with zeros and forgets
+     * it). Opening a store with options wiped this way fails with
+     * {@link InvalidArgumentException}; a store already open is not affected. Call it once every
+     * store that needs these options is open. Does nothing when no raw key was set.
+     */
+    public void wipeMasterKey() {
+        synchronized (this) {
+            if (masterKey != null) {
+                Arrays.fill(masterKey, (byte) 0);
+                wiped = true;
+            }
+        }
+    }
+
+    /**
+     * Runs {@code use} with a temporary copy of the raw master key (or {@code null}), wiped when
+     * it returns.
+     */
+    <T> T useMasterKey(Function<byte[], T> use) {
+        byte[] copy;
+        synchronized (this) {
+            if (wiped) {
+                throw new InvalidArgumentException(
+                        "the master key of these options was wiped (wipeMasterKey); build new options", null);
+            }
+            copy = masterKey == null ? null : masterKey.clone();
+        }
+        try {
+            return use.apply(copy);
+        } finally {
+            if (copy != null) {
+                Arrays.fill(copy, (byte) 0);
+            }
+        }
     }
 
     /**
@@ -194,6 +247,26 @@ public final class SecretStorageOptions {
         return auditListener;
     }
 
+    /**
+     * The directory of materialised TEXT_FILE values (see
+     * {@link SecretOperations#resolveMaterialized}).
+     *
+     * @return the directory, or {@code null} for a fresh private temporary directory per store
+     */
+    public Path materializeDir() {
+        return materializeDir;
+    }
+
+    /**
+     * Whether materialised files outlive the store (they are still removed when their
+     * {@link MaterializedDocument} is closed).
+     *
+     * @return true to keep them when the store closes (default false)
+     */
+    public boolean keepMaterialized() {
+        return keepMaterialized;
+    }
+
     /** Builds {@link SecretStorageOptions}; every setter returns the builder. */
     public static final class Builder {
         private byte[] masterKey;
@@ -207,23 +280,25 @@ public final class SecretStorageOptions {
         private boolean auditEnabled = true;
         private Path auditLog;
         private AuditListener auditListener;
+        private Path materializeDir;
+        private boolean keepMaterialized;
 
         private Builder() {}
 
         /**
          * Uses a raw master key (wins over a key file and the environment).
          *
-         * @param key exactly 32 bytes; used as is, not copied: wipe it after opening
+         * @param key exactly 32 bytes, not all zero; copied at once, so the caller can (and should)
+         *     wipe its array right after this call
          * @return this builder
-         * @throws InvalidArgumentException if the key is not 32 bytes long
+         * @throws InvalidArgumentException if the key is not 32 bytes long or is all zero
          */
         public Builder masterKey(byte[] key) {
-            Objects.requireNonNull(key, "key");
-            if (key.length != MASTER_KEY_BYTES) {
-                throw new InvalidArgumentException(
-                        "a master key must be " + MASTER_KEY_BYTES + " bytes; got " + key.length + " bytes", null);
+            byte[] copy = copyMasterKey(key, "key");
+            if (this.masterKey != null) {
+                Arrays.fill(this.masterKey, (byte) 0);
             }
-            this.masterKey = key;
+            this.masterKey = copy;
             return this;
         }
 
@@ -246,6 +321,9 @@ public final class SecretStorageOptions {
          * @return this builder
          */
         public Builder masterKeyFromEnvironment() {
+            if (this.masterKey != null) {
+                Arrays.fill(this.masterKey, (byte) 0);
+            }
             this.masterKey = null;
             this.masterKeyFile = null;
             return this;
@@ -366,6 +444,33 @@ public final class SecretStorageOptions {
         }
 
         /**
+         * Writes materialised TEXT_FILE values (see {@link SecretOperations#resolveMaterialized})
+         * to this directory instead of a fresh private temporary one. It is created with mode
+         * 0700 if missing; an existing one must not be accessible by group or others (checked
+         * when the first file is written: {@link InvalidArgumentException}).
+         *
+         * @param dir the directory
+         * @return this builder
+         */
+        public Builder materializeDir(Path dir) {
+            this.materializeDir = Objects.requireNonNull(dir, "dir");
+            return this;
+        }
+
+        /**
+         * Keeps materialised files when the store closes (default false: the store's close
+         * removes them). Closing a {@link MaterializedDocument} still removes its files. Only
+         * applies with {@link #materializeDir(Path)}.
+         *
+         * @param keep true to keep them
+         * @return this builder
+         */
+        public Builder keepMaterialized(boolean keep) {
+            this.keepMaterialized = keep;
+            return this;
+        }
+
+        /**
          * Builds the options.
          *
          * @return the options
@@ -380,5 +485,33 @@ public final class SecretStorageOptions {
             }
             return value;
         }
+    }
+
+    /**
+     * A copy of a raw master key handed over by a caller, checked: 32 bytes, not all zero (an
+     * all-zero key is what a wiped array holds, never a real key).
+     *
+     * @param key the caller's array (not modified)
+     * @param what the parameter's name, for messages
+     * @return a new array the library owns and wipes
+     * @throws InvalidArgumentException if the key is not 32 bytes long or is all zero
+     */
+    static byte[] copyMasterKey(byte[] key, String what) {
+        Objects.requireNonNull(key, what);
+        byte[] copy = key.clone();
+        if (copy.length != MASTER_KEY_BYTES) {
+            Arrays.fill(copy, (byte) 0);
+            throw new InvalidArgumentException(
+                    "a master key must be " + MASTER_KEY_BYTES + " bytes; got " + copy.length + " bytes", null);
+        }
+        int bits = 0;
+        for (byte b : copy) {
+            bits |= b;
+        }
+        if (bits == 0) {
+            throw new InvalidArgumentException(
+                    "the master key is all zero bytes (a wiped array?); it is refused as a key", null);
+        }
+        return copy;
     }
 }

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -245,7 +246,8 @@ class SecretStorageTest {
                 .busyTimeout(Duration.ofSeconds(2))
                 .createIfMissing(true)
                 .build();
-        assertSame(key, options.masterKey());
+        assertNotSame(key, options.masterKey(), "the options hold a copy, not the caller's array");
+        assertArrayEquals(key, options.masterKey());
         assertNull(options.masterKeyFile());
         assertEquals(4, options.maxTextChars());
         assertEquals(8, options.maxFileBytes());

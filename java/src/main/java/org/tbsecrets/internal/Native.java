@@ -38,6 +38,9 @@ public final class Native {
      * @param auditEnabled write audit records at all
      * @param auditPath the audit log file, or {@code null} for the default beside the store
      * @param auditListener receives every audit record, or {@code null}
+     * @param materializeDir the directory of materialised TEXT_FILE values, or {@code null} for a
+     *     fresh private temporary one
+     * @param keepMaterialized keep materialised files when the store closes
      * @return the handle (acting as the host)
      */
     public static native long open(
@@ -52,7 +55,9 @@ public final class Native {
             String policyJson,
             boolean auditEnabled,
             String auditPath,
-            AuditListener auditListener);
+            AuditListener auditListener,
+            String materializeDir,
+            boolean keepMaterialized);
 
     /**
      * Opens a session handle acting as a principal over a store handle.
@@ -240,6 +245,30 @@ public final class Native {
      */
     public static native byte[] resolveDirect(
             long handle, String tenant, ByteBuffer doc, int offset, int length, boolean json);
+
+    /**
+     * Resolves a UTF-8 document held in a byte array with TEXT_FILE values materialised as
+     * private files.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param doc the array
+     * @param offset start of the document
+     * @param length its length in bytes
+     * @param json JSON (string values only) or text
+     * @return the wire-encoded result (see {@link Wire#materialized}); wipe it after decoding
+     */
+    public static native byte[] resolveMaterialized(
+            long handle, String tenant, byte[] doc, int offset, int length, boolean json);
+
+    /**
+     * Gives back the files of a {@link #resolveMaterialized} result: a file no other result
+     * holds is removed.
+     *
+     * @param handle a handle of the store
+     * @param paths the paths, separated by NUL characters
+     */
+    public static native void releaseMaterialized(long handle, String paths);
 
     /**
      * References of a UTF-8 document.

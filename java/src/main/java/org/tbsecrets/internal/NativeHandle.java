@@ -1,5 +1,7 @@
 package org.tbsecrets.internal;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -20,11 +22,21 @@ import java.util.concurrent.locks.StampedLock;
  * session calls in flight too, then closes every session handle still open; closing a session
  * leaves the store open.
  *
+ * <p>A close requested on a thread that is inside a native call itself (an
+ * {@link org.tbsecrets.AuditListener} runs on the thread of the call that wrote the record,
+ * while that call holds its read locks) cannot wait for that call: it would wait for itself.
+ * Such a close marks the handle closing at once (new calls on any thread fail with
+ * {@link IllegalStateException}) and takes effect once that thread's outermost native call
+ * returns, in {@link #exit(long)}: a callback can never deadlock the store.
+ *
  * <p>It is also the {@link java.lang.ref.Cleaner} action of its {@code SecretStorage} or
  * {@code SecretSession}, so a handle that is never closed is closed when its owner becomes
  * unreachable; it holds no reference to the owner. Running it again does nothing.
  */
 public final class NativeHandle implements Runnable {
+    /** Per thread: how many native calls it is inside, and the closes deferred until it is in none. */
+    private static final ThreadLocal<Calls> CALLS = ThreadLocal.withInitial(Calls::new);
+
     private final StampedLock lock = new StampedLock();
     private final String description;
     /** The store's handle for a session handle, else {@code null}. */
@@ -93,6 +105,7 @@ public final class NativeHandle implements Runnable {
             lock.unlockRead(stamp);
             throw closed();
         }
+        CALLS.get().depth++;
         return stamp;
     }
 
@@ -112,6 +125,19 @@ public final class NativeHandle implements Runnable {
      */
     public void exit(long stamp) {
         lock.unlockRead(stamp);
+        Calls calls = CALLS.get();
+        if (--calls.depth == 0 && calls.deferred != null) {
+            List<NativeHandle> deferred = calls.deferred;
+            calls.deferred = null;
+            for (NativeHandle handle : deferred) {
+                try {
+                    handle.free();
+                } catch (RuntimeException flushFailed) {
+                    // The handle is freed anyway; the call that returns here has its own outcome,
+                    // which a failure of a close requested from a callback must not replace.
+                }
+            }
+        }
     }
 
     /**
@@ -126,7 +152,8 @@ public final class NativeHandle implements Runnable {
     /**
      * Closes the native handle once: refuses new calls, waits for the calls in flight, then frees
      * the handle (a store handle closes the store, then its sessions still open). Later calls do
-     * nothing.
+     * nothing. Called on a thread that is inside a native call (from an audit listener), it only
+     * refuses new calls and leaves the rest to that thread's outermost {@link #exit(long)}.
      */
     @Override
     public void run() {
@@ -134,6 +161,19 @@ public final class NativeHandle implements Runnable {
             return;
         }
         closing = true;
+        Calls calls = CALLS.get();
+        if (calls.depth > 0) {
+            if (calls.deferred == null) {
+                calls.deferred = new ArrayList<>(2);
+            }
+            calls.deferred.add(this);
+            return;
+        }
+        free();
+    }
+
+    /** Waits for the calls in flight and frees the native handle; run once, by {@link #run()} or {@link #exit}. */
+    private void free() {
         lock.writeLock(); // never released: every later enter() fails
         long p = pointer;
         pointer = 0L;
@@ -156,5 +196,13 @@ public final class NativeHandle implements Runnable {
             return store.closed();
         }
         return new IllegalStateException("the " + description + " is closed");
+    }
+
+    /** The native calls one thread is inside. */
+    private static final class Calls {
+        /** Calls entered and not yet exited (nested only through audit listeners). */
+        int depth;
+        /** Handles whose close was requested inside a call, freed when {@link #depth} drops to 0. */
+        List<NativeHandle> deferred;
     }
 }

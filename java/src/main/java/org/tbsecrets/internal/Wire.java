@@ -32,6 +32,37 @@ public final class Wire {
     }
 
     /**
+     * A decoded materialised resolve result.
+     *
+     * @param document the resolved UTF-8 document, or {@code null} when unchanged (the caller
+     *     wipes it)
+     * @param files the paths of the materialised files
+     */
+    public record Materialized(byte[] document, List<String> files) {}
+
+    /**
+     * Decodes a materialised resolve result: {@code u8 changed | [u32 length | UTF-8 document] |
+     * u32 count | paths}.
+     *
+     * @param bytes the encoded result (not modified: the caller wipes it)
+     * @return the document and the files
+     */
+    public static Materialized materialized(byte[] bytes) {
+        Wire w = new Wire(bytes);
+        byte[] document = null;
+        if (w.in.get() != 0) {
+            document = new byte[w.count()];
+            w.in.get(document);
+        }
+        int n = w.count();
+        List<String> files = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            files.add(w.string());
+        }
+        return new Materialized(document, List.copyOf(files));
+    }
+
+    /**
      * Decodes one SecretInfo.
      *
      * @param bytes the encoded result
