@@ -140,6 +140,33 @@ fn outbox_len(store: &Path) -> i64 {
         .expect("count the outbox")
 }
 
+/// The highest sequence number in the outbox (0 when empty).
+fn outbox_max(store: &Path) -> u64 {
+    let conn = rusqlite::Connection::open(store).expect("open the store with SQLite");
+    conn.query_row(
+        "SELECT COALESCE(MAX(seq), 0) FROM tbs_audit_outbox",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .expect("the outbox's last record") as u64
+}
+
+/// The sequence number of the log's last complete line, and whether a torn line follows it.
+fn log_head(log: &Path) -> (u64, bool) {
+    let text = std::fs::read(log).unwrap_or_default();
+    let torn = !text.is_empty() && !text.ends_with(b"\n");
+    let complete = match text.iter().rposition(|&b| b == b'\n') {
+        Some(at) => &text[..at],
+        None => &text[..0],
+    };
+    let last = complete.rsplit(|&b| b == b'\n').next().unwrap_or_default();
+    let seq = serde_json::from_slice::<Value>(last)
+        .ok()
+        .and_then(|r| r["seq"].as_u64())
+        .unwrap_or(0);
+    (seq, torn)
+}
+
 /// A change the CLI reported as done (exit status 0), to be found in the log.
 #[derive(Debug)]
 struct Acknowledged {
@@ -187,6 +214,8 @@ fn sigkilled_cli_writers_leave_a_store_whose_every_committed_change_is_audited()
     let mut master_attempts = 0usize;
     let mut acknowledged = Vec::new();
     let mut runs = 0usize;
+    let mut backlogs = 0usize;
+    let mut torn_lines = 0usize;
     while killed < KILLS {
         assert!(
             runs < MAX_RUNS,
@@ -265,6 +294,10 @@ fn sigkilled_cli_writers_leave_a_store_whose_every_committed_change_is_audited()
 
         if status.signal() == Some(libc::SIGKILL) {
             killed += 1;
+            // Where the kill landed (reported, never asserted: that is timing).
+            let (logged, torn) = log_head(&scene.log());
+            backlogs += usize::from(outbox_max(&scene.store) > logged);
+            torn_lines += usize::from(torn);
             continue;
         }
         finished += 1;
@@ -464,7 +497,7 @@ fn sigkilled_cli_writers_leave_a_store_whose_every_committed_change_is_audited()
         );
     }
     eprintln!(
-        "kill loop: {runs} runs, {killed} killed, {finished} finished, {master_committed} of {master_attempts} master rotations committed, {} secrets, {} records; loop {:.1?}, total {:.1?}",
+        "kill loop: {runs} runs, {killed} killed ({backlogs} left records undelivered, {torn_lines} a torn log line), {finished} finished, {master_committed} of {master_attempts} master rotations committed, {} secrets, {} records; loop {:.1?}, total {:.1?}",
         stored.len(),
         records.len(),
         loop_time,
