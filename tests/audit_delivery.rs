@@ -174,26 +174,21 @@ fn a_full_disk_after_the_commit_warns_and_the_next_run_delivers_the_backlog() {
 /// Fills the file system holding `path` until it refuses with ENOSPC.
 fn fill(path: &Path) {
     let mut file = std::fs::File::create(path).unwrap();
-    let chunk = vec![0u8; 4096];
-    loop {
-        if let Err(e) = file.write_all(&chunk) {
-            assert_eq!(
-                e.raw_os_error(),
-                Some(libc::ENOSPC),
-                "filling the tmpfs failed otherwise: {e}"
-            );
-            // Use up a partly filled last page as well.
-            loop {
-                match file.write(&[0u8]) {
-                    Ok(_) => {}
-                    Err(e) => {
-                        assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
-                        return;
-                    }
-                }
+    let mut until_full = |chunk: &[u8]| {
+        let e = loop {
+            if let Err(e) = file.write_all(chunk) {
+                break e;
             }
-        }
-    }
+        };
+        assert_eq!(
+            e.raw_os_error(),
+            Some(libc::ENOSPC),
+            "filling the tmpfs failed otherwise: {e}"
+        );
+    };
+    until_full(&[0u8; 4096]);
+    // Use up a partly filled last page as well.
+    until_full(&[0u8]);
 }
 
 /// Runs inside the mount namespace, with the tmpfs mounted at `$TBS_TEST_DELIVERY_DIR/mnt`.

@@ -23,11 +23,13 @@ const BIN: &str = env!("CARGO_BIN_EXE_tbsecrets");
 /// The CLI's default tenant.
 const TENANT: &str = "default";
 /// Processes that must die by SIGKILL.
-const KILLS: usize = 500;
+const KILLS: usize = 1_000;
 /// A bound on the loop, so that a machine where kills never land fails instead of hanging.
-const MAX_RUNS: usize = 4_000;
-/// The longest delay before a kill (a CLI write takes some tens of milliseconds here).
-const MAX_DELAY_US: u64 = 30_000;
+const MAX_RUNS: usize = 8 * KILLS;
+/// What a run of each kind of command is first assumed to take (some tens of milliseconds
+/// for a debug build); the runs left to finish refine it, so that kills keep landing across
+/// the whole life of a process on a fast or a slow machine alike.
+const FIRST_ESTIMATE: Duration = Duration::from_millis(20);
 /// TEXT secrets `t0..` (put from stdin) and TEXT_FILE secrets `f0..` (put with --file).
 const TEXT_NAMES: u64 = 8;
 const FILE_NAMES: u64 = 3;
@@ -215,6 +217,7 @@ fn sigkilled_cli_writers_leave_a_store_whose_every_committed_change_is_audited()
     let mut acknowledged = Vec::new();
     let mut runs = 0usize;
     let mut backlogs = 0usize;
+    let mut estimates = HashMap::new();
     let mut torn_lines = 0usize;
     while killed < KILLS {
         assert!(
@@ -222,7 +225,10 @@ fn sigkilled_cli_writers_leave_a_store_whose_every_committed_change_is_audited()
             "only {killed} of {runs} writers were killed before finishing"
         );
         let op = pick(&mut rng);
-        let delay = Duration::from_micros(rng.below(MAX_DELAY_US));
+        let kind = std::mem::discriminant(&op);
+        let estimate = *estimates.entry(kind).or_insert(FIRST_ESTIMATE);
+        // Anywhere from before exec to a little past the typical end of the run.
+        let delay = estimate.mul_f64(rng.below(1_100) as f64 / 1_000.0);
         let let_finish = runs % 10 == 9;
         runs += 1;
 
@@ -263,6 +269,7 @@ fn sigkilled_cli_writers_leave_a_store_whose_every_committed_change_is_audited()
             }
         }
         let kek_before = kek_id(&scene.store);
+        let spawned = Instant::now();
         let mut child = cmd.spawn().expect("spawn tbsecrets");
         if let Some(value) = stdin_value {
             let mut pipe = child.stdin.take().unwrap();
@@ -275,6 +282,10 @@ fn sigkilled_cli_writers_leave_a_store_whose_every_committed_change_is_audited()
             child.kill().expect("send SIGKILL");
         }
         let output = child.wait_with_output().unwrap();
+        if let_finish {
+            let took = spawned.elapsed();
+            estimates.insert(kind, (estimate + took) / 2);
+        }
         let stderr = String::from_utf8_lossy(&output.stderr);
         let status = output.status;
 
