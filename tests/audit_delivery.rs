@@ -392,7 +392,7 @@ fn every_single_record_deletion_is_reported() {
         let follows = format!("record {} does not follow record {}", i + 1, i - 1);
         let missing = format!("record {RECORDS} is missing");
         let says: &[&str] = match i {
-            1 => &["the log starts at record 2"],
+            1 => &["the log starts at record 2: record 1 is missing"],
             RECORDS => &["the log ends early", &missing],
             _ => &[&follows],
         };
@@ -455,7 +455,7 @@ fn every_adjacent_reorder_is_reported() {
         let case = format!("lines {i} and {} swapped", i + 1);
         let follows = format!("record {} does not follow record {}", i + 1, i - 1);
         let says: &[&str] = if i == 1 {
-            &["the log starts at record 2"]
+            &["the log starts at record 2: record 1 is missing"]
         } else {
             &[&follows]
         };
