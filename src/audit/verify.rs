@@ -183,9 +183,13 @@ fn check_line(line: &[u8], key: &MacKey, head: &mut ChainHead) -> std::result::R
         .ok_or_else(|| "the record lacks its sequence number or link".to_owned())?;
     let (seq, prev) = link;
     if head.seq == 0 && seq > 1 {
+        let missing = if seq == 2 {
+            "record 1 is missing".to_owned()
+        } else {
+            format!("records 1–{} are missing", seq - 1)
+        };
         return Err(format!(
-            "the log starts at record {seq}: records 1–{} are missing (deleted, or in an earlier rotated file)",
-            seq - 1
+            "the log starts at record {seq}: {missing} (deleted, or in an earlier rotated file)"
         ));
     }
     if seq != head.seq + 1 || prev != head.mac {
