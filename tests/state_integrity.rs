@@ -60,7 +60,10 @@ fn a_pointer_moved_back_in_sql_is_integrity_never_the_old_value() {
     );
     // `audit verify` says so too: the log is intact, the store is not.
     let report = store.verify_audit_log(None).unwrap();
-    let problem = report.problem.clone().expect("the moved pointer is reported");
+    let problem = report
+        .problem
+        .clone()
+        .expect("the moved pointer is reported");
     assert_eq!(problem.line, 0);
     assert!(problem.reason.contains("db-password"), "{}", problem.reason);
     let err = report.into_result().unwrap_err();

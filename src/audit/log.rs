@@ -39,6 +39,9 @@ pub(crate) struct AuditLog {
     batch: UseBatch,
     batch_uses: bool,
     flush_timer: Throttle,
+    /// Delivered lines the sink has yet to receive: it is called only where no store
+    /// connection is held (it may call the store), by [`AuditLog::notify_sink`].
+    sink_queue: Mutex<Vec<String>>,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -65,6 +68,7 @@ impl AuditLog {
             batch: UseBatch::default(),
             batch_uses,
             flush_timer: Throttle::new(USE_FLUSH_INTERVAL_MS, crate::model::now_millis()),
+            sink_queue: Mutex::new(Vec::new()),
         })
     }
 
@@ -125,7 +129,7 @@ impl AuditLog {
         self.batch.restore(entries);
     }
 
-    /// Copies committed records to the log file and the sink: `fresh` (just committed) and
+    /// Copies committed records to the log file (and queues them for the sink): `fresh` (just committed) and
     /// whatever the file lacks of the store's outbox before them (a backlog left by a killed
     /// process or a failed write). Without a file, the sink receives them and the outbox
     /// drops them at once.
@@ -142,12 +146,29 @@ impl AuditLog {
             }
         };
         drop(file);
-        if let Some(sink) = &self.sink {
-            for line in lines.lines() {
+        if self.sink.is_some() && !lines.is_empty() {
+            self.sink_queue
+                .lock()
+                .extend(lines.lines().map(str::to_owned));
+        }
+        Ok(())
+    }
+
+    /// Hands the delivered lines to the sink, in order. Call with no store connection held:
+    /// the sink may call the store (and so deliver more lines, which it then receives too).
+    pub fn notify_sink(&self) {
+        let Some(sink) = &self.sink else {
+            return;
+        };
+        loop {
+            let lines = std::mem::take(&mut *self.sink_queue.lock());
+            if lines.is_empty() {
+                return;
+            }
+            for line in &lines {
                 sink.record(line);
             }
         }
-        Ok(())
     }
 
     /// Syncs the log file and drops from the outbox the records it now durably holds.

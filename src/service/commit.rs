@@ -85,7 +85,17 @@ impl SecretStorage {
         f: impl FnMut(&mut dyn Store, &mut Change) -> Result<T>,
     ) -> Result<T> {
         let mut conn = self.backend.connection()?;
-        self.commit_on(conn.store(), scope, change, f)
+        let result = self.commit_on(conn.store(), scope, change, f);
+        drop(conn);
+        self.notify_sink();
+        result
+    }
+
+    /// Hands delivered audit lines to the sink (call with no connection held).
+    pub(super) fn notify_sink(&self) {
+        if let Some(audit) = &self.audit {
+            audit.notify_sink();
+        }
     }
 
     /// Runs `f` as one change on `store`, holding the write lock of `scope`: `f`'s writes,

@@ -206,6 +206,7 @@ impl SecretStorage {
                 }
             }
         }
+        storage.notify_sink();
         Ok(storage)
     }
 
@@ -493,7 +494,10 @@ impl SecretStorage {
         let mut conn = self.backend.connection()?;
         let backend = conn.store();
         self.flush_usage_to(backend)?;
-        info_from(backend, tenant, name)
+        let info = info_from(backend, tenant, name);
+        drop(conn);
+        self.notify_sink();
+        info
     }
 
     /// A page of a tenant's secrets in name order, optionally filtered by a name substring.
@@ -503,7 +507,10 @@ impl SecretStorage {
         let mut conn = self.backend.connection()?;
         let backend = conn.store();
         self.flush_usage_to(backend)?;
-        let page = backend.list(tenant, query)?;
+        let page = backend.list(tenant, query);
+        drop(conn);
+        self.notify_sink();
+        let page = page?;
         Ok(Page {
             items: page.items.into_iter().map(info_of).collect(),
             total: page.total,
@@ -605,6 +612,8 @@ impl SecretStorage {
             if let Some(mut conn) = self.backend.try_connection() {
                 // Statistics only: a failure keeps the counts pending for the next flush.
                 let _ = self.flush_usage_to(conn.store());
+                drop(conn);
+                self.notify_sink();
             }
         }
     }
@@ -706,7 +715,9 @@ impl SecretStorage {
     /// Writes batched usage counters to the store and batched use records to the audit log.
     pub fn flush_usage(&self) -> Result<()> {
         self.ensure_open()?;
-        self.flush_usage_to(self.backend.connection()?.store())
+        let flushed = self.flush_usage_to(self.backend.connection()?.store());
+        self.notify_sink();
+        flushed
     }
 
     /// Counts a use of a value in the audit log (batched).
@@ -742,6 +753,8 @@ impl SecretStorage {
                 // Due: written with the usage counters, only if the backend is free.
                 if let Some(mut conn) = self.backend.try_connection() {
                     let _ = self.flush_usage_to(conn.store());
+                    drop(conn);
+                    self.notify_sink();
                 }
             }
         }
@@ -814,6 +827,7 @@ impl SecretStorage {
             .iter()
             .find_map(|secret| state::verify_pointer(&self.state_key, secret).err());
         drop(conn);
+        self.notify_sink();
         let mut report = crate::audit::verify_file(path, &key, &sealed, progress)?;
         if let (None, Some(e)) = (&report.problem, unsealed) {
             report.problem = Some(crate::audit::AuditProblem {
@@ -872,6 +886,8 @@ impl SecretStorage {
             audit.deliver(store, &[])?;
             audit.prune(store)?;
         }
+        drop(conn);
+        self.notify_sink();
         materialized
     }
 

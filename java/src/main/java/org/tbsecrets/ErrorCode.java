@@ -34,7 +34,13 @@ public enum ErrorCode {
     /** The store handle has been closed (reported in Java as {@link IllegalStateException}). */
     CLOSED(13),
     /** An internal error: a bug, or a caught panic of the native code. */
-    INTERNAL(14);
+    INTERNAL(14),
+    /**
+     * The store is older than its anchor file or audit log: restored from an older copy or rolled
+     * back. The message names both counters; accept a deliberate restore with
+     * {@code tbsecrets recover --accept-restore}.
+     */
+    ROLLBACK_DETECTED(15);
 
     private static final ErrorCode[] BY_NUMBER = values();
 

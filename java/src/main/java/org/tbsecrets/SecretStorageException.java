@@ -96,6 +96,8 @@ public class SecretStorageException extends RuntimeException {
                 return new StorageException(message, problems);
             case CLOSED:
                 return new IllegalStateException(message);
+            case ROLLBACK_DETECTED:
+                return new RollbackDetectedException(message, problems);
             default:
                 return new InternalException(message, problems);
         }

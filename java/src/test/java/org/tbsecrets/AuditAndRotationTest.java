@@ -137,7 +137,10 @@ class AuditAndRotationTest {
             assertEquals(2, cutResult.lastSeq());
             assertTrue(cutResult.problem().contains("chain"), cutResult.problem());
 
-            assertThrows(NotFoundException.class, () -> store.verifyAuditLog(dir.resolve("missing.jsonl")));
+            // A missing log while the store has sealed records was deleted: reported, first record named.
+            AuditVerification missing = store.verifyAuditLog(dir.resolve("missing.jsonl"));
+            assertEquals(1, missing.problemLine());
+            assertTrue(missing.problem().contains("does not exist"), missing.problem());
             assertTrue(store.verifyAuditLog().isIntact(), "the store's own log is untouched");
         }
     }

@@ -179,7 +179,8 @@ class ExceptionsTest {
                 IntegrityException.class,
                 StorageException.class,
                 IllegalStateException.class,
-                InternalException.class);
+                InternalException.class,
+                RollbackDetectedException.class);
         for (ErrorCode code : ErrorCode.values()) {
             RuntimeException e = SecretStorageException.of(code, "m", null);
             assertInstanceOf(expected.get(code.number()), e, code.name());
