@@ -311,6 +311,41 @@ fn a_foreign_sqlite_file_is_refused_untouched() {
 }
 
 #[test]
+fn a_deleted_state_row_is_integrity_and_a_flagged_legacy_store_is_adopted_once() {
+    let f = Fixture::new();
+    f.store
+        .create(TENANT, "s", SecretType::Text, b"value", "")
+        .unwrap();
+    f.store.close().unwrap();
+    raw_connection(&f.path)
+        .execute("DELETE FROM tbs_meta WHERE key = 'state'", [])
+        .unwrap();
+    let err = expect_code(reopen_result(&f.path, &f.key), ErrorCode::Integrity);
+    assert!(err.message().contains("state row"), "{err}");
+    // What the schema migration leaves in a store from before sealed state: no state row, no
+    // seals, the adoption flag. The next open seals it, once.
+    std::fs::remove_file(format!("{}.anchor", f.path.display())).unwrap();
+    std::fs::remove_file(tbsecrets::audit::default_log_path(&f.path)).unwrap();
+    raw_connection(&f.path)
+        .execute_batch(
+            "UPDATE tbs_secrets SET seal = NULL, seal_seq = 0;
+             INSERT INTO tbs_meta (key, value) VALUES ('state_adopt', x'01');",
+        )
+        .unwrap();
+    let adopted = f.reopen();
+    assert_eq!(adopted.get_value(TENANT, "s").unwrap().as_bytes(), b"value");
+    adopted.close().unwrap();
+    let flag: Vec<u8> = raw_connection(&f.path)
+        .query_row(
+            "SELECT value FROM tbs_meta WHERE key = 'state_adopt'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(flag, vec![0], "adopted once");
+}
+
+#[test]
 fn a_new_store_is_marked_as_ours() {
     let f = Fixture::new();
     let id: i32 = raw_connection(&f.path)

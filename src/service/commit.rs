@@ -186,23 +186,25 @@ impl SecretStorage {
         StoreState::decode(&self.state_key, &value, "the store's state row")
     }
 
-    /// Creates the state row of a store that has none: a new store, or one from before
-    /// authenticated state whose migration left the adoption flag (its pointers are sealed
-    /// now). Anything else without a state row was tampered with: INTEGRITY.
-    pub(super) fn establish_state(&self, store: &mut dyn Store, new_store: bool) -> Result<()> {
+    /// Creates the state row of a store that has none: a new store (no secret yet; another
+    /// process may be opening it too), or one from before authenticated state whose migration
+    /// left the adoption flag (its pointers are sealed now). A store with secrets and no state
+    /// row otherwise was tampered with: INTEGRITY.
+    pub(super) fn establish_state(&self, store: &mut dyn Store) -> Result<()> {
         store.with_write_lock(STATE_SCOPE, &mut |tx| {
             if tx.lock_meta(STATE_KEY)?.is_some() {
                 return Ok(()); // another process won
             }
             let adopt = tx.meta(ADOPT_FLAG)?.as_deref() == Some(&[1u8][..]);
-            if !new_store && !adopt {
+            let secrets = tx.all_secrets()?;
+            if !adopt && !secrets.is_empty() {
                 return Err(missing_state());
             }
             let state = StoreState {
                 counter: 1,
                 audit: Default::default(),
             };
-            for secret in tx.all_secrets()? {
+            for secret in secrets {
                 let seal = pointer_seal(
                     &self.state_key,
                     &secret.tenant,

@@ -196,7 +196,7 @@ impl SecretStorage {
             let mut conn = storage.backend.connection()?;
             let store = conn.store();
             if store.meta(crate::store::STATE_KEY)?.is_none() {
-                storage.establish_state(store, new_store)?;
+                storage.establish_state(store)?;
             }
             storage.check_rollback(store, storage.options.accept_restore)?;
             // Records a killed process committed but never delivered.
