@@ -346,6 +346,72 @@ fn a_deleted_state_row_is_integrity_and_a_flagged_legacy_store_is_adopted_once()
 }
 
 #[test]
+fn a_store_of_the_previous_schema_is_migrated_and_adopted_with_its_log() {
+    // Made by the previous release's CLI: schema 2, no application id, no seals, a log of 3
+    // records (init; put api-key twice; put ca).
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/legacy-v2");
+    for file in ["store.db", "store.db.audit.jsonl", "store.db.key"] {
+        std::fs::copy(fixture.join(file), dir.path().join(file)).unwrap();
+    }
+    let path = dir.path().join("store.db");
+    let key = tbsecrets::crypto::read_key_file(&{
+        let key_file = dir.path().join("store.db.key");
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        key_file
+    })
+    .unwrap();
+    let store = open(&path, &key);
+    assert_eq!(
+        store.get_value("default", "api-key").unwrap().as_bytes(),
+        b"second"
+    );
+    assert!(store
+        .get_value("default", "ca")
+        .unwrap()
+        .as_bytes()
+        .starts_with(b"-----BEGIN"));
+    store
+        .update_value("default", "api-key", b"third", None)
+        .unwrap();
+    let report = store.verify_audit_log(None).unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert!(report.last_seq > 3, "the old chain continues: {report:?}");
+    store.close().unwrap();
+    let conn = raw_connection(&path);
+    let (version, id): (i64, i32) = conn
+        .query_row(
+            "SELECT (SELECT user_version FROM pragma_user_version()),
+                    (SELECT application_id FROM pragma_application_id())",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((version, id), (3, 0x7462_7331));
+    let anchors: i64 = conn
+        .query_row(
+            "SELECT COUNT(*) FROM tbs_meta WHERE key LIKE 'audit_anchor:%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(anchors, 0, "the old anchors are gone");
+    drop(conn);
+    // Moving the adopted pointer back is caught like any other.
+    raw_connection(&path)
+        .execute(
+            "UPDATE tbs_secrets SET version = 2 WHERE name = 'api-key'",
+            [],
+        )
+        .unwrap();
+    expect_code(
+        open(&path, &key).get_value("default", "api-key"),
+        ErrorCode::Integrity,
+    );
+}
+
+#[test]
 fn a_new_store_is_marked_as_ours() {
     let f = Fixture::new();
     let id: i32 = raw_connection(&f.path)

@@ -110,12 +110,15 @@ impl AuditFile {
         Ok(lines)
     }
 
-    /// The file's last record, if its MAC verifies under `key` (INTEGRITY otherwise).
+    /// The file's last record, if its MAC verifies under `key` (INTEGRITY otherwise); the
+    /// empty head for an empty file.
     pub fn verified_head(&mut self, key: &crate::crypto::MacKey) -> Result<ChainHead> {
         let _lock = FileLock::new(&self.file, libc::LOCK_EX, &self.path)?;
         let len = self.file.metadata()?.len();
         let (line, _) = self.read_last_line(len)?;
-        let line = line.unwrap_or_default();
+        let Some(line) = line else {
+            return Ok(ChainHead::default());
+        };
         let text = std::str::from_utf8(&line).unwrap_or("");
         let authentic = super::entry::split_line(text)
             .is_some_and(|parts| key.verify_parts(&[parts.body.as_bytes(), b"}"], &parts.mac));

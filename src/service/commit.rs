@@ -190,7 +190,13 @@ impl SecretStorage {
     /// process may be opening it too), or one from before authenticated state whose migration
     /// left the adoption flag (its pointers are sealed now). A store with secrets and no state
     /// row otherwise was tampered with: INTEGRITY.
+    /// An adopted store's audit chain continues from its log's last record (authenticated).
     pub(super) fn establish_state(&self, store: &mut dyn Store) -> Result<()> {
+        let adopting = store.meta(ADOPT_FLAG)?.as_deref() == Some(&[1u8][..]);
+        let audit_head = match &self.audit {
+            Some(audit) if adopting => audit.verified_file_head()?,
+            _ => Default::default(),
+        };
         store.with_write_lock(STATE_SCOPE, &mut |tx| {
             if tx.lock_meta(STATE_KEY)?.is_some() {
                 return Ok(()); // another process won
@@ -202,7 +208,11 @@ impl SecretStorage {
             }
             let state = StoreState {
                 counter: 1,
-                audit: Default::default(),
+                audit: if adopt {
+                    audit_head.clone()
+                } else {
+                    Default::default()
+                },
             };
             for secret in secrets {
                 let seal = pointer_seal(

@@ -70,7 +70,8 @@ const MIGRATIONS: &[&str] = &[
          line TEXT    NOT NULL
      );
      INSERT INTO tbs_meta (key, value)
-         SELECT 'state_adopt', x'01' WHERE EXISTS (SELECT 1 FROM tbs_meta WHERE key = 'key_check');",
+         SELECT 'state_adopt', x'01' WHERE EXISTS (SELECT 1 FROM tbs_meta WHERE key = 'key_check');
+     DELETE FROM tbs_meta WHERE key LIKE 'audit_anchor:%';",
 ];
 
 /// `PRAGMA application_id` of a tbsecrets store ("tbs1"): marks the file as ours, so that any

@@ -53,7 +53,8 @@ pub const MIGRATIONS: &[&str] = &[
          line TEXT   NOT NULL
      );
      INSERT INTO tbs_meta (key, value)
-         SELECT 'state_adopt', '\\x01'::bytea WHERE EXISTS (SELECT 1 FROM tbs_meta WHERE key = 'key_check');",
+         SELECT 'state_adopt', '\\x01'::bytea WHERE EXISTS (SELECT 1 FROM tbs_meta WHERE key = 'key_check');
+     DELETE FROM tbs_meta WHERE key LIKE 'audit_anchor:%';",
 ];
 
 pub const HEADER: &str = "SELECT key, value FROM tbs_meta WHERE key IN ('kek_id', 'key_check')";
