@@ -52,6 +52,7 @@ pub fn resolve_json<'a, S: SecretSource + ?Sized>(
 
 /// Checks that `doc` is one valid JSON value (`INVALID_ARGUMENT` otherwise).
 pub(crate) fn validate_json(doc: &str) -> Result<()> {
+    super::work::step(doc.len());
     serde_json::from_str::<serde::de::IgnoredAny>(doc)
         .map(drop)
         .map_err(|e| Error::invalid(format!("not valid JSON: {e}")))

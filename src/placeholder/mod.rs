@@ -15,12 +15,15 @@
 
 mod json;
 mod json_string;
+#[cfg(test)]
+mod linear_tests;
 mod output;
 mod references;
 mod resolve;
 mod scan;
 #[cfg(test)]
 mod test_support;
+mod work;
 
 pub use json::resolve_json;
 pub use references::{references, Reference};
