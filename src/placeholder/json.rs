@@ -21,10 +21,12 @@ use std::borrow::Cow;
 ///
 /// Errors are those of `resolve_text`; offsets in [`Error::problems`] are exact byte offsets of
 /// the `${secret:` in `doc` (for a placeholder spelled with escapes, of its first escape).
+/// A document over [`MAX_DOCUMENT_BYTES`](super::MAX_DOCUMENT_BYTES) is `INVALID_ARGUMENT`.
 pub fn resolve_json<'a, S: SecretSource + ?Sized>(
     doc: &'a str,
     source: &mut S,
 ) -> Result<Cow<'a, str>> {
+    super::check_document_len(doc.len())?;
     validate_json(doc)?;
     let units = secret_strings(doc)?;
     if units.is_empty() {

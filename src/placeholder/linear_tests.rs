@@ -161,3 +161,42 @@ fn steps_grow_linearly_when_the_input_doubles() {
         }
     }
 }
+
+#[test]
+fn documents_over_the_cap_are_invalid_argument() {
+    use super::MAX_DOCUMENT_BYTES;
+    use crate::ErrorCode;
+    let over = " ".repeat(MAX_DOCUMENT_BYTES + 1);
+    let at_cap = &over[..MAX_DOCUMENT_BYTES];
+    let errors = [
+        resolve_text(&over, &mut source).map(drop),
+        resolve_json(&over, &mut source).map(drop),
+        references(&over).map(drop),
+    ];
+    for err in errors {
+        let err = err.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument);
+        assert!(err.message().contains("limit is 67108864 bytes"), "{err}");
+    }
+    // At the cap exactly: accepted (and borrowed, nothing to resolve).
+    assert!(resolve_text(at_cap, &mut source).is_ok());
+    assert!(references(at_cap).unwrap().is_empty());
+}
+
+#[test]
+fn opener_whose_body_holds_a_brace_is_reported_without_reading_on() {
+    use super::{scan, Token};
+    let text = "${secret:ab{cd} ${secret:x;type:{y} ${secret:ok}";
+    let found: Vec<Token<'_>> = scan(text).collect();
+    assert_eq!(found.len(), 3);
+    for (token, (offset, name)) in found[..2].iter().zip([(0, "ab"), (16, "x")]) {
+        match token {
+            Token::Malformed(m) => {
+                assert_eq!((m.offset, m.name), (offset, name));
+                assert!(m.reason.contains("must not contain '{'"), "{}", m.reason);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(matches!(&found[2], Token::Placeholder(p) if p.name == "ok"));
+}
