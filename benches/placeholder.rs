@@ -10,7 +10,9 @@ use common::{fixture, fixture_secrets, MapSource};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::Value;
 use std::collections::HashMap;
-use tbsecrets::placeholder::{contains_placeholder, references, resolve_json, resolve_text};
+use tbsecrets::placeholder::{
+    contains_placeholder, references, resolve_json, resolve_text, scan as scan_tokens,
+};
 use tbsecrets::{MasterKey, SecretStorage, SecretType, StorageOptions};
 
 /// A store in a temporary directory holding `secrets` in tenant `default`.
@@ -255,6 +257,11 @@ fn adversarial_bench(c: &mut Criterion) {
             })
         });
     }
+    // The scan alone (no error built): what is left of the failing cases is the error that
+    // lists one entry per opener.
+    group.bench_function("scan_only_dense_unclosed_after_multibyte", |b| {
+        b.iter(|| scan_tokens(black_box(&dense_unclosed)).count())
+    });
     group.bench_function("resolve_json_dense_unclosed_in_decoded_string", |b| {
         b.iter(|| {
             let mut source = MapSource::new(secrets.clone());
