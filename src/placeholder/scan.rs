@@ -6,7 +6,7 @@
 
 use super::work::step;
 use crate::model::{validate_name, SecretType, MAX_NAME_CHARS};
-use memchr::memmem::Finder;
+use memchr::memmem::{FindIter, Finder};
 use std::sync::LazyLock;
 
 /// The text that opens a placeholder.
@@ -73,7 +73,8 @@ pub enum Token<'a> {
 #[derive(Debug)]
 pub struct Scan<'a> {
     text: &'a str,
-    /// Where the search for the next `${secret:` resumes.
+    matches: FindIter<'a, 'static>,
+    /// Just past the last `${secret:` found (for counting the bytes searched).
     from: usize,
     /// The next `}`: where a placeholder may end.
     close: NextByte,
@@ -85,14 +86,13 @@ impl<'a> Iterator for Scan<'a> {
     type Item = Token<'a>;
 
     fn next(&mut self) -> Option<Token<'a>> {
-        let rest = self.text.as_bytes().get(self.from..)?;
-        let Some(found) = OPEN_FINDER.find(rest) else {
-            step(rest.len());
-            self.from = self.text.len() + 1;
+        // Matches do not overlap: the search resumes right after each `${secret:`.
+        let Some(at) = self.matches.next() else {
+            step(self.text.len().saturating_sub(self.from));
+            self.from = self.text.len();
             return None;
         };
-        step(found + OPEN.len());
-        let at = self.from + found;
+        step(at + OPEN.len() - self.from);
         self.from = at + OPEN.len();
         Some(self.token_at(at))
     }
@@ -106,6 +106,7 @@ impl<'a> Iterator for Scan<'a> {
 pub fn scan(text: &str) -> Scan<'_> {
     Scan {
         text,
+        matches: OPEN_FINDER.find_iter(text.as_bytes()),
         from: 0,
         close: NextByte::new(b'}'),
         brace: NextByte::new(b'{'),
