@@ -1,6 +1,7 @@
 //! Placeholder scanning and resolution against hand-written and serde_json baselines.
 //!
-//! `cargo bench --bench placeholder -- --warm-up-time 1 --measurement-time 3`
+//! `cargo bench --bench placeholder -- --warm-up-time 1 --measurement-time 3`; only the
+//! adversarial inputs against a clean one: `cargo bench --bench placeholder -- adversarial`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -9,7 +10,9 @@ use common::{fixture, fixture_secrets, MapSource};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use serde_json::Value;
 use std::collections::HashMap;
-use tbsecrets::placeholder::{contains_placeholder, resolve_json, resolve_text};
+use tbsecrets::placeholder::{
+    contains_placeholder, references, resolve_json, resolve_text, scan as scan_tokens,
+};
 use tbsecrets::{MasterKey, SecretStorage, SecretType, StorageOptions};
 
 /// A store in a temporary directory holding `secrets` in tenant `default`.
@@ -198,5 +201,84 @@ fn resolve_json_bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, scan, resolve_text_bench, resolve_json_bench);
+/// `unit` repeated to 1 MiB (whole units, so never more than one unit past it).
+fn mib_of(unit: &str) -> String {
+    unit.repeat(MIB.div_ceil(unit.len()))
+}
+
+/// 1 MiB inputs built to make a scanner slow, against a clean 1 MiB text with 100 placeholders
+/// that resolve. Failing inputs fail with every malformed opener listed (one error entry per
+/// opener), so their cost includes building that error.
+fn adversarial_bench(c: &mut Criterion) {
+    let secrets = fifty_secrets();
+    let clean = {
+        let filler = filler(MIB);
+        let step = filler.len() / 100;
+        let mut text = String::with_capacity(filler.len() + 4000);
+        let mut pos = 0;
+        for i in 0..100 {
+            let mut next = (i + 1) * step;
+            while !filler.is_char_boundary(next) {
+                next += 1;
+            }
+            text.push_str(&filler[pos..next]);
+            text.push_str(&format!("${{secret:secret-{:02}}}", i % 50));
+            pos = next;
+        }
+        text.push_str(&filler[pos..]);
+        text
+    };
+    let one_unclosed = format!("é${{secret:{}", filler(MIB));
+    let dense_unclosed = mib_of("é${secret:");
+    let dense_unclosed_json = format!("[\"\\u00e9{}\"]", mib_of("é${secret:"));
+    let nested = mib_of("${secret:${secret:");
+    let escapes = mib_of("é$${secret:x} ");
+    let other_patterns = mib_of("${deviceName}${ENV:x}${secretx:");
+
+    let mut group = c.benchmark_group("adversarial_1MiB");
+    group.throughput(Throughput::Bytes(MIB as u64));
+    group.bench_function("clean_resolve_text_100_placeholders", |b| {
+        b.iter(|| {
+            let mut source = MapSource::new(secrets.clone());
+            resolve_text(black_box(&clean), &mut source).unwrap().len()
+        })
+    });
+    for (label, text) in [
+        ("one_unclosed_after_multibyte", &one_unclosed),
+        ("dense_unclosed_after_multibyte", &dense_unclosed),
+        ("dense_nested_openers", &nested),
+        ("dense_escapes", &escapes),
+        ("dense_other_dollar_braces", &other_patterns),
+    ] {
+        group.bench_function(format!("resolve_text_{label}"), |b| {
+            b.iter(|| {
+                let mut source = MapSource::new(secrets.clone());
+                resolve_text(black_box(text), &mut source).map(|out| out.len())
+            })
+        });
+    }
+    // The scan alone (no error built): what is left of the failing cases is the error that
+    // lists one entry per opener.
+    group.bench_function("scan_only_dense_unclosed_after_multibyte", |b| {
+        b.iter(|| scan_tokens(black_box(&dense_unclosed)).count())
+    });
+    group.bench_function("resolve_json_dense_unclosed_in_decoded_string", |b| {
+        b.iter(|| {
+            let mut source = MapSource::new(secrets.clone());
+            resolve_json(black_box(&dense_unclosed_json), &mut source).map(|out| out.len())
+        })
+    });
+    group.bench_function("references_dense_unclosed_in_decoded_string", |b| {
+        b.iter(|| references(black_box(&dense_unclosed_json)).map(|refs| refs.len()))
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    scan,
+    resolve_text_bench,
+    resolve_json_bench,
+    adversarial_bench
+);
 criterion_main!(benches);

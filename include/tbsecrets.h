@@ -47,6 +47,13 @@
 #define TBS_RESOLVE_MATERIALIZE_FILES 1
 
 /**
+ * Longest document, in bytes, that `tbs_store_resolve_text`, `tbs_store_resolve_json`,
+ * `tbs_references` and `tbs_store_track_references` accept (64 MiB): a longer length is
+ * `TBS_INVALID_ARGUMENT` before a byte of the document is read.
+ */
+#define TBS_MAX_DOCUMENT_BYTES 67108864
+
+/**
  * `expected_version` of `tbs_store_update_value` meaning "whatever the current version is"
  * (no check-and-set). Versions start at 1.
  */
@@ -428,7 +435,8 @@ enum tbs_status tbs_store_close(struct tbs_store *store);
  *
  * Fails with `TBS_ALREADY_EXISTS` if the name is taken in the tenant, `TBS_INVALID_ARGUMENT`
  * for a broken rule (a TEXT value that is not UTF-8 or is too long, a TEXT_FILE value over
- * `max_file_bytes`...).
+ * `max_file_bytes`...). A `value_len` over `max_file_bytes` (TEXT_FILE) or over 4 bytes per
+ * character of `max_text_chars` (TEXT) is refused before a byte of `value` is read.
  *
  * Session handles need WRITE in `tenant`, else `TBS_PERMISSION_DENIED`.
  *
@@ -446,7 +454,8 @@ enum tbs_status tbs_store_create(struct tbs_store *store,
 
 /**
  * Writes a new version of a secret's value (`value[0..value_len)`, NULL only when
- * `value_len` is 0).
+ * `value_len` is 0). A `value_len` over both `max_file_bytes` and 4 bytes per character of
+ * `max_text_chars` is `TBS_INVALID_ARGUMENT` before a byte of `value` is read.
  *
  * With `expected_version` other than `TBS_ANY_VERSION` (0), the write happens only if the
  * current version equals it (check-and-set), else `TBS_CONFLICT`. `out_version` receives the
@@ -718,7 +727,9 @@ enum tbs_status tbs_store_audit_log_path(struct tbs_store *store, struct tbs_buf
  * Strict: a missing secret (`TBS_UNRESOLVED`), a type mismatch (`TBS_TYPE_MISMATCH` when
  * that is the only problem) or a malformed placeholder (`TBS_MALFORMED_PLACEHOLDER`) fails
  * the whole call, and the message names every offending placeholder with its byte offset
- * (never a value). `flags`: 0 or `TBS_RESOLVE_MATERIALIZE_FILES`.
+ * (never a value). `flags`: 0 or `TBS_RESOLVE_MATERIALIZE_FILES`. A `text_len` over
+ * `TBS_MAX_DOCUMENT_BYTES` is `TBS_INVALID_ARGUMENT` before a byte of `text` is read
+ * (likewise for `tbs_store_resolve_json`, `tbs_references` and `tbs_store_track_references`).
  *
  * Session handles need RESOLVE in `tenant`, else `TBS_PERMISSION_DENIED`.
  *

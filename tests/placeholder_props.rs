@@ -10,7 +10,7 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::collections::HashSet;
 use tbsecrets::placeholder::{
-    contains_placeholder, references, resolve_json, resolve_text, Reference,
+    contains_placeholder, references, resolve_json, resolve_text, scan, Reference, Token, OPEN,
 };
 use tbsecrets::{ErrorCode, SecretType};
 
@@ -239,8 +239,67 @@ fn distinct_in_order(used: &[(String, Option<SecretType>)]) -> Vec<Reference> {
         .collect()
 }
 
+/// Adversarial text: a unit of openers, escapes, reserved characters and multi-byte
+/// characters, repeated.
+fn adversarial_text() -> impl Strategy<Value = String> {
+    let piece = prop_oneof![
+        Just("${secret:"),
+        Just("é${secret:"),
+        Just("${secret:${secret:"),
+        Just("$${secret:"),
+        Just("${secret:a}"),
+        Just("${secret:a;type:"),
+        Just("${deviceName}"),
+        Just("{"),
+        Just("}"),
+        Just(";"),
+        Just("🔑"),
+        Just("n"),
+    ];
+    (prop::collection::vec(piece, 1..6), 1usize..200)
+        .prop_map(|(unit, times)| unit.concat().repeat(times))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn every_opener_is_exactly_one_token_at_its_offset(
+        text in prop_oneof![adversarial_text(), tricky_text(), any::<String>()],
+    ) {
+        let openers: Vec<usize> = text.match_indices(OPEN).map(|(at, _)| at).collect();
+        let tokens: Vec<Token<'_>> = scan(&text).collect();
+        prop_assert_eq!(tokens.len(), openers.len());
+        let mut malformed = Vec::new();
+        for (token, &at) in tokens.iter().zip(&openers) {
+            match token {
+                Token::Placeholder(p) => {
+                    prop_assert_eq!(p.offset, at);
+                    prop_assert!(text[at..at + p.len].ends_with('}'), "ends at {}", p.len);
+                    prop_assert!(!p.name.contains(['{', '}', ';']), "name {:?}", p.name);
+                }
+                Token::Escape { offset } => prop_assert_eq!(offset + 1, at),
+                Token::Malformed(m) => {
+                    prop_assert_eq!(m.offset, at);
+                    prop_assert!(text[at + OPEN.len()..].starts_with(m.name));
+                    malformed.push(at);
+                }
+            }
+        }
+        // `references` (of a text it does not read as JSON) reports exactly the malformed
+        // openers, at their offsets.
+        if matches!(text.trim_start().as_bytes().first(), Some(b'{' | b'[')) {
+            return Ok(());
+        }
+        match references(&text) {
+            Ok(_) => prop_assert!(malformed.is_empty()),
+            Err(err) if err.code() == ErrorCode::MalformedPlaceholder => {
+                let offsets: Vec<usize> = err.problems().iter().map(|p| p.offset).collect();
+                prop_assert_eq!(offsets, malformed);
+            }
+            Err(err) => prop_assert!(false, "unexpected error {}", err),
+        }
+    }
 
     #[test]
     fn arbitrary_text_never_panics(text in prop_oneof![any::<String>(), tricky_text()]) {

@@ -109,6 +109,11 @@ pub const TBS_FORMAT_TEXT: tbs_format = 2;
 /// `tbs_options.keep_materialized`).
 pub const TBS_RESOLVE_MATERIALIZE_FILES: u32 = 1;
 
+/// Longest document, in bytes, that `tbs_store_resolve_text`, `tbs_store_resolve_json`,
+/// `tbs_references` and `tbs_store_track_references` accept (64 MiB): a longer length is
+/// `TBS_INVALID_ARGUMENT` before a byte of the document is read.
+pub const TBS_MAX_DOCUMENT_BYTES: usize = 67_108_864;
+
 /// `expected_version` of `tbs_store_update_value` meaning "whatever the current version is"
 /// (no check-and-set). Versions start at 1.
 pub const TBS_ANY_VERSION: u64 = 0;
@@ -365,6 +370,14 @@ mod tests {
         }
         assert_eq!(status_name(-1), c"UNKNOWN");
         assert_eq!(status_name(16), c"UNKNOWN");
+    }
+
+    #[test]
+    fn document_cap_matches_the_placeholder_module() {
+        assert_eq!(
+            TBS_MAX_DOCUMENT_BYTES,
+            crate::placeholder::MAX_DOCUMENT_BYTES
+        );
     }
 
     #[test]

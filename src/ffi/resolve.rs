@@ -1,7 +1,7 @@
 //! Placeholder resolution, TEXT_FILE materialisation and the reference index.
 
 use super::boundary::{
-    arg_str, arg_text, buffer_from, buffer_from_vec, check_out, guard, handle_ref, json_buffer,
+    arg_document, arg_str, buffer_from, buffer_from_vec, check_out, guard, handle_ref, json_buffer,
     secret_json, store_ref, write_optional,
 };
 use super::{
@@ -72,7 +72,7 @@ unsafe fn resolve_in_memory(
         // SAFETY: as above.
         let tenant = unsafe { arg_str(tenant, "tenant") }?;
         // SAFETY: as above.
-        let text = unsafe { arg_text(text, text_len, what) }?;
+        let text = unsafe { arg_document(text, text_len, what) }?;
         let options = resolve_options(flags)?;
         let resolved = if json {
             storage.resolve_json(tenant, text, options)?
@@ -93,7 +93,9 @@ unsafe fn resolve_in_memory(
 /// Strict: a missing secret (`TBS_UNRESOLVED`), a type mismatch (`TBS_TYPE_MISMATCH` when
 /// that is the only problem) or a malformed placeholder (`TBS_MALFORMED_PLACEHOLDER`) fails
 /// the whole call, and the message names every offending placeholder with its byte offset
-/// (never a value). `flags`: 0 or `TBS_RESOLVE_MATERIALIZE_FILES`.
+/// (never a value). `flags`: 0 or `TBS_RESOLVE_MATERIALIZE_FILES`. A `text_len` over
+/// `TBS_MAX_DOCUMENT_BYTES` is `TBS_INVALID_ARGUMENT` before a byte of `text` is read
+/// (likewise for `tbs_store_resolve_json`, `tbs_references` and `tbs_store_track_references`).
 ///
 /// Session handles need RESOLVE in `tenant`, else `TBS_PERMISSION_DENIED`.
 ///
@@ -253,7 +255,7 @@ pub unsafe extern "C" fn tbs_references(
     guard(|| {
         check_out(out_json, "out_json")?;
         // SAFETY: the caller's contract.
-        let document = unsafe { arg_text(document, document_len, "document") }?;
+        let document = unsafe { arg_document(document, document_len, "document") }?;
         let json = json_buffer(&SecretStorage::references(document)?)?;
         // SAFETY: checked non-NULL; writable by the caller's contract.
         unsafe { out_json.write(json) };
@@ -290,7 +292,7 @@ pub unsafe extern "C" fn tbs_store_track_references(
         // SAFETY: as above.
         let source_id = unsafe { arg_str(source_id, "source_id") }?;
         // SAFETY: as above.
-        let document = unsafe { arg_text(document, document_len, "document") }?;
+        let document = unsafe { arg_document(document, document_len, "document") }?;
         let references = storage.track_references(tenant, source_id, document)?;
         if !out_json.is_null() {
             let json = json_buffer(&references)?;

@@ -1,8 +1,8 @@
 //! Opening and closing a store, and the operations on secrets and their metadata.
 
 use super::boundary::{
-    arg_bytes, arg_str, buffer_from_vec, check_out, guard, handle_ref, json_buffer, opt_str,
-    secret_json, store_ref, write_optional,
+    arg_bytes, arg_str, buffer_from_vec, check_out, check_value_len, guard, handle_ref,
+    json_buffer, opt_str, secret_json, store_ref, write_optional,
 };
 use super::{
     tbs_audit_callback, tbs_buffer, tbs_options, tbs_secret_type, tbs_status, tbs_store,
@@ -243,7 +243,8 @@ pub unsafe extern "C" fn tbs_store_close(store: *mut tbs_store) -> tbs_status {
 ///
 /// Fails with `TBS_ALREADY_EXISTS` if the name is taken in the tenant, `TBS_INVALID_ARGUMENT`
 /// for a broken rule (a TEXT value that is not UTF-8 or is too long, a TEXT_FILE value over
-/// `max_file_bytes`...).
+/// `max_file_bytes`...). A `value_len` over `max_file_bytes` (TEXT_FILE) or over 4 bytes per
+/// character of `max_text_chars` (TEXT) is refused before a byte of `value` is read.
 ///
 /// Session handles need WRITE in `tenant`, else `TBS_PERMISSION_DENIED`.
 ///
@@ -268,17 +269,15 @@ pub unsafe extern "C" fn tbs_store_create(
         let tenant = unsafe { arg_str(tenant, "tenant") }?;
         // SAFETY: as above.
         let name = unsafe { arg_str(name, "name") }?;
+        let secret_type = parse_secret_type(secret_type)?;
+        // SAFETY: as above (a live handle: `store_ref` accepted it).
+        let limits = unsafe { handle_ref(store) }?.storage.options().limits;
+        check_value_len(value_len, &limits, Some(secret_type))?;
         // SAFETY: as above.
         let value = unsafe { arg_bytes(value, value_len, "value") }?;
         // SAFETY: as above.
         let description = unsafe { opt_str(description, "description") }?.unwrap_or("");
-        let info = storage.create(
-            tenant,
-            name,
-            parse_secret_type(secret_type)?,
-            value,
-            description,
-        )?;
+        let info = storage.create(tenant, name, secret_type, value, description)?;
         // SAFETY: as above.
         unsafe { write_optional(out_version, info.version) };
         Ok(())
@@ -286,7 +285,8 @@ pub unsafe extern "C" fn tbs_store_create(
 }
 
 /// Writes a new version of a secret's value (`value[0..value_len)`, NULL only when
-/// `value_len` is 0).
+/// `value_len` is 0). A `value_len` over both `max_file_bytes` and 4 bytes per character of
+/// `max_text_chars` is `TBS_INVALID_ARGUMENT` before a byte of `value` is read.
 ///
 /// With `expected_version` other than `TBS_ANY_VERSION` (0), the write happens only if the
 /// current version equals it (check-and-set), else `TBS_CONFLICT`. `out_version` receives the
@@ -313,6 +313,10 @@ pub unsafe extern "C" fn tbs_store_update_value(
         let tenant = unsafe { arg_str(tenant, "tenant") }?;
         // SAFETY: as above.
         let name = unsafe { arg_str(name, "name") }?;
+        // SAFETY: as above (a live handle: `store_ref` accepted it).
+        let limits = unsafe { handle_ref(store) }?.storage.options().limits;
+        // The secret's type is not known here: the larger bound, the store checks exactly.
+        check_value_len(value_len, &limits, None)?;
         // SAFETY: as above.
         let value = unsafe { arg_bytes(value, value_len, "value") }?;
         let expected = (expected_version != TBS_ANY_VERSION).then_some(expected_version);

@@ -21,10 +21,12 @@ use std::borrow::Cow;
 ///
 /// Errors are those of `resolve_text`; offsets in [`Error::problems`] are exact byte offsets of
 /// the `${secret:` in `doc` (for a placeholder spelled with escapes, of its first escape).
+/// A document over [`MAX_DOCUMENT_BYTES`](super::MAX_DOCUMENT_BYTES) is `INVALID_ARGUMENT`.
 pub fn resolve_json<'a, S: SecretSource + ?Sized>(
     doc: &'a str,
     source: &mut S,
 ) -> Result<Cow<'a, str>> {
+    super::check_document_len(doc.len())?;
     validate_json(doc)?;
     let units = secret_strings(doc)?;
     if units.is_empty() {
@@ -52,6 +54,7 @@ pub fn resolve_json<'a, S: SecretSource + ?Sized>(
 
 /// Checks that `doc` is one valid JSON value (`INVALID_ARGUMENT` otherwise).
 pub(crate) fn validate_json(doc: &str) -> Result<()> {
+    super::work::step(doc.len());
     serde_json::from_str::<serde::de::IgnoredAny>(doc)
         .map(drop)
         .map_err(|e| Error::invalid(format!("not valid JSON: {e}")))

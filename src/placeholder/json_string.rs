@@ -4,10 +4,12 @@
 //! Every function here assumes the document has been validated as JSON.
 
 use super::scan::find_open;
+use super::work::step;
 use crate::error::Error;
 use crate::Result;
 use memchr::memmem::Finder;
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::sync::LazyLock;
 
 static UNICODE_ESCAPE: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(b"\\u"));
@@ -20,6 +22,10 @@ pub(crate) struct Unit<'a> {
     pub(crate) end: usize,
     /// The decoded string: borrowed from the document when its raw text has no `\` escape.
     pub(crate) text: Cow<'a, str>,
+    /// The last offset mapped by [`doc_offset`](Unit::doc_offset), as (raw, decoded) offsets
+    /// in the string's content: offsets are asked in increasing order, so mapping them all
+    /// reads the string once.
+    cursor: Cell<(usize, usize)>,
 }
 
 impl Unit<'_> {
@@ -28,7 +34,18 @@ impl Unit<'_> {
         let content = self.start + 1;
         match self.text {
             Cow::Borrowed(_) => content + offset,
-            Cow::Owned(_) => content + raw_offset(&doc.as_bytes()[content..self.end - 1], offset),
+            Cow::Owned(_) => {
+                let raw = &doc.as_bytes()[content..self.end - 1];
+                let (raw_pos, decoded_pos) = self.cursor.get();
+                let from = if decoded_pos <= offset {
+                    (raw_pos, decoded_pos)
+                } else {
+                    (0, 0)
+                };
+                let to = raw_offset(raw, from, offset);
+                self.cursor.set(to);
+                content + to.0
+            }
         }
     }
 }
@@ -49,7 +66,10 @@ pub(crate) fn secret_strings(doc: &str) -> Result<Vec<Unit<'_>>> {
             open_hit = find_open(&bytes[from..]).map(|at| at + from);
         }
         if escape_hit.is_some_and(|at| at < from) {
-            escape_hit = UNICODE_ESCAPE.find(&bytes[from..]).map(|at| at + from);
+            let rest = &bytes[from..];
+            escape_hit = UNICODE_ESCAPE.find(rest);
+            step(escape_hit.map_or(rest.len(), |at| at + 2));
+            escape_hit = escape_hit.map(|at| at + from);
         }
         let Some(hit) = open_hit.into_iter().chain(escape_hit).min() else {
             return Ok(units);
@@ -62,9 +82,11 @@ pub(crate) fn secret_strings(doc: &str) -> Result<Vec<Unit<'_>>> {
             continue;
         }
         let raw = &doc[start + 1..end - 1];
+        step(raw.len());
         let text = if memchr::memchr(b'\\', raw.as_bytes()).is_none() {
             Cow::Borrowed(raw)
         } else {
+            step(end - start);
             let decoded: String = serde_json::from_str(&doc[start..end]).map_err(|e| {
                 Error::invalid(format!("not valid JSON: string at byte {start}: {e}"))
             })?;
@@ -73,7 +95,12 @@ pub(crate) fn secret_strings(doc: &str) -> Result<Vec<Unit<'_>>> {
             }
             Cow::Owned(decoded)
         };
-        units.push(Unit { start, end, text });
+        units.push(Unit {
+            start,
+            end,
+            text,
+            cursor: Cell::new((0, 0)),
+        });
     }
 }
 
@@ -83,6 +110,7 @@ fn enclosing_string(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
     let mut before = at;
     let start = loop {
         let quote = memchr::memrchr(b'"', &bytes[..before])?;
+        step(before - quote);
         if !is_backslash_escaped(bytes, quote) {
             break quote;
         }
@@ -90,7 +118,9 @@ fn enclosing_string(bytes: &[u8], at: usize) -> Option<(usize, usize)> {
     };
     let mut i = start + 1;
     loop {
-        i += memchr::memchr2(b'"', b'\\', bytes.get(i..)?)?;
+        let skip = memchr::memchr2(b'"', b'\\', bytes.get(i..)?)?;
+        step(skip + 1);
+        i += skip;
         if bytes[i] == b'"' {
             return Some((start, i + 1));
         }
@@ -105,21 +135,28 @@ fn is_backslash_escaped(bytes: &[u8], at: usize) -> bool {
         .rev()
         .take_while(|&&b| b == b'\\')
         .count();
+    step(backslashes + 1);
     backslashes % 2 == 1
 }
 
 /// Whether the string ending just before `end` is an object key (a `:` follows).
 fn is_key(bytes: &[u8], end: usize) -> bool {
-    bytes[end..]
+    let rest = &bytes[end..];
+    let blanks = rest
         .iter()
-        .find(|b| !matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-        == Some(&b':')
+        .take_while(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+        .count();
+    step(blanks + 1);
+    rest.get(blanks) == Some(&b':')
 }
 
-/// Maps a byte offset in the decoded string to the byte offset in its raw (escaped) text.
-fn raw_offset(raw: &[u8], decoded_offset: usize) -> usize {
-    let (mut raw_pos, mut decoded_pos) = (0, 0);
+/// Maps a byte offset in the decoded string to the byte offset in its raw (escaped) text,
+/// reading on from `from`, a (raw, decoded) pair of offsets of the same position that is not
+/// past `decoded_offset`. Returns the (raw, decoded) pair reached.
+fn raw_offset(raw: &[u8], from: (usize, usize), decoded_offset: usize) -> (usize, usize) {
+    let (mut raw_pos, mut decoded_pos) = from;
     while decoded_pos < decoded_offset && raw_pos < raw.len() {
+        step(1);
         if raw[raw_pos] != b'\\' {
             raw_pos += 1;
             decoded_pos += 1;
@@ -142,7 +179,7 @@ fn raw_offset(raw: &[u8], decoded_offset: usize) -> usize {
             decoded_pos += char::from_u32(unit).map_or(3, char::len_utf8);
         }
     }
-    raw_pos.min(raw.len())
+    (raw_pos.min(raw.len()), decoded_pos)
 }
 
 /// The value of four hex digits at `at`, or `u32::MAX` if they are not there.
@@ -174,6 +211,7 @@ static ESCAPE: [u8; 256] = {
 
 /// Passes `s` escaped as JSON string content (without the quotes) to `push`, piece by piece.
 pub(crate) fn push_escaped(s: &str, mut push: impl FnMut(&str)) {
+    step(s.len());
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut plain_from = 0;
     for (i, &b) in s.as_bytes().iter().enumerate() {

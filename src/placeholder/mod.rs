@@ -15,22 +15,41 @@
 
 mod json;
 mod json_string;
+#[cfg(test)]
+mod linear_tests;
 mod output;
 mod references;
 mod resolve;
 mod scan;
 #[cfg(test)]
 mod test_support;
+mod work;
 
 pub use json::resolve_json;
 pub use references::{references, Reference};
 pub use resolve::resolve_text;
 pub use scan::{contains_placeholder, scan, Malformed, Placeholder, Scan, Token, OPEN};
 
+use crate::error::Error;
 use crate::model::SecretType;
 use crate::Result;
 use std::fmt;
 use zeroize::Zeroizing;
+
+/// Largest document (text or JSON) that [`resolve_text`], [`resolve_json`] and [`references`]
+/// accept: 64 MiB, far above any ThingsBoard configuration or rule chain export. Readers of
+/// documents (the CLI, the C ABI) stop at this many bytes + 1.
+pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024 * 1024;
+
+/// `INVALID_ARGUMENT` if a document of `len` bytes is over [`MAX_DOCUMENT_BYTES`].
+pub fn check_document_len(len: usize) -> Result<()> {
+    if len > MAX_DOCUMENT_BYTES {
+        return Err(Error::invalid(format!(
+            "the document is {len} bytes long; the limit is {MAX_DOCUMENT_BYTES} bytes (64 MiB)"
+        )));
+    }
+    Ok(())
+}
 
 /// What a [`SecretSource`] answers for one secret name.
 pub enum Fetched {

@@ -25,7 +25,9 @@ pub struct Reference {
 /// JSON: only string values count (not keys), after JSON decoding. Any other document is read
 /// as plain text. Escapes `$${secret:` are not references. Fails with `MALFORMED_PLACEHOLDER`,
 /// listing every malformed placeholder (with byte offsets in `document`), if there is any.
+/// A document over [`MAX_DOCUMENT_BYTES`](super::MAX_DOCUMENT_BYTES) is `INVALID_ARGUMENT`.
 pub fn references(document: &str) -> Result<Vec<Reference>> {
+    super::check_document_len(document.len())?;
     let mut found = Found::default();
     let json_container = matches!(document.trim_start().as_bytes().first(), Some(b'{' | b'['));
     if json_container && validate_json(document).is_ok() {

@@ -17,11 +17,13 @@ use std::collections::hash_map::Entry;
 /// problems are type mismatches, else with `UNRESOLVED`; [`Error::problems`] then lists every
 /// offending placeholder (name and byte offset in `text`). Every name is still fetched when some
 /// placeholder is malformed, so that the error is complete. An `Err` from the source aborts the
-/// call with that error. Substituted values are never scanned again.
+/// call with that error. Substituted values are never scanned again. A text over
+/// [`MAX_DOCUMENT_BYTES`](super::MAX_DOCUMENT_BYTES) is `INVALID_ARGUMENT`.
 pub fn resolve_text<'a, S: SecretSource + ?Sized>(
     text: &'a str,
     source: &mut S,
 ) -> Result<Cow<'a, str>> {
+    super::check_document_len(text.len())?;
     if find_open(text.as_bytes()).is_none() {
         return Ok(Cow::Borrowed(text));
     }

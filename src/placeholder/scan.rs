@@ -4,6 +4,7 @@
 //! [`Placeholder`] when a valid name, an optional type and `}` follow, else [`Malformed`].
 //! Occurrences are found with one `memchr::memmem` finder built once per process.
 
+use super::work::step;
 use crate::model::{validate_name, SecretType, MAX_NAME_CHARS};
 use memchr::memmem::{FindIter, Finder};
 use std::sync::LazyLock;
@@ -20,7 +21,9 @@ static OPEN_FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(OPE
 
 /// Position of the first `${secret:` (escaped or not) in `haystack`.
 pub(crate) fn find_open(haystack: &[u8]) -> Option<usize> {
-    OPEN_FINDER.find(haystack)
+    let found = OPEN_FINDER.find(haystack);
+    step(found.map_or(haystack.len(), |at| at + OPEN.len()));
+    found
 }
 
 /// One placeholder found in a text.
@@ -63,18 +66,35 @@ pub enum Token<'a> {
 }
 
 /// Iterator over the [`Token`]s of a text, in order; created by [`scan`].
+///
+/// Linear time on any input: each byte is searched for `${secret:`, `}` and `{` at most once
+/// (the next `}` and `{` are remembered across openers), and the text examined for one
+/// opener's name ends at the next `{`, so it never overlaps that of the next opener.
 #[derive(Debug)]
 pub struct Scan<'a> {
     text: &'a str,
     matches: FindIter<'a, 'static>,
+    /// Just past the last `${secret:` found (for counting the bytes searched).
+    from: usize,
+    /// The next `}`: where a placeholder may end.
+    close: NextByte,
+    /// The next `{`: a name cannot hold one, and every later opener holds one.
+    brace: NextByte,
 }
 
 impl<'a> Iterator for Scan<'a> {
     type Item = Token<'a>;
 
     fn next(&mut self) -> Option<Token<'a>> {
-        let at = self.matches.next()?;
-        Some(token_at(self.text, at))
+        // Matches do not overlap: the search resumes right after each `${secret:`.
+        let Some(at) = self.matches.next() else {
+            step(self.text.len().saturating_sub(self.from));
+            self.from = self.text.len();
+            return None;
+        };
+        step(at + OPEN.len() - self.from);
+        self.from = at + OPEN.len();
+        Some(self.token_at(at))
     }
 }
 
@@ -87,6 +107,9 @@ pub fn scan(text: &str) -> Scan<'_> {
     Scan {
         text,
         matches: OPEN_FINDER.find_iter(text.as_bytes()),
+        from: 0,
+        close: NextByte::new(b'}'),
+        brace: NextByte::new(b'{'),
     }
 }
 
@@ -104,56 +127,106 @@ fn follows_dollar(bytes: &[u8], at: usize) -> bool {
     at > 0 && bytes[at - 1] == b'$'
 }
 
-/// Classifies the `${secret:` that starts at byte `at` of `text`.
-fn token_at(text: &str, at: usize) -> Token<'_> {
-    let bytes = text.as_bytes();
-    if follows_dollar(bytes, at) {
-        return Token::Escape { offset: at - 1 };
+/// The first position at or after a given one of one byte, for positions asked in
+/// non-decreasing order: the answer is remembered until it is passed, so each byte is
+/// searched at most once.
+#[derive(Debug)]
+struct NextByte {
+    byte: u8,
+    /// The last answer: `Some(position)`, or `None` when the byte does not occur any more.
+    found: Option<Option<usize>>,
+}
+
+impl NextByte {
+    fn new(byte: u8) -> Self {
+        NextByte { byte, found: None }
     }
-    let body_start = at + OPEN.len();
-    let window_end = bytes.len().min(body_start + MAX_BODY_BYTES + 1);
-    let Some(close) = memchr::memchr(b'}', &bytes[body_start..window_end]) else {
-        let reason = if window_end < bytes.len() {
-            format!("no closing '}}' within {MAX_BODY_BYTES} bytes (a name has at most {MAX_NAME_CHARS} characters)")
-        } else {
-            "no closing '}'".to_string()
+
+    /// The first position `>= at` of the byte in `haystack`.
+    fn at_or_after(&mut self, haystack: &[u8], at: usize) -> Option<usize> {
+        match self.found {
+            Some(None) => return None,
+            Some(Some(position)) if position >= at => return Some(position),
+            _ => {}
+        }
+        let rest = haystack.get(at..).unwrap_or_default();
+        let found = memchr::memchr(self.byte, rest);
+        step(found.map_or(rest.len(), |i| i + 1));
+        let found = found.map(|i| at + i);
+        self.found = Some(found);
+        found
+    }
+}
+
+impl<'a> Scan<'a> {
+    /// Classifies the `${secret:` that starts at byte `at` of the text.
+    fn token_at(&mut self, at: usize) -> Token<'a> {
+        let text = self.text;
+        let bytes = text.as_bytes();
+        if follows_dollar(bytes, at) {
+            return Token::Escape { offset: at - 1 };
+        }
+        let body_start = at + OPEN.len();
+        let close = self
+            .close
+            .at_or_after(bytes, body_start)
+            .filter(|&close| close - body_start <= MAX_BODY_BYTES);
+        let Some(close) = close else {
+            let reason = if bytes.len() - body_start > MAX_BODY_BYTES {
+                format!("no closing '}}' within {MAX_BODY_BYTES} bytes (a name has at most {MAX_NAME_CHARS} characters)")
+            } else {
+                "no closing '}'".to_string()
+            };
+            return malformed(at, partial_name(&text[body_start..]), reason);
         };
-        return malformed(at, partial_name(&text[body_start..]), reason);
-    };
-    let close = body_start + close;
-    let body = &text[body_start..close];
-    let (name, expected) = match body.split_once(';') {
-        None => (body, None),
-        Some((name, suffix)) => match suffix.strip_prefix("type:") {
-            None => {
-                return malformed(
-                    at,
-                    name,
-                    "expected ';type:TEXT', ';type:TEXT_FILE' or ';type:FILE' after the name"
-                        .to_string(),
-                )
-            }
-            Some(type_name) => match parse_type(type_name) {
-                Some(secret_type) => (name, Some(secret_type)),
+        if self
+            .brace
+            .at_or_after(bytes, body_start)
+            .is_some_and(|brace| brace < close)
+        {
+            // The body holds a `{` (maybe of a later opener): say so without reading it all.
+            let reason = match validate_name("{") {
+                Err(err) => format!("invalid name: {}", err.message()),
+                Ok(()) => "a name must not contain '{'".to_string(),
+            };
+            return malformed(at, partial_name(&text[body_start..close]), reason);
+        }
+        // No `{` in the body, so no later opener overlaps it: reading it all is linear.
+        let body = &text[body_start..close];
+        step(body.len());
+        let (name, expected) = match body.split_once(';') {
+            None => (body, None),
+            Some((name, suffix)) => match suffix.strip_prefix("type:") {
                 None => {
                     return malformed(
                         at,
                         name,
-                        format!("unknown type '{type_name}': expected TEXT, TEXT_FILE or FILE"),
+                        "expected ';type:TEXT', ';type:TEXT_FILE' or ';type:FILE' after the name"
+                            .to_string(),
                     )
                 }
+                Some(type_name) => match parse_type(type_name) {
+                    Some(secret_type) => (name, Some(secret_type)),
+                    None => {
+                        return malformed(
+                            at,
+                            name,
+                            format!("unknown type '{type_name}': expected TEXT, TEXT_FILE or FILE"),
+                        )
+                    }
+                },
             },
-        },
-    };
-    if let Err(err) = validate_name(name) {
-        return malformed(at, name, format!("invalid name: {}", err.message()));
+        };
+        if let Err(err) = validate_name(name) {
+            return malformed(at, name, format!("invalid name: {}", err.message()));
+        }
+        Token::Placeholder(Placeholder {
+            name,
+            expected,
+            offset: at,
+            len: close + 1 - at,
+        })
     }
-    Token::Placeholder(Placeholder {
-        name,
-        expected,
-        offset: at,
-        len: close + 1 - at,
-    })
 }
 
 /// The placeholder grammar's types, spelled exactly (unlike `SecretType::from_str`, which is
@@ -176,6 +249,7 @@ fn partial_name(rest: &str) -> &str {
             count == MAX_NAME_CHARS || matches!(c, '{' | '}' | ';') || c.is_control()
         })
         .map_or(rest.len(), |(_, (i, _))| i);
+    step(end + 1);
     &rest[..end]
 }
 

@@ -361,10 +361,18 @@ impl SecretStorage {
     }
 }
 
-/// Reads a document to resolve: a UTF-8 file.
+/// Reads a document to resolve: a UTF-8 file of at most [`placeholder::MAX_DOCUMENT_BYTES`]
+/// (reading stops one byte past it).
 pub(super) fn read_document(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::invalid(format!("cannot read {}: {e}", path.display())))?;
+    use std::io::Read;
+    let cannot = |e: std::io::Error| Error::invalid(format!("cannot read {}: {e}", path.display()));
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .map_err(cannot)?
+        .take(placeholder::MAX_DOCUMENT_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(cannot)?;
+    placeholder::check_document_len(bytes.len())?;
     String::from_utf8(bytes)
         .map_err(|_| Error::invalid(format!("{} is not UTF-8 text", path.display())))
 }

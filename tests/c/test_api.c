@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -748,6 +749,63 @@ static void test_options_and_close(void) {
     CHECK(!file_exists(materialized));
 }
 
+/* Lengths over the limits, over memory that nobody may read (PROT_NONE): the library must
+ * refuse them before reading a byte, or the test dies of SIGSEGV. */
+static void test_oversized_lengths(tbs_store *store) {
+    size_t doc_len = TBS_MAX_DOCUMENT_BYTES + 1;
+    int zero = open("/dev/zero", O_RDONLY);
+    CHECK(zero >= 0);
+    void *mapped = mmap(NULL, doc_len, PROT_NONE, MAP_PRIVATE, zero, 0);
+    CHECK(mapped != MAP_FAILED);
+    if (zero >= 0) {
+        close(zero);
+    }
+    if (mapped == MAP_FAILED) {
+        return;
+    }
+    const uint8_t *unreadable = mapped;
+    tbs_buffer out = {NULL, 0};
+    uint64_t version = 0;
+
+    /* Values: TEXT_FILE over max_file_bytes, TEXT over 4 bytes per character. */
+    CHECK_STATUS(tbs_store_create(store, T, "huge", TBS_TYPE_TEXT_FILE, unreadable,
+                                  512 * 1024 + 1, NULL, &version),
+                 TBS_INVALID_ARGUMENT);
+    CHECK(last_error_contains("524289 bytes long") && last_error_contains("at most 524288"));
+    CHECK_STATUS(tbs_store_create(store, T, "huge", TBS_TYPE_TEXT, unreadable, 2048 * 4 + 1,
+                                  NULL, &version),
+                 TBS_INVALID_ARGUMENT);
+    CHECK(last_error_contains("8193 bytes long") && last_error_contains("2048 characters"));
+    CHECK_STATUS(tbs_store_create(store, T, "huge", TBS_TYPE_TEXT_FILE, unreadable, SIZE_MAX,
+                                  NULL, &version),
+                 TBS_INVALID_ARGUMENT);
+    CHECK_STATUS(tbs_store_get(store, T, "huge", &out), TBS_NOT_FOUND);
+    CHECK(version == 0);
+    CHECK_OK(tbs_store_create(store, T, "small", TBS_TYPE_TEXT, (const uint8_t *)"v", 1, NULL,
+                              NULL));
+    CHECK_STATUS(tbs_store_update_value(store, T, "small", unreadable, 512 * 1024 + 1,
+                                        TBS_ANY_VERSION, &version),
+                 TBS_INVALID_ARGUMENT);
+    CHECK(last_error_contains("524289 bytes long"));
+    CHECK(version == 0);
+
+    /* Documents over TBS_MAX_DOCUMENT_BYTES (64 MiB). */
+    CHECK_STATUS(tbs_store_resolve_text(store, T, unreadable, doc_len, 0, &out),
+                 TBS_INVALID_ARGUMENT);
+    CHECK(last_error_contains("67108865 bytes long") && last_error_contains("67108864"));
+    CHECK_STATUS(tbs_store_resolve_json(store, T, unreadable, doc_len, 0, &out),
+                 TBS_INVALID_ARGUMENT);
+    CHECK_STATUS(tbs_store_resolve_text(store, T, unreadable, SIZE_MAX, 0, &out),
+                 TBS_INVALID_ARGUMENT);
+    CHECK_STATUS(tbs_references(unreadable, doc_len, &out), TBS_INVALID_ARGUMENT);
+    CHECK(last_error_contains("67108865 bytes long"));
+    CHECK_STATUS(tbs_store_track_references(store, T, "source", unreadable, doc_len, &out),
+                 TBS_INVALID_ARGUMENT);
+    CHECK(out.data == NULL && out.len == 0);
+    CHECK_OK(tbs_store_delete(store, T, "small", false));
+    munmap(mapped, doc_len);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s WORK_DIR\n", argv[0]);
@@ -772,6 +830,7 @@ int main(int argc, char **argv) {
     test_crud(store);
     test_resolve(store);
     test_references(store);
+    test_oversized_lengths(store);
     CHECK_OK(tbs_store_close(store));
 
     test_options_and_close();

@@ -4,13 +4,15 @@ use crate::args::{AuditCommand, Cli, Command, Global};
 use crate::progress::{Progress, Unit};
 use crate::{keys, render};
 use std::io::Read;
+use std::os::fd::AsFd;
 use std::path::Path;
 use tbsecrets::crypto::write_key_file;
+use tbsecrets::placeholder::MAX_DOCUMENT_BYTES;
 use tbsecrets::service::{
     write_private_atomically, DocumentFormat, MaterializeOptions, ResolveOptions,
 };
 use tbsecrets::{
-    Error, ErrorCode, ListQuery, MasterKey, Policy, Principal, Result, Role, SecretStorage,
+    Error, ErrorCode, Limits, ListQuery, MasterKey, Policy, Principal, Result, Role, SecretStorage,
     SecretType, Session, StorageOptions,
 };
 use zeroize::Zeroizing;
@@ -27,14 +29,14 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             file,
         } => {
             let store = open_existing(g)?;
-            let value = read_value(file.as_deref())?;
             put(
                 &store.session(principal(g, Role::TenantAdmin)),
                 &g.tenant,
                 name,
                 secret_type.map(SecretType::from),
                 description.as_deref(),
-                value,
+                file.as_deref(),
+                &store.options().limits,
             )
         }
         Command::List { filter, json } => {
@@ -257,12 +259,63 @@ fn resolve(
     }
 }
 
-/// Reads a UTF-8 text file.
+/// Reads a UTF-8 text file (a document or a policy) of at most
+/// [`MAX_DOCUMENT_BYTES`](tbsecrets::placeholder::MAX_DOCUMENT_BYTES).
 fn read_text(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| Error::invalid(format!("cannot read {}: {e}", path.display())))?;
-    String::from_utf8(bytes)
-        .map_err(|_| Error::invalid(format!("{} is not UTF-8 text", path.display())))
+    let what = path.display().to_string();
+    let file = open_file(path, &what)?;
+    let bytes = read_bounded(file, MAX_DOCUMENT_BYTES, &what)?;
+    String::from_utf8(bytes.to_vec())
+        .map_err(|_| Error::invalid(format!("{what} is not UTF-8 text")))
+}
+
+/// Opens a file to read; a directory or an unreadable file is `INVALID_ARGUMENT`.
+fn open_file(path: &Path, what: &str) -> Result<std::fs::File> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| Error::invalid(format!("cannot read {what}: {e}")))?;
+    let is_dir = file.metadata().is_ok_and(|m| m.is_dir());
+    if is_dir {
+        return Err(Error::invalid(format!(
+            "cannot read {what}: it is a directory, not a file"
+        )));
+    }
+    Ok(file)
+}
+
+/// Reads all of `reader` if it holds at most `limit` bytes; otherwise `INVALID_ARGUMENT`
+/// after reading `limit + 1` bytes, never more (stdin or `/dev/zero` cannot exhaust memory).
+/// The buffer is zeroized when dropped, and so is every smaller buffer it outgrew.
+fn read_bounded(reader: impl Read, limit: usize, what: &str) -> Result<Zeroizing<Vec<u8>>> {
+    let cap = limit.saturating_add(1);
+    let mut reader = reader.take(u64::try_from(cap).unwrap_or(u64::MAX));
+    let mut buf = Zeroizing::new(Vec::with_capacity(cap.min(64 * 1024)));
+    while buf.len() < cap {
+        if buf.len() == buf.capacity() {
+            let mut bigger = Zeroizing::new(Vec::with_capacity(
+                buf.capacity().saturating_mul(2).clamp(buf.len() + 1, cap),
+            ));
+            bigger.extend_from_slice(&buf);
+            buf = bigger;
+        }
+        let len = buf.len();
+        // Read into the spare capacity (no reallocation: the length stays within it).
+        let capacity = buf.capacity();
+        buf.resize(capacity, 0);
+        let read = reader.read(&mut buf[len..]);
+        buf.truncate(len + *read.as_ref().unwrap_or(&0));
+        match read {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::invalid(format!("cannot read {what}: {e}"))),
+        }
+    }
+    if buf.len() > limit {
+        return Err(Error::invalid(format!(
+            "{what} is larger than the limit of {limit} bytes"
+        )));
+    }
+    Ok(buf)
 }
 
 /// An open store that, when the command is done, closes it and warns on stderr if audit
@@ -371,31 +424,69 @@ fn audit_verify(g: &Global, log: Option<&Path>, json: bool) -> Result<Vec<u8>> {
     }
 }
 
-/// Reads a value from a file or stdin into a zeroizing buffer.
-fn read_value(file: Option<&Path>) -> Result<Zeroizing<Vec<u8>>> {
-    let mut value = Zeroizing::new(Vec::new());
+/// Reads a value of `secret_type` from a file or stdin into a zeroizing buffer, reading at
+/// most one byte more than the store's limit allows: a TEXT_FILE value has at most
+/// `max_file_bytes` bytes; a TEXT value of `max_text_chars` characters at most 4 bytes per
+/// character, plus the line break that ends typed input. The exact check is the store's.
+fn read_value(
+    file: Option<&Path>,
+    secret_type: SecretType,
+    limits: &Limits,
+) -> Result<Zeroizing<Vec<u8>>> {
+    let (limit, kind) = match secret_type {
+        SecretType::Text => (
+            limits.max_text_chars.saturating_mul(4).saturating_add(2),
+            "TEXT",
+        ),
+        SecretType::TextFile => (limits.max_file_bytes, "TEXT_FILE"),
+    };
     match file {
         Some(path) => {
-            let mut f = std::fs::File::open(path).map_err(|e| {
-                Error::invalid(format!("cannot read value file {}: {e}", path.display()))
-            })?;
-            f.read_to_end(&mut value)?;
+            let what = format!("value file {}", path.display());
+            let value = read_bounded(open_file(path, &what)?, limit, &what);
+            value.map_err(|e| over_limit(e, kind, limits))
         }
         None => {
-            std::io::stdin().lock().read_to_end(&mut value)?;
+            // Unbuffered (a duplicate of fd 0): the lock's buffer would read ahead of the limit.
+            let stdin = std::io::stdin()
+                .as_fd()
+                .try_clone_to_owned()
+                .map_err(|e| Error::invalid(format!("cannot read the value on stdin: {e}")))?;
+            read_bounded(std::fs::File::from(stdin), limit, "the value on stdin")
+                .map_err(|e| over_limit(e, kind, limits))
         }
     }
-    Ok(value)
 }
 
-/// Creates the secret or adds a version; prints the version.
+/// Adds the value limit of `kind` to a size error of [`read_bounded`].
+fn over_limit(err: Error, kind: &str, limits: &Limits) -> Error {
+    if !err.message().contains("larger than the limit") {
+        return err;
+    }
+    let rule = if kind == "TEXT" {
+        format!(
+            "a TEXT value has at most {} characters",
+            limits.max_text_chars
+        )
+    } else {
+        format!(
+            "a TEXT_FILE value has at most {} bytes",
+            limits.max_file_bytes
+        )
+    };
+    Error::invalid(format!("{} ({rule})", err.message()))
+}
+
+/// Creates the secret or adds a version, reading the value from `file` or stdin once its type
+/// is known; prints the version.
 fn put(
     store: &Session<'_>,
     tenant: &str,
     name: &str,
     requested: Option<SecretType>,
     description: Option<&str>,
-    mut value: Zeroizing<Vec<u8>>,
+    file: Option<&Path>,
+    limits: &Limits,
 ) -> Result<Vec<u8>> {
     let existing = match store.info(tenant, name) {
         Ok(info) => Some(info),
@@ -415,6 +506,7 @@ fn put(
         (Some(info), _) => info.secret_type,
         (None, t) => t.unwrap_or(SecretType::Text),
     };
+    let mut value = read_value(file, secret_type, limits)?;
     if secret_type == SecretType::Text {
         // A TEXT value typed or piped in ends with one newline that is not part of it.
         let newline = if value.ends_with(b"\r\n") {
