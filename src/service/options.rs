@@ -29,6 +29,11 @@ pub struct StorageOptions {
     pub materialize: Option<MaterializeOptions>,
     /// The audit log (default: on, in `<store>.audit.jsonl` for SQLite).
     pub audit: crate::audit::AuditOptions,
+    /// Harden the whole process when the store opens (default false): no core dumps
+    /// (`RLIMIT_CORE` 0, `PR_SET_DUMPABLE` 0), see [`crate::hardening::harden_process`].
+    /// Process-wide and irreversible, hence off for a library; the CLI always hardens. Key
+    /// material is in locked, wiped memory whether or not this is set.
+    pub harden_process: bool,
 }
 
 impl Default for StorageOptions {
@@ -43,6 +48,7 @@ impl Default for StorageOptions {
             cache_values: true,
             policy: None,
             audit: crate::audit::AuditOptions::default(),
+            harden_process: false,
         }
     }
 }
