@@ -65,6 +65,71 @@ pub fn core_dumps_disabled() -> bool {
     true
 }
 
+/// The pid in a file name of the form `<prefix><pid>-<rest>`, with `rest` for `accept` to check.
+pub(crate) fn pid_in_name(name: &str, prefix: &str, accept: impl Fn(&str) -> bool) -> Option<u32> {
+    let (digits, rest) = name.strip_prefix(prefix)?.split_once('-')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || !accept(rest) {
+        return None;
+    }
+    digits.parse().ok().filter(|&pid| pid > 0)
+}
+
+/// Whether no process `pid` exists (so files named after it are leftovers of a killed run).
+/// A pid that was reused counts as alive: its leftovers wait for a later run.
+pub(crate) fn process_is_gone(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    if pid <= 0 || pid == std::process::id() as libc::pid_t {
+        return false;
+    }
+    // SAFETY: signal 0 only checks that the process exists; nothing is delivered.
+    let alive = unsafe { libc::kill(pid, 0) } == 0
+        || std::io::Error::last_os_error().raw_os_error() != Some(libc::ESRCH);
+    !alive
+}
+
+/// Removes, best effort, the entries of `dir` named `<prefix><pid>-<rest>` (with `accept(rest)`)
+/// whose process is gone and which the effective user owns: files (and symlinks) are unlinked,
+/// private directories (mode 0700 or stricter, not symlinks) removed with their contents.
+/// Returns how many were removed.
+pub(crate) fn remove_leftovers(
+    dir: &std::path::Path,
+    prefix: &str,
+    accept: impl Fn(&str) -> bool,
+) -> usize {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    // SAFETY: `geteuid` has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| pid_in_name(n, prefix, &accept)) else {
+            continue;
+        };
+        if !process_is_gone(pid) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(meta) = std::fs::symlink_metadata(&path) else {
+            continue;
+        };
+        if meta.uid() != me {
+            continue;
+        }
+        let done = if meta.is_dir() {
+            meta.mode() & 0o077 == 0 && std::fs::remove_dir_all(&path).is_ok()
+        } else {
+            std::fs::remove_file(&path).is_ok()
+        };
+        removed += usize::from(done);
+    }
+    removed
+}
+
 /// A value on pages of its own: locked in memory where the limit allows, left out of core
 /// dumps, and wiped when dropped. Falls back to an ordinary (still wiped) heap block if the
 /// guarded allocation itself fails.
@@ -149,6 +214,22 @@ impl<T> fmt::Debug for LockedBox<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leftover_names_carry_a_live_or_dead_pid() {
+        let hex = |rest: &str| rest.len() == 4 && rest.bytes().all(|b| b.is_ascii_hexdigit());
+        assert_eq!(pid_in_name("tbs-42-abcd", "tbs-", hex), Some(42));
+        assert_eq!(pid_in_name("tbs-42-abcx", "tbs-", hex), None);
+        assert_eq!(pid_in_name("tbs--abcd", "tbs-", hex), None);
+        assert_eq!(pid_in_name("tbs-0-abcd", "tbs-", hex), None);
+        assert_eq!(pid_in_name("other-42-abcd", "tbs-", hex), None);
+        assert!(!process_is_gone(std::process::id()));
+        assert!(!process_is_gone(1));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(process_is_gone(pid));
+    }
 
     #[test]
     fn locked_box_holds_clones_and_drops_its_value() {
