@@ -362,6 +362,15 @@ const char *tbs_status_str(int status);
 const char *tbs_last_error_message(void);
 
 /**
+ * Hardens the calling process: no core dumps (`RLIMIT_CORE` 0 and, on Linux,
+ * `PR_SET_DUMPABLE` 0). Process-wide and irreversible; call it early in `main` of a program
+ * that holds secrets. Key material is in locked memory regardless. See SECURITY.md.
+ *
+ * Fails with `TBS_INTERNAL` only when the operating system refuses.
+ */
+enum tbs_status tbs_harden_process(void);
+
+/**
  * Fills `*options` with the defaults (see each field) and `version = TBS_OPTIONS_VERSION`.
  *
  * Fails with `TBS_INVALID_ARGUMENT` when `options` is NULL.

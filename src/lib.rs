@@ -8,6 +8,7 @@ pub mod audit;
 pub mod crypto;
 pub mod error;
 pub mod ffi;
+pub mod hardening;
 mod jni;
 pub mod model;
 pub mod placeholder;

@@ -3,6 +3,7 @@
 
 use super::blob::{self, BlobContext};
 use crate::error::{Error, ErrorCode, Result};
+use crate::hardening::LockedBox;
 use aes_gcm::aead::{rand_core::RngCore, OsRng};
 use aes_gcm::{Aes256Gcm, KeyInit};
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -68,11 +69,28 @@ impl Drop for Cipher {
     }
 }
 
-/// The master key (key-encryption key). It wraps tenant data keys and never touches values.
+/// Key bytes with their prepared cipher, kept together in locked memory
+/// ([`LockedBox`]: not swapped where `RLIMIT_MEMLOCK` allows, not in core dumps, wiped on drop).
 #[derive(Clone)]
-pub struct MasterKey {
+struct Material {
     bytes: Zeroizing<[u8; KEY_LEN]>,
     cipher: Cipher,
+}
+
+impl Material {
+    fn locked(bytes: &[u8; KEY_LEN]) -> LockedBox<Material> {
+        LockedBox::new(Material {
+            bytes: Zeroizing::new(*bytes),
+            cipher: Cipher::new(bytes),
+        })
+    }
+}
+
+/// The master key (key-encryption key). It wraps tenant data keys and never touches values.
+/// Its bytes live in locked memory (see [`crate::hardening`]).
+#[derive(Clone)]
+pub struct MasterKey {
+    material: LockedBox<Material>,
 }
 
 impl MasterKey {
@@ -82,17 +100,24 @@ impl MasterKey {
     }
 
     fn from_array(bytes: Zeroizing<[u8; KEY_LEN]>) -> MasterKey {
-        let cipher = Cipher::new(&bytes);
-        MasterKey { bytes, cipher }
+        MasterKey {
+            material: Material::locked(&bytes),
+        }
     }
 
-    /// A master key from exactly 32 raw bytes.
+    /// A master key from exactly 32 raw bytes. An all-zero key is refused (INVALID_ARGUMENT):
+    /// it is what an unset buffer or a failed read leaves behind, never a real key.
     pub fn from_bytes(raw: &[u8]) -> Result<MasterKey> {
         if raw.len() != KEY_LEN {
             return Err(Error::invalid(format!(
                 "a master key must be {KEY_LEN} bytes; got {} bytes",
                 raw.len()
             )));
+        }
+        if raw.iter().fold(0u8, |acc, b| acc | b) == 0 {
+            return Err(Error::invalid(
+                "the master key is all zero bytes; generate a real key (tbsecrets init)",
+            ));
         }
         let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
         bytes.copy_from_slice(raw);
@@ -109,13 +134,13 @@ impl MasterKey {
 
     /// The key as base64 text, for writing a key file.
     pub fn to_base64(&self) -> Zeroizing<String> {
-        Zeroizing::new(BASE64.encode(self.bytes.as_ref()))
+        Zeroizing::new(BASE64.encode(self.material.bytes.as_ref()))
     }
 
     /// Creates the key check value stored in a new store.
     pub fn key_check(&self, kek_id: u32) -> Result<Vec<u8>> {
         blob::seal(
-            &self.cipher,
+            &self.material.cipher,
             kek_id,
             &BlobContext::KeyCheck,
             KEY_CHECK_PLAINTEXT,
@@ -124,7 +149,7 @@ impl MasterKey {
 
     /// Verifies a stored key check value; a mismatch is WRONG_MASTER_KEY.
     pub fn verify_key_check(&self, check: &[u8]) -> Result<()> {
-        match blob::open(&self.cipher, &BlobContext::KeyCheck, check) {
+        match blob::open(&self.material.cipher, &BlobContext::KeyCheck, check) {
             Ok(plain) if plain.as_slice() == KEY_CHECK_PLAINTEXT => Ok(()),
             _ => Err(Error::new(
                 ErrorCode::WrongMasterKey,
@@ -136,19 +161,19 @@ impl MasterKey {
     /// Wraps a data key for a tenant.
     pub fn wrap(&self, kek_id: u32, tenant: &str, key: &DataKey) -> Result<Vec<u8>> {
         blob::seal(
-            &self.cipher,
+            &self.material.cipher,
             kek_id,
             &BlobContext::DataKey {
                 tenant,
                 dek_id: key.id,
             },
-            key.bytes.as_ref(),
+            key.material.bytes.as_ref(),
         )
     }
 
     /// Unwraps a tenant data key; failure means a wrong key or a tampered store (INTEGRITY).
     pub fn unwrap(&self, tenant: &str, dek_id: u32, wrapped: &[u8]) -> Result<DataKey> {
-        let plain = blob::open(&self.cipher, &BlobContext::DataKey { tenant, dek_id }, wrapped)
+        let plain = blob::open(&self.material.cipher, &BlobContext::DataKey { tenant, dek_id }, wrapped)
             .map_err(|_| {
                 Error::integrity(format!(
                     "data key {dek_id} of tenant '{tenant}' failed authentication (corrupt or tampered store)"
@@ -164,19 +189,20 @@ impl fmt::Debug for MasterKey {
     }
 }
 
-/// A tenant data key with its prepared AES key schedule.
+/// A tenant data key with its prepared AES key schedule, in locked memory.
 pub struct DataKey {
     id: u32,
-    bytes: Zeroizing<[u8; KEY_LEN]>,
-    cipher: Cipher,
+    material: LockedBox<Material>,
 }
 
 impl DataKey {
     /// A new random data key with the given id.
     pub fn generate(id: u32) -> DataKey {
         let bytes = random_key_bytes();
-        let cipher = Cipher::new(&bytes);
-        DataKey { id, bytes, cipher }
+        DataKey {
+            id,
+            material: Material::locked(&bytes),
+        }
     }
 
     fn from_bytes(id: u32, raw: &[u8]) -> Result<DataKey> {
@@ -185,14 +211,16 @@ impl DataKey {
         }
         let mut bytes = Zeroizing::new([0u8; KEY_LEN]);
         bytes.copy_from_slice(raw);
-        let cipher = Cipher::new(&bytes);
-        Ok(DataKey { id, bytes, cipher })
+        Ok(DataKey {
+            id,
+            material: Material::locked(&bytes),
+        })
     }
 
     /// A MAC key derived from this key for one purpose (`label`), so the key itself is never
     /// used for anything but sealing.
     pub fn derive_mac_key(&self, label: &[u8]) -> super::MacKey {
-        super::MacKey::derive(self.bytes.as_ref(), label)
+        super::MacKey::derive(self.material.bytes.as_ref(), label)
     }
 
     /// The id of this key within its tenant.
@@ -202,7 +230,7 @@ impl DataKey {
 
     /// The prepared cipher (key schedule built once).
     pub fn cipher(&self) -> &Aes256Gcm {
-        &self.cipher
+        &self.material.cipher
     }
 }
 
@@ -252,6 +280,20 @@ mod tests {
         assert_eq!(again.to_base64().as_str(), text.as_str());
         assert!(MasterKey::from_base64("not base64!").is_err());
         assert!(MasterKey::from_bytes(&[0u8; 16]).is_err());
+    }
+
+    #[test]
+    fn all_zero_key_is_refused_in_every_form() {
+        let err = MasterKey::from_bytes(&[0u8; KEY_LEN]).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument);
+        assert!(err.message().contains("all zero"), "{err}");
+        let zero_b64 = BASE64.encode([0u8; KEY_LEN]);
+        let err = MasterKey::from_base64(&zero_b64).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument);
+        assert!(err.message().contains("all zero"), "{err}");
+        let mut one_bit = [0u8; KEY_LEN];
+        one_bit[31] = 1;
+        assert!(MasterKey::from_bytes(&one_bit).is_ok());
     }
 
     #[test]

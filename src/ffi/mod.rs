@@ -252,6 +252,16 @@ pub extern "C" fn tbs_last_error_message() -> *const c_char {
     guard_or(c"".as_ptr(), boundary::last_error_ptr)
 }
 
+/// Hardens the calling process: no core dumps (`RLIMIT_CORE` 0 and, on Linux,
+/// `PR_SET_DUMPABLE` 0). Process-wide and irreversible; call it early in `main` of a program
+/// that holds secrets. Key material is in locked memory regardless. See SECURITY.md.
+///
+/// Fails with `TBS_INTERNAL` only when the operating system refuses.
+#[no_mangle]
+pub extern "C" fn tbs_harden_process() -> tbs_status {
+    guard(crate::hardening::harden_process)
+}
+
 /// Fills `*options` with the defaults (see each field) and `version = TBS_OPTIONS_VERSION`.
 ///
 /// Fails with `TBS_INVALID_ARGUMENT` when `options` is NULL.

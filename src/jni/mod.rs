@@ -120,6 +120,7 @@ pub extern "system" fn open<'local>(
             busy_timeout: Duration::from_millis(u64::try_from(busy_timeout_millis).unwrap_or(0)),
             materialize,
             cache_values: true,
+            harden_process: false,
             policy,
             audit: AuditOptions {
                 enabled: audit_enabled,

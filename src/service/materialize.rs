@@ -1,19 +1,26 @@
 //! TEXT_FILE materialisation: a TEXT_FILE placeholder can be replaced by the path of a file
 //! holding the value, for C programs whose config wants a path (a CA file).
 //!
-//! Files live in a private directory (0700) and are written 0600 with `O_EXCL`, so a
-//! pre-planted symlink is never followed. Each (tenant, secret, version) is written once per
-//! handle. The files are removed by [`Materializer::clear`], which the handle calls on close,
-//! unless the directory was configured with `keep_on_close` (the CLI renders config files
-//! whose referenced files must outlive it), and one by one by [`Materializer::release`] once
-//! every holder has given a file back (Java's `MaterializedDocument.close`).
+//! Files live in a private directory: owned by the effective user, mode 0700 (nothing for group
+//! or others), and not a symlink. They are written 0600 with `O_CREAT|O_EXCL|O_NOFOLLOW`, so a
+//! pre-planted file or symlink is never followed. Each (tenant, secret, version) is written once
+//! per handle. The files are removed by [`Materializer::clear`], which the handle calls on
+//! close, unless the directory was configured with `keep_on_close` (the CLI renders config
+//! files whose referenced files must outlive it), and one by one by [`Materializer::release`]
+//! once every holder has given a file back (Java's `MaterializedDocument.close`).
+//!
+//! A process killed before it could clear leaves its files behind; they carry its pid in their
+//! names (`tbsecrets-<pid>-…pem` in a configured directory, `tbsecrets-<pid>-<16 hex>` for a
+//! temporary directory), so the next handle that materialises removes those of dead processes
+//! (owned by the same user) when it prepares its directory. Kept files (`keep_on_close`) are
+//! named without a pid and never removed that way.
 
 use crate::error::{Error, Result};
 use foldhash::HashMap;
 use parking_lot::Mutex;
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Where materialised files go.
@@ -72,14 +79,21 @@ impl Materializer {
             }
         };
         state.next_id += 1;
-        let path = dir.join(format!(
-            "{}-{}-v{version}.pem",
-            file_stem(name),
-            state.next_id
-        ));
+        let path = dir.join(if self.keeps_files() {
+            // Outlives this process: no pid, so no later run takes it for a leftover.
+            format!("{}-{:016x}-v{version}.pem", file_stem(name), random_u64())
+        } else {
+            format!(
+                "{FILE_PREFIX}{}-{}-{}-v{version}.pem",
+                std::process::id(),
+                state.next_id,
+                file_stem(name)
+            )
+        });
         let mut file = OpenOptions::new()
             .write(true)
             .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .mode(0o600)
             .open(&path)
             .map_err(|e| Error::storage(format!("cannot create {}: {e}", path.display())))?;
@@ -120,33 +134,38 @@ impl Materializer {
         }
     }
 
+    fn keeps_files(&self) -> bool {
+        self.configured.as_ref().is_some_and(|o| o.keep_on_close)
+    }
+
     fn prepare_dir(&self) -> Result<(PathBuf, bool)> {
         let dir = match &self.configured {
             Some(options) => options.dir.clone(),
-            None => std::env::temp_dir().join(format!(
-                "tbsecrets-{}-{:016x}",
-                std::process::id(),
-                random_u64()
-            )),
-        };
-        match DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => Ok((dir, true)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                let meta = fs::symlink_metadata(&dir)?;
-                let mode = meta.permissions().mode() & 0o777;
-                if !meta.is_dir() || mode & 0o077 != 0 {
-                    return Err(Error::invalid(format!(
-                        "materialisation directory {} must be a directory accessible by its owner only (mode {mode:04o}); use chmod 700",
-                        dir.display()
-                    )));
-                }
-                Ok((dir, false))
+            None => {
+                let tmp = std::env::temp_dir();
+                crate::hardening::remove_leftovers(&tmp, DIR_PREFIX, is_dir_suffix);
+                tmp.join(format!(
+                    "{DIR_PREFIX}{}-{:016x}",
+                    std::process::id(),
+                    random_u64()
+                ))
             }
-            Err(e) => Err(Error::storage(format!(
-                "cannot create materialisation directory {}: {e}",
-                dir.display()
-            ))),
+        };
+        let created = match DirBuilder::new().mode(0o700).create(&dir) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+            Err(e) => {
+                return Err(Error::storage(format!(
+                    "cannot create materialisation directory {}: {e}",
+                    dir.display()
+                )))
+            }
+        };
+        check_private_dir(&dir)?;
+        if !created {
+            crate::hardening::remove_leftovers(&dir, FILE_PREFIX, is_file_suffix);
         }
+        Ok((dir, created))
     }
 
     /// Removes every file written so far (and the directory if this handle created it).
@@ -180,6 +199,53 @@ impl Materializer {
             _ => self.clear(),
         }
     }
+}
+
+/// Name prefix of the files a handle removes itself (`tbsecrets-<pid>-<n>-<stem>-v<v>.pem`).
+const FILE_PREFIX: &str = "tbsecrets-";
+/// Name prefix of temporary directories (`tbsecrets-<pid>-<16 hex digits>`).
+const DIR_PREFIX: &str = "tbsecrets-";
+
+fn is_file_suffix(rest: &str) -> bool {
+    rest.ends_with(".pem")
+}
+
+fn is_dir_suffix(rest: &str) -> bool {
+    rest.len() == 16 && rest.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Refuses a directory that is a symlink, not a directory, owned by another user, or
+/// accessible by group or others (INVALID_ARGUMENT).
+fn check_private_dir(dir: &Path) -> Result<()> {
+    let meta = fs::symlink_metadata(dir).map_err(|e| {
+        Error::storage(format!(
+            "cannot inspect materialisation directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    if meta.file_type().is_symlink() || !meta.is_dir() {
+        return Err(Error::invalid(format!(
+            "materialisation directory {} must be a directory, not a symlink or a file",
+            dir.display()
+        )));
+    }
+    // SAFETY: `geteuid` has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() != me {
+        return Err(Error::invalid(format!(
+            "materialisation directory {} is owned by uid {}, not by this user (uid {me})",
+            dir.display(),
+            meta.uid()
+        )));
+    }
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(Error::invalid(format!(
+            "materialisation directory {} must be accessible by its owner only (mode {mode:04o}); use chmod 700",
+            dir.display()
+        )));
+    }
+    Ok(())
 }
 
 fn path_text(path: &Path) -> Result<String> {
@@ -230,7 +296,9 @@ mod tests {
         let dir = Path::new(&a).parent().unwrap().to_path_buf();
         assert_eq!(mode(&dir), 0o700);
         let file_name = Path::new(&a).file_name().unwrap().to_str().unwrap();
-        assert!(file_name.starts_with("ca_cert_1-"), "{file_name}");
+        let own = format!("tbsecrets-{}-", std::process::id());
+        assert!(file_name.starts_with(&own), "{file_name}");
+        assert!(file_name.ends_with("-ca_cert_1-v1.pem"), "{file_name}");
         m.close().unwrap();
         assert!(!Path::new(&a).exists() && !Path::new(&b).exists() && !dir.exists());
     }

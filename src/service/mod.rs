@@ -97,6 +97,9 @@ impl SecretStorage {
     /// INTEGRITY when the file is not a store or is corrupt, INVALID_ARGUMENT when no master
     /// key is configured.
     pub fn open(path: impl AsRef<Path>, mut options: StorageOptions) -> Result<SecretStorage> {
+        if options.harden_process {
+            crate::hardening::harden_process()?;
+        }
         let master = master_key_of(&options)?;
         let backend = open_backend(path.as_ref(), &options)?;
         if options.audit.enabled && options.audit.path.is_none() {

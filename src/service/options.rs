@@ -37,6 +37,11 @@ pub struct StorageOptions {
     /// instead of failing with ROLLBACK_DETECTED: the store is moved past both, in one audited
     /// change (`ACCEPT_RESTORE`). Default false.
     pub accept_restore: bool,
+    /// Harden the whole process when the store opens (default false): no core dumps
+    /// (`RLIMIT_CORE` 0, `PR_SET_DUMPABLE` 0), see [`crate::hardening::harden_process`].
+    /// Process-wide and irreversible, hence off for a library; the CLI always hardens. Key
+    /// material is in locked, wiped memory whether or not this is set.
+    pub harden_process: bool,
 }
 
 impl Default for StorageOptions {
@@ -53,6 +58,7 @@ impl Default for StorageOptions {
             audit: crate::audit::AuditOptions::default(),
             anchor_path: None,
             accept_restore: false,
+            harden_process: false,
         }
     }
 }

@@ -379,13 +379,19 @@ pub(super) fn read_document(path: &Path) -> Result<String> {
 
 /// Writes `bytes` to a temporary file (mode 0600) beside `path`, syncs it and renames it
 /// over `path`, so readers never see a partial file and nothing is created on failure.
+///
+/// The temporary file is named `.tbsecrets-<pid>-<random>.tmp`; one that a killed process left
+/// behind (its pid gone, owned by this user) is removed by the next write into that directory.
 pub fn write_private_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    crate::hardening::remove_leftovers(dir, TEMP_PREFIX, |rest| rest.ends_with(TEMP_SUFFIX));
+    let prefix = format!("{TEMP_PREFIX}{}-", std::process::id());
     let mut tmp = tempfile::Builder::new()
-        .prefix(".tbsecrets-")
+        .prefix(&prefix)
+        .suffix(TEMP_SUFFIX)
         .permissions(std::fs::Permissions::from_mode(0o600))
         .tempfile_in(dir)
         .map_err(|e| Error::storage(format!("cannot create a file in {}: {e}", dir.display())))?;
@@ -395,6 +401,11 @@ pub fn write_private_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         .map_err(|e| Error::storage(format!("cannot write {}: {}", path.display(), e.error)))?;
     Ok(())
 }
+
+/// Name prefix of the temporary files of [`write_private_atomically`].
+const TEMP_PREFIX: &str = ".tbsecrets-";
+/// Name suffix of the temporary files of [`write_private_atomically`].
+const TEMP_SUFFIX: &str = ".tmp";
 
 /// Checks a source id: non-empty, at most 255 bytes, no control characters.
 pub fn validate_source_id(source_id: &str) -> Result<()> {

@@ -33,6 +33,15 @@ pub struct Global {
     /// the key file `init` wrote beside the store.
     #[arg(long, global = true)]
     pub key_file: Option<PathBuf>,
+    /// Read the master key (base64) from this open file descriptor until end of file, then
+    /// close it (e.g. `--master-key-fd 3 3<key.b64` or a pipe). Recommended over
+    /// TBS_MASTER_KEY, which other processes of the same user can read in /proc/PID/environ.
+    #[arg(long, global = true, value_name = "N", conflicts_with_all = ["key_file", "master_key_stdin"])]
+    pub master_key_fd: Option<i32>,
+    /// Read the master key (base64) from standard input until end of file (then `put` needs
+    /// --file for the value).
+    #[arg(long, global = true, conflicts_with = "key_file")]
+    pub master_key_stdin: bool,
     /// The role to act as in --tenant: SYS_ADMIN, TENANT_ADMIN, CUSTOMER_USER or SERVICE.
     /// Default: SERVICE for `resolve` and `reveal`, TENANT_ADMIN for everything else.
     #[arg(long = "as", env = "TBS_ROLE", value_parser = parse_role, global = true)]

@@ -2,6 +2,8 @@
 //!
 //! Errors print one line on stderr naming the error code, nothing goes to stdout, and the
 //! exit status is the error's stable number (DESIGN.md §6); 0 only on success.
+//!
+//! The process is hardened before anything else happens: no core dumps (SECURITY.md).
 
 mod args;
 mod commands;
@@ -15,6 +17,9 @@ use std::process::ExitCode;
 use tbsecrets::ErrorCode;
 
 fn main() -> ExitCode {
+    if let Err(err) = tbsecrets::hardening::harden_process() {
+        return fail(&err);
+    }
     let cli = match args::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -37,6 +42,9 @@ fn main() -> ExitCode {
             return ExitCode::from(ErrorCode::InvalidArgument.as_i32() as u8);
         }
     };
+    if let Err(err) = load_key(&cli) {
+        return fail(&err);
+    }
     match commands::run(&cli) {
         Ok(output) => {
             let mut stdout = std::io::stdout().lock();
@@ -49,9 +57,25 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(err) => {
-            eprintln!("tbsecrets: {err}");
-            ExitCode::from(err.code().as_i32() as u8)
+        Err(err) => fail(&err),
+    }
+}
+
+/// Reads the key from `--master-key-fd` / `--master-key-stdin`, if given.
+fn load_key(cli: &args::Cli) -> tbsecrets::Result<()> {
+    let g = &cli.global;
+    if g.master_key_stdin {
+        if let args::Command::Put { file: None, .. } = &cli.command {
+            return Err(tbsecrets::Error::invalid(
+                "--master-key-stdin: stdin carries the key, so give the value with --file",
+            ));
         }
     }
+    keys::load_from_stream(g.master_key_fd, g.master_key_stdin)
+}
+
+/// Prints the one-line error and returns its exit status.
+fn fail(err: &tbsecrets::Error) -> ExitCode {
+    eprintln!("tbsecrets: {err}");
+    ExitCode::from(err.code().as_i32() as u8)
 }

@@ -99,6 +99,12 @@ fn run(
                 match iter.next() {
                     Ok(Some(_)) => {
                         state.epoch.fetch_add(1, Ordering::AcqRel);
+                        // A flood of notifications never lets the iterator time out, so the
+                        // stop flag is checked after each one: close must not wait for the
+                        // flood to end.
+                        if state.stop.load(Ordering::Acquire) {
+                            break;
+                        }
                     }
                     Err(_) => {
                         lost = true;
