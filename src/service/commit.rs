@@ -248,7 +248,9 @@ impl SecretStorage {
     /// the store holds — unless `accept`, which makes the store newer than both (one
     /// audited change) and resets the anchor.
     pub(super) fn check_rollback(&self, store: &mut dyn Store, accept: bool) -> Result<()> {
-        let state = self.current_state(store)?;
+        // The witnesses first, the store after: they only ever hold committed states, so
+        // read in this order an honest store is never behind them, however many other
+        // processes commit meanwhile.
         let anchored = match &self.anchor {
             Some(anchor) => anchor.read(&self.state_key)?,
             None => None,
@@ -257,6 +259,7 @@ impl SecretStorage {
             Some(audit) => audit.file_head()?,
             None => None,
         };
+        let state = self.current_state(store)?;
         let anchor_ahead = anchored.as_ref().filter(|a| a.counter > state.counter);
         let log_ahead = logged.as_ref().filter(|h| h.seq > state.audit.seq);
         if anchor_ahead.is_none() && log_ahead.is_none() {
