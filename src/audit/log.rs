@@ -20,6 +20,7 @@ use crate::store::Store;
 use crate::throttle::Throttle;
 use parking_lot::Mutex;
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// Batched uses are written at least this often (milliseconds) while calls keep coming.
@@ -42,6 +43,11 @@ pub(crate) struct AuditLog {
     /// Delivered lines the sink has yet to receive: it is called only where no store
     /// connection is held (it may call the store), by [`AuditLog::notify_sink`].
     sink_queue: Mutex<Vec<String>>,
+    /// The last record known to be durably in the log file (synced): outbox rows up to it
+    /// may go, and the next change's transaction drops them.
+    synced_through: std::sync::atomic::AtomicU64,
+    /// The outbox rows up to this record were dropped already.
+    pruned_through: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -69,6 +75,8 @@ impl AuditLog {
             batch_uses,
             flush_timer: Throttle::new(USE_FLUSH_INTERVAL_MS, crate::model::now_millis()),
             sink_queue: Mutex::new(Vec::new()),
+            synced_through: Default::default(),
+            pruned_through: Default::default(),
         })
     }
 
@@ -171,14 +179,35 @@ impl AuditLog {
         }
     }
 
-    /// Syncs the log file and drops from the outbox the records it now durably holds.
+    /// Syncs the log file; the records it holds may then leave the outbox (see
+    /// [`AuditLog::prunable`]).
+    pub fn sync_file(&self) -> Result<()> {
+        if let Some(file) = self.file.lock().as_mut() {
+            let head = file.sync()?;
+            self.synced_through.fetch_max(head.seq, Ordering::AcqRel);
+        }
+        Ok(())
+    }
+
+    /// The record up to which the outbox can be emptied now, if that is further than it was:
+    /// the caller drops those rows in its transaction and then calls [`AuditLog::pruned`].
+    pub fn prunable(&self) -> Option<u64> {
+        let synced = self.synced_through.load(Ordering::Acquire);
+        (synced > self.pruned_through.load(Ordering::Acquire)).then_some(synced)
+    }
+
+    /// Notes that the outbox rows up to `through` were dropped (committed).
+    pub fn pruned(&self, through: u64) {
+        self.pruned_through.fetch_max(through, Ordering::AcqRel);
+    }
+
+    /// Syncs the log file and drops from the outbox the records it now durably holds, in a
+    /// transaction of its own (on close).
     pub fn prune(&self, store: &mut dyn Store) -> Result<()> {
-        let head = match self.file.lock().as_mut() {
-            Some(file) => file.sync()?,
-            None => return Ok(()),
-        };
-        if head.seq > 0 {
-            store.outbox_prune(head.seq)?;
+        self.sync_file()?;
+        if let Some(through) = self.prunable() {
+            store.outbox_prune(through)?;
+            self.pruned(through);
         }
         Ok(())
     }

@@ -4,7 +4,7 @@
 
 use super::state::{pointer_seal, rollback_detected, StoreState, ADOPT_FLAG};
 use super::SecretStorage;
-use crate::audit::{AuditEntry, SealedLine};
+use crate::audit::{AuditEntry, AuditLog, SealedLine};
 use crate::error::{Error, Result};
 use crate::model::SecretType;
 use crate::store::{Store, STATE_KEY};
@@ -139,12 +139,23 @@ impl SecretStorage {
             for (seq, line) in &sealed {
                 tx.outbox_push(*seq, line)?;
             }
+            // Rows a synced log holds go with this commit (no transaction of their own).
+            let pruned = match self.audit.as_ref().and_then(AuditLog::prunable) {
+                Some(through) => {
+                    tx.outbox_prune(through)?;
+                    Some(through)
+                }
+                None => None,
+            };
             tx.put_meta(STATE_KEY, &state.encode(&self.state_key))?;
-            outcome = Some((value, state, sealed));
+            outcome = Some((value, state, sealed, pruned));
             Ok(())
         })?;
-        let (value, state, sealed) =
+        let (value, state, sealed, pruned) =
             outcome.ok_or_else(|| Error::internal("the change committed without its result"))?;
+        if let (Some(audit), Some(through)) = (&self.audit, pruned) {
+            audit.pruned(through);
+        }
         self.after_commit(store, &state, &sealed);
         Ok(value)
     }
@@ -162,7 +173,7 @@ impl SecretStorage {
         let mut delivered = audit.deliver(store, sealed);
         let crossed = sealed.iter().any(|(seq, _)| seq % PRUNE_EVERY == 0);
         if delivered.is_ok() && crossed {
-            delivered = audit.prune(store);
+            delivered = audit.sync_file();
         }
         if let Err(e) = delivered {
             self.keep_delivery_error(e);
