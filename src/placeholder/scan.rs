@@ -19,6 +19,12 @@ const MAX_BODY_BYTES: usize = MAX_NAME_CHARS * 4 + ";type:TEXT_FILE".len();
 
 static OPEN_FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(OPEN));
 
+/// The reason of an opener without `}` in reach (formatted once: dense unclosed openers are
+/// a cheap way to make a scan slow).
+static NO_CLOSE_WITHIN: LazyLock<String> = LazyLock::new(|| {
+    format!("no closing '}}' within {MAX_BODY_BYTES} bytes (a name has at most {MAX_NAME_CHARS} characters)")
+});
+
 /// Position of the first `${secret:` (escaped or not) in `haystack`.
 pub(crate) fn find_open(haystack: &[u8]) -> Option<usize> {
     let found = OPEN_FINDER.find(haystack);
@@ -173,7 +179,7 @@ impl<'a> Scan<'a> {
             .filter(|&close| close - body_start <= MAX_BODY_BYTES);
         let Some(close) = close else {
             let reason = if bytes.len() - body_start > MAX_BODY_BYTES {
-                format!("no closing '}}' within {MAX_BODY_BYTES} bytes (a name has at most {MAX_NAME_CHARS} characters)")
+                NO_CLOSE_WITHIN.clone()
             } else {
                 "no closing '}'".to_string()
             };

@@ -264,7 +264,7 @@ fn resolve(
 fn read_text(path: &Path) -> Result<String> {
     let what = path.display().to_string();
     let file = open_file(path, &what)?;
-    let bytes = read_bounded(file, MAX_DOCUMENT_BYTES, &what)?;
+    let bytes = read_bounded(file, MAX_DOCUMENT_BYTES, &what, "")?;
     String::from_utf8(bytes.to_vec())
         .map_err(|_| Error::invalid(format!("{what} is not UTF-8 text")))
 }
@@ -283,9 +283,15 @@ fn open_file(path: &Path, what: &str) -> Result<std::fs::File> {
 }
 
 /// Reads all of `reader` if it holds at most `limit` bytes; otherwise `INVALID_ARGUMENT`
-/// after reading `limit + 1` bytes, never more (stdin or `/dev/zero` cannot exhaust memory).
-/// The buffer is zeroized when dropped, and so is every smaller buffer it outgrew.
-fn read_bounded(reader: impl Read, limit: usize, what: &str) -> Result<Zeroizing<Vec<u8>>> {
+/// (its message ends with `rule`) after reading `limit + 1` bytes, never more (stdin or
+/// `/dev/zero` cannot exhaust memory). The buffer is zeroized when dropped, and so is every
+/// smaller buffer it outgrew.
+fn read_bounded(
+    reader: impl Read,
+    limit: usize,
+    what: &str,
+    rule: &str,
+) -> Result<Zeroizing<Vec<u8>>> {
     let cap = limit.saturating_add(1);
     let mut reader = reader.take(u64::try_from(cap).unwrap_or(u64::MAX));
     let mut buf = Zeroizing::new(Vec::with_capacity(cap.min(64 * 1024)));
@@ -312,7 +318,7 @@ fn read_bounded(reader: impl Read, limit: usize, what: &str) -> Result<Zeroizing
     }
     if buf.len() > limit {
         return Err(Error::invalid(format!(
-            "{what} is larger than the limit of {limit} bytes"
+            "{what} is larger than the limit of {limit} bytes{rule}"
         )));
     }
     Ok(buf)
@@ -433,18 +439,26 @@ fn read_value(
     secret_type: SecretType,
     limits: &Limits,
 ) -> Result<Zeroizing<Vec<u8>>> {
-    let (limit, kind) = match secret_type {
+    let (limit, rule) = match secret_type {
         SecretType::Text => (
             limits.max_text_chars.saturating_mul(4).saturating_add(2),
-            "TEXT",
+            format!(
+                " (a TEXT value has at most {} characters)",
+                limits.max_text_chars
+            ),
         ),
-        SecretType::TextFile => (limits.max_file_bytes, "TEXT_FILE"),
+        SecretType::TextFile => (
+            limits.max_file_bytes,
+            format!(
+                " (a TEXT_FILE value has at most {} bytes)",
+                limits.max_file_bytes
+            ),
+        ),
     };
     match file {
         Some(path) => {
             let what = format!("value file {}", path.display());
-            let value = read_bounded(open_file(path, &what)?, limit, &what);
-            value.map_err(|e| over_limit(e, kind, limits))
+            read_bounded(open_file(path, &what)?, limit, &what, &rule)
         }
         None => {
             // Unbuffered (a duplicate of fd 0): the lock's buffer would read ahead of the limit.
@@ -452,29 +466,14 @@ fn read_value(
                 .as_fd()
                 .try_clone_to_owned()
                 .map_err(|e| Error::invalid(format!("cannot read the value on stdin: {e}")))?;
-            read_bounded(std::fs::File::from(stdin), limit, "the value on stdin")
-                .map_err(|e| over_limit(e, kind, limits))
+            read_bounded(
+                std::fs::File::from(stdin),
+                limit,
+                "the value on stdin",
+                &rule,
+            )
         }
     }
-}
-
-/// Adds the value limit of `kind` to a size error of [`read_bounded`].
-fn over_limit(err: Error, kind: &str, limits: &Limits) -> Error {
-    if !err.message().contains("larger than the limit") {
-        return err;
-    }
-    let rule = if kind == "TEXT" {
-        format!(
-            "a TEXT value has at most {} characters",
-            limits.max_text_chars
-        )
-    } else {
-        format!(
-            "a TEXT_FILE value has at most {} bytes",
-            limits.max_file_bytes
-        )
-    };
-    Error::invalid(format!("{} ({rule})", err.message()))
 }
 
 /// Creates the secret or adds a version, reading the value from `file` or stdin once its type
