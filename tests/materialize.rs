@@ -53,7 +53,9 @@ fn materialize(store: &SecretStorage) -> tbsecrets::Result<String> {
 /// A store holding one TEXT_FILE secret "ca".
 fn store_with_ca(dir: &Path, materialize: Option<MaterializeOptions>) -> SecretStorage {
     let store = open(&dir.join("s.db"), &MasterKey::generate(), materialize);
-    store.create(T, "ca", SecretType::TextFile, PEM, "").unwrap();
+    store
+        .create(T, "ca", SecretType::TextFile, PEM, "")
+        .unwrap();
     store
 }
 
@@ -127,12 +129,17 @@ fn preplanted_symlink_is_not_followed() {
 /// Spawns a child that materialises "ca" and reports the path, then waits on stdin.
 fn spawn_materializer(db: &Path, key: &MasterKey, dir: Option<&Path>, tmpdir: &Path) -> Child {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "child_materializes", "--nocapture", "--test-threads=1"])
-        .env(CHILD_STORE, db)
-        .env(CHILD_KEY, key.to_base64().as_str())
-        .env("TMPDIR", tmpdir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped());
+    cmd.args([
+        "--exact",
+        "child_materializes",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(CHILD_STORE, db)
+    .env(CHILD_KEY, key.to_base64().as_str())
+    .env("TMPDIR", tmpdir)
+    .stdin(Stdio::piped())
+    .stdout(Stdio::piped());
     if let Some(dir) = dir {
         cmd.env(CHILD_DIR, dir);
     }
@@ -200,7 +207,11 @@ fn files_left_by_a_killed_process_are_removed_by_the_next_run() {
 
     let store = open(&db, &key, configured(&dir));
     let fresh = materialize(&store).unwrap();
-    assert!(!left.exists(), "{} is a leftover of a dead process", left.display());
+    assert!(
+        !left.exists(),
+        "{} is a leftover of a dead process",
+        left.display()
+    );
     assert!(live.exists() && kept.exists() && other.exists());
     assert_eq!(std::fs::read(&fresh).unwrap(), PEM);
     store.close().unwrap();
@@ -254,5 +265,9 @@ fn resolve_output_temporaries_of_dead_processes_are_removed() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(names.len(), 3, "no temporary of this write remains: {names:?}");
+    assert_eq!(
+        names.len(),
+        3,
+        "no temporary of this write remains: {names:?}"
+    );
 }
