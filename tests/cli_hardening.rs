@@ -122,6 +122,11 @@ fn key_from_stdin_opens_the_store() {
         Some(cli.key_text().as_bytes()),
     );
     fails_with(&out, ErrorCode::InvalidArgument, "--file");
+    let out = cli.run(
+        &["--master-key-fd", "0", "put", "x"],
+        Some(cli.key_text().as_bytes()),
+    );
+    fails_with(&out, ErrorCode::InvalidArgument, "--file");
     let out = cli.run(&["--master-key-stdin", "list"], Some(b"not a key"));
     fails_with(&out, ErrorCode::InvalidArgument, "--master-key-stdin");
     assert!(!stderr(&out).contains("not a key"));
