@@ -804,6 +804,30 @@ static void test_oversized_lengths(tbs_store *store) {
     CHECK(out.data == NULL && out.len == 0);
     CHECK_OK(tbs_store_delete(store, T, "small", false));
     munmap(mapped, doc_len);
+/* An all-zero master key is refused from every source: the argument, TBS_MASTER_KEY and
+ * TBS_MASTER_KEY_FILE (issue 19). Nothing is created. */
+static void test_zero_key(void) {
+    static const uint8_t ZERO_KEY[32] = {0};
+    const char *zero_base64 = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    char db[4200], key_file[4200];
+    path_in(db, sizeof db, "zero.db");
+    tbs_store *sentinel = (tbs_store *)&sentinel;
+    tbs_store *store = sentinel;
+    CHECK_STATUS(tbs_store_open(db, ZERO_KEY, 32, NULL, &store), TBS_INVALID_ARGUMENT);
+    CHECK(last_error_contains("all zero"));
+    unsetenv("TBS_MASTER_KEY_FILE");
+    setenv("TBS_MASTER_KEY", zero_base64, 1);
+    CHECK_STATUS(tbs_store_open(db, NULL, 0, NULL, &store), TBS_INVALID_ARGUMENT);
+    CHECK(last_error_contains("all zero"));
+    unsetenv("TBS_MASTER_KEY");
+    path_in(key_file, sizeof key_file, "zero.key");
+    CHECK(write_file(key_file, zero_base64, 0600) == 0);
+    setenv("TBS_MASTER_KEY_FILE", key_file, 1);
+    CHECK_STATUS(tbs_store_open(db, NULL, 0, NULL, &store), TBS_INVALID_ARGUMENT);
+    CHECK(last_error_contains("all zero"));
+    unsetenv("TBS_MASTER_KEY_FILE");
+    CHECK(store == sentinel);
+    CHECK(!file_exists(db));
 }
 
 int main(int argc, char **argv) {
@@ -819,6 +843,7 @@ int main(int argc, char **argv) {
 
     test_static_functions();
     test_open_errors();
+    test_zero_key();
 
     char db[4200];
     path_in(db, sizeof db, "api.db");
@@ -834,5 +859,8 @@ int main(int argc, char **argv) {
     CHECK_OK(tbs_store_close(store));
 
     test_options_and_close();
+    /* Hardening the process (no core dumps) succeeds and may be repeated. */
+    CHECK_OK(tbs_harden_process());
+    CHECK_OK(tbs_harden_process());
     return finish("test_api");
 }

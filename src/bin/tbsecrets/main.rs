@@ -64,10 +64,10 @@ fn main() -> ExitCode {
 /// Reads the key from `--master-key-fd` / `--master-key-stdin`, if given.
 fn load_key(cli: &args::Cli) -> tbsecrets::Result<()> {
     let g = &cli.global;
-    if g.master_key_stdin {
+    if g.master_key_stdin || g.master_key_fd == Some(0) {
         if let args::Command::Put { file: None, .. } = &cli.command {
             return Err(tbsecrets::Error::invalid(
-                "--master-key-stdin: stdin carries the key, so give the value with --file",
+                "stdin carries the master key, so give the value with --file",
             ));
         }
     }
