@@ -94,7 +94,15 @@ fn resolve_to_stdout_and_to_a_private_file() {
         None,
     );
     assert!(out.status.success());
-    assert!(out.stdout.is_empty());
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "resolved {} into {} (mode 0600)\n",
+            config.display(),
+            target.display()
+        ),
+        "-o: the document goes to the file, one sentence to stdout"
+    );
     assert_eq!(mode(&target), 0o600);
     let parsed: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&target).unwrap()).unwrap();
