@@ -317,3 +317,36 @@ pub enum AuditCommand {
         json: bool,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_clap_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Every command that prints something takes --json, except `reveal` (its output is the
+    /// value) and the generators of completions and manual pages.
+    #[test]
+    fn every_command_that_prints_takes_json() {
+        let cli = Cli::command();
+        let mut leaves = Vec::new();
+        for command in cli.get_subcommands() {
+            if command.has_subcommands() {
+                leaves.extend(command.get_subcommands());
+            } else {
+                leaves.push(command);
+            }
+        }
+        assert!(leaves.len() >= 19, "{}", leaves.len());
+        for command in leaves {
+            let name = command.get_name();
+            let json = command.get_arguments().any(|a| a.get_id() == "json");
+            let expected = !matches!(name, "reveal" | "completions" | "man");
+            assert_eq!(json, expected, "{name}: --json");
+        }
+    }
+}

@@ -40,3 +40,44 @@ pub fn man_page(path: &[String]) -> Result<Vec<u8>> {
         .map_err(|e| Error::internal(format!("cannot render the manual page: {e}")))?;
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every command's page renders, titled `tbsecrets-COMMAND`, with the global options.
+    #[test]
+    fn every_command_has_a_manual_page() {
+        let cli = Cli::command();
+        let mut paths: Vec<Vec<String>> = vec![Vec::new()];
+        for command in cli.get_subcommands() {
+            paths.push(vec![command.get_name().to_owned()]);
+            for sub in command.get_subcommands() {
+                paths.push(vec![
+                    command.get_name().to_owned(),
+                    sub.get_name().to_owned(),
+                ]);
+            }
+        }
+        for path in paths {
+            let page = String::from_utf8(man_page(&path).unwrap()).unwrap();
+            let title = std::iter::once("tbsecrets")
+                .chain(path.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join("-");
+            assert!(page.contains(&format!(".TH {title} 1 ")), "{title}: {page}");
+            assert!(page.contains("TBS_STORE"), "{title}: no global options");
+        }
+        let wrong = man_page(&["put".to_owned(), "x".to_owned()]).unwrap_err();
+        assert_eq!(wrong.code(), tbsecrets::ErrorCode::InvalidArgument);
+    }
+
+    #[test]
+    fn a_completion_script_for_every_shell() {
+        use clap::ValueEnum;
+        for shell in clap_complete::Shell::value_variants() {
+            let script = String::from_utf8(completions(*shell)).unwrap();
+            assert!(script.contains("rotate-tenant-key"), "{shell}");
+        }
+    }
+}
