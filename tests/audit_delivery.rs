@@ -204,7 +204,10 @@ fn child_full_disk() {
     let mut cli = Cli::new(&dir);
     cli.run(&["init"]).ok();
     cli.log = Some(log.clone());
-    assert_eq!(cli.put("first", "one\n").ok(), "1\n");
+    assert_eq!(
+        cli.put("first", "one\n").ok(),
+        "created secret 'first' (TEXT) version 1\n"
+    );
     assert_eq!(records(&log).len(), 1, "the log holds the first record");
 
     fill(&filler);
@@ -219,7 +222,10 @@ fn child_full_disk() {
             "a committed write must exit 0 even when its audit record is not written: {}",
             run.stderr
         );
-        assert_eq!(run.stdout, b"1\n");
+        assert_eq!(
+            run.stdout,
+            format!("created secret '{name}' (TEXT) version 1\n").into_bytes()
+        );
         if run.stderr.is_empty() {
             continue;
         }

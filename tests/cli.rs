@@ -185,13 +185,14 @@ fn init_writes_a_private_key_file_and_refuses_to_run_twice() {
     let r = cli.init();
     let out = r.ok();
     let key_file = cli.key_file();
-    assert!(
-        out.contains(&format!("key file: {}", key_file.display())),
-        "init must say where the key is: {out:?}"
-    );
-    assert!(
-        out.contains(&format!("store: {}", cli.store.display())),
-        "{out:?}"
+    assert_eq!(
+        out,
+        format!(
+            "initialized store {} with a new master key in key file {}\n",
+            cli.store.display(),
+            key_file.display()
+        ),
+        "init must say where the store and the key are"
     );
     assert!(
         r.stderr.contains("warning"),
@@ -232,6 +233,7 @@ fn init_with_a_configured_key_writes_no_key_file() {
     );
     let out = r.ok();
     assert!(!out.contains("key file"), "{out:?}");
+    assert!(out.contains(&cli.store.display().to_string()), "{out:?}");
     assert!(!cli.key_file().exists());
     // Commands find the key in the environment.
     let put = run(
@@ -264,7 +266,10 @@ fn text_values_lose_one_trailing_newline_and_reveal_prints_exactly_the_value() {
         ("unicode", "ключ 🔑\n".as_bytes(), "ключ 🔑".as_bytes()),
     ];
     for (name, input, stored) in cases {
-        assert_eq!(cli.run_stdin(&["put", name], input).ok(), "1\n", "{name}");
+        assert_eq!(
+            cli.run_stdin(&["put", name], input).ok(),
+            format!("created secret '{name}' (TEXT) version 1\n")
+        );
         assert_eq!(cli.reveal(name), stored, "{name}");
     }
     // The same stripping applies to a TEXT value read from a file.
@@ -301,7 +306,7 @@ fn text_file_values_keep_their_exact_bytes() {
         "--file",
         file.to_str().unwrap(),
     ]);
-    assert_eq!(out.ok(), "1\n");
+    assert_eq!(out.ok(), "created secret 'cert' (TEXT_FILE) version 1\n");
     assert!(cli.reveal("cert") == bytes, "file bytes changed");
 
     // From stdin, and with the `file` alias.
@@ -311,7 +316,10 @@ fn text_file_values_keep_their_exact_bytes() {
     assert_eq!(cli.reveal("blob"), small);
 
     // A new version of an existing file needs no --type and keeps the bytes exact.
-    assert_eq!(cli.run_stdin(&["put", "blob"], b"v2\n").ok(), "2\n");
+    assert_eq!(
+        cli.run_stdin(&["put", "blob"], b"v2\n").ok(),
+        "updated secret 'blob' to version 2\n"
+    );
     assert_eq!(cli.reveal("blob"), b"v2\n");
     let info = cli.json(&["info", "blob", "--json"]);
     assert_eq!(info["type"], "TEXT_FILE");
@@ -324,13 +332,16 @@ fn put_on_an_existing_secret_writes_a_version_and_cannot_change_the_type() {
     assert_eq!(
         cli.run_stdin(&["put", "api", "--description", "first"], b"v1\n")
             .ok(),
-        "1\n"
+        "created secret 'api' (TEXT) version 1\n"
     );
-    assert_eq!(cli.run_stdin(&["put", "api"], b"v2\n").ok(), "2\n");
+    assert_eq!(
+        cli.run_stdin(&["put", "api"], b"v2\n").ok(),
+        "updated secret 'api' to version 2\n"
+    );
     assert_eq!(
         cli.run_stdin(&["put", "api", "--type", "text"], b"v3\n")
             .ok(),
-        "3\n"
+        "updated secret 'api' to version 3\n"
     );
     assert_eq!(cli.reveal("api"), b"v3");
     let info = cli.json(&["info", "api", "--json"]);
@@ -455,7 +466,10 @@ fn rollback_and_rm() {
     cli.init();
     cli.run_stdin(&["put", "k"], b"first\n").ok();
     cli.run_stdin(&["put", "k"], b"second\n").ok();
-    assert_eq!(cli.run(&["rollback", "k", "1"]).ok(), "3\n");
+    assert_eq!(
+        cli.run(&["rollback", "k", "1"]).ok(),
+        "rolled secret 'k' back to version 1: now version 3\n"
+    );
     assert_eq!(cli.reveal("k"), b"first");
     let versions: Vec<u64> = cli
         .json(&["history", "k", "--json"])
@@ -471,7 +485,7 @@ fn rollback_and_rm() {
         .to_owned();
     assert!(line.contains("version 9"), "{line}");
 
-    assert_eq!(cli.run(&["rm", "k"]).ok(), "deleted k\n");
+    assert_eq!(cli.run(&["rm", "k"]).ok(), "deleted secret 'k'\n");
     let line = cli
         .run(&["reveal", "k"])
         .fails_with(ErrorCode::NotFound)
@@ -754,4 +768,294 @@ fn store_and_tenant_come_from_the_environment() {
     // Without TBS_STORE or --store, the default store in the working directory is used.
     let r = run(cli.bare().args(["list"]), None);
     assert!(r.fails_with(ErrorCode::NotFound).contains("tbsecrets.db"));
+}
+
+#[test]
+fn type_names_are_accepted_in_any_case() {
+    let cli = Cli::new();
+    cli.init();
+    let cases = [
+        ("TEXT", "TEXT"),
+        ("text", "TEXT"),
+        ("Text", "TEXT"),
+        ("TEXT_FILE", "TEXT_FILE"),
+        ("text_file", "TEXT_FILE"),
+        ("Text_File", "TEXT_FILE"),
+        ("text-file", "TEXT_FILE"),
+        ("FILE", "TEXT_FILE"),
+        ("file", "TEXT_FILE"),
+    ];
+    for (i, (given, stored)) in cases.into_iter().enumerate() {
+        let name = format!("s{i}");
+        let out = cli.run_stdin(&["put", &name, "--type", given], b"v\n");
+        assert_eq!(
+            out.ok(),
+            format!("created secret '{name}' ({stored}) version 1\n"),
+            "--type {given}"
+        );
+        assert_eq!(
+            cli.json(&["info", &name, "--json"])["type"],
+            stored,
+            "--type {given}"
+        );
+    }
+    // An unknown type names the accepted ones, as the output prints them.
+    let r = cli.run_stdin(&["put", "x", "--type", "binary"], b"v\n");
+    let line = r.fails_with(ErrorCode::InvalidArgument);
+    assert!(
+        line.contains("'binary'") && line.contains("TEXT") && line.contains("TEXT_FILE"),
+        "{line}"
+    );
+    // --format takes any case too.
+    let doc = cli.write_file("doc.txt", b"${secret:s0}");
+    let out = cli.run(&["resolve", doc.to_str().unwrap(), "--format", "TEXT"]);
+    assert_eq!(out.ok(), "v");
+}
+
+#[test]
+fn changing_commands_print_a_sentence_or_json_with_the_same_facts() {
+    let cli = Cli::new();
+    let init = cli.run(&["init", "--json"]);
+    let init: Value = serde_json::from_str(init.ok()).unwrap();
+    assert_eq!(init["store"], cli.store.to_str().unwrap());
+    assert_eq!(init["key_file"], cli.key_file().to_str().unwrap());
+
+    let created: Value = serde_json::from_str(
+        cli.run_stdin(
+            &["put", "db", "--json", "--description", "main"],
+            b"Canary-1\n",
+        )
+        .ok(),
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            created["action"].as_str(),
+            created["name"].as_str(),
+            created["tenant"].as_str(),
+            created["type"].as_str(),
+            created["version"].as_u64(),
+            created["description"].as_str()
+        ),
+        (
+            Some("created"),
+            Some("db"),
+            Some("default"),
+            Some("TEXT"),
+            Some(1),
+            Some("main")
+        )
+    );
+    let updated: Value =
+        serde_json::from_str(cli.run_stdin(&["put", "db", "--json"], b"Canary-2\n").ok()).unwrap();
+    assert_eq!(
+        (updated["action"].as_str(), updated["version"].as_u64()),
+        (Some("updated"), Some(2))
+    );
+    let rolled = cli.json(&["rollback", "db", "1", "--json"]);
+    assert_eq!(
+        (
+            rolled["action"].as_str(),
+            rolled["restored_version"].as_u64(),
+            rolled["version"].as_u64()
+        ),
+        (Some("rolled_back"), Some(1), Some(3))
+    );
+    assert_eq!(cli.reveal("db"), b"Canary-1");
+    for out in [&created, &updated, &rolled] {
+        assert!(!out.to_string().contains("Canary"), "a value in {out}");
+    }
+
+    let tenant = cli.json(&["rotate-tenant-key", "--json"]);
+    assert_eq!(
+        (
+            tenant["action"].as_str(),
+            tenant["tenant"].as_str(),
+            tenant["versions"].as_u64()
+        ),
+        (Some("rotated_tenant_key"), Some("default"), Some(3))
+    );
+    assert!(tenant["key_id"].is_u64(), "{tenant}");
+
+    let new_key = cli.dir.path().join("new.key");
+    tbsecrets::crypto::write_key_file(&new_key, &MasterKey::generate()).unwrap();
+    let rotated = cli.json(&[
+        "--as",
+        "SYS_ADMIN",
+        "rotate-master-key",
+        "--new-key-file",
+        new_key.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(
+        (rotated["action"].as_str(), rotated["new_key_file"].as_str()),
+        (Some("rotated_master_key"), new_key.to_str())
+    );
+    // Every data key the tenant holds (the rotated-out one included) is rewrapped.
+    assert!(
+        rotated["keys"].as_u64().is_some_and(|k| k >= 1) && rotated["key_id"].is_u64(),
+        "{rotated}"
+    );
+    std::fs::copy(&new_key, cli.key_file()).unwrap();
+
+    let recovered = cli.json(&["recover", "--json"]);
+    assert_eq!(
+        (
+            recovered["consistent"].as_bool(),
+            recovered["accept_restore"].as_bool()
+        ),
+        (Some(true), Some(false))
+    );
+    assert_eq!(
+        cli.run(&["recover"]).ok(),
+        "the store is consistent with its anchor file and audit log: nothing to recover\n"
+    );
+
+    let deleted = cli.json(&["rm", "db", "--json"]);
+    assert_eq!(
+        (
+            deleted["action"].as_str(),
+            deleted["name"].as_str(),
+            deleted["tenant"].as_str(),
+            deleted["force"].as_bool()
+        ),
+        (Some("deleted"), Some("db"), Some("default"), Some(false))
+    );
+    assert_eq!(cli.json(&["list", "--json"]).as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn reveal_has_no_json_and_get_and_delete_are_its_aliases() {
+    let cli = Cli::new();
+    cli.init();
+    cli.run_stdin(&["put", "k"], b"the value\n").ok();
+    // --json would put the secret into a JSON document: refused as a usage error.
+    let line = cli
+        .run(&["reveal", "k", "--json"])
+        .fails_with(ErrorCode::InvalidArgument)
+        .to_owned();
+    assert!(line.contains("--json"), "{line}");
+    assert!(!line.contains("the value"), "{line}");
+    // `get` is `reveal`: exactly the value, nothing else.
+    assert_eq!(cli.run(&["get", "k"]).ok(), "the value");
+    assert_eq!(cli.run(&["delete", "k"]).ok(), "deleted secret 'k'\n");
+    cli.run(&["get", "k"]).fails_with(ErrorCode::NotFound);
+}
+
+#[test]
+fn usage_errors_keep_clap_details_on_their_one_line() {
+    let cli = Cli::new();
+    cli.init();
+    let line = cli
+        .run(&["put"])
+        .fails_with(ErrorCode::InvalidArgument)
+        .to_owned();
+    assert!(
+        line.contains("<NAME>"),
+        "the missing argument is named: {line}"
+    );
+}
+
+/// Every command a user can type; completions and the manual page must name each.
+const COMMANDS: [&str; 20] = [
+    "init",
+    "put",
+    "list",
+    "info",
+    "history",
+    "reveal",
+    "rm",
+    "resolve",
+    "migrate",
+    "rotate-master-key",
+    "rotate-tenant-key",
+    "unused",
+    "stale",
+    "refs",
+    "where-used",
+    "audit",
+    "rollback",
+    "recover",
+    "completions",
+    "man",
+];
+
+#[test]
+fn completion_scripts_name_every_command() {
+    let cli = Cli::new();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell", "BASH"] {
+        let r = run(cli.bare().args(["completions", shell]), None);
+        let script = r.ok();
+        assert!(r.stderr.is_empty(), "{shell}: {}", r.stderr);
+        for command in COMMANDS {
+            assert!(script.contains(command), "{shell}: no {command}");
+        }
+        // Options too (fish writes them without the dashes).
+        assert!(script.contains("master-key-fd"), "{shell}: no options");
+    }
+    let bash = run(cli.bare().args(["completions", "bash"]), None);
+    let bash = bash.ok();
+    assert!(bash.contains("complete -F _tbsecrets"), "not a bash script");
+    for value in ["TEXT", "TEXT_FILE"] {
+        assert!(bash.contains(value), "the --type values: no {value}");
+    }
+    run(cli.bare().args(["completions", "cmd.exe"]), None).fails_with(ErrorCode::InvalidArgument);
+}
+
+#[test]
+fn manual_pages_render_for_the_program_and_each_command() {
+    let cli = Cli::new();
+    let r = run(cli.bare().arg("man"), None);
+    let page = r.ok().to_owned();
+    assert!(page.contains(".TH tbsecrets 1"), "no title: {page}");
+    assert!(page.contains(".SH SUBCOMMANDS"), "{page}");
+    for command in COMMANDS {
+        assert!(
+            page.contains(&format!("tbsecrets\\-{}", command.replace('-', "\\-"))),
+            "the page does not list {command}"
+        );
+    }
+    assert!(page.contains("TBS_STORE"), "environment variables listed");
+
+    let put = run(cli.bare().args(["man", "put"]), None);
+    let put = put.ok();
+    assert!(put.contains(".TH tbsecrets-put 1"), "{put}");
+    assert!(
+        put.contains("\\-\\-type") && put.contains("TEXT_FILE"),
+        "{put}"
+    );
+    assert!(
+        put.contains("\\-\\-store"),
+        "global options on a command's page"
+    );
+    let verify = run(cli.bare().args(["man", "audit", "verify"]), None);
+    assert!(verify.ok().contains(".TH tbsecrets-audit-verify 1"));
+    let line = run(cli.bare().args(["man", "nope"]), None)
+        .fails_with(ErrorCode::InvalidArgument)
+        .to_owned();
+    assert!(
+        line.contains("'nope'") && line.contains("rotate-tenant-key"),
+        "{line}"
+    );
+
+    // With man(1) installed, the page renders as a manual.
+    let file = cli.write_file("tbsecrets.1", page.as_bytes());
+    if let Ok(shown) = Command::new("man")
+        .arg("-l")
+        .arg(&file)
+        .env("MANPAGER", "cat")
+        .env("PAGER", "cat")
+        .env("MANWIDTH", "100")
+        .output()
+    {
+        assert!(shown.status.success(), "man -l failed: {:?}", shown);
+        let text = String::from_utf8_lossy(&shown.stdout);
+        for section in ["NAME", "SYNOPSIS", "OPTIONS", "SUBCOMMANDS"] {
+            assert!(
+                text.contains(section),
+                "rendered page lacks {section}: {text}"
+            );
+        }
+        assert!(text.contains("rotate-tenant-key"), "{text}");
+    }
 }

@@ -183,7 +183,10 @@ fn values_at_the_limit_are_accepted_and_one_byte_more_is_not() {
     let exact = common_bytes(MAX_FILE_BYTES);
     let path = cli.write_file("exact.bin", &exact);
     let args = ["put", "--type", "file", "pem", "--file", &path];
-    assert_eq!(cli.run(&args, Stdio::null()).ok(), "1\n");
+    assert_eq!(
+        cli.run(&args, Stdio::null()).ok(),
+        "created secret 'pem' (TEXT_FILE) version 1\n"
+    );
     assert!(cli.reveal("pem") == exact, "value changed");
 
     let over = common_bytes(MAX_FILE_BYTES + 1);
@@ -194,7 +197,7 @@ fn values_at_the_limit_are_accepted_and_one_byte_more_is_not() {
     // The longest TEXT in bytes: every character 4 bytes, and a CRLF line break.
     let longest = "🔑".repeat(MAX_TEXT_CHARS);
     let (run, _) = cli.run_with_stdin_file(&["put", "key"], format!("{longest}\r\n").as_bytes());
-    assert_eq!(run.ok(), "1\n");
+    assert_eq!(run.ok(), "created secret 'key' (TEXT) version 1\n");
     assert_eq!(cli.reveal("key"), longest.as_bytes());
     // One character more is the store's own error, not the read bound's.
     let (run, _) = cli.run_with_stdin_file(&["put", "key"], format!("{longest}é").as_bytes());

@@ -94,7 +94,15 @@ fn resolve_to_stdout_and_to_a_private_file() {
         None,
     );
     assert!(out.status.success());
-    assert!(out.stdout.is_empty());
+    assert_eq!(
+        text(&out.stdout),
+        format!(
+            "resolved {} into {} (mode 0600)\n",
+            config.display(),
+            target.display()
+        ),
+        "-o: the document goes to the file, one sentence to stdout"
+    );
     assert_eq!(mode(&target), 0o600);
     let parsed: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&target).unwrap()).unwrap();
@@ -244,4 +252,48 @@ fn refs_where_used_and_forced_rm() {
     assert!(text(&out.stderr).contains("rule-node-1"));
     assert!(cli.run(&["rm", "token", "--force"], None).status.success());
     assert_eq!(cli.run(&["reveal", "token"], None).status.code(), Some(2));
+}
+
+#[test]
+fn resolve_to_a_file_confirms_as_json_and_json_needs_a_file() {
+    let cli = Cli::new();
+    cli.put("pw", "TEXT", b"Canary-77\n");
+    let config = cli.write("app.conf", "password=${secret:pw}\n");
+    let target = cli.path("app.resolved");
+    let out = cli.run(
+        &[
+            "resolve",
+            config.to_str().unwrap(),
+            "-o",
+            target.to_str().unwrap(),
+            "--source",
+            "app-1",
+            "--json",
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let done: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(done["action"], "resolved");
+    assert_eq!(done["file"], config.to_str().unwrap());
+    assert_eq!(done["output"], target.to_str().unwrap());
+    assert_eq!(done["source"], "app-1");
+    assert!(
+        !text(&out.stdout).contains("Canary"),
+        "the value in the JSON"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&target).unwrap(),
+        "password=Canary-77\n"
+    );
+
+    // Without -o, stdout is the document: --json there is a usage error, and nothing is written.
+    let out = cli.run(&["resolve", config.to_str().unwrap(), "--json"], None);
+    assert_eq!(out.status.code(), Some(1), "INVALID_ARGUMENT");
+    assert!(out.stdout.is_empty());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("INVALID_ARGUMENT") && err.contains("--output"),
+        "{err}"
+    );
 }

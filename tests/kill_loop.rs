@@ -237,7 +237,7 @@ fn sigkilled_cli_writers_leave_a_store_whose_every_committed_change_is_audited()
         let mut next_key = None;
         match &op {
             Op::PutStdin(name) => {
-                cmd.args(["put", name]).stdin(Stdio::piped());
+                cmd.args(["put", name, "--json"]).stdin(Stdio::piped());
                 stdin_value = Some(format!("value of {name} in run {runs}\n"));
             }
             Op::PutFile(name) => {
@@ -246,14 +246,14 @@ fn sigkilled_cli_writers_leave_a_store_whose_every_committed_change_is_audited()
                     .map(|i| (i as u64 * 31 + runs as u64) as u8)
                     .collect();
                 std::fs::write(&value_file, bytes).unwrap();
-                cmd.args(["put", name, "--type", "text-file", "--file"])
+                cmd.args(["put", name, "--json", "--type", "text-file", "--file"])
                     .arg(&value_file);
             }
             Op::Rm(name) => {
                 cmd.args(["rm", name]);
             }
             Op::Rollback(name) => {
-                cmd.args(["rollback", name, "1"]);
+                cmd.args(["rollback", name, "1", "--json"]);
             }
             Op::RotateTenant => {
                 cmd.arg("rotate-tenant-key");
@@ -326,8 +326,12 @@ fn sigkilled_cli_writers_leave_a_store_whose_every_committed_change_is_audited()
             !stderr.contains("warning"),
             "run {runs} {op:?} warned: {stderr}"
         );
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        let number = || stdout.trim().parse::<u64>().ok();
+        // put and rollback print their result as JSON (--json): the new version.
+        let number = || {
+            serde_json::from_slice::<Value>(&output.stdout)
+                .ok()
+                .and_then(|v| v["version"].as_u64())
+        };
         acknowledged.push(match &op {
             Op::PutStdin(name) | Op::PutFile(name) => Acknowledged {
                 action: "CREATE_OR_UPDATE",

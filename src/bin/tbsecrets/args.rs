@@ -63,13 +63,15 @@ fn parse_role(text: &str) -> Result<tbsecrets::Role, String> {
         .map_err(|e: tbsecrets::Error| e.message().to_owned())
 }
 
-/// The secret type as written on the command line.
+/// The secret type as written on the command line: the names the output prints (`TEXT`,
+/// `TEXT_FILE`), in any case; `FILE` and `text-file` also name `TEXT_FILE`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TypeArg {
     /// A UTF-8 text value.
+    #[value(name = "TEXT")]
     Text,
     /// A file's bytes (PEM certificate, key).
-    #[value(alias = "file")]
+    #[value(name = "TEXT_FILE", alias = "FILE", alias = "text-file")]
     TextFile,
 }
 
@@ -107,13 +109,18 @@ impl From<FormatArg> for tbsecrets::service::DocumentFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create the store; without a configured key, generate a key file beside it.
-    Init,
+    Init {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Create a secret or add a new version; the value comes from --file or stdin.
     Put {
         /// Secret name.
         name: String,
-        /// Secret type (for a new secret; must match an existing one).
-        #[arg(long = "type", value_enum)]
+        /// Secret type, in any case (for a new secret, default TEXT; must match an existing
+        /// one). FILE is short for TEXT_FILE.
+        #[arg(long = "type", value_enum, ignore_case = true)]
         secret_type: Option<TypeArg>,
         /// Description.
         #[arg(long)]
@@ -121,6 +128,9 @@ pub enum Command {
         /// Read the value from this file instead of stdin.
         #[arg(long)]
         file: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// List the tenant's secrets (never values).
     List {
@@ -147,18 +157,25 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print a secret's value to stdout, and nothing else.
+    /// Print a secret's value to stdout, and nothing else (alias: `get`, the core's verb).
+    ///
+    /// There is no --json: it would put the value inside a JSON document.
+    #[command(visible_alias = "get")]
     Reveal {
         /// Secret name.
         name: String,
     },
-    /// Delete a secret (refused while sources reference it, unless --force).
+    /// Delete a secret (refused while sources reference it, unless --force) (alias: `delete`).
+    #[command(visible_alias = "delete")]
     Rm {
         /// Secret name.
         name: String,
         /// Delete even while sources reference it.
         #[arg(long)]
         force: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Resolve the secret placeholders of a config file (strict: fails naming every problem).
     Resolve {
@@ -167,8 +184,8 @@ pub enum Command {
         /// Write the result here (atomically, mode 0600) instead of stdout.
         #[arg(short = 'o', long = "output")]
         output: Option<PathBuf>,
-        /// How to read the file.
-        #[arg(long, value_enum, default_value = "auto")]
+        /// How to read the file (in any case).
+        #[arg(long, value_enum, default_value = "auto", ignore_case = true)]
         format: FormatArg,
         /// Write TEXT_FILE values as files into this private directory and substitute their paths.
         #[arg(long)]
@@ -176,6 +193,9 @@ pub enum Command {
         /// Also record the file's references under this source id (for `where-used`).
         #[arg(long)]
         source: Option<String>,
+        /// With -o, print the confirmation as JSON (without -o, stdout is the document).
+        #[arg(long, requires = "output")]
+        json: bool,
     },
     /// Copy a store to a new, empty one (e.g. a SQLite file to PostgreSQL), ciphertexts as
     /// they are, and verify that every secret opens on the target with the same key.
@@ -196,9 +216,16 @@ pub enum Command {
         /// The new master key file (base64, mode 0600), e.g. written by `init` elsewhere.
         #[arg(long)]
         new_key_file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Give the tenant (--tenant) a new data key and re-encrypt all its kept versions.
-    RotateTenantKey,
+    RotateTenantKey {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// List secrets not read or resolved for N days (never used ones included).
     Unused {
         /// Age in days.
@@ -245,6 +272,9 @@ pub enum Command {
         name: String,
         /// The kept version to restore.
         version: u64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Check whether the store is older than its anchor file or audit log (restored from an
     /// older copy: exit status 15, ROLLBACK_DETECTED); with --accept-restore, accept such a
@@ -253,6 +283,22 @@ pub enum Command {
         /// Accept a store older than its anchor file or audit log.
         #[arg(long)]
         accept_restore: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a shell completion script for SHELL to stdout (e.g. `tbsecrets completions bash
+    /// > /etc/bash_completion.d/tbsecrets`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum, ignore_case = true)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout: `tbsecrets man | man -l -`; with COMMAND, the
+    /// page of that command (`tbsecrets man audit verify` prints `tbsecrets-audit-verify(1)`).
+    Man {
+        /// A command (and its subcommand) whose page to print instead (e.g. `put`).
+        command: Vec<String>,
     },
 }
 
@@ -270,4 +316,37 @@ pub enum AuditCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_clap_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Every command that prints something takes --json, except `reveal` (its output is the
+    /// value) and the generators of completions and manual pages.
+    #[test]
+    fn every_command_that_prints_takes_json() {
+        let cli = Cli::command();
+        let mut leaves = Vec::new();
+        for command in cli.get_subcommands() {
+            if command.has_subcommands() {
+                leaves.extend(command.get_subcommands());
+            } else {
+                leaves.push(command);
+            }
+        }
+        assert!(leaves.len() >= 19, "{}", leaves.len());
+        for command in leaves {
+            let name = command.get_name();
+            let json = command.get_arguments().any(|a| a.get_id() == "json");
+            let expected = !matches!(name, "reveal" | "completions" | "man");
+            assert_eq!(json, expected, "{name}: --json");
+        }
+    }
 }

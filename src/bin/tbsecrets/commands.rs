@@ -21,12 +21,13 @@ use zeroize::Zeroizing;
 pub fn run(cli: &Cli) -> Result<Vec<u8>> {
     let g = &cli.global;
     match &cli.command {
-        Command::Init => init(g),
+        Command::Init { json } => init(g, *json),
         Command::Put {
             name,
             secret_type,
             description,
             file,
+            json,
         } => {
             let store = open_existing(g)?;
             put(
@@ -37,6 +38,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
                 description.as_deref(),
                 file.as_deref(),
                 &store.options().limits,
+                *json,
             )
         }
         Command::List { filter, json } => {
@@ -73,9 +75,15 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
                 .get_value(&g.tenant, name)?;
             Ok(value.as_bytes().to_vec())
         }
-        Command::Rm { name, force } => {
+        Command::Rm { name, force, json } => {
             admin(&*open_existing(g)?, g).delete_with(&g.tenant, name, *force)?;
-            Ok(format!("deleted {name}\n").into_bytes())
+            let done = render::Deleted {
+                action: "deleted",
+                tenant: &g.tenant,
+                name,
+                force: *force,
+            };
+            render::report(*json, &done, || format!("deleted secret '{name}'"))
         }
         Command::Resolve {
             file,
@@ -83,6 +91,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             format,
             materialize_dir,
             source,
+            json,
         } => resolve(
             g,
             file,
@@ -90,22 +99,20 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             (*format).into(),
             materialize_dir.as_deref(),
             source.as_deref(),
+            *json,
         ),
         Command::Migrate { from, to, json } => {
             let key = keys::key_for_store(from, g.key_file.as_deref())?;
             let report =
                 tbsecrets::service::migrate(from, to, StorageOptions::with_master_key(key))?;
-            if *json {
-                render::json(&report)
-            } else {
-                Ok(format!(
-                    "migrated {} secrets ({} versions, {} tenants, {} references); verified {} on the target\n",
+            render::report(*json, &report, || {
+                format!(
+                    "migrated {} secrets ({} versions, {} tenants, {} references); verified {} on the target",
                     report.secrets, report.versions, report.tenants, report.references, report.verified
                 )
-                .into_bytes())
-            }
+            })
         }
-        Command::RotateMasterKey { new_key_file } => {
+        Command::RotateMasterKey { new_key_file, json } => {
             let new_key = tbsecrets::crypto::read_key_file(new_key_file)?;
             let store = open_existing(g)?;
             let progress = Progress::new("rewrapping data keys", Unit::Items);
@@ -115,15 +122,22 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
                     progress.update(done, total)
                 })?;
             drop(progress);
-            Ok(format!(
-                "rewrapped {} tenant data keys under master key {}; the old key no longer opens the store: use {}\n",
-                report.keys,
-                report.key_id,
-                new_key_file.display()
-            )
-            .into_bytes())
+            let done = render::MasterRotated {
+                action: "rotated_master_key",
+                keys: report.keys,
+                key_id: report.key_id,
+                new_key_file: new_key_file.display().to_string(),
+            };
+            render::report(*json, &done, || {
+                format!(
+                    "rewrapped {} tenant data keys under master key {}; the old key no longer opens the store: use {}",
+                    report.keys,
+                    report.key_id,
+                    new_key_file.display()
+                )
+            })
         }
-        Command::RotateTenantKey => {
+        Command::RotateTenantKey { json } => {
             let store = open_existing(g)?;
             let progress = Progress::new("re-encrypting versions", Unit::Items);
             let report = store
@@ -132,11 +146,18 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
                     progress.update(done, total)
                 })?;
             drop(progress);
-            Ok(format!(
-                "tenant '{}' now uses data key {}; re-encrypted {} versions\n",
-                g.tenant, report.key_id, report.versions
-            )
-            .into_bytes())
+            let done = render::TenantRotated {
+                action: "rotated_tenant_key",
+                tenant: &g.tenant,
+                key_id: report.key_id,
+                versions: report.versions,
+            };
+            render::report(*json, &done, || {
+                format!(
+                    "tenant '{}' now uses data key {}; re-encrypted {} versions",
+                    g.tenant, report.key_id, report.versions
+                )
+            })
         }
         Command::Unused { days, json } => {
             let found = admin(&*open_existing(g)?, g).unused(&g.tenant, days_of(*days))?;
@@ -170,34 +191,63 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
         Command::Audit {
             command: AuditCommand::Verify { log, json },
         } => audit_verify(g, log.as_deref(), *json),
-        Command::Recover { accept_restore } => {
+        Command::Recover {
+            accept_restore,
+            json,
+        } => {
             let _store = open_existing_with(g, |o| o.accept_restore = *accept_restore)?;
-            Ok(if *accept_restore {
-                "the store is consistent with its anchor file and audit log (a restore, if any, was accepted and audited as ACCEPT_RESTORE)\n"
-            } else {
-                "the store is consistent with its anchor file and audit log: nothing to recover\n"
-            }
-            .as_bytes()
-            .to_vec())
+            let done = render::Recovered {
+                consistent: true,
+                accept_restore: *accept_restore,
+            };
+            render::report(*json, &done, || {
+                if *accept_restore {
+                    "the store is consistent with its anchor file and audit log (a restore, if any, was accepted and audited as ACCEPT_RESTORE)"
+                } else {
+                    "the store is consistent with its anchor file and audit log: nothing to recover"
+                }
+                .to_owned()
+            })
         }
-        Command::Rollback { name, version } => {
+        Command::Rollback {
+            name,
+            version,
+            json,
+        } => {
             let info = admin(&*open_existing(g)?, g).rollback(&g.tenant, name, *version)?;
-            Ok(format!("{}\n", info.version).into_bytes())
+            let done = render::RolledBack {
+                action: "rolled_back",
+                restored_version: *version,
+                secret: &info,
+            };
+            render::report(*json, &done, || {
+                format!(
+                    "rolled secret '{name}' back to version {version}: now version {}",
+                    info.version
+                )
+            })
         }
+        Command::Completions { shell } => Ok(crate::generated::completions(*shell)),
+        Command::Man { command } => crate::generated::man_page(command),
     }
 }
 
 /// Creates the store, generating a key file beside it when no key is configured.
-fn init(g: &Global) -> Result<Vec<u8>> {
+fn init(g: &Global, json: bool) -> Result<Vec<u8>> {
     if is_url(&g.store) {
         // A database: `init` creates the schema; the key must be configured (never beside it).
         let key = keys::configured_key(g.key_file.as_deref())?.ok_or_else(|| {
             Error::invalid("a postgres:// store needs a configured key: --key-file, TBS_MASTER_KEY or TBS_MASTER_KEY_FILE")
         })?;
         SecretStorage::open(&g.store, StorageOptions::with_master_key(key))?.close()?;
-        return Ok(
-            format!("store: {}\n", redact_password(&g.store.to_string_lossy())).into_bytes(),
-        );
+        let store = redact_password(&g.store.to_string_lossy());
+        let done = render::Initialized {
+            store: &store,
+            key_file: None,
+        };
+        return render::report(json, &done, || {
+            format!("initialized store {store} (the key is the configured one)")
+        });
     }
     if g.store.exists() {
         return Err(Error::new(
@@ -205,7 +255,7 @@ fn init(g: &Global) -> Result<Vec<u8>> {
             format!("store {} already exists", g.store.display()),
         ));
     }
-    let mut out = String::new();
+    let mut key_file = None;
     let key = match keys::configured_key(g.key_file.as_deref())? {
         Some(key) => key,
         None => {
@@ -215,14 +265,22 @@ fn init(g: &Global) -> Result<Vec<u8>> {
             eprintln!(
                 "warning: the master key was written beside the store; in production keep the key and the data apart (move the key file and use --key-file or TBS_MASTER_KEY_FILE)"
             );
-            out.push_str(&format!("key file: {}\n", path.display()));
+            key_file = Some(path);
             key
         }
     };
     let store = SecretStorage::open(&g.store, StorageOptions::with_master_key(key))?;
     store.close()?;
-    out.push_str(&format!("store: {}\n", g.store.display()));
-    Ok(out.into_bytes())
+    let store = g.store.display().to_string();
+    let key_file = key_file.map(|path| path.display().to_string());
+    let done = render::Initialized {
+        store: &store,
+        key_file: key_file.as_deref(),
+    };
+    render::report(json, &done, || match &key_file {
+        Some(path) => format!("initialized store {store} with a new master key in key file {path}"),
+        None => format!("initialized store {store} (the key is the configured one)"),
+    })
 }
 
 /// Resolves a config file to stdout or, atomically and with mode 0600, to `output`.
@@ -233,6 +291,7 @@ fn resolve(
     format: DocumentFormat,
     materialize_dir: Option<&Path>,
     source: Option<&str>,
+    json: bool,
 ) -> Result<Vec<u8>> {
     let store = open_existing_with(g, |options| {
         options.materialize = materialize_dir.map(|dir| MaterializeOptions {
@@ -253,7 +312,22 @@ fn resolve(
     match output {
         Some(path) => {
             write_private_atomically(path, resolved.as_bytes())?;
-            Ok(Vec::new())
+            let done = render::Resolved {
+                action: "resolved",
+                file: file.display().to_string(),
+                output: path.display().to_string(),
+                source,
+            };
+            render::report(json, &done, || {
+                let recorded = source
+                    .map(|s| format!("; recorded its references as source '{s}'"))
+                    .unwrap_or_default();
+                format!(
+                    "resolved {} into {} (mode 0600){recorded}",
+                    file.display(),
+                    path.display()
+                )
+            })
         }
         None => Ok(resolved.as_bytes().to_vec()),
     }
@@ -477,7 +551,8 @@ fn read_value(
 }
 
 /// Creates the secret or adds a version, reading the value from `file` or stdin once its type
-/// is known; prints the version.
+/// is known; reports the action and the new version.
+#[allow(clippy::too_many_arguments)]
 fn put(
     store: &Session<'_>,
     tenant: &str,
@@ -486,6 +561,7 @@ fn put(
     description: Option<&str>,
     file: Option<&Path>,
     limits: &Limits,
+    json: bool,
 ) -> Result<Vec<u8>> {
     let existing = match store.info(tenant, name) {
         Ok(info) => Some(info),
@@ -516,6 +592,7 @@ fn put(
         let len = value.len() - newline;
         value.truncate(len);
     }
+    let created = existing.is_none();
     let info = match existing {
         Some(_) => {
             let info = store.update_value(tenant, name, &value, None)?;
@@ -526,7 +603,20 @@ fn put(
         }
         None => store.create(tenant, name, secret_type, &value, description.unwrap_or(""))?,
     };
-    Ok(format!("{}\n", info.version).into_bytes())
+    let done = render::Changed {
+        action: if created { "created" } else { "updated" },
+        secret: &info,
+    };
+    render::report(json, &done, || {
+        if created {
+            format!(
+                "created secret '{name}' ({}) version {}",
+                info.secret_type, info.version
+            )
+        } else {
+            format!("updated secret '{name}' to version {}", info.version)
+        }
+    })
 }
 
 /// Whether the store location is a database URL rather than a file.

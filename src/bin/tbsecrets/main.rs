@@ -1,12 +1,13 @@
 //! `tbsecrets`: the operator's command line over a secret store.
 //!
 //! Errors print one line on stderr naming the error code, nothing goes to stdout, and the
-//! exit status is the error's stable number (DESIGN.md §6); 0 only on success.
+//! exit status is the error's stable number (docs/CLI.md); 0 only on success.
 //!
 //! The process is hardened before anything else happens: no core dumps (SECURITY.md).
 
 mod args;
 mod commands;
+mod generated;
 mod keys;
 mod progress;
 mod render;
@@ -32,9 +33,21 @@ fn main() -> ExitCode {
                 return ExitCode::SUCCESS;
             }
             // Usage errors follow the same one-line rule as every other error.
+            // clap lists details on the lines after the first (e.g. the missing arguments):
+            // join them, up to the usage block, into the one line.
             let rendered = err.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            let detail = first.strip_prefix("error: ").unwrap_or(first);
+            let detail = rendered
+                .lines()
+                .take_while(|line| !line.trim().is_empty() && !line.starts_with("Usage:"))
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" ");
+            let detail = detail.strip_prefix("error: ").unwrap_or(&detail);
+            let detail = if detail.is_empty() {
+                "invalid arguments"
+            } else {
+                detail
+            };
             eprintln!(
                 "tbsecrets: {}: {detail} (see tbsecrets --help)",
                 ErrorCode::InvalidArgument

@@ -1,5 +1,7 @@
-//! Human-readable and JSON output of metadata.
+//! Human-readable and JSON output: metadata tables, and the one sentence (or JSON object) of
+//! each command that changes something.
 
+use serde::Serialize;
 use tbsecrets::{Error, Result, SecretInfo, VersionInfo};
 
 /// RFC 3339 text of a millisecond timestamp.
@@ -86,4 +88,112 @@ pub fn references(refs: &[tbsecrets::placeholder::Reference]) -> Vec<u8> {
         })
         .collect::<String>()
         .into_bytes()
+}
+
+/// What a command that changes something prints: `human()` (one sentence and a line break),
+/// or `value` as pretty JSON with `--json`.
+pub fn report<T: serde::Serialize>(
+    json: bool,
+    value: &T,
+    human: impl FnOnce() -> String,
+) -> Result<Vec<u8>> {
+    if json {
+        self::json(value)
+    } else {
+        let mut out = human();
+        out.push('\n');
+        Ok(out.into_bytes())
+    }
+}
+
+/// `put` and friends: the action (`created`, `updated`) and the secret's metadata.
+#[derive(Serialize)]
+pub struct Changed<'a> {
+    /// `created` or `updated`.
+    pub action: &'static str,
+    /// The secret after the change.
+    #[serde(flatten)]
+    pub secret: &'a SecretInfo,
+}
+
+/// `rollback`: the restored version and the secret's metadata after it.
+#[derive(Serialize)]
+pub struct RolledBack<'a> {
+    /// `rolled_back`.
+    pub action: &'static str,
+    /// The kept version whose value became current.
+    pub restored_version: u64,
+    /// The secret after the rollback (its new version).
+    #[serde(flatten)]
+    pub secret: &'a SecretInfo,
+}
+
+/// `rm`.
+#[derive(Serialize)]
+pub struct Deleted<'a> {
+    /// `deleted`.
+    pub action: &'static str,
+    /// The tenant.
+    pub tenant: &'a str,
+    /// The deleted secret.
+    pub name: &'a str,
+    /// Whether --force was given.
+    pub force: bool,
+}
+
+/// `init`.
+#[derive(Serialize)]
+pub struct Initialized<'a> {
+    /// The store (a URL's password redacted).
+    pub store: &'a str,
+    /// The key file generated beside the store, if one was.
+    pub key_file: Option<&'a str>,
+}
+
+/// `rotate-master-key`.
+#[derive(Serialize)]
+pub struct MasterRotated {
+    /// `rotated_master_key`.
+    pub action: &'static str,
+    /// Tenant data keys rewrapped.
+    pub keys: usize,
+    /// The new master key's id.
+    pub key_id: u32,
+    /// The key file that now opens the store.
+    pub new_key_file: String,
+}
+
+/// `rotate-tenant-key`.
+#[derive(Serialize)]
+pub struct TenantRotated<'a> {
+    /// `rotated_tenant_key`.
+    pub action: &'static str,
+    /// The tenant.
+    pub tenant: &'a str,
+    /// The tenant's new data key id.
+    pub key_id: u32,
+    /// Kept versions re-encrypted.
+    pub versions: usize,
+}
+
+/// `recover`.
+#[derive(Serialize)]
+pub struct Recovered {
+    /// Always true (an inconsistent store is an error, ROLLBACK_DETECTED).
+    pub consistent: bool,
+    /// Whether --accept-restore was given.
+    pub accept_restore: bool,
+}
+
+/// `resolve -o`.
+#[derive(Serialize)]
+pub struct Resolved<'a> {
+    /// `resolved`.
+    pub action: &'static str,
+    /// The file read.
+    pub file: String,
+    /// The file written (mode 0600).
+    pub output: String,
+    /// The source id the references were recorded under, if any.
+    pub source: Option<&'a str>,
 }
