@@ -105,6 +105,10 @@ impl fmt::Display for ErrorCode {
     }
 }
 
+/// At most this many placeholder problems are spelled out in an error's message (an
+/// adversarial document can hold a million); [`Error::problems`] lists every one.
+pub const MAX_PROBLEMS_IN_MESSAGE: usize = 100;
+
 /// One placeholder that could not be resolved: what was wrong, which name, where.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlaceholderProblem {
@@ -149,12 +153,21 @@ impl Error {
 
     /// An error listing every placeholder that failed to resolve.
     pub fn placeholders(code: ErrorCode, problems: Vec<PlaceholderProblem>) -> Self {
-        let listed: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        let message = format!(
-            "{} placeholder(s) could not be resolved: {}",
-            problems.len(),
-            listed.join("; ")
-        );
+        use std::fmt::Write;
+        let mut message = format!("{} placeholder(s) could not be resolved: ", problems.len());
+        for (i, problem) in problems.iter().take(MAX_PROBLEMS_IN_MESSAGE).enumerate() {
+            if i > 0 {
+                message.push_str("; ");
+            }
+            let _ = write!(message, "{problem}");
+        }
+        if problems.len() > MAX_PROBLEMS_IN_MESSAGE {
+            let _ = write!(
+                message,
+                "; and {} more (every one is in the error's problem list)",
+                problems.len() - MAX_PROBLEMS_IN_MESSAGE
+            );
+        }
         Error {
             code,
             message,
@@ -277,5 +290,24 @@ mod tests {
         let text = err.to_string();
         assert!(text.starts_with("UNRESOLVED: 2 placeholder(s)"), "{text}");
         assert!(text.contains("'a' at byte 3") && text.contains("'b' at byte 40"));
+    }
+
+    #[test]
+    fn a_huge_problem_list_is_spelled_out_in_part_and_kept_whole() {
+        let problems: Vec<PlaceholderProblem> = (0..1000)
+            .map(|i| PlaceholderProblem {
+                code: ErrorCode::NotFound,
+                name: format!("s{i}"),
+                offset: i,
+                reason: "no such secret".into(),
+            })
+            .collect();
+        let err = Error::placeholders(ErrorCode::Unresolved, problems);
+        assert_eq!(err.problems().len(), 1000);
+        let text = err.message();
+        assert!(text.starts_with("1000 placeholder(s)"), "{text}");
+        assert!(text.contains("'s99' at byte 99"), "{text}");
+        assert!(!text.contains("'s100' at byte"), "{text}");
+        assert!(text.ends_with("and 900 more (every one is in the error's problem list)"));
     }
 }

@@ -804,6 +804,8 @@ static void test_oversized_lengths(tbs_store *store) {
     CHECK(out.data == NULL && out.len == 0);
     CHECK_OK(tbs_store_delete(store, T, "small", false));
     munmap(mapped, doc_len);
+}
+
 /* An all-zero master key is refused from every source: the argument, TBS_MASTER_KEY and
  * TBS_MASTER_KEY_FILE (issue 19). Nothing is created. */
 static void test_zero_key(void) {
