@@ -95,7 +95,11 @@ fn the_contract_covers_every_operation_and_the_codes_it_promises() {
         let skipped: Vec<&Case> = cases.iter().filter(|c| c.skips(surface)).collect();
         assert!(skipped.len() <= 5, "{surface} skips {}", skipped.len());
         for case in skipped {
-            assert!(!case.note.is_empty(), "{}: a skip needs a note", case.describe());
+            assert!(
+                !case.note.is_empty(),
+                "{}: a skip needs a note",
+                case.describe()
+            );
         }
     }
 }
@@ -107,7 +111,9 @@ fn the_escapes_decode_as_the_file_header_says() {
     assert_eq!(cases::unescape(r"x\{3}y").unwrap(), b"xxxy");
     assert_eq!(cases::unescape(r"\x00\{4}").unwrap(), [0; 4]);
     assert_eq!(cases::unescape(r"${secret:a}").unwrap(), b"${secret:a}");
-    for bad in [r"\", r"\q", r"\x1", r"\xzz", r"\{3}", r"a\{0}", r"a\{x}", r"a\{3"] {
+    for bad in [
+        r"\", r"\q", r"\x1", r"\xzz", r"\{3}", r"a\{0}", r"a\{x}", r"a\{3",
+    ] {
         assert!(cases::unescape(bad).is_err(), "{bad:?} must be refused");
     }
 }

@@ -73,7 +73,10 @@ impl Cli {
             let _ = pipe.write_all(bytes);
         }
         let output = child.wait_with_output().expect("wait for tbsecrets");
-        let status = output.status.code().expect("exited normally, not by a signal");
+        let status = output
+            .status
+            .code()
+            .expect("exited normally, not by a signal");
         let code = ErrorCode::from_i32(status)
             .unwrap_or_else(|| panic!("exit status {status} is no error code"));
         Run {
@@ -119,7 +122,11 @@ fn run_case(cli: &Cli, case: &Case) -> Run {
             cli.run(t, &["put", "--type", kind, "--", &name], Some(&case.value))
         }
         "update" => {
-            assert!(case.arg.is_none(), "{}: the CLI has no check-and-set", case.describe());
+            assert!(
+                case.arg.is_none(),
+                "{}: the CLI has no check-and-set",
+                case.describe()
+            );
             cli.run(t, &["put", "--", &name], Some(&case.value))
         }
         "rollback" => {
@@ -150,7 +157,11 @@ fn the_cli_keeps_the_contract() {
         let run = run_case(&cli, case);
         if run.code != ErrorCode::Ok {
             // The CLI's error convention: nothing on stdout, the code named on stderr.
-            assert!(run.stdout.is_empty(), "{}: stdout on failure", case.describe());
+            assert!(
+                run.stdout.is_empty(),
+                "{}: stdout on failure",
+                case.describe()
+            );
             assert!(
                 run.stderr.contains(run.code.as_str()),
                 "{}: stderr does not name {}: {:?}",

@@ -100,9 +100,7 @@ pub fn unescape(field: &str) -> Result<Vec<u8>, String> {
             b'n' => out.push(b'\n'),
             b'r' => out.push(b'\r'),
             b'x' => {
-                let hex = field
-                    .get(i + 2..i + 4)
-                    .ok_or("\\x needs two hex digits")?;
+                let hex = field.get(i + 2..i + 4).ok_or("\\x needs two hex digits")?;
                 out.push(u8::from_str_radix(hex, 16).map_err(|_| format!("bad \\x{hex}"))?);
                 i += 2;
             }
@@ -157,7 +155,10 @@ pub fn load() -> Vec<Case> {
             .map(str::to_owned)
             .collect();
         for s in &skip {
-            assert!(SURFACES.contains(&s.as_str()), "line {line_no}: unknown surface {s:?}");
+            assert!(
+                SURFACES.contains(&s.as_str()),
+                "line {line_no}: unknown surface {s:?}"
+            );
         }
         let arg = (!fields[5].is_empty()).then(|| {
             fields[5]
