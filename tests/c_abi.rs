@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use tbsecrets::{MasterKey, SecretStorage, SecretType, StorageOptions};
 
-const C_TESTS: [&str; 3] = ["test_api", "test_threads", "test_access"];
+const C_TESTS: [&str; 4] = ["test_api", "test_threads", "test_access", "test_contract"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -120,6 +120,8 @@ impl UseBatch {
         {
             entry.count += 1;
             entry.time = entry.time.max(now);
+            // Threads sharing a shard may note out of clock order: keep the earliest.
+            entry.since = Some(entry.since.map_or(now, |since| since.min(now)));
             return;
         }
         // An attempt refused before any secret was named has no name.
@@ -277,6 +279,22 @@ mod tests {
         assert_eq!(entry.since, Some(100));
         assert_eq!(entry.time, 100 + SHARDS as i64 + 2);
         assert_eq!(entry.principal.as_deref(), Some("node"));
+    }
+
+    #[test]
+    fn a_late_note_of_an_earlier_time_keeps_the_earliest_since() {
+        // What two threads sharing a shard do when the later-stamped one locks first.
+        let batch = UseBatch::default();
+        let service = Actor::Principal(Principal::new("t", Role::Service));
+        batch.note(&service, AuditAction::Get, "t", "a", ErrorCode::Ok, 102);
+        batch.note(&service, AuditAction::Get, "t", "a", ErrorCode::Ok, 100);
+        batch.note(&service, AuditAction::Get, "t", "a", ErrorCode::Ok, 101);
+        let entries = batch.take();
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        assert_eq!(
+            (entries[0].count, entries[0].since, entries[0].time),
+            (3, Some(100), 102)
+        );
     }
 
     #[test]

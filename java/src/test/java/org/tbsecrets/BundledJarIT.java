@@ -22,9 +22,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Runs the packaged jar in fresh JVMs (under -Xcheck:jni) with a tiny program compiled against it,
- * and checks each place the loader tries: the bundled copy with nothing on java.library.path, the
- * {@code tbsecrets.native.path} property, java.library.path, and the error listing every place
- * when all fail.
+ * and checks each place the loader tries, in order: the {@code tbsecrets.native.path} property, the
+ * bundled copy (preferred to any library on java.library.path), java.library.path only when the jar
+ * bundles nothing for this platform, and the error listing every place when all fail.
  */
 class BundledJarIT {
     private static final String MAIN = """
@@ -127,10 +127,31 @@ class BundledJarIT {
     }
 
     @Test
-    void javaLibraryPathComesSecond() throws Exception {
+    void javaLibraryPathIsUsedWhenTheJarBundlesNothing() throws Exception {
         Run run = java(cp(classesOnly, mainClasses), "-Djava.library.path=" + library.getParent());
         assertEquals(0, run.exit(), run.output());
         assertTrue(run.output().contains("loaded from: java.library.path"), run.output());
+    }
+
+    @Test
+    void aLibraryOnJavaLibraryPathIsNotPickedWhenTheJarBundlesOne() throws Exception {
+        // A loadable libtbsecrets.so first on java.library.path: the jar's own copy still wins.
+        Run run = java(cp(jar, mainClasses), "-Djava.library.path=" + library.getParent());
+        assertEquals(0, run.exit(), run.output());
+        String expected = "loaded from: bundled /native/" + org.tbsecrets.internal.NativeLoader.platform() + "/"
+                + System.mapLibraryName("tbsecrets");
+        assertTrue(run.output().contains(expected), run.output());
+    }
+
+    @Test
+    void anUnrelatedLibraryOnJavaLibraryPathIsNeverLoaded() throws Exception {
+        // A file of that name which is no library at all: loading it would fail the JVM's load.
+        Path impostor = Files.createDirectories(work.resolve("impostor"));
+        Files.writeString(impostor.resolve(System.mapLibraryName("tbsecrets")), "not a shared library");
+        Run run = java(cp(jar, mainClasses), "-Djava.library.path=" + impostor);
+        assertEquals(0, run.exit(), run.output());
+        assertTrue(run.output().contains("loaded from: bundled /native/"), run.output());
+        assertTrue(!run.output().contains("java.library.path"), run.output());
     }
 
     @Test

@@ -16,11 +16,14 @@ import java.util.Properties;
  * Finds and loads the tbsecrets native library, trying in order:
  *
  * <ol>
- *   <li>the system property {@value #PATH_PROPERTY}: the library file, or a directory holding it;
- *   <li>{@code java.library.path}, through {@code System.loadLibrary("tbsecrets")};
+ *   <li>the system property {@value #PATH_PROPERTY} (an explicit override): the library file, or a
+ *       directory holding it;
  *   <li>the copy bundled in the jar under {@code /native/<os>-<arch>/}, extracted to a private
  *       temporary directory (mode 0700, under {@value #TMPDIR_PROPERTY} or {@code java.io.tmpdir})
- *       and deleted again once loaded.
+ *       and deleted again once loaded;
+ *   <li>only if the jar bundles no copy for this platform: {@code java.library.path}, through
+ *       {@code System.loadLibrary("tbsecrets")}. An unrelated {@code libtbsecrets.so} that happens
+ *       to be on {@code java.library.path} is never preferred to the jar's own copy.
  * </ol>
  *
  * <p>If all fail, one {@link UnsatisfiedLinkError} lists every place tried and why. A library
@@ -55,10 +58,16 @@ public final class NativeLoader {
         List<String> tried = new ArrayList<>();
         String where = tryProperty(tried);
         if (where == null) {
-            where = tryLibraryPath(tried);
-        }
-        if (where == null) {
-            where = tryBundled(tried);
+            String resource = bundledResource();
+            if (NativeLoader.class.getResource(resource) != null) {
+                where = tryBundled(resource, tried);
+                if (where == null) {
+                    tried.add("java.library.path: not tried (the jar bundles " + resource + ")");
+                }
+            } else {
+                tried.add("bundled " + resource + ": not in the jar (this platform is not bundled)");
+                where = tryLibraryPath(tried);
+            }
         }
         if (where == null) {
             failure = new UnsatisfiedLinkError("cannot load the tbsecrets native library for "
@@ -168,11 +177,14 @@ public final class NativeLoader {
         }
     }
 
-    private static String tryBundled(List<String> tried) {
-        String resource = "/native/" + platform() + "/" + System.mapLibraryName(LIBRARY_NAME);
+    private static String bundledResource() {
+        return "/native/" + platform() + "/" + System.mapLibraryName(LIBRARY_NAME);
+    }
+
+    private static String tryBundled(String resource, List<String> tried) {
         try (InputStream in = NativeLoader.class.getResourceAsStream(resource)) {
             if (in == null) {
-                tried.add("bundled " + resource + ": not in the jar (this platform is not bundled)");
+                tried.add("bundled " + resource + ": could not be read from the jar");
                 return null;
             }
             Path dir = privateTempDir();
