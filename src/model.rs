@@ -261,6 +261,45 @@ pub fn now_millis() -> i64 {
         .unwrap_or(0)
 }
 
+/// `INVALID_ARGUMENT` when a pointer + length argument is longer than `limit` bytes. Called
+/// before the bytes are touched, so an oversized length costs nothing and reads nothing.
+fn check_len(len: usize, limit: usize, what: &str, rule: impl FnOnce() -> String) -> Result<()> {
+    if len > limit {
+        return Err(Error::invalid(format!(
+            "{what} is {len} bytes long; {}",
+            rule()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks the length of a value of `secret_type` against the store's limits before the value
+/// is read (by the C and JNI surfaces, and the CLI): a TEXT_FILE value has at most `max_file_bytes` bytes, a TEXT value of
+/// `max_text_chars` characters at most 4 bytes per character; with the type not known yet
+/// (`None`), the larger of the two. The store checks the value exactly afterwards.
+pub fn check_value_len(len: usize, limits: &Limits, secret_type: Option<SecretType>) -> Result<()> {
+    let text_bytes = limits.max_text_chars.saturating_mul(4);
+    let text_rule = || {
+        format!(
+            "a TEXT value has at most {} characters ({text_bytes} bytes)",
+            limits.max_text_chars
+        )
+    };
+    let file_rule = || {
+        format!(
+            "a TEXT_FILE value has at most {} bytes",
+            limits.max_file_bytes
+        )
+    };
+    match secret_type {
+        Some(SecretType::Text) => check_len(len, text_bytes, "value", text_rule),
+        Some(SecretType::TextFile) => check_len(len, limits.max_file_bytes, "value", file_rule),
+        None => check_len(len, text_bytes.max(limits.max_file_bytes), "value", || {
+            format!("{}; {}", text_rule(), file_rule())
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 use super::{status_of, tbs_buffer, tbs_status, tbs_store};
 use crate::error::{Error, ErrorCode, Result};
 use crate::placeholder::MAX_DOCUMENT_BYTES;
-use crate::{Limits, SecretType, Session};
+use crate::Session;
 use std::cell::RefCell;
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -196,58 +196,17 @@ pub(crate) unsafe fn arg_bytes<'a>(ptr: *const u8, len: usize, what: &str) -> Re
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
-/// `INVALID_ARGUMENT` when a pointer + length argument is longer than `limit` bytes. Called
-/// before the bytes are touched, so an oversized length costs nothing and reads nothing.
-fn check_len(len: usize, limit: usize, what: &str, rule: impl FnOnce() -> String) -> Result<()> {
-    if len > limit {
-        return Err(Error::invalid(format!(
-            "{what} is {len} bytes long; {}",
-            rule()
-        )));
-    }
-    Ok(())
-}
-
-/// Checks the length of a value of `secret_type` against the store's limits before the value
-/// is read: a TEXT_FILE value has at most `max_file_bytes` bytes, a TEXT value of
-/// `max_text_chars` characters at most 4 bytes per character; with the type not known yet
-/// (`None`), the larger of the two. The store checks the value exactly afterwards.
-pub(crate) fn check_value_len(
-    len: usize,
-    limits: &Limits,
-    secret_type: Option<SecretType>,
-) -> Result<()> {
-    let text_bytes = limits.max_text_chars.saturating_mul(4);
-    let text_rule = || {
-        format!(
-            "a TEXT value has at most {} characters ({text_bytes} bytes)",
-            limits.max_text_chars
-        )
-    };
-    let file_rule = || {
-        format!(
-            "a TEXT_FILE value has at most {} bytes",
-            limits.max_file_bytes
-        )
-    };
-    match secret_type {
-        Some(SecretType::Text) => check_len(len, text_bytes, "value", text_rule),
-        Some(SecretType::TextFile) => check_len(len, limits.max_file_bytes, "value", file_rule),
-        None => check_len(len, text_bytes.max(limits.max_file_bytes), "value", || {
-            format!("{}; {}", text_rule(), file_rule())
-        }),
-    }
-}
-
 /// A pointer + length UTF-8 document (text or JSON) of at most [`MAX_DOCUMENT_BYTES`], the
 /// length checked before the bytes are read.
 ///
 /// # Safety
 /// As [`arg_bytes`].
 pub(crate) unsafe fn arg_document<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'a str> {
-    check_len(len, MAX_DOCUMENT_BYTES, what, || {
-        format!("the limit is {MAX_DOCUMENT_BYTES} bytes (64 MiB)")
-    })?;
+    if len > MAX_DOCUMENT_BYTES {
+        return Err(Error::invalid(format!(
+            "{what} is {len} bytes long; the limit is {MAX_DOCUMENT_BYTES} bytes (64 MiB)"
+        )));
+    }
     // SAFETY: forwarded contract.
     unsafe { arg_text(ptr, len, what) }
 }

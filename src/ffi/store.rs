@@ -1,8 +1,8 @@
 //! Opening and closing a store, and the operations on secrets and their metadata.
 
 use super::boundary::{
-    arg_bytes, arg_str, buffer_from_vec, check_out, check_value_len, guard, handle_ref,
-    json_buffer, opt_str, secret_json, store_ref, write_optional,
+    arg_bytes, arg_str, buffer_from_vec, check_out, guard, handle_ref, json_buffer, opt_str,
+    secret_json, store_ref, write_optional,
 };
 use super::{
     tbs_audit_callback, tbs_buffer, tbs_options, tbs_secret_type, tbs_status, tbs_store,
@@ -272,7 +272,7 @@ pub unsafe extern "C" fn tbs_store_create(
         let secret_type = parse_secret_type(secret_type)?;
         // SAFETY: as above (a live handle: `store_ref` accepted it).
         let limits = unsafe { handle_ref(store) }?.storage.options().limits;
-        check_value_len(value_len, &limits, Some(secret_type))?;
+        crate::model::check_value_len(value_len, &limits, Some(secret_type))?;
         // SAFETY: as above.
         let value = unsafe { arg_bytes(value, value_len, "value") }?;
         // SAFETY: as above.
@@ -316,7 +316,7 @@ pub unsafe extern "C" fn tbs_store_update_value(
         // SAFETY: as above (a live handle: `store_ref` accepted it).
         let limits = unsafe { handle_ref(store) }?.storage.options().limits;
         // The secret's type is not known here: the larger bound, the store checks exactly.
-        check_value_len(value_len, &limits, None)?;
+        crate::model::check_value_len(value_len, &limits, None)?;
         // SAFETY: as above.
         let value = unsafe { arg_bytes(value, value_len, "value") }?;
         let expected = (expected_version != TBS_ANY_VERSION).then_some(expected_version);

@@ -392,10 +392,22 @@ pub(super) fn secret_bytes(
     array: &JByteArray<'_>,
     what: &str,
 ) -> BridgeResult<Wiped<u8>> {
+    secret_bytes_checked(env, array, what, |_| Ok(()))
+}
+
+/// [`secret_bytes`] with `check(len)` run on the array's length before a byte is copied
+/// (a value over the store's limits costs no copy).
+pub(super) fn secret_bytes_checked(
+    env: &Env<'_>,
+    array: &JByteArray<'_>,
+    what: &str,
+    check: impl FnOnce(usize) -> crate::Result<()>,
+) -> BridgeResult<Wiped<u8>> {
     if array.is_null() {
         return Err(null_argument(what));
     }
     let len = array.len(env)?;
+    check(len)?;
     let mut buf = Wiped(vec![0u8; len]);
     // SAFETY: i8 and u8 have the same size and alignment.
     let region: &mut [i8] =
@@ -417,6 +429,8 @@ pub(super) fn document_bytes(
     }
     let total = array.len(env)?;
     let (start, count) = checked_range(offset, len, total)?;
+    // Over the cap: refused before anything is copied.
+    crate::placeholder::check_document_len(count)?;
     let mut buf = Vec::<u8>::with_capacity(count);
     raw_jni!(
         env,

@@ -38,7 +38,7 @@ use ::jni::sys::{jboolean, jint, jlong};
 use ::jni::{jni_mangle, Env, EnvUnowned};
 use bridge::{
     buffer_str, call_buffer, direct_bytes, document_bytes, handle_ref, into_handle, new_bytes,
-    new_string, secret_bytes, take_handle, BridgeResult, StrArg, TenantName,
+    new_string, secret_bytes, secret_bytes_checked, take_handle, BridgeResult, StrArg, TenantName,
     ThrowSecretStorageException, Wiped,
 };
 use std::borrow::Cow;
@@ -232,7 +232,8 @@ pub extern "system" fn create<'local>(
 ) -> JByteArray<'local> {
     env.with_env(|env| -> BridgeResult<_> {
         // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
-        let store = unsafe { handle_ref(handle) }?.session();
+        let handle = unsafe { handle_ref(handle) }?;
+        let store = handle.session();
         let (mut args, mut d) = (TenantName::new(), StrArg::new());
         let (tenant, name) = args.read(env, &tenant, &name)?;
         let description = d.read(env, &description, "description")?;
@@ -240,7 +241,10 @@ pub extern "system" fn create<'local>(
             .ok()
             .and_then(SecretType::from_u8)
             .ok_or_else(|| Error::invalid(format!("unknown secret type {secret_type}")))?;
-        let value = secret_bytes(env, &value, "value")?;
+        let limits = &handle.storage.options().limits;
+        let value = secret_bytes_checked(env, &value, "value", |len| {
+            crate::model::check_value_len(len, limits, Some(secret_type))
+        })?;
         let info = store.create(tenant, name, secret_type, &value, description)?;
         info_result(env, &info)
     })
@@ -260,10 +264,14 @@ pub extern "system" fn update_value<'local>(
 ) -> JByteArray<'local> {
     env.with_env(|env| -> BridgeResult<_> {
         // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
-        let store = unsafe { handle_ref(handle) }?.session();
+        let handle = unsafe { handle_ref(handle) }?;
+        let store = handle.session();
         let mut args = TenantName::new();
         let (tenant, name) = args.read(env, &tenant, &name)?;
-        let value = secret_bytes(env, &value, "value")?;
+        let limits = &handle.storage.options().limits;
+        let value = secret_bytes_checked(env, &value, "value", |len| {
+            crate::model::check_value_len(len, limits, None)
+        })?;
         let expected = u64::try_from(expected_version).ok();
         let info = store.update_value(tenant, name, &value, expected)?;
         info_result(env, &info)
@@ -283,7 +291,8 @@ pub extern "system" fn update_description<'local>(
 ) -> JByteArray<'local> {
     env.with_env(|env| -> BridgeResult<_> {
         // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
-        let store = unsafe { handle_ref(handle) }?.session();
+        let handle = unsafe { handle_ref(handle) }?;
+        let store = handle.session();
         let (mut args, mut d) = (TenantName::new(), StrArg::new());
         let (tenant, name) = args.read(env, &tenant, &name)?;
         let description = d.read(env, &description, "description")?;
