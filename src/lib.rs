@@ -1,7 +1,10 @@
 //! tbsecrets: a native secret store for ThingsBoard and the C programs around it.
 //!
 //! Secrets are tenant-scoped, typed (TEXT or TEXT_FILE), versioned and sealed with AES-256-GCM
-//! under per-tenant data keys that an external master key wraps. See `DESIGN.md` and README.md.
+//! under per-tenant data keys that an external master key wraps. See README.md and
+//! `docs/ARCHITECTURE.md` (module map, data flow, invariants).
+
+#![deny(missing_docs)]
 
 pub mod access;
 pub mod audit;

@@ -1,4 +1,4 @@
-//! The C ABI (DESIGN.md §7): a thin translation of [`SecretStorage`](crate::SecretStorage)
+//! The C ABI (docs/C-API.md): a thin translation of [`SecretStorage`](crate::SecretStorage)
 //! into `extern "C"` functions. `build.rs` turns this module (and only this module) into
 //! `include/tbsecrets.h` with cbindgen, so the doc comments here are the header's
 //! documentation.

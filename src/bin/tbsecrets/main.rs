@@ -1,7 +1,7 @@
 //! `tbsecrets`: the operator's command line over a secret store.
 //!
 //! Errors print one line on stderr naming the error code, nothing goes to stdout, and the
-//! exit status is the error's stable number (DESIGN.md §6); 0 only on success.
+//! exit status is the error's stable number (docs/ARCHITECTURE.md, "Errors"); 0 only on success.
 //!
 //! The process is hardened before anything else happens: no core dumps (SECURITY.md).
 
