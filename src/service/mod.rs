@@ -107,7 +107,8 @@ impl SecretStorage {
     /// store.close()?;
     ///
     /// // Reopening needs the same key: another one is refused and changes nothing.
-    /// let wrong = SecretStorage::open(&path, StorageOptions::with_master_key(MasterKey::generate()));
+    /// let other_key = StorageOptions::with_master_key(MasterKey::generate());
+    /// let wrong = SecretStorage::open(&path, other_key);
     /// assert_eq!(wrong.unwrap_err().code(), ErrorCode::WrongMasterKey);
     /// let store = SecretStorage::open(&path, StorageOptions::with_master_key(key))?;
     /// # store.close()?;
@@ -245,7 +246,7 @@ impl SecretStorage {
     /// let options = StorageOptions::with_master_key(MasterKey::generate());
     /// let store = SecretStorage::open(dir.path().join("tbsecrets.db"), options)?;
     ///
-    /// let info = store.create("tenant-a", "MyApiKey", SecretType::Text, b"s3cr3t", "partner API key")?;
+    /// let info = store.create("tenant-a", "MyApiKey", SecretType::Text, b"s3cr3t", "API key")?;
     /// assert_eq!(info.version, 1);
     /// let again = store.create("tenant-a", "MyApiKey", SecretType::Text, b"other", "");
     /// assert_eq!(again.unwrap_err().code(), ErrorCode::AlreadyExists);

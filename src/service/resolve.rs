@@ -1,4 +1,5 @@
-//! Placeholder resolution and the reference index on `SecretStorage` (docs/ARCHITECTURE.md, "Placeholders").
+//! Placeholder resolution and the reference index on `SecretStorage` (docs/ARCHITECTURE.md,
+//! "Placeholders").
 //!
 //! The pure parser/resolver lives in `crate::placeholder`; this module is the store's side of
 //! it: a `SecretSource` that reads each distinct secret once per call through the value cache
@@ -268,13 +269,11 @@ impl SecretStorage {
     /// let pem = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
     /// store.create("tenant-a", "broker-ca", SecretType::TextFile, pem, "")?;
     ///
-    /// let config = r#"{"caCert": "${secret:broker-ca;type:TEXT_FILE}", "port": 8883}"#;
+    /// let config = r#"{"ca": "${secret:broker-ca;type:TEXT_FILE}", "port": 8883}"#;
     /// let resolved = store.resolve_json("tenant-a", config)?;
     /// // The PEM's newlines are escaped as JSON; everything else is kept byte for byte.
-    /// assert_eq!(
-    ///     resolved,
-    ///     r#"{"caCert": "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", "port": 8883}"#
-    /// );
+    /// let pem_json = r#"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"#;
+    /// assert_eq!(resolved, format!(r#"{{"ca": "{pem_json}", "port": 8883}}"#));
     /// let not_json = store.resolve_json("tenant-a", "{caCert: 1");
     /// assert_eq!(not_json.unwrap_err().code(), ErrorCode::InvalidArgument);
     /// # Ok::<(), Box<dyn std::error::Error>>(())

@@ -28,7 +28,8 @@ pub(super) static HOST: Actor = Actor::Host;
 /// The store as seen by one actor.
 ///
 /// ```
-/// use tbsecrets::{ErrorCode, MasterKey, Principal, Role, SecretStorage, SecretType, StorageOptions};
+/// use tbsecrets::{ErrorCode, MasterKey, Principal, Role};
+/// use tbsecrets::{SecretStorage, SecretType, StorageOptions};
 ///
 /// let dir = tempfile::tempdir()?;
 /// let options = StorageOptions::with_master_key(MasterKey::generate());
