@@ -838,6 +838,23 @@ impl SecretStorage {
     /// bad line, if any ([`crate::audit::AuditVerification::into_result`] turns that into an
     /// INTEGRITY error). Batched uses are written first; the verification is audited (after
     /// it ran) as the host's `VERIFY_AUDIT_LOG`.
+    ///
+    /// ```
+    /// use tbsecrets::{MasterKey, SecretStorage, SecretType, StorageOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let options = StorageOptions::with_master_key(MasterKey::generate());
+    /// let store = SecretStorage::open(dir.path().join("tbsecrets.db"), options)?;
+    /// store.create("tenant-a", "MyApiKey", SecretType::Text, b"s3cr3t", "")?;
+    /// store.get_value("tenant-a", "MyApiKey")?;
+    ///
+    /// let report = store.verify_audit_log(None)?; // the store's own log
+    /// assert!(report.is_intact());
+    /// assert!(report.records >= 2); // the CREATE and the (batched) GET, never the value
+    /// let log = std::fs::read_to_string(store.audit_log_path().unwrap())?;
+    /// assert!(!log.contains("s3cr3t"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn verify_audit_log(&self, path: Option<&Path>) -> Result<crate::audit::AuditVerification> {
         self.verify_audit_log_with_progress(path, &mut |_, _| {})
     }

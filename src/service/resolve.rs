@@ -331,6 +331,17 @@ impl SecretStorage {
     }
 
     /// The distinct (name, type) pairs a document (JSON or text) references.
+    ///
+    /// ```
+    /// use tbsecrets::{SecretStorage, SecretType};
+    ///
+    /// let config = r#"{"user": "${secret:mqtt-user}", "ca": "${secret:broker-ca;type:FILE}"}"#;
+    /// let refs = SecretStorage::references(config)?;
+    /// assert_eq!(refs.len(), 2);
+    /// assert_eq!((refs[0].name.as_str(), refs[0].secret_type), ("mqtt-user", None));
+    /// assert_eq!(refs[1].secret_type, Some(SecretType::TextFile)); // FILE = TEXT_FILE
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn references(document: &str) -> Result<Vec<Reference>> {
         placeholder::references(document)
     }
