@@ -1,7 +1,7 @@
 /*
  * tbsecrets: the C API of the native secret store for ThingsBoard.
  *
- * Conventions (README.md, "C API"):
+ * Conventions (docs/C-API.md in the source repository):
  * - every operation returns a tbs_status (TBS_OK = 0; the numbers are stable);
  * - results come back only through out-parameters, written only on success;
  * - strings documented as NUL-terminated are UTF-8 (invalid UTF-8: TBS_INVALID_ARGUMENT);
