@@ -1,4 +1,4 @@
-//! Generates `include/tbsecrets.h` from `src/ffi` with cbindgen (DESIGN.md §7).
+//! Generates `include/tbsecrets.h` from `src/ffi` with cbindgen (docs/C-API.md).
 //!
 //! The header is committed. It is rewritten only when its text changes, so an unchanged C ABI
 //! does not touch the file; `scripts/test-all.sh` fails when a build leaves it different from

@@ -1,7 +1,7 @@
 /*
  * tbsecrets: the C API of the native secret store for ThingsBoard.
  *
- * Conventions (README.md, "C API"):
+ * Conventions (docs/C-API.md in the source repository):
  * - every operation returns a tbs_status (TBS_OK = 0; the numbers are stable);
  * - results come back only through out-parameters, written only on success;
  * - strings documented as NUL-terminated are UTF-8 (invalid UTF-8: TBS_INVALID_ARGUMENT);
@@ -71,7 +71,7 @@
 
 /**
  * The result of every operation. The numbers are stable and never reused; they are the
- * library's error codes (README.md, "Error codes").
+ * library's error codes (docs/ARCHITECTURE.md, "Errors").
  */
 typedef enum tbs_status {
   /**
@@ -277,7 +277,8 @@ typedef uint32_t tbs_secret_type;
  * A principal's role, for `tbs_store_session`: one of the `TBS_ROLE_*` constants. A plain
  * integer so that any value a C caller passes is well defined; others are rejected with
  * `TBS_INVALID_ARGUMENT`. What each role may do is the store's policy
- * (`tbs_options.policy_json`); the default policy is in README.md ("Access control").
+ * (`tbs_options.policy_json`); the default policy is in docs/ARCHITECTURE.md ("Access
+ * control").
  */
 typedef uint32_t tbs_role;
 
@@ -438,7 +439,7 @@ enum tbs_status tbs_store_close(struct tbs_store *store);
  * Creates a secret (version 1) of type `secret_type` (`TBS_TYPE_TEXT` or `TBS_TYPE_TEXT_FILE`)
  * with the value `value[0..value_len)` (NULL only when `value_len` is 0).
  *
- * - `tenant`, `name`: NUL-terminated UTF-8 (see README.md for the rules).
+ * - `tenant`, `name`: NUL-terminated UTF-8 (the rules: docs/ARCHITECTURE.md, "The model").
  * - `description`: NUL-terminated UTF-8, or NULL for none.
  * - `out_version`: receives the new version (1); NULL if not wanted.
  *
@@ -605,7 +606,7 @@ enum tbs_status tbs_store_flush_usage(struct tbs_store *store);
  * the root handle `store`, and writes it to `*out_session`.
  *
  * - `tenant`: NUL-terminated UTF-8, the principal's own tenant (the tenant rules, see
- *   README.md).
+ *   docs/ARCHITECTURE.md, "The model").
  * - `role`: one of `TBS_ROLE_SYS_ADMIN`, `TBS_ROLE_TENANT_ADMIN`, `TBS_ROLE_CUSTOMER_USER`,
  *   `TBS_ROLE_SERVICE`.
  * - `principal_id`: NUL-terminated UTF-8 id of the user or service for the audit log (1–255

@@ -221,6 +221,22 @@ impl Default for Policy {
 impl Policy {
     /// A policy from JSON: `{"rules":[{"role":"SERVICE","operations":["READ","RESOLVE"],
     /// "tenants":"own"}]}`. Unknown fields, roles or operations are INVALID_ARGUMENT.
+    ///
+    /// ```
+    /// use tbsecrets::{ErrorCode, MasterKey, Policy, StorageOptions};
+    ///
+    /// let policy = Policy::from_json(
+    ///     r#"{"rules":[{"role":"SERVICE","operations":["READ","RESOLVE"],"tenants":"own"}]}"#,
+    /// )?;
+    /// let options = StorageOptions {
+    ///     policy: Some(policy), // replaces the default ThingsBoard roles
+    ///     ..StorageOptions::with_master_key(MasterKey::generate())
+    /// };
+    /// # drop(options);
+    /// let typo = r#"{"rules":[{"role":"SERVICES","operations":["READ"],"tenants":"own"}]}"#;
+    /// assert_eq!(Policy::from_json(typo).unwrap_err().code(), ErrorCode::InvalidArgument);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn from_json(text: &str) -> Result<Policy> {
         serde_json::from_str(text).map_err(|e| Error::invalid(format!("invalid policy JSON: {e}")))
     }

@@ -1,4 +1,4 @@
-//! Typed errors with stable numeric codes (DESIGN.md §6).
+//! Typed errors with stable numeric codes (docs/ARCHITECTURE.md, "Errors").
 //!
 //! Every surface (Rust, C, Java, CLI) reports the same [`ErrorCode`]. Messages name tenants,
 //! secrets, placeholders and byte offsets, never a secret value.
@@ -88,7 +88,7 @@ impl ErrorCode {
         }
     }
 
-    /// The numeric code (DESIGN.md §6).
+    /// The numeric code (the table in docs/ARCHITECTURE.md, "Errors").
     pub fn as_i32(self) -> i32 {
         self as i32
     }

@@ -3,7 +3,7 @@
 //! The CLI calls [`harden_process`] first thing; a library host asks for it with
 //! [`crate::StorageOptions::harden_process`] (a JVM host should rather configure the JVM, see
 //! SECURITY.md). Key holders ([`crate::MasterKey`], tenant data keys) keep their bytes and
-//! prepared ciphers in a [`LockedBox`]: memory of its own pages, locked with `mlock` so it is
+//! prepared ciphers in a `LockedBox`: memory of its own pages, locked with `mlock` so it is
 //! never swapped, excluded from core dumps (`MADV_DONTDUMP`), guarded by inaccessible pages on
 //! both sides, and wiped when freed. Locking is best effort: when `RLIMIT_MEMLOCK` is exhausted
 //! the memory is simply not locked, and nothing fails.

@@ -1,7 +1,30 @@
 //! tbsecrets: a native secret store for ThingsBoard and the C programs around it.
 //!
 //! Secrets are tenant-scoped, typed (TEXT or TEXT_FILE), versioned and sealed with AES-256-GCM
-//! under per-tenant data keys that an external master key wraps. See `DESIGN.md` and README.md.
+//! under per-tenant data keys that an external master key wraps. See README.md and
+//! `docs/ARCHITECTURE.md` (module map, data flow, invariants).
+//!
+//! Start with [`SecretStorage::open`]; its methods act as the host program (which holds the
+//! master key), and [`SecretStorage::session`] gives a [`Session`] acting for a [`Principal`],
+//! checked against the access [`Policy`] and audited.
+//!
+//! ```
+//! use tbsecrets::{MasterKey, Principal, Role, SecretStorage, SecretType, StorageOptions};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let options = StorageOptions::with_master_key(MasterKey::generate());
+//! let store = SecretStorage::open(dir.path().join("tbsecrets.db"), options)?;
+//! store.create("tenant-a", "MyApiKey", SecretType::Text, b"s3cr3t", "partner API key")?;
+//!
+//! let rule_engine = store.session(Principal::new("tenant-a", Role::Service));
+//! let config = r#"{"headers": {"Authorization": "Bearer ${secret:MyApiKey}"}}"#;
+//! let resolved = rule_engine.resolve_json("tenant-a", config, Default::default())?;
+//! assert_eq!(resolved, r#"{"headers": {"Authorization": "Bearer s3cr3t"}}"#);
+//! store.close()?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+#![deny(missing_docs)]
 
 pub mod access;
 pub mod audit;

@@ -1,4 +1,5 @@
-//! The data model and its validation rules (DESIGN.md §2). Pure: no I/O, no crypto.
+//! The data model and its validation rules (docs/ARCHITECTURE.md, "The model"). Pure: no I/O,
+//! no crypto.
 
 use crate::error::{Error, Result};
 use serde::Serialize;

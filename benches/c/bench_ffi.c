@@ -1,4 +1,4 @@
-/* The C ABI timed from C (README.md, "Benchmarks"): a warm handle's tbs_store_get of a
+/* The C ABI timed from C (CONTRIBUTING.md, "Benchmarks"): a warm handle's tbs_store_get of a
  * 32-byte secret (ns/op, median of 7 runs of 1,000,000 calls, with a loop that calls
  * nothing as baseline), and tbs_store_resolve_json of a ~1 MiB config (MB/s, median of 7
  * runs of 20 calls).

@@ -1,4 +1,4 @@
-//! The tamper-evident audit log (DESIGN.md §8).
+//! The tamper-evident audit log (docs/FORMATS.md, "Audit record"; SECURITY.md).
 //!
 //! Every change, every use of a value and every denied attempt becomes one JSON line —
 //! who, what, which secrets, which version, the outcome — and never a value. Each line

@@ -1,4 +1,5 @@
-//! The authenticated blob format shared by values and wrapped keys (DESIGN.md §3).
+//! The authenticated blob format shared by values and wrapped keys (docs/FORMATS.md, "Sealed
+//! blob").
 //!
 //! `version u8 = 1 | key_id u32 BE | nonce[12] | ciphertext | tag[16]`. The whole header is
 //! authenticated: AAD = domain label | header | length-prefixed context fields, so a blob moved

@@ -1,5 +1,5 @@
-//! Envelope encryption (DESIGN.md §3): a master key wraps per-tenant data keys; data keys seal
-//! values with AES-256-GCM into authenticated blobs.
+//! Envelope encryption (docs/FORMATS.md, "Sealed blob"): a master key wraps per-tenant data
+//! keys; data keys seal values with AES-256-GCM into authenticated blobs.
 
 pub mod blob;
 pub mod key_source;

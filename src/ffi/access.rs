@@ -58,7 +58,7 @@ fn validate_principal_id(id: &str) -> Result<()> {
 /// the root handle `store`, and writes it to `*out_session`.
 ///
 /// - `tenant`: NUL-terminated UTF-8, the principal's own tenant (the tenant rules, see
-///   README.md).
+///   docs/ARCHITECTURE.md, "The model").
 /// - `role`: one of `TBS_ROLE_SYS_ADMIN`, `TBS_ROLE_TENANT_ADMIN`, `TBS_ROLE_CUSTOMER_USER`,
 ///   `TBS_ROLE_SERVICE`.
 /// - `principal_id`: NUL-terminated UTF-8 id of the user or service for the audit log (1–255

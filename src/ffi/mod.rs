@@ -1,4 +1,4 @@
-//! The C ABI (DESIGN.md §7): a thin translation of [`SecretStorage`](crate::SecretStorage)
+//! The C ABI (docs/C-API.md): a thin translation of [`SecretStorage`](crate::SecretStorage)
 //! into `extern "C"` functions. `build.rs` turns this module (and only this module) into
 //! `include/tbsecrets.h` with cbindgen, so the doc comments here are the header's
 //! documentation.
@@ -27,7 +27,7 @@ use boundary::{guard, guard_or};
 use std::ffi::{c_char, c_int, c_void, CStr};
 
 /// The result of every operation. The numbers are stable and never reused; they are the
-/// library's error codes (README.md, "Error codes").
+/// library's error codes (docs/ARCHITECTURE.md, "Errors").
 #[repr(C)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum tbs_status {
@@ -80,7 +80,8 @@ pub const TBS_TYPE_TEXT_FILE: tbs_secret_type = 1;
 /// A principal's role, for `tbs_store_session`: one of the `TBS_ROLE_*` constants. A plain
 /// integer so that any value a C caller passes is well defined; others are rejected with
 /// `TBS_INVALID_ARGUMENT`. What each role may do is the store's policy
-/// (`tbs_options.policy_json`); the default policy is in README.md ("Access control").
+/// (`tbs_options.policy_json`); the default policy is in docs/ARCHITECTURE.md ("Access
+/// control").
 pub type tbs_role = u32;
 /// The platform's system administrator. Default policy: READ, WRITE and DELETE in any
 /// tenant, and master-key rotation; never values.

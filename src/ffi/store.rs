@@ -237,7 +237,7 @@ pub unsafe extern "C" fn tbs_store_close(store: *mut tbs_store) -> tbs_status {
 /// Creates a secret (version 1) of type `secret_type` (`TBS_TYPE_TEXT` or `TBS_TYPE_TEXT_FILE`)
 /// with the value `value[0..value_len)` (NULL only when `value_len` is 0).
 ///
-/// - `tenant`, `name`: NUL-terminated UTF-8 (see README.md for the rules).
+/// - `tenant`, `name`: NUL-terminated UTF-8 (the rules: docs/ARCHITECTURE.md, "The model").
 /// - `description`: NUL-terminated UTF-8, or NULL for none.
 /// - `out_version`: receives the new version (1); NULL if not wanted.
 ///

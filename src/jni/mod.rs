@@ -1,5 +1,5 @@
 //! JNI bindings: the native methods of the Java class `org.tbsecrets.internal.Native`
-//! (DESIGN.md §8).
+//! (docs/JAVA.md).
 //!
 //! Each export is a thin `with_env(..).resolve::<ThrowSecretStorageException>()` wrapper over
 //! one [`SecretStorage`] call: no business rule lives here. A store error becomes the

@@ -1,5 +1,6 @@
-//! Secret placeholders: parsing, references and resolution (DESIGN.md §4). Pure: no storage,
-//! no crypto; values come from a [`SecretSource`] the store implements.
+//! Secret placeholders: parsing, references and resolution (docs/ARCHITECTURE.md,
+//! "Placeholders"). Pure: no storage, no crypto; values come from a [`SecretSource`] the store
+//! implements.
 //!
 //! ```text
 //! placeholder := "${secret:" NAME [";type:" TYPE] "}"

@@ -1,4 +1,4 @@
-//! Which secrets a document uses (DESIGN.md §4: the "where used" index).
+//! Which secrets a document uses (docs/ARCHITECTURE.md, "Placeholders": the "where used" index).
 
 use super::json::validate_json;
 use super::json_string::secret_strings;

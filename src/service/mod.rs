@@ -1,4 +1,4 @@
-//! `SecretStorage`: the one service every surface translates onto (DESIGN.md §1).
+//! `SecretStorage`: the one service every surface translates onto (docs/ARCHITECTURE.md).
 //!
 //! Writes: validate → seal under the tenant data key → one backend transaction → invalidate
 //! the cache. Reads of values: the hot path is a read-locked cache lookup plus one AES-GCM
@@ -96,6 +96,24 @@ impl SecretStorage {
     /// Fails with WRONG_MASTER_KEY when the key does not match the store (nothing is changed),
     /// INTEGRITY when the file is not a store or is corrupt, INVALID_ARGUMENT when no master
     /// key is configured.
+    ///
+    /// ```
+    /// use tbsecrets::{ErrorCode, MasterKey, SecretStorage, StorageOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("tbsecrets.db");
+    /// let key = MasterKey::generate();
+    /// let store = SecretStorage::open(&path, StorageOptions::with_master_key(key.clone()))?;
+    /// store.close()?;
+    ///
+    /// // Reopening needs the same key: another one is refused and changes nothing.
+    /// let other_key = StorageOptions::with_master_key(MasterKey::generate());
+    /// let wrong = SecretStorage::open(&path, other_key);
+    /// assert_eq!(wrong.unwrap_err().code(), ErrorCode::WrongMasterKey);
+    /// let store = SecretStorage::open(&path, StorageOptions::with_master_key(key))?;
+    /// # store.close()?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>, mut options: StorageOptions) -> Result<SecretStorage> {
         if options.harden_process {
             crate::hardening::harden_process()?;
@@ -220,6 +238,20 @@ impl SecretStorage {
 
     /// Creates a secret (version 1). ALREADY_EXISTS if the name is taken in the tenant.
     /// Audited as the host; see [`Session::create`] to act as a principal.
+    ///
+    /// ```
+    /// use tbsecrets::{ErrorCode, MasterKey, SecretStorage, SecretType, StorageOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let options = StorageOptions::with_master_key(MasterKey::generate());
+    /// let store = SecretStorage::open(dir.path().join("tbsecrets.db"), options)?;
+    ///
+    /// let info = store.create("tenant-a", "MyApiKey", SecretType::Text, b"s3cr3t", "API key")?;
+    /// assert_eq!(info.version, 1);
+    /// let again = store.create("tenant-a", "MyApiKey", SecretType::Text, b"other", "");
+    /// assert_eq!(again.unwrap_err().code(), ErrorCode::AlreadyExists);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn create(
         &self,
         tenant: &str,
@@ -570,6 +602,23 @@ impl SecretStorage {
     ///
     /// The hot path takes no write lock and does not touch the database. The use is audited
     /// (batched) as the host; see [`Session::get_value`] to act as a principal.
+    ///
+    /// ```
+    /// use tbsecrets::{ErrorCode, MasterKey, SecretStorage, SecretType, StorageOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let options = StorageOptions::with_master_key(MasterKey::generate());
+    /// let store = SecretStorage::open(dir.path().join("tbsecrets.db"), options)?;
+    /// store.create("tenant-a", "MyApiKey", SecretType::Text, b"s3cr3t", "")?;
+    /// store.update_value("tenant-a", "MyApiKey", b"rotated", Some(1))?; // check-and-set
+    ///
+    /// let value = store.get_value("tenant-a", "MyApiKey")?; // zeroized on drop
+    /// assert_eq!(value.as_str()?, "rotated");
+    /// // Tenants are separate: the same name in another tenant is another secret.
+    /// let missing = store.get_value("tenant-b", "MyApiKey");
+    /// assert_eq!(missing.unwrap_err().code(), ErrorCode::NotFound);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     #[inline]
     pub fn get_value(&self, tenant: &str, name: &str) -> Result<SecretValue> {
         self.host().get_value(tenant, name)
@@ -789,6 +838,23 @@ impl SecretStorage {
     /// bad line, if any ([`crate::audit::AuditVerification::into_result`] turns that into an
     /// INTEGRITY error). Batched uses are written first; the verification is audited (after
     /// it ran) as the host's `VERIFY_AUDIT_LOG`.
+    ///
+    /// ```
+    /// use tbsecrets::{MasterKey, SecretStorage, SecretType, StorageOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let options = StorageOptions::with_master_key(MasterKey::generate());
+    /// let store = SecretStorage::open(dir.path().join("tbsecrets.db"), options)?;
+    /// store.create("tenant-a", "MyApiKey", SecretType::Text, b"s3cr3t", "")?;
+    /// store.get_value("tenant-a", "MyApiKey")?;
+    ///
+    /// let report = store.verify_audit_log(None)?; // the store's own log
+    /// assert!(report.is_intact());
+    /// assert!(report.records >= 2); // the CREATE and the (batched) GET, never the value
+    /// let log = std::fs::read_to_string(store.audit_log_path().unwrap())?;
+    /// assert!(!log.contains("s3cr3t"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn verify_audit_log(&self, path: Option<&Path>) -> Result<crate::audit::AuditVerification> {
         self.verify_audit_log_with_progress(path, &mut |_, _| {})
     }

@@ -1,4 +1,5 @@
-//! Placeholder resolution and the reference index on `SecretStorage` (DESIGN.md §4).
+//! Placeholder resolution and the reference index on `SecretStorage` (docs/ARCHITECTURE.md,
+//! "Placeholders").
 //!
 //! The pure parser/resolver lives in `crate::placeholder`; this module is the store's side of
 //! it: a `SecretSource` that reads each distinct secret once per call through the value cache
@@ -219,6 +220,28 @@ impl SecretStorage {
     /// Resolves every placeholder in a text. Returns the input borrowed when it holds no
     /// placeholder. Strict: any missing, mistyped or malformed placeholder fails the whole
     /// call, and the error names every one of them with its byte offset. Audited as the host.
+    ///
+    /// ```
+    /// use std::borrow::Cow;
+    /// use tbsecrets::{ErrorCode, MasterKey, SecretStorage, SecretType, StorageOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let options = StorageOptions::with_master_key(MasterKey::generate());
+    /// let store = SecretStorage::open(dir.path().join("tbsecrets.db"), options)?;
+    /// store.create("tenant-a", "MyApiKey", SecretType::Text, b"s3cr3t", "")?;
+    ///
+    /// let header = store.resolve_str("tenant-a", "Bearer ${secret:MyApiKey;type:TEXT}")?;
+    /// assert_eq!(header, "Bearer s3cr3t");
+    /// // Other `${...}` patterns are not placeholders: the input comes back borrowed.
+    /// let plain = store.resolve_str("tenant-a", "device ${deviceName}")?;
+    /// assert!(matches!(plain, Cow::Borrowed("device ${deviceName}")));
+    /// // Strict: one unknown secret fails the whole call, naming it and its offset.
+    /// let err = store.resolve_str("tenant-a", "${secret:MyApiKey} ${secret:Nope}").unwrap_err();
+    /// assert_eq!(err.code(), ErrorCode::Unresolved);
+    /// assert_eq!(err.problems()[0].name, "Nope");
+    /// assert_eq!(err.problems()[0].offset, 19);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn resolve_str<'a>(&self, tenant: &str, text: &'a str) -> Result<Cow<'a, str>> {
         self.resolve_str_with(tenant, text, ResolveOptions::default())
     }
@@ -236,6 +259,25 @@ impl SecretStorage {
     /// Resolves every string value of a JSON document at any depth (object keys are not
     /// resolved); everything else is kept byte for byte, and substituted values are escaped
     /// as JSON. Fails with INVALID_ARGUMENT if the document is not valid JSON.
+    ///
+    /// ```
+    /// use tbsecrets::{ErrorCode, MasterKey, SecretStorage, SecretType, StorageOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let options = StorageOptions::with_master_key(MasterKey::generate());
+    /// let store = SecretStorage::open(dir.path().join("tbsecrets.db"), options)?;
+    /// let pem = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+    /// store.create("tenant-a", "broker-ca", SecretType::TextFile, pem, "")?;
+    ///
+    /// let config = r#"{"ca": "${secret:broker-ca;type:TEXT_FILE}", "port": 8883}"#;
+    /// let resolved = store.resolve_json("tenant-a", config)?;
+    /// // The PEM's newlines are escaped as JSON; everything else is kept byte for byte.
+    /// let pem_json = r#"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"#;
+    /// assert_eq!(resolved, format!(r#"{{"ca": "{pem_json}", "port": 8883}}"#));
+    /// let not_json = store.resolve_json("tenant-a", "{caCert: 1");
+    /// assert_eq!(not_json.unwrap_err().code(), ErrorCode::InvalidArgument);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn resolve_json<'a>(&self, tenant: &str, json: &'a str) -> Result<Cow<'a, str>> {
         self.resolve_json_with(tenant, json, ResolveOptions::default())
     }
@@ -289,6 +331,17 @@ impl SecretStorage {
     }
 
     /// The distinct (name, type) pairs a document (JSON or text) references.
+    ///
+    /// ```
+    /// use tbsecrets::{SecretStorage, SecretType};
+    ///
+    /// let config = r#"{"user": "${secret:mqtt-user}", "ca": "${secret:broker-ca;type:FILE}"}"#;
+    /// let refs = SecretStorage::references(config)?;
+    /// assert_eq!(refs.len(), 2);
+    /// assert_eq!((refs[0].name.as_str(), refs[0].secret_type), ("mqtt-user", None));
+    /// assert_eq!(refs[1].secret_type, Some(SecretType::TextFile)); // FILE = TEXT_FILE
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn references(document: &str) -> Result<Vec<Reference>> {
         placeholder::references(document)
     }

@@ -38,6 +38,24 @@ impl SecretStorage {
     /// Replaces the master key: rewraps every tenant data key under `new_key` in one
     /// transaction. Values are not re-encrypted; the old master key no longer opens the store.
     /// Audited as the host.
+    ///
+    /// ```
+    /// use tbsecrets::{ErrorCode, MasterKey, SecretStorage, SecretType, StorageOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("tbsecrets.db");
+    /// let (old_key, new_key) = (MasterKey::generate(), MasterKey::generate());
+    /// let store = SecretStorage::open(&path, StorageOptions::with_master_key(old_key.clone()))?;
+    /// store.create("tenant-a", "MyApiKey", SecretType::Text, b"s3cr3t", "")?;
+    /// store.rotate_master_key(&new_key)?;
+    /// store.close()?;
+    ///
+    /// let old = SecretStorage::open(&path, StorageOptions::with_master_key(old_key));
+    /// assert_eq!(old.unwrap_err().code(), ErrorCode::WrongMasterKey);
+    /// let store = SecretStorage::open(&path, StorageOptions::with_master_key(new_key))?;
+    /// assert_eq!(store.get_value("tenant-a", "MyApiKey")?.as_str()?, "s3cr3t");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn rotate_master_key(&self, new_key: &MasterKey) -> Result<RotationReport> {
         self.host().rotate_master_key(new_key)
     }

@@ -26,6 +26,26 @@ const STORE_WIDE: &str = "*";
 pub(super) static HOST: Actor = Actor::Host;
 
 /// The store as seen by one actor.
+///
+/// ```
+/// use tbsecrets::{ErrorCode, MasterKey, Principal, Role};
+/// use tbsecrets::{SecretStorage, SecretType, StorageOptions};
+///
+/// let dir = tempfile::tempdir()?;
+/// let options = StorageOptions::with_master_key(MasterKey::generate());
+/// let store = SecretStorage::open(dir.path().join("tbsecrets.db"), options)?;
+///
+/// let admin = store.session(Principal::new("tenant-a", Role::TenantAdmin));
+/// admin.create("tenant-a", "MyApiKey", SecretType::Text, b"s3cr3t", "")?; // WRITE: allowed
+/// let denied = admin.get_value("tenant-a", "MyApiKey"); // administrators never read values
+/// assert_eq!(denied.unwrap_err().code(), ErrorCode::PermissionDenied);
+///
+/// let rule_engine = store.session(Principal::new("tenant-a", Role::Service));
+/// assert_eq!(rule_engine.get_value("tenant-a", "MyApiKey")?.as_str()?, "s3cr3t"); // RESOLVE
+/// let other_tenant = rule_engine.get_value("tenant-b", "MyApiKey");
+/// assert_eq!(other_tenant.unwrap_err().code(), ErrorCode::PermissionDenied);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct Session<'a> {
     store: &'a SecretStorage,

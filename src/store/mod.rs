@@ -1,5 +1,6 @@
-//! Storage backends (DESIGN.md §5). A backend stores only ciphertext, wrapped keys and
-//! metadata; every mutation is one transaction. The service layer above does all crypto.
+//! Storage backends (docs/FORMATS.md, "Database schema"). A backend stores only ciphertext,
+//! wrapped keys and metadata; every mutation is one transaction. The service layer above does
+//! all crypto.
 
 pub mod change_probe;
 pub mod postgres;

@@ -53,7 +53,7 @@ public enum ErrorCode {
     /**
      * The stable number of this code.
      *
-     * @return the number, as in DESIGN.md §6
+     * @return the number, as in docs/ARCHITECTURE.md ("Errors")
      */
     public int number() {
         return number;

@@ -8,8 +8,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.locks.StampedLock;
 
 /**
- * The lifecycle guard of a native handle (DESIGN.md §8): a store handle, or a session handle
- * derived from one.
+ * The lifecycle guard of a native handle (docs/JAVA.md, "Threading, lifetime and ownership"): a
+ * store handle, or a session handle derived from one.
  *
  * <p>Every native call runs between {@link #enter()} and {@link #exit(long)}, holding a read
  * lock; {@link #run()} (close) first refuses new calls, then takes the write lock, so it waits for

@@ -24,7 +24,7 @@ import org.tbsecrets.SecretUsage;
 import org.tbsecrets.TenantSecrets;
 import org.tbsecrets.UnresolvedPlaceholderException;
 
-/** The examples of {@code examples/java} do what the README says. */
+/** The examples of {@code examples/java} do what docs/JAVA.md ("Examples") says. */
 class ExamplesTest {
     private static final String TENANT = "13814000-1dd2-11b2-8080-808080808080";
 
