@@ -1,0 +1,92 @@
+//! Tenant data keys: inserting one under the current master key, re-wrapping all of them at a
+//! master-key rotation, and the versions a tenant-key rotation re-seals.
+
+use super::SqliteStore;
+use crate::error::Result;
+use crate::model::SecretType;
+use crate::store::{StoreHeader, StoredVersion, WrappedKey};
+use rusqlite::{params, OptionalExtension};
+
+impl SqliteStore {
+    /// The body of [`Store::insert_tenant_key`](crate::store::Store::insert_tenant_key).
+    pub(super) fn insert_tenant_key_if_current_kek(
+        &mut self,
+        tenant: &str,
+        key: &WrappedKey,
+    ) -> Result<bool> {
+        let tx = self.write_tx()?;
+        let current: Option<Vec<u8>> = tx
+            .query_row("SELECT value FROM tbs_meta WHERE key = 'kek_id'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if current.as_deref() != Some(&key.kek_id.to_be_bytes()[..]) {
+            return Err(crate::store::master_key_rotated());
+        }
+        let inserted = tx.execute(
+            "INSERT OR IGNORE INTO tbs_tenant_keys (tenant, dek_id, kek_id, wrapped, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![tenant, key.dek_id, key.kek_id, key.blob, key.created_at],
+        )?;
+        tx.commit()?;
+        Ok(inserted == 1)
+    }
+
+    /// The body of [`Store::rewrap_tenant_keys`](crate::store::Store::rewrap_tenant_keys).
+    pub(super) fn rewrap_keys_and_header(
+        &mut self,
+        keys: &[(String, WrappedKey)],
+        header: &StoreHeader,
+    ) -> Result<()> {
+        let tx = self.write_tx()?;
+        for (tenant, key) in keys {
+            tx.execute(
+                "UPDATE tbs_tenant_keys SET kek_id = ?3, wrapped = ?4 WHERE tenant = ?1 AND dek_id = ?2",
+                params![tenant, key.dek_id, key.kek_id, key.blob],
+            )?;
+        }
+        tx.execute(
+            "UPDATE tbs_meta SET value = ?1 WHERE key = 'kek_id'",
+            params![header.kek_id.to_be_bytes().to_vec()],
+        )?;
+        tx.execute(
+            "UPDATE tbs_meta SET value = ?1 WHERE key = 'key_check'",
+            params![header.key_check],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The body of [`Store::tenant_versions`](crate::store::Store::tenant_versions).
+    pub(super) fn tenant_version_rows(
+        &mut self,
+        tenant: &str,
+    ) -> Result<Vec<(String, SecretType, StoredVersion)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT v.name, s.type, v.version, v.dek_id, v.value, v.created_at
+             FROM tbs_secret_versions v JOIN tbs_secrets s ON s.tenant = v.tenant AND s.name = v.name
+             WHERE v.tenant = ?1 ORDER BY v.name, v.version",
+        )?;
+        let rows = stmt.query_map(params![tenant], |row| {
+            let type_name: String = row.get(1)?;
+            let secret_type = type_name.parse::<SecretType>().map_err(|_| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    1,
+                    rusqlite::types::Type::Text,
+                    "type".into(),
+                )
+            })?;
+            Ok((
+                row.get::<_, String>(0)?,
+                secret_type,
+                StoredVersion {
+                    version: row.get::<_, i64>(2)? as u64,
+                    dek_id: row.get::<_, i64>(3)? as u32,
+                    blob: row.get(4)?,
+                    created_at: row.get(5)?,
+                },
+            ))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}

@@ -1,0 +1,60 @@
+//! The reference index: which source documents use which secret.
+
+use super::SqliteStore;
+use crate::error::Result;
+use crate::model::SecretType;
+use crate::store::StoredReference;
+use rusqlite::params;
+
+impl SqliteStore {
+    /// The body of [`Store::replace_references`](crate::store::Store::replace_references).
+    pub(super) fn replace_reference_rows(
+        &mut self,
+        tenant: &str,
+        source_id: &str,
+        references: &[StoredReference],
+    ) -> Result<()> {
+        let tx = self.write_tx()?;
+        tx.execute(
+            "DELETE FROM tbs_references WHERE tenant = ?1 AND source_id = ?2",
+            params![tenant, source_id],
+        )?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "INSERT OR REPLACE INTO tbs_references (tenant, source_id, name, type)
+                 VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for r in references {
+                stmt.execute(params![
+                    tenant,
+                    source_id,
+                    r.name,
+                    r.secret_type.map(SecretType::as_str)
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The body of [`Store::where_used`](crate::store::Store::where_used).
+    pub(super) fn references_to(
+        &mut self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Vec<StoredReference>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT source_id, name, type FROM tbs_references WHERE tenant = ?1 AND name = ?2
+             ORDER BY source_id",
+        )?;
+        let rows = stmt.query_map(params![tenant, name], |row| {
+            let type_name: Option<String> = row.get(2)?;
+            Ok(StoredReference {
+                source_id: row.get(0)?,
+                name: row.get(1)?,
+                secret_type: type_name.and_then(|t| t.parse().ok()),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}

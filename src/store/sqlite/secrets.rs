@@ -1,0 +1,277 @@
+//! Secrets and their versions: reading the current value, creating, appending a version,
+//! describing, deleting, listing, and counting uses.
+
+use super::rows::{not_found, secret_from_row, SECRET_COLUMNS};
+use super::SqliteStore;
+use crate::error::{Error, ErrorCode, Result};
+use crate::model::{ListQuery, Page};
+use crate::store::{StoredSecret, StoredVersion, UsageUpdate};
+use rusqlite::{params, OptionalExtension};
+
+impl SqliteStore {
+    /// The body of [`Store::current`](crate::store::Store::current).
+    pub(super) fn current_with_value(
+        &mut self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Option<(StoredSecret, StoredVersion)>> {
+        let sql = "SELECT s.tenant, s.name, s.type, s.description, s.version, s.created_at,
+                          s.updated_at, s.value_updated_at, s.last_used_at, s.use_count,
+                          s.seal_seq, s.seal, v.dek_id, v.value, v.created_at
+                   FROM tbs_secrets s JOIN tbs_secret_versions v
+                     ON v.tenant = s.tenant AND v.name = s.name AND v.version = s.version
+                   WHERE s.tenant = ?1 AND s.name = ?2";
+        Ok(self
+            .conn
+            .prepare_cached(sql)?
+            .query_row(params![tenant, name], |row| {
+                let secret = secret_from_row(row)?;
+                let value = StoredVersion {
+                    version: secret.version,
+                    dek_id: row.get::<_, i64>(12)? as u32,
+                    blob: row.get(13)?,
+                    created_at: row.get(14)?,
+                };
+                Ok((secret, value))
+            })
+            .optional()?)
+    }
+
+    /// The body of [`Store::version`](crate::store::Store::version).
+    pub(super) fn version_row(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        version: u64,
+    ) -> Result<Option<StoredVersion>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT dek_id, value, created_at FROM tbs_secret_versions
+                 WHERE tenant = ?1 AND name = ?2 AND version = ?3",
+            )?
+            .query_row(params![tenant, name, version as i64], |row| {
+                Ok(StoredVersion {
+                    version,
+                    dek_id: row.get::<_, i64>(0)? as u32,
+                    blob: row.get(1)?,
+                    created_at: row.get(2)?,
+                })
+            })
+            .optional()?)
+    }
+
+    /// The body of [`Store::create`](crate::store::Store::create).
+    pub(super) fn insert_secret(
+        &mut self,
+        secret: &StoredSecret,
+        value: &StoredVersion,
+    ) -> Result<()> {
+        let tx = self.write_tx()?;
+        let inserted = tx.execute(
+            &format!(
+                "INSERT OR IGNORE INTO tbs_secrets ({SECRET_COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+            ),
+            params![
+                secret.tenant,
+                secret.name,
+                secret.secret_type.as_str(),
+                secret.description,
+                secret.version as i64,
+                secret.created_at,
+                secret.updated_at,
+                secret.value_updated_at,
+                secret.last_used_at,
+                secret.use_count as i64,
+                secret.seal_seq as i64,
+                secret.seal
+            ],
+        )?;
+        if inserted == 0 {
+            return Err(Error::new(
+                ErrorCode::AlreadyExists,
+                format!(
+                    "secret '{}' already exists in tenant '{}'",
+                    secret.name, secret.tenant
+                ),
+            ));
+        }
+        tx.execute(
+            "INSERT INTO tbs_secret_versions (tenant, name, version, dek_id, value, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                secret.tenant,
+                secret.name,
+                value.version as i64,
+                value.dek_id,
+                value.blob,
+                value.created_at
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The body of [`Store::append_version`](crate::store::Store::append_version).
+    pub(super) fn append_version_trimmed(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        expected_current: u64,
+        value: &StoredVersion,
+        max_versions: u32,
+    ) -> Result<()> {
+        let tx = self.write_tx()?;
+        let current: Option<i64> = tx
+            .query_row(
+                "SELECT version FROM tbs_secrets WHERE tenant = ?1 AND name = ?2",
+                params![tenant, name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let current = current.ok_or_else(|| not_found(tenant, name))? as u64;
+        if current != expected_current {
+            return Err(Error::new(
+                ErrorCode::Conflict,
+                format!(
+                    "secret '{name}' is at version {current}, not the expected version {expected_current}"
+                ),
+            ));
+        }
+        tx.execute(
+            "INSERT INTO tbs_secret_versions (tenant, name, version, dek_id, value, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                tenant,
+                name,
+                value.version as i64,
+                value.dek_id,
+                value.blob,
+                value.created_at
+            ],
+        )?;
+        tx.execute(
+            "UPDATE tbs_secrets SET version = ?3, updated_at = ?4, value_updated_at = ?4
+             WHERE tenant = ?1 AND name = ?2",
+            params![tenant, name, value.version as i64, value.created_at],
+        )?;
+        tx.execute(
+            "DELETE FROM tbs_secret_versions WHERE tenant = ?1 AND name = ?2 AND version <= ?3",
+            params![
+                tenant,
+                name,
+                value.version as i64 - i64::from(max_versions.max(1))
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The body of [`Store::set_description`](crate::store::Store::set_description).
+    pub(super) fn update_description(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        description: &str,
+        now: i64,
+    ) -> Result<()> {
+        let tx = self.write_tx()?;
+        let changed = tx.execute(
+            "UPDATE tbs_secrets SET description = ?3, updated_at = ?4 WHERE tenant = ?1 AND name = ?2",
+            params![tenant, name, description, now],
+        )?;
+        if changed == 0 {
+            return Err(not_found(tenant, name));
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The body of [`Store::delete`](crate::store::Store::delete).
+    pub(super) fn delete_secret(&mut self, tenant: &str, name: &str, force: bool) -> Result<()> {
+        let tx = self.write_tx()?;
+        if !force {
+            let mut stmt = tx.prepare_cached(
+                "SELECT source_id FROM tbs_references WHERE tenant = ?1 AND name = ?2
+                 ORDER BY source_id",
+            )?;
+            let sources = stmt
+                .query_map(params![tenant, name], |r| r.get::<_, String>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            if !sources.is_empty() {
+                return Err(crate::store::in_use(name, &sources));
+            }
+        }
+        let changed = tx.execute(
+            "DELETE FROM tbs_secrets WHERE tenant = ?1 AND name = ?2",
+            params![tenant, name],
+        )?;
+        if changed == 0 {
+            return Err(not_found(tenant, name));
+        }
+        tx.execute(
+            "DELETE FROM tbs_secret_versions WHERE tenant = ?1 AND name = ?2",
+            params![tenant, name],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The body of [`Store::list`](crate::store::Store::list).
+    pub(super) fn list_page(
+        &mut self,
+        tenant: &str,
+        query: &ListQuery,
+    ) -> Result<Page<StoredSecret>> {
+        let filter = query.name_contains.as_deref().unwrap_or("");
+        let total: i64 = self
+            .conn
+            .prepare_cached(
+                "SELECT COUNT(*) FROM tbs_secrets WHERE tenant = ?1 AND instr(name, ?2) > 0",
+            )?
+            .query_row(params![tenant, filter], |r| r.get(0))?;
+        let limit: i64 = if query.limit == 0 {
+            -1
+        } else {
+            query.limit as i64
+        };
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {SECRET_COLUMNS} FROM tbs_secrets WHERE tenant = ?1 AND instr(name, ?2) > 0
+             ORDER BY name LIMIT ?3 OFFSET ?4"
+        ))?;
+        let items = stmt
+            .query_map(
+                params![tenant, filter, limit, query.offset as i64],
+                secret_from_row,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let has_more = (query.offset + items.len()) < total as usize;
+        Ok(Page {
+            items,
+            total: total as usize,
+            has_more,
+        })
+    }
+
+    /// The body of [`Store::record_usage`](crate::store::Store::record_usage).
+    pub(super) fn add_usage(&mut self, updates: &[UsageUpdate]) -> Result<()> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        let tx = self.write_tx()?;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE tbs_secrets
+                 SET use_count = use_count + ?3,
+                     last_used_at = MAX(COALESCE(last_used_at, 0), ?4)
+                 WHERE tenant = ?1 AND name = ?2",
+            )?;
+            for u in updates {
+                stmt.execute(params![u.tenant, u.name, u.uses as i64, u.last_used_at])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
