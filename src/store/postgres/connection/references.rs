@@ -1,0 +1,49 @@
+//! The reference index: which source documents use which secret.
+
+use super::{sql, PgConnection};
+use crate::error::Result;
+use crate::model::SecretType;
+use crate::store::StoredReference;
+
+impl PgConnection {
+    /// The body of [`Store::replace_references`](crate::store::Store::replace_references).
+    pub(super) fn replace_reference_rows(
+        &mut self,
+        tenant: &str,
+        source_id: &str,
+        references: &[StoredReference],
+    ) -> Result<()> {
+        self.atomic(None, |c| {
+            c.execute(sql::DELETE_SOURCE, &[&tenant, &source_id])?;
+            for r in references {
+                c.execute(
+                    sql::INSERT_REFERENCE,
+                    &[
+                        &tenant,
+                        &source_id,
+                        &r.name,
+                        &r.secret_type.map(SecretType::as_str),
+                    ],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The body of [`Store::where_used`](crate::store::Store::where_used).
+    pub(super) fn references_to(
+        &mut self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Vec<StoredReference>> {
+        Ok(self
+            .query(sql::WHERE_USED, &[&tenant, &name])?
+            .iter()
+            .map(|row| StoredReference {
+                source_id: row.get(0),
+                name: row.get(1),
+                secret_type: row.get::<_, Option<String>>(2).and_then(|t| t.parse().ok()),
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,38 @@
+//! Mapping between PostgreSQL rows and the stored row types.
+
+use crate::error::{Error, Result};
+use crate::model::SecretType;
+use crate::store::{StoredSecret, WrappedKey};
+use postgres::Row;
+
+/// A `tbs_secrets` row (columns in `sql::SECRET_COLUMNS` order).
+pub(super) fn secret_from_row(row: &Row) -> Result<StoredSecret> {
+    let type_name: String = row.get(2);
+    let secret_type: SecretType = type_name.parse().map_err(|_| {
+        Error::integrity("stored metadata is malformed (type): corrupt or tampered store")
+    })?;
+    Ok(StoredSecret {
+        tenant: row.get(0),
+        name: row.get(1),
+        secret_type,
+        description: row.get(3),
+        version: row.get::<_, i64>(4) as u64,
+        created_at: row.get(5),
+        updated_at: row.get(6),
+        value_updated_at: row.get(7),
+        last_used_at: row.get(8),
+        use_count: row.get::<_, i64>(9) as u64,
+        seal_seq: row.get::<_, i64>(10) as u64,
+        seal: row.get::<_, Option<Vec<u8>>>(11).unwrap_or_default(),
+    })
+}
+
+/// A `tbs_tenant_keys` row.
+pub(super) fn wrapped_from_row(row: &Row) -> WrappedKey {
+    WrappedKey {
+        dek_id: row.get::<_, i64>(0) as u32,
+        kek_id: row.get::<_, i64>(1) as u32,
+        blob: row.get(2),
+        created_at: row.get(3),
+    }
+}

@@ -1,0 +1,177 @@
+//! Secrets and their versions: reading the current value, creating, appending a version,
+//! deleting and listing.
+
+use super::rows::secret_from_row;
+use super::{payload, sql, PgConnection};
+use crate::error::{Error, ErrorCode, Result};
+use crate::model::{ListQuery, Page};
+use crate::store::{StoredSecret, StoredVersion};
+
+impl PgConnection {
+    /// The body of [`Store::current`](crate::store::Store::current).
+    pub(super) fn current_with_value(
+        &mut self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<Option<(StoredSecret, StoredVersion)>> {
+        let Some(row) = self.query_opt(sql::CURRENT, &[&tenant, &name])? else {
+            return Ok(None);
+        };
+        let secret = secret_from_row(&row)?;
+        let value = StoredVersion {
+            version: secret.version,
+            dek_id: row.get::<_, i64>(12) as u32,
+            blob: row.get(13),
+            created_at: row.get(14),
+        };
+        Ok(Some((secret, value)))
+    }
+
+    /// The body of [`Store::create`](crate::store::Store::create).
+    pub(super) fn insert_secret(
+        &mut self,
+        secret: &StoredSecret,
+        value: &StoredVersion,
+    ) -> Result<()> {
+        let note = payload(&secret.tenant);
+        self.atomic(Some(&note), |c| {
+            let inserted = c.execute(
+                sql::INSERT_SECRET,
+                &[
+                    &secret.tenant,
+                    &secret.name,
+                    &secret.secret_type.as_str(),
+                    &secret.description,
+                    &(secret.version as i64),
+                    &secret.created_at,
+                    &secret.updated_at,
+                    &secret.value_updated_at,
+                    &secret.last_used_at,
+                    &(secret.use_count as i64),
+                    &(secret.seal_seq as i64),
+                    &secret.seal,
+                ],
+            )?;
+            if inserted == 0 {
+                return Err(Error::new(
+                    ErrorCode::AlreadyExists,
+                    format!(
+                        "secret '{}' already exists in tenant '{}'",
+                        secret.name, secret.tenant
+                    ),
+                ));
+            }
+            c.execute(
+                sql::INSERT_VERSION,
+                &[
+                    &secret.tenant,
+                    &secret.name,
+                    &(value.version as i64),
+                    &i64::from(value.dek_id),
+                    &value.blob,
+                    &value.created_at,
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The body of [`Store::append_version`](crate::store::Store::append_version).
+    pub(super) fn append_version_trimmed(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        expected_current: u64,
+        value: &StoredVersion,
+        max_versions: u32,
+    ) -> Result<()> {
+        let note = payload(tenant);
+        self.atomic(Some(&note), |c| {
+            let advanced = c.execute(
+                sql::ADVANCE_VERSION,
+                &[
+                    &tenant,
+                    &name,
+                    &(expected_current as i64),
+                    &(value.version as i64),
+                    &value.created_at,
+                ],
+            )?;
+            if advanced == 0 {
+                return match c.query_opt(sql::CURRENT_VERSION, &[&tenant, &name])? {
+                    None => Err(Error::secret_not_found(tenant, name)),
+                    Some(row) => Err(Error::new(
+                        ErrorCode::Conflict,
+                        format!(
+                            "secret '{name}' is at version {}, not the expected version {expected_current}",
+                            row.get::<_, i64>(0)
+                        ),
+                    )),
+                };
+            }
+            c.execute(
+                sql::INSERT_VERSION,
+                &[
+                    &tenant,
+                    &name,
+                    &(value.version as i64),
+                    &i64::from(value.dek_id),
+                    &value.blob,
+                    &value.created_at,
+                ],
+            )?;
+            let keep_above = value.version as i64 - i64::from(max_versions.max(1));
+            c.execute(sql::PRUNE_VERSIONS, &[&tenant, &name, &keep_above])?;
+            Ok(())
+        })
+    }
+
+    /// The body of [`Store::delete`](crate::store::Store::delete).
+    pub(super) fn delete_secret(&mut self, tenant: &str, name: &str, force: bool) -> Result<()> {
+        let note = payload(tenant);
+        self.atomic(Some(&note), |c| {
+            if !force {
+                let sources: Vec<String> = c
+                    .query(sql::SOURCES_OF, &[&tenant, &name])?
+                    .iter()
+                    .map(|r| r.get(0))
+                    .collect();
+                if !sources.is_empty() {
+                    return Err(crate::store::in_use(name, &sources));
+                }
+            }
+            if c.execute(sql::DELETE_SECRET, &[&tenant, &name])? == 0 {
+                return Err(Error::secret_not_found(tenant, name));
+            }
+            c.execute(sql::DELETE_VERSIONS, &[&tenant, &name])?;
+            Ok(())
+        })
+    }
+
+    /// The body of [`Store::list`](crate::store::Store::list).
+    pub(super) fn list_page(
+        &mut self,
+        tenant: &str,
+        query: &ListQuery,
+    ) -> Result<Page<StoredSecret>> {
+        let filter = query.name_contains.as_deref().unwrap_or("");
+        let total: i64 = self
+            .query_opt(sql::COUNT, &[&tenant, &filter])?
+            .map_or(0, |r| r.get(0));
+        let limit: Option<i64> = (query.limit != 0).then_some(query.limit as i64);
+        let items = self
+            .query(
+                sql::LIST,
+                &[&tenant, &filter, &limit, &(query.offset as i64)],
+            )?
+            .iter()
+            .map(secret_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let has_more = (query.offset + items.len()) < total as usize;
+        Ok(Page {
+            items,
+            total: total as usize,
+            has_more,
+        })
+    }
+}
