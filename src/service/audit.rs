@@ -1,0 +1,110 @@
+//! The audit side of `SecretStorage`: records without a change, delivery errors, the log's
+//! path and its verification.
+
+use super::{state, AuditLog, Change, Keyring, SecretStorage, STATE_SCOPE};
+use crate::error::{Error, Result};
+use crate::store::Store;
+use std::path::Path;
+
+impl SecretStorage {
+    /// Commits audit records that go with no change (denials, failed calls): sealed into
+    /// the chain in a transaction of their own, then delivered.
+    pub(super) fn audit_record(&self, entry: crate::audit::AuditEntry) -> Result<()> {
+        if self.audit.is_none() {
+            return Ok(());
+        }
+        self.commit(STATE_SCOPE, &mut Change::new(Some(entry)), |_, _| Ok(()))
+    }
+
+    /// The latest failure to deliver committed audit records to the log file or sink (they
+    /// wait in the store's outbox and go out with the next delivery) or to raise the anchor
+    /// file, if any since the last call. The changes themselves were committed.
+    pub fn audit_delivery_error(&self) -> Option<Error> {
+        self.delivery_error.lock().take()
+    }
+
+    /// The audit log file this handle writes, if any.
+    pub fn audit_log_path(&self) -> Option<std::path::PathBuf> {
+        self.audit.as_ref().and_then(AuditLog::path)
+    }
+
+    /// Verifies an audit log (`path`, else this handle's) with this store's audit key:
+    /// every line's MAC, sequence and link to the line before. The result names the first
+    /// bad line, if any ([`crate::audit::AuditVerification::into_result`] turns that into an
+    /// INTEGRITY error). Batched uses are written first; the verification is audited (after
+    /// it ran) as the host's `VERIFY_AUDIT_LOG`.
+    ///
+    /// ```
+    /// use tbsecrets::{MasterKey, SecretStorage, SecretType, StorageOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let options = StorageOptions::with_master_key(MasterKey::generate());
+    /// let store = SecretStorage::open(dir.path().join("tbsecrets.db"), options)?;
+    /// store.create("tenant-a", "MyApiKey", SecretType::Text, b"s3cr3t", "")?;
+    /// store.get_value("tenant-a", "MyApiKey")?;
+    ///
+    /// let report = store.verify_audit_log(None)?; // the store's own log
+    /// assert!(report.is_intact());
+    /// assert!(report.records >= 2); // the CREATE and the (batched) GET, never the value
+    /// let log = std::fs::read_to_string(store.audit_log_path().unwrap())?;
+    /// assert!(!log.contains("s3cr3t"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn verify_audit_log(&self, path: Option<&Path>) -> Result<crate::audit::AuditVerification> {
+        self.verify_audit_log_with_progress(path, &mut |_, _| {})
+    }
+
+    /// [`SecretStorage::verify_audit_log`], calling `progress(bytes_read, total_bytes)`.
+    pub fn verify_audit_log_with_progress(
+        &self,
+        path: Option<&Path>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<crate::audit::AuditVerification> {
+        self.host().verify_audit_log_with_progress(path, progress)
+    }
+
+    pub(crate) fn verify_audit_log_inner(
+        &self,
+        path: Option<&Path>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<crate::audit::AuditVerification> {
+        self.ensure_open()?;
+        let own = self.audit_log_path();
+        let path = path.or(own.as_deref()).ok_or_else(|| {
+            Error::invalid("this handle writes no audit log file: name the log to verify")
+        })?;
+        let mut conn = self.backend.connection()?;
+        let store = conn.store();
+        // Everything committed so far goes out first, so the check covers it.
+        self.flush_usage_to(store)?;
+        let key = match &self.audit {
+            Some(audit) => {
+                audit.deliver(store, &[])?;
+                audit.key().clone()
+            }
+            None => audit_key(&self.keyring, store)?,
+        };
+        let sealed = self.current_state(store)?.audit;
+        // The store's side: every current-version pointer must carry its seal.
+        let unsealed = store
+            .all_secrets()?
+            .iter()
+            .find_map(|secret| state::verify_pointer(&self.state_key, secret).err());
+        drop(conn);
+        self.notify_sink();
+        let mut report = crate::audit::verify_file(path, &key, &sealed, progress)?;
+        if let (None, Some(e)) = (&report.problem, unsealed) {
+            report.problem = Some(crate::audit::AuditProblem {
+                line: 0,
+                reason: e.message().to_owned(),
+            });
+        }
+        Ok(report)
+    }
+}
+
+/// The store's audit MAC key, derived from its reserved data key (created on first use).
+fn audit_key(keyring: &Keyring, store: &mut dyn Store) -> Result<crate::crypto::MacKey> {
+    let key = keyring.active_key(store, crate::audit::AUDIT_KEY_TENANT)?;
+    Ok(key.derive_mac_key(crate::audit::AUDIT_KEY_LABEL))
+}

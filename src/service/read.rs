@@ -1,0 +1,291 @@
+//! The read path of `SecretStorage`: `get_value`, the cache (load, synchronise with other
+//! connections' commits, forget after local writes) and batched usage counting.
+
+use super::{
+    clock, state, value_context, AuditLog, CachedValue, Change, SecretStorage, SecretValue,
+    STATE_SCOPE,
+};
+use crate::error::{Error, ErrorCode, Result};
+use crate::model::{validate_name, validate_tenant};
+use crate::store::{Store, UsageUpdate};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+impl SecretStorage {
+    /// Decrypts the current value of a secret. The returned holder zeroizes on drop.
+    ///
+    /// The hot path takes no write lock and does not touch the database. The use is audited
+    /// (batched) as the host; see [`Session::get_value`](crate::Session::get_value) to act as a principal.
+    ///
+    /// ```
+    /// use tbsecrets::{ErrorCode, MasterKey, SecretStorage, SecretType, StorageOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let options = StorageOptions::with_master_key(MasterKey::generate());
+    /// let store = SecretStorage::open(dir.path().join("tbsecrets.db"), options)?;
+    /// store.create("tenant-a", "MyApiKey", SecretType::Text, b"s3cr3t", "")?;
+    /// store.update_value("tenant-a", "MyApiKey", b"rotated", Some(1))?; // check-and-set
+    ///
+    /// let value = store.get_value("tenant-a", "MyApiKey")?; // zeroized on drop
+    /// assert_eq!(value.as_str()?, "rotated");
+    /// // Tenants are separate: the same name in another tenant is another secret.
+    /// let missing = store.get_value("tenant-b", "MyApiKey");
+    /// assert_eq!(missing.unwrap_err().code(), ErrorCode::NotFound);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[inline]
+    pub fn get_value(&self, tenant: &str, name: &str) -> Result<SecretValue> {
+        self.host().get_value(tenant, name)
+    }
+
+    #[inline]
+    pub(super) fn get_value_inner(
+        &self,
+        tenant: &str,
+        name: &str,
+        now: i64,
+    ) -> Result<SecretValue> {
+        self.ensure_open()?;
+        // Opened under the cache's read lock: no reference count traffic on the hot path.
+        let cacheable = self.sync_external_changes();
+        let cached = if cacheable {
+            self.cache.with(tenant, name, |entry| {
+                entry.mark_used(now);
+                entry.open()
+            })
+        } else {
+            None
+        };
+        let value = match cached {
+            Some(value) => value?,
+            None => {
+                let entry = self.load_entry(tenant, name, cacheable)?;
+                entry.mark_used(now);
+                entry.open()?
+            }
+        };
+        self.maybe_flush_usage(now);
+        Ok(value)
+    }
+
+    /// Counts a use of a cache entry (see [`SecretStorage::maybe_flush_usage`]).
+    pub(super) fn mark_used(&self, entry: &CachedValue) {
+        let now = clock::coarse_now_millis();
+        entry.mark_used(now);
+        self.maybe_flush_usage(now);
+    }
+
+    /// At most every few seconds, writes the batched usage counters — only if the backend is
+    /// free: the read path never waits for it.
+    #[inline]
+    pub(super) fn maybe_flush_usage(&self, now: i64) {
+        if self.usage_flush_timer.due(now) {
+            if let Some(mut conn) = self.backend.try_connection() {
+                // Statistics only: a failure keeps the counts pending for the next flush.
+                let _ = self.flush_usage_to(conn.store());
+                drop(conn);
+                self.notify_sink();
+            }
+        }
+    }
+
+    /// The cache entry for a secret, loading it on a miss — or reading through, uncached,
+    /// while the backend cannot report changes.
+    pub(super) fn current_entry(&self, tenant: &str, name: &str) -> Result<Arc<CachedValue>> {
+        self.ensure_open()?;
+        if !self.sync_external_changes() {
+            return self.load_entry(tenant, name, false);
+        }
+        match self.cache.get(tenant, name) {
+            Some(entry) => Ok(entry),
+            None => self.load_entry(tenant, name, true),
+        }
+    }
+
+    /// The slow path: reads the current version from the backend, into the cache if
+    /// `cache`. An uncached read counts its use at once (nothing else would).
+    pub(super) fn load_entry(
+        &self,
+        tenant: &str,
+        name: &str,
+        cache: bool,
+    ) -> Result<Arc<CachedValue>> {
+        validate_tenant(tenant)?;
+        validate_name(name)?;
+        // A local write or a cache clear after this point makes the read below possibly stale.
+        let generation = self.generation.load(Ordering::Acquire);
+        let mut conn = self.backend.connection()?;
+        let backend = conn.store();
+        let (secret, stored) = backend
+            .current(tenant, name)?
+            .ok_or_else(|| Error::secret_not_found(tenant, name))?;
+        state::verify_pointer(&self.state_key, &secret)?;
+        let key = self.keyring.key(backend, tenant, stored.dek_id)?;
+        drop(conn);
+        let header_len = crate::crypto::blob::HEADER_LEN.min(stored.blob.len());
+        let aad = value_context(tenant, name, secret.secret_type, secret.version)
+            .aad(&stored.blob[..header_len]);
+        let entry = Arc::new(CachedValue::new(
+            secret.secret_type,
+            secret.version,
+            aad,
+            stored.blob,
+            key,
+        ));
+        if cache {
+            let current = || self.generation.load(Ordering::Acquire) == generation;
+            if let Some(usage) = self.cache.insert_if(tenant, name, entry.clone(), current) {
+                self.pending_usage.lock().push(usage);
+            }
+        } else {
+            self.pending_usage.lock().push(UsageUpdate {
+                tenant: tenant.to_owned(),
+                name: name.to_owned(),
+                last_used_at: clock::coarse_now_millis(),
+                uses: 1,
+            });
+        }
+        Ok(entry)
+    }
+
+    /// Drops every cache entry when the backend's change token moved (anyone committed).
+    /// Lock-free when nothing changed. Returns false when the backend cannot report changes
+    /// right now: the caller must read through.
+    #[inline]
+    pub(super) fn sync_external_changes(&self) -> bool {
+        if !self.options.cache_values {
+            return false;
+        }
+        let Some(token) = self.backend.change_token() else {
+            return false;
+        };
+        if self.seen.differs(&token) {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            let usage = self.cache.clear();
+            if !usage.is_empty() {
+                self.pending_usage.lock().extend(usage);
+            }
+            self.seen.record(&token);
+        }
+        true
+    }
+
+    /// Reads and decrypts a secret's current value straight from the backend, bypassing the
+    /// cache and usage counting (for verification, not for use).
+    pub(super) fn read_uncounted(&self, tenant: &str, name: &str) -> Result<SecretValue> {
+        let mut conn = self.backend.connection()?;
+        let backend = conn.store();
+        let (secret, stored) = backend
+            .current(tenant, name)?
+            .ok_or_else(|| Error::secret_not_found(tenant, name))?;
+        state::verify_pointer(&self.state_key, &secret)?;
+        let key = self.keyring.key(backend, tenant, stored.dek_id)?;
+        let bytes = crate::crypto::open(
+            key.cipher(),
+            &value_context(tenant, name, secret.secret_type, secret.version),
+            &stored.blob,
+        )?;
+        Ok(SecretValue::new(secret.secret_type, secret.version, bytes))
+    }
+
+    /// Writes batched usage counters to the store and batched use records to the audit log.
+    pub fn flush_usage(&self) -> Result<()> {
+        self.ensure_open()?;
+        let flushed = self.flush_usage_to(self.backend.connection()?.store());
+        self.notify_sink();
+        flushed
+    }
+
+    /// Counts a use of a value in the audit log (batched).
+    #[inline]
+    pub(super) fn note_use(
+        &self,
+        actor: &crate::access::Actor,
+        action: crate::audit::AuditAction,
+        tenant: &str,
+        name: &str,
+        outcome: ErrorCode,
+    ) {
+        let now = clock::coarse_now_millis();
+        self.note_use_at(actor, action, tenant, name, outcome, now);
+    }
+
+    /// [`SecretStorage::note_use`] at a time the caller already read.
+    #[inline]
+    pub(super) fn note_use_at(
+        &self,
+        actor: &crate::access::Actor,
+        action: crate::audit::AuditAction,
+        tenant: &str,
+        name: &str,
+        outcome: ErrorCode,
+        now: i64,
+    ) {
+        if outcome == ErrorCode::Closed {
+            return;
+        }
+        if let Some(audit) = &self.audit {
+            if audit.note_use(actor, action, tenant, name, outcome, now) {
+                // Due: written with the usage counters, only if the backend is free.
+                if let Some(mut conn) = self.backend.try_connection() {
+                    let _ = self.flush_usage_to(conn.store());
+                    drop(conn);
+                    self.notify_sink();
+                }
+            }
+        }
+    }
+
+    /// Writes usage counters and batched use records, in one transaction.
+    pub(super) fn flush_usage_to(&self, backend: &mut dyn Store) -> Result<()> {
+        let mut updates = std::mem::take(&mut *self.pending_usage.lock());
+        updates.extend(self.cache.take_usage());
+        let uses = self
+            .audit
+            .as_ref()
+            .map(AuditLog::take_uses)
+            .unwrap_or_default();
+        if updates.is_empty() && uses.is_empty() {
+            return Ok(());
+        }
+        let written = if uses.is_empty() {
+            backend.record_usage(&updates)
+        } else {
+            let mut change = Change::with_records(uses);
+            let written = self.commit_on(backend, STATE_SCOPE, &mut change, |tx, _| {
+                tx.record_usage(&updates)
+            });
+            if written.is_err() {
+                if let Some(audit) = &self.audit {
+                    audit.restore_uses(change.into_records());
+                }
+            }
+            written
+        };
+        if let Err(e) = written {
+            // Keep the counts for the next attempt rather than losing them.
+            self.pending_usage.lock().extend(updates);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Drops the cache entry of a secret after a local write, keeping its usage counts.
+    pub(super) fn forget(&self, tenant: &str, name: &str) {
+        // Bumped before the removal: a fill that read the old row cannot re-insert it.
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        if let Some(usage) = self.cache.remove(tenant, name) {
+            self.pending_usage.lock().push(usage);
+        }
+    }
+
+    /// Drops the cache entry and the unflushed usage counts of a secret being deleted: they
+    /// die with it, rather than being added to a secret created later under the same name.
+    pub(super) fn discard_usage(&self, tenant: &str, name: &str) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        let _ = self.cache.remove(tenant, name);
+        self.pending_usage
+            .lock()
+            .retain(|u| u.tenant != tenant || u.name != name);
+    }
+}

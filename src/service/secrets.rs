@@ -1,0 +1,403 @@
+//! The CRUD operations of `SecretStorage`: create, update, rollback, describe, delete, info,
+//! list, unused/stale and history, with the helpers they share.
+
+use super::{state, value_context, Change, SecretStorage};
+use crate::crypto::seal;
+use crate::error::{Error, ErrorCode, Result};
+use crate::model::{
+    now_millis, validate_description, validate_name, validate_tenant, validate_value, ListQuery,
+    Page, SecretInfo, SecretType, VersionInfo,
+};
+use crate::store::{Store, StoredSecret, StoredVersion};
+
+impl SecretStorage {
+    /// Creates a secret (version 1). ALREADY_EXISTS if the name is taken in the tenant.
+    /// Audited as the host; see [`Session::create`](crate::Session::create) to act as a principal.
+    ///
+    /// ```
+    /// use tbsecrets::{ErrorCode, MasterKey, SecretStorage, SecretType, StorageOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let options = StorageOptions::with_master_key(MasterKey::generate());
+    /// let store = SecretStorage::open(dir.path().join("tbsecrets.db"), options)?;
+    ///
+    /// let info = store.create("tenant-a", "MyApiKey", SecretType::Text, b"s3cr3t", "API key")?;
+    /// assert_eq!(info.version, 1);
+    /// let again = store.create("tenant-a", "MyApiKey", SecretType::Text, b"other", "");
+    /// assert_eq!(again.unwrap_err().code(), ErrorCode::AlreadyExists);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn create(
+        &self,
+        tenant: &str,
+        name: &str,
+        secret_type: SecretType,
+        value: &[u8],
+        description: &str,
+    ) -> Result<SecretInfo> {
+        self.host()
+            .create(tenant, name, secret_type, value, description)
+    }
+
+    pub(crate) fn create_inner(
+        &self,
+        change: &mut Change,
+        tenant: &str,
+        name: &str,
+        secret_type: SecretType,
+        value: &[u8],
+        description: &str,
+    ) -> Result<SecretInfo> {
+        self.ensure_open()?;
+        validate_tenant(tenant)?;
+        validate_name(name)?;
+        validate_description(description)?;
+        validate_value(secret_type, value, &self.options.limits)?;
+        let scope = write_scope(tenant, name);
+        let secret = self.commit(&scope, change, |backend, change| {
+            let key = self.keyring.active_key(backend, tenant)?;
+            let now = now_millis();
+            let blob = seal(
+                key.cipher(),
+                key.id(),
+                &value_context(tenant, name, secret_type, 1),
+                value,
+            )?;
+            let secret = StoredSecret {
+                tenant: tenant.to_owned(),
+                name: name.to_owned(),
+                secret_type,
+                description: description.to_owned(),
+                version: 1,
+                created_at: now,
+                updated_at: now,
+                value_updated_at: now,
+                last_used_at: None,
+                use_count: 0,
+                seal_seq: 0,
+                seal: Vec::new(),
+            };
+            let stored = StoredVersion {
+                version: 1,
+                dek_id: key.id(),
+                blob,
+                created_at: now,
+            };
+            backend.create(&secret, &stored)?;
+            change.moved_pointer(tenant, name, secret_type, 1);
+            change.set_version(1);
+            Ok(secret)
+        })?;
+        self.forget(tenant, name);
+        Ok(info_of(secret))
+    }
+
+    /// Writes a new version of a secret's value.
+    ///
+    /// With `expected_version`, the write happens only if the current version equals it
+    /// (check-and-set), else CONFLICT. Returns the updated metadata. Audited as the host.
+    pub fn update_value(
+        &self,
+        tenant: &str,
+        name: &str,
+        value: &[u8],
+        expected_version: Option<u64>,
+    ) -> Result<SecretInfo> {
+        self.host()
+            .update_value(tenant, name, value, expected_version)
+    }
+
+    pub(crate) fn update_value_inner(
+        &self,
+        change: &mut Change,
+        tenant: &str,
+        name: &str,
+        value: &[u8],
+        expected_version: Option<u64>,
+    ) -> Result<SecretInfo> {
+        self.ensure_open()?;
+        validate_tenant(tenant)?;
+        validate_name(name)?;
+        self.write_version(
+            change,
+            tenant,
+            name,
+            expected_version,
+            |secret, _backend| {
+                validate_value(secret.secret_type, value, &self.options.limits)?;
+                Ok(zeroize::Zeroizing::new(value.to_vec()))
+            },
+        )
+    }
+
+    /// Writes a new version equal to the kept version `version`. Audited as the host.
+    pub fn rollback(&self, tenant: &str, name: &str, version: u64) -> Result<SecretInfo> {
+        self.host().rollback(tenant, name, version)
+    }
+
+    pub(crate) fn rollback_inner(
+        &self,
+        change: &mut Change,
+        tenant: &str,
+        name: &str,
+        version: u64,
+    ) -> Result<SecretInfo> {
+        self.ensure_open()?;
+        validate_tenant(tenant)?;
+        validate_name(name)?;
+        self.write_version(change, tenant, name, None, |secret, backend| {
+            let old = backend.version(tenant, name, version)?.ok_or_else(|| {
+                Error::new(
+                    ErrorCode::NotFound,
+                    format!(
+                        "version {version} of secret '{name}' is not kept (current version {})",
+                        secret.version
+                    ),
+                )
+            })?;
+            let key = self.keyring.key(backend, tenant, old.dek_id)?;
+            crate::crypto::open(
+                key.cipher(),
+                &value_context(tenant, name, secret.secret_type, version),
+                &old.blob,
+            )
+        })
+    }
+
+    /// Shared path of update and rollback: under the store's write lock, read the current
+    /// version, produce the plaintext, seal it as version n+1 and append it. No other
+    /// connection can commit between the read and the append, so a write conflicts only
+    /// when the caller asked for a specific version.
+    pub(super) fn write_version(
+        &self,
+        change: &mut Change,
+        tenant: &str,
+        name: &str,
+        expected_version: Option<u64>,
+        plaintext: impl Fn(&StoredSecret, &mut dyn Store) -> Result<zeroize::Zeroizing<Vec<u8>>>,
+    ) -> Result<SecretInfo> {
+        let written = self.commit(&write_scope(tenant, name), change, |backend, change| {
+            let secret = self.authentic_secret(backend, tenant, name)?;
+            if let Some(expected) = expected_version {
+                if expected != secret.version {
+                    return Err(Error::new(
+                        ErrorCode::Conflict,
+                        format!(
+                            "secret '{name}' is at version {}, not the expected version {expected}",
+                            secret.version
+                        ),
+                    ));
+                }
+            }
+            let value = plaintext(&secret, backend)?;
+            let key = self.keyring.active_key(backend, tenant)?;
+            let version = secret.version + 1;
+            let now = now_millis();
+            let stored = StoredVersion {
+                version,
+                dek_id: key.id(),
+                blob: seal(
+                    key.cipher(),
+                    key.id(),
+                    &value_context(tenant, name, secret.secret_type, version),
+                    &value,
+                )?,
+                created_at: now,
+            };
+            backend.append_version(
+                tenant,
+                name,
+                secret.version,
+                &stored,
+                self.options.max_versions,
+            )?;
+            change.moved_pointer(tenant, name, secret.secret_type, version);
+            change.set_version(version);
+            Ok(info_of(StoredSecret {
+                version,
+                updated_at: now,
+                value_updated_at: now,
+                ..secret
+            }))
+        })?;
+        self.forget(tenant, name);
+        Ok(written)
+    }
+
+    /// A secret's metadata, its current-version pointer authenticated (INTEGRITY when it was
+    /// moved in the database); NOT_FOUND when there is no such secret.
+    pub(super) fn authentic_secret(
+        &self,
+        backend: &mut dyn Store,
+        tenant: &str,
+        name: &str,
+    ) -> Result<StoredSecret> {
+        let secret = backend
+            .secret(tenant, name)?
+            .ok_or_else(|| Error::secret_not_found(tenant, name))?;
+        state::verify_pointer(&self.state_key, &secret)?;
+        Ok(secret)
+    }
+
+    /// Changes a secret's description (no new version). Audited as the host.
+    pub fn update_description(
+        &self,
+        tenant: &str,
+        name: &str,
+        description: &str,
+    ) -> Result<SecretInfo> {
+        self.host().update_description(tenant, name, description)
+    }
+
+    pub(crate) fn update_description_inner(
+        &self,
+        change: &mut Change,
+        tenant: &str,
+        name: &str,
+        description: &str,
+    ) -> Result<SecretInfo> {
+        self.ensure_open()?;
+        validate_tenant(tenant)?;
+        validate_name(name)?;
+        validate_description(description)?;
+        self.commit(&write_scope(tenant, name), change, |backend, _| {
+            backend.set_description(tenant, name, description, now_millis())?;
+            info_from(backend, tenant, name)
+        })
+    }
+
+    /// Deletes a secret with all its versions. Fails with IN_USE, naming the sources, while
+    /// any tracked source references it; see [`SecretStorage::delete_with`] to force.
+    pub fn delete(&self, tenant: &str, name: &str) -> Result<()> {
+        self.delete_with(tenant, name, false)
+    }
+
+    /// Deletes a secret; with `force`, even while sources reference it (their references
+    /// stay in the index, so `where_used` still shows what will break).
+    /// Audited as the host.
+    pub fn delete_with(&self, tenant: &str, name: &str, force: bool) -> Result<()> {
+        self.host().delete_with(tenant, name, force)
+    }
+
+    pub(crate) fn delete_inner(
+        &self,
+        change: &mut Change,
+        tenant: &str,
+        name: &str,
+        force: bool,
+    ) -> Result<()> {
+        self.ensure_open()?;
+        validate_tenant(tenant)?;
+        validate_name(name)?;
+        self.commit(&write_scope(tenant, name), change, |backend, _| {
+            backend.delete(tenant, name, force)
+        })?;
+        self.discard_usage(tenant, name);
+        Ok(())
+    }
+
+    /// Metadata of one secret (never the value).
+    pub fn info(&self, tenant: &str, name: &str) -> Result<SecretInfo> {
+        self.ensure_open()?;
+        validate_tenant(tenant)?;
+        validate_name(name)?;
+        let mut conn = self.backend.connection()?;
+        let backend = conn.store();
+        self.flush_usage_to(backend)?;
+        let info = info_from(backend, tenant, name);
+        drop(conn);
+        self.notify_sink();
+        info
+    }
+
+    /// A page of a tenant's secrets in name order, optionally filtered by a name substring.
+    pub fn list(&self, tenant: &str, query: &ListQuery) -> Result<Page<SecretInfo>> {
+        self.ensure_open()?;
+        validate_tenant(tenant)?;
+        let mut conn = self.backend.connection()?;
+        let backend = conn.store();
+        self.flush_usage_to(backend)?;
+        let page = backend.list(tenant, query);
+        drop(conn);
+        self.notify_sink();
+        let page = page?;
+        Ok(Page {
+            items: page.items.into_iter().map(info_of).collect(),
+            total: page.total,
+            has_more: page.has_more,
+        })
+    }
+
+    /// Secrets of a tenant not read or resolved for at least `age` (never used counts), in
+    /// name order. Usage counters are flushed first.
+    pub fn unused(&self, tenant: &str, age: std::time::Duration) -> Result<Vec<SecretInfo>> {
+        let cutoff = now_millis().saturating_sub(age.as_millis() as i64);
+        Ok(self
+            .list(tenant, &ListQuery::default())?
+            .items
+            .into_iter()
+            .filter(|s| s.last_used_at.is_none_or(|used| used <= cutoff))
+            .collect())
+    }
+
+    /// Secrets of a tenant whose value was last written at least `age` ago (candidates for
+    /// rotation), in name order.
+    pub fn stale(&self, tenant: &str, age: std::time::Duration) -> Result<Vec<SecretInfo>> {
+        let cutoff = now_millis().saturating_sub(age.as_millis() as i64);
+        Ok(self
+            .list(tenant, &ListQuery::default())?
+            .items
+            .into_iter()
+            .filter(|s| s.value_updated_at <= cutoff)
+            .collect())
+    }
+
+    /// Kept versions of a secret, newest first (no values).
+    pub fn history(&self, tenant: &str, name: &str) -> Result<Vec<VersionInfo>> {
+        self.ensure_open()?;
+        validate_tenant(tenant)?;
+        validate_name(name)?;
+        let mut conn = self.backend.connection()?;
+        let backend = conn.store();
+        let secret = backend
+            .secret(tenant, name)?
+            .ok_or_else(|| Error::secret_not_found(tenant, name))?;
+        Ok(backend
+            .versions(tenant, name)?
+            .into_iter()
+            .map(|(version, created_at)| VersionInfo {
+                version,
+                created_at,
+                current: version == secret.version,
+            })
+            .collect())
+    }
+}
+
+fn info_of(secret: StoredSecret) -> SecretInfo {
+    SecretInfo {
+        tenant: secret.tenant,
+        name: secret.name,
+        secret_type: secret.secret_type,
+        description: secret.description,
+        version: secret.version,
+        created_at: secret.created_at,
+        updated_at: secret.updated_at,
+        value_updated_at: secret.value_updated_at,
+        last_used_at: secret.last_used_at,
+        use_count: secret.use_count,
+    }
+}
+
+/// The write-lock scope of one secret.
+fn write_scope(tenant: &str, name: &str) -> String {
+    format!("{tenant}\u{1f}{name}")
+}
+
+/// Metadata of one secret read through `backend`.
+fn info_from(backend: &mut dyn Store, tenant: &str, name: &str) -> Result<SecretInfo> {
+    backend
+        .secret(tenant, name)?
+        .map(info_of)
+        .ok_or_else(|| Error::secret_not_found(tenant, name))
+}
