@@ -1,21 +1,24 @@
 //! Each subcommand as a function from arguments to the bytes it prints on success.
+//!
+//! This file dispatches the commands and holds the helpers they share (opening the store,
+//! the acting principal); `secrets.rs` has `put` and `resolve`, `maintenance.rs` `init` and
+//! `audit verify`, `io.rs` the bounded reading of files and stdin.
+
+mod io;
+mod maintenance;
+mod secrets;
 
 use crate::args::{AuditCommand, Cli, Command, Global};
 use crate::progress::{Progress, Unit};
 use crate::{keys, render};
-use std::io::Read;
-use std::os::fd::AsFd;
+use io::read_text;
+use maintenance::{audit_verify, init};
+use secrets::{put, resolve};
 use std::path::Path;
-use tbsecrets::crypto::write_key_file;
-use tbsecrets::placeholder::MAX_DOCUMENT_BYTES;
-use tbsecrets::service::{
-    write_private_atomically, DocumentFormat, MaterializeOptions, ResolveOptions,
-};
 use tbsecrets::{
-    Error, ErrorCode, Limits, ListQuery, MasterKey, Policy, Principal, Result, Role, SecretStorage,
-    SecretType, Session, StorageOptions,
+    Error, ErrorCode, ListQuery, Policy, Principal, Result, Role, SecretStorage, SecretType,
+    Session, StorageOptions,
 };
-use zeroize::Zeroizing;
 
 /// Runs the command; returns what it prints on stdout.
 pub fn run(cli: &Cli) -> Result<Vec<u8>> {
@@ -232,172 +235,6 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
     }
 }
 
-/// Creates the store, generating a key file beside it when no key is configured.
-fn init(g: &Global, json: bool) -> Result<Vec<u8>> {
-    if is_url(&g.store) {
-        // A database: `init` creates the schema; the key must be configured (never beside it).
-        let key = keys::configured_key(g.key_file.as_deref())?.ok_or_else(|| {
-            Error::invalid("a postgres:// store needs a configured key: --key-file, TBS_MASTER_KEY or TBS_MASTER_KEY_FILE")
-        })?;
-        SecretStorage::open(&g.store, StorageOptions::with_master_key(key))?.close()?;
-        let store = redact_password(&g.store.to_string_lossy());
-        let done = render::Initialized {
-            store: &store,
-            key_file: None,
-        };
-        return render::report(json, &done, || {
-            format!("initialized store {store} (the key is the configured one)")
-        });
-    }
-    if g.store.exists() {
-        return Err(Error::new(
-            ErrorCode::AlreadyExists,
-            format!("store {} already exists", g.store.display()),
-        ));
-    }
-    let mut key_file = None;
-    let key = match keys::configured_key(g.key_file.as_deref())? {
-        Some(key) => key,
-        None => {
-            let key = MasterKey::generate();
-            let path = keys::default_key_file(&g.store);
-            write_key_file(&path, &key)?;
-            eprintln!(
-                "warning: the master key was written beside the store; in production keep the key and the data apart (move the key file and use --key-file or TBS_MASTER_KEY_FILE)"
-            );
-            key_file = Some(path);
-            key
-        }
-    };
-    let store = SecretStorage::open(&g.store, StorageOptions::with_master_key(key))?;
-    store.close()?;
-    let store = g.store.display().to_string();
-    let key_file = key_file.map(|path| path.display().to_string());
-    let done = render::Initialized {
-        store: &store,
-        key_file: key_file.as_deref(),
-    };
-    render::report(json, &done, || match &key_file {
-        Some(path) => format!("initialized store {store} with a new master key in key file {path}"),
-        None => format!("initialized store {store} (the key is the configured one)"),
-    })
-}
-
-/// Resolves a config file to stdout or, atomically and with mode 0600, to `output`.
-fn resolve(
-    g: &Global,
-    file: &Path,
-    output: Option<&Path>,
-    format: DocumentFormat,
-    materialize_dir: Option<&Path>,
-    source: Option<&str>,
-    json: bool,
-) -> Result<Vec<u8>> {
-    let store = open_existing_with(g, |options| {
-        options.materialize = materialize_dir.map(|dir| MaterializeOptions {
-            dir: dir.to_path_buf(),
-            keep_on_close: true,
-        });
-    })?;
-    let options = ResolveOptions {
-        materialize_files: materialize_dir.is_some(),
-    };
-    let service = store.session(principal(g, Role::Service));
-    let resolved = Zeroizing::new(service.resolve_file(&g.tenant, file, format, options)?);
-    if let Some(source) = source {
-        // Recording references is management: TENANT_ADMIN unless --as says otherwise.
-        admin(&store, g).track_references(&g.tenant, source, &read_text(file)?)?;
-    }
-    store.close()?;
-    match output {
-        Some(path) => {
-            write_private_atomically(path, resolved.as_bytes())?;
-            let done = render::Resolved {
-                action: "resolved",
-                file: file.display().to_string(),
-                output: path.display().to_string(),
-                source,
-            };
-            render::report(json, &done, || {
-                let recorded = source
-                    .map(|s| format!("; recorded its references as source '{s}'"))
-                    .unwrap_or_default();
-                format!(
-                    "resolved {} into {} (mode 0600){recorded}",
-                    file.display(),
-                    path.display()
-                )
-            })
-        }
-        None => Ok(resolved.as_bytes().to_vec()),
-    }
-}
-
-/// Reads a UTF-8 text file (a document or a policy) of at most
-/// [`MAX_DOCUMENT_BYTES`](tbsecrets::placeholder::MAX_DOCUMENT_BYTES).
-fn read_text(path: &Path) -> Result<String> {
-    let what = path.display().to_string();
-    let file = open_file(path, &what)?;
-    let bytes = read_bounded(file, MAX_DOCUMENT_BYTES, &what, "")?;
-    String::from_utf8(bytes.to_vec())
-        .map_err(|_| Error::invalid(format!("{what} is not UTF-8 text")))
-}
-
-/// Opens a file to read; a directory or an unreadable file is `INVALID_ARGUMENT`.
-fn open_file(path: &Path, what: &str) -> Result<std::fs::File> {
-    let file = std::fs::File::open(path)
-        .map_err(|e| Error::invalid(format!("cannot read {what}: {e}")))?;
-    let is_dir = file.metadata().is_ok_and(|m| m.is_dir());
-    if is_dir {
-        return Err(Error::invalid(format!(
-            "cannot read {what}: it is a directory, not a file"
-        )));
-    }
-    Ok(file)
-}
-
-/// Reads all of `reader` if it holds at most `limit` bytes; otherwise `INVALID_ARGUMENT`
-/// (its message ends with `rule`) after reading `limit + 1` bytes, never more (stdin or
-/// `/dev/zero` cannot exhaust memory). The buffer is zeroized when dropped, and so is every
-/// smaller buffer it outgrew.
-fn read_bounded(
-    reader: impl Read,
-    limit: usize,
-    what: &str,
-    rule: &str,
-) -> Result<Zeroizing<Vec<u8>>> {
-    let cap = limit.saturating_add(1);
-    let mut reader = reader.take(u64::try_from(cap).unwrap_or(u64::MAX));
-    let mut buf = Zeroizing::new(Vec::with_capacity(cap.min(64 * 1024)));
-    while buf.len() < cap {
-        if buf.len() == buf.capacity() {
-            let mut bigger = Zeroizing::new(Vec::with_capacity(
-                buf.capacity().saturating_mul(2).clamp(buf.len() + 1, cap),
-            ));
-            bigger.extend_from_slice(&buf);
-            buf = bigger;
-        }
-        let len = buf.len();
-        // Read into the spare capacity (no reallocation: the length stays within it).
-        let capacity = buf.capacity();
-        buf.resize(capacity, 0);
-        let read = reader.read(&mut buf[len..]);
-        buf.truncate(len + *read.as_ref().unwrap_or(&0));
-        match read {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::invalid(format!("cannot read {what}: {e}"))),
-        }
-    }
-    if buf.len() > limit {
-        return Err(Error::invalid(format!(
-            "{what} is larger than the limit of {limit} bytes{rule}"
-        )));
-    }
-    Ok(buf)
-}
-
 /// An open store that, when the command is done, closes it and warns on stderr if audit
 /// records of committed changes could not be delivered to the log (they wait in the store
 /// and go out with the next run); the command's exit status stays that of the command.
@@ -465,158 +302,6 @@ fn principal(g: &Global, default_role: Role) -> Principal {
 /// A management session: --as, or TENANT_ADMIN.
 fn admin<'a>(store: &'a SecretStorage, g: &Global) -> Session<'a> {
     store.session(principal(g, Role::TenantAdmin))
-}
-
-/// Verifies the audit log with the store's key; store-wide, so by default only SYS_ADMIN.
-fn audit_verify(g: &Global, log: Option<&Path>, json: bool) -> Result<Vec<u8>> {
-    let store = open_existing(g)?;
-    let progress = Progress::new("verifying audit log", Unit::Bytes);
-    let report = admin(&store, g)
-        .verify_audit_log_with_progress(log, &mut |done, total| progress.update(done, total))?;
-    drop(progress);
-    let path = log
-        .map(Path::to_path_buf)
-        .or_else(|| store.audit_log_path())
-        .unwrap_or_default();
-    store.close()?;
-    if let Some(problem) = &report.problem {
-        return Err(Error::new(
-            ErrorCode::Integrity,
-            format!(
-                "audit log {} is broken at line {}: {} ({} records before it verified)",
-                path.display(),
-                problem.line,
-                problem.reason,
-                report.records
-            ),
-        ));
-    }
-    if json {
-        render::json(&report)
-    } else {
-        Ok(format!(
-            "audit log {}: {} records intact (last sequence number {})\n",
-            path.display(),
-            report.records,
-            report.last_seq
-        )
-        .into_bytes())
-    }
-}
-
-/// Reads a value of `secret_type` from a file or stdin into a zeroizing buffer, reading at
-/// most one byte more than the store's limit allows: a TEXT_FILE value has at most
-/// `max_file_bytes` bytes; a TEXT value of `max_text_chars` characters at most 4 bytes per
-/// character, plus the line break that ends typed input. The exact check is the store's.
-fn read_value(
-    file: Option<&Path>,
-    secret_type: SecretType,
-    limits: &Limits,
-) -> Result<Zeroizing<Vec<u8>>> {
-    let (limit, rule) = match secret_type {
-        SecretType::Text => (
-            limits.max_text_chars.saturating_mul(4).saturating_add(2),
-            format!(
-                " (a TEXT value has at most {} characters)",
-                limits.max_text_chars
-            ),
-        ),
-        SecretType::TextFile => (
-            limits.max_file_bytes,
-            format!(
-                " (a TEXT_FILE value has at most {} bytes)",
-                limits.max_file_bytes
-            ),
-        ),
-    };
-    match file {
-        Some(path) => {
-            let what = format!("value file {}", path.display());
-            read_bounded(open_file(path, &what)?, limit, &what, &rule)
-        }
-        None => {
-            // Unbuffered (a duplicate of fd 0): the lock's buffer would read ahead of the limit.
-            let stdin = std::io::stdin()
-                .as_fd()
-                .try_clone_to_owned()
-                .map_err(|e| Error::invalid(format!("cannot read the value on stdin: {e}")))?;
-            read_bounded(
-                std::fs::File::from(stdin),
-                limit,
-                "the value on stdin",
-                &rule,
-            )
-        }
-    }
-}
-
-/// Creates the secret or adds a version, reading the value from `file` or stdin once its type
-/// is known; reports the action and the new version.
-#[allow(clippy::too_many_arguments)]
-fn put(
-    store: &Session<'_>,
-    tenant: &str,
-    name: &str,
-    requested: Option<SecretType>,
-    description: Option<&str>,
-    file: Option<&Path>,
-    limits: &Limits,
-    json: bool,
-) -> Result<Vec<u8>> {
-    let existing = match store.info(tenant, name) {
-        Ok(info) => Some(info),
-        Err(e) if e.code() == ErrorCode::NotFound => None,
-        Err(e) => return Err(e),
-    };
-    let secret_type = match (&existing, requested) {
-        (Some(info), Some(t)) if info.secret_type != t => {
-            return Err(Error::new(
-                ErrorCode::TypeMismatch,
-                format!(
-                    "secret '{name}' is {}; its type cannot change to {t}",
-                    info.secret_type
-                ),
-            ))
-        }
-        (Some(info), _) => info.secret_type,
-        (None, t) => t.unwrap_or(SecretType::Text),
-    };
-    let mut value = read_value(file, secret_type, limits)?;
-    if secret_type == SecretType::Text {
-        // A TEXT value typed or piped in ends with one newline that is not part of it.
-        let newline = if value.ends_with(b"\r\n") {
-            2
-        } else {
-            usize::from(value.ends_with(b"\n"))
-        };
-        let len = value.len() - newline;
-        value.truncate(len);
-    }
-    let created = existing.is_none();
-    let info = match existing {
-        Some(_) => {
-            let info = store.update_value(tenant, name, &value, None)?;
-            match description {
-                Some(d) => store.update_description(tenant, name, d)?,
-                None => info,
-            }
-        }
-        None => store.create(tenant, name, secret_type, &value, description.unwrap_or(""))?,
-    };
-    let done = render::Changed {
-        action: if created { "created" } else { "updated" },
-        secret: &info,
-    };
-    render::report(json, &done, || {
-        if created {
-            format!(
-                "created secret '{name}' ({}) version {}",
-                info.secret_type, info.version
-            )
-        } else {
-            format!("updated secret '{name}' to version {}", info.version)
-        }
-    })
 }
 
 /// Whether the store location is a database URL rather than a file.
