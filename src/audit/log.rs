@@ -43,6 +43,8 @@ pub(crate) struct AuditLog {
     /// Delivered lines the sink has yet to receive: it is called only where no store
     /// connection is held (it may call the store), by [`AuditLog::notify_sink`].
     sink_queue: Mutex<Vec<String>>,
+    /// Held while lines are handed to the sink.
+    sink_drain: Mutex<()>,
     /// The last record known to be durably in the log file (synced): outbox rows up to it
     /// may go, and the next change's transaction drops them.
     synced_through: std::sync::atomic::AtomicU64,
@@ -75,6 +77,7 @@ impl AuditLog {
             batch_uses,
             flush_timer: Throttle::new(USE_FLUSH_INTERVAL_MS, crate::model::now_millis()),
             sink_queue: Mutex::new(Vec::new()),
+            sink_drain: Mutex::new(()),
             synced_through: Default::default(),
             pruned_through: Default::default(),
         })
@@ -153,12 +156,13 @@ impl AuditLog {
                 lines
             }
         };
-        drop(file);
+        // Queued before the file lock goes, so the sink sees the lines in chain order.
         if self.sink.is_some() && !lines.is_empty() {
             self.sink_queue
                 .lock()
                 .extend(lines.lines().map(str::to_owned));
         }
+        drop(file);
         Ok(())
     }
 
@@ -169,12 +173,24 @@ impl AuditLog {
             return;
         };
         loop {
-            let lines = std::mem::take(&mut *self.sink_queue.lock());
-            if lines.is_empty() {
+            // One drainer at a time keeps the order; a call that finds one at work (another
+            // thread, or the sink itself calling the store) leaves its lines to it.
+            let Some(draining) = self.sink_drain.try_lock() else {
                 return;
+            };
+            loop {
+                let lines = std::mem::take(&mut *self.sink_queue.lock());
+                if lines.is_empty() {
+                    break;
+                }
+                for line in &lines {
+                    sink.record(line);
+                }
             }
-            for line in &lines {
-                sink.record(line);
+            drop(draining);
+            // Lines queued after the last take but before the drainer let go.
+            if self.sink_queue.lock().is_empty() {
+                return;
             }
         }
     }
