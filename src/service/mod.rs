@@ -36,9 +36,12 @@ use crate::model::{
     Page, SecretInfo, SecretType, VersionInfo,
 };
 use crate::store::change_probe::SeenFingerprint;
-use crate::store::postgres::{is_postgres_url, PostgresBackend};
+#[cfg(feature = "postgres")]
+use crate::store::postgres::PostgresBackend;
 use crate::store::sqlite::{SqliteBackend, SqliteOptions};
-use crate::store::{Backend, Store, StoreHeader, StoredSecret, StoredVersion, UsageUpdate};
+use crate::store::{
+    is_postgres_url, Backend, Store, StoreHeader, StoredSecret, StoredVersion, UsageUpdate,
+};
 use crate::throttle::Throttle;
 use cache::{CachedValue, ValueCache};
 use commit::{Change, STATE_SCOPE};
@@ -989,8 +992,15 @@ fn master_key_of(options: &StorageOptions) -> Result<MasterKey> {
 /// The backend a location names: a `postgres://` URL or a SQLite file path.
 fn open_backend(location: &Path, options: &StorageOptions) -> Result<Box<dyn Backend>> {
     Ok(match location.to_str() {
+        #[cfg(feature = "postgres")]
         Some(url) if is_postgres_url(url) => {
             Box::new(PostgresBackend::open(url, options.busy_timeout)?)
+        }
+        #[cfg(not(feature = "postgres"))]
+        Some(url) if is_postgres_url(url) => {
+            return Err(Error::invalid(
+                "this build of tbsecrets has no PostgreSQL support: rebuild with the Cargo feature `postgres`",
+            ))
         }
         _ => Box::new(SqliteBackend::open(
             location,

@@ -2,6 +2,7 @@
 //! metadata; every mutation is one transaction. The service layer above does all crypto.
 
 pub mod change_probe;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sqlite;
 
@@ -9,6 +10,13 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::model::{ListQuery, Page, SecretType};
 
 pub use change_probe::{ChangeProbe, Fingerprint};
+
+/// Whether a store location names a PostgreSQL database (`postgres://` or `postgresql://`).
+/// Answered in every build, also one without the `postgres` feature, so such a build can
+/// refuse the URL clearly instead of taking it for a file name.
+pub fn is_postgres_url(location: &str) -> bool {
+    location.starts_with("postgres://") || location.starts_with("postgresql://")
+}
 
 /// The metadata key of the sealed store state (see `service::state`).
 pub(crate) const STATE_KEY: &str = "state";

@@ -5,6 +5,7 @@
 //! store's channel so other nodes drop their caches; PostgreSQL delivers it on commit.
 
 use super::sql;
+use super::MakeTlsConnector;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{ListQuery, Page, SecretType};
 use crate::store::{
@@ -13,7 +14,6 @@ use crate::store::{
 };
 use postgres::types::ToSql;
 use postgres::{Client, Row, Statement};
-use postgres_native_tls::MakeTlsConnector;
 use std::collections::HashMap;
 
 /// The notification channel of a schema.
