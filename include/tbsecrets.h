@@ -18,6 +18,7 @@
  * this header, libtbsecrets.so (SONAME libtbsecrets.so.0), libtbsecrets.a and pkg-config files:
  *   cc app.c $(pkg-config --cflags --libs tbsecrets)            (shared)
  *   cc app.c $(pkg-config --cflags --libs tbsecrets-static)     (static)
+ *   cc app.c $(pkg-config --cflags --libs --static tbsecrets)   (shared; adds Libs.private)
  * or by hand, with -I and -L naming the install's include and lib directories:
  *   -ltbsecrets                                                 (shared)
  *   -l:libtbsecrets.a -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc   (static)
