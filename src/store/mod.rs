@@ -339,3 +339,24 @@ pub(crate) fn master_key_rotated() -> Error {
         "the store's master key was rotated: reopen it with the new master key",
     )
 }
+
+#[cfg(all(test, not(feature = "postgres")))]
+mod without_postgres_tests {
+    use crate::{ErrorCode, MasterKey, SecretStorage, StorageOptions};
+
+    #[test]
+    fn a_postgres_url_is_an_invalid_argument_in_a_build_without_postgres() {
+        for url in ["postgres://u:hunter2@127.0.0.1:1/db", "postgresql://h/db"] {
+            let options = StorageOptions::with_master_key(MasterKey::generate());
+            let Err(err) = SecretStorage::open(url, options) else {
+                panic!("{url} opened in a build without the postgres feature");
+            };
+            assert_eq!(err.code(), ErrorCode::InvalidArgument, "{url}");
+            let message = err.to_string();
+            assert!(message.contains("feature `postgres`"), "{message}");
+            assert!(!message.contains("hunter2"), "{message}");
+        }
+        // Nothing was created under the URL's name as if it were a file.
+        assert!(!std::path::Path::new("postgres:").exists());
+    }
+}
