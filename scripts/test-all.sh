@@ -9,7 +9,8 @@
 # jni,postgres) and checks the ffi-only release library: no OpenSSL in ldd, stripped size
 # under 5 MB, SONAME libtbsecrets.so.0. Stage times are printed at the end.
 #
-# Needs: cargo, a C compiler (cc), pkg-config, readelf (binutils), valgrind (.ci/run installs it; without CI set, a missing
+# Needs: cargo, a C compiler (cc), pkg-config, readelf (binutils), the openssl CLI (test
+# certificates), valgrind (.ci/run installs it; without CI set, a missing
 # valgrind only skips the memcheck run with a note), PostgreSQL 15 server binaries
 # (`apt-get install -y postgresql-15`; .ci/run installs them when missing), JDK 17 and Maven.
 set -euo pipefail
@@ -72,7 +73,7 @@ cargo test --locked --no-default-features --features ffi --test c_abi -- --exact
 stage "feature set ffi,postgres: clippy, unit tests, PostgreSQL backend tests"
 cargo clippy --all-targets --locked --no-default-features --features ffi,postgres -- -D warnings
 cargo test --locked --no-default-features --features ffi,postgres --lib --test conformance \
-    --test postgres_listener --test postgres_restart 2>&1 | tee -a "$log"
+    --test postgres_listener --test postgres_restart --test postgres_tls 2>&1 | tee -a "$log"
 stage "feature set jni,postgres (the jar's library): clippy"
 cargo clippy --all-targets --locked --no-default-features --features jni,postgres -- -D warnings
 stage "C library release build (--features ffi only): no OpenSSL, size"
