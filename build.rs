@@ -2,12 +2,25 @@
 //!
 //! The header is committed. It is rewritten only when its text changes, so an unchanged C ABI
 //! does not touch the file; `scripts/test-all.sh` fails when a build leaves it different from
-//! the committed one.
+//! the committed one. Builds without the `ffi` feature leave the header alone.
+//!
+//! It also gives the cdylib its SONAME, `libtbsecrets.so.0`.
 
 use std::path::Path;
 
+/// The major version of the C ABI, the number in the SONAME. Raised on every incompatible
+/// change of `include/tbsecrets.h` (in step with `tbsecrets.pc.in` and `scripts/install.sh`).
+const SONAME_MAJOR: u32 = 0;
+
 fn main() {
+    // The shared library's SONAME: programs record `libtbsecrets.so.0` and keep working across
+    // compatible releases (scripts/install.sh installs the .so.0 link beside the file).
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,libtbsecrets.so.{SONAME_MAJOR}");
     println!("cargo:rerun-if-changed=build.rs");
+    if std::env::var_os("CARGO_FEATURE_FFI").is_none() {
+        // Without the C ABI there is no header to generate; the committed one stays as it is.
+        return;
+    }
     println!("cargo:rerun-if-changed=cbindgen.toml");
     println!("cargo:rerun-if-changed=src/ffi");
     println!("cargo:rerun-if-changed=include/tbsecrets.h");

@@ -14,7 +14,14 @@
  * - a tbs_store * may be shared by many threads; using it after tbs_store_close is undefined
  *   behaviour, like using memory after free.
  *
- * Link with -ltbsecrets (shared) or -l:libtbsecrets.a -lpthread -ldl -lm (static).
+ * Build and link (README.md, "Build and link"): `PREFIX=/usr/local scripts/install.sh` installs
+ * this header, libtbsecrets.so (SONAME libtbsecrets.so.0), libtbsecrets.a and pkg-config files:
+ *   cc app.c $(pkg-config --cflags --libs tbsecrets)            (shared)
+ *   cc app.c $(pkg-config --cflags --libs tbsecrets-static)     (static)
+ *   cc app.c $(pkg-config --cflags --libs --static tbsecrets)   (shared; adds Libs.private)
+ * or by hand, with -I and -L naming the install's include and lib directories:
+ *   -ltbsecrets                                                 (shared)
+ *   -l:libtbsecrets.a -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc   (static)
  *
  * SPDX-License-Identifier: Apache-2.0
  */

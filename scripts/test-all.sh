@@ -5,7 +5,12 @@
 # the check that the committed C header is what the build generates, and the Java library
 # (JNI bindings: JUnit 5 under -Xcheck:jni, packaged-jar tests).
 #
-# Needs: cargo, a C compiler (cc), valgrind (.ci/run installs it; without CI set, a missing
+# Besides the defaults it builds and tests each documented feature set (ffi, ffi,postgres,
+# jni,postgres) and checks the ffi-only release library: no OpenSSL in ldd, stripped size
+# under 5 MB, SONAME libtbsecrets.so.0. Stage times are printed at the end.
+#
+# Needs: cargo, a C compiler (cc), pkg-config, readelf (binutils), the openssl CLI (test
+# certificates), valgrind (.ci/run installs it; without CI set, a missing
 # valgrind only skips the memcheck run with a note), PostgreSQL 15 server binaries
 # (`apt-get install -y postgresql-15`; .ci/run installs them when missing), JDK 17 and Maven.
 set -euo pipefail
@@ -19,21 +24,34 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "== starting a throwaway PostgreSQL server"
+# Stage timings, printed at the end.
+stage_start=$SECONDS
+stage_name=""
+stage_times=""
+stage() {
+    if [ -n "$stage_name" ]; then
+        stage_times+=$(printf '%5ds  %s' $((SECONDS - stage_start)) "$stage_name")$'\n'
+    fi
+    stage_name=$1
+    stage_start=$SECONDS
+    echo "== $1"
+}
+
+stage "starting a throwaway PostgreSQL server"
 TBS_TEST_POSTGRES_URL=$(scripts/pg-test-server.sh start "$pgroot/pg")
 export TBS_TEST_POSTGRES_URL
 export TBS_TEST_PG_DIR="$pgroot/pg"
 echo "   $TBS_TEST_POSTGRES_URL"
 
-echo "== cargo fmt --check"
+stage "cargo fmt --check"
 cargo fmt --all -- --check
-echo "== cargo clippy -D warnings"
+stage "cargo clippy -D warnings (default features)"
 cargo clippy --all-targets --locked -- -D warnings
-echo "== cargo test (Rust)"
+stage "cargo test (Rust, default features: every surface)"
 cargo test --locked -- --skip c_abi_ 2>&1 | tee "$log"
-echo "== C ABI: tests/c plain, under valgrind memcheck and AddressSanitizer; examples/c"
+stage "C ABI: tests/c plain, under valgrind memcheck and AddressSanitizer; examples/c; install.sh and every documented link line"
 cargo test --locked --test c_abi 2>&1 | tee -a "$log"
-echo "== include/tbsecrets.h matches the build"
+stage "include/tbsecrets.h matches the build"
 if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
     if ! git diff --exit-code -- include/ || [ -n "$(git status --porcelain -- include/)" ]; then
         echo "include/tbsecrets.h differs from the header the build generates from src/ffi:" >&2
@@ -43,8 +61,44 @@ if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
 else
     echo "(not a git checkout: header drift check skipped)"
 fi
-echo "== java: mvn verify (builds the native library, JUnit 5 under -Xcheck:jni, packaged-jar tests)"
+# The feature sets README.md documents besides the defaults (ffi: scripts/install.sh;
+# ffi,postgres: its FEATURES option; jni,postgres: the jar, tested by the Maven stage): each
+# passes clippy and runs the tests of its surfaces (Cargo skips the other integration tests
+# through their required-features).
+stage "feature set ffi (the C library alone): clippy, unit and core tests, C ABI, link lines"
+cargo clippy --all-targets --locked --no-default-features --features ffi -- -D warnings
+cargo test --locked --no-default-features --features ffi -- --skip c_abi_ 2>&1 | tee -a "$log"
+cargo test --locked --no-default-features --features ffi --test c_abi -- --exact c_abi_tests_pass \
+    c_abi_install_script_and_every_documented_link_line_build_the_example 2>&1 | tee -a "$log"
+stage "feature set ffi,postgres: clippy, unit tests, PostgreSQL backend tests"
+cargo clippy --all-targets --locked --no-default-features --features ffi,postgres -- -D warnings
+cargo test --locked --no-default-features --features ffi,postgres --lib --test conformance \
+    --test postgres_listener --test postgres_restart --test postgres_tls 2>&1 | tee -a "$log"
+stage "feature set jni,postgres (the jar's library): clippy"
+cargo clippy --all-targets --locked --no-default-features --features jni,postgres -- -D warnings
+stage "C library release build (--features ffi only): no OpenSSL, size"
+cargo build --release --locked --lib --no-default-features --features ffi
+so=${CARGO_TARGET_DIR:-target}/release/libtbsecrets.so
+if ldd "$so" | grep -E 'libssl|libcrypto'; then
+    echo "the ffi-only library links OpenSSL" >&2
+    exit 1
+fi
+size=$(stat -c %s "$so")
+echo "   ldd $so: $(ldd "$so" | awk '{print $1}' | tr '\n' ' ')"
+echo "   size (release profile, stripped): $size bytes"
+if [ "$size" -gt $((5 * 1024 * 1024)) ]; then
+    echo "the stripped ffi-only library is over 5 MB" >&2
+    exit 1
+fi
+readelf -d "$so" | grep -q 'Library soname: \[libtbsecrets.so.0\]' \
+    || { echo "the library has no SONAME libtbsecrets.so.0" >&2; exit 1; }
+echo "   SONAME libtbsecrets.so.0"
+stage "java: mvn verify (builds the stripped jni,postgres library, JUnit 5 under -Xcheck:jni, packaged-jar tests)"
 mvn -B -ntp -f java/pom.xml verify 2>&1 | tee -a "$log"
+
+stage "done"
+echo "== stage times"
+printf '%s' "$stage_times"
 
 # One closing line for the whole suite: every cargo test binary's result line plus Maven's
 # per-plugin totals (the "Tests run:" lines without a class name).

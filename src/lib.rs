@@ -30,8 +30,10 @@ pub mod access;
 pub mod audit;
 pub mod crypto;
 pub mod error;
+#[cfg(feature = "ffi")]
 pub mod ffi;
 pub mod hardening;
+#[cfg(feature = "jni")]
 mod jni;
 pub mod model;
 pub mod placeholder;

@@ -15,6 +15,24 @@ use tbsecrets::{MasterKey, SecretStorage, SecretType, StorageOptions};
 
 const C_TESTS: [&str; 4] = ["test_api", "test_threads", "test_access", "test_contract"];
 
+/// What the static archive needs besides itself (`rustc --print native-static-libs`), as the
+/// header, README.md and tbsecrets.pc.in state it.
+const STATIC_LIBS: &str = "-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc";
+
+/// Every link line the header and README.md state, with whether it links the shared library.
+/// `app.c` stands for the program's source; `$P` for the install prefix (by-hand lines).
+const LINK_LINES: [(&str, Link); 5] = [
+    ("cc app.c $(pkg-config --cflags --libs tbsecrets)", Link::Shared),
+    ("cc app.c $(pkg-config --cflags --libs tbsecrets-static)", Link::Static),
+    // `--static` adds Libs.private; with the shared library installed the linker takes it.
+    ("cc app.c $(pkg-config --cflags --libs --static tbsecrets)", Link::Shared),
+    ("cc app.c -I$P/include -L$P/lib -ltbsecrets", Link::Shared),
+    (
+        "cc app.c -I$P/include -L$P/lib -l:libtbsecrets.a -lgcc_s -lutil -lrt -lpthread -lm -ldl -lc",
+        Link::Static,
+    ),
+];
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -46,7 +64,7 @@ fn tool_exists(tool: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, Debug)]
 enum Link {
     Shared,
     Static,
@@ -77,18 +95,28 @@ fn compile(source: &Path, out: &Path, link: Link, extra: &[&str]) {
     .arg(&lib);
     match link {
         Link::Shared => {
-            cmd.arg("-ltbsecrets")
-                .arg(format!("-Wl,-rpath,{}", lib.display()));
+            // The program records the SONAME, libtbsecrets.so.0: give it that name beside the
+            // program (as scripts/install.sh does) and run it from there.
+            let staged = out
+                .parent()
+                .expect("the program has a directory")
+                .join("lib");
+            std::fs::create_dir_all(&staged).expect("create the staging directory");
+            for name in ["libtbsecrets.so", "libtbsecrets.so.0"] {
+                let link = staged.join(name);
+                if std::fs::symlink_metadata(&link).is_err() {
+                    std::os::unix::fs::symlink(lib.join("libtbsecrets.so"), &link)
+                        .expect("link the shared library");
+                }
+            }
+            cmd.arg("-L")
+                .arg(&staged)
+                .arg("-ltbsecrets")
+                .arg(format!("-Wl,-rpath,{}", staged.display()));
         }
         Link::Static => {
-            cmd.args([
-                "-l:libtbsecrets.a",
-                "-lssl",
-                "-lcrypto",
-                "-lpthread",
-                "-ldl",
-                "-lm",
-            ]);
+            cmd.arg("-l:libtbsecrets.a")
+                .args(STATIC_LIBS.split_whitespace());
         }
     }
     cmd.arg("-pthread");
@@ -463,5 +491,120 @@ fn c_abi_example_renders_config_without_showing_secrets() {
     );
     for secret in ["uplink-user-7", "Sup3r-S3cret-Pa55", "MIIBexample"] {
         assert!(!log.contains(secret), "the audit log shows a secret");
+    }
+}
+
+/// The dynamic section of an ELF file as `readelf -d` prints it.
+fn dynamic_section(file: &Path) -> String {
+    let out = Command::new("readelf")
+        .arg("-d")
+        .arg(file)
+        .output()
+        .expect("run readelf (binutils)");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+}
+
+#[test]
+fn c_abi_install_script_and_every_documented_link_line_build_the_example() {
+    // The lines are the documented ones, word for word.
+    let header = std::fs::read_to_string(root().join("include/tbsecrets.h")).unwrap();
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let pc = std::fs::read_to_string(root().join("tbsecrets.pc.in")).unwrap();
+    assert!(
+        pc.contains(&format!("Libs.private: {STATIC_LIBS}\n")),
+        "{pc}"
+    );
+    for (line, _) in LINK_LINES {
+        let stated = line.replace("cc app.c -I$P/include -L$P/lib ", "");
+        let stated = stated.strip_prefix("cc app.c ").unwrap_or(&stated);
+        assert!(
+            header.contains(stated),
+            "the header does not state `{stated}`"
+        );
+        assert!(readme.contains(line), "README.md does not state `{line}`");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("prefix");
+    let install = Command::new(root().join("scripts/install.sh"))
+        .env("PREFIX", &prefix)
+        .env("TBS_LIB_DIR", lib_dir())
+        .env_remove("DESTDIR")
+        .env_remove("LIBDIR")
+        .env_remove("INCLUDEDIR")
+        .env_remove("PKGCONFIGDIR")
+        .output()
+        .expect("run scripts/install.sh");
+    assert!(install.status.success(), "{}", text(&install.stderr));
+    let libdir = prefix.join("lib");
+    for file in [
+        "libtbsecrets.so",
+        "libtbsecrets.so.0",
+        "libtbsecrets.a",
+        "pkgconfig/tbsecrets.pc",
+        "pkgconfig/tbsecrets-static.pc",
+    ] {
+        assert!(libdir.join(file).is_file(), "{file} not installed");
+    }
+    assert_eq!(
+        std::fs::read(prefix.join("include/tbsecrets.h")).unwrap(),
+        header.as_bytes()
+    );
+    assert_eq!(
+        std::fs::read_link(libdir.join("libtbsecrets.so")).unwrap(),
+        Path::new("libtbsecrets.so.0")
+    );
+    assert!(
+        dynamic_section(&libdir.join("libtbsecrets.so.0"))
+            .contains("Library soname: [libtbsecrets.so.0]"),
+        "the installed library has no SONAME libtbsecrets.so.0"
+    );
+
+    let db = dir.path().join("example.db");
+    let key = example_store(&db);
+    let source = root().join("examples/c/render_config.c");
+    for (i, (line, link)) in LINK_LINES.into_iter().enumerate() {
+        let program = dir.path().join(format!("render_config_{i}"));
+        let command = format!(
+            "{} -o \"$OUT\"",
+            line.replacen("cc ", "\"$CC\" ", 1)
+                .replace("app.c", "\"$SRC\"")
+                .replace("$P/", "\"$P\"/")
+        );
+        let built = Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .env("CC", compiler())
+            .env("SRC", &source)
+            .env("OUT", &program)
+            .env("P", &prefix)
+            .env("PKG_CONFIG_PATH", libdir.join("pkgconfig"))
+            .env_remove("PKG_CONFIG_LIBDIR")
+            .output()
+            .expect("run sh");
+        assert!(
+            built.status.success(),
+            "`{line}` failed:\n{}{}",
+            text(&built.stdout),
+            text(&built.stderr)
+        );
+        let needs_shared = dynamic_section(&program).contains("[libtbsecrets.so.0]");
+        assert_eq!(needs_shared, link == Link::Shared, "`{line}` ({link:?})");
+        let output = Command::new(&program)
+            .arg(&db)
+            .arg(root().join("examples/c/config.json"))
+            .env("TBS_MASTER_KEY", &key)
+            .env_remove("TBS_MASTER_KEY_FILE")
+            .env("LD_LIBRARY_PATH", &libdir)
+            .output()
+            .unwrap();
+        let stdout = text(&output.stdout);
+        assert!(
+            output.status.success(),
+            "`{line}`: {stdout}\n{}",
+            text(&output.stderr)
+        );
+        assert!(stdout.contains("resolved for tenant 'default'"), "{stdout}");
     }
 }

@@ -168,7 +168,7 @@ fn readers_racing_writers_see_only_complete_values() {
                         "reader {r}: cold value differs"
                     );
                     reads.fetch_add(2, Ordering::Relaxed);
-                    if iteration % 64 == 0 {
+                    if iteration.is_multiple_of(64) {
                         let info = store.info(TENANT, "hot").unwrap();
                         assert!(info.version >= last_version);
                     }

@@ -90,7 +90,7 @@ impl Drop for ChildGuard {
 
 /// The value of secret `k{i}` in the durability test: mixed types and sizes.
 fn durable_value(i: usize) -> (SecretType, Vec<u8>) {
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         let len = 1000 + (i * 7919) % 60_000;
         (
             SecretType::TextFile,

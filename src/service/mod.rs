@@ -36,9 +36,10 @@ use crate::crypto::{master_key_from_env, BlobContext, MasterKey};
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::SecretType;
 use crate::store::change_probe::SeenFingerprint;
-use crate::store::postgres::{is_postgres_url, PostgresBackend};
+#[cfg(feature = "postgres")]
+use crate::store::postgres::PostgresBackend;
 use crate::store::sqlite::{SqliteBackend, SqliteOptions};
-use crate::store::{Backend, StoreHeader, UsageUpdate};
+use crate::store::{is_postgres_url, Backend, StoreHeader, UsageUpdate};
 use crate::throttle::Throttle;
 use cache::{CachedValue, ValueCache};
 use commit::{Change, STATE_SCOPE};
@@ -304,8 +305,15 @@ fn master_key_of(options: &StorageOptions) -> Result<MasterKey> {
 /// The backend a location names: a `postgres://` URL or a SQLite file path.
 fn open_backend(location: &Path, options: &StorageOptions) -> Result<Box<dyn Backend>> {
     Ok(match location.to_str() {
+        #[cfg(feature = "postgres")]
         Some(url) if is_postgres_url(url) => {
             Box::new(PostgresBackend::open(url, options.busy_timeout)?)
+        }
+        #[cfg(not(feature = "postgres"))]
+        Some(url) if is_postgres_url(url) => {
+            return Err(Error::invalid(
+                "this build of tbsecrets has no PostgreSQL support: rebuild with the Cargo feature `postgres`",
+            ))
         }
         _ => Box::new(SqliteBackend::open(
             location,

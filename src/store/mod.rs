@@ -3,6 +3,7 @@
 //! all crypto.
 
 pub mod change_probe;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod sqlite;
 
@@ -10,6 +11,13 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::model::{ListQuery, Page, SecretType};
 
 pub use change_probe::{ChangeProbe, Fingerprint};
+
+/// Whether a store location names a PostgreSQL database (`postgres://` or `postgresql://`).
+/// Answered in every build, also one without the `postgres` feature, so such a build can
+/// refuse the URL clearly instead of taking it for a file name.
+pub fn is_postgres_url(location: &str) -> bool {
+    location.starts_with("postgres://") || location.starts_with("postgresql://")
+}
 
 /// The metadata key of the sealed store state (see `service::state`).
 pub(crate) const STATE_KEY: &str = "state";
@@ -331,4 +339,25 @@ pub(crate) fn master_key_rotated() -> Error {
         ErrorCode::WrongMasterKey,
         "the store's master key was rotated: reopen it with the new master key",
     )
+}
+
+#[cfg(all(test, not(feature = "postgres")))]
+mod without_postgres_tests {
+    use crate::{ErrorCode, MasterKey, SecretStorage, StorageOptions};
+
+    #[test]
+    fn a_postgres_url_is_an_invalid_argument_in_a_build_without_postgres() {
+        for url in ["postgres://u:hunter2@127.0.0.1:1/db", "postgresql://h/db"] {
+            let options = StorageOptions::with_master_key(MasterKey::generate());
+            let Err(err) = SecretStorage::open(url, options) else {
+                panic!("{url} opened in a build without the postgres feature");
+            };
+            assert_eq!(err.code(), ErrorCode::InvalidArgument, "{url}");
+            let message = err.to_string();
+            assert!(message.contains("feature `postgres`"), "{message}");
+            assert!(!message.contains("hunter2"), "{message}");
+        }
+        // Nothing was created under the URL's name as if it were a file.
+        assert!(!std::path::Path::new("postgres:").exists());
+    }
 }

@@ -16,11 +16,11 @@ mod secrets;
 mod store_impl;
 
 use super::sql;
+use super::MakeTlsConnector;
 use crate::error::{Error, Result};
 use crate::store::Store;
 use postgres::types::ToSql;
 use postgres::{Client, Row, Statement};
-use postgres_native_tls::MakeTlsConnector;
 use std::collections::HashMap;
 
 /// The notification channel of a schema.

@@ -4,10 +4,10 @@
 //! once more, since notifications may have been missed.
 
 use super::connection::channel_of;
+use super::MakeTlsConnector;
 use crate::error::{Error, Result};
 use crate::store::Fingerprint;
 use postgres::fallible_iterator::FallibleIterator;
-use postgres_native_tls::MakeTlsConnector;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;

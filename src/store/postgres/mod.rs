@@ -22,10 +22,7 @@ pub const DEFAULT_POOL_MAX: u32 = 8;
 /// Default schema holding the tables.
 pub const DEFAULT_SCHEMA: &str = "tbsecrets";
 
-/// Whether a store location names a PostgreSQL database.
-pub fn is_postgres_url(location: &str) -> bool {
-    location.starts_with("postgres://") || location.starts_with("postgresql://")
-}
+pub use super::is_postgres_url;
 
 /// What a `postgres://` URL asks for.
 #[derive(Debug, Clone)]
@@ -98,25 +95,52 @@ fn valid_identifier(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
-/// Builds the TLS connector: the system's roots plus an optional extra CA.
-fn tls_connector(settings: &PgSettings) -> Result<postgres_native_tls::MakeTlsConnector> {
-    let mut builder = native_tls::TlsConnector::builder();
+/// What makes the TLS sessions of the pool and the listener: rustls (ring provider), so no
+/// build links OpenSSL.
+pub(crate) type MakeTlsConnector = tokio_postgres_rustls::MakeRustlsConnect;
+
+/// Builds the TLS connector: the system's roots plus the optional extra CA(s) of
+/// `sslrootcert` (every certificate of that PEM file). Server certificates and host names are
+/// verified whenever the driver negotiates TLS (`sslmode=prefer`, the default, or `require`).
+fn tls_connector(settings: &PgSettings) -> Result<MakeTlsConnector> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+
+    let mut roots = rustls::RootCertStore::empty();
+    // Unreadable or malformed system certificates are skipped, as OpenSSL skips them.
+    let system = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(system.certs);
     if let Some(path) = &settings.ssl_root_cert {
         let pem = std::fs::read(path).map_err(|e| {
             Error::invalid(format!("cannot read sslrootcert {}: {e}", path.display()))
         })?;
-        let cert = native_tls::Certificate::from_pem(&pem).map_err(|e| {
+        let not_pem = || {
             Error::invalid(format!(
-                "sslrootcert {} is not a PEM certificate: {e}",
+                "sslrootcert {} is not a PEM certificate",
                 path.display()
             ))
-        })?;
-        builder.add_root_certificate(cert);
+        };
+        let certs = CertificateDer::pem_slice_iter(&pem)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|_| not_pem())?;
+        if certs.is_empty() {
+            return Err(not_pem());
+        }
+        for cert in certs {
+            roots.add(cert).map_err(|e| {
+                Error::invalid(format!(
+                    "sslrootcert {} holds a certificate that cannot be a trust anchor: {e}",
+                    path.display()
+                ))
+            })?;
+        }
     }
-    let connector = builder
-        .build()
-        .map_err(|e| Error::storage(format!("cannot set up TLS: {e}")))?;
-    Ok(postgres_native_tls::MakeTlsConnector::new(connector))
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::storage(format!("cannot set up TLS: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(MakeTlsConnector::new(config))
 }
 
 /// A PostgreSQL store: a connection pool and a notification listener.

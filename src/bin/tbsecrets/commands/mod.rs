@@ -308,7 +308,7 @@ fn admin<'a>(store: &'a SecretStorage, g: &Global) -> Session<'a> {
 fn is_url(store: &Path) -> bool {
     store
         .to_str()
-        .is_some_and(tbsecrets::store::postgres::is_postgres_url)
+        .is_some_and(tbsecrets::store::is_postgres_url)
 }
 
 /// A URL with any password replaced by `***`, for printing.
