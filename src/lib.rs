@@ -32,6 +32,7 @@ pub mod crypto;
 pub mod error;
 #[cfg(feature = "ffi")]
 pub mod ffi;
+mod file_lock;
 pub mod hardening;
 #[cfg(feature = "jni")]
 mod jni;

@@ -5,7 +5,7 @@
 
 use super::entry::{head_of, ChainHead};
 use crate::error::{Error, Result};
-use crate::service::state::FileLock;
+use crate::file_lock::FileLock;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;

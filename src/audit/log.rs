@@ -88,11 +88,6 @@ impl AuditLog {
         self.file.lock().as_ref().map(|f| f.path().to_owned())
     }
 
-    /// The MAC key (for verification).
-    pub fn key(&self) -> &MacKey {
-        &self.key
-    }
-
     /// The last record in the log file (`None` without a file).
     pub fn file_head(&self) -> Result<Option<ChainHead>> {
         self.file.lock().as_mut().map(AuditFile::head).transpose()

@@ -1,9 +1,8 @@
 //! The audit side of `SecretStorage`: records without a change, delivery errors, the log's
 //! path and its verification.
 
-use super::{state, AuditLog, Change, Keyring, SecretStorage, STATE_SCOPE};
+use super::{state, AuditLog, Change, SecretStorage, STATE_SCOPE};
 use crate::error::{Error, Result};
-use crate::store::Store;
 use std::path::Path;
 
 impl SecretStorage {
@@ -77,13 +76,9 @@ impl SecretStorage {
         let store = conn.store();
         // Everything committed so far goes out first, so the check covers it.
         self.flush_usage_to(store)?;
-        let key = match &self.audit {
-            Some(audit) => {
-                audit.deliver(store, &[])?;
-                audit.key().clone()
-            }
-            None => audit_key(&self.keyring, store)?,
-        };
+        if let Some(audit) = &self.audit {
+            audit.deliver(store, &[])?;
+        }
         let sealed = self.current_state(store)?.audit;
         // The store's side: every current-version pointer must carry its seal.
         let unsealed = store
@@ -92,7 +87,7 @@ impl SecretStorage {
             .find_map(|secret| state::verify_pointer(&self.state_key, secret).err());
         drop(conn);
         self.notify_sink();
-        let mut report = crate::audit::verify_file(path, &key, &sealed, progress)?;
+        let mut report = crate::audit::verify_file(path, &self.audit_key, &sealed, progress)?;
         if let (None, Some(e)) = (&report.problem, unsealed) {
             report.problem = Some(crate::audit::AuditProblem {
                 line: 0,
@@ -101,10 +96,4 @@ impl SecretStorage {
         }
         Ok(report)
     }
-}
-
-/// The store's audit MAC key, derived from its reserved data key (created on first use).
-fn audit_key(keyring: &Keyring, store: &mut dyn Store) -> Result<crate::crypto::MacKey> {
-    let key = keyring.active_key(store, crate::audit::AUDIT_KEY_TENANT)?;
-    Ok(key.derive_mac_key(crate::audit::AUDIT_KEY_LABEL))
 }

@@ -187,13 +187,17 @@ impl SecretStorage {
 
     /// The store's state as committed now, authenticated.
     pub(super) fn current_state(&self, store: &mut dyn Store) -> Result<StoreState> {
-        let value = store.meta(STATE_KEY)?.ok_or_else(missing_state)?;
-        StoreState::decode(&self.state_key, &value, "the store's state row")
+        self.state_of(store.meta(STATE_KEY)?)
     }
 
     /// The store's state, read under the write lock and authenticated.
     pub(super) fn locked_state(&self, tx: &mut dyn Store) -> Result<StoreState> {
-        let value = tx.lock_meta(STATE_KEY)?.ok_or_else(missing_state)?;
+        self.state_of(tx.lock_meta(STATE_KEY)?)
+    }
+
+    /// The state row's value authenticated; INTEGRITY when it is missing or fails.
+    fn state_of(&self, value: Option<Vec<u8>>) -> Result<StoreState> {
+        let value = value.ok_or_else(missing_state)?;
         StoreState::decode(&self.state_key, &value, "the store's state row")
     }
 

@@ -72,6 +72,8 @@ pub struct SecretStorage {
     audit: Option<AuditLog>,
     /// Seals the store's state row and current-version pointers.
     state_key: crate::crypto::MacKey,
+    /// Seals and verifies audit records (whether or not this handle writes a log).
+    audit_key: crate::crypto::MacKey,
     /// The anchor file, if any (see `state`).
     anchor: Option<AnchorFile>,
     /// The latest failure to deliver committed audit records or raise the anchor.
@@ -172,11 +174,12 @@ impl SecretStorage {
         let keyring = Keyring::new(master, header.kek_id);
         let reserved = keyring.active_key(store, crate::audit::AUDIT_KEY_TENANT)?;
         let state_key = reserved.derive_mac_key(state::STATE_KEY_LABEL);
+        let audit_key = reserved.derive_mac_key(crate::audit::AUDIT_KEY_LABEL);
         let audit = if options.audit.enabled
             && (options.audit.path.is_some() || options.audit.sink.is_some())
         {
             Some(AuditLog::open(
-                reserved.derive_mac_key(crate::audit::AUDIT_KEY_LABEL),
+                audit_key.clone(),
                 options.audit.path.as_deref(),
                 options.audit.sink.clone(),
                 options.audit.batch_uses,
@@ -208,6 +211,7 @@ impl SecretStorage {
             policy: options.policy.clone().unwrap_or_default(),
             audit,
             state_key,
+            audit_key,
             anchor,
             delivery_error: Mutex::new(None),
             options,

@@ -22,6 +22,7 @@ use crate::audit::ChainHead;
 use crate::crypto::mac::MAC_LEN;
 use crate::crypto::MacKey;
 use crate::error::{Error, ErrorCode, Result};
+use crate::file_lock::FileLock;
 use crate::model::SecretType;
 use crate::store::StoredSecret;
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
@@ -29,7 +30,6 @@ use base64::Engine;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// The environment variable naming the anchor file when the options name none (for a
@@ -268,37 +268,6 @@ impl AnchorFile {
                 self.path.display()
             ))
         })
-    }
-}
-
-/// Holds a `flock` on a file until dropped. The file must stay open that long (its owner
-/// keeps it; the lock does not borrow it, so the owner can go on using itself).
-pub(crate) struct FileLock(std::os::unix::io::RawFd);
-
-impl FileLock {
-    /// Takes `operation` (`LOCK_SH` or `LOCK_EX`) on `file`, retrying on EINTR.
-    pub fn new(file: &File, operation: libc::c_int, path: &Path) -> Result<FileLock> {
-        let fd = file.as_raw_fd();
-        loop {
-            // SAFETY: the descriptor is open (the caller keeps `file` open while locked).
-            if unsafe { libc::flock(fd, operation) } == 0 {
-                return Ok(FileLock(fd));
-            }
-            let e = std::io::Error::last_os_error();
-            if e.kind() != std::io::ErrorKind::Interrupted {
-                return Err(Error::storage(format!(
-                    "cannot lock {}: {e}",
-                    path.display()
-                )));
-            }
-        }
-    }
-}
-
-impl Drop for FileLock {
-    fn drop(&mut self) {
-        // SAFETY: as above; unlocking cannot fail on a valid descriptor.
-        unsafe { libc::flock(self.0, libc::LOCK_UN) };
     }
 }
 
