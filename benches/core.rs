@@ -1,7 +1,7 @@
 //! Core benchmarks (issue: core). Each figure has its baseline in the same run:
-//! - `get_value/tbsecrets` vs `get_value/bare_aes_gcm_open` (same blob size and AAD length);
-//! - `get_value/audit_off` vs `get_value/tbsecrets` (audit on, host) and
-//!   `get_value/audit_on_service_session` (a SERVICE principal: policy check + batched audit),
+//! - `get/tbsecrets` vs `get/bare_aes_gcm_open` (same blob size and AAD length);
+//! - `get/audit_off` vs `get/tbsecrets` (audit on, host) and
+//!   `get/audit_on_service_session` (a SERVICE principal: policy check + batched audit),
 //!   and the same with 4 threads (`get_value_4_threads/*`, aggregate time per get);
 //! - `create/durable` (one fsync'd transaction per create, plus the synced audit record) vs
 //!   `create/baseline_write_4k_fdatasync` and `create/durable_audit_off`, and creates/s with 1
@@ -31,10 +31,7 @@ fn bench_get_value(c: &mut Criterion) {
         .create("default", "api-key", SecretType::Text, &value, "")
         .expect("create");
     assert_eq!(
-        store
-            .get_value("default", "api-key")
-            .expect("warm")
-            .as_bytes(),
+        store.get("default", "api-key").expect("warm").as_bytes(),
         &value
     );
 
@@ -69,16 +66,16 @@ fn bench_get_value(c: &mut Criterion) {
         tbsecrets::Role::Service,
     ));
 
-    let mut group = c.benchmark_group("get_value");
+    let mut group = c.benchmark_group("get");
     group.throughput(Throughput::Elements(1));
     group.bench_function("audit_off", |b| {
-        b.iter(|| unaudited.get_value("default", "api-key").expect("get"))
+        b.iter(|| unaudited.get("default", "api-key").expect("get"))
     });
     group.bench_function("tbsecrets", |b| {
-        b.iter(|| store.get_value("default", "api-key").expect("get"))
+        b.iter(|| store.get("default", "api-key").expect("get"))
     });
     group.bench_function("audit_on_service_session", |b| {
-        b.iter(|| service.get_value("default", "api-key").expect("get"))
+        b.iter(|| service.get("default", "api-key").expect("get"))
     });
     group.bench_function("bare_aes_gcm_open", |b| {
         b.iter(|| {
@@ -138,7 +135,7 @@ fn bench_get_value_threads(c: &mut Criterion) {
                             ));
                             for _ in 0..per_thread {
                                 std::hint::black_box(
-                                    session.get_value("default", "api-key").expect("get"),
+                                    session.get("default", "api-key").expect("get"),
                                 );
                             }
                         });
@@ -297,7 +294,7 @@ fn bench_open(c: &mut Criterion) {
         b.iter(|| {
             let store = open_store(&store_path, &key);
             // Prove it is usable: one read from a tenant in the middle.
-            store.get_value("tenant-500", "s0").expect("read");
+            store.get("tenant-500", "s0").expect("read");
         })
     });
     group.finish();
@@ -358,7 +355,7 @@ fn bench_audit_verify(c: &mut Criterion) {
         .create("default", "api-key", SecretType::Text, b"v", "")
         .expect("create");
     for _ in 1..RECORDS {
-        store.get_value("default", "api-key").expect("get");
+        store.get("default", "api-key").expect("get");
     }
     let log = store.audit_log_path().expect("log");
     let bytes = std::fs::metadata(&log).expect("log size").len();

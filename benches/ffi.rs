@@ -1,6 +1,6 @@
 //! The C ABI against the Rust API it wraps, in the same run (issue: C ABI).
 //!
-//! - `ffi_get_32B`: `tbs_store_get` + `tbs_buffer_free` vs `SecretStorage::get_value` of a
+//! - `ffi_get_32B`: `tbs_store_get` + `tbs_buffer_free` vs `SecretStorage::get` of a
 //!   32-byte secret on a warm handle;
 //! - `ffi_resolve_json_1MiB`: `tbs_store_resolve_json` + `tbs_buffer_free` vs
 //!   `SecretStorage::resolve_json` of a 1 MiB ThingsBoard rule-chain export (the fixture chain
@@ -78,7 +78,7 @@ fn get(c: &mut Criterion) {
         b.iter(|| {
             stores
                 .rust
-                .get_value(black_box("default"), black_box("api-key"))
+                .get(black_box("default"), black_box("api-key"))
                 .expect("get")
         })
     });

@@ -84,16 +84,16 @@ fn benches(c: &mut Criterion) {
         store
             .create("default", "api-key", SecretType::Text, &[b'x'; 32], "")
             .unwrap();
-        store.get_value("default", "api-key").unwrap();
+        store.get("default", "api-key").unwrap();
     }
 
     let mut group = c.benchmark_group("warm_get");
     group.throughput(Throughput::Elements(1));
     group.bench_function("sqlite", |b| {
-        b.iter(|| sqlite.get_value("default", "api-key").unwrap())
+        b.iter(|| sqlite.get("default", "api-key").unwrap())
     });
     group.bench_function("postgres", |b| {
-        b.iter(|| postgres.get_value("default", "api-key").unwrap())
+        b.iter(|| postgres.get("default", "api-key").unwrap())
     });
     group.finish();
 
@@ -109,10 +109,10 @@ fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("uncached_get");
     group.throughput(Throughput::Elements(1));
     group.bench_function("sqlite", |b| {
-        b.iter(|| sqlite_uncached.get_value("default", "api-key").unwrap())
+        b.iter(|| sqlite_uncached.get("default", "api-key").unwrap())
     });
     group.bench_function("postgres", |b| {
-        b.iter(|| postgres_uncached.get_value("default", "api-key").unwrap())
+        b.iter(|| postgres_uncached.get("default", "api-key").unwrap())
     });
     group.finish();
 

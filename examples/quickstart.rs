@@ -49,7 +49,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             value.as_bytes(),
             "from secrets.json",
         )?;
-        let read = rule_engine.get_value(TENANT, name)?;
+        let read = rule_engine.get(TENANT, name)?;
         if read.as_bytes() != value.as_bytes() {
             return Err(format!("{name}: read back a different value").into());
         }
@@ -121,7 +121,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // 4. Access control and the audit log: the administrator never sees a value; every
     // action above, and the refusal, is in the tamper-evident log, with no value in it.
-    let denied = admin.get_value(TENANT, "smtp-password").unwrap_err();
+    let denied = admin.get(TENANT, "smtp-password").unwrap_err();
     println!("tenant admin reading a value: {}", denied.code());
     store.flush_usage()?;
     let log = store.audit_log_path().ok_or("no audit log")?;

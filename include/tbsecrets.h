@@ -722,14 +722,14 @@ enum tbs_status tbs_store_stale(struct tbs_store *store,
  * `store` must be a live handle; `log_path` NULL or valid; `out_report_json` NULL or
  * writable.
  */
-enum tbs_status tbs_store_verify_audit(struct tbs_store *store,
-                                       const char *log_path,
-                                       struct tbs_buffer *out_report_json);
+enum tbs_status tbs_store_verify_audit_log(struct tbs_store *store,
+                                           const char *log_path,
+                                           struct tbs_buffer *out_report_json);
 
 /**
  * The path of the audit log file this store writes, as text in `*out_path`;
  * `TBS_NOT_FOUND` when it writes none (auditing disabled, or only to a callback). Needs READ
- * in every tenant, like `tbs_store_verify_audit`.
+ * in every tenant, like `tbs_store_verify_audit_log`.
  *
  * # Safety
  * `store` must be a live handle; `out_path` writable.
@@ -870,10 +870,10 @@ enum tbs_status tbs_store_track_references(struct tbs_store *store,
  * # Safety
  * `store` must be a live handle; strings valid; `out_removed` NULL or writable.
  */
-enum tbs_status tbs_store_untrack_references(struct tbs_store *store,
-                                             const char *tenant,
-                                             const char *source_id,
-                                             size_t *out_removed);
+enum tbs_status tbs_store_untrack(struct tbs_store *store,
+                                  const char *tenant,
+                                  const char *source_id,
+                                  size_t *out_removed);
 
 /**
  * The tracked sources that reference a secret (exact, from the index), as JSON in

@@ -35,7 +35,7 @@ fn attempt(
         Operation::Resolve => session
             .resolve_str(tenant, "${secret:k}", ResolveOptions::default())
             .map(|_| ())
-            .and_then(|()| session.get_value(tenant, "k").map(|_| ())),
+            .and_then(|()| session.get(tenant, "k").map(|_| ())),
     };
     match outcome {
         Ok(()) => {

@@ -64,8 +64,8 @@ fn every_action_is_recorded_and_no_value_is_written() {
     admin
         .track_references(t, "node-1", r#"{"p":"${secret:db}","q":"${secret:token}"}"#)
         .unwrap();
-    service.get_value(t, "db").unwrap();
-    service.get_value(t, "db").unwrap();
+    service.get(t, "db").unwrap();
+    service.get(t, "db").unwrap();
     // One resolve call naming `db` three times: one use of db, one of token.
     service
         .resolve_str(
@@ -89,7 +89,7 @@ fn every_action_is_recorded_and_no_value_is_written() {
         .unwrap_err();
     assert_eq!(bad_tenant.code(), ErrorCode::InvalidArgument);
     // Denied attempts: a tenant admin reading a value, a service writing, another tenant.
-    expect_code(admin.get_value(t, "db"), ErrorCode::PermissionDenied);
+    expect_code(admin.get(t, "db"), ErrorCode::PermissionDenied);
     expect_code(
         service.create(t, "x", SecretType::Text, b"x", ""),
         ErrorCode::PermissionDenied,
@@ -106,7 +106,7 @@ fn every_action_is_recorded_and_no_value_is_written() {
     admin.delete(t, "token").unwrap();
     let new_key = MasterKey::generate();
     sys.rotate_master_key(&new_key).unwrap();
-    f.store.get_value(t, "db").unwrap(); // the host, unchecked but audited
+    f.store.get(t, "db").unwrap(); // the host, unchecked but audited
     f.store.close().unwrap();
 
     let log = log_of(&f);
@@ -316,7 +316,7 @@ fn sinks_get_every_line_and_files_can_be_turned_off() {
     f.store
         .create(TENANT, "a", SecretType::Text, b"secret-a", "")
         .unwrap();
-    f.store.get_value(TENANT, "a").unwrap();
+    f.store.get(TENANT, "a").unwrap();
     // Unbatched: the use is in the file before the call returns.
     let file_lines: Vec<String> = std::fs::read_to_string(log_of(&f))
         .unwrap()

@@ -244,7 +244,7 @@ fn init_with_a_configured_key_writes_no_key_file() {
     );
     put.ok();
     let store = SecretStorage::open(&cli.store, StorageOptions::with_master_key(key)).unwrap();
-    assert_eq!(store.get_value("default", "n").unwrap().as_bytes(), b"v");
+    assert_eq!(store.get("default", "n").unwrap().as_bytes(), b"v");
     // Without it, there is no key at all.
     let line = cli
         .run(&["list"])
@@ -756,12 +756,9 @@ fn store_and_tenant_come_from_the_environment() {
         StorageOptions::with_master_key(cli.master_key()),
     )
     .unwrap();
+    assert_eq!(store.get("tenant-x", "n").unwrap().as_bytes(), b"x value");
     assert_eq!(
-        store.get_value("tenant-x", "n").unwrap().as_bytes(),
-        b"x value"
-    );
-    assert_eq!(
-        store.get_value("default", "n").unwrap().as_bytes(),
+        store.get("default", "n").unwrap().as_bytes(),
         b"default value"
     );
 
@@ -963,15 +960,15 @@ const COMMANDS: [&str; 20] = [
     "list",
     "info",
     "history",
-    "reveal",
-    "rm",
+    "get",
+    "delete",
     "resolve",
     "migrate",
     "rotate-master-key",
     "rotate-tenant-key",
     "unused",
     "stale",
-    "refs",
+    "references",
     "where-used",
     "audit",
     "rollback",

@@ -104,17 +104,17 @@ fn round_trips_both_types(h: &Harness) {
         .create(T, "ca", SecretType::TextFile, &pem, "")
         .unwrap();
     assert_eq!(
-        store.get_value(T, "ключ 🔑").unwrap().as_str().unwrap(),
+        store.get(T, "ключ 🔑").unwrap().as_str().unwrap(),
         "значение ✓"
     );
-    assert_eq!(store.get_value(T, "ca").unwrap().as_bytes(), &pem[..]);
+    assert_eq!(store.get(T, "ca").unwrap().as_bytes(), &pem[..]);
     let info = store.info(T, "ca").unwrap();
     assert_eq!((info.secret_type, info.version), (SecretType::TextFile, 1));
     // Another handle (another connection) reads the same.
-    assert_eq!(h.open().get_value(T, "ca").unwrap().as_bytes(), &pem[..]);
+    assert_eq!(h.open().get(T, "ca").unwrap().as_bytes(), &pem[..]);
     // Tenants are separate.
     assert_eq!(
-        store.get_value("other", "ca").unwrap_err().code(),
+        store.get("other", "ca").unwrap_err().code(),
         ErrorCode::NotFound
     );
 }
@@ -126,7 +126,7 @@ fn existence_errors(h: &Harness) {
         .create(T, "a", SecretType::Text, b"2", "")
         .unwrap_err();
     assert_eq!(dup.code(), ErrorCode::AlreadyExists);
-    assert_eq!(store.get_value(T, "a").unwrap().as_bytes(), b"1");
+    assert_eq!(store.get(T, "a").unwrap().as_bytes(), b"1");
     for err in [
         store.info(T, "b").unwrap_err(),
         store.update_value(T, "b", b"x", None).unwrap_err(),
@@ -137,10 +137,7 @@ fn existence_errors(h: &Harness) {
         assert_eq!(err.code(), ErrorCode::NotFound, "{err}");
     }
     store.delete(T, "a").unwrap();
-    assert_eq!(
-        store.get_value(T, "a").unwrap_err().code(),
-        ErrorCode::NotFound
-    );
+    assert_eq!(store.get(T, "a").unwrap_err().code(), ErrorCode::NotFound);
 }
 
 fn check_and_set(h: &Harness) {
@@ -152,7 +149,7 @@ fn check_and_set(h: &Harness) {
     );
     let err = store.update_value(T, "k", b"stale", Some(1)).unwrap_err();
     assert_eq!(err.code(), ErrorCode::Conflict);
-    assert_eq!(store.get_value(T, "k").unwrap().as_bytes(), b"v2");
+    assert_eq!(store.get(T, "k").unwrap().as_bytes(), b"v2");
 }
 
 fn versions_history_rollback_and_pruning(h: &Harness) {
@@ -170,7 +167,7 @@ fn versions_history_rollback_and_pruning(h: &Harness) {
     assert_eq!(numbers, [6, 5, 4]);
     assert!(history[0].current && !history[1].current);
     assert_eq!(store.rollback(T, "k", 4).unwrap().version, 7);
-    assert_eq!(store.get_value(T, "k").unwrap().as_bytes(), b"v4");
+    assert_eq!(store.get(T, "k").unwrap().as_bytes(), b"v4");
     assert_eq!(
         store.rollback(T, "k", 2).unwrap_err().code(),
         ErrorCode::NotFound
@@ -253,7 +250,7 @@ fn wrong_master_key_changes_nothing(h: &Harness) {
     )
     .unwrap_err();
     assert_eq!(wrong.code(), ErrorCode::WrongMasterKey);
-    assert_eq!(h.open().get_value(T, "k").unwrap().as_bytes(), b"v");
+    assert_eq!(h.open().get(T, "k").unwrap().as_bytes(), b"v");
 }
 
 /// Two handles stand in for two cluster nodes: an update through one is seen by the other's
@@ -263,14 +260,14 @@ fn another_handle_sees_updates_within_a_bound(h: &Harness) {
     let node_a = h.open();
     let node_b = h.open();
     node_a.create(T, "k", SecretType::Text, b"v1", "").unwrap();
-    assert_eq!(node_b.get_value(T, "k").unwrap().as_bytes(), b"v1"); // now cached on B
+    assert_eq!(node_b.get(T, "k").unwrap().as_bytes(), b"v1"); // now cached on B
     let mut worst = Duration::ZERO;
     for round in 2..=6 {
         let value = format!("v{round}");
         node_a.update_value(T, "k", value.as_bytes(), None).unwrap();
         let start = Instant::now();
         loop {
-            if node_b.get_value(T, "k").unwrap().as_bytes() == value.as_bytes() {
+            if node_b.get(T, "k").unwrap().as_bytes() == value.as_bytes() {
                 break;
             }
             assert!(start.elapsed() < BOUND, "update not seen within {BOUND:?}");
@@ -284,7 +281,7 @@ fn another_handle_sees_updates_within_a_bound(h: &Harness) {
     );
     node_a.delete(T, "k").unwrap();
     let start = Instant::now();
-    while node_b.get_value(T, "k").is_ok() {
+    while node_b.get(T, "k").is_ok() {
         assert!(start.elapsed() < BOUND, "delete not seen within {BOUND:?}");
         std::thread::yield_now();
     }
@@ -359,7 +356,7 @@ fn usage_is_persisted(h: &Harness) {
     let store = h.open();
     store.create(T, "k", SecretType::Text, b"v", "").unwrap();
     for _ in 0..3 {
-        store.get_value(T, "k").unwrap();
+        store.get(T, "k").unwrap();
     }
     store.resolve_str(T, "${secret:k}${secret:k}").unwrap();
     store.close().unwrap();
@@ -398,10 +395,10 @@ fn uncached_handle_reads_through(h: &Harness) {
     options.cache_values = false;
     let reader = SecretStorage::open(&h.location, options).unwrap();
     writer.create(T, "k", SecretType::Text, b"v1", "").unwrap();
-    assert_eq!(reader.get_value(T, "k").unwrap().as_bytes(), b"v1");
+    assert_eq!(reader.get(T, "k").unwrap().as_bytes(), b"v1");
     writer.update_value(T, "k", b"v2", None).unwrap();
     // No notification or probe needed: every read goes to the database.
-    assert_eq!(reader.get_value(T, "k").unwrap().as_bytes(), b"v2");
+    assert_eq!(reader.get(T, "k").unwrap().as_bytes(), b"v2");
     reader.resolve_str(T, "${secret:k}").unwrap();
     reader.close().unwrap();
     assert_eq!(writer.info(T, "k").unwrap().use_count, 3);
@@ -433,7 +430,7 @@ fn master_key_rotation_is_online_and_retires_the_old_key(h: &Harness) {
                 let mut reads = 0u64;
                 while !stop.load(Ordering::Relaxed) || reads < 50 {
                     let (t, i) = ((reads as usize + r) % 50, reads as usize % 20);
-                    let value = store.get_value(&format!("t{t}"), &format!("s{i}")).unwrap();
+                    let value = store.get(&format!("t{t}"), &format!("s{i}")).unwrap();
                     assert_eq!(value.as_bytes(), format!("{t}-{i}").as_bytes());
                     reads += 1;
                 }
@@ -460,14 +457,11 @@ fn master_key_rotation_is_online_and_retires_the_old_key(h: &Harness) {
         SecretStorage::open(&h.location, StorageOptions::with_master_key(new_key)).unwrap();
     for t in 0..50 {
         assert_eq!(
-            reopened
-                .get_value(&format!("t{t}"), "s19")
-                .unwrap()
-                .as_bytes(),
+            reopened.get(&format!("t{t}"), "s19").unwrap().as_bytes(),
             format!("{t}-19").as_bytes()
         );
     }
-    assert_eq!(reopened.get_value("t-new", "k").unwrap().as_bytes(), b"v");
+    assert_eq!(reopened.get("t-new", "k").unwrap().as_bytes(), b"v");
     // A node still on the old key cannot add a tenant key wrapped by it.
     let err = bystander
         .create("t-other", "k", SecretType::Text, b"v", "")
@@ -485,15 +479,15 @@ fn tenant_key_rotation_reencrypts_every_version(h: &Harness) {
     store
         .create("other", "a", SecretType::Text, b"x", "")
         .unwrap();
-    assert_eq!(store.get_value(T, "a").unwrap().as_bytes(), b"a2"); // cached before rotation
+    assert_eq!(store.get(T, "a").unwrap().as_bytes(), b"a2"); // cached before rotation
     let report = store.rotate_tenant_key(T).unwrap();
     assert_eq!((report.versions, report.key_id), (3, 2));
-    assert_eq!(store.get_value(T, "a").unwrap().as_bytes(), b"a2");
-    assert_eq!(store.get_value(T, "b").unwrap().as_bytes(), &[0, 1, 2]);
+    assert_eq!(store.get(T, "a").unwrap().as_bytes(), b"a2");
+    assert_eq!(store.get(T, "b").unwrap().as_bytes(), &[0, 1, 2]);
     assert_eq!(store.rollback(T, "a", 1).unwrap().version, 3);
     let fresh = h.open();
-    assert_eq!(fresh.get_value(T, "a").unwrap().as_bytes(), b"a1");
-    assert_eq!(fresh.get_value("other", "a").unwrap().as_bytes(), b"x");
+    assert_eq!(fresh.get(T, "a").unwrap().as_bytes(), b"a1");
+    assert_eq!(fresh.get("other", "a").unwrap().as_bytes(), b"x");
     assert_eq!(store.rotate_tenant_key(T).unwrap().key_id, 3);
-    assert_eq!(fresh.get_value(T, "b").unwrap().as_bytes(), &[0, 1, 2]);
+    assert_eq!(fresh.get(T, "b").unwrap().as_bytes(), &[0, 1, 2]);
 }

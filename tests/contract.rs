@@ -32,7 +32,7 @@ fn run(store: &SecretStorage, case: &Case) -> (ErrorCode, Option<Vec<u8>>, Optio
             .rollback(&tenant, &name, case.arg.expect("rollback needs a version"))
             .map(|info| (None, Some(info.version))),
         "get" => store
-            .get_value(&tenant, &name)
+            .get(&tenant, &name)
             .map(|value| (Some(value.as_bytes().to_vec()), None)),
         "delete" => store.delete(&tenant, &name).map(|()| (None, None)),
         "resolve_text" => store

@@ -1,5 +1,5 @@
 //! The cross-surface contract (`tests/contract/cases.tsv`) run against the `tbsecrets` command
-//! line: one fresh store, one process per case (`put`, `reveal`, `rm`, `rollback`, `resolve`),
+//! line: one fresh store, one process per case (`put`, `get`, `delete`, `rollback`, `resolve`),
 //! the exit status read as the error code's number. Cases the CLI cannot express are marked
 //! `cli` in the file's skip column.
 
@@ -133,8 +133,8 @@ fn run_case(cli: &Cli, case: &Case) -> Run {
             let version = case.arg.expect("rollback needs a version").to_string();
             cli.run(t, &["rollback", "--", &name, &version], None)
         }
-        "get" => cli.run(t, &["reveal", "--", &name], None),
-        "delete" => cli.run(t, &["rm", "--", &name], None),
+        "get" => cli.run(t, &["get", "--", &name], None),
+        "delete" => cli.run(t, &["delete", "--", &name], None),
         "resolve_text" | "resolve_json" => {
             let format = if case.op == "resolve_text" {
                 "text"

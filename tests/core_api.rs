@@ -45,7 +45,7 @@ fn text_round_trips_including_unicode() {
     let other = f.reopen();
     for store in [&f.store, &other] {
         for (name, value) in &values {
-            let got = store.get_value(TENANT, name).unwrap();
+            let got = store.get(TENANT, name).unwrap();
             assert_eq!(got.as_str().unwrap(), value.as_str(), "{name}");
             assert_eq!(got.as_bytes(), value.as_bytes());
             assert_eq!(got.secret_type(), SecretType::Text);
@@ -85,16 +85,16 @@ fn text_file_round_trips_exact_bytes_up_to_512_kib() {
 
     let other = f.reopen();
     for store in [&f.store, &other] {
-        let got = store.get_value(TENANT, "big.bin").unwrap();
+        let got = store.get(TENANT, "big.bin").unwrap();
         assert_eq!(got.secret_type(), SecretType::TextFile);
         assert_eq!(got.as_bytes().len(), big.len());
         assert!(got.as_bytes() == big.as_slice(), "512 KiB value differs");
         // Trailing newlines and CRLF are kept verbatim for files.
-        assert_eq!(store.get_value(TENANT, "ca.pem").unwrap().as_bytes(), pem);
-        assert_eq!(store.get_value(TENANT, "tiny").unwrap().as_bytes(), tiny);
+        assert_eq!(store.get(TENANT, "ca.pem").unwrap().as_bytes(), pem);
+        assert_eq!(store.get(TENANT, "tiny").unwrap().as_bytes(), tiny);
     }
     // Binary bytes are not text.
-    let got = other.get_value(TENANT, "tiny").unwrap();
+    let got = other.get(TENANT, "tiny").unwrap();
     expect_code(got.as_str(), ErrorCode::InvalidArgument);
     assert_eq!(got.into_bytes().as_slice(), tiny.as_slice());
 }
@@ -116,7 +116,7 @@ fn bad_tenants_are_rejected_by_every_operation() {
         expect_invalid(s.update_value(tenant, "n", b"v", None), words);
         expect_invalid(s.update_description(tenant, "n", "d"), words);
         expect_invalid(s.info(tenant, "n"), words);
-        expect_invalid(s.get_value(tenant, "n"), words);
+        expect_invalid(s.get(tenant, "n"), words);
         expect_invalid(s.history(tenant, "n"), words);
         expect_invalid(s.rollback(tenant, "n", 1), words);
         expect_invalid(s.list(tenant, &ListQuery::default()), words);
@@ -125,7 +125,7 @@ fn bad_tenants_are_rejected_by_every_operation() {
     // 255 bytes is fine.
     let max = "t".repeat(255);
     s.create(&max, "n", SecretType::Text, b"w", "").unwrap();
-    assert_eq!(s.get_value(&max, "n").unwrap().as_bytes(), b"w");
+    assert_eq!(s.get(&max, "n").unwrap().as_bytes(), b"w");
 }
 
 #[test]
@@ -148,7 +148,7 @@ fn bad_names_are_rejected_with_the_rule_named() {
         expect_invalid(s.create(TENANT, name, SecretType::Text, b"v", ""), words);
         expect_invalid(s.update_value(TENANT, name, b"v", None), words);
         expect_invalid(s.update_description(TENANT, name, ""), words);
-        expect_invalid(s.get_value(TENANT, name), words);
+        expect_invalid(s.get(TENANT, name), words);
         expect_invalid(s.info(TENANT, name), words);
         expect_invalid(s.history(TENANT, name), words);
         expect_invalid(s.rollback(TENANT, name, 1), words);
@@ -165,20 +165,17 @@ fn bad_names_are_rejected_with_the_rule_named() {
     ] {
         s.create(TENANT, &name, SecretType::Text, name.as_bytes(), "")
             .unwrap();
-        assert_eq!(
-            s.get_value(TENANT, &name).unwrap().as_bytes(),
-            name.as_bytes()
-        );
+        assert_eq!(s.get(TENANT, &name).unwrap().as_bytes(), name.as_bytes());
     }
     // Names are exact and case-sensitive.
     s.create(TENANT, "Key", SecretType::Text, b"upper", "")
         .unwrap();
     s.create(TENANT, "key", SecretType::Text, b"lower", "")
         .unwrap();
-    assert_eq!(s.get_value(TENANT, "Key").unwrap().as_bytes(), b"upper");
-    assert_eq!(s.get_value(TENANT, "key").unwrap().as_bytes(), b"lower");
-    expect_code(s.get_value(TENANT, "KEY"), ErrorCode::NotFound);
-    expect_code(s.get_value(TENANT, "key "), ErrorCode::NotFound);
+    assert_eq!(s.get(TENANT, "Key").unwrap().as_bytes(), b"upper");
+    assert_eq!(s.get(TENANT, "key").unwrap().as_bytes(), b"lower");
+    expect_code(s.get(TENANT, "KEY"), ErrorCode::NotFound);
+    expect_code(s.get(TENANT, "key "), ErrorCode::NotFound);
 }
 
 #[test]
@@ -251,7 +248,7 @@ fn value_rules_apply_on_create_and_update() {
         &["524289 bytes"],
     );
     for (name, v1) in [("t", b"text v1"), ("f", b"file v1")] {
-        assert_eq!(s.get_value(TENANT, name).unwrap().as_bytes(), v1);
+        assert_eq!(s.get(TENANT, name).unwrap().as_bytes(), v1);
         assert_eq!(s.info(TENANT, name).unwrap().version, 1);
         assert_eq!(s.history(TENANT, name).unwrap().len(), 1);
     }
@@ -260,10 +257,7 @@ fn value_rules_apply_on_create_and_update() {
         .unwrap();
     s.update_value(TENANT, "f", &file_over[..512 * KIB], None)
         .unwrap();
-    assert_eq!(
-        s.get_value(TENANT, "f").unwrap().as_bytes().len(),
-        512 * KIB
-    );
+    assert_eq!(s.get(TENANT, "f").unwrap().as_bytes().len(), 512 * KIB);
 }
 
 #[test]
@@ -298,13 +292,13 @@ fn custom_limits_from_options_are_enforced() {
         s.update_value(TENANT, "f", &[2u8; 101], None),
         &["101 bytes", "limit is 100 bytes"],
     );
-    assert_eq!(s.get_value(TENANT, "f").unwrap().as_bytes(), &[1u8; 100]);
+    assert_eq!(s.get(TENANT, "f").unwrap().as_bytes(), &[1u8; 100]);
 
     // A handle on the same file with default limits accepts what the small one refused:
     // limits are options of the handle, not of the file.
     let wide = f.reopen();
     wide.update_value(TENANT, "f", &[3u8; 101], None).unwrap();
-    assert_eq!(s.get_value(TENANT, "f").unwrap().as_bytes(), &[3u8; 101]);
+    assert_eq!(s.get(TENANT, "f").unwrap().as_bytes(), &[3u8; 101]);
 }
 
 #[test]
@@ -330,7 +324,7 @@ fn create_twice_is_already_exists_and_changes_nothing() {
         assert_eq!(info.secret_type, SecretType::Text);
         assert_eq!(info.description, "original");
         assert_eq!(info.version, 1);
-        assert_eq!(store.get_value(TENANT, "api").unwrap().as_bytes(), b"first");
+        assert_eq!(store.get(TENANT, "api").unwrap().as_bytes(), b"first");
     }
 }
 
@@ -340,7 +334,7 @@ fn missing_secrets_are_not_found_everywhere() {
     let s = &f.store;
     let check = |name: &str| {
         for err in [
-            expect_code(s.get_value(TENANT, name), ErrorCode::NotFound),
+            expect_code(s.get(TENANT, name), ErrorCode::NotFound),
             expect_code(s.info(TENANT, name), ErrorCode::NotFound),
             expect_code(
                 s.update_value(TENANT, name, b"x", None),
@@ -364,10 +358,10 @@ fn missing_secrets_are_not_found_everywhere() {
     s.create(TENANT, "gone", SecretType::Text, b"v1", "")
         .unwrap();
     s.update_value(TENANT, "gone", b"v2", None).unwrap();
-    assert_eq!(s.get_value(TENANT, "gone").unwrap().as_bytes(), b"v2");
+    assert_eq!(s.get(TENANT, "gone").unwrap().as_bytes(), b"v2");
     s.delete(TENANT, "gone").unwrap();
     check("gone");
-    expect_code(f.reopen().get_value(TENANT, "gone"), ErrorCode::NotFound);
+    expect_code(f.reopen().get(TENANT, "gone"), ErrorCode::NotFound);
     let info = s
         .create(TENANT, "gone", SecretType::TextFile, b"new", "")
         .unwrap();
@@ -376,7 +370,7 @@ fn missing_secrets_are_not_found_everywhere() {
     let history = s.history(TENANT, "gone").unwrap();
     assert_eq!(history.len(), 1, "{history:?}");
     expect_code(s.rollback(TENANT, "gone", 2), ErrorCode::NotFound);
-    assert_eq!(s.get_value(TENANT, "gone").unwrap().as_bytes(), b"new");
+    assert_eq!(s.get(TENANT, "gone").unwrap().as_bytes(), b"new");
 }
 
 /// There is no API to rename a secret or change its type: updates keep the type, and the
@@ -397,7 +391,7 @@ fn updates_keep_name_and_type() {
     assert_eq!(info.secret_type, SecretType::TextFile);
     assert_eq!(info.name, "cert");
     assert_eq!(info.version, 2);
-    let got = s.get_value(TENANT, "cert").unwrap();
+    let got = s.get(TENANT, "cert").unwrap();
     assert_eq!(got.secret_type(), SecretType::TextFile);
     assert_eq!(got.as_bytes(), b"\xff\x00\xfe");
 
@@ -425,7 +419,7 @@ fn updates_keep_name_and_type() {
         SecretType::TextFile
     );
     assert_eq!(
-        fresh.get_value(TENANT, "pw").unwrap().secret_type(),
+        fresh.get(TENANT, "pw").unwrap().secret_type(),
         SecretType::Text
     );
 }
@@ -445,11 +439,11 @@ fn tenants_are_isolated() {
     let fresh = f.reopen();
     for store in [s, &fresh] {
         assert_eq!(
-            store.get_value(a, "shared-name").unwrap().as_bytes(),
+            store.get(a, "shared-name").unwrap().as_bytes(),
             b"value of a"
         );
         assert_eq!(
-            store.get_value(b, "shared-name").unwrap().as_bytes(),
+            store.get(b, "shared-name").unwrap().as_bytes(),
             b"value of b"
         );
         assert_eq!(
@@ -460,17 +454,11 @@ fn tenants_are_isolated() {
             store.info(b, "shared-name").unwrap().secret_type,
             SecretType::TextFile
         );
-        expect_code(store.get_value(b, "only-a"), ErrorCode::NotFound);
-        expect_code(store.get_value(c, "shared-name"), ErrorCode::NotFound);
+        expect_code(store.get(b, "only-a"), ErrorCode::NotFound);
+        expect_code(store.get(c, "shared-name"), ErrorCode::NotFound);
         // Tenant ids are exact: no prefix or case folding.
-        expect_code(
-            store.get_value("TENANT-A", "shared-name"),
-            ErrorCode::NotFound,
-        );
-        expect_code(
-            store.get_value("tenant-", "shared-name"),
-            ErrorCode::NotFound,
-        );
+        expect_code(store.get("TENANT-A", "shared-name"), ErrorCode::NotFound);
+        expect_code(store.get("tenant-", "shared-name"), ErrorCode::NotFound);
     }
     let names = |t: &str| -> Vec<String> {
         s.list(t, &ListQuery::default())
@@ -491,12 +479,9 @@ fn tenants_are_isolated() {
     s.update_value(b, "shared-name", b"b v2", None).unwrap();
     assert_eq!(s.info(a, "shared-name").unwrap().version, 1);
     s.delete(a, "shared-name").unwrap();
-    assert_eq!(s.get_value(b, "shared-name").unwrap().as_bytes(), b"b v2");
-    assert_eq!(
-        fresh.get_value(b, "shared-name").unwrap().as_bytes(),
-        b"b v2"
-    );
-    expect_code(fresh.get_value(a, "shared-name"), ErrorCode::NotFound);
+    assert_eq!(s.get(b, "shared-name").unwrap().as_bytes(), b"b v2");
+    assert_eq!(fresh.get(b, "shared-name").unwrap().as_bytes(), b"b v2");
+    expect_code(fresh.get(a, "shared-name"), ErrorCode::NotFound);
 }
 
 #[test]
@@ -584,11 +569,8 @@ fn check_and_set_detects_stale_versions() {
         s.update_value(TENANT, "cas", b"future", Some(3)),
         ErrorCode::Conflict,
     );
-    assert_eq!(s.get_value(TENANT, "cas").unwrap().as_bytes(), b"v2");
-    assert_eq!(
-        f.reopen().get_value(TENANT, "cas").unwrap().as_bytes(),
-        b"v2"
-    );
+    assert_eq!(s.get(TENANT, "cas").unwrap().as_bytes(), b"v2");
+    assert_eq!(f.reopen().get(TENANT, "cas").unwrap().as_bytes(), b"v2");
     assert_eq!(s.info(TENANT, "cas").unwrap().version, 2);
     assert_eq!(s.history(TENANT, "cas").unwrap().len(), 2);
 
@@ -599,10 +581,10 @@ fn check_and_set_detects_stale_versions() {
         s.update_value(TENANT, "cas", b"lost", Some(2)),
         ErrorCode::Conflict,
     );
-    assert_eq!(s.get_value(TENANT, "cas").unwrap().as_bytes(), b"v3");
+    assert_eq!(s.get(TENANT, "cas").unwrap().as_bytes(), b"v3");
     let info = s.update_value(TENANT, "cas", b"v4", Some(3)).unwrap();
     assert_eq!(info.version, 4);
-    let got = other.get_value(TENANT, "cas").unwrap();
+    let got = other.get(TENANT, "cas").unwrap();
     assert_eq!((got.version(), got.as_bytes()), (4, &b"v4"[..]));
 }
 
@@ -631,16 +613,13 @@ fn history_keeps_max_versions_and_rollback_writes_a_new_version() {
     // Rolling back to 4 writes version 7 with version 4's value.
     let info = s.rollback(TENANT, "h", 4).unwrap();
     assert_eq!(info.version, 7);
-    let got = s.get_value(TENANT, "h").unwrap();
+    let got = s.get(TENANT, "h").unwrap();
     assert_eq!(
         (got.version(), got.as_str().unwrap()),
         (7, value(4).as_str())
     );
     let fresh = f.reopen();
-    assert_eq!(
-        fresh.get_value(TENANT, "h").unwrap().as_str().unwrap(),
-        value(4)
-    );
+    assert_eq!(fresh.get(TENANT, "h").unwrap().as_str().unwrap(), value(4));
     let versions: Vec<(u64, bool)> = s
         .history(TENANT, "h")
         .unwrap()
@@ -658,7 +637,7 @@ fn history_keeps_max_versions_and_rollback_writes_a_new_version() {
 
     // Rolling back to a kept, older version works after pruning too (6 → version 8).
     s.rollback(TENANT, "h", 6).unwrap();
-    let got = fresh.get_value(TENANT, "h").unwrap();
+    let got = fresh.get(TENANT, "h").unwrap();
     assert_eq!(
         (got.version(), got.as_str().unwrap()),
         (8, value(6).as_str())
@@ -678,7 +657,7 @@ fn description_changes_do_not_create_versions() {
     assert_eq!(info.value_updated_at, created.value_updated_at);
     assert!(info.updated_at >= created.updated_at);
     assert_eq!(s.history(TENANT, "d").unwrap().len(), 1);
-    let got = s.get_value(TENANT, "d").unwrap();
+    let got = s.get(TENANT, "d").unwrap();
     assert_eq!((got.version(), got.as_bytes()), (1, &b"value"[..]));
     s.update_value(TENANT, "d", b"value 2", None).unwrap();
     assert_eq!(f.reopen().info(TENANT, "d").unwrap().description, "two");
@@ -694,7 +673,7 @@ fn max_versions_zero_keeps_one_version() {
     let history = s.history(TENANT, "one").unwrap();
     assert_eq!(history.len(), 1);
     assert_eq!((history[0].version, history[0].current), (3, true));
-    assert_eq!(s.get_value(TENANT, "one").unwrap().as_bytes(), b"3");
+    assert_eq!(s.get(TENANT, "one").unwrap().as_bytes(), b"3");
 }
 
 #[test]
@@ -706,12 +685,12 @@ fn use_counts_are_recorded() {
     s.create(TENANT, "unused", SecretType::Text, b"v", "")
         .unwrap();
     for _ in 0..5 {
-        s.get_value(TENANT, "used").unwrap();
+        s.get(TENANT, "used").unwrap();
     }
     // A write in between must not lose the counts of the replaced cache entry.
     s.update_value(TENANT, "used", b"v2", None).unwrap();
     for _ in 0..3 {
-        s.get_value(TENANT, "used").unwrap();
+        s.get(TENANT, "used").unwrap();
     }
     let info = s.info(TENANT, "used").unwrap();
     assert_eq!(info.use_count, 8);
@@ -721,7 +700,7 @@ fn use_counts_are_recorded() {
     assert_eq!(s.info(TENANT, "unused").unwrap().use_count, 0);
     assert_eq!(s.info(TENANT, "unused").unwrap().last_used_at, None);
     // Counts reach the file: another handle sees them after a flush or close.
-    s.get_value(TENANT, "used").unwrap();
+    s.get(TENANT, "used").unwrap();
     s.close().unwrap();
     assert_eq!(f.reopen().info(TENANT, "used").unwrap().use_count, 9);
 }
@@ -734,16 +713,16 @@ fn use_counts_of_a_deleted_secret_do_not_carry_over() {
     let s = &f.store;
     s.create(TENANT, "s", SecretType::Text, b"old", "").unwrap();
     for _ in 0..3 {
-        s.get_value(TENANT, "s").unwrap();
+        s.get(TENANT, "s").unwrap();
     }
     s.update_value(TENANT, "s", b"old 2", None).unwrap(); // counts move to the pending list
-    s.get_value(TENANT, "s").unwrap(); // and some stay on the cache entry
+    s.get(TENANT, "s").unwrap(); // and some stay on the cache entry
     s.delete(TENANT, "s").unwrap();
     let info = s.create(TENANT, "s", SecretType::Text, b"new", "").unwrap();
     assert_eq!(info.use_count, 0);
     let info = s.info(TENANT, "s").unwrap();
     assert_eq!((info.use_count, info.last_used_at), (0, None));
-    s.get_value(TENANT, "s").unwrap();
+    s.get(TENANT, "s").unwrap();
     s.close().unwrap();
     assert_eq!(f.reopen().info(TENANT, "s").unwrap().use_count, 1);
 }
@@ -753,12 +732,12 @@ fn a_closed_handle_refuses_everything() {
     let f = Fixture::new();
     let s = &f.store;
     s.create(TENANT, "n", SecretType::Text, b"v", "").unwrap();
-    s.get_value(TENANT, "n").unwrap(); // cached: close must still win
+    s.get(TENANT, "n").unwrap(); // cached: close must still win
     assert!(!s.is_closed());
     s.close().unwrap();
     assert!(s.is_closed());
     s.close().unwrap(); // idempotent
-    expect_code(s.get_value(TENANT, "n"), ErrorCode::Closed);
+    expect_code(s.get(TENANT, "n"), ErrorCode::Closed);
     expect_code(
         s.create(TENANT, "m", SecretType::Text, b"v", ""),
         ErrorCode::Closed,
@@ -772,7 +751,7 @@ fn a_closed_handle_refuses_everything() {
     expect_code(s.delete(TENANT, "n"), ErrorCode::Closed);
     expect_code(s.flush_usage(), ErrorCode::Closed);
     // The data is untouched.
-    assert_eq!(f.reopen().get_value(TENANT, "n").unwrap().as_bytes(), b"v");
+    assert_eq!(f.reopen().get(TENANT, "n").unwrap().as_bytes(), b"v");
 }
 
 #[test]
@@ -784,8 +763,8 @@ fn debug_output_never_contains_values_or_keys() {
         .unwrap();
     s.create(TENANT, "file", SecretType::TextFile, CANARY.as_bytes(), "")
         .unwrap();
-    let text = s.get_value(TENANT, "text").unwrap();
-    let file = s.get_value(TENANT, "file").unwrap();
+    let text = s.get(TENANT, "text").unwrap();
+    let file = s.get(TENANT, "file").unwrap();
     assert_eq!(text.as_bytes(), CANARY.as_bytes());
 
     let key = MasterKey::from_bytes(&[0x5a; 32]).unwrap();

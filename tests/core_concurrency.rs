@@ -16,33 +16,33 @@ fn another_handles_writes_invalidate_the_cache() {
     let b = f.reopen();
 
     b.create(TENANT, "s", SecretType::Text, b"v1", "").unwrap();
-    let got = a.get_value(TENANT, "s").unwrap();
+    let got = a.get(TENANT, "s").unwrap();
     assert_eq!((got.version(), got.as_bytes()), (1, &b"v1"[..]));
-    assert_eq!(a.get_value(TENANT, "s").unwrap().as_bytes(), b"v1"); // now cached
+    assert_eq!(a.get(TENANT, "s").unwrap().as_bytes(), b"v1"); // now cached
 
     b.update_value(TENANT, "s", b"v2", None).unwrap();
-    let got = a.get_value(TENANT, "s").unwrap();
+    let got = a.get(TENANT, "s").unwrap();
     assert_eq!((got.version(), got.as_bytes()), (2, &b"v2"[..]));
 
     b.rollback(TENANT, "s", 1).unwrap();
-    let got = a.get_value(TENANT, "s").unwrap();
+    let got = a.get(TENANT, "s").unwrap();
     assert_eq!((got.version(), got.as_bytes()), (3, &b"v1"[..]));
 
     b.delete(TENANT, "s").unwrap();
-    expect_code(a.get_value(TENANT, "s"), ErrorCode::NotFound);
+    expect_code(a.get(TENANT, "s"), ErrorCode::NotFound);
 
     // Re-created with another type: A sees the new secret, not a ghost of the old one.
     b.create(TENANT, "s", SecretType::TextFile, b"\x00file", "")
         .unwrap();
-    let got = a.get_value(TENANT, "s").unwrap();
+    let got = a.get(TENANT, "s").unwrap();
     assert_eq!(got.secret_type(), SecretType::TextFile);
     assert_eq!((got.version(), got.as_bytes()), (1, &b"\x00file"[..]));
 
     // A secret A looked for in vain appears once B creates it.
-    expect_code(a.get_value(TENANT, "late"), ErrorCode::NotFound);
+    expect_code(a.get(TENANT, "late"), ErrorCode::NotFound);
     b.create(TENANT, "late", SecretType::Text, b"here", "")
         .unwrap();
-    assert_eq!(a.get_value(TENANT, "late").unwrap().as_bytes(), b"here");
+    assert_eq!(a.get(TENANT, "late").unwrap().as_bytes(), b"here");
 }
 
 /// A's own commit between B's commit and A's next read must not hide B's change.
@@ -53,13 +53,13 @@ fn a_local_write_does_not_mask_a_foreign_one() {
     let b = f.reopen();
     a.create(TENANT, "x", SecretType::Text, b"x1", "").unwrap();
     a.create(TENANT, "y", SecretType::Text, b"y1", "").unwrap();
-    assert_eq!(a.get_value(TENANT, "x").unwrap().as_bytes(), b"x1");
-    assert_eq!(b.get_value(TENANT, "y").unwrap().as_bytes(), b"y1");
+    assert_eq!(a.get(TENANT, "x").unwrap().as_bytes(), b"x1");
+    assert_eq!(b.get(TENANT, "y").unwrap().as_bytes(), b"y1");
 
     b.update_value(TENANT, "x", b"x2", None).unwrap(); // foreign commit
     a.update_value(TENANT, "y", b"y2", None).unwrap(); // local commit
-    assert_eq!(a.get_value(TENANT, "x").unwrap().as_bytes(), b"x2");
-    assert_eq!(b.get_value(TENANT, "y").unwrap().as_bytes(), b"y2");
+    assert_eq!(a.get(TENANT, "x").unwrap().as_bytes(), b"x2");
+    assert_eq!(b.get(TENANT, "y").unwrap().as_bytes(), b"y2");
 
     // Many alternations, each read straight after the other handle's write.
     for i in 0..100u32 {
@@ -68,7 +68,7 @@ fn a_local_write_does_not_mask_a_foreign_one() {
         writer
             .update_value(TENANT, "x", value.as_bytes(), None)
             .unwrap();
-        let got = reader.get_value(TENANT, "x").unwrap();
+        let got = reader.get(TENANT, "x").unwrap();
         assert_eq!(got.as_bytes(), value.as_bytes(), "round {i}");
         assert_eq!(got.version(), u64::from(i) + 3);
     }
@@ -88,7 +88,7 @@ fn several_handles_agree() {
             .update_value(TENANT, "k", round.to_string().as_bytes(), Some(round))
             .unwrap();
         for h in handles.iter().chain([&f.store]) {
-            let got = h.get_value(TENANT, "k").unwrap();
+            let got = h.get(TENANT, "k").unwrap();
             assert_eq!(got.as_bytes(), round.to_string().as_bytes());
             assert_eq!(got.version(), round + 1);
         }
@@ -152,7 +152,7 @@ fn readers_racing_writers_see_only_complete_values() {
                     let finished = done.load(Ordering::Acquire);
                     iteration += 1;
                     let got = store
-                        .get_value(TENANT, "hot")
+                        .get(TENANT, "hot")
                         .unwrap_or_else(|e| panic!("reader {r}: {e}"));
                     assert!(known.contains(got.as_bytes()), "reader {r}: unknown value");
                     assert!(
@@ -162,7 +162,7 @@ fn readers_racing_writers_see_only_complete_values() {
                     );
                     last_version = got.version();
                     seen.push((got.version(), got.as_bytes().to_vec()));
-                    let c = store.get_value(TENANT, "cold").unwrap();
+                    let c = store.get(TENANT, "cold").unwrap();
                     assert!(
                         c.as_bytes() == cold.as_slice(),
                         "reader {r}: cold value differs"
@@ -252,7 +252,7 @@ fn readers_racing_writers_see_only_complete_values() {
         "counted {counted} uses for {reads} reads"
     );
 
-    let got = fresh.get_value(TENANT, "hot").unwrap();
+    let got = fresh.get(TENANT, "hot").unwrap();
     assert_eq!(
         (got.version(), got.as_bytes()),
         (last, by_version[&last].as_slice())
@@ -299,7 +299,7 @@ fn unconditional_updates_from_several_handles_all_succeed() {
     }
     let info = f.store.info(TENANT, "blob").unwrap();
     assert_eq!(info.version, 1 + HANDLES * UPDATES);
-    let got = f.reopen().get_value(TENANT, "blob").unwrap();
+    let got = f.reopen().get(TENANT, "blob").unwrap();
     let tag = u64::from_be_bytes(got.as_bytes()[..8].try_into().unwrap());
     assert_eq!(
         tag % 1000,
@@ -330,7 +330,7 @@ fn check_and_set_writers_on_separate_handles_serialise() {
                 let mut conflicts = 0;
                 let mut done = 0;
                 while done < INCREMENTS {
-                    let current = store.get_value(TENANT, "counter").unwrap();
+                    let current = store.get(TENANT, "counter").unwrap();
                     let n: u64 = current.as_str().unwrap().parse().unwrap();
                     let next = (n + 1).to_string();
                     match store.update_value(
@@ -365,7 +365,7 @@ fn check_and_set_writers_on_separate_handles_serialise() {
         t.join().expect("writer panicked");
     }
     let total = (HANDLES * INCREMENTS) as u64;
-    let got = f.store.get_value(TENANT, "counter").unwrap();
+    let got = f.store.get(TENANT, "counter").unwrap();
     assert_eq!(
         got.as_str().unwrap(),
         total.to_string(),

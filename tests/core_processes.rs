@@ -170,7 +170,7 @@ fn child_acking_writer() {
         match store.create(TENANT, &name, secret_type, &value, "") {
             Ok(_) => created_any = true,
             Err(e) if e.code() == ErrorCode::AlreadyExists && !created_any => {
-                let got = store.get_value(TENANT, &name).unwrap();
+                let got = store.get(TENANT, &name).unwrap();
                 assert!(
                     got.as_bytes() == value.as_slice(),
                     "{name} exists with a wrong value"
@@ -235,7 +235,7 @@ fn an_open_handle_keeps_its_wal_index_lock() {
     store
         .create(TENANT, "k", SecretType::Text, b"v", "")
         .unwrap();
-    assert_eq!(store.get_value(TENANT, "k").unwrap().as_bytes(), b"v");
+    assert_eq!(store.get(TENANT, "k").unwrap().as_bytes(), b"v");
     let dms = || {
         let mut child = spawn_child("child_dms_lock_probe", "dms", &path, &key, &[]);
         let mut out = BufReader::new(child.0.stdout.take().unwrap());
@@ -245,7 +245,7 @@ fn an_open_handle_keeps_its_wal_index_lock() {
     // Opening and dropping another handle in this process must not drop the lock either.
     drop(open(&path, &key));
     assert_eq!(dms().as_deref(), Some("HELD"));
-    assert_eq!(store.get_value(TENANT, "k").unwrap().as_bytes(), b"v");
+    assert_eq!(store.get(TENANT, "k").unwrap().as_bytes(), b"v");
     drop(store);
     assert_eq!(dms().as_deref(), Some("FREE"), "released on close");
 }
@@ -259,10 +259,7 @@ fn two_processes_create_concurrently() {
     parent
         .create(TENANT, "shared", SecretType::Text, b"start", "")
         .unwrap();
-    assert_eq!(
-        parent.get_value(TENANT, "shared").unwrap().as_bytes(),
-        b"start"
-    );
+    assert_eq!(parent.get(TENANT, "shared").unwrap().as_bytes(), b"start");
 
     let mut children: Vec<(ChildGuard, BufReader<ChildStdout>)> = ["left", "right"]
         .iter()
@@ -308,13 +305,13 @@ fn two_processes_create_concurrently() {
         assert_eq!(page.total, 2 * PER_CHILD + 1);
         for prefix in ["left", "right"] {
             for i in 0..PER_CHILD {
-                let got = store.get_value(TENANT, &format!("{prefix}-{i}")).unwrap();
+                let got = store.get(TENANT, &format!("{prefix}-{i}")).unwrap();
                 assert_eq!(got.as_bytes(), batch_value(prefix, i));
                 assert_eq!(got.version(), 1);
             }
         }
         // No update of the shared secret was lost.
-        let shared = store.get_value(TENANT, "shared").unwrap();
+        let shared = store.get(TENANT, "shared").unwrap();
         assert_eq!(shared.version(), 1 + 2 * PER_CHILD as u64);
         let text = shared.as_str().unwrap();
         assert!(
@@ -388,7 +385,7 @@ fn acknowledged_writes_survive_sigkill() {
     for &i in &acked {
         let name = format!("k{i}");
         let got = store
-            .get_value(TENANT, &name)
+            .get(TENANT, &name)
             .unwrap_or_else(|e| panic!("acknowledged {name} lost: {e}"));
         let (secret_type, value) = durable_value(i);
         assert_eq!(got.secret_type(), secret_type, "{name}");
@@ -418,7 +415,7 @@ fn acknowledged_writes_survive_sigkill() {
         let (secret_type, value) = durable_value(i);
         assert_eq!(info.secret_type, secret_type);
         assert_eq!(info.version, 1);
-        assert!(store.get_value(TENANT, &info.name).unwrap().as_bytes() == value.as_slice());
+        assert!(store.get(TENANT, &info.name).unwrap().as_bytes() == value.as_slice());
     }
     // And it still takes writes.
     store
@@ -502,7 +499,7 @@ fn rotation_killed_midway_loses_nothing() {
     };
     for t in 0..ROTATION_TENANTS {
         for i in 0..10 {
-            let value = store.get_value(&format!("r{t}"), &format!("s{i}")).unwrap();
+            let value = store.get(&format!("r{t}"), &format!("s{i}")).unwrap();
             assert_eq!(value.as_bytes(), format!("{t}:{i}").as_bytes());
         }
     }

@@ -54,7 +54,7 @@ fn set_wrapped_key(path: &Path, tenant: &str, blob: &[u8]) {
 #[track_caller]
 fn expect_integrity(f: &Fixture, tenant: &str, name: &str, secret: &[u8]) {
     let store = f.reopen();
-    match store.get_value(tenant, name) {
+    match store.get(tenant, name) {
         Ok(v) => panic!(
             "tampered {tenant}/{name} opened (wrong plaintext? {})",
             v.as_bytes() != secret
@@ -101,7 +101,7 @@ fn ciphertexts_moved_between_rows_fail_integrity() {
         expect_integrity(&f, tt, tn, expected);
         // Restored, it opens again: the failure came from the move alone.
         set_value_blob(&f.path, tt, tn, tv, &original);
-        assert_eq!(f.reopen().get_value(tt, tn).unwrap().as_bytes(), expected);
+        assert_eq!(f.reopen().get(tt, tn).unwrap().as_bytes(), expected);
     }
 
     // Retyping a secret's metadata row breaks the binding too.
@@ -120,7 +120,7 @@ fn ciphertexts_moved_between_rows_fail_integrity() {
     expect_code(fresh.rollback(a, "versioned", 1), ErrorCode::Integrity);
     assert_eq!(fresh.info(a, "versioned").unwrap().version, 2);
     assert_eq!(
-        fresh.get_value(a, "versioned").unwrap().as_bytes(),
+        fresh.get(a, "versioned").unwrap().as_bytes(),
         b"version two"
     );
 }
@@ -160,10 +160,7 @@ fn every_flipped_byte_of_a_value_is_detected() {
             expect_integrity(&f, TENANT, name, value);
         }
         set_value_blob(&f.path, TENANT, name, 1, &original);
-        assert_eq!(
-            f.reopen().get_value(TENANT, name).unwrap().as_bytes(),
-            value
-        );
+        assert_eq!(f.reopen().get(TENANT, name).unwrap().as_bytes(), value);
     }
 }
 
@@ -175,14 +172,14 @@ fn a_long_lived_handle_notices_tampering() {
         .create(TENANT, "n", SecretType::Text, b"cached value", "")
         .unwrap();
     assert_eq!(
-        f.store.get_value(TENANT, "n").unwrap().as_bytes(),
+        f.store.get(TENANT, "n").unwrap().as_bytes(),
         b"cached value"
     );
     let mut blob = value_blob(&f.path, TENANT, "n", 1);
     let last = blob.len() - 1;
     blob[last] ^= 0x01;
     set_value_blob(&f.path, TENANT, "n", 1, &blob);
-    expect_code(f.store.get_value(TENANT, "n"), ErrorCode::Integrity);
+    expect_code(f.store.get(TENANT, "n"), ErrorCode::Integrity);
 }
 
 #[test]
@@ -214,7 +211,7 @@ fn every_flipped_byte_of_a_wrapped_tenant_key_is_detected() {
     );
     // Other tenants are unaffected.
     assert_eq!(
-        store.get_value("bystander", "n").unwrap().as_bytes(),
+        store.get("bystander", "n").unwrap().as_bytes(),
         b"other tenant"
     );
     drop(store);
@@ -225,7 +222,7 @@ fn every_flipped_byte_of_a_wrapped_tenant_key_is_detected() {
 
     set_wrapped_key(&f.path, TENANT, &original);
     assert_eq!(
-        f.reopen().get_value(TENANT, "n").unwrap().as_bytes(),
+        f.reopen().get(TENANT, "n").unwrap().as_bytes(),
         b"under the dek"
     );
 
@@ -284,7 +281,7 @@ fn a_wrong_master_key_fails_at_open_and_changes_nothing() {
     s.create("t2", "b", SecretType::TextFile, b"value b", "")
         .unwrap();
     s.update_value(TENANT, "a", b"value a2", None).unwrap();
-    s.get_value(TENANT, "a").unwrap();
+    s.get(TENANT, "a").unwrap();
     s.flush_usage().unwrap();
     let mut before = dump_store(&f.path);
     assert!(
@@ -316,13 +313,10 @@ fn a_wrong_master_key_fails_at_open_and_changes_nothing() {
         }
     }
     let store = open(&f.path, &f.key);
-    assert_eq!(
-        store.get_value(TENANT, "a").unwrap().as_bytes(),
-        b"value a2"
-    );
-    assert_eq!(store.get_value("t2", "b").unwrap().as_bytes(), b"value b");
+    assert_eq!(store.get(TENANT, "a").unwrap().as_bytes(), b"value a2");
+    assert_eq!(store.get("t2", "b").unwrap().as_bytes(), b"value b");
     assert_eq!(store.rollback(TENANT, "a", 1).unwrap().version, 3);
-    assert_eq!(store.get_value(TENANT, "a").unwrap().as_bytes(), b"value a");
+    assert_eq!(store.get(TENANT, "a").unwrap().as_bytes(), b"value a");
 }
 
 /// Reads a file, or nothing when it does not exist.
@@ -368,8 +362,8 @@ fn no_plaintext_value_reaches_the_disk() {
     s.create("tenant-two", "blob", SecretType::TextFile, &binary, "")
         .unwrap();
     for _ in 0..3 {
-        s.get_value(TENANT, "db-password").unwrap();
-        s.get_value(TENANT, "tls-key").unwrap();
+        s.get(TENANT, "db-password").unwrap();
+        s.get(TENANT, "tls-key").unwrap();
     }
 
     let values: Vec<&[u8]> = vec![
@@ -452,5 +446,5 @@ fn malformed_metadata_is_integrity_not_storage() {
         .unwrap();
     let fresh = open(&f.path, &f.key);
     expect_code(fresh.info(TENANT, "typed"), ErrorCode::Integrity);
-    expect_code(fresh.get_value(TENANT, "typed"), ErrorCode::Integrity);
+    expect_code(fresh.get(TENANT, "typed"), ErrorCode::Integrity);
 }

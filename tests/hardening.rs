@@ -94,7 +94,7 @@ fn child_opens_without_memlock() {
     store
         .create("t", "k", SecretType::Text, b"value", "")
         .unwrap();
-    assert_eq!(store.get_value("t", "k").unwrap().as_bytes(), b"value");
+    assert_eq!(store.get("t", "k").unwrap().as_bytes(), b"value");
     assert_eq!(locked_kb(), 0, "nothing could be locked");
     store.close().unwrap();
     println!("CHILD-OK");

@@ -403,7 +403,7 @@ fn sigkilled_cli_writers_leave_a_store_whose_every_committed_change_is_audited()
     .expect("the store opens normally after the kills");
     for name in stored.keys() {
         let value = handle
-            .get_value(TENANT, name)
+            .get(TENANT, name)
             .unwrap_or_else(|e| panic!("secret {name} is unreadable: {e}"));
         assert!(!value.as_bytes().is_empty());
     }

@@ -17,7 +17,7 @@ fn snapshot(store: &SecretStorage, tenants: &[&str]) -> Vec<String> {
     let mut out = Vec::new();
     for tenant in tenants {
         for info in store.list(tenant, &ListQuery::default()).unwrap().items {
-            let value = store.get_value(tenant, &info.name).unwrap();
+            let value = store.get(tenant, &info.name).unwrap();
             let history: Vec<u64> = store
                 .history(tenant, &info.name)
                 .unwrap()
@@ -65,7 +65,7 @@ fn sqlite_to_postgres_and_back() {
         store
             .track_references("t1", "node-1", "${secret:api}")
             .unwrap();
-        store.get_value("t2", "ключ").unwrap();
+        store.get("t2", "ключ").unwrap();
     }
     let tenants = ["t1", "t2"];
     let before = snapshot(&SecretStorage::open(&source, options()).unwrap(), &tenants);
@@ -100,7 +100,7 @@ fn sqlite_to_postgres_and_back() {
     {
         let copy = SecretStorage::open(&back, options()).unwrap();
         copy.update_value("t1", "api", b"v3", None).unwrap();
-        assert_eq!(copy.get_value("t1", "api").unwrap().as_bytes(), b"v3");
+        assert_eq!(copy.get("t1", "api").unwrap().as_bytes(), b"v3");
         let report = copy.verify_audit_log(None).unwrap();
         assert!(report.is_intact(), "{report:?}");
     }

@@ -47,7 +47,7 @@ fn restart_fails_calls_with_storage_then_recovers_with_nothing_lost() {
             )
             .unwrap();
     }
-    assert_eq!(node_b.get_value(T, "s0").unwrap().as_bytes(), b"v0");
+    assert_eq!(node_b.get(T, "s0").unwrap().as_bytes(), b"v0");
 
     server("stop");
     // Writes and metadata reads need the database: STORAGE, never a panic or a hang.
@@ -59,7 +59,7 @@ fn restart_fails_calls_with_storage_then_recovers_with_nothing_lost() {
     // Once the listener notices, cached reads stop too (read through, which fails).
     eventually(
         "cached reads failing during the outage",
-        || matches!(node_b.get_value(T, "s0"), Err(e) if e.code() == ErrorCode::Storage),
+        || matches!(node_b.get(T, "s0"), Err(e) if e.code() == ErrorCode::Storage),
     );
 
     server("resume");
@@ -68,24 +68,22 @@ fn restart_fails_calls_with_storage_then_recovers_with_nothing_lost() {
             .create(T, "after", SecretType::Text, b"y", "")
             .is_ok()
     });
-    eventually("node B reading again", || {
-        node_b.get_value(T, "after").is_ok()
-    });
+    eventually("node B reading again", || node_b.get(T, "after").is_ok());
     for i in 0..20 {
         assert_eq!(
-            node_b.get_value(T, &format!("s{i}")).unwrap().as_bytes(),
+            node_b.get(T, &format!("s{i}")).unwrap().as_bytes(),
             format!("v{i}").as_bytes()
         );
     }
     assert_eq!(
-        node_a.get_value(T, "during").unwrap_err().code(),
+        node_a.get(T, "during").unwrap_err().code(),
         ErrorCode::NotFound
     );
     // Invalidation works again after the listener reconnected.
     node_a.update_value(T, "s0", b"new", None).unwrap();
     eventually("node B seeing the update", || {
         node_b
-            .get_value(T, "s0")
+            .get(T, "s0")
             .map(|v| v.as_bytes() == b"new")
             .unwrap_or(false)
     });

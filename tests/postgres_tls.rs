@@ -85,10 +85,7 @@ fn tls_with_sslrootcert_works_and_without_the_ca_or_tls_is_refused() {
         store
             .create("t", "db-password", SecretType::Text, b"v4lue", "")
             .unwrap();
-        assert_eq!(
-            store.get_value("t", "db-password").unwrap().as_bytes(),
-            b"v4lue"
-        );
+        assert_eq!(store.get("t", "db-password").unwrap().as_bytes(), b"v4lue");
         store.close().unwrap();
     }
 

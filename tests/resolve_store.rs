@@ -161,7 +161,7 @@ fn resolution_sees_updates_at_use_time_and_counts_usage() {
     assert!(store.resolve_json(T, config).unwrap().contains("Bearer v2"));
     // Two placeholders of one secret in one call count as one fetch each call.
     store.resolve_str(T, "${secret:k}${secret:k}").unwrap();
-    store.get_value(T, "k").unwrap();
+    store.get(T, "k").unwrap();
     let info = store.info(T, "k").unwrap();
     assert_eq!(info.use_count, 4);
     assert!(info.last_used_at.is_some());
@@ -175,7 +175,7 @@ fn usage_counts_are_flushed_on_close() {
     let store = SecretStorage::open(&path, StorageOptions::with_master_key(key.clone())).unwrap();
     store.create(T, "k", SecretType::Text, b"v", "").unwrap();
     for _ in 0..5 {
-        store.get_value(T, "k").unwrap();
+        store.get(T, "k").unwrap();
     }
     store.close().unwrap();
     let again = SecretStorage::open(&path, StorageOptions::with_master_key(key)).unwrap();
@@ -276,10 +276,7 @@ fn reference_index_is_exact_and_guards_delete() {
     let err = store.delete(T, "api").unwrap_err();
     assert_eq!(err.code(), ErrorCode::InUse);
     assert!(err.message().contains("rule-node-1") && err.message().contains("integration-7"));
-    assert!(
-        store.get_value(T, "api").is_ok(),
-        "nothing deleted on IN_USE"
-    );
+    assert!(store.get(T, "api").is_ok(), "nothing deleted on IN_USE");
 
     // Replacing a source's set drops old references.
     store
@@ -293,10 +290,7 @@ fn reference_index_is_exact_and_guards_delete() {
         .unwrap();
     store.track_references(T, "n", "${secret:api}").unwrap();
     store.delete_with(T, "api", true).unwrap();
-    assert_eq!(
-        store.get_value(T, "api").unwrap_err().code(),
-        ErrorCode::NotFound
-    );
+    assert_eq!(store.get(T, "api").unwrap_err().code(), ErrorCode::NotFound);
     assert_eq!(
         store.untrack(T, "\u{1}").unwrap_err().code(),
         ErrorCode::InvalidArgument

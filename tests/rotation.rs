@@ -149,7 +149,7 @@ fn unused_and_stale_reports() {
     store
         .create("t", "never", SecretType::Text, b"v", "")
         .unwrap();
-    store.get_value("t", "used").unwrap();
+    store.get("t", "used").unwrap();
     let names = |v: Vec<tbsecrets::SecretInfo>| v.into_iter().map(|i| i.name).collect::<Vec<_>>();
     let day = Duration::from_secs(86_400);
     assert_eq!(names(store.unused("t", day).unwrap()), ["never"]);

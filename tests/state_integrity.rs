@@ -47,7 +47,7 @@ fn a_pointer_moved_back_in_sql_is_integrity_never_the_old_value() {
         .unwrap();
     assert_eq!(changed, 1);
     let store = f.reopen();
-    let err = expect_code(store.get_value(TENANT, "db-password"), ErrorCode::Integrity);
+    let err = expect_code(store.get(TENANT, "db-password"), ErrorCode::Integrity);
     assert!(err.message().contains("db-password"), "{err}");
     assert!(!err.message().contains("leaked"), "{err}");
     let resolved = store.resolve_str(TENANT, "pw=${secret:db-password}");
@@ -90,8 +90,8 @@ fn a_seal_copied_from_another_secret_is_integrity() {
         )
         .unwrap();
     let store = f.reopen();
-    expect_code(store.get_value(TENANT, "b"), ErrorCode::Integrity);
-    assert_eq!(store.get_value(TENANT, "a").unwrap().as_bytes(), b"v");
+    expect_code(store.get(TENANT, "b"), ErrorCode::Integrity);
+    assert_eq!(store.get(TENANT, "a").unwrap().as_bytes(), b"v");
 }
 
 #[test]
@@ -150,7 +150,7 @@ fn an_older_copy_of_the_database_fails_to_open_until_the_restore_is_accepted() {
     )
     .unwrap();
     assert_eq!(
-        accepted.get_value(TENANT, "api-key").unwrap().as_bytes(),
+        accepted.get(TENANT, "api-key").unwrap().as_bytes(),
         b"old-leaked",
         "a deliberate restore serves the restored value"
     );
@@ -259,10 +259,7 @@ fn a_deleted_key_check_is_integrity_and_never_rewritten() {
         reopen_result(&f.path, &MasterKey::generate()),
         ErrorCode::WrongMasterKey,
     );
-    assert_eq!(
-        f.reopen().get_value(TENANT, "s").unwrap().as_bytes(),
-        b"value"
-    );
+    assert_eq!(f.reopen().get(TENANT, "s").unwrap().as_bytes(), b"value");
 }
 
 #[test]
@@ -333,7 +330,7 @@ fn a_deleted_state_row_is_integrity_and_a_flagged_legacy_store_is_adopted_once()
         )
         .unwrap();
     let adopted = f.reopen();
-    assert_eq!(adopted.get_value(TENANT, "s").unwrap().as_bytes(), b"value");
+    assert_eq!(adopted.get(TENANT, "s").unwrap().as_bytes(), b"value");
     adopted.close().unwrap();
     let flag: Vec<u8> = raw_connection(&f.path)
         .query_row(
@@ -364,11 +361,11 @@ fn a_store_of_the_previous_schema_is_migrated_and_adopted_with_its_log() {
     .unwrap();
     let store = open(&path, &key);
     assert_eq!(
-        store.get_value("default", "api-key").unwrap().as_bytes(),
+        store.get("default", "api-key").unwrap().as_bytes(),
         b"second"
     );
     assert!(store
-        .get_value("default", "ca")
+        .get("default", "ca")
         .unwrap()
         .as_bytes()
         .starts_with(b"-----BEGIN"));
@@ -406,7 +403,7 @@ fn a_store_of_the_previous_schema_is_migrated_and_adopted_with_its_log() {
         )
         .unwrap();
     expect_code(
-        open(&path, &key).get_value("default", "api-key"),
+        open(&path, &key).get("default", "api-key"),
         ErrorCode::Integrity,
     );
 }
@@ -482,7 +479,7 @@ mod postgres {
             .execute("UPDATE tbs_secrets SET version = 1 WHERE name = 'pw'", &[])
             .unwrap();
         let store = SecretStorage::open(&url, opts()).unwrap();
-        let err = expect_code(store.get_value(TENANT, "pw"), ErrorCode::Integrity);
+        let err = expect_code(store.get(TENANT, "pw"), ErrorCode::Integrity);
         assert!(!err.message().contains("first"), "{err}");
         store.close().unwrap();
         drop(store);

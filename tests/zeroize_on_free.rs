@@ -435,7 +435,7 @@ fn released_memory_never_holds_plaintext_or_keys() {
             )
             .unwrap(),
         );
-        let value = rust.get_value(TENANT, "api-key").unwrap();
+        let value = rust.get(TENANT, "api-key").unwrap();
         assert!(contains(value.as_bytes(), TEXT_VALUE));
         drop(value);
         let resolved = Zeroizing::new(rust.resolve_str(TENANT, text_doc).unwrap().into_owned());

@@ -27,7 +27,7 @@ pub enum AuditAction {
     TrackReferences,
     /// A source's references were forgotten.
     UntrackReferences,
-    /// A value was read (`get_value`).
+    /// A value was read (`get`).
     Get,
     /// A value was substituted into a document.
     Resolve,

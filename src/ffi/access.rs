@@ -272,7 +272,7 @@ pub unsafe extern "C" fn tbs_store_stale(
 /// `store` must be a live handle; `log_path` NULL or valid; `out_report_json` NULL or
 /// writable.
 #[no_mangle]
-pub unsafe extern "C" fn tbs_store_verify_audit(
+pub unsafe extern "C" fn tbs_store_verify_audit_log(
     store: *mut tbs_store,
     log_path: *const c_char,
     out_report_json: *mut tbs_buffer,
@@ -297,7 +297,7 @@ pub unsafe extern "C" fn tbs_store_verify_audit(
 
 /// The path of the audit log file this store writes, as text in `*out_path`;
 /// `TBS_NOT_FOUND` when it writes none (auditing disabled, or only to a callback). Needs READ
-/// in every tenant, like `tbs_store_verify_audit`.
+/// in every tenant, like `tbs_store_verify_audit_log`.
 ///
 /// # Safety
 /// `store` must be a live handle; `out_path` writable.

@@ -311,7 +311,7 @@ pub unsafe extern "C" fn tbs_store_track_references(
 /// # Safety
 /// `store` must be a live handle; strings valid; `out_removed` NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn tbs_store_untrack_references(
+pub unsafe extern "C" fn tbs_store_untrack(
     store: *mut tbs_store,
     tenant: *const c_char,
     source_id: *const c_char,

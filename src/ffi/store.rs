@@ -509,7 +509,7 @@ pub unsafe extern "C" fn tbs_store_get(
         let tenant = unsafe { arg_str(tenant, "tenant") }?;
         // SAFETY: as above.
         let name = unsafe { arg_str(name, "name") }?;
-        let buffer = buffer_from_vec(storage.get_value(tenant, name)?.into_bytes());
+        let buffer = buffer_from_vec(storage.get(tenant, name)?.into_bytes());
         // SAFETY: checked non-NULL; writable by the caller's contract.
         unsafe { out_value.write(buffer) };
         Ok(())

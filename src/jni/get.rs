@@ -27,7 +27,7 @@ pub extern "system" fn get_secret<'local>(
         let store = unsafe { handle_ref(handle) }?.session();
         let mut args = TenantName::new();
         let (tenant, name) = args.read(env, &tenant, &name)?;
-        let value = store.get_value(tenant, name)?;
+        let value = store.get(tenant, name)?;
         if value.secret_type() != SecretType::Text {
             return Err(type_mismatch(name, value.secret_type()));
         }
@@ -60,7 +60,7 @@ pub extern "system" fn get_secret_into<'local>(
         let value = {
             let tenant = buffer_str(buffer, 0, tenant_len, "tenantId")?;
             let name = buffer_str(buffer, tenant.len(), name_len, "name")?;
-            let value = store.get_value(tenant, name)?;
+            let value = store.get(tenant, name)?;
             if value.secret_type() != SecretType::Text {
                 return Err(type_mismatch(name, value.secret_type()));
             }
@@ -123,7 +123,7 @@ pub extern "system" fn get_secret_bytes<'local>(
         let store = unsafe { handle_ref(handle) }?.session();
         let mut args = TenantName::new();
         let (tenant, name) = args.read(env, &tenant, &name)?;
-        let value = store.get_value(tenant, name)?;
+        let value = store.get(tenant, name)?;
         new_bytes(env, value.as_bytes())
     })
     .resolve::<ThrowSecretStorageException>()

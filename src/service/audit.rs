@@ -40,7 +40,7 @@ impl SecretStorage {
     /// let options = StorageOptions::with_master_key(MasterKey::generate());
     /// let store = SecretStorage::open(dir.path().join("tbsecrets.db"), options)?;
     /// store.create("tenant-a", "MyApiKey", SecretType::Text, b"s3cr3t", "")?;
-    /// store.get_value("tenant-a", "MyApiKey")?;
+    /// store.get("tenant-a", "MyApiKey")?;
     ///
     /// let report = store.verify_audit_log(None)?; // the store's own log
     /// assert!(report.is_intact());

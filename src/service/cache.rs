@@ -1,7 +1,7 @@
 //! The per-handle cache of current-version ciphertexts, keyed by tenant then name, so
 //! lookups borrow `&str` keys and allocate nothing.
 //!
-//! Entries hold ciphertext and a prepared data key, never plaintext: each `get_value`
+//! Entries hold ciphertext and a prepared data key, never plaintext: each `get`
 //! decrypts afresh. Each entry also counts its uses, harvested in batches by the service.
 
 use crate::crypto::{open_with_aad, DataKey};

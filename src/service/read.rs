@@ -1,4 +1,4 @@
-//! The read path of `SecretStorage`: `get_value`, the cache (load, synchronise with other
+//! The read path of `SecretStorage`: `get`, the cache (load, synchronise with other
 //! connections' commits, forget after local writes) and batched usage counting.
 
 use super::{
@@ -15,7 +15,7 @@ impl SecretStorage {
     /// Decrypts the current value of a secret. The returned holder zeroizes on drop.
     ///
     /// The hot path takes no write lock and does not touch the database. The use is audited
-    /// (batched) as the host; see [`Session::get_value`](crate::Session::get_value) to act as a principal.
+    /// (batched) as the host; see [`Session::get`](crate::Session::get) to act as a principal.
     ///
     /// ```
     /// use tbsecrets::{ErrorCode, MasterKey, SecretStorage, SecretType, StorageOptions};
@@ -26,25 +26,20 @@ impl SecretStorage {
     /// store.create("tenant-a", "MyApiKey", SecretType::Text, b"s3cr3t", "")?;
     /// store.update_value("tenant-a", "MyApiKey", b"rotated", Some(1))?; // check-and-set
     ///
-    /// let value = store.get_value("tenant-a", "MyApiKey")?; // zeroized on drop
+    /// let value = store.get("tenant-a", "MyApiKey")?; // zeroized on drop
     /// assert_eq!(value.as_str()?, "rotated");
     /// // Tenants are separate: the same name in another tenant is another secret.
-    /// let missing = store.get_value("tenant-b", "MyApiKey");
+    /// let missing = store.get("tenant-b", "MyApiKey");
     /// assert_eq!(missing.unwrap_err().code(), ErrorCode::NotFound);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
-    pub fn get_value(&self, tenant: &str, name: &str) -> Result<SecretValue> {
-        self.host().get_value(tenant, name)
+    pub fn get(&self, tenant: &str, name: &str) -> Result<SecretValue> {
+        self.host().get(tenant, name)
     }
 
     #[inline]
-    pub(super) fn get_value_inner(
-        &self,
-        tenant: &str,
-        name: &str,
-        now: i64,
-    ) -> Result<SecretValue> {
+    pub(super) fn get_inner(&self, tenant: &str, name: &str, now: i64) -> Result<SecretValue> {
         self.ensure_open()?;
         // Opened under the cache's read lock: no reference count traffic on the hot path.
         let cacheable = self.sync_external_changes();

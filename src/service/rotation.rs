@@ -53,7 +53,7 @@ impl SecretStorage {
     /// let old = SecretStorage::open(&path, StorageOptions::with_master_key(old_key));
     /// assert_eq!(old.unwrap_err().code(), ErrorCode::WrongMasterKey);
     /// let store = SecretStorage::open(&path, StorageOptions::with_master_key(new_key))?;
-    /// assert_eq!(store.get_value("tenant-a", "MyApiKey")?.as_str()?, "s3cr3t");
+    /// assert_eq!(store.get("tenant-a", "MyApiKey")?.as_str()?, "s3cr3t");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn rotate_master_key(&self, new_key: &MasterKey) -> Result<RotationReport> {

@@ -37,12 +37,12 @@ pub(super) static HOST: Actor = Actor::Host;
 ///
 /// let admin = store.session(Principal::new("tenant-a", Role::TenantAdmin));
 /// admin.create("tenant-a", "MyApiKey", SecretType::Text, b"s3cr3t", "")?; // WRITE: allowed
-/// let denied = admin.get_value("tenant-a", "MyApiKey"); // administrators never read values
+/// let denied = admin.get("tenant-a", "MyApiKey"); // administrators never read values
 /// assert_eq!(denied.unwrap_err().code(), ErrorCode::PermissionDenied);
 ///
 /// let rule_engine = store.session(Principal::new("tenant-a", Role::Service));
-/// assert_eq!(rule_engine.get_value("tenant-a", "MyApiKey")?.as_str()?, "s3cr3t"); // RESOLVE
-/// let other_tenant = rule_engine.get_value("tenant-b", "MyApiKey");
+/// assert_eq!(rule_engine.get("tenant-a", "MyApiKey")?.as_str()?, "s3cr3t"); // RESOLVE
+/// let other_tenant = rule_engine.get("tenant-b", "MyApiKey");
 /// assert_eq!(other_tenant.unwrap_err().code(), ErrorCode::PermissionDenied);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
@@ -274,13 +274,13 @@ impl<'a> Session<'a> {
             .stale(tenant, age)
     }
 
-    /// Decrypts a secret's current value; needs RESOLVE. See [`SecretStorage::get_value`].
+    /// Decrypts a secret's current value; needs RESOLVE. See [`SecretStorage::get`].
     #[inline]
-    pub fn get_value(&self, tenant: &str, name: &str) -> Result<SecretValue> {
+    pub fn get(&self, tenant: &str, name: &str) -> Result<SecretValue> {
         let store = self.allow(Operation::Resolve, AuditAction::Get, tenant, &[name])?;
         // One clock read for the usage counter and the audit record.
         let now = super::clock::coarse_now_millis();
-        let result = store.get_value_inner(tenant, name, now);
+        let result = store.get_inner(tenant, name, now);
         let outcome = match &result {
             Ok(_) => ErrorCode::Ok,
             Err(e) => e.code(),

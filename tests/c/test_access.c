@@ -194,7 +194,7 @@ static void test_default_policy(tbs_store *root) {
     CHECK_OK(tbs_store_where_used(svc, TA, "api-key", &out));
     CHECK(buffer_contains(&out, "node-1"));
     tbs_buffer_free(&out);
-    CHECK_STATUS(tbs_store_untrack_references(svc, TA, "node-1", NULL), TBS_PERMISSION_DENIED);
+    CHECK_STATUS(tbs_store_untrack(svc, TA, "node-1", NULL), TBS_PERMISSION_DENIED);
 
     /* DELETE: administrators in their scope. */
     CHECK_STATUS(tbs_store_delete(svc, TA, "admin-made", false), TBS_PERMISSION_DENIED);
@@ -232,10 +232,10 @@ static void test_default_policy(tbs_store *root) {
     CHECK_STATUS(tbs_store_clear_materialized(svc), TBS_PERMISSION_DENIED);
     CHECK_OK(tbs_store_clear_materialized(root));
     CHECK_OK(tbs_store_flush_usage(svc));
-    CHECK_STATUS(tbs_store_verify_audit(svc, NULL, &out), TBS_PERMISSION_DENIED);
+    CHECK_STATUS(tbs_store_verify_audit_log(svc, NULL, &out), TBS_PERMISSION_DENIED);
     CHECK_STATUS(tbs_store_audit_log_path(admin, &out), TBS_PERMISSION_DENIED);
     CHECK(out.data == NULL);
-    CHECK_OK(tbs_store_verify_audit(sys, NULL, &out));
+    CHECK_OK(tbs_store_verify_audit_log(sys, NULL, &out));
     CHECK(buffer_contains(&out, "\"problem\":null"));
     tbs_buffer_free(&out);
 
@@ -301,8 +301,8 @@ static void test_arguments(tbs_store *root) {
     CHECK_STATUS(tbs_store_rotate_tenant_key(NULL, TA, NULL), TBS_INVALID_ARGUMENT);
     CHECK_STATUS(tbs_store_rotate_tenant_key(root, NULL, &buf), TBS_INVALID_ARGUMENT);
     CHECK_STATUS(tbs_store_rotate_tenant_key(root, BAD_UTF8, &buf), TBS_INVALID_ARGUMENT);
-    CHECK_STATUS(tbs_store_verify_audit(NULL, NULL, &buf), TBS_INVALID_ARGUMENT);
-    CHECK_STATUS(tbs_store_verify_audit(root, BAD_UTF8, &buf), TBS_INVALID_ARGUMENT);
+    CHECK_STATUS(tbs_store_verify_audit_log(NULL, NULL, &buf), TBS_INVALID_ARGUMENT);
+    CHECK_STATUS(tbs_store_verify_audit_log(root, BAD_UTF8, &buf), TBS_INVALID_ARGUMENT);
     CHECK(last_error_contains("log_path is not valid UTF-8"));
     CHECK_STATUS(tbs_store_unused(NULL, TA, 1, &buf), TBS_INVALID_ARGUMENT);
     CHECK_STATUS(tbs_store_unused(root, NULL, 1, &buf), TBS_INVALID_ARGUMENT);
@@ -408,7 +408,7 @@ static void test_options(void) {
     CHECK_STATUS(tbs_store_list(svc, TA, NULL, 0, 0, &out), TBS_PERMISSION_DENIED);
     CHECK_OK(tbs_store_close(svc));
     CHECK_OK(tbs_store_close(admin));
-    CHECK_OK(tbs_store_verify_audit(store, NULL, &out));
+    CHECK_OK(tbs_store_verify_audit_log(store, NULL, &out));
     CHECK(json_number(&out, "records") >= 4);
     tbs_buffer_free(&out);
     CHECK_OK(tbs_store_close(store));
@@ -426,7 +426,7 @@ static void test_options(void) {
     if (store != NULL) {
         CHECK_OK(put(store, TA, "k", VALUES[0]));
         CHECK_STATUS(tbs_store_audit_log_path(store, &out), TBS_NOT_FOUND);
-        CHECK_STATUS(tbs_store_verify_audit(store, NULL, &out), TBS_INVALID_ARGUMENT);
+        CHECK_STATUS(tbs_store_verify_audit_log(store, NULL, &out), TBS_INVALID_ARGUMENT);
         CHECK(out.data == NULL);
         CHECK_OK(tbs_store_close(store));
     }
@@ -533,23 +533,23 @@ static void test_audit(void) {
     snprintf(log, sizeof log, "%s", out.data == NULL ? "" : (const char *)out.data);
     tbs_buffer_free(&out);
     CHECK(strstr(log, "audited.db.audit.jsonl") != NULL);
-    CHECK_OK(tbs_store_verify_audit(root, NULL, &out));
+    CHECK_OK(tbs_store_verify_audit_log(root, NULL, &out));
     CHECK(json_number(&out, "records") == records && json_number(&out, "last_seq") == records);
     CHECK(buffer_contains(&out, "\"problem\":null"));
     tbs_buffer_free(&out);
-    CHECK_OK(tbs_store_verify_audit(root, log, NULL));
+    CHECK_OK(tbs_store_verify_audit_log(root, log, NULL));
 
     /* One edited byte on line 3 (a tenant name) is found, and the report still comes back. */
     path_in(copy, sizeof copy, "edited.audit.jsonl");
     CHECK(copy_with_edit(log, copy, 2, 't', 'T') == 0);
-    CHECK_STATUS(tbs_store_verify_audit(root, copy, &out), TBS_INTEGRITY);
+    CHECK_STATUS(tbs_store_verify_audit_log(root, copy, &out), TBS_INTEGRITY);
     CHECK(last_error_contains("INTEGRITY: audit log line 3: "));
     CHECK(buffer_contains(&out, "\"problem\":{\"line\":3"));
     CHECK(json_number(&out, "records") == 2);
     tbs_buffer_free(&out);
     /* A missing log while the store has sealed records: deleted, and said so. */
     path_in(copy, sizeof copy, "missing.audit.jsonl");
-    CHECK_STATUS(tbs_store_verify_audit(root, copy, &out), TBS_INTEGRITY);
+    CHECK_STATUS(tbs_store_verify_audit_log(root, copy, &out), TBS_INTEGRITY);
     CHECK(last_error_contains("does not exist"));
     CHECK(buffer_contains(&out, "\"problem\":{\"line\":1"));
     tbs_buffer_free(&out);
@@ -564,7 +564,7 @@ static void test_audit(void) {
     CHECK(rename(copy, log) == 0);
     root = open_store("audited.db", KEY, NULL);
     if (root != NULL) {
-        CHECK_STATUS(tbs_store_verify_audit(root, NULL, &out), TBS_INTEGRITY);
+        CHECK_STATUS(tbs_store_verify_audit_log(root, NULL, &out), TBS_INTEGRITY);
         CHECK(last_error_contains("audit log line 2: "));
         tbs_buffer_free(&out);
         CHECK_OK(tbs_store_close(root));
@@ -610,7 +610,7 @@ static void test_master_key_rotation(void) {
         CHECK_OK(get_equals(store, "tenant-c", "c", VALUES[3]));
         /* The host (root handle) may rotate too; the audit log survives rotations. */
         CHECK_OK(tbs_store_rotate_master_key(store, KEY, 32, NULL));
-        CHECK_OK(tbs_store_verify_audit(store, NULL, NULL));
+        CHECK_OK(tbs_store_verify_audit_log(store, NULL, NULL));
         CHECK_OK(tbs_store_close(store));
     }
     CHECK_OK(tbs_store_open(db, KEY, 32, NULL, &store));

@@ -672,15 +672,15 @@ static void test_references(tbs_store *store) {
     CHECK_STATUS(tbs_store_delete(store, T, "user", false), TBS_IN_USE);
     CHECK(last_error_contains("rule-node-1"));
     size_t removed = 99;
-    CHECK_OK(tbs_store_untrack_references(store, T, "rule-node-1", &removed));
+    CHECK_OK(tbs_store_untrack(store, T, "rule-node-1", &removed));
     CHECK(removed == 2);
-    CHECK_OK(tbs_store_untrack_references(store, T, "rule-node-1", NULL));
-    CHECK_OK(tbs_store_untrack_references(store, T, "never-tracked", &removed));
+    CHECK_OK(tbs_store_untrack(store, T, "rule-node-1", NULL));
+    CHECK_OK(tbs_store_untrack(store, T, "never-tracked", &removed));
     CHECK(removed == 0);
-    CHECK_STATUS(tbs_store_untrack_references(NULL, T, "s", &removed), TBS_INVALID_ARGUMENT);
-    CHECK_STATUS(tbs_store_untrack_references(store, NULL, "s", &removed), TBS_INVALID_ARGUMENT);
-    CHECK_STATUS(tbs_store_untrack_references(store, T, NULL, &removed), TBS_INVALID_ARGUMENT);
-    CHECK_STATUS(tbs_store_untrack_references(store, T, BAD_UTF8, &removed),
+    CHECK_STATUS(tbs_store_untrack(NULL, T, "s", &removed), TBS_INVALID_ARGUMENT);
+    CHECK_STATUS(tbs_store_untrack(store, NULL, "s", &removed), TBS_INVALID_ARGUMENT);
+    CHECK_STATUS(tbs_store_untrack(store, T, NULL, &removed), TBS_INVALID_ARGUMENT);
+    CHECK_STATUS(tbs_store_untrack(store, T, BAD_UTF8, &removed),
                  TBS_INVALID_ARGUMENT);
     CHECK_OK(tbs_store_delete(store, T, "user", false));
 

@@ -43,7 +43,7 @@ pub struct Global {
     #[arg(long, global = true, conflicts_with = "key_file")]
     pub master_key_stdin: bool,
     /// The role to act as in --tenant: SYS_ADMIN, TENANT_ADMIN, CUSTOMER_USER or SERVICE.
-    /// Default: SERVICE for `resolve` and `reveal`, TENANT_ADMIN for everything else.
+    /// Default: SERVICE for `resolve` and `get`, TENANT_ADMIN for everything else.
     #[arg(long = "as", env = "TBS_ROLE", value_parser = parse_role, global = true)]
     pub role: Option<tbsecrets::Role>,
     /// Who is acting (a user or service name), written to the audit log. Default: $USER.
@@ -157,17 +157,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Print a secret's value to stdout, and nothing else (alias: `get`, the core's verb).
+    /// Print a secret's value to stdout, and nothing else (alias: `reveal`).
     ///
     /// There is no --json: it would put the value inside a JSON document.
-    #[command(visible_alias = "get")]
-    Reveal {
+    #[command(visible_alias = "reveal")]
+    Get {
         /// Secret name.
         name: String,
     },
-    /// Delete a secret (refused while sources reference it, unless --force) (alias: `delete`).
-    #[command(visible_alias = "delete")]
-    Rm {
+    /// Delete a secret (refused while sources reference it, unless --force) (alias: `rm`).
+    #[command(visible_alias = "rm")]
+    Delete {
         /// Secret name.
         name: String,
         /// Delete even while sources reference it.
@@ -244,8 +244,9 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List the secrets a config file references.
-    Refs {
+    /// List the secrets a config file references (alias: `refs`).
+    #[command(visible_alias = "refs")]
+    References {
         /// The file to read.
         file: PathBuf,
         /// Print JSON.
@@ -328,7 +329,7 @@ mod tests {
         Cli::command().debug_assert();
     }
 
-    /// Every command that prints something takes --json, except `reveal` (its output is the
+    /// Every command that prints something takes --json, except `get` (its output is the
     /// value) and the generators of completions and manual pages.
     #[test]
     fn every_command_that_prints_takes_json() {
@@ -345,7 +346,7 @@ mod tests {
         for command in leaves {
             let name = command.get_name();
             let json = command.get_arguments().any(|a| a.get_id() == "json");
-            let expected = !matches!(name, "reveal" | "completions" | "man");
+            let expected = !matches!(name, "get" | "completions" | "man");
             assert_eq!(json, expected, "{name}: --json");
         }
     }

@@ -71,14 +71,14 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
                 Ok(render::history(&versions))
             }
         }
-        Command::Reveal { name } => {
+        Command::Get { name } => {
             let store = open_existing(g)?;
             let value = store
                 .session(principal(g, Role::Service))
-                .get_value(&g.tenant, name)?;
+                .get(&g.tenant, name)?;
             Ok(value.as_bytes().to_vec())
         }
-        Command::Rm { name, force, json } => {
+        Command::Delete { name, force, json } => {
             admin(&*open_existing(g)?, g).delete_with(&g.tenant, name, *force)?;
             let done = render::Deleted {
                 action: "deleted",
@@ -170,7 +170,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             let found = admin(&*open_existing(g)?, g).stale(&g.tenant, days_of(*days))?;
             listing(&found, *json)
         }
-        Command::Refs { file, json } => {
+        Command::References { file, json } => {
             let text = read_text(file)?;
             let refs = SecretStorage::references(&text)?;
             if *json {
