@@ -93,8 +93,8 @@ fi
 readelf -d "$so" | grep -q 'Library soname: \[libtbsecrets.so.0\]' \
     || { echo "the library has no SONAME libtbsecrets.so.0" >&2; exit 1; }
 echo "   SONAME libtbsecrets.so.0"
-stage "java: mvn verify (builds the stripped jni,postgres library, JUnit 5 under -Xcheck:jni, packaged-jar tests)"
-mvn -B -ntp -f java/pom.xml verify 2>&1 | tee -a "$log"
+stage "java: mvn verify of java/all.xml (builds the stripped jni,postgres library, JUnit 5 under -Xcheck:jni, packaged-jar tests)"
+mvn -B -ntp -f java/all.xml verify 2>&1 | tee -a "$log"
 
 stage "done"
 echo "== stage times"
