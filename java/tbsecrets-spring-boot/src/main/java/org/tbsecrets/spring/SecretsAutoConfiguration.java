@@ -6,6 +6,8 @@ import org.springframework.boot.autoconfigure.AutoConfiguration;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.Configuration;
+import org.springframework.core.env.ConfigurableEnvironment;
+import org.springframework.core.env.PropertySource;
 
 /**
  * Keeps resolved secrets out of the actuator: with the actuator on the class path, a
@@ -28,18 +30,34 @@ public class SecretsAutoConfiguration {
         /**
          * The function that replaces resolved values with their placeholder text.
          *
+         * @param environment the application's environment
          * @return the function
          */
         @Bean
-        public SanitizingFunction tbsecretsSanitizingFunction() {
-            return SecretsAutoConfiguration::sanitize;
+        public SanitizingFunction tbsecretsSanitizingFunction(ConfigurableEnvironment environment) {
+            return data -> sanitize(environment, data);
         }
     }
 
-    static SanitizableData sanitize(SanitizableData data) {
-        if (data.getPropertySource() instanceof ResolvedSecrets resolved) {
+    /**
+     * A value from a {@link ResolvedSecrets} source becomes its placeholder text (or
+     * {@code ******}); so does the raw value of the source it was resolved from, which Spring
+     * would otherwise show half-resolved (<code>${secret:x}</code> read as property
+     * {@code secret} with default {@code x}).
+     */
+    static SanitizableData sanitize(ConfigurableEnvironment environment, SanitizableData data) {
+        PropertySource<?> source = data.getPropertySource();
+        if (source instanceof ResolvedSecrets resolved) {
             String text = resolved.placeholderText(data.getKey());
             return text != null ? data.withValue(text) : data.withSanitizedValue();
+        }
+        if (source != null && data.getKey() != null
+                && environment.getPropertySources().get(ResolvedSecrets.NAME_PREFIX + source.getName())
+                        instanceof ResolvedSecrets resolved) {
+            String text = resolved.placeholderText(data.getKey());
+            if (text != null) {
+                return data.withValue(text);
+            }
         }
         return data;
     }

@@ -18,6 +18,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -126,6 +127,8 @@ class SpringBootSecretsTest {
         try (ConfigurableApplicationContext ctx = run(TestStore.create(dir))) {
             assertEquals("jdbc:postgresql://db.local/db?password=" + TestStore.PW,
                     ctx.getBean(AppSettings.class).url());
+            // ThingsBoard's ${ENV_VARIABLE:default} with a secret as the default.
+            assertEquals(TestStore.PW, ctx.getEnvironment().getProperty("app.tb-style"));
         }
     }
 
@@ -242,7 +245,11 @@ class SpringBootSecretsTest {
             }
             String env = http.send(HttpRequest.newBuilder(URI.create(base + "/actuator/env/spring.datasource.password"))
                     .build(), HttpResponse.BodyHandlers.ofString()).body();
-            assertTrue(env.contains("${secret:db-password}"), env);
+            // The summary, the resolved source and the original all show the placeholder text.
+            assertEquals(3, env.split(Pattern.quote("\"value\":\"${secret:db-password}\""), -1).length - 1, env);
+            String configprops = http.send(HttpRequest.newBuilder(URI.create(base + "/actuator/configprops"))
+                    .build(), HttpResponse.BodyHandlers.ofString()).body();
+            assertTrue(configprops.contains("\"password\":\"${secret:db-password}\""), configprops);
             // Not a secret: still shown.
             String url = http.send(HttpRequest.newBuilder(URI.create(base + "/actuator/env/spring.datasource.url"))
                     .build(), HttpResponse.BodyHandlers.ofString()).body();
