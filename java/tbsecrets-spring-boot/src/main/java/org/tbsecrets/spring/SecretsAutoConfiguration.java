@@ -37,28 +37,28 @@ public class SecretsAutoConfiguration {
         public SanitizingFunction tbsecretsSanitizingFunction(ConfigurableEnvironment environment) {
             return data -> sanitize(environment, data);
         }
-    }
 
-    /**
-     * A value from a {@link ResolvedSecrets} source becomes its placeholder text (or
-     * {@code ******}); so does the raw value of the source it was resolved from, which Spring
-     * would otherwise show half-resolved (<code>${secret:x}</code> read as property
-     * {@code secret} with default {@code x}).
-     */
-    static SanitizableData sanitize(ConfigurableEnvironment environment, SanitizableData data) {
-        PropertySource<?> source = data.getPropertySource();
-        if (source instanceof ResolvedSecrets resolved) {
-            String text = resolved.placeholderText(data.getKey());
-            return text != null ? data.withValue(text) : data.withSanitizedValue();
-        }
-        if (source != null && data.getKey() != null
-                && environment.getPropertySources().get(ResolvedSecrets.NAME_PREFIX + source.getName())
-                        instanceof ResolvedSecrets resolved) {
-            String text = resolved.placeholderText(data.getKey());
-            if (text != null) {
-                return data.withValue(text);
+        /**
+         * A value from a {@link ResolvedSecrets} source becomes its placeholder text (or
+         * {@code ******}); so does the raw value of the source it was resolved from, which Spring
+         * would otherwise show half-resolved (<code>${secret:x}</code> read as property
+         * {@code secret} with default {@code x}).
+         */
+        static SanitizableData sanitize(ConfigurableEnvironment environment, SanitizableData data) {
+            PropertySource<?> source = data.getPropertySource();
+            if (source instanceof ResolvedSecrets resolved) {
+                String text = resolved.placeholderText(data.getKey());
+                return text != null ? data.withValue(text) : data.withSanitizedValue();
             }
+            if (source != null && data.getKey() != null
+                    && environment.getPropertySources().get(ResolvedSecrets.NAME_PREFIX + source.getName())
+                            instanceof ResolvedSecrets resolved) {
+                String text = resolved.placeholderText(data.getKey());
+                if (text != null) {
+                    return data.withValue(text);
+                }
+            }
+            return data;
         }
-        return data;
     }
 }

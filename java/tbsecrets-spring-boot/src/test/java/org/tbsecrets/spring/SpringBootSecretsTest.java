@@ -2,7 +2,6 @@ package org.tbsecrets.spring;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -32,6 +31,7 @@ import org.springframework.core.env.StandardEnvironment;
 import org.springframework.core.env.SystemEnvironmentPropertySource;
 import org.tbsecrets.ErrorCode;
 import org.tbsecrets.InvalidArgumentException;
+import org.tbsecrets.MalformedPlaceholderException;
 import org.tbsecrets.PlaceholderProblem;
 import org.tbsecrets.SecretStorageException;
 import org.tbsecrets.TenantSecrets;
@@ -101,6 +101,28 @@ class SpringBootSecretsTest {
         PlaceholderProblem token = e.problems().stream().filter(p -> p.name().equals("token-missing")).findFirst()
                 .orElseThrow();
         assertEquals("jdbc:postgresql://h/db?password=${secret:pw}&token=".length(), token.offset());
+    }
+
+    @Test
+    void malformedPlaceholderFailsTheStartNamingTheProperty() {
+        Map<String, Object> properties = TestStore.create(dir).properties();
+        properties.put("app.broken", "x${secret:never-closed");
+        MalformedPlaceholderException e = assertThrows(MalformedPlaceholderException.class,
+                () -> app(properties).run().close());
+        assertTrue(e.getMessage().contains("app.broken"), e.getMessage());
+        assertEquals(ErrorCode.MALFORMED_PLACEHOLDER, e.code());
+        assertEquals(1, e.problems().get(0).offset(), "the offset counts from the start of the value");
+    }
+
+    @Test
+    void typeMismatchFailsTheStart() {
+        Map<String, Object> properties = TestStore.create(dir).properties();
+        properties.put("app.wrong-type", "${secret:db-password;type:TEXT_FILE}");
+        SecretStorageException e = assertThrows(SecretStorageException.class, () -> app(properties).run().close());
+        assertTrue(e.getMessage().contains("app.wrong-type"), e.getMessage());
+        assertTrue(e.getMessage().contains("db-password"), e.getMessage());
+        assertFalse(e.getMessage().contains(TestStore.DB_PASSWORD));
+        assertEquals(ErrorCode.TYPE_MISMATCH, e.code());
     }
 
     @Test
@@ -264,7 +286,6 @@ class SpringBootSecretsTest {
         try (ConfigurableApplicationContext ctx = app(properties).run()) {
             // Spring reads ${secret:db-password} as property "secret" with default "db-password".
             assertEquals("db-password", ctx.getBean(DataSourceSettings.class).password());
-            assertInstanceOf(Object.class, ctx);
             assertFalse(ctx.containsBean(SecretPropertyResolver.TENANT_SECRETS_BEAN));
         }
     }
