@@ -82,6 +82,17 @@ class SpringBootSecretsTest {
     }
 
     @Test
+    void aFailedStartClosesTheStore() {
+        Map<String, Object> properties = TestStore.create(dir).properties();
+        properties.put("app.fail-on-start", "true");
+        TestApplication.lastSecrets = null;
+        assertThrows(RuntimeException.class, () -> app(properties).run().close());
+        TenantSecrets secrets = TestApplication.lastSecrets;
+        assertEquals(TestStore.TENANT, secrets.tenantId());
+        assertThrows(IllegalStateException.class, () -> secrets.getSecret("pw"));
+    }
+
+    @Test
     void everyMissingSecretIsNamedWithItsProperty() {
         TestStore store = TestStore.create(dir);
         UnresolvedPlaceholderException e = assertThrows(UnresolvedPlaceholderException.class,

@@ -2,10 +2,12 @@ package org.tbsecrets.spring.app;
 
 import org.springframework.beans.factory.annotation.Value;
 import org.springframework.boot.autoconfigure.SpringBootApplication;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
 import org.springframework.context.annotation.Bean;
 import org.springframework.context.annotation.PropertySource;
+import org.tbsecrets.TenantSecrets;
 
 /** The small application the tests boot: its configuration is in application.yml. */
 @SpringBootApplication
@@ -51,6 +53,16 @@ public class TestApplication {
         public String password() {
             return password;
         }
+    }
+
+    /** The {@code TenantSecrets} bean seen by the last {@link #failing} bean (for tests). */
+    public static volatile TenantSecrets lastSecrets;
+
+    @Bean
+    @ConditionalOnProperty("app.fail-on-start")
+    Object failing(TenantSecrets secrets) {
+        lastSecrets = secrets;
+        throw new IllegalStateException("this application fails to start, as asked");
     }
 
     @Bean
