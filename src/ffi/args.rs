@@ -269,3 +269,89 @@ impl OptOut<tbs_buffer> {
         self.put(json_buffer(value)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Decodes like an entry point would, so that `arg!` names the parameter.
+    fn decode_tenant(tenant: *const c_char) -> Result<String> {
+        let tenant: &str = arg!(tenant);
+        Ok(tenant.to_owned())
+    }
+
+    #[test]
+    fn arg_names_the_parameter_by_its_identifier() {
+        let err = decode_tenant(std::ptr::null()).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument);
+        assert_eq!(err.message(), "tenant is NULL");
+        assert_eq!(decode_tenant(c"t-1".as_ptr()).unwrap(), "t-1");
+        let bad = c"a\xffb";
+        let err = decode_tenant(bad.as_ptr()).unwrap_err();
+        assert_eq!(
+            err.message(),
+            "tenant is not valid UTF-8 (invalid byte at offset 1)"
+        );
+    }
+
+    #[test]
+    fn byte_ranges_and_documents_check_null_length_and_cap() {
+        // SAFETY (all calls): NULL pointers, or a live array of the given length.
+        let err = unsafe { <&[u8]>::from_c((std::ptr::null(), 3), "value") }.unwrap_err();
+        assert_eq!(err.message(), "value is NULL but its length is 3");
+        let empty = unsafe { <&[u8]>::from_c((std::ptr::null(), 0), "value") }.unwrap();
+        assert!(empty.is_empty());
+        // Over the cap: refused before the (dangling) pointer is read.
+        let too_long = MAX_DOCUMENT_BYTES + 1;
+        let dangling = std::ptr::NonNull::<u8>::dangling().as_ptr();
+        let err =
+            unsafe { <&str>::from_c((dangling.cast_const(), too_long), "document") }.unwrap_err();
+        assert_eq!(err.code(), ErrorCode::InvalidArgument);
+        assert!(
+            err.message().starts_with("document is 67108865 bytes long"),
+            "{err}"
+        );
+        let text = b"{}";
+        let doc = unsafe { <&str>::from_c((text.as_ptr(), text.len()), "json") }.unwrap();
+        assert_eq!(doc, "{}");
+    }
+
+    #[test]
+    fn numbers_outside_their_constants_are_invalid_arguments() {
+        // SAFETY (all calls): numbers, no pointer.
+        unsafe {
+            assert_eq!(SecretType::from_c(1, "t").unwrap(), SecretType::TextFile);
+            let err = SecretType::from_c(7, "secret_type").unwrap_err();
+            assert!(err.message().contains("unknown secret type 7"), "{err}");
+            assert!(matches!(
+                DocumentFormat::from_c(1, "f"),
+                Ok(DocumentFormat::Json)
+            ));
+            let err = DocumentFormat::from_c(3, "format").unwrap_err();
+            assert_eq!(err.code(), ErrorCode::InvalidArgument);
+            assert!(
+                ResolveOptions::from_c(1, "flags")
+                    .unwrap()
+                    .materialize_files
+            );
+            let err = ResolveOptions::from_c(6, "flags").unwrap_err();
+            assert!(err.message().contains("unknown resolve flags 0x6"), "{err}");
+        }
+    }
+
+    #[test]
+    fn out_parameters_required_optional_and_written_only_when_put() {
+        // SAFETY (all calls): NULL, or a live local.
+        let err = unsafe { Out::<u64>::from_c(std::ptr::null_mut(), "out_version") }
+            .err()
+            .unwrap();
+        assert_eq!(err.message(), "out_version is NULL");
+        let unwanted = unsafe { OptOut::<tbs_buffer>::from_c(std::ptr::null_mut(), "o") };
+        unwanted.unwrap().json(&[1, 2]).unwrap();
+        let mut version = 0u64;
+        let out = unsafe { OptOut::from_c(&mut version as *mut u64, "out_version") }.unwrap();
+        assert_eq!(version, 0, "decoding writes nothing");
+        out.put(7).unwrap();
+        assert_eq!(version, 7);
+    }
+}

@@ -374,3 +374,72 @@ pub(in crate::jni) fn utf8_document(bytes: &[u8]) -> BridgeResult<&str> {
         ))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    fn message<T: std::fmt::Debug>(result: BridgeResult<T>) -> String {
+        match result.unwrap_err() {
+            BridgeError::Store(err) => {
+                assert_eq!(err.code(), ErrorCode::InvalidArgument, "{err}");
+                err.message().to_owned()
+            }
+            BridgeError::Jni(err) => panic!("a JNI error for a bad number: {err}"),
+        }
+    }
+
+    #[test]
+    fn scalar_arguments_decode_or_name_what_is_wrong() {
+        assert_eq!(secret_type(0).unwrap(), SecretType::Text);
+        assert_eq!(message(secret_type(-1)), "unknown secret type -1");
+        assert_eq!(message(secret_type(256)), "unknown secret type 256");
+        assert_eq!(role(0).unwrap(), Role::ALL[0]);
+        assert_eq!(message(role(Role::ALL.len() as jint)), "unknown role 4");
+        assert_eq!(expected_version(-1), None);
+        assert_eq!(expected_version(3), Some(3));
+        assert_eq!(version(2).unwrap(), 2);
+        assert_eq!(message(version(-2)), "version -2 must not be negative");
+        assert_eq!(age(1500).unwrap(), Duration::from_millis(1500));
+        assert_eq!(message(age(-1)), "age -1 ms must not be negative");
+        assert_eq!(positive(5, "maxVersions").unwrap(), 5);
+        assert_eq!(
+            message(positive(0, "maxVersions")),
+            "maxVersions must be positive; got 0"
+        );
+    }
+
+    #[test]
+    fn list_queries_and_documents() {
+        let query = list_query(Some("db"), 2, 0).unwrap();
+        assert_eq!(
+            (query.name_contains.as_deref(), query.offset, query.limit),
+            (Some("db"), 2, 0)
+        );
+        assert_eq!(
+            message(list_query(None, -1, 0)),
+            "offset and limit must not be negative"
+        );
+        assert_eq!(utf8_document(b"{}").unwrap(), "{}");
+        assert_eq!(
+            message(utf8_document(b"ab\xff")),
+            "the document is not valid UTF-8 (invalid byte at offset 2)"
+        );
+        assert_eq!(checked_range(1, 2, 3).unwrap(), (1, 2));
+        assert!(checked_range(2, 2, 3).is_err());
+        assert!(checked_range(-1, 1, 3).is_err());
+    }
+
+    #[test]
+    fn call_buffer_strings_are_ascii_within_the_buffer() {
+        let buffer = b"tenant\xc3\xa9";
+        assert_eq!(buffer_str(buffer, 0, 6, "tenantId").unwrap(), "tenant");
+        assert!(buffer_str(buffer, 6, 2, "name").is_err(), "not ASCII");
+        assert!(buffer_str(buffer, 6, 9, "name").is_err(), "past the end");
+        assert!(
+            buffer_str(buffer, 0, -1, "name").is_err(),
+            "negative length"
+        );
+    }
+}
