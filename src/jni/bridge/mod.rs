@@ -48,9 +48,9 @@ pub(super) use results::{count, info_result, new_bytes, new_string, wire, Wiped}
 /// Before the `;`: the name the body gives the `&mut Env`, then, for a method that takes a
 /// store handle (a Java `long`, the first parameter after the class), the name it gives the
 /// `&Handle` looked up from it (a closed handle is CLOSED). After the `;`: the other Java
-/// parameters. The body returns `BridgeResult<ret>`; an error or a panic becomes the typed
-/// Java exception (`ThrowSecretStorageException`), and the method then returns the default
-/// (`null`, 0).
+/// parameters; `-> ()` for a `void` method. The body returns `BridgeResult<ret>`; an error or
+/// a panic becomes the typed Java exception (`ThrowSecretStorageException`), and the method
+/// then returns the default (`null`, 0).
 macro_rules! export {
     ($(
         $(#[$attr:meta])*
