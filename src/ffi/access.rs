@@ -79,15 +79,7 @@ pub unsafe extern "C" fn tbs_store_session(
         if let Some(id) = id {
             validate_principal_id(id)?;
         }
-        if let Actor::Principal(current) = &handle.actor {
-            return Err(Error::new(
-                ErrorCode::PermissionDenied,
-                format!(
-                    "a session ({} of tenant '{}') cannot derive sessions: use the store's root handle",
-                    current.role, current.tenant
-                ),
-            ));
-        }
+        handle.root_only("derive sessions")?;
         let mut principal = Principal::new(tenant, role);
         if let Some(id) = id {
             principal = principal.with_id(id);

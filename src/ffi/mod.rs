@@ -234,6 +234,21 @@ impl tbs_store {
         self.storage.acting(&self.actor)
     }
 
+    /// PERMISSION_DENIED unless this is the store's root handle: a session may not `action`
+    /// (derive sessions, clear the whole store's materialised files).
+    pub(crate) fn root_only(&self, action: &str) -> crate::Result<()> {
+        match &self.actor {
+            crate::access::Actor::Host => Ok(()),
+            crate::access::Actor::Principal(principal) => Err(crate::Error::new(
+                crate::ErrorCode::PermissionDenied,
+                format!(
+                    "{} of tenant '{}' may not {action}: that needs the store's root handle",
+                    principal.role, principal.tenant
+                ),
+            )),
+        }
+    }
+
     /// A secret value argument `ptr[0..len)`, its length checked against the store's limits
     /// for `secret_type` (`None`: not known, the larger bound) before a byte is read.
     ///

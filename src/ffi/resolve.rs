@@ -4,8 +4,6 @@ use super::args::{arg, FromC, OptOut, Out};
 use super::boundary::{guard, secret_json};
 use super::buffer::{buffer_from, buffer_from_vec};
 use super::{tbs_buffer, tbs_format, tbs_status, tbs_store};
-use crate::access::Actor;
-use crate::error::{Error, ErrorCode};
 use crate::{SecretStorage, Session};
 use std::borrow::Cow;
 use std::ffi::c_char;
@@ -164,15 +162,7 @@ pub unsafe extern "C" fn tbs_store_resolve_file_to(
 pub unsafe extern "C" fn tbs_store_clear_materialized(store: *mut tbs_store) -> tbs_status {
     guard(|| {
         let handle: &tbs_store = arg!(store);
-        if let Actor::Principal(principal) = &handle.actor {
-            return Err(Error::new(
-                ErrorCode::PermissionDenied,
-                format!(
-                    "{} of tenant '{}' may not clear materialised files: that needs the store's root handle",
-                    principal.role, principal.tenant
-                ),
-            ));
-        }
+        handle.root_only("clear materialised files")?;
         handle.storage.clear_materialized()
     })
 }
