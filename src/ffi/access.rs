@@ -1,37 +1,20 @@
 //! Session handles acting as principals, key rotation, usage reports and the audit log.
 
-use super::boundary::{
-    arg_bytes, arg_str, check_out, guard, handle_ref, json_buffer, opt_str, store_ref,
-    write_optional,
-};
-use super::{
-    tbs_buffer, tbs_role, tbs_status, tbs_store, TBS_ROLE_CUSTOMER_USER, TBS_ROLE_SERVICE,
-    TBS_ROLE_SYS_ADMIN, TBS_ROLE_TENANT_ADMIN,
-};
-use crate::access::{Actor, Principal, Role};
+use super::args::{arg, OptOut, Out};
+use super::boundary::guard;
+use super::buffer::buffer_from;
+use super::open::new_handle;
+use super::{tbs_buffer, tbs_role, tbs_status, tbs_store};
+use crate::access::{Actor, Principal};
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::validate_tenant;
-use crate::{MasterKey, SecretInfo};
+use crate::{MasterKey, SecretInfo, Session};
 use std::ffi::c_char;
 use std::path::Path;
 use std::time::Duration;
 
 /// The longest principal id, in bytes.
 const MAX_PRINCIPAL_ID_BYTES: usize = 255;
-
-/// The role for a C number.
-pub(crate) fn parse_role(value: tbs_role) -> Result<Role> {
-    match value {
-        TBS_ROLE_SYS_ADMIN => Ok(Role::SysAdmin),
-        TBS_ROLE_TENANT_ADMIN => Ok(Role::TenantAdmin),
-        TBS_ROLE_CUSTOMER_USER => Ok(Role::CustomerUser),
-        TBS_ROLE_SERVICE => Ok(Role::Service),
-        other => Err(Error::invalid(format!(
-            "unknown role {other}: expected TBS_ROLE_SYS_ADMIN (1), TBS_ROLE_TENANT_ADMIN (2), \
-             TBS_ROLE_CUSTOMER_USER (3) or TBS_ROLE_SERVICE (4)"
-        ))),
-    }
-}
 
 /// Checks a principal id: 1–255 bytes, no control characters (it goes to the audit log).
 fn validate_principal_id(id: &str) -> Result<()> {
@@ -87,38 +70,24 @@ pub unsafe extern "C" fn tbs_store_session(
     out_session: *mut *mut tbs_store,
 ) -> tbs_status {
     guard(|| {
-        check_out(out_session, "out_session")?;
-        // SAFETY: the caller's contract for each pointer.
-        let handle = unsafe { handle_ref(store) }?;
-        // SAFETY: as above.
-        let tenant = unsafe { arg_str(tenant, "tenant") }?;
-        // SAFETY: as above.
-        let id = unsafe { opt_str(principal_id, "principal_id") }?;
-        let role = parse_role(role)?;
+        let out_session: Out<*mut tbs_store> = arg!(out_session);
+        let handle: &tbs_store = arg!(store);
+        let tenant: &str = arg!(tenant);
+        let id: Option<&str> = arg!(principal_id);
+        let role = arg!(role);
         validate_tenant(tenant)?;
         if let Some(id) = id {
             validate_principal_id(id)?;
         }
-        if let Actor::Principal(current) = &handle.actor {
-            return Err(Error::new(
-                ErrorCode::PermissionDenied,
-                format!(
-                    "a session ({} of tenant '{}') cannot derive sessions: use the store's root handle",
-                    current.role, current.tenant
-                ),
-            ));
-        }
+        handle.root_only("derive sessions")?;
         let mut principal = Principal::new(tenant, role);
         if let Some(id) = id {
             principal = principal.with_id(id);
         }
-        let session = Box::into_raw(Box::new(tbs_store {
-            storage: handle.storage.clone(),
-            actor: Actor::Principal(principal),
-        }));
-        // SAFETY: checked non-NULL; writable by the caller's contract.
-        unsafe { out_session.write(session) };
-        Ok(())
+        out_session.put(new_handle(
+            handle.storage.clone(),
+            Actor::Principal(principal),
+        ))
     })
 }
 
@@ -143,18 +112,10 @@ pub unsafe extern "C" fn tbs_store_rotate_master_key(
     out_report_json: *mut tbs_buffer,
 ) -> tbs_status {
     guard(|| {
-        // SAFETY: the caller's contract for each pointer.
-        let session = unsafe { store_ref(store) }?;
-        // SAFETY: as above.
-        let raw = unsafe { arg_bytes(new_key, new_key_len, "new_key") }?;
-        let new_key = MasterKey::from_bytes(raw)?;
-        let report = session.rotate_master_key(&new_key)?;
-        if !out_report_json.is_null() {
-            let json = json_buffer(&report)?;
-            // SAFETY: as above.
-            unsafe { write_optional(out_report_json, json) };
-        }
-        Ok(())
+        let out_report_json: OptOut<tbs_buffer> = arg!(out_report_json);
+        let s: Session = arg!(store);
+        let new_key = MasterKey::from_bytes(arg!(new_key, new_key_len))?;
+        out_report_json.json(&s.rotate_master_key(&new_key)?)
     })
 }
 
@@ -174,17 +135,9 @@ pub unsafe extern "C" fn tbs_store_rotate_tenant_key(
     out_report_json: *mut tbs_buffer,
 ) -> tbs_status {
     guard(|| {
-        // SAFETY: the caller's contract for each pointer.
-        let session = unsafe { store_ref(store) }?;
-        // SAFETY: as above.
-        let tenant = unsafe { arg_str(tenant, "tenant") }?;
-        let report = session.rotate_tenant_key(tenant)?;
-        if !out_report_json.is_null() {
-            let json = json_buffer(&report)?;
-            // SAFETY: as above.
-            unsafe { write_optional(out_report_json, json) };
-        }
-        Ok(())
+        let out_report_json: OptOut<tbs_buffer> = arg!(out_report_json);
+        let s: Session = arg!(store);
+        out_report_json.json(&s.rotate_tenant_key(arg!(tenant))?)
     })
 }
 
@@ -200,21 +153,16 @@ unsafe fn usage_report(
     stale: bool,
 ) -> tbs_status {
     guard(|| {
-        check_out(out_json, "out_json")?;
-        // SAFETY: the caller's contract for each pointer.
-        let session = unsafe { store_ref(store) }?;
-        // SAFETY: as above.
-        let tenant = unsafe { arg_str(tenant, "tenant") }?;
+        let out_json: Out<tbs_buffer> = arg!(out_json);
+        let s: Session = arg!(store);
+        let tenant = arg!(tenant);
         let age = Duration::from_secs(u64::from(days) * 86_400);
         let infos: Vec<SecretInfo> = if stale {
-            session.stale(tenant, age)?
+            s.stale(tenant, age)?
         } else {
-            session.unused(tenant, age)?
+            s.unused(tenant, age)?
         };
-        let json = json_buffer(&infos)?;
-        // SAFETY: checked non-NULL; writable by the caller's contract.
-        unsafe { out_json.write(json) };
-        Ok(())
+        out_json.json(&infos)
     })
 }
 
@@ -278,19 +226,11 @@ pub unsafe extern "C" fn tbs_store_verify_audit_log(
     out_report_json: *mut tbs_buffer,
 ) -> tbs_status {
     guard(|| {
-        // SAFETY: the caller's contract for each pointer.
-        let handle = unsafe { handle_ref(store) }?;
-        // SAFETY: as above.
-        let log_path = unsafe { opt_str(log_path, "log_path") }?;
-        let verification = handle
-            .storage
-            .acting(&handle.actor)
-            .verify_audit_log(log_path.map(Path::new))?;
-        if !out_report_json.is_null() {
-            let json = json_buffer(&verification)?;
-            // SAFETY: as above.
-            unsafe { write_optional(out_report_json, json) };
-        }
+        let out_report_json: OptOut<tbs_buffer> = arg!(out_report_json);
+        let s: Session = arg!(store);
+        let log_path: Option<&str> = arg!(log_path);
+        let verification = s.verify_audit_log(log_path.map(Path::new))?;
+        out_report_json.json(&verification)?;
         verification.into_result().map(|_| ())
     })
 }
@@ -307,25 +247,26 @@ pub unsafe extern "C" fn tbs_store_audit_log_path(
     out_path: *mut tbs_buffer,
 ) -> tbs_status {
     guard(|| {
-        check_out(out_path, "out_path")?;
-        // SAFETY: the caller's contract.
-        let handle = unsafe { handle_ref(store) }?;
-        let path = handle.storage.acting(&handle.actor).audit_log_path()?.ok_or_else(|| {
+        let out_path: Out<tbs_buffer> = arg!(out_path);
+        let s: Session = arg!(store);
+        let path = s.audit_log_path()?.ok_or_else(|| {
             Error::new(
                 ErrorCode::NotFound,
                 "this store writes no audit log file (auditing is disabled or goes only to a callback)",
             )
         })?;
-        let buffer = super::boundary::buffer_from(path.as_os_str().as_encoded_bytes());
-        // SAFETY: checked non-NULL; writable by the caller's contract.
-        unsafe { out_path.write(buffer) };
-        Ok(())
+        out_path.put(buffer_from(path.as_os_str().as_encoded_bytes()))
     })
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::args::parse_role;
+    use super::super::{
+        TBS_ROLE_CUSTOMER_USER, TBS_ROLE_SERVICE, TBS_ROLE_SYS_ADMIN, TBS_ROLE_TENANT_ADMIN,
+    };
     use super::*;
+    use crate::access::Role;
 
     #[test]
     fn roles_map_to_their_constants_and_others_are_rejected() {

@@ -1,14 +1,14 @@
-//! What every entry point does at the boundary: catch panics, record the last error of the
-//! thread, check pointers and UTF-8, and hand out owned buffers.
+//! The panic and error policy of every entry point, written once: catch panics, record the
+//! last error of the thread, return the status. (Arguments are decoded by `args.rs`, owned
+//! results built by `buffer.rs`.)
 
+use super::args::{arg, Out};
 use super::{status_of, tbs_buffer, tbs_status, tbs_store};
-use crate::error::{Error, ErrorCode, Result};
-use crate::placeholder::MAX_DOCUMENT_BYTES;
+use crate::error::{Error, Result};
 use crate::Session;
 use std::cell::RefCell;
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use zeroize::{Zeroize, Zeroizing};
 
 thread_local! {
     /// The message of the last failed call on this thread.
@@ -71,62 +71,12 @@ pub(crate) fn last_error_ptr() -> *const c_char {
         .unwrap_or(c"".as_ptr())
 }
 
-/// An INVALID_ARGUMENT error about a NULL pointer.
-fn null(what: &str) -> Error {
-    Error::new(ErrorCode::InvalidArgument, format!("{what} is NULL"))
-}
-
-/// Checks that a required out-parameter is not NULL.
-pub(crate) fn check_out<T>(out: *mut T, what: &str) -> Result<()> {
-    if out.is_null() {
-        return Err(null(what));
-    }
-    Ok(())
-}
-
-/// Writes `value` to an optional out-parameter (NULL: not wanted).
-///
-/// # Safety
-/// `out` must be NULL or valid for writing one `T`.
-pub(crate) unsafe fn write_optional<T>(out: *mut T, value: T) {
-    if !out.is_null() {
-        // SAFETY: non-NULL and, by the caller's contract, writable.
-        unsafe { out.write(value) };
-    }
-}
-
-/// A live handle, or CLOSED when its store has been closed (a session handle whose root
-/// handle was closed).
-///
-/// # Safety
-/// `store` must be NULL or a live handle from `tbs_store_open` or `tbs_store_session`.
-pub(crate) unsafe fn handle_ref<'a>(store: *const tbs_store) -> Result<&'a tbs_store> {
-    // SAFETY: a non-NULL handle is live by the caller's contract.
-    match unsafe { store.as_ref() } {
-        Some(handle) if handle.storage.is_closed() => Err(Error::new(
-            ErrorCode::Closed,
-            "the store has been closed (its root handle was passed to tbs_store_close)",
-        )),
-        Some(handle) => Ok(handle),
-        None => Err(null("store")),
-    }
-}
-
-/// The store behind a handle, as seen by the handle's actor (borrowed: no allocation).
-///
-/// # Safety
-/// As [`handle_ref`].
-pub(crate) unsafe fn store_ref<'a>(store: *const tbs_store) -> Result<Session<'a>> {
-    // SAFETY: forwarded contract.
-    let handle = unsafe { handle_ref(store) }?;
-    Ok(handle.storage.acting(&handle.actor))
-}
-
-/// The shape of the metadata reads of one secret: checks the arguments, runs `read` on the
+/// The shape of the metadata reads of one secret: decodes the arguments, runs `read` on the
 /// handle's session with (`tenant`, `name`) and writes its result as JSON to `*out_json`.
 ///
 /// # Safety
-/// `store` as [`handle_ref`]; `tenant`, `name` as [`arg_str`]; `out_json` NULL or writable.
+/// As the entry points that call it: `store` a live handle, `tenant` and `name` NULL or
+/// NUL-terminated, `out_json` NULL or writable.
 pub(crate) unsafe fn secret_json<T: serde::Serialize>(
     store: *mut tbs_store,
     tenant: *const c_char,
@@ -135,161 +85,8 @@ pub(crate) unsafe fn secret_json<T: serde::Serialize>(
     read: impl FnOnce(&Session<'_>, &str, &str) -> Result<T>,
 ) -> tbs_status {
     guard(|| {
-        check_out(out_json, "out_json")?;
-        // SAFETY: the caller's contract for each pointer.
-        let session = unsafe { store_ref(store) }?;
-        // SAFETY: as above.
-        let tenant = unsafe { arg_str(tenant, "tenant") }?;
-        // SAFETY: as above.
-        let name = unsafe { arg_str(name, "name") }?;
-        let json = json_buffer(&read(&session, tenant, name)?)?;
-        // SAFETY: checked non-NULL; writable by the caller's contract.
-        unsafe { out_json.write(json) };
-        Ok(())
+        let out_json: Out<tbs_buffer> = arg!(out_json);
+        let s: Session = arg!(store);
+        out_json.json(&read(&s, arg!(tenant), arg!(name))?)
     })
-}
-
-/// A required NUL-terminated UTF-8 string argument.
-///
-/// # Safety
-/// `ptr` must be NULL or point to a NUL-terminated string that outlives the call.
-pub(crate) unsafe fn arg_str<'a>(ptr: *const c_char, what: &str) -> Result<&'a str> {
-    // SAFETY: forwarded contract.
-    unsafe { opt_str(ptr, what) }?.ok_or_else(|| null(what))
-}
-
-/// An optional NUL-terminated UTF-8 string argument (NULL: `None`).
-///
-/// # Safety
-/// As [`arg_str`].
-pub(crate) unsafe fn opt_str<'a>(ptr: *const c_char, what: &str) -> Result<Option<&'a str>> {
-    if ptr.is_null() {
-        return Ok(None);
-    }
-    // SAFETY: non-NULL and NUL-terminated by the caller's contract.
-    let bytes = unsafe { CStr::from_ptr(ptr) }.to_bytes();
-    std::str::from_utf8(bytes).map(Some).map_err(|e| {
-        Error::invalid(format!(
-            "{what} is not valid UTF-8 (invalid byte at offset {})",
-            e.valid_up_to()
-        ))
-    })
-}
-
-/// A pointer + length byte argument; NULL is allowed only with length 0.
-///
-/// # Safety
-/// `ptr` must be NULL or valid for reading `len` bytes that outlive the call.
-pub(crate) unsafe fn arg_bytes<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'a [u8]> {
-    if ptr.is_null() {
-        if len == 0 {
-            return Ok(&[]);
-        }
-        return Err(Error::invalid(format!(
-            "{what} is NULL but its length is {len}"
-        )));
-    }
-    if len > isize::MAX as usize {
-        return Err(Error::invalid(format!("{what} length {len} is too large")));
-    }
-    // SAFETY: non-NULL, readable for `len` bytes by the caller's contract, len ≤ isize::MAX.
-    Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
-}
-
-/// A pointer + length UTF-8 document (text or JSON) of at most [`MAX_DOCUMENT_BYTES`], the
-/// length checked before the bytes are read.
-///
-/// # Safety
-/// As [`arg_bytes`].
-pub(crate) unsafe fn arg_document<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'a str> {
-    if len > MAX_DOCUMENT_BYTES {
-        return Err(Error::invalid(format!(
-            "{what} is {len} bytes long; the limit is {MAX_DOCUMENT_BYTES} bytes (64 MiB)"
-        )));
-    }
-    // SAFETY: forwarded contract.
-    unsafe { arg_text(ptr, len, what) }
-}
-
-/// A pointer + length UTF-8 text argument.
-///
-/// # Safety
-/// As [`arg_bytes`].
-pub(crate) unsafe fn arg_text<'a>(ptr: *const u8, len: usize, what: &str) -> Result<&'a str> {
-    // SAFETY: forwarded contract.
-    let bytes = unsafe { arg_bytes(ptr, len, what) }?;
-    std::str::from_utf8(bytes).map_err(|e| {
-        Error::invalid(format!(
-            "{what} is not valid UTF-8 (invalid byte at offset {})",
-            e.valid_up_to()
-        ))
-    })
-}
-
-/// What follows the bytes of every buffer: the NUL, then the allocation's capacity (native
-/// endian, unaligned), which `release` needs to free it. Carrying the capacity lets a buffer
-/// take over a `Vec`'s own allocation (a resolved document, JSON) instead of copying it.
-const TRAILER: usize = 1 + std::mem::size_of::<usize>();
-
-/// A library-owned copy of `bytes`, for a [`tbs_buffer`]. Allocated at its final size, so no
-/// partial copy of a secret is left behind by a reallocation.
-pub(crate) fn buffer_from(bytes: &[u8]) -> tbs_buffer {
-    let mut owned = Vec::with_capacity(bytes.len() + TRAILER);
-    owned.extend_from_slice(bytes);
-    into_buffer(owned)
-}
-
-/// A [`tbs_buffer`] made of `bytes`' own allocation when it has room for the trailer (no copy);
-/// otherwise of a copy, and `bytes` is wiped.
-pub(crate) fn buffer_from_vec(mut bytes: Zeroizing<Vec<u8>>) -> tbs_buffer {
-    if bytes.capacity() - bytes.len() < TRAILER {
-        return buffer_from(&bytes);
-    }
-    into_buffer(std::mem::take(&mut *bytes))
-}
-
-/// Appends the trailer (which must fit without growing) and hands the allocation over.
-fn into_buffer(mut bytes: Vec<u8>) -> tbs_buffer {
-    let len = bytes.len();
-    let capacity = bytes.capacity();
-    debug_assert!(capacity - len >= TRAILER);
-    bytes.push(0);
-    bytes.extend_from_slice(&capacity.to_ne_bytes());
-    debug_assert_eq!(
-        bytes.capacity(),
-        capacity,
-        "the trailer must not reallocate"
-    );
-    let mut bytes = std::mem::ManuallyDrop::new(bytes);
-    tbs_buffer {
-        data: bytes.as_mut_ptr(),
-        len,
-    }
-}
-
-/// A buffer holding the JSON text of metadata (never a secret value).
-pub(crate) fn json_buffer<T: serde::Serialize>(value: &T) -> Result<tbs_buffer> {
-    let json = serde_json::to_vec(value)
-        .map_err(|e| Error::internal(format!("cannot render JSON: {e}")))?;
-    Ok(buffer_from_vec(Zeroizing::new(json)))
-}
-
-/// Wipes (the whole allocation, spare capacity included) and frees a buffer's bytes.
-///
-/// # Safety
-/// `data` must be NULL or come from [`into_buffer`] with this `len`, not freed yet.
-pub(crate) unsafe fn release(data: *mut u8, len: usize) {
-    if data.is_null() {
-        return;
-    }
-    let mut capacity = [0u8; std::mem::size_of::<usize>()];
-    // SAFETY: `into_buffer` wrote the capacity right after the NUL that follows `len` bytes.
-    unsafe {
-        std::ptr::copy_nonoverlapping(data.add(len + 1), capacity.as_mut_ptr(), capacity.len())
-    };
-    let capacity = usize::from_ne_bytes(capacity);
-    // SAFETY: `data` is the pointer of a `Vec<u8>` of that capacity holding `len + TRAILER`
-    // initialised bytes, handed over by `into_buffer` and not freed since.
-    let mut bytes = unsafe { Vec::from_raw_parts(data, len + TRAILER, capacity) };
-    bytes.zeroize();
 }

@@ -12,7 +12,11 @@
 
 #![allow(non_camel_case_types)]
 
+mod args;
 mod boundary;
+mod buffer;
+// First: opening and closing a store (the header lists the functions in this order).
+mod open;
 mod store;
 // After `store`: sessions, key rotation, usage reports and the audit log.
 mod access;
@@ -20,9 +24,11 @@ mod access;
 mod resolve;
 
 pub use access::*;
+pub use open::*;
 pub use resolve::*;
 pub use store::*;
 
+use args::{arg, Out};
 use boundary::{guard, guard_or};
 use std::ffi::{c_char, c_int, c_void, CStr};
 
@@ -222,6 +228,44 @@ pub struct tbs_store {
     pub(crate) actor: crate::access::Actor,
 }
 
+impl tbs_store {
+    /// The store as this handle's actor sees it (no allocation: the actor is borrowed).
+    pub(crate) fn session(&self) -> crate::Session<'_> {
+        self.storage.acting(&self.actor)
+    }
+
+    /// PERMISSION_DENIED unless this is the store's root handle: a session may not `action`
+    /// (derive sessions, clear the whole store's materialised files).
+    pub(crate) fn root_only(&self, action: &str) -> crate::Result<()> {
+        match &self.actor {
+            crate::access::Actor::Host => Ok(()),
+            crate::access::Actor::Principal(principal) => Err(crate::Error::new(
+                crate::ErrorCode::PermissionDenied,
+                format!(
+                    "{} of tenant '{}' may not {action}: that needs the store's root handle",
+                    principal.role, principal.tenant
+                ),
+            )),
+        }
+    }
+
+    /// A secret value argument `ptr[0..len)`, its length checked against the store's limits
+    /// for `secret_type` (`None`: not known, the larger bound) before a byte is read.
+    ///
+    /// # Safety
+    /// `ptr` must be NULL (only with `len` 0) or readable for `len` bytes during the call.
+    pub(crate) unsafe fn value<'a>(
+        &self,
+        ptr: *const u8,
+        len: usize,
+        secret_type: Option<crate::SecretType>,
+    ) -> crate::Result<&'a [u8]> {
+        crate::model::check_value_len(len, &self.storage.options().limits, secret_type)?;
+        // SAFETY: forwarded contract.
+        unsafe { args::FromC::from_c((ptr, len), "value") }
+    }
+}
+
 /// The library version as a NUL-terminated string such as "0.1.0" (static storage; never
 /// free it). Equals `TBS_VERSION_MAJOR.TBS_VERSION_MINOR.TBS_VERSION_PATCH` of the header the
 /// program was compiled with, unless the program runs with another build of the library.
@@ -272,7 +316,7 @@ pub extern "C" fn tbs_harden_process() -> tbs_status {
 #[no_mangle]
 pub unsafe extern "C" fn tbs_options_init(options: *mut tbs_options) -> tbs_status {
     guard(|| {
-        boundary::check_out(options, "options")?;
+        let options: Out<tbs_options> = arg!(options);
         let defaults = crate::StorageOptions::default();
         let value = tbs_options {
             version: TBS_OPTIONS_VERSION,
@@ -289,9 +333,7 @@ pub unsafe extern "C" fn tbs_options_init(options: *mut tbs_options) -> tbs_stat
             audit_callback: None,
             audit_user_data: std::ptr::null_mut(),
         };
-        // SAFETY: checked non-NULL; the caller guarantees it is writable.
-        unsafe { options.write(value) };
-        Ok(())
+        options.put(value)
     })
 }
 
@@ -309,9 +351,9 @@ pub unsafe extern "C" fn tbs_buffer_free(buffer: *mut tbs_buffer) {
         }
         // SAFETY: the caller guarantees `buffer` points to a valid `tbs_buffer`.
         let buffer = unsafe { &mut *buffer };
-        // SAFETY: a non-NULL `data` was produced by `boundary::buffer_from` with `len + 1`
+        // SAFETY: a non-NULL `data` was produced by `buffer::buffer_from` with `len + 1`
         // bytes and not freed since (the caller's contract).
-        unsafe { boundary::release(buffer.data, buffer.len) };
+        unsafe { buffer::release(buffer.data, buffer.len) };
         buffer.data = std::ptr::null_mut();
         buffer.len = 0;
     })
@@ -419,7 +461,7 @@ mod tests {
         let tight = b"xyz".to_vec();
         for (bytes, taken_over) in [(roomy, true), (tight, false)] {
             let start = bytes.as_ptr();
-            let mut buffer = boundary::buffer_from_vec(Zeroizing::new(bytes));
+            let mut buffer = buffer::buffer_from_vec(Zeroizing::new(bytes));
             assert_eq!(std::ptr::eq(buffer.data, start), taken_over);
             assert_eq!(buffer.len, 3);
             // SAFETY: a library buffer holds len + 1 readable bytes.
@@ -431,7 +473,7 @@ mod tests {
             // SAFETY: freeing a freed (reset) buffer is a no-op.
             unsafe { tbs_buffer_free(&mut buffer) };
         }
-        let mut empty = boundary::buffer_from(b"");
+        let mut empty = buffer::buffer_from(b"");
         assert!(!empty.data.is_null() && empty.len == 0);
         // SAFETY: filled by the library.
         unsafe { tbs_buffer_free(&mut empty) };

@@ -1,46 +1,14 @@
 //! Placeholder resolution, TEXT_FILE materialisation and the reference index.
 
-use super::boundary::{
-    arg_document, arg_str, buffer_from, buffer_from_vec, check_out, guard, handle_ref, json_buffer,
-    secret_json, store_ref, write_optional,
-};
-use super::{
-    tbs_buffer, tbs_format, tbs_status, tbs_store, TBS_FORMAT_AUTO, TBS_FORMAT_JSON,
-    TBS_FORMAT_TEXT, TBS_RESOLVE_MATERIALIZE_FILES,
-};
-use crate::access::Actor;
-use crate::error::{Error, ErrorCode, Result};
-use crate::service::{DocumentFormat, ResolveOptions};
-use crate::SecretStorage;
+use super::args::{arg, FromC, OptOut, Out};
+use super::boundary::{guard, secret_json};
+use super::buffer::{buffer_from, buffer_from_vec};
+use super::{tbs_buffer, tbs_format, tbs_status, tbs_store};
+use crate::{SecretStorage, Session};
 use std::borrow::Cow;
 use std::ffi::c_char;
 use std::path::Path;
 use zeroize::Zeroizing;
-
-/// The resolve options for C flags; unknown bits are an error.
-fn resolve_options(flags: u32) -> Result<ResolveOptions> {
-    if flags & !TBS_RESOLVE_MATERIALIZE_FILES != 0 {
-        return Err(Error::invalid(format!(
-            "unknown resolve flags {:#x}: only TBS_RESOLVE_MATERIALIZE_FILES (1) is defined",
-            flags & !TBS_RESOLVE_MATERIALIZE_FILES
-        )));
-    }
-    Ok(ResolveOptions {
-        materialize_files: flags & TBS_RESOLVE_MATERIALIZE_FILES != 0,
-    })
-}
-
-/// The document format for a C number.
-fn document_format(format: tbs_format) -> Result<DocumentFormat> {
-    match format {
-        TBS_FORMAT_AUTO => Ok(DocumentFormat::Auto),
-        TBS_FORMAT_JSON => Ok(DocumentFormat::Json),
-        TBS_FORMAT_TEXT => Ok(DocumentFormat::Text),
-        other => Err(Error::invalid(format!(
-            "unknown format {other}: expected TBS_FORMAT_AUTO (0), TBS_FORMAT_JSON (1) or TBS_FORMAT_TEXT (2)"
-        ))),
-    }
-}
 
 /// A buffer holding a resolved document (an owned result is handed over, not copied).
 fn resolved_buffer(resolved: Cow<'_, str>) -> tbs_buffer {
@@ -50,39 +18,32 @@ fn resolved_buffer(resolved: Cow<'_, str>) -> tbs_buffer {
     }
 }
 
-/// Shared body of the two in-memory resolve calls.
+/// Shared body of the two in-memory resolve calls: `document` is the byte range of the text
+/// or JSON, `what` its parameter name.
 ///
 /// # Safety
 /// As the public functions.
-#[allow(clippy::too_many_arguments)]
 unsafe fn resolve_in_memory(
     store: *mut tbs_store,
     tenant: *const c_char,
-    text: *const u8,
-    text_len: usize,
+    document: (*const u8, usize),
     flags: u32,
     out: *mut tbs_buffer,
-    what: &str,
+    what: &'static str,
     json: bool,
 ) -> tbs_status {
     guard(|| {
-        check_out(out, "out")?;
-        // SAFETY: the caller's contract for each pointer.
-        let storage = unsafe { store_ref(store) }?;
-        // SAFETY: as above.
-        let tenant = unsafe { arg_str(tenant, "tenant") }?;
-        // SAFETY: as above.
-        let text = unsafe { arg_document(text, text_len, what) }?;
-        let options = resolve_options(flags)?;
+        let out: Out<tbs_buffer> = arg!(out);
+        let s: Session = arg!(store);
+        let tenant = arg!(tenant);
+        // SAFETY: the caller's contract.
+        let text = unsafe { FromC::from_c(document, what) }?;
         let resolved = if json {
-            storage.resolve_json(tenant, text, options)?
+            s.resolve_json(tenant, text, arg!(flags))?
         } else {
-            storage.resolve_str(tenant, text, options)?
+            s.resolve_str(tenant, text, arg!(flags))?
         };
-        let buffer = resolved_buffer(resolved);
-        // SAFETY: checked non-NULL; writable by the caller's contract.
-        unsafe { out.write(buffer) };
-        Ok(())
+        out.put(resolved_buffer(resolved))
     })
 }
 
@@ -111,7 +72,7 @@ pub unsafe extern "C" fn tbs_store_resolve_text(
     out: *mut tbs_buffer,
 ) -> tbs_status {
     // SAFETY: forwarded contract.
-    unsafe { resolve_in_memory(store, tenant, text, text_len, flags, out, "text", false) }
+    unsafe { resolve_in_memory(store, tenant, (text, text_len), flags, out, "text", false) }
 }
 
 /// Resolves every string value, at any depth, of the JSON document `json[0..json_len)` into
@@ -134,7 +95,7 @@ pub unsafe extern "C" fn tbs_store_resolve_json(
     out: *mut tbs_buffer,
 ) -> tbs_status {
     // SAFETY: forwarded contract.
-    unsafe { resolve_in_memory(store, tenant, json, json_len, flags, out, "json", true) }
+    unsafe { resolve_in_memory(store, tenant, (json, json_len), flags, out, "json", true) }
 }
 
 /// Reads the UTF-8 file `path` (NUL-terminated) and resolves it as JSON or text
@@ -155,23 +116,11 @@ pub unsafe extern "C" fn tbs_store_resolve_file(
     out: *mut tbs_buffer,
 ) -> tbs_status {
     guard(|| {
-        check_out(out, "out")?;
-        // SAFETY: the caller's contract for each pointer.
-        let storage = unsafe { store_ref(store) }?;
-        // SAFETY: as above.
-        let tenant = unsafe { arg_str(tenant, "tenant") }?;
-        // SAFETY: as above.
-        let path = unsafe { arg_str(path, "path") }?;
-        let resolved = storage.resolve_file(
-            tenant,
-            Path::new(path),
-            document_format(format)?,
-            resolve_options(flags)?,
-        )?;
-        let buffer = buffer_from_vec(Zeroizing::new(resolved.into_bytes()));
-        // SAFETY: checked non-NULL; writable by the caller's contract.
-        unsafe { out.write(buffer) };
-        Ok(())
+        let out: Out<tbs_buffer> = arg!(out);
+        let s: Session = arg!(store);
+        let (tenant, path): (&str, &str) = (arg!(tenant), arg!(path));
+        let resolved = s.resolve_file(tenant, Path::new(path), arg!(format), arg!(flags))?;
+        out.put(buffer_from_vec(Zeroizing::new(resolved.into_bytes())))
     })
 }
 
@@ -194,21 +143,11 @@ pub unsafe extern "C" fn tbs_store_resolve_file_to(
     flags: u32,
 ) -> tbs_status {
     guard(|| {
-        // SAFETY: the caller's contract for each pointer.
-        let storage = unsafe { store_ref(store) }?;
-        // SAFETY: as above.
-        let tenant = unsafe { arg_str(tenant, "tenant") }?;
-        // SAFETY: as above.
-        let path = unsafe { arg_str(path, "path") }?;
-        // SAFETY: as above.
-        let out_path = unsafe { arg_str(out_path, "out_path") }?;
-        storage.resolve_file_to(
-            tenant,
-            Path::new(path),
-            Path::new(out_path),
-            document_format(format)?,
-            resolve_options(flags)?,
-        )
+        let s: Session = arg!(store);
+        let (tenant, path, out_path): (&str, &str, &str) =
+            (arg!(tenant), arg!(path), arg!(out_path));
+        let (path, out_path) = (Path::new(path), Path::new(out_path));
+        s.resolve_file_to(tenant, path, out_path, arg!(format), arg!(flags))
     })
 }
 
@@ -222,17 +161,8 @@ pub unsafe extern "C" fn tbs_store_resolve_file_to(
 #[no_mangle]
 pub unsafe extern "C" fn tbs_store_clear_materialized(store: *mut tbs_store) -> tbs_status {
     guard(|| {
-        // SAFETY: the caller's contract.
-        let handle = unsafe { handle_ref(store) }?;
-        if let Actor::Principal(principal) = &handle.actor {
-            return Err(Error::new(
-                ErrorCode::PermissionDenied,
-                format!(
-                    "{} of tenant '{}' may not clear materialised files: that needs the store's root handle",
-                    principal.role, principal.tenant
-                ),
-            ));
-        }
+        let handle: &tbs_store = arg!(store);
+        handle.root_only("clear materialised files")?;
         handle.storage.clear_materialized()
     })
 }
@@ -253,13 +183,8 @@ pub unsafe extern "C" fn tbs_references(
     out_json: *mut tbs_buffer,
 ) -> tbs_status {
     guard(|| {
-        check_out(out_json, "out_json")?;
-        // SAFETY: the caller's contract.
-        let document = unsafe { arg_document(document, document_len, "document") }?;
-        let json = json_buffer(&SecretStorage::references(document)?)?;
-        // SAFETY: checked non-NULL; writable by the caller's contract.
-        unsafe { out_json.write(json) };
-        Ok(())
+        let out_json: Out<tbs_buffer> = arg!(out_json);
+        out_json.json(&SecretStorage::references(arg!(document, document_len))?)
     })
 }
 
@@ -285,21 +210,10 @@ pub unsafe extern "C" fn tbs_store_track_references(
     out_json: *mut tbs_buffer,
 ) -> tbs_status {
     guard(|| {
-        // SAFETY: the caller's contract for each pointer.
-        let storage = unsafe { store_ref(store) }?;
-        // SAFETY: as above.
-        let tenant = unsafe { arg_str(tenant, "tenant") }?;
-        // SAFETY: as above.
-        let source_id = unsafe { arg_str(source_id, "source_id") }?;
-        // SAFETY: as above.
-        let document = unsafe { arg_document(document, document_len, "document") }?;
-        let references = storage.track_references(tenant, source_id, document)?;
-        if !out_json.is_null() {
-            let json = json_buffer(&references)?;
-            // SAFETY: as above.
-            unsafe { write_optional(out_json, json) };
-        }
-        Ok(())
+        let out_json: OptOut<tbs_buffer> = arg!(out_json);
+        let s: Session = arg!(store);
+        let (tenant, source_id) = (arg!(tenant), arg!(source_id));
+        out_json.json(&s.track_references(tenant, source_id, arg!(document, document_len))?)
     })
 }
 
@@ -318,16 +232,9 @@ pub unsafe extern "C" fn tbs_store_untrack(
     out_removed: *mut usize,
 ) -> tbs_status {
     guard(|| {
-        // SAFETY: the caller's contract for each pointer.
-        let storage = unsafe { store_ref(store) }?;
-        // SAFETY: as above.
-        let tenant = unsafe { arg_str(tenant, "tenant") }?;
-        // SAFETY: as above.
-        let source_id = unsafe { arg_str(source_id, "source_id") }?;
-        let removed = storage.untrack(tenant, source_id)?;
-        // SAFETY: as above.
-        unsafe { write_optional(out_removed, removed) };
-        Ok(())
+        let out_removed: OptOut<usize> = arg!(out_removed);
+        let s: Session = arg!(store);
+        out_removed.put(s.untrack(arg!(tenant), arg!(source_id))?)
     })
 }
 

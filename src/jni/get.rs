@@ -1,10 +1,9 @@
 //! JNI exports that read a value: `getSecret`, the hot path `getSecretInto` through the call
 //! buffer, and `getSecretBytes`.
 
-use super::bridge;
 use super::bridge::{
-    buffer_str, call_buffer, handle_ref, new_bytes, new_string, BridgeResult, TenantName,
-    ThrowSecretStorageException,
+    buffer_str, call_buffer, export, handle_ref, new_bytes, new_string, resolve_fast, BridgeError,
+    BridgeResult, TenantName,
 };
 use crate::error::{Error, ErrorCode};
 use crate::model::SecretType;
@@ -12,35 +11,43 @@ use ::jni::objects::{JByteArray, JByteBuffer, JClass, JString};
 use ::jni::sys::{jint, jlong};
 use ::jni::{jni_mangle, EnvUnowned};
 
-/// The hot path: the current value of a TEXT secret as a Java `String`. The decrypted bytes
-/// are zeroized once the string is built.
-#[jni_mangle("org.tbsecrets.internal.Native")]
-pub extern "system" fn get_secret<'local>(
-    mut env: EnvUnowned<'local>,
-    _class: JClass<'local>,
-    handle: jlong,
-    tenant: JString<'local>,
-    name: JString<'local>,
-) -> JString<'local> {
-    env.with_env(|env| -> BridgeResult<_> {
-        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
-        let store = unsafe { handle_ref(handle) }?.session();
+export! {
+    /// The current value of a TEXT secret as a Java `String`. The decrypted bytes are zeroized
+    /// once the string is built.
+    fn get_secret(env, h; tenant: JString<'local>, name: JString<'local>) -> JString<'local> {
         let mut args = TenantName::new();
         let (tenant, name) = args.read(env, &tenant, &name)?;
-        let value = store.get(tenant, name)?;
-        if value.secret_type() != SecretType::Text {
-            return Err(type_mismatch(name, value.secret_type()));
-        }
+        let value = text_value(h.session().get(tenant, name)?, name)?;
         new_string(env, value.as_bytes())
-    })
-    .resolve::<ThrowSecretStorageException>()
+    }
+
+    /// The current value of a secret of either type as a new `byte[]`.
+    fn get_secret_bytes(env, h; tenant: JString<'local>, name: JString<'local>)
+        -> JByteArray<'local>
+    {
+        let mut args = TenantName::new();
+        let (tenant, name) = args.read(env, &tenant, &name)?;
+        new_bytes(env, h.session().get(tenant, name)?.as_bytes())
+    }
+
+    /// The address of a direct `ByteBuffer` (for `CallBuffer`).
+    fn direct_buffer_address(env; buffer: JByteBuffer<'local>) -> jlong {
+        if buffer.is_null() {
+            return Err(Error::invalid("buffer must not be null").into());
+        }
+        let address = env
+            .get_direct_buffer_address(&buffer)
+            .map_err(|_| Error::invalid("the ByteBuffer is not a direct buffer"))?;
+        Ok(address as jlong)
+    }
 }
 
 /// The hot path, [`get_secret`] without JNI calls: the tenant id and name (ASCII) are read from
 /// the calling thread's call buffer at `address` (`tenant_len` bytes, then `name_len` bytes),
 /// and the value is written over them: its length (`i32`, native byte order) at offset 0, its
 /// UTF-8 bytes from offset 4; the result is then `null`. A value too long for the buffer is
-/// returned as a `String` instead (the only JNI call, and a rare one).
+/// returned as a `String` instead (the only JNI call, and a rare one). Written out rather than
+/// declared with `export!`: success skips the second attach guard (`resolve_fast`).
 #[allow(clippy::too_many_arguments)]
 #[jni_mangle("org.tbsecrets.internal.Native")]
 pub extern "system" fn get_secret_into<'local>(
@@ -60,11 +67,7 @@ pub extern "system" fn get_secret_into<'local>(
         let value = {
             let tenant = buffer_str(buffer, 0, tenant_len, "tenantId")?;
             let name = buffer_str(buffer, tenant.len(), name_len, "name")?;
-            let value = store.get(tenant, name)?;
-            if value.secret_type() != SecretType::Text {
-                return Err(type_mismatch(name, value.secret_type()));
-            }
-            value
+            text_value(store.get(tenant, name)?, name)?
         };
         let bytes = value.as_bytes();
         match (
@@ -79,52 +82,20 @@ pub extern "system" fn get_secret_into<'local>(
             _ => new_string(env, bytes),
         }
     });
-    bridge::resolve_fast(&mut env, outcome)
+    resolve_fast(&mut env, outcome)
 }
 
-fn type_mismatch(name: &str, actual: SecretType) -> bridge::BridgeError {
-    Error::new(
+/// `value` if it is a TEXT secret's; TYPE_MISMATCH otherwise (`getSecret` reads TEXT only).
+#[inline]
+fn text_value(value: crate::SecretValue, name: &str) -> BridgeResult<crate::SecretValue> {
+    if value.secret_type() == SecretType::Text {
+        return Ok(value);
+    }
+    Err(BridgeError::from(Error::new(
         ErrorCode::TypeMismatch,
-        format!("secret '{name}' is {actual}; getSecret reads TEXT secrets (use getSecretBytes)"),
-    )
-    .into()
-}
-
-/// The address of a direct `ByteBuffer` (for `CallBuffer`).
-#[jni_mangle("org.tbsecrets.internal.Native")]
-pub extern "system" fn direct_buffer_address<'local>(
-    mut env: EnvUnowned<'local>,
-    _class: JClass<'local>,
-    buffer: JByteBuffer<'local>,
-) -> jlong {
-    env.with_env(|env| -> BridgeResult<jlong> {
-        if buffer.is_null() {
-            return Err(Error::invalid("buffer must not be null").into());
-        }
-        let address = env
-            .get_direct_buffer_address(&buffer)
-            .map_err(|_| Error::invalid("the ByteBuffer is not a direct buffer"))?;
-        Ok(address as jlong)
-    })
-    .resolve::<ThrowSecretStorageException>()
-}
-
-/// The current value of a secret of either type as a new `byte[]`.
-#[jni_mangle("org.tbsecrets.internal.Native")]
-pub extern "system" fn get_secret_bytes<'local>(
-    mut env: EnvUnowned<'local>,
-    _class: JClass<'local>,
-    handle: jlong,
-    tenant: JString<'local>,
-    name: JString<'local>,
-) -> JByteArray<'local> {
-    env.with_env(|env| -> BridgeResult<_> {
-        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
-        let store = unsafe { handle_ref(handle) }?.session();
-        let mut args = TenantName::new();
-        let (tenant, name) = args.read(env, &tenant, &name)?;
-        let value = store.get(tenant, name)?;
-        new_bytes(env, value.as_bytes())
-    })
-    .resolve::<ThrowSecretStorageException>()
+        format!(
+            "secret '{name}' is {}; getSecret reads TEXT secrets (use getSecretBytes)",
+            value.secret_type()
+        ),
+    )))
 }

@@ -1,49 +1,31 @@
 //! JNI exports of the handle lifecycle: open a store, open and close sessions, close.
 
-use super::bridge::{
-    handle_ref, into_handle, secret_bytes, take_handle, BridgeResult, StrArg,
-    ThrowSecretStorageException,
-};
+use super::bridge::args as decode;
+use super::bridge::{export, into_handle, secret_bytes, take_handle, StrArg, TENANT};
 use super::sink;
-use crate::access::{Actor, Policy, Principal, Role};
+use crate::access::{Actor, Policy, Principal};
 use crate::audit::AuditOptions;
 use crate::crypto::{read_key_file, MasterKey};
-use crate::error::Error;
 use crate::model::Limits;
 use crate::service::{MaterializeOptions, SecretStorage, StorageOptions};
-use ::jni::objects::{JByteArray, JClass, JObject, JString};
+use ::jni::objects::{JByteArray, JObject, JString};
 use ::jni::sys::{jboolean, jint, jlong};
-use ::jni::{jni_mangle, EnvUnowned};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Opens a store; returns its (host) handle. `master_key` (32 bytes) wins over `key_file`; with
-/// neither, `TBS_MASTER_KEY` then `TBS_MASTER_KEY_FILE` are used. `policy_json` null: the
-/// default policy; `audit_path` null: the default log beside the store; `audit_listener`
-/// (an `org.tbsecrets.AuditListener`) null: no listener; `materialize_dir` null: materialised
-/// files go to a fresh private temporary directory (`keep_materialized` then ignored).
-#[allow(clippy::too_many_arguments)]
-#[jni_mangle("org.tbsecrets.internal.Native")]
-pub extern "system" fn open<'local>(
-    mut env: EnvUnowned<'local>,
-    _class: JClass<'local>,
-    path: JString<'local>,
-    master_key: JByteArray<'local>,
-    key_file: JString<'local>,
-    max_text_chars: jint,
-    max_file_bytes: jint,
-    max_versions: jint,
-    create_if_missing: jboolean,
-    busy_timeout_millis: jlong,
-    policy_json: JString<'local>,
-    audit_enabled: jboolean,
-    audit_path: JString<'local>,
-    audit_listener: JObject<'local>,
-    materialize_dir: JString<'local>,
-    keep_materialized: jboolean,
-) -> jlong {
-    env.with_env(|env| -> BridgeResult<jlong> {
+export! {
+    /// Opens a store; returns its (host) handle. `master_key` (32 bytes) wins over `key_file`;
+    /// with neither, `TBS_MASTER_KEY` then `TBS_MASTER_KEY_FILE` are used. `policy_json` null:
+    /// the default policy; `audit_path` null: the default log beside the store;
+    /// `audit_listener` (an `org.tbsecrets.AuditListener`) null: no listener; `materialize_dir`
+    /// null: materialised files go to a fresh private temporary directory (`keep_materialized`
+    /// then ignored).
+    fn open(env; path: JString<'local>, master_key: JByteArray<'local>, key_file: JString<'local>,
+            max_text_chars: jint, max_file_bytes: jint, max_versions: jint,
+            create_if_missing: jboolean, busy_timeout_millis: jlong, policy_json: JString<'local>,
+            audit_enabled: jboolean, audit_path: JString<'local>, audit_listener: JObject<'local>,
+            materialize_dir: JString<'local>, keep_materialized: jboolean) -> jlong {
         let mut path_arg = StrArg::new();
         let path = path_arg.read(env, &path, "store path")?;
         let mut key_file_arg = StrArg::new();
@@ -70,11 +52,7 @@ pub extern "system" fn open<'local>(
             Some(sink)
         };
         let master_key = if !master_key.is_null() {
-            Some(MasterKey::from_bytes(&secret_bytes(
-                env,
-                &master_key,
-                "master key",
-            )?)?)
+            Some(MasterKey::from_bytes(&secret_bytes(env, &master_key, "master key")?)?)
         } else if let Some(file) = key_file {
             Some(read_key_file(Path::new(file))?)
         } else {
@@ -83,10 +61,11 @@ pub extern "system" fn open<'local>(
         let options = StorageOptions {
             master_key,
             limits: Limits {
-                max_text_chars: positive(max_text_chars, "maxTextChars")?,
-                max_file_bytes: positive(max_file_bytes, "maxFileBytes")?,
+                max_text_chars: decode::positive(max_text_chars, "maxTextChars")?,
+                max_file_bytes: decode::positive(max_file_bytes, "maxFileBytes")?,
             },
-            max_versions: u32::try_from(positive(max_versions, "maxVersions")?).unwrap_or(u32::MAX),
+            max_versions: u32::try_from(decode::positive(max_versions, "maxVersions")?)
+                .unwrap_or(u32::MAX),
             create_if_missing,
             busy_timeout: Duration::from_millis(u64::try_from(busy_timeout_millis).unwrap_or(0)),
             materialize,
@@ -103,80 +82,38 @@ pub extern "system" fn open<'local>(
         };
         let storage = Arc::new(SecretStorage::open(path, options)?);
         Ok(into_handle(storage, Actor::Host))
-    })
-    .resolve::<ThrowSecretStorageException>()
-}
+    }
 
-/// A session handle acting as a principal (`role` is `org.tbsecrets.Role#number()`, `id` may
-/// be null) over the store of `handle`. Freed by `close_session`.
-#[jni_mangle("org.tbsecrets.internal.Native")]
-pub extern "system" fn open_session<'local>(
-    mut env: EnvUnowned<'local>,
-    _class: JClass<'local>,
-    handle: jlong,
-    tenant: JString<'local>,
-    role: jint,
-    id: JString<'local>,
-) -> jlong {
-    env.with_env(|env| -> BridgeResult<jlong> {
-        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
-        let parent = unsafe { handle_ref(handle) }?;
+    /// A session handle acting as a principal (`role` is `org.tbsecrets.Role#number()`, `id`
+    /// may be null) over the store of `handle`. Freed by `close_session`.
+    fn open_session(env, parent; tenant: JString<'local>, role: jint, id: JString<'local>)
+        -> jlong
+    {
         let (mut t, mut i) = (StrArg::new(), StrArg::new());
-        let tenant = t.read(env, &tenant, "tenantId")?;
+        let tenant = t.read(env, &tenant, TENANT)?;
         crate::model::validate_tenant(tenant)?;
-        let role = usize::try_from(role)
-            .ok()
-            .and_then(|r| Role::ALL.get(r).copied())
-            .ok_or_else(|| Error::invalid(format!("unknown role {role}")))?;
-        let mut principal = Principal::new(tenant, role);
+        let mut principal = Principal::new(tenant, decode::role(role)?);
         if let Some(id) = i.read_opt(env, &id, "principal id")? {
             principal = principal.with_id(id);
         }
-        Ok(into_handle(
-            Arc::clone(&parent.storage),
-            Actor::Principal(principal),
-        ))
-    })
-    .resolve::<ThrowSecretStorageException>()
-}
+        Ok(into_handle(Arc::clone(&parent.storage), Actor::Principal(principal)))
+    }
 
-/// Frees a session handle (0 is ignored); the store stays open for its other handles.
-#[jni_mangle("org.tbsecrets.internal.Native")]
-pub extern "system" fn close_session<'local>(
-    mut env: EnvUnowned<'local>,
-    _class: JClass<'local>,
-    handle: jlong,
-) {
-    env.with_env(|_env| -> BridgeResult<()> {
+    /// Frees a session handle (0 is ignored); the store stays open for its other handles.
+    fn close_session(_env; handle: jlong) -> () {
         // SAFETY: Java calls this once, under the session's write lock (no call in flight).
         drop(unsafe { take_handle(handle) });
         Ok(())
-    })
-    .resolve::<ThrowSecretStorageException>()
-}
+    }
 
-/// Flushes usage counters, closes the store and frees its handle (0 is ignored). The handle
-/// is freed even when flushing fails; the failure is then thrown. Session handles still
-/// holding the store get CLOSED until they are freed.
-#[jni_mangle("org.tbsecrets.internal.Native")]
-pub extern "system" fn close<'local>(
-    mut env: EnvUnowned<'local>,
-    _class: JClass<'local>,
-    handle: jlong,
-) {
-    env.with_env(|_env| -> BridgeResult<()> {
+    /// Flushes usage counters, closes the store and frees its handle (0 is ignored). The
+    /// handle is freed even when flushing fails; the failure is then thrown. Session handles
+    /// still holding the store get CLOSED until they are freed.
+    fn close(_env; handle: jlong) -> () {
         // SAFETY: Java calls this once, under the handle's write lock (no call in flight).
         if let Some(handle) = unsafe { take_handle(handle) } {
             handle.storage.close()?;
         }
         Ok(())
-    })
-    .resolve::<ThrowSecretStorageException>()
-}
-
-fn positive(value: jint, what: &str) -> BridgeResult<usize> {
-    match usize::try_from(value) {
-        Ok(v) if v > 0 => Ok(v),
-        _ => Err(Error::invalid(format!("{what} must be positive; got {value}")).into()),
     }
 }

@@ -1,12 +1,13 @@
 //! JNI bindings: the native methods of the Java class `org.tbsecrets.internal.Native`
 //! (docs/JAVA.md).
 //!
-//! Each export is a thin `with_env(..).resolve::<ThrowSecretStorageException>()` wrapper over
-//! one [`SecretStorage`] call: no business rule lives here. A store error becomes the
-//! `SecretStorageException` subclass of its code, a panic becomes an `InternalException`, and
-//! nothing unwinds into or aborts the JVM. (The hot path `getSecretInto` resolves its outcome
-//! with the same policy through `bridge::resolve_fast`, which skips jni-rs's second attach guard
-//! on success.)
+//! Each export is declared with `bridge::export!` (a signature and a body of a few lines over
+//! one [`SecretStorage`](crate::SecretStorage) call: no business rule lives here); the macro
+//! writes the boundary once: the handle lookup and the error policy, under which a store error
+//! becomes the `SecretStorageException` subclass of its code, a panic an `InternalException`,
+//! and nothing unwinds into or aborts the JVM. (The hot path `getSecretInto` resolves its
+//! outcome with the same policy through `bridge::resolve_fast`, which skips jni-rs's second
+//! attach guard on success.)
 //!
 //! Conventions shared with the Java side:
 //! - a handle is a `long`: a pointer to a boxed `bridge::Handle` (the shared store and who
@@ -37,26 +38,18 @@ mod secrets;
 mod sink;
 mod wire;
 
-use ::jni::objects::{JClass, JString};
-use ::jni::{jni_mangle, EnvUnowned};
-use bridge::{new_string, BridgeResult, ThrowSecretStorageException};
+use ::jni::objects::JString;
+use bridge::{export, new_string};
 
-/// The native library's crate version, which the Java loader checks against its own.
-#[jni_mangle("org.tbsecrets.internal.Native")]
-pub extern "system" fn native_version<'local>(
-    mut env: EnvUnowned<'local>,
-    _class: JClass<'local>,
-) -> JString<'local> {
-    env.with_env(|env| -> BridgeResult<_> { new_string(env, env!("CARGO_PKG_VERSION").as_bytes()) })
-        .resolve::<ThrowSecretStorageException>()
-}
+export! {
+    /// The native library's crate version, which the Java loader checks against its own.
+    fn native_version(env;) -> JString<'local> {
+        new_string(env, env!("CARGO_PKG_VERSION").as_bytes())
+    }
 
-/// Panics on purpose, so the test suite can prove that a Rust panic reaches Java as an
-/// `InternalException` and never aborts the JVM.
-#[jni_mangle("org.tbsecrets.internal.Native")]
-pub extern "system" fn panic_for_test<'local>(mut env: EnvUnowned<'local>, _class: JClass<'local>) {
-    env.with_env(|_env| -> BridgeResult<()> {
+    /// Panics on purpose, so the test suite can prove that a Rust panic reaches Java as an
+    /// `InternalException` and never aborts the JVM.
+    fn panic_for_test(_env;) -> () {
         panic!("deliberate panic requested by Native.panicForTest");
-    })
-    .resolve::<ThrowSecretStorageException>()
+    }
 }
