@@ -1,17 +1,20 @@
 //! The read path of `SecretStorage`: `get`, the cache (load, synchronise with other
 //! connections' commits, forget after local writes) and batched usage counting.
 
+use super::operation::Op;
 use super::{
     clock, state, value_context, AuditLog, CachedValue, Change, SecretStorage, SecretValue,
-    STATE_SCOPE,
+    Session, STATE_SCOPE,
 };
+use crate::access::Operation;
+use crate::audit::AuditAction;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{validate_name, validate_tenant};
 use crate::store::{Store, UsageUpdate};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-impl SecretStorage {
+host_operations! {
     /// Decrypts the current value of a secret. The returned holder zeroizes on drop.
     ///
     /// The hot path takes no write lock and does not touch the database. The use is audited
@@ -34,12 +37,36 @@ impl SecretStorage {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
-    pub fn get(&self, tenant: &str, name: &str) -> Result<SecretValue> {
-        self.host().get(tenant, name)
-    }
+    fn get(&self, tenant: &str, name: &str) -> Result<SecretValue>;
+}
 
+impl Session<'_> {
+    /// Decrypts a secret's current value; needs RESOLVE. See [`SecretStorage::get`].
     #[inline]
-    pub(super) fn get_inner(&self, tenant: &str, name: &str, now: i64) -> Result<SecretValue> {
+    pub fn get(&self, tenant: &str, name: &str) -> Result<SecretValue> {
+        let store = self.allow(&Op::new(
+            Operation::Resolve,
+            AuditAction::Get,
+            tenant,
+            &[name],
+        ))?;
+        // One clock read for the usage counter and the audit record.
+        let now = clock::coarse_now_millis();
+        let result = store.cached_value(tenant, name, now);
+        let outcome = match &result {
+            Ok(_) => ErrorCode::Ok,
+            Err(e) => e.code(),
+        };
+        store.note_use_at(&self.actor, AuditAction::Get, tenant, name, outcome, now);
+        result
+    }
+}
+
+impl SecretStorage {
+    /// The current value through the cache, its use at `now` counted (the audit record is
+    /// the caller's).
+    #[inline]
+    fn cached_value(&self, tenant: &str, name: &str, now: i64) -> Result<SecretValue> {
         self.ensure_open()?;
         // Opened under the cache's read lock: no reference count traffic on the hot path.
         let cacheable = self.sync_external_changes();
