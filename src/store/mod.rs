@@ -163,20 +163,8 @@ pub trait StoreGuard {
     fn store(&mut self) -> &mut dyn Store;
 }
 
-/// The operations the service needs from one connection of a storage backend.
-///
-/// Each method is atomic (one transaction), except inside [`Store::with_write_lock`].
-pub trait Store: Send {
-    /// The store header, or `None` for a store that was never initialised.
-    fn header(&mut self) -> Result<Option<StoreHeader>>;
-    /// Writes the header if none exists yet; returns the header now in force.
-    fn initialize(&mut self, header: &StoreHeader) -> Result<StoreHeader>;
-    /// The newest data key of a tenant.
-    fn active_tenant_key(&mut self, tenant: &str) -> Result<Option<WrappedKey>>;
-    /// A specific data key of a tenant.
-    fn tenant_key(&mut self, tenant: &str, dek_id: u32) -> Result<Option<WrappedKey>>;
-    /// Inserts a data key; returns false when that id already exists (another writer won).
-    fn insert_tenant_key(&mut self, tenant: &str, key: &WrappedKey) -> Result<bool>;
+/// Secrets and their versions, on one connection (each backend's `secrets.rs`).
+pub trait SecretRows {
     /// Metadata of one secret.
     fn secret(&mut self, tenant: &str, name: &str) -> Result<Option<StoredSecret>>;
     /// Metadata and current value of one secret, read together.
@@ -212,19 +200,25 @@ pub trait Store: Send {
     /// Deletes a secret and all its versions; NOT_FOUND if it does not exist. Unless `force`,
     /// fails with IN_USE (naming the sources) while any source references it.
     fn delete(&mut self, tenant: &str, name: &str, force: bool) -> Result<()>;
-    /// Replaces the set of secrets a source references.
-    fn replace_references(
-        &mut self,
-        tenant: &str,
-        source_id: &str,
-        references: &[StoredReference],
-    ) -> Result<()>;
-    /// Forgets every reference of a source; returns how many were removed.
-    fn remove_references(&mut self, tenant: &str, source_id: &str) -> Result<usize>;
-    /// The sources referencing a secret, in source order.
-    fn where_used(&mut self, tenant: &str, name: &str) -> Result<Vec<StoredReference>>;
     /// A page of secrets of a tenant in name order.
     fn list(&mut self, tenant: &str, query: &ListQuery) -> Result<Page<StoredSecret>>;
+    /// Adds usage counters (batched by the caller), in one transaction (or in the transaction
+    /// [`Store::with_write_lock`] holds).
+    fn record_usage(&mut self, updates: &[UsageUpdate]) -> Result<()>;
+    /// Sets the seal of a secret's current-version pointer (see [`StoredSecret::seal`]).
+    fn seal_pointer(&mut self, tenant: &str, name: &str, seal_seq: u64, seal: &[u8]) -> Result<()>;
+    /// Every secret's metadata, in (tenant, name) order.
+    fn all_secrets(&mut self) -> Result<Vec<StoredSecret>>;
+}
+
+/// Wrapped tenant data keys and the re-encryption of versions (each backend's `keys.rs`).
+pub trait KeyRows {
+    /// The newest data key of a tenant.
+    fn active_tenant_key(&mut self, tenant: &str) -> Result<Option<WrappedKey>>;
+    /// A specific data key of a tenant.
+    fn tenant_key(&mut self, tenant: &str, dek_id: u32) -> Result<Option<WrappedKey>>;
+    /// Inserts a data key; returns false when that id already exists (another writer won).
+    fn insert_tenant_key(&mut self, tenant: &str, key: &WrappedKey) -> Result<bool>;
     /// Every tenant data key, in (tenant, id) order (for master-key rotation).
     fn all_tenant_keys(&mut self) -> Result<Vec<(String, WrappedKey)>>;
     /// Replaces the wrapped form of each listed data key and the store header (master-key
@@ -239,14 +233,42 @@ pub trait Store: Send {
         -> Result<Vec<(String, SecretType, StoredVersion)>>;
     /// Replaces one kept version's ciphertext and data key id (tenant-key rotation).
     fn reseal_version(&mut self, tenant: &str, name: &str, value: &StoredVersion) -> Result<()>;
+}
+
+/// The reference index (each backend's `references.rs`).
+pub trait ReferenceRows {
+    /// Replaces the set of secrets a source references.
+    fn replace_references(
+        &mut self,
+        tenant: &str,
+        source_id: &str,
+        references: &[StoredReference],
+    ) -> Result<()>;
+    /// Forgets every reference of a source; returns how many were removed.
+    fn remove_references(&mut self, tenant: &str, source_id: &str) -> Result<usize>;
+    /// The sources referencing a secret, in source order.
+    fn where_used(&mut self, tenant: &str, name: &str) -> Result<Vec<StoredReference>>;
+}
+
+/// The whole store as stored, for migration (each backend's `dump.rs`).
+pub trait DumpRows {
     /// Everything the store holds (for migration between backends).
     fn dump(&mut self) -> Result<StoreDump>;
     /// Loads a dump into an empty store in one transaction; ALREADY_EXISTS if the store
     /// already holds a header or secrets.
     fn load(&mut self, dump: &StoreDump) -> Result<()>;
-    /// Adds usage counters (batched by the caller), in one transaction (or in the transaction
-    /// [`Store::with_write_lock`] holds).
-    fn record_usage(&mut self, updates: &[UsageUpdate]) -> Result<()>;
+}
+
+/// The operations the service needs from one connection of a storage backend: the
+/// concern traits above plus the store's metadata, outbox and write lock (each backend's
+/// `store_impl.rs`).
+///
+/// Each method is atomic (one transaction), except inside [`Store::with_write_lock`].
+pub trait Store: SecretRows + KeyRows + ReferenceRows + DumpRows + Send {
+    /// The store header, or `None` for a store that was never initialised.
+    fn header(&mut self) -> Result<Option<StoreHeader>>;
+    /// Writes the header if none exists yet; returns the header now in force.
+    fn initialize(&mut self, header: &StoreHeader) -> Result<StoreHeader>;
     /// A metadata value by key.
     fn meta(&mut self, key: &str) -> Result<Option<Vec<u8>>>;
     /// A metadata value by key, locked against other writers until the transaction that
@@ -255,10 +277,6 @@ pub trait Store: Send {
     fn lock_meta(&mut self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Sets a metadata value (insert or replace).
     fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()>;
-    /// Sets the seal of a secret's current-version pointer (see [`StoredSecret::seal`]).
-    fn seal_pointer(&mut self, tenant: &str, name: &str, seal_seq: u64, seal: &[u8]) -> Result<()>;
-    /// Every secret's metadata, in (tenant, name) order.
-    fn all_secrets(&mut self) -> Result<Vec<StoredSecret>>;
     /// Whether the store holds neither data keys nor secrets.
     fn is_empty(&mut self) -> Result<bool>;
     /// Adds a sealed audit line to the outbox: written in the transaction of the change it

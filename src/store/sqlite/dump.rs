@@ -4,12 +4,12 @@ use super::rows::SECRET_COLUMNS;
 use super::SqliteStore;
 use crate::error::Result;
 use crate::model::SecretType;
+use crate::store::{DumpRows, KeyRows, SecretRows};
 use crate::store::{Store, StoreDump, StoredReference, StoredVersion, STATE_KEY};
 use rusqlite::params;
 
-impl SqliteStore {
-    /// The body of [`Store::dump`](crate::store::Store::dump).
-    pub(super) fn dump_all(&mut self) -> Result<StoreDump> {
+impl DumpRows for SqliteStore {
+    fn dump(&mut self) -> Result<StoreDump> {
         let header = self.header()?;
         let tenant_keys = self.all_tenant_keys()?;
         let secrets = self.all_secrets()?;
@@ -55,8 +55,7 @@ impl SqliteStore {
         })
     }
 
-    /// The body of [`Store::load`](crate::store::Store::load).
-    pub(super) fn load_into_empty(&mut self, dump: &StoreDump) -> Result<()> {
+    fn load(&mut self, dump: &StoreDump) -> Result<()> {
         let tx = self.write_tx()?;
         let occupied: i64 = tx.query_row(
             "SELECT (SELECT COUNT(*) FROM tbs_meta) + (SELECT COUNT(*) FROM tbs_secrets)",

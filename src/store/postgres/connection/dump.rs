@@ -3,11 +3,11 @@
 use super::{sql, storage, PgConnection};
 use crate::error::Result;
 use crate::model::SecretType;
+use crate::store::{DumpRows, KeyRows, SecretRows};
 use crate::store::{Store, StoreDump, StoredReference, StoredVersion};
 
-impl PgConnection {
-    /// The body of [`Store::dump`](crate::store::Store::dump).
-    pub(super) fn dump_all(&mut self) -> Result<StoreDump> {
+impl DumpRows for PgConnection {
+    fn dump(&mut self) -> Result<StoreDump> {
         let header = self.header()?;
         let tenant_keys = self.all_tenant_keys()?;
         let secrets = self.all_secrets()?;
@@ -56,8 +56,7 @@ impl PgConnection {
         })
     }
 
-    /// The body of [`Store::load`](crate::store::Store::load).
-    pub(super) fn load_into_empty(&mut self, dump: &StoreDump) -> Result<()> {
+    fn load(&mut self, dump: &StoreDump) -> Result<()> {
         self.atomic(Some("*"), |c| {
             // Serialise with a concurrent first open initialising the same schema.
             c.client

@@ -5,11 +5,17 @@ use super::rows::secret_from_row;
 use super::{payload, sql, PgConnection};
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{ListQuery, Page};
+use crate::store::{SecretRows, UsageUpdate};
 use crate::store::{StoredSecret, StoredVersion};
 
-impl PgConnection {
-    /// The body of [`Store::current`](crate::store::Store::current).
-    pub(super) fn current_with_value(
+impl SecretRows for PgConnection {
+    fn secret(&mut self, tenant: &str, name: &str) -> Result<Option<StoredSecret>> {
+        self.query_opt(sql::SECRET, &[&tenant, &name])?
+            .map(|r| secret_from_row(&r))
+            .transpose()
+    }
+
+    fn current(
         &mut self,
         tenant: &str,
         name: &str,
@@ -27,12 +33,26 @@ impl PgConnection {
         Ok(Some((secret, value)))
     }
 
-    /// The body of [`Store::create`](crate::store::Store::create).
-    pub(super) fn insert_secret(
-        &mut self,
-        secret: &StoredSecret,
-        value: &StoredVersion,
-    ) -> Result<()> {
+    fn version(&mut self, tenant: &str, name: &str, version: u64) -> Result<Option<StoredVersion>> {
+        Ok(self
+            .query_opt(sql::VERSION, &[&tenant, &name, &(version as i64)])?
+            .map(|row| StoredVersion {
+                version,
+                dek_id: row.get::<_, i64>(0) as u32,
+                blob: row.get(1),
+                created_at: row.get(2),
+            }))
+    }
+
+    fn versions(&mut self, tenant: &str, name: &str) -> Result<Vec<(u64, i64)>> {
+        Ok(self
+            .query(sql::VERSIONS, &[&tenant, &name])?
+            .iter()
+            .map(|row| (row.get::<_, i64>(0) as u64, row.get::<_, i64>(1)))
+            .collect())
+    }
+
+    fn create(&mut self, secret: &StoredSecret, value: &StoredVersion) -> Result<()> {
         let note = payload(&secret.tenant);
         self.atomic(Some(&note), |c| {
             let inserted = c.execute(
@@ -76,8 +96,7 @@ impl PgConnection {
         })
     }
 
-    /// The body of [`Store::append_version`](crate::store::Store::append_version).
-    pub(super) fn append_version_trimmed(
+    fn append_version(
         &mut self,
         tenant: &str,
         name: &str,
@@ -126,8 +145,21 @@ impl PgConnection {
         })
     }
 
-    /// The body of [`Store::delete`](crate::store::Store::delete).
-    pub(super) fn delete_secret(&mut self, tenant: &str, name: &str, force: bool) -> Result<()> {
+    fn set_description(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        description: &str,
+        now: i64,
+    ) -> Result<()> {
+        let changed = self.execute(sql::SET_DESCRIPTION, &[&tenant, &name, &description, &now])?;
+        if changed == 0 {
+            return Err(Error::secret_not_found(tenant, name));
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, tenant: &str, name: &str, force: bool) -> Result<()> {
         let note = payload(tenant);
         self.atomic(Some(&note), |c| {
             if !force {
@@ -148,12 +180,7 @@ impl PgConnection {
         })
     }
 
-    /// The body of [`Store::list`](crate::store::Store::list).
-    pub(super) fn list_page(
-        &mut self,
-        tenant: &str,
-        query: &ListQuery,
-    ) -> Result<Page<StoredSecret>> {
+    fn list(&mut self, tenant: &str, query: &ListQuery) -> Result<Page<StoredSecret>> {
         let filter = query.name_contains.as_deref().unwrap_or("");
         let total: i64 = self
             .query_opt(sql::COUNT, &[&tenant, &filter])?
@@ -173,5 +200,40 @@ impl PgConnection {
             total: total as usize,
             has_more,
         })
+    }
+
+    fn record_usage(&mut self, updates: &[UsageUpdate]) -> Result<()> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        self.atomic(None, |c| {
+            for u in updates {
+                c.execute(
+                    sql::RECORD_USAGE,
+                    &[&u.tenant, &u.name, &(u.uses as i64), &u.last_used_at],
+                )?;
+            }
+            Ok(())
+        })
+    }
+
+    fn seal_pointer(&mut self, tenant: &str, name: &str, seal_seq: u64, seal: &[u8]) -> Result<()> {
+        let changed = self.atomic(Some(&payload(tenant)), |c| {
+            c.execute(
+                sql::SEAL_POINTER,
+                &[&tenant, &name, &(seal_seq as i64), &seal],
+            )
+        })?;
+        if changed == 0 {
+            return Err(Error::secret_not_found(tenant, name));
+        }
+        Ok(())
+    }
+
+    fn all_secrets(&mut self) -> Result<Vec<StoredSecret>> {
+        self.query(sql::ALL_SECRETS, &[])?
+            .iter()
+            .map(secret_from_row)
+            .collect()
     }
 }
