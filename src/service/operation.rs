@@ -167,24 +167,14 @@ impl<'a> Session<'a> {
             }
         };
         if op.operation == Operation::Resolve {
-            let tenant = op.audit_tenant();
-            for name in op.names {
-                self.store.note_use(
-                    &self.actor,
-                    op.action,
-                    tenant,
-                    name,
-                    ErrorCode::PermissionDenied,
-                );
-            }
-            if op.names.is_empty() {
-                self.store.note_use(
-                    &self.actor,
-                    op.action,
-                    tenant,
-                    "",
-                    ErrorCode::PermissionDenied,
-                );
+            // Value reads are batched like every use; a call naming no secret counts as "".
+            let now = super::clock::coarse_now_millis();
+            let names: &[&str] = if op.names.is_empty() { &[""] } else { op.names };
+            for name in names {
+                let outcome = ErrorCode::PermissionDenied;
+                let tenant = op.audit_tenant();
+                self.store
+                    .note_use(&self.actor, op.action, tenant, name, outcome, now);
             }
             return Err(denied);
         }

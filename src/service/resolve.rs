@@ -345,6 +345,7 @@ impl Session<'_> {
         materialized.append(&mut source.materialized);
         match &result {
             Ok(_) => {
+                let now = super::clock::coarse_now_millis();
                 for (name, _) in &source.fetched {
                     store.note_use(
                         &self.actor,
@@ -352,6 +353,7 @@ impl Session<'_> {
                         tenant,
                         name,
                         ErrorCode::Ok,
+                        now,
                     );
                 }
             }

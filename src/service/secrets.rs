@@ -12,7 +12,7 @@ use crate::model::{
     now_millis, validate_description, validate_name, validate_tenant, validate_value, ListQuery,
     Page, SecretInfo, SecretType, VersionInfo,
 };
-use crate::store::{Store, StoredSecret, StoredVersion};
+use crate::store::{NextVersion, Store, StoredSecret, StoredVersion};
 use std::time::Duration;
 
 host_operations! {
@@ -105,16 +105,18 @@ impl Session<'_> {
                             value,
                         )?;
                         let secret = StoredSecret {
-                            tenant: tenant.to_owned(),
-                            name: name.to_owned(),
-                            secret_type,
-                            description: description.to_owned(),
-                            version: 1,
-                            created_at: now,
-                            updated_at: now,
-                            value_updated_at: now,
-                            last_used_at: None,
-                            use_count: 0,
+                            info: SecretInfo {
+                                tenant: tenant.to_owned(),
+                                name: name.to_owned(),
+                                secret_type,
+                                description: description.to_owned(),
+                                version: 1,
+                                created_at: now,
+                                updated_at: now,
+                                value_updated_at: now,
+                                last_used_at: None,
+                                use_count: 0,
+                            },
                             seal_seq: 0,
                             seal: Vec::new(),
                         };
@@ -356,21 +358,21 @@ impl SecretStorage {
                 )?,
                 created_at: now,
             };
-            backend.append_version(
+            backend.append_version(&NextVersion {
                 tenant,
                 name,
-                secret.version,
-                &stored,
-                self.options.max_versions,
-            )?;
+                expected_current: secret.version,
+                value: &stored,
+                max_versions: self.options.max_versions,
+            })?;
             change.moved_pointer(tenant, name, secret.secret_type, version);
             change.set_version(version);
-            Ok(info_of(StoredSecret {
+            Ok(SecretInfo {
                 version,
                 updated_at: now,
                 value_updated_at: now,
-                ..secret
-            }))
+                ..secret.info
+            })
         })?;
         self.forget(tenant, name);
         Ok(written)
@@ -393,18 +395,7 @@ impl SecretStorage {
 }
 
 fn info_of(secret: StoredSecret) -> SecretInfo {
-    SecretInfo {
-        tenant: secret.tenant,
-        name: secret.name,
-        secret_type: secret.secret_type,
-        description: secret.description,
-        version: secret.version,
-        created_at: secret.created_at,
-        updated_at: secret.updated_at,
-        value_updated_at: secret.value_updated_at,
-        last_used_at: secret.last_used_at,
-        use_count: secret.use_count,
-    }
+    secret.info
 }
 
 /// The write-lock scope of one secret.

@@ -8,7 +8,7 @@ pub mod postgres;
 pub mod sqlite;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::model::{ListQuery, Page, SecretType};
+use crate::model::{ListQuery, Page, SecretInfo, SecretType};
 
 pub use change_probe::{ChangeProbe, Fingerprint};
 
@@ -22,35 +22,41 @@ pub fn is_postgres_url(location: &str) -> bool {
 /// The metadata key of the sealed store state (see `service::state`).
 pub(crate) const STATE_KEY: &str = "state";
 
-/// Metadata row of a secret.
+/// Metadata row of a secret: the metadata users see and the seal of its current-version
+/// pointer. Reads of the metadata's fields go through to [`SecretInfo`] (`Deref`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSecret {
-    /// Tenant id.
-    pub tenant: String,
-    /// Secret name.
-    pub name: String,
-    /// Secret type (immutable).
-    pub secret_type: SecretType,
-    /// Description.
-    pub description: String,
-    /// Current version.
-    pub version: u64,
-    /// Creation time (ms since epoch).
-    pub created_at: i64,
-    /// Last change of value or description (ms since epoch).
-    pub updated_at: i64,
-    /// Time the current value was written (ms since epoch).
-    pub value_updated_at: i64,
-    /// Last use (ms since epoch), if ever.
-    pub last_used_at: Option<i64>,
-    /// Number of uses.
-    pub use_count: u64,
+    /// The metadata (never the value).
+    pub info: SecretInfo,
     /// The store write counter of the change that last moved the current-version pointer
     /// (0: never sealed, a store from before authenticated state).
     pub seal_seq: u64,
     /// The pointer's MAC over (tenant, name, type, version, `seal_seq`) under the store's state
     /// key (empty: never sealed).
     pub seal: Vec<u8>,
+}
+
+impl std::ops::Deref for StoredSecret {
+    type Target = SecretInfo;
+
+    fn deref(&self) -> &SecretInfo {
+        &self.info
+    }
+}
+
+/// A version to append to a secret (see [`SecretRows::append_version`]).
+#[derive(Debug, Clone, Copy)]
+pub struct NextVersion<'a> {
+    /// Tenant id.
+    pub tenant: &'a str,
+    /// Secret name.
+    pub name: &'a str,
+    /// The version the secret must still be at.
+    pub expected_current: u64,
+    /// The new version.
+    pub value: &'a StoredVersion,
+    /// How many versions to keep, the new one included.
+    pub max_versions: u32,
 }
 
 /// One stored version of a value: ciphertext only.
@@ -181,22 +187,9 @@ pub trait SecretRows {
     fn create(&mut self, secret: &StoredSecret, value: &StoredVersion) -> Result<()>;
     /// Appends `value` if the current version is still `expected_current` (else CONFLICT),
     /// then prunes versions beyond `max_versions`.
-    fn append_version(
-        &mut self,
-        tenant: &str,
-        name: &str,
-        expected_current: u64,
-        value: &StoredVersion,
-        max_versions: u32,
-    ) -> Result<()>;
+    fn append_version(&mut self, next: &NextVersion<'_>) -> Result<()>;
     /// Changes the description; NOT_FOUND if the secret does not exist.
-    fn set_description(
-        &mut self,
-        tenant: &str,
-        name: &str,
-        description: &str,
-        now: i64,
-    ) -> Result<()>;
+    fn set_description(&mut self, tenant: &str, name: &str, text: &str, now: i64) -> Result<()>;
     /// Deletes a secret and all its versions; NOT_FOUND if it does not exist. Unless `force`,
     /// fails with IN_USE (naming the sources) while any source references it.
     fn delete(&mut self, tenant: &str, name: &str, force: bool) -> Result<()>;
@@ -252,8 +245,10 @@ pub trait ReferenceRows {
 
 /// The whole store as stored, for migration (each backend's `dump.rs`).
 pub trait DumpRows {
-    /// Everything the store holds (for migration between backends).
-    fn dump(&mut self) -> Result<StoreDump>;
+    /// Every kept version, with its tenant and secret name, in (tenant, name, version) order.
+    fn all_versions(&mut self) -> Result<Vec<(String, String, StoredVersion)>>;
+    /// The whole reference index, with tenants, in (tenant, source, name) order.
+    fn all_references(&mut self) -> Result<Vec<(String, StoredReference)>>;
     /// Loads a dump into an empty store in one transaction; ALREADY_EXISTS if the store
     /// already holds a header or secrets.
     fn load(&mut self, dump: &StoreDump) -> Result<()>;
@@ -297,6 +292,32 @@ pub trait Store: SecretRows + KeyRows + ReferenceRows + DumpRows + Send {
     ) -> Result<()>;
 }
 
+impl Page<StoredSecret> {
+    /// The page of `query` holding `items`, of `total` matching secrets (a `COUNT(*)`).
+    pub(crate) fn of(items: Vec<StoredSecret>, total: i64, query: &ListQuery) -> Self {
+        let total = usize::try_from(total).unwrap_or(0);
+        Page {
+            has_more: query.offset + items.len() < total,
+            items,
+            total,
+        }
+    }
+}
+
+impl dyn Store + '_ {
+    /// Everything the store holds, read the same way from every backend (for migration).
+    pub fn dump(&mut self) -> Result<StoreDump> {
+        Ok(StoreDump {
+            header: self.header()?,
+            state: self.meta(STATE_KEY)?,
+            tenant_keys: self.all_tenant_keys()?,
+            secrets: self.all_secrets()?,
+            versions: self.all_versions()?,
+            references: self.all_references()?,
+        })
+    }
+}
+
 /// IN_USE naming the referencing sources (at most ten, then a count).
 pub(crate) fn in_use(name: &str, sources: &[String]) -> Error {
     let shown: Vec<&str> = sources.iter().take(10).map(String::as_str).collect();
@@ -313,6 +334,25 @@ pub(crate) fn in_use(name: &str, sources: &[String]) -> Error {
             sources.len(),
             shown.join(", ")
         ),
+    )
+}
+
+/// ALREADY_EXISTS for a secret whose name is taken in its tenant.
+pub(crate) fn already_exists(secret: &StoredSecret) -> Error {
+    Error::new(
+        ErrorCode::AlreadyExists,
+        format!(
+            "secret '{}' already exists in tenant '{}'",
+            secret.name, secret.tenant
+        ),
+    )
+}
+
+/// CONFLICT for a check-and-set write whose secret moved on from `expected`.
+pub(crate) fn version_conflict(name: &str, current: i64, expected: u64) -> Error {
+    Error::new(
+        ErrorCode::Conflict,
+        format!("secret '{name}' is at version {current}, not the expected version {expected}"),
     )
 }
 

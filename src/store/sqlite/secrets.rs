@@ -3,9 +3,9 @@
 
 use super::rows::{not_found, secret_from_row, SECRET_COLUMNS};
 use super::SqliteStore;
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::Result;
 use crate::model::{ListQuery, Page};
-use crate::store::SecretRows;
+use crate::store::{already_exists, version_conflict, NextVersion, SecretRows};
 use crate::store::{StoredSecret, StoredVersion, UsageUpdate};
 use rusqlite::{params, OptionalExtension};
 
@@ -99,13 +99,7 @@ impl SecretRows for SqliteStore {
             ],
         )?;
         if inserted == 0 {
-            return Err(Error::new(
-                ErrorCode::AlreadyExists,
-                format!(
-                    "secret '{}' already exists in tenant '{}'",
-                    secret.name, secret.tenant
-                ),
-            ));
+            return Err(already_exists(secret));
         }
         tx.execute(
             "INSERT INTO tbs_secret_versions (tenant, name, version, dek_id, value, created_at)
@@ -123,14 +117,8 @@ impl SecretRows for SqliteStore {
         Ok(())
     }
 
-    fn append_version(
-        &mut self,
-        tenant: &str,
-        name: &str,
-        expected_current: u64,
-        value: &StoredVersion,
-        max_versions: u32,
-    ) -> Result<()> {
+    fn append_version(&mut self, next: &NextVersion<'_>) -> Result<()> {
+        let (tenant, name, value) = (next.tenant, next.name, next.value);
         let tx = self.write_tx()?;
         let current: Option<i64> = tx
             .query_row(
@@ -140,12 +128,11 @@ impl SecretRows for SqliteStore {
             )
             .optional()?;
         let current = current.ok_or_else(|| not_found(tenant, name))? as u64;
-        if current != expected_current {
-            return Err(Error::new(
-                ErrorCode::Conflict,
-                format!(
-                    "secret '{name}' is at version {current}, not the expected version {expected_current}"
-                ),
+        if current != next.expected_current {
+            return Err(version_conflict(
+                name,
+                current as i64,
+                next.expected_current,
             ));
         }
         tx.execute(
@@ -170,24 +157,18 @@ impl SecretRows for SqliteStore {
             params![
                 tenant,
                 name,
-                value.version as i64 - i64::from(max_versions.max(1))
+                value.version as i64 - i64::from(next.max_versions.max(1))
             ],
         )?;
         tx.commit()?;
         Ok(())
     }
 
-    fn set_description(
-        &mut self,
-        tenant: &str,
-        name: &str,
-        description: &str,
-        now: i64,
-    ) -> Result<()> {
+    fn set_description(&mut self, tenant: &str, name: &str, text: &str, now: i64) -> Result<()> {
         let tx = self.write_tx()?;
         let changed = tx.execute(
             "UPDATE tbs_secrets SET description = ?3, updated_at = ?4 WHERE tenant = ?1 AND name = ?2",
-            params![tenant, name, description, now],
+            params![tenant, name, text, now],
         )?;
         if changed == 0 {
             return Err(not_found(tenant, name));
@@ -248,12 +229,7 @@ impl SecretRows for SqliteStore {
                 secret_from_row,
             )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        let has_more = (query.offset + items.len()) < total as usize;
-        Ok(Page {
-            items,
-            total: total as usize,
-            has_more,
-        })
+        Ok(Page::of(items, total, query))
     }
 
     fn record_usage(&mut self, updates: &[UsageUpdate]) -> Result<()> {

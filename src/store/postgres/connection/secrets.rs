@@ -1,11 +1,11 @@
 //! Secrets and their versions: reading the current value, creating, appending a version,
 //! deleting and listing.
 
-use super::rows::secret_from_row;
+use super::rows::{insert_secret_row, secret_from_row};
 use super::{payload, sql, PgConnection};
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, Result};
 use crate::model::{ListQuery, Page};
-use crate::store::{SecretRows, UsageUpdate};
+use crate::store::{already_exists, version_conflict, NextVersion, SecretRows, UsageUpdate};
 use crate::store::{StoredSecret, StoredVersion};
 
 impl SecretRows for PgConnection {
@@ -55,31 +55,9 @@ impl SecretRows for PgConnection {
     fn create(&mut self, secret: &StoredSecret, value: &StoredVersion) -> Result<()> {
         let note = payload(&secret.tenant);
         self.atomic(Some(&note), |c| {
-            let inserted = c.execute(
-                sql::INSERT_SECRET,
-                &[
-                    &secret.tenant,
-                    &secret.name,
-                    &secret.secret_type.as_str(),
-                    &secret.description,
-                    &(secret.version as i64),
-                    &secret.created_at,
-                    &secret.updated_at,
-                    &secret.value_updated_at,
-                    &secret.last_used_at,
-                    &(secret.use_count as i64),
-                    &(secret.seal_seq as i64),
-                    &secret.seal,
-                ],
-            )?;
+            let inserted = insert_secret_row(c, secret)?;
             if inserted == 0 {
-                return Err(Error::new(
-                    ErrorCode::AlreadyExists,
-                    format!(
-                        "secret '{}' already exists in tenant '{}'",
-                        secret.name, secret.tenant
-                    ),
-                ));
+                return Err(already_exists(secret));
             }
             c.execute(
                 sql::INSERT_VERSION,
@@ -96,14 +74,8 @@ impl SecretRows for PgConnection {
         })
     }
 
-    fn append_version(
-        &mut self,
-        tenant: &str,
-        name: &str,
-        expected_current: u64,
-        value: &StoredVersion,
-        max_versions: u32,
-    ) -> Result<()> {
+    fn append_version(&mut self, next: &NextVersion<'_>) -> Result<()> {
+        let (tenant, name, value) = (next.tenant, next.name, next.value);
         let note = payload(tenant);
         self.atomic(Some(&note), |c| {
             let advanced = c.execute(
@@ -111,7 +83,7 @@ impl SecretRows for PgConnection {
                 &[
                     &tenant,
                     &name,
-                    &(expected_current as i64),
+                    &(next.expected_current as i64),
                     &(value.version as i64),
                     &value.created_at,
                 ],
@@ -119,13 +91,7 @@ impl SecretRows for PgConnection {
             if advanced == 0 {
                 return match c.query_opt(sql::CURRENT_VERSION, &[&tenant, &name])? {
                     None => Err(Error::secret_not_found(tenant, name)),
-                    Some(row) => Err(Error::new(
-                        ErrorCode::Conflict,
-                        format!(
-                            "secret '{name}' is at version {}, not the expected version {expected_current}",
-                            row.get::<_, i64>(0)
-                        ),
-                    )),
+                    Some(row) => Err(version_conflict(name, row.get(0), next.expected_current)),
                 };
             }
             c.execute(
@@ -139,20 +105,14 @@ impl SecretRows for PgConnection {
                     &value.created_at,
                 ],
             )?;
-            let keep_above = value.version as i64 - i64::from(max_versions.max(1));
+            let keep_above = value.version as i64 - i64::from(next.max_versions.max(1));
             c.execute(sql::PRUNE_VERSIONS, &[&tenant, &name, &keep_above])?;
             Ok(())
         })
     }
 
-    fn set_description(
-        &mut self,
-        tenant: &str,
-        name: &str,
-        description: &str,
-        now: i64,
-    ) -> Result<()> {
-        let changed = self.execute(sql::SET_DESCRIPTION, &[&tenant, &name, &description, &now])?;
+    fn set_description(&mut self, tenant: &str, name: &str, text: &str, now: i64) -> Result<()> {
+        let changed = self.execute(sql::SET_DESCRIPTION, &[&tenant, &name, &text, &now])?;
         if changed == 0 {
             return Err(Error::secret_not_found(tenant, name));
         }
@@ -194,12 +154,7 @@ impl SecretRows for PgConnection {
             .iter()
             .map(secret_from_row)
             .collect::<Result<Vec<_>>>()?;
-        let has_more = (query.offset + items.len()) < total as usize;
-        Ok(Page {
-            items,
-            total: total as usize,
-            has_more,
-        })
+        Ok(Page::of(items, total, query))
     }
 
     fn record_usage(&mut self, updates: &[UsageUpdate]) -> Result<()> {
