@@ -80,17 +80,15 @@ impl Session<'_> {
 
     /// Forgets a source's references; needs WRITE. See [`SecretStorage::untrack`].
     pub fn untrack(&self, tenant: &str, source_id: &str) -> Result<usize> {
-        self.change(
-            Op::write(AuditAction::UntrackReferences, tenant, &[]).source(source_id),
-            |store, change| {
-                store.ensure_open()?;
-                validate_tenant(tenant)?;
-                validate_source_id(source_id)?;
-                store.commit(&source_scope(tenant, source_id), change, |backend, _| {
-                    backend.remove_references(tenant, source_id)
-                })
-            },
-        )
+        let op = Op::write(AuditAction::UntrackReferences, tenant, &[]).source(source_id);
+        self.change(op, |store, change| {
+            store.ensure_open()?;
+            validate_tenant(tenant)?;
+            validate_source_id(source_id)?;
+            store.commit(&source_scope(tenant, source_id), change, |backend, _| {
+                backend.remove_references(tenant, source_id)
+            })
+        })
     }
 
     /// The sources referencing a secret; needs READ. See [`SecretStorage::where_used`].
