@@ -39,7 +39,7 @@ mod jni;
 pub mod model;
 pub mod placeholder;
 pub mod service;
-pub mod store;
+pub(crate) mod store;
 mod throttle;
 
 pub use access::{Actor, Operation, Policy, Principal, Role};
@@ -48,3 +48,4 @@ pub use crypto::MasterKey;
 pub use error::{Error, ErrorCode, PlaceholderProblem, Result};
 pub use model::{Limits, ListQuery, Page, SecretInfo, SecretType, VersionInfo};
 pub use service::{SecretStorage, SecretValue, Session, StorageOptions};
+pub use store::{is_postgres_url, StoredReference};

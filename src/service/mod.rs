@@ -140,8 +140,8 @@ impl SecretStorage {
         SecretStorage::with_backend(backend, master, options)
     }
 
-    /// Opens a store over any backend (used by other backends and tests).
-    pub fn with_backend(
+    /// Opens a store over any backend (`open` and `migrate`).
+    pub(crate) fn with_backend(
         backend: Box<dyn Backend>,
         master: MasterKey,
         mut options: StorageOptions,

@@ -306,9 +306,7 @@ fn admin<'a>(store: &'a SecretStorage, g: &Global) -> Session<'a> {
 
 /// Whether the store location is a database URL rather than a file.
 fn is_url(store: &Path) -> bool {
-    store
-        .to_str()
-        .is_some_and(tbsecrets::store::is_postgres_url)
+    store.to_str().is_some_and(tbsecrets::is_postgres_url)
 }
 
 /// A URL with any password replaced by `***`, for printing.
