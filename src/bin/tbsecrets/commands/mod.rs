@@ -106,8 +106,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
         ),
         Command::Migrate { from, to, json } => {
             let key = keys::key_for_store(from, g.key_file.as_deref())?;
-            let report =
-                tbsecrets::service::migrate(from, to, StorageOptions::with_master_key(key))?;
+            let report = tbsecrets::migrate(from, to, StorageOptions::with_master_key(key))?;
             render::report(*json, &report, || {
                 format!(
                     "migrated {} secrets ({} versions, {} tenants, {} references); verified {} on the target",
