@@ -1,6 +1,6 @@
 //! Dump and load of a whole store, for `migrate` (store-to-store copy).
 
-use super::rows::insert_secret_row;
+use super::rows::{insert_secret_row, insert_version_row};
 use super::{sql, storage, PgConnection};
 use crate::error::Result;
 use crate::model::SecretType;
@@ -89,17 +89,7 @@ impl DumpRows for PgConnection {
                 insert_secret_row(c, s)?;
             }
             for (tenant, name, v) in &dump.versions {
-                c.execute(
-                    sql::INSERT_VERSION,
-                    &[
-                        tenant,
-                        name,
-                        &(v.version as i64),
-                        &i64::from(v.dek_id),
-                        &v.blob,
-                        &v.created_at,
-                    ],
-                )?;
+                insert_version_row(c, tenant, name, v)?;
             }
             for (tenant, r) in &dump.references {
                 c.execute(

@@ -3,7 +3,7 @@
 use super::{sql, PgConnection};
 use crate::error::{Error, Result};
 use crate::model::{SecretInfo, SecretType};
-use crate::store::{StoredSecret, WrappedKey};
+use crate::store::{StoredSecret, StoredVersion, WrappedKey};
 use postgres::Row;
 
 /// A `tbs_secrets` row (columns in `sql::SECRET_COLUMNS` order).
@@ -57,6 +57,26 @@ pub(super) fn insert_secret_row(c: &mut PgConnection, s: &StoredSecret) -> Resul
             &(s.use_count as i64),
             &(s.seal_seq as i64),
             &s.seal,
+        ],
+    )
+}
+
+/// Inserts a `tbs_secret_versions` row.
+pub(super) fn insert_version_row(
+    c: &mut PgConnection,
+    tenant: &str,
+    name: &str,
+    v: &StoredVersion,
+) -> Result<u64> {
+    c.execute(
+        sql::INSERT_VERSION,
+        &[
+            &tenant,
+            &name,
+            &(v.version as i64),
+            &i64::from(v.dek_id),
+            &v.blob,
+            &v.created_at,
         ],
     )
 }

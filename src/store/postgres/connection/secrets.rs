@@ -1,7 +1,7 @@
 //! Secrets and their versions: reading the current value, creating, appending a version,
 //! deleting and listing.
 
-use super::rows::{insert_secret_row, secret_from_row};
+use super::rows::{insert_secret_row, insert_version_row, secret_from_row};
 use super::{payload, sql, PgConnection};
 use crate::error::{Error, Result};
 use crate::model::{ListQuery, Page};
@@ -59,17 +59,7 @@ impl SecretRows for PgConnection {
             if inserted == 0 {
                 return Err(already_exists(secret));
             }
-            c.execute(
-                sql::INSERT_VERSION,
-                &[
-                    &secret.tenant,
-                    &secret.name,
-                    &(value.version as i64),
-                    &i64::from(value.dek_id),
-                    &value.blob,
-                    &value.created_at,
-                ],
-            )?;
+            insert_version_row(c, &secret.tenant, &secret.name, value)?;
             Ok(())
         })
     }
@@ -94,17 +84,7 @@ impl SecretRows for PgConnection {
                     Some(row) => Err(version_conflict(name, row.get(0), next.expected_current)),
                 };
             }
-            c.execute(
-                sql::INSERT_VERSION,
-                &[
-                    &tenant,
-                    &name,
-                    &(value.version as i64),
-                    &i64::from(value.dek_id),
-                    &value.blob,
-                    &value.created_at,
-                ],
-            )?;
+            insert_version_row(c, &tenant, &name, value)?;
             let keep_above = value.version as i64 - i64::from(next.max_versions.max(1));
             c.execute(sql::PRUNE_VERSIONS, &[&tenant, &name, &keep_above])?;
             Ok(())
