@@ -84,7 +84,7 @@ impl SecretRows for PgConnection {
                     Some(row) => Err(version_conflict(name, row.get(0), next.expected_current)),
                 };
             }
-            insert_version_row(c, &tenant, &name, value)?;
+            insert_version_row(c, tenant, name, value)?;
             let keep_above = value.version as i64 - i64::from(next.max_versions.max(1));
             c.execute(sql::PRUNE_VERSIONS, &[&tenant, &name, &keep_above])?;
             Ok(())
