@@ -13,7 +13,7 @@
 //! Run: `cargo run --release --example quickstart`
 
 use std::path::Path;
-use tbsecrets::service::ResolveOptions;
+use tbsecrets::ResolveOptions;
 use tbsecrets::{MasterKey, Principal, Role, SecretStorage, SecretType, StorageOptions};
 
 const TENANT: &str = "default";

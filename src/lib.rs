@@ -26,6 +26,10 @@
 
 #![deny(missing_docs)]
 
+// Public: the namespaces of the documented API (access, audit, error, hardening, model,
+// placeholder). `crypto` (key files, and the blob format one test reads) and `ffi` (the C ABI,
+// which tests and benches also call from Rust) are still public until those callers use the
+// root alone. The rest is crate-private; the root re-exports what users call.
 pub mod access;
 pub mod audit;
 pub mod crypto;
@@ -38,8 +42,8 @@ pub mod hardening;
 mod jni;
 pub mod model;
 pub mod placeholder;
-pub mod service;
-pub mod store;
+mod service;
+pub(crate) mod store;
 mod throttle;
 
 pub use access::{Actor, Operation, Policy, Principal, Role};
@@ -47,4 +51,9 @@ pub use audit::{AuditOptions, AuditVerification};
 pub use crypto::MasterKey;
 pub use error::{Error, ErrorCode, PlaceholderProblem, Result};
 pub use model::{Limits, ListQuery, Page, SecretInfo, SecretType, VersionInfo};
-pub use service::{SecretStorage, SecretValue, Session, StorageOptions};
+pub use service::{
+    migrate, validate_source_id, write_private_atomically, DocumentFormat, MaterializeOptions,
+    MigrationReport, ResolveOptions, RotationReport, SecretStorage, SecretValue, Session,
+    StorageOptions, MAX_SOURCE_ID_BYTES,
+};
+pub use store::{is_postgres_url, StoredReference};

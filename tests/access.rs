@@ -2,7 +2,7 @@
 //! custom JSON policy, and master-key rotation reserved to the system administrator.
 
 use tbsecrets::access::{Operation, Policy, Principal, Role};
-use tbsecrets::service::ResolveOptions;
+use tbsecrets::ResolveOptions;
 use tbsecrets::{ErrorCode, MasterKey, SecretStorage, SecretType, StorageOptions};
 
 fn store(policy: Option<Policy>) -> (tempfile::TempDir, SecretStorage) {

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use tbsecrets::audit::AuditOptions;
-use tbsecrets::service::ResolveOptions;
+use tbsecrets::ResolveOptions;
 use tbsecrets::{ErrorCode, MasterKey, Principal, Role, SecretStorage, SecretType};
 
 fn records(path: &Path) -> Vec<Value> {

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Read};
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use tbsecrets::service::{write_private_atomically, MaterializeOptions, ResolveOptions};
+use tbsecrets::{write_private_atomically, MaterializeOptions, ResolveOptions};
 use tbsecrets::{ErrorCode, MasterKey, SecretStorage, SecretType, StorageOptions};
 
 const T: &str = "t";

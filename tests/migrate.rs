@@ -2,7 +2,7 @@
 //! usage count and reference preserved; a non-empty target and a wrong key are refused.
 
 use std::process::Command;
-use tbsecrets::service::migrate;
+use tbsecrets::migrate;
 use tbsecrets::{ErrorCode, ListQuery, MasterKey, SecretStorage, SecretType, StorageOptions};
 
 fn postgres_location(tag: &str) -> String {

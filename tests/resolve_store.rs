@@ -4,7 +4,7 @@
 use std::borrow::Cow;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use tbsecrets::service::{DocumentFormat, MaterializeOptions, ResolveOptions};
+use tbsecrets::{DocumentFormat, MaterializeOptions, ResolveOptions};
 use tbsecrets::{ErrorCode, MasterKey, SecretStorage, SecretType, StorageOptions};
 
 const T: &str = "tenant-a";

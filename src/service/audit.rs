@@ -1,8 +1,11 @@
 //! The audit side of `SecretStorage`: records without a change, delivery errors, the log's
 //! path and its verification.
 
-use super::{state, AuditLog, Change, SecretStorage, STATE_SCOPE};
-use crate::error::{Error, Result};
+use super::operation::Op;
+use super::{state, AuditLog, Change, SecretStorage, Session, STATE_SCOPE};
+use crate::access::Operation;
+use crate::audit::{AuditAction, AuditVerification};
+use crate::error::{Error, ErrorCode, Result};
 use std::path::Path;
 
 impl SecretStorage {
@@ -26,7 +29,9 @@ impl SecretStorage {
     pub fn audit_log_path(&self) -> Option<std::path::PathBuf> {
         self.audit.as_ref().and_then(AuditLog::path)
     }
+}
 
+host_operations! {
     /// Verifies an audit log (`path`, else this handle's) with this store's audit key:
     /// every line's MAC, sequence and link to the line before. The result names the first
     /// bad line, if any ([`crate::audit::AuditVerification::into_result`] turns that into an
@@ -49,51 +54,78 @@ impl SecretStorage {
     /// assert!(!log.contains("s3cr3t"));
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn verify_audit_log(&self, path: Option<&Path>) -> Result<crate::audit::AuditVerification> {
+    fn verify_audit_log(&self, path: Option<&Path>) -> Result<AuditVerification>;
+
+    /// [`SecretStorage::verify_audit_log`], calling `progress(bytes_read, total_bytes)`.
+    fn verify_audit_log_with_progress(&self, path: Option<&Path>,
+        progress: &mut dyn FnMut(u64, u64)) -> Result<AuditVerification>;
+}
+
+impl Session<'_> {
+    /// Verifies the audit log (`path`, else the store's); needs READ in every tenant (the
+    /// host; by default SYS_ADMIN). The verification itself is audited, with its outcome. See
+    /// [`SecretStorage::verify_audit_log`].
+    pub fn verify_audit_log(&self, path: Option<&Path>) -> Result<AuditVerification> {
         self.verify_audit_log_with_progress(path, &mut |_, _| {})
     }
 
-    /// [`SecretStorage::verify_audit_log`], calling `progress(bytes_read, total_bytes)`.
+    /// [`Session::verify_audit_log`], calling `progress(bytes_read, total_bytes)`.
     pub fn verify_audit_log_with_progress(
         &self,
         path: Option<&Path>,
         progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<crate::audit::AuditVerification> {
-        self.host().verify_audit_log_with_progress(path, progress)
+    ) -> Result<AuditVerification> {
+        let op = Op::store_wide(
+            Operation::Read,
+            AuditAction::VerifyAuditLog,
+            "verify the audit log",
+        );
+        let store = self.allow(&op)?;
+        let mut verify = || -> Result<AuditVerification> {
+            store.ensure_open()?;
+            let own = store.audit_log_path();
+            let path = path.or(own.as_deref()).ok_or_else(|| {
+                Error::invalid("this handle writes no audit log file: name the log to verify")
+            })?;
+            let mut conn = store.backend.connection()?;
+            let backend = conn.store();
+            // Everything committed so far goes out first, so the check covers it.
+            store.flush_usage_to(backend)?;
+            if let Some(audit) = &store.audit {
+                audit.deliver(backend, &[])?;
+            }
+            let sealed = store.current_state(backend)?.audit;
+            // The store's side: every current-version pointer must carry its seal.
+            let unsealed = backend
+                .all_secrets()?
+                .iter()
+                .find_map(|secret| state::verify_pointer(&store.state_key, secret).err());
+            drop(conn);
+            store.notify_sink();
+            let mut report = crate::audit::verify_file(path, &store.audit_key, &sealed, progress)?;
+            if let (None, Some(e)) = (&report.problem, unsealed) {
+                report.problem = Some(crate::audit::AuditProblem {
+                    line: 0,
+                    reason: e.message().to_owned(),
+                });
+            }
+            Ok(report)
+        };
+        let result = verify();
+        let outcome = match &result {
+            Ok(report) if report.is_intact() => ErrorCode::Ok,
+            Ok(_) => ErrorCode::Integrity,
+            Err(e) => e.code(),
+        };
+        // Best effort: the caller gets the verification either way.
+        let _ = store.audit_record(self.entry(&op, outcome));
+        result
     }
 
-    pub(crate) fn verify_audit_log_inner(
-        &self,
-        path: Option<&Path>,
-        progress: &mut dyn FnMut(u64, u64),
-    ) -> Result<crate::audit::AuditVerification> {
-        self.ensure_open()?;
-        let own = self.audit_log_path();
-        let path = path.or(own.as_deref()).ok_or_else(|| {
-            Error::invalid("this handle writes no audit log file: name the log to verify")
-        })?;
-        let mut conn = self.backend.connection()?;
-        let store = conn.store();
-        // Everything committed so far goes out first, so the check covers it.
-        self.flush_usage_to(store)?;
-        if let Some(audit) = &self.audit {
-            audit.deliver(store, &[])?;
-        }
-        let sealed = self.current_state(store)?.audit;
-        // The store's side: every current-version pointer must carry its seal.
-        let unsealed = store
-            .all_secrets()?
-            .iter()
-            .find_map(|secret| state::verify_pointer(&self.state_key, secret).err());
-        drop(conn);
-        self.notify_sink();
-        let mut report = crate::audit::verify_file(path, &self.audit_key, &sealed, progress)?;
-        if let (None, Some(e)) = (&report.problem, unsealed) {
-            report.problem = Some(crate::audit::AuditProblem {
-                line: 0,
-                reason: e.message().to_owned(),
-            });
-        }
-        Ok(report)
+    /// The audit log file the store writes, if any; needs READ in every tenant. See
+    /// [`SecretStorage::audit_log_path`].
+    pub fn audit_log_path(&self) -> Result<Option<std::path::PathBuf>> {
+        let op = Op::store_wide(Operation::Read, AuditAction::Read, "see the audit log path");
+        self.read(op, |store| Ok(store.audit_log_path()))
     }
 }

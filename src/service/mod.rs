@@ -4,6 +4,8 @@
 //! the cache. Reads of values: the hot path is a read-locked cache lookup plus one AES-GCM
 //! open; SQLite is consulted only on a miss or when another connection has committed.
 
+#[macro_use]
+mod operation;
 mod audit;
 mod cache;
 mod clock;
@@ -13,6 +15,7 @@ mod materialize;
 mod migrate;
 mod options;
 mod read;
+mod references;
 mod resolve;
 mod rotation;
 mod secrets;
@@ -23,10 +26,8 @@ mod value;
 pub use materialize::MaterializeOptions;
 pub use migrate::{migrate, MigrationReport};
 pub use options::StorageOptions;
-pub use resolve::{
-    validate_source_id, write_private_atomically, DocumentFormat, ResolveOptions,
-    MAX_SOURCE_ID_BYTES,
-};
+pub use references::{validate_source_id, MAX_SOURCE_ID_BYTES};
+pub use resolve::{write_private_atomically, DocumentFormat, ResolveOptions};
 pub use rotation::RotationReport;
 pub use session::Session;
 pub use value::SecretValue;
@@ -139,8 +140,8 @@ impl SecretStorage {
         SecretStorage::with_backend(backend, master, options)
     }
 
-    /// Opens a store over any backend (used by other backends and tests).
-    pub fn with_backend(
+    /// Opens a store over any backend (`open` and `migrate`).
+    pub(crate) fn with_backend(
         backend: Box<dyn Backend>,
         master: MasterKey,
         mut options: StorageOptions,

@@ -1,17 +1,21 @@
 //! The read path of `SecretStorage`: `get`, the cache (load, synchronise with other
 //! connections' commits, forget after local writes) and batched usage counting.
 
+use super::operation::Op;
 use super::{
     clock, state, value_context, AuditLog, CachedValue, Change, SecretStorage, SecretValue,
-    STATE_SCOPE,
+    Session, STATE_SCOPE,
 };
+use crate::access::Operation;
+use crate::audit::AuditAction;
+use crate::crypto::DataKey;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{validate_name, validate_tenant};
-use crate::store::{Store, UsageUpdate};
+use crate::store::{Store, StoredSecret, StoredVersion, UsageUpdate};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-impl SecretStorage {
+host_operations! {
     /// Decrypts the current value of a secret. The returned holder zeroizes on drop.
     ///
     /// The hot path takes no write lock and does not touch the database. The use is audited
@@ -34,12 +38,36 @@ impl SecretStorage {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     #[inline]
-    pub fn get(&self, tenant: &str, name: &str) -> Result<SecretValue> {
-        self.host().get(tenant, name)
-    }
+    fn get(&self, tenant: &str, name: &str) -> Result<SecretValue>;
+}
 
+impl Session<'_> {
+    /// Decrypts a secret's current value; needs RESOLVE. See [`SecretStorage::get`].
     #[inline]
-    pub(super) fn get_inner(&self, tenant: &str, name: &str, now: i64) -> Result<SecretValue> {
+    pub fn get(&self, tenant: &str, name: &str) -> Result<SecretValue> {
+        let store = self.allow(&Op::new(
+            Operation::Resolve,
+            AuditAction::Get,
+            tenant,
+            &[name],
+        ))?;
+        // One clock read for the usage counter and the audit record.
+        let now = clock::coarse_now_millis();
+        let result = store.cached_value(tenant, name, now);
+        let outcome = match &result {
+            Ok(_) => ErrorCode::Ok,
+            Err(e) => e.code(),
+        };
+        store.note_use(&self.actor, AuditAction::Get, tenant, name, outcome, now);
+        result
+    }
+}
+
+impl SecretStorage {
+    /// The current value through the cache, its use at `now` counted (the audit record is
+    /// the caller's).
+    #[inline]
+    fn cached_value(&self, tenant: &str, name: &str, now: i64) -> Result<SecretValue> {
         self.ensure_open()?;
         // Opened under the cache's read lock: no reference count traffic on the hot path.
         let cacheable = self.sync_external_changes();
@@ -109,14 +137,7 @@ impl SecretStorage {
         validate_name(name)?;
         // A local write or a cache clear after this point makes the read below possibly stale.
         let generation = self.generation.load(Ordering::Acquire);
-        let mut conn = self.backend.connection()?;
-        let backend = conn.store();
-        let (secret, stored) = backend
-            .current(tenant, name)?
-            .ok_or_else(|| Error::secret_not_found(tenant, name))?;
-        state::verify_pointer(&self.state_key, &secret)?;
-        let key = self.keyring.key(backend, tenant, stored.dek_id)?;
-        drop(conn);
+        let (secret, stored, key) = self.current_sealed(tenant, name)?;
         let header_len = crate::crypto::blob::HEADER_LEN.min(stored.blob.len());
         let aad = value_context(tenant, name, secret.secret_type, secret.version)
             .aad(&stored.blob[..header_len]);
@@ -165,9 +186,13 @@ impl SecretStorage {
         true
     }
 
-    /// Reads and decrypts a secret's current value straight from the backend, bypassing the
-    /// cache and usage counting (for verification, not for use).
-    pub(super) fn read_uncounted(&self, tenant: &str, name: &str) -> Result<SecretValue> {
+    /// A secret's current metadata and ciphertext, its pointer seal verified, with the data
+    /// key that opens it.
+    fn current_sealed(
+        &self,
+        tenant: &str,
+        name: &str,
+    ) -> Result<(StoredSecret, StoredVersion, Arc<DataKey>)> {
         let mut conn = self.backend.connection()?;
         let backend = conn.store();
         let (secret, stored) = backend
@@ -175,6 +200,13 @@ impl SecretStorage {
             .ok_or_else(|| Error::secret_not_found(tenant, name))?;
         state::verify_pointer(&self.state_key, &secret)?;
         let key = self.keyring.key(backend, tenant, stored.dek_id)?;
+        Ok((secret, stored, key))
+    }
+
+    /// Reads and decrypts a secret's current value straight from the backend, bypassing the
+    /// cache and usage counting (for verification, not for use).
+    pub(super) fn read_uncounted(&self, tenant: &str, name: &str) -> Result<SecretValue> {
+        let (secret, stored, key) = self.current_sealed(tenant, name)?;
         let bytes = crate::crypto::open(
             key.cipher(),
             &value_context(tenant, name, secret.secret_type, secret.version),
@@ -191,23 +223,9 @@ impl SecretStorage {
         flushed
     }
 
-    /// Counts a use of a value in the audit log (batched).
+    /// Counts a use of a value at `now` in the audit log (batched).
     #[inline]
     pub(super) fn note_use(
-        &self,
-        actor: &crate::access::Actor,
-        action: crate::audit::AuditAction,
-        tenant: &str,
-        name: &str,
-        outcome: ErrorCode,
-    ) {
-        let now = clock::coarse_now_millis();
-        self.note_use_at(actor, action, tenant, name, outcome, now);
-    }
-
-    /// [`SecretStorage::note_use`] at a time the caller already read.
-    #[inline]
-    pub(super) fn note_use_at(
         &self,
         actor: &crate::access::Actor,
         action: crate::audit::AuditAction,

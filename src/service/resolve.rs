@@ -6,21 +6,18 @@
 //! (so resolution is decrypt-once and counts usage), materialisation of TEXT_FILE values, and
 //! the exact (tenant, secret, source) index.
 
-use super::SecretStorage;
-use crate::access::Actor;
+use super::operation::Op;
+use super::{SecretStorage, Session};
+use crate::access::Operation;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{validate_tenant, SecretType};
-use crate::placeholder::{self, Fetched, Reference, SecretSource};
-use crate::store::StoredReference;
+use crate::placeholder::{self, Fetched, SecretSource};
 use std::borrow::Cow;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use zeroize::Zeroizing;
-
-/// Longest source id, in bytes.
-pub const MAX_SOURCE_ID_BYTES: usize = 255;
 
 /// Options of one resolve call.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -139,84 +136,27 @@ impl StoreSource<'_> {
     }
 }
 
+host_operations! {
+    /// [`SecretStorage::resolve_str`] with options (TEXT_FILE materialisation).
+    fn resolve_str_with<'a>(&self, tenant: &str, text: &'a str, options: ResolveOptions)
+        -> Result<Cow<'a, str>> => resolve_str;
+
+    /// [`SecretStorage::resolve_json`] with options (TEXT_FILE materialisation).
+    fn resolve_json_with<'a>(&self, tenant: &str, json: &'a str, options: ResolveOptions)
+        -> Result<Cow<'a, str>> => resolve_json;
+
+    /// Reads a file and resolves it as JSON or text (`Auto`: `.json` → JSON).
+    fn resolve_file(&self, tenant: &str, path: &Path, format: DocumentFormat,
+        options: ResolveOptions) -> Result<String>;
+
+    /// Resolves a file like [`SecretStorage::resolve_file`] and writes the result to `output`
+    /// atomically with mode 0600 (see [`write_private_atomically`]). Nothing is written when
+    /// resolution fails.
+    fn resolve_file_to(&self, tenant: &str, path: &Path, output: &Path, format: DocumentFormat,
+        options: ResolveOptions) -> Result<()>;
+}
+
 impl SecretStorage {
-    /// Resolves `document` (JSON or text) for `actor`, who was already allowed to. One
-    /// batched audit record per distinct secret used; a failed call is one record naming the
-    /// secrets it could not substitute (synced).
-    pub(super) fn resolve_inner<'t>(
-        &self,
-        actor: &Actor,
-        tenant: &str,
-        document: &'t str,
-        json: bool,
-        options: ResolveOptions,
-    ) -> Result<Cow<'t, str>> {
-        self.resolve_tracked(actor, tenant, document, json, options, &mut Vec::new())
-    }
-
-    /// [`SecretStorage::resolve_inner`] that also hands back the paths of the files it
-    /// materialised (each once per call, whether or not the call succeeds), for
-    /// [`SecretStorage::release_materialized`].
-    pub(super) fn resolve_tracked<'t>(
-        &self,
-        actor: &Actor,
-        tenant: &str,
-        document: &'t str,
-        json: bool,
-        options: ResolveOptions,
-        materialized: &mut Vec<String>,
-    ) -> Result<Cow<'t, str>> {
-        if let Err(e) = self.ensure_open().and_then(|()| validate_tenant(tenant)) {
-            if e.code() != ErrorCode::Closed {
-                // Best effort, like every failed resolve: the caller gets the error either way.
-                let entry =
-                    AuditEntry::new(actor, AuditAction::Resolve, tenant, Vec::new(), e.code());
-                let _ = self.audit_record(entry);
-            }
-            return Err(e);
-        }
-        let mut source = StoreSource {
-            store: self,
-            tenant,
-            options,
-            fetched: Vec::new(),
-            materialized: Vec::new(),
-        };
-        let result = if json {
-            placeholder::resolve_json(document, &mut source)
-        } else {
-            placeholder::resolve_text(document, &mut source)
-        };
-        materialized.append(&mut source.materialized);
-        match &result {
-            Ok(_) => {
-                for (name, _) in &source.fetched {
-                    self.note_use(actor, AuditAction::Resolve, tenant, name, ErrorCode::Ok);
-                }
-            }
-            Err(e) if e.code() != ErrorCode::Closed => {
-                let mut names: Vec<String> = e
-                    .problems()
-                    .iter()
-                    .map(|p| p.name.clone())
-                    .filter(|n| !n.is_empty())
-                    .collect();
-                names.sort();
-                names.dedup();
-                // Best effort: the caller gets the resolution error either way.
-                let _ = self.audit_record(AuditEntry::new(
-                    actor,
-                    AuditAction::Resolve,
-                    tenant,
-                    names,
-                    e.code(),
-                ));
-            }
-            Err(_) => {}
-        }
-        result
-    }
-
     /// Resolves every placeholder in a text. Returns the input borrowed when it holds no
     /// placeholder. Strict: any missing, mistyped or malformed placeholder fails the whole
     /// call, and the error names every one of them with its byte offset. Audited as the host.
@@ -246,16 +186,6 @@ impl SecretStorage {
         self.resolve_str_with(tenant, text, ResolveOptions::default())
     }
 
-    /// [`SecretStorage::resolve_str`] with options (TEXT_FILE materialisation).
-    pub fn resolve_str_with<'a>(
-        &self,
-        tenant: &str,
-        text: &'a str,
-        options: ResolveOptions,
-    ) -> Result<Cow<'a, str>> {
-        self.host().resolve_str(tenant, text, options)
-    }
-
     /// Resolves every string value of a JSON document at any depth (object keys are not
     /// resolved); everything else is kept byte for byte, and substituted values are escaped
     /// as JSON. Fails with INVALID_ARGUMENT if the document is not valid JSON.
@@ -282,17 +212,68 @@ impl SecretStorage {
         self.resolve_json_with(tenant, json, ResolveOptions::default())
     }
 
-    /// [`SecretStorage::resolve_json`] with options (TEXT_FILE materialisation).
-    pub fn resolve_json_with<'a>(
-        &self,
-        tenant: &str,
-        json: &'a str,
-        options: ResolveOptions,
-    ) -> Result<Cow<'a, str>> {
-        self.host().resolve_json(tenant, json, options)
+    /// Removes the TEXT_FILE files materialised so far by this handle.
+    pub fn clear_materialized(&self) -> Result<()> {
+        self.materializer.clear()
     }
 
-    /// Reads a file and resolves it as JSON or text (`Auto`: `.json` → JSON).
+    /// Gives back the paths a [`Session::resolve_materialized`] call handed out: a file no
+    /// other result still holds is removed at once. Paths the store does not hold (already
+    /// cleared, or not materialised by it) are ignored.
+    pub fn release_materialized(&self, paths: &[String]) -> Result<()> {
+        self.materializer.release(paths)
+    }
+}
+
+impl Session<'_> {
+    /// Resolves a text's placeholders; needs RESOLVE. See [`SecretStorage::resolve_str`].
+    pub fn resolve_str<'t>(
+        &self,
+        tenant: &str,
+        text: &'t str,
+        options: ResolveOptions,
+    ) -> Result<Cow<'t, str>> {
+        self.resolve(tenant, text, false, options, &mut Vec::new())
+    }
+
+    /// Resolves a JSON document's placeholders; needs RESOLVE. See
+    /// [`SecretStorage::resolve_json`].
+    pub fn resolve_json<'t>(
+        &self,
+        tenant: &str,
+        json: &'t str,
+        options: ResolveOptions,
+    ) -> Result<Cow<'t, str>> {
+        self.resolve(tenant, json, true, options, &mut Vec::new())
+    }
+
+    /// Resolves a document (JSON or text) with TEXT_FILE values materialised as private files;
+    /// needs RESOLVE. Returns the resolved document and the paths of the files it references
+    /// (one per distinct TEXT_FILE secret), which the caller gives back with
+    /// [`SecretStorage::release_materialized`] when done; they are removed on store close
+    /// anyway (unless kept). A failed call gives its files back itself.
+    pub fn resolve_materialized<'t>(
+        &self,
+        tenant: &str,
+        document: &'t str,
+        json: bool,
+    ) -> Result<(Cow<'t, str>, Vec<String>)> {
+        let options = ResolveOptions {
+            materialize_files: true,
+        };
+        let mut files = Vec::new();
+        match self.resolve(tenant, document, json, options, &mut files) {
+            Ok(resolved) => Ok((resolved, files)),
+            Err(e) => {
+                // Best effort: the caller gets the resolution error either way.
+                let _ = self.store.release_materialized(&files);
+                Err(e)
+            }
+        }
+    }
+
+    /// Reads a file and resolves it as JSON or text (`Auto`: `.json` → JSON); needs RESOLVE.
+    /// See [`SecretStorage::resolve_file`].
     pub fn resolve_file(
         &self,
         tenant: &str,
@@ -300,12 +281,16 @@ impl SecretStorage {
         format: DocumentFormat,
         options: ResolveOptions,
     ) -> Result<String> {
-        self.host().resolve_file(tenant, path, format, options)
+        self.allow(&resolve_op(tenant))?;
+        let text = read_document(path)?;
+        let json = format.is_json(path);
+        Ok(self
+            .resolve(tenant, &text, json, options, &mut Vec::new())?
+            .into_owned())
     }
 
-    /// Resolves a file like [`SecretStorage::resolve_file`] and writes the result to `output`
-    /// atomically with mode 0600 (see [`write_private_atomically`]). Nothing is written when
-    /// resolution fails.
+    /// Resolves a file into `output` (written atomically, mode 0600); needs RESOLVE. See
+    /// [`SecretStorage::resolve_file_to`].
     pub fn resolve_file_to(
         &self,
         tenant: &str,
@@ -314,104 +299,91 @@ impl SecretStorage {
         format: DocumentFormat,
         options: ResolveOptions,
     ) -> Result<()> {
-        self.host()
-            .resolve_file_to(tenant, path, output, format, options)
+        let resolved = Zeroizing::new(self.resolve_file(tenant, path, format, options)?);
+        write_private_atomically(output, resolved.as_bytes())
     }
 
-    /// Removes the TEXT_FILE files materialised so far by this handle.
-    pub fn clear_materialized(&self) -> Result<()> {
-        self.materializer.clear()
-    }
-
-    /// Gives back the paths a [`Session::resolve_materialized`](super::Session::resolve_materialized)
-    /// call handed out: a file no other result still holds is removed at once. Paths the store
-    /// does not hold (already cleared, or not materialised by it) are ignored.
-    pub fn release_materialized(&self, paths: &[String]) -> Result<()> {
-        self.materializer.release(paths)
-    }
-
-    /// The distinct (name, type) pairs a document (JSON or text) references.
-    ///
-    /// ```
-    /// use tbsecrets::{SecretStorage, SecretType};
-    ///
-    /// let config = r#"{"user": "${secret:mqtt-user}", "ca": "${secret:broker-ca;type:FILE}"}"#;
-    /// let refs = SecretStorage::references(config)?;
-    /// assert_eq!(refs.len(), 2);
-    /// assert_eq!((refs[0].name.as_str(), refs[0].secret_type), ("mqtt-user", None));
-    /// assert_eq!(refs[1].secret_type, Some(SecretType::TextFile)); // FILE = TEXT_FILE
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn references(document: &str) -> Result<Vec<Reference>> {
-        placeholder::references(document)
-    }
-
-    /// Records exactly which secrets a source (rule node, integration, config file) uses,
-    /// replacing the source's previous set. Returns the references recorded. Audited as the
-    /// host.
-    pub fn track_references(
+    /// The one resolve operation (needs RESOLVE): `document` (JSON or text) resolved for this
+    /// actor, the paths of the files it materialised (each once per call, whether or not the
+    /// call succeeds) added to `materialized`. One batched audit record per distinct secret
+    /// used; a failed call is one record naming the secrets it could not substitute (synced).
+    fn resolve<'t>(
         &self,
         tenant: &str,
-        source_id: &str,
-        document: &str,
-    ) -> Result<Vec<Reference>> {
-        self.host().track_references(tenant, source_id, document)
+        document: &'t str,
+        json: bool,
+        options: ResolveOptions,
+        materialized: &mut Vec<String>,
+    ) -> Result<Cow<'t, str>> {
+        let store = self.allow(&resolve_op(tenant))?;
+        if let Err(e) = store.ensure_open().and_then(|()| validate_tenant(tenant)) {
+            if e.code() != ErrorCode::Closed {
+                // Best effort, like every failed resolve: the caller gets the error either way.
+                let entry = AuditEntry::new(
+                    &self.actor,
+                    AuditAction::Resolve,
+                    tenant,
+                    Vec::new(),
+                    e.code(),
+                );
+                let _ = store.audit_record(entry);
+            }
+            return Err(e);
+        }
+        let mut source = StoreSource {
+            store,
+            tenant,
+            options,
+            fetched: Vec::new(),
+            materialized: Vec::new(),
+        };
+        let result = if json {
+            placeholder::resolve_json(document, &mut source)
+        } else {
+            placeholder::resolve_text(document, &mut source)
+        };
+        materialized.append(&mut source.materialized);
+        match &result {
+            Ok(_) => {
+                let now = super::clock::coarse_now_millis();
+                for (name, _) in &source.fetched {
+                    store.note_use(
+                        &self.actor,
+                        AuditAction::Resolve,
+                        tenant,
+                        name,
+                        ErrorCode::Ok,
+                        now,
+                    );
+                }
+            }
+            Err(e) if e.code() != ErrorCode::Closed => {
+                let mut names: Vec<String> = e
+                    .problems()
+                    .iter()
+                    .map(|p| p.name.clone())
+                    .filter(|n| !n.is_empty())
+                    .collect();
+                names.sort();
+                names.dedup();
+                // Best effort: the caller gets the resolution error either way.
+                let _ = store.audit_record(AuditEntry::new(
+                    &self.actor,
+                    AuditAction::Resolve,
+                    tenant,
+                    names,
+                    e.code(),
+                ));
+            }
+            Err(_) => {}
+        }
+        result
     }
+}
 
-    pub(super) fn track_references_inner(
-        &self,
-        change: &mut super::commit::Change,
-        tenant: &str,
-        source_id: &str,
-        document: &str,
-    ) -> Result<Vec<Reference>> {
-        self.ensure_open()?;
-        validate_tenant(tenant)?;
-        validate_source_id(source_id)?;
-        let references = placeholder::references(document)?;
-        let stored: Vec<StoredReference> = references
-            .iter()
-            .map(|r| StoredReference {
-                source_id: source_id.to_owned(),
-                name: r.name.clone(),
-                secret_type: r.secret_type,
-            })
-            .collect();
-        change.set_names(references.iter().map(|r| r.name.clone()).collect());
-        let scope = format!("{tenant}\u{1f}\u{1f}{source_id}");
-        self.commit(&scope, change, |store, _| {
-            store.replace_references(tenant, source_id, &stored)
-        })?;
-        Ok(references)
-    }
-
-    /// Forgets a source's references; returns how many were removed. Audited as the host.
-    pub fn untrack(&self, tenant: &str, source_id: &str) -> Result<usize> {
-        self.host().untrack(tenant, source_id)
-    }
-
-    pub(super) fn untrack_inner(
-        &self,
-        change: &mut super::commit::Change,
-        tenant: &str,
-        source_id: &str,
-    ) -> Result<usize> {
-        self.ensure_open()?;
-        validate_tenant(tenant)?;
-        validate_source_id(source_id)?;
-        let scope = format!("{tenant}\u{1f}\u{1f}{source_id}");
-        self.commit(&scope, change, |store, _| {
-            store.remove_references(tenant, source_id)
-        })
-    }
-
-    /// The sources that reference a secret (exact, from the index).
-    pub fn where_used(&self, tenant: &str, name: &str) -> Result<Vec<StoredReference>> {
-        self.ensure_open()?;
-        validate_tenant(tenant)?;
-        crate::model::validate_name(name)?;
-        self.backend.connection()?.store().where_used(tenant, name)
-    }
+/// A resolve in `tenant` (the names are known only once the document is scanned).
+fn resolve_op(tenant: &str) -> Op<'_> {
+    Op::new(Operation::Resolve, AuditAction::Resolve, tenant, &[])
 }
 
 /// Reads a document to resolve: a UTF-8 file of at most [`placeholder::MAX_DOCUMENT_BYTES`]
@@ -459,18 +431,3 @@ pub fn write_private_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 const TEMP_PREFIX: &str = ".tbsecrets-";
 /// Name suffix of the temporary files of [`write_private_atomically`].
 const TEMP_SUFFIX: &str = ".tmp";
-
-/// Checks a source id: non-empty, at most 255 bytes, no control characters.
-pub fn validate_source_id(source_id: &str) -> Result<()> {
-    if source_id.is_empty() || source_id.len() > MAX_SOURCE_ID_BYTES {
-        return Err(Error::invalid(format!(
-            "source id must be 1 to {MAX_SOURCE_ID_BYTES} bytes long"
-        )));
-    }
-    if source_id.chars().any(char::is_control) {
-        return Err(Error::invalid(
-            "source id must not contain control characters",
-        ));
-    }
-    Ok(())
-}

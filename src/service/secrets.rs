@@ -1,18 +1,23 @@
-//! The CRUD operations of `SecretStorage`: create, update, rollback, describe, delete, info,
-//! list, unused/stale and history, with the helpers they share.
+//! The CRUD operations: create, update, rollback, describe, delete, info, list, unused/stale
+//! and history, with the helpers they share. Each is one [`Session`] method (policy check
+//! and audit record from `operation.rs`); the host's `SecretStorage` methods are declared
+//! below, one line each.
 
-use super::{state, value_context, Change, SecretStorage};
+use super::operation::Op;
+use super::{state, value_context, Change, SecretStorage, Session};
+use crate::audit::AuditAction;
 use crate::crypto::seal;
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{
     now_millis, validate_description, validate_name, validate_tenant, validate_value, ListQuery,
     Page, SecretInfo, SecretType, VersionInfo,
 };
-use crate::store::{Store, StoredSecret, StoredVersion};
+use crate::store::{NextVersion, Store, StoredSecret, StoredVersion};
+use std::time::Duration;
 
-impl SecretStorage {
+host_operations! {
     /// Creates a secret (version 1). ALREADY_EXISTS if the name is taken in the tenant.
-    /// Audited as the host; see [`Session::create`](crate::Session::create) to act as a principal.
+    /// Audited as the host; see [`Session::create`] to act as a principal.
     ///
     /// ```
     /// use tbsecrets::{ErrorCode, MasterKey, SecretStorage, SecretType, StorageOptions};
@@ -27,6 +32,52 @@ impl SecretStorage {
     /// assert_eq!(again.unwrap_err().code(), ErrorCode::AlreadyExists);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    fn create(&self, tenant: &str, name: &str, secret_type: SecretType, value: &[u8],
+        description: &str) -> Result<SecretInfo>;
+
+    /// Writes a new version of a secret's value.
+    ///
+    /// With `expected_version`, the write happens only if the current version equals it
+    /// (check-and-set), else CONFLICT. Returns the updated metadata. Audited as the host.
+    fn update_value(&self, tenant: &str, name: &str, value: &[u8],
+        expected_version: Option<u64>) -> Result<SecretInfo>;
+
+    /// Writes a new version equal to the kept version `version`. Audited as the host.
+    fn rollback(&self, tenant: &str, name: &str, version: u64) -> Result<SecretInfo>;
+
+    /// Changes a secret's description (no new version). Audited as the host.
+    fn update_description(&self, tenant: &str, name: &str, description: &str)
+        -> Result<SecretInfo>;
+
+    /// Deletes a secret with all its versions. Fails with IN_USE, naming the sources, while
+    /// any tracked source references it; see [`SecretStorage::delete_with`] to force.
+    fn delete(&self, tenant: &str, name: &str) -> Result<()>;
+
+    /// Deletes a secret; with `force`, even while sources reference it (their references
+    /// stay in the index, so `where_used` still shows what will break).
+    /// Audited as the host.
+    fn delete_with(&self, tenant: &str, name: &str, force: bool) -> Result<()>;
+
+    /// Metadata of one secret (never the value).
+    fn info(&self, tenant: &str, name: &str) -> Result<SecretInfo>;
+
+    /// A page of a tenant's secrets in name order, optionally filtered by a name substring.
+    fn list(&self, tenant: &str, query: &ListQuery) -> Result<Page<SecretInfo>>;
+
+    /// Secrets of a tenant not read or resolved for at least `age` (never used counts), in
+    /// name order. Usage counters are flushed first.
+    fn unused(&self, tenant: &str, age: Duration) -> Result<Vec<SecretInfo>>;
+
+    /// Secrets of a tenant whose value was last written at least `age` ago (candidates for
+    /// rotation), in name order.
+    fn stale(&self, tenant: &str, age: Duration) -> Result<Vec<SecretInfo>>;
+
+    /// Kept versions of a secret, newest first (no values).
+    fn history(&self, tenant: &str, name: &str) -> Result<Vec<VersionInfo>>;
+}
+
+impl Session<'_> {
+    /// Creates a secret (version 1); needs WRITE. See [`SecretStorage::create`].
     pub fn create(
         &self,
         tenant: &str,
@@ -35,67 +86,58 @@ impl SecretStorage {
         value: &[u8],
         description: &str,
     ) -> Result<SecretInfo> {
-        self.host()
-            .create(tenant, name, secret_type, value, description)
+        self.change(
+            Op::write(AuditAction::Create, tenant, &[name]),
+            |store, change| {
+                store.ensure_open()?;
+                validate_tenant(tenant)?;
+                validate_name(name)?;
+                validate_description(description)?;
+                validate_value(secret_type, value, &store.options.limits)?;
+                let secret =
+                    store.commit(&write_scope(tenant, name), change, |backend, change| {
+                        let key = store.keyring.active_key(backend, tenant)?;
+                        let now = now_millis();
+                        let blob = seal(
+                            key.cipher(),
+                            key.id(),
+                            &value_context(tenant, name, secret_type, 1),
+                            value,
+                        )?;
+                        let secret = StoredSecret {
+                            info: SecretInfo {
+                                tenant: tenant.to_owned(),
+                                name: name.to_owned(),
+                                secret_type,
+                                description: description.to_owned(),
+                                version: 1,
+                                created_at: now,
+                                updated_at: now,
+                                value_updated_at: now,
+                                last_used_at: None,
+                                use_count: 0,
+                            },
+                            seal_seq: 0,
+                            seal: Vec::new(),
+                        };
+                        let stored = StoredVersion {
+                            version: 1,
+                            dek_id: key.id(),
+                            blob,
+                            created_at: now,
+                        };
+                        backend.create(&secret, &stored)?;
+                        change.moved_pointer(tenant, name, secret_type, 1);
+                        change.set_version(1);
+                        Ok(secret)
+                    })?;
+                store.forget(tenant, name);
+                Ok(info_of(secret))
+            },
+        )
     }
 
-    pub(crate) fn create_inner(
-        &self,
-        change: &mut Change,
-        tenant: &str,
-        name: &str,
-        secret_type: SecretType,
-        value: &[u8],
-        description: &str,
-    ) -> Result<SecretInfo> {
-        self.ensure_open()?;
-        validate_tenant(tenant)?;
-        validate_name(name)?;
-        validate_description(description)?;
-        validate_value(secret_type, value, &self.options.limits)?;
-        let scope = write_scope(tenant, name);
-        let secret = self.commit(&scope, change, |backend, change| {
-            let key = self.keyring.active_key(backend, tenant)?;
-            let now = now_millis();
-            let blob = seal(
-                key.cipher(),
-                key.id(),
-                &value_context(tenant, name, secret_type, 1),
-                value,
-            )?;
-            let secret = StoredSecret {
-                tenant: tenant.to_owned(),
-                name: name.to_owned(),
-                secret_type,
-                description: description.to_owned(),
-                version: 1,
-                created_at: now,
-                updated_at: now,
-                value_updated_at: now,
-                last_used_at: None,
-                use_count: 0,
-                seal_seq: 0,
-                seal: Vec::new(),
-            };
-            let stored = StoredVersion {
-                version: 1,
-                dek_id: key.id(),
-                blob,
-                created_at: now,
-            };
-            backend.create(&secret, &stored)?;
-            change.moved_pointer(tenant, name, secret_type, 1);
-            change.set_version(1);
-            Ok(secret)
-        })?;
-        self.forget(tenant, name);
-        Ok(info_of(secret))
-    }
-
-    /// Writes a new version of a secret's value.
-    ///
-    /// With `expected_version`, the write happens only if the current version equals it
-    /// (check-and-set), else CONFLICT. Returns the updated metadata. Audited as the host.
+    /// Writes a new value version; needs WRITE. See [`SecretStorage::update_value`].
     pub fn update_value(
         &self,
         tenant: &str,
@@ -103,72 +145,181 @@ impl SecretStorage {
         value: &[u8],
         expected_version: Option<u64>,
     ) -> Result<SecretInfo> {
-        self.host()
-            .update_value(tenant, name, value, expected_version)
-    }
-
-    pub(crate) fn update_value_inner(
-        &self,
-        change: &mut Change,
-        tenant: &str,
-        name: &str,
-        value: &[u8],
-        expected_version: Option<u64>,
-    ) -> Result<SecretInfo> {
-        self.ensure_open()?;
-        validate_tenant(tenant)?;
-        validate_name(name)?;
-        self.write_version(
-            change,
-            tenant,
-            name,
-            expected_version,
-            |secret, _backend| {
-                validate_value(secret.secret_type, value, &self.options.limits)?;
-                Ok(zeroize::Zeroizing::new(value.to_vec()))
+        self.change(
+            Op::write(AuditAction::Update, tenant, &[name]),
+            |store, change| {
+                store.write_version(change, tenant, name, expected_version, |secret, _| {
+                    validate_value(secret.secret_type, value, &store.options.limits)?;
+                    Ok(zeroize::Zeroizing::new(value.to_vec()))
+                })
             },
         )
     }
 
-    /// Writes a new version equal to the kept version `version`. Audited as the host.
+    /// Makes a kept version current again; needs WRITE. See [`SecretStorage::rollback`].
     pub fn rollback(&self, tenant: &str, name: &str, version: u64) -> Result<SecretInfo> {
-        self.host().rollback(tenant, name, version)
+        self.change(
+            Op::write(AuditAction::Rollback, tenant, &[name]),
+            |store, change| {
+                store.write_version(change, tenant, name, None, |secret, backend| {
+                    let old = backend.version(tenant, name, version)?.ok_or_else(|| {
+                        Error::new(
+                            ErrorCode::NotFound,
+                            format!(
+                            "version {version} of secret '{name}' is not kept (current version {})",
+                            secret.version
+                        ),
+                        )
+                    })?;
+                    let key = store.keyring.key(backend, tenant, old.dek_id)?;
+                    crate::crypto::open(
+                        key.cipher(),
+                        &value_context(tenant, name, secret.secret_type, version),
+                        &old.blob,
+                    )
+                })
+            },
+        )
     }
 
-    pub(crate) fn rollback_inner(
+    /// Changes a description; needs WRITE. See [`SecretStorage::update_description`].
+    pub fn update_description(
         &self,
-        change: &mut Change,
         tenant: &str,
         name: &str,
-        version: u64,
+        description: &str,
     ) -> Result<SecretInfo> {
-        self.ensure_open()?;
-        validate_tenant(tenant)?;
-        validate_name(name)?;
-        self.write_version(change, tenant, name, None, |secret, backend| {
-            let old = backend.version(tenant, name, version)?.ok_or_else(|| {
-                Error::new(
-                    ErrorCode::NotFound,
-                    format!(
-                        "version {version} of secret '{name}' is not kept (current version {})",
-                        secret.version
-                    ),
-                )
-            })?;
-            let key = self.keyring.key(backend, tenant, old.dek_id)?;
-            crate::crypto::open(
-                key.cipher(),
-                &value_context(tenant, name, secret.secret_type, version),
-                &old.blob,
-            )
+        self.change(
+            Op::write(AuditAction::Describe, tenant, &[name]),
+            |store, change| {
+                store.ensure_open()?;
+                validate_tenant(tenant)?;
+                validate_name(name)?;
+                validate_description(description)?;
+                store.commit(&write_scope(tenant, name), change, |backend, _| {
+                    backend.set_description(tenant, name, description, now_millis())?;
+                    info_from(backend, tenant, name)
+                })
+            },
+        )
+    }
+
+    /// Deletes a secret unless referenced; needs DELETE. See [`SecretStorage::delete`].
+    pub fn delete(&self, tenant: &str, name: &str) -> Result<()> {
+        self.delete_with(tenant, name, false)
+    }
+
+    /// Deletes a secret; needs DELETE. See [`SecretStorage::delete_with`].
+    pub fn delete_with(&self, tenant: &str, name: &str, force: bool) -> Result<()> {
+        self.change(
+            Op::new(
+                crate::access::Operation::Delete,
+                AuditAction::Delete,
+                tenant,
+                &[name],
+            ),
+            |store, change| {
+                store.ensure_open()?;
+                validate_tenant(tenant)?;
+                validate_name(name)?;
+                store.commit(&write_scope(tenant, name), change, |backend, _| {
+                    backend.delete(tenant, name, force)
+                })?;
+                store.discard_usage(tenant, name);
+                Ok(())
+            },
+        )
+    }
+
+    /// A secret's metadata; needs READ. See [`SecretStorage::info`].
+    pub fn info(&self, tenant: &str, name: &str) -> Result<SecretInfo> {
+        self.read(Op::read(tenant, &[name]), |store| {
+            store.ensure_open()?;
+            validate_tenant(tenant)?;
+            validate_name(name)?;
+            store.with_flushed_usage(|backend| info_from(backend, tenant, name))
         })
+    }
+
+    /// A page of a tenant's secrets; needs READ. See [`SecretStorage::list`].
+    pub fn list(&self, tenant: &str, query: &ListQuery) -> Result<Page<SecretInfo>> {
+        self.read(Op::read(tenant, &[]), |store| {
+            store.ensure_open()?;
+            validate_tenant(tenant)?;
+            let page = store.with_flushed_usage(|backend| backend.list(tenant, query))?;
+            Ok(Page {
+                items: page.items.into_iter().map(info_of).collect(),
+                total: page.total,
+                has_more: page.has_more,
+            })
+        })
+    }
+
+    /// Secrets not used for `age`; needs READ. See [`SecretStorage::unused`].
+    pub fn unused(&self, tenant: &str, age: Duration) -> Result<Vec<SecretInfo>> {
+        let cutoff = now_millis().saturating_sub(age.as_millis() as i64);
+        self.all_where(tenant, |s| s.last_used_at.is_none_or(|used| used <= cutoff))
+    }
+
+    /// Secrets whose value is older than `age`; needs READ. See [`SecretStorage::stale`].
+    pub fn stale(&self, tenant: &str, age: Duration) -> Result<Vec<SecretInfo>> {
+        let cutoff = now_millis().saturating_sub(age.as_millis() as i64);
+        self.all_where(tenant, |s| s.value_updated_at <= cutoff)
+    }
+
+    /// A secret's kept versions; needs READ. See [`SecretStorage::history`].
+    pub fn history(&self, tenant: &str, name: &str) -> Result<Vec<VersionInfo>> {
+        self.read(Op::read(tenant, &[name]), |store| {
+            store.ensure_open()?;
+            validate_tenant(tenant)?;
+            validate_name(name)?;
+            let mut conn = store.backend.connection()?;
+            let backend = conn.store();
+            let secret = backend
+                .secret(tenant, name)?
+                .ok_or_else(|| Error::secret_not_found(tenant, name))?;
+            Ok(backend
+                .versions(tenant, name)?
+                .into_iter()
+                .map(|(version, created_at)| VersionInfo {
+                    version,
+                    created_at,
+                    current: version == secret.version,
+                })
+                .collect())
+        })
+    }
+
+    /// Every secret of a tenant that `keep` keeps, in name order (needs READ).
+    fn all_where(
+        &self,
+        tenant: &str,
+        keep: impl Fn(&SecretInfo) -> bool,
+    ) -> Result<Vec<SecretInfo>> {
+        let mut all = self.list(tenant, &ListQuery::default())?.items;
+        all.retain(keep);
+        Ok(all)
+    }
+}
+
+impl SecretStorage {
+    /// Runs `read` on a connection after writing the batched usage counters (so metadata
+    /// shows them), then hands batched use records to the sink.
+    fn with_flushed_usage<T>(&self, read: impl FnOnce(&mut dyn Store) -> Result<T>) -> Result<T> {
+        let mut conn = self.backend.connection()?;
+        let backend = conn.store();
+        self.flush_usage_to(backend)?;
+        let result = read(backend);
+        drop(conn);
+        self.notify_sink();
+        result
     }
 
     /// Shared path of update and rollback: under the store's write lock, read the current
     /// version, produce the plaintext, seal it as version n+1 and append it. No other
     /// connection can commit between the read and the append, so a write conflicts only
     /// when the caller asked for a specific version.
-    pub(super) fn write_version(
+    fn write_version(
         &self,
         change: &mut Change,
         tenant: &str,
@@ -176,6 +327,9 @@ impl SecretStorage {
         expected_version: Option<u64>,
         plaintext: impl Fn(&StoredSecret, &mut dyn Store) -> Result<zeroize::Zeroizing<Vec<u8>>>,
     ) -> Result<SecretInfo> {
+        self.ensure_open()?;
+        validate_tenant(tenant)?;
+        validate_name(name)?;
         let written = self.commit(&write_scope(tenant, name), change, |backend, change| {
             let secret = self.authentic_secret(backend, tenant, name)?;
             if let Some(expected) = expected_version {
@@ -204,21 +358,21 @@ impl SecretStorage {
                 )?,
                 created_at: now,
             };
-            backend.append_version(
+            backend.append_version(&NextVersion {
                 tenant,
                 name,
-                secret.version,
-                &stored,
-                self.options.max_versions,
-            )?;
+                expected_current: secret.version,
+                value: &stored,
+                max_versions: self.options.max_versions,
+            })?;
             change.moved_pointer(tenant, name, secret.secret_type, version);
             change.set_version(version);
-            Ok(info_of(StoredSecret {
+            Ok(SecretInfo {
                 version,
                 updated_at: now,
                 value_updated_at: now,
-                ..secret
-            }))
+                ..secret.info
+            })
         })?;
         self.forget(tenant, name);
         Ok(written)
@@ -238,155 +392,10 @@ impl SecretStorage {
         state::verify_pointer(&self.state_key, &secret)?;
         Ok(secret)
     }
-
-    /// Changes a secret's description (no new version). Audited as the host.
-    pub fn update_description(
-        &self,
-        tenant: &str,
-        name: &str,
-        description: &str,
-    ) -> Result<SecretInfo> {
-        self.host().update_description(tenant, name, description)
-    }
-
-    pub(crate) fn update_description_inner(
-        &self,
-        change: &mut Change,
-        tenant: &str,
-        name: &str,
-        description: &str,
-    ) -> Result<SecretInfo> {
-        self.ensure_open()?;
-        validate_tenant(tenant)?;
-        validate_name(name)?;
-        validate_description(description)?;
-        self.commit(&write_scope(tenant, name), change, |backend, _| {
-            backend.set_description(tenant, name, description, now_millis())?;
-            info_from(backend, tenant, name)
-        })
-    }
-
-    /// Deletes a secret with all its versions. Fails with IN_USE, naming the sources, while
-    /// any tracked source references it; see [`SecretStorage::delete_with`] to force.
-    pub fn delete(&self, tenant: &str, name: &str) -> Result<()> {
-        self.delete_with(tenant, name, false)
-    }
-
-    /// Deletes a secret; with `force`, even while sources reference it (their references
-    /// stay in the index, so `where_used` still shows what will break).
-    /// Audited as the host.
-    pub fn delete_with(&self, tenant: &str, name: &str, force: bool) -> Result<()> {
-        self.host().delete_with(tenant, name, force)
-    }
-
-    pub(crate) fn delete_inner(
-        &self,
-        change: &mut Change,
-        tenant: &str,
-        name: &str,
-        force: bool,
-    ) -> Result<()> {
-        self.ensure_open()?;
-        validate_tenant(tenant)?;
-        validate_name(name)?;
-        self.commit(&write_scope(tenant, name), change, |backend, _| {
-            backend.delete(tenant, name, force)
-        })?;
-        self.discard_usage(tenant, name);
-        Ok(())
-    }
-
-    /// Metadata of one secret (never the value).
-    pub fn info(&self, tenant: &str, name: &str) -> Result<SecretInfo> {
-        self.ensure_open()?;
-        validate_tenant(tenant)?;
-        validate_name(name)?;
-        let mut conn = self.backend.connection()?;
-        let backend = conn.store();
-        self.flush_usage_to(backend)?;
-        let info = info_from(backend, tenant, name);
-        drop(conn);
-        self.notify_sink();
-        info
-    }
-
-    /// A page of a tenant's secrets in name order, optionally filtered by a name substring.
-    pub fn list(&self, tenant: &str, query: &ListQuery) -> Result<Page<SecretInfo>> {
-        self.ensure_open()?;
-        validate_tenant(tenant)?;
-        let mut conn = self.backend.connection()?;
-        let backend = conn.store();
-        self.flush_usage_to(backend)?;
-        let page = backend.list(tenant, query);
-        drop(conn);
-        self.notify_sink();
-        let page = page?;
-        Ok(Page {
-            items: page.items.into_iter().map(info_of).collect(),
-            total: page.total,
-            has_more: page.has_more,
-        })
-    }
-
-    /// Secrets of a tenant not read or resolved for at least `age` (never used counts), in
-    /// name order. Usage counters are flushed first.
-    pub fn unused(&self, tenant: &str, age: std::time::Duration) -> Result<Vec<SecretInfo>> {
-        let cutoff = now_millis().saturating_sub(age.as_millis() as i64);
-        Ok(self
-            .list(tenant, &ListQuery::default())?
-            .items
-            .into_iter()
-            .filter(|s| s.last_used_at.is_none_or(|used| used <= cutoff))
-            .collect())
-    }
-
-    /// Secrets of a tenant whose value was last written at least `age` ago (candidates for
-    /// rotation), in name order.
-    pub fn stale(&self, tenant: &str, age: std::time::Duration) -> Result<Vec<SecretInfo>> {
-        let cutoff = now_millis().saturating_sub(age.as_millis() as i64);
-        Ok(self
-            .list(tenant, &ListQuery::default())?
-            .items
-            .into_iter()
-            .filter(|s| s.value_updated_at <= cutoff)
-            .collect())
-    }
-
-    /// Kept versions of a secret, newest first (no values).
-    pub fn history(&self, tenant: &str, name: &str) -> Result<Vec<VersionInfo>> {
-        self.ensure_open()?;
-        validate_tenant(tenant)?;
-        validate_name(name)?;
-        let mut conn = self.backend.connection()?;
-        let backend = conn.store();
-        let secret = backend
-            .secret(tenant, name)?
-            .ok_or_else(|| Error::secret_not_found(tenant, name))?;
-        Ok(backend
-            .versions(tenant, name)?
-            .into_iter()
-            .map(|(version, created_at)| VersionInfo {
-                version,
-                created_at,
-                current: version == secret.version,
-            })
-            .collect())
-    }
 }
 
 fn info_of(secret: StoredSecret) -> SecretInfo {
-    SecretInfo {
-        tenant: secret.tenant,
-        name: secret.name,
-        secret_type: secret.secret_type,
-        description: secret.description,
-        version: secret.version,
-        created_at: secret.created_at,
-        updated_at: secret.updated_at,
-        value_updated_at: secret.value_updated_at,
-        last_used_at: secret.last_used_at,
-        use_count: secret.use_count,
-    }
+    secret.info
 }
 
 /// The write-lock scope of one secret.

@@ -8,7 +8,7 @@ pub mod postgres;
 pub mod sqlite;
 
 use crate::error::{Error, ErrorCode, Result};
-use crate::model::{ListQuery, Page, SecretType};
+use crate::model::{ListQuery, Page, SecretInfo, SecretType};
 
 pub use change_probe::{ChangeProbe, Fingerprint};
 
@@ -22,35 +22,41 @@ pub fn is_postgres_url(location: &str) -> bool {
 /// The metadata key of the sealed store state (see `service::state`).
 pub(crate) const STATE_KEY: &str = "state";
 
-/// Metadata row of a secret.
+/// Metadata row of a secret: the metadata users see and the seal of its current-version
+/// pointer. Reads of the metadata's fields go through to [`SecretInfo`] (`Deref`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredSecret {
-    /// Tenant id.
-    pub tenant: String,
-    /// Secret name.
-    pub name: String,
-    /// Secret type (immutable).
-    pub secret_type: SecretType,
-    /// Description.
-    pub description: String,
-    /// Current version.
-    pub version: u64,
-    /// Creation time (ms since epoch).
-    pub created_at: i64,
-    /// Last change of value or description (ms since epoch).
-    pub updated_at: i64,
-    /// Time the current value was written (ms since epoch).
-    pub value_updated_at: i64,
-    /// Last use (ms since epoch), if ever.
-    pub last_used_at: Option<i64>,
-    /// Number of uses.
-    pub use_count: u64,
+    /// The metadata (never the value).
+    pub info: SecretInfo,
     /// The store write counter of the change that last moved the current-version pointer
     /// (0: never sealed, a store from before authenticated state).
     pub seal_seq: u64,
     /// The pointer's MAC over (tenant, name, type, version, `seal_seq`) under the store's state
     /// key (empty: never sealed).
     pub seal: Vec<u8>,
+}
+
+impl std::ops::Deref for StoredSecret {
+    type Target = SecretInfo;
+
+    fn deref(&self) -> &SecretInfo {
+        &self.info
+    }
+}
+
+/// A version to append to a secret (see [`SecretRows::append_version`]).
+#[derive(Debug, Clone, Copy)]
+pub struct NextVersion<'a> {
+    /// Tenant id.
+    pub tenant: &'a str,
+    /// Secret name.
+    pub name: &'a str,
+    /// The version the secret must still be at.
+    pub expected_current: u64,
+    /// The new version.
+    pub value: &'a StoredVersion,
+    /// How many versions to keep, the new one included.
+    pub max_versions: u32,
 }
 
 /// One stored version of a value: ciphertext only.
@@ -163,20 +169,8 @@ pub trait StoreGuard {
     fn store(&mut self) -> &mut dyn Store;
 }
 
-/// The operations the service needs from one connection of a storage backend.
-///
-/// Each method is atomic (one transaction), except inside [`Store::with_write_lock`].
-pub trait Store: Send {
-    /// The store header, or `None` for a store that was never initialised.
-    fn header(&mut self) -> Result<Option<StoreHeader>>;
-    /// Writes the header if none exists yet; returns the header now in force.
-    fn initialize(&mut self, header: &StoreHeader) -> Result<StoreHeader>;
-    /// The newest data key of a tenant.
-    fn active_tenant_key(&mut self, tenant: &str) -> Result<Option<WrappedKey>>;
-    /// A specific data key of a tenant.
-    fn tenant_key(&mut self, tenant: &str, dek_id: u32) -> Result<Option<WrappedKey>>;
-    /// Inserts a data key; returns false when that id already exists (another writer won).
-    fn insert_tenant_key(&mut self, tenant: &str, key: &WrappedKey) -> Result<bool>;
+/// Secrets and their versions, on one connection (each backend's `secrets.rs`).
+pub trait SecretRows {
     /// Metadata of one secret.
     fn secret(&mut self, tenant: &str, name: &str) -> Result<Option<StoredSecret>>;
     /// Metadata and current value of one secret, read together.
@@ -193,38 +187,31 @@ pub trait Store: Send {
     fn create(&mut self, secret: &StoredSecret, value: &StoredVersion) -> Result<()>;
     /// Appends `value` if the current version is still `expected_current` (else CONFLICT),
     /// then prunes versions beyond `max_versions`.
-    fn append_version(
-        &mut self,
-        tenant: &str,
-        name: &str,
-        expected_current: u64,
-        value: &StoredVersion,
-        max_versions: u32,
-    ) -> Result<()>;
+    fn append_version(&mut self, next: &NextVersion<'_>) -> Result<()>;
     /// Changes the description; NOT_FOUND if the secret does not exist.
-    fn set_description(
-        &mut self,
-        tenant: &str,
-        name: &str,
-        description: &str,
-        now: i64,
-    ) -> Result<()>;
+    fn set_description(&mut self, tenant: &str, name: &str, text: &str, now: i64) -> Result<()>;
     /// Deletes a secret and all its versions; NOT_FOUND if it does not exist. Unless `force`,
     /// fails with IN_USE (naming the sources) while any source references it.
     fn delete(&mut self, tenant: &str, name: &str, force: bool) -> Result<()>;
-    /// Replaces the set of secrets a source references.
-    fn replace_references(
-        &mut self,
-        tenant: &str,
-        source_id: &str,
-        references: &[StoredReference],
-    ) -> Result<()>;
-    /// Forgets every reference of a source; returns how many were removed.
-    fn remove_references(&mut self, tenant: &str, source_id: &str) -> Result<usize>;
-    /// The sources referencing a secret, in source order.
-    fn where_used(&mut self, tenant: &str, name: &str) -> Result<Vec<StoredReference>>;
     /// A page of secrets of a tenant in name order.
     fn list(&mut self, tenant: &str, query: &ListQuery) -> Result<Page<StoredSecret>>;
+    /// Adds usage counters (batched by the caller), in one transaction (or in the transaction
+    /// [`Store::with_write_lock`] holds).
+    fn record_usage(&mut self, updates: &[UsageUpdate]) -> Result<()>;
+    /// Sets the seal of a secret's current-version pointer (see [`StoredSecret::seal`]).
+    fn seal_pointer(&mut self, tenant: &str, name: &str, seal_seq: u64, seal: &[u8]) -> Result<()>;
+    /// Every secret's metadata, in (tenant, name) order.
+    fn all_secrets(&mut self) -> Result<Vec<StoredSecret>>;
+}
+
+/// Wrapped tenant data keys and the re-encryption of versions (each backend's `keys.rs`).
+pub trait KeyRows {
+    /// The newest data key of a tenant.
+    fn active_tenant_key(&mut self, tenant: &str) -> Result<Option<WrappedKey>>;
+    /// A specific data key of a tenant.
+    fn tenant_key(&mut self, tenant: &str, dek_id: u32) -> Result<Option<WrappedKey>>;
+    /// Inserts a data key; returns false when that id already exists (another writer won).
+    fn insert_tenant_key(&mut self, tenant: &str, key: &WrappedKey) -> Result<bool>;
     /// Every tenant data key, in (tenant, id) order (for master-key rotation).
     fn all_tenant_keys(&mut self) -> Result<Vec<(String, WrappedKey)>>;
     /// Replaces the wrapped form of each listed data key and the store header (master-key
@@ -239,14 +226,44 @@ pub trait Store: Send {
         -> Result<Vec<(String, SecretType, StoredVersion)>>;
     /// Replaces one kept version's ciphertext and data key id (tenant-key rotation).
     fn reseal_version(&mut self, tenant: &str, name: &str, value: &StoredVersion) -> Result<()>;
-    /// Everything the store holds (for migration between backends).
-    fn dump(&mut self) -> Result<StoreDump>;
+}
+
+/// The reference index (each backend's `references.rs`).
+pub trait ReferenceRows {
+    /// Replaces the set of secrets a source references.
+    fn replace_references(
+        &mut self,
+        tenant: &str,
+        source_id: &str,
+        references: &[StoredReference],
+    ) -> Result<()>;
+    /// Forgets every reference of a source; returns how many were removed.
+    fn remove_references(&mut self, tenant: &str, source_id: &str) -> Result<usize>;
+    /// The sources referencing a secret, in source order.
+    fn where_used(&mut self, tenant: &str, name: &str) -> Result<Vec<StoredReference>>;
+}
+
+/// The whole store as stored, for migration (each backend's `dump.rs`).
+pub trait DumpRows {
+    /// Every kept version, with its tenant and secret name, in (tenant, name, version) order.
+    fn all_versions(&mut self) -> Result<Vec<(String, String, StoredVersion)>>;
+    /// The whole reference index, with tenants, in (tenant, source, name) order.
+    fn all_references(&mut self) -> Result<Vec<(String, StoredReference)>>;
     /// Loads a dump into an empty store in one transaction; ALREADY_EXISTS if the store
     /// already holds a header or secrets.
     fn load(&mut self, dump: &StoreDump) -> Result<()>;
-    /// Adds usage counters (batched by the caller), in one transaction (or in the transaction
-    /// [`Store::with_write_lock`] holds).
-    fn record_usage(&mut self, updates: &[UsageUpdate]) -> Result<()>;
+}
+
+/// The operations the service needs from one connection of a storage backend: the
+/// concern traits above plus the store's metadata, outbox and write lock (each backend's
+/// `store_impl.rs`).
+///
+/// Each method is atomic (one transaction), except inside [`Store::with_write_lock`].
+pub trait Store: SecretRows + KeyRows + ReferenceRows + DumpRows + Send {
+    /// The store header, or `None` for a store that was never initialised.
+    fn header(&mut self) -> Result<Option<StoreHeader>>;
+    /// Writes the header if none exists yet; returns the header now in force.
+    fn initialize(&mut self, header: &StoreHeader) -> Result<StoreHeader>;
     /// A metadata value by key.
     fn meta(&mut self, key: &str) -> Result<Option<Vec<u8>>>;
     /// A metadata value by key, locked against other writers until the transaction that
@@ -255,10 +272,6 @@ pub trait Store: Send {
     fn lock_meta(&mut self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Sets a metadata value (insert or replace).
     fn put_meta(&mut self, key: &str, value: &[u8]) -> Result<()>;
-    /// Sets the seal of a secret's current-version pointer (see [`StoredSecret::seal`]).
-    fn seal_pointer(&mut self, tenant: &str, name: &str, seal_seq: u64, seal: &[u8]) -> Result<()>;
-    /// Every secret's metadata, in (tenant, name) order.
-    fn all_secrets(&mut self) -> Result<Vec<StoredSecret>>;
     /// Whether the store holds neither data keys nor secrets.
     fn is_empty(&mut self) -> Result<bool>;
     /// Adds a sealed audit line to the outbox: written in the transaction of the change it
@@ -279,6 +292,32 @@ pub trait Store: Send {
     ) -> Result<()>;
 }
 
+impl Page<StoredSecret> {
+    /// The page of `query` holding `items`, of `total` matching secrets (a `COUNT(*)`).
+    pub(crate) fn of(items: Vec<StoredSecret>, total: i64, query: &ListQuery) -> Self {
+        let total = usize::try_from(total).unwrap_or(0);
+        Page {
+            has_more: query.offset + items.len() < total,
+            items,
+            total,
+        }
+    }
+}
+
+impl dyn Store + '_ {
+    /// Everything the store holds, read the same way from every backend (for migration).
+    pub fn dump(&mut self) -> Result<StoreDump> {
+        Ok(StoreDump {
+            header: self.header()?,
+            state: self.meta(STATE_KEY)?,
+            tenant_keys: self.all_tenant_keys()?,
+            secrets: self.all_secrets()?,
+            versions: self.all_versions()?,
+            references: self.all_references()?,
+        })
+    }
+}
+
 /// IN_USE naming the referencing sources (at most ten, then a count).
 pub(crate) fn in_use(name: &str, sources: &[String]) -> Error {
     let shown: Vec<&str> = sources.iter().take(10).map(String::as_str).collect();
@@ -295,6 +334,25 @@ pub(crate) fn in_use(name: &str, sources: &[String]) -> Error {
             sources.len(),
             shown.join(", ")
         ),
+    )
+}
+
+/// ALREADY_EXISTS for a secret whose name is taken in its tenant.
+pub(crate) fn already_exists(secret: &StoredSecret) -> Error {
+    Error::new(
+        ErrorCode::AlreadyExists,
+        format!(
+            "secret '{}' already exists in tenant '{}'",
+            secret.name, secret.tenant
+        ),
+    )
+}
+
+/// CONFLICT for a check-and-set write whose secret moved on from `expected`.
+pub(crate) fn version_conflict(name: &str, current: i64, expected: u64) -> Error {
+    Error::new(
+        ErrorCode::Conflict,
+        format!("secret '{name}' is at version {current}, not the expected version {expected}"),
     )
 }
 

@@ -95,12 +95,12 @@ pub enum FormatArg {
     Text,
 }
 
-impl From<FormatArg> for tbsecrets::service::DocumentFormat {
+impl From<FormatArg> for tbsecrets::DocumentFormat {
     fn from(value: FormatArg) -> Self {
         match value {
-            FormatArg::Auto => tbsecrets::service::DocumentFormat::Auto,
-            FormatArg::Json => tbsecrets::service::DocumentFormat::Json,
-            FormatArg::Text => tbsecrets::service::DocumentFormat::Text,
+            FormatArg::Auto => tbsecrets::DocumentFormat::Auto,
+            FormatArg::Json => tbsecrets::DocumentFormat::Json,
+            FormatArg::Text => tbsecrets::DocumentFormat::Text,
         }
     }
 }

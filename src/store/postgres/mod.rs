@@ -22,8 +22,6 @@ pub const DEFAULT_POOL_MAX: u32 = 8;
 /// Default schema holding the tables.
 pub const DEFAULT_SCHEMA: &str = "tbsecrets";
 
-pub use super::is_postgres_url;
-
 /// What a `postgres://` URL asks for.
 #[derive(Debug, Clone)]
 pub struct PgSettings {
@@ -215,6 +213,7 @@ impl Backend for PostgresBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::is_postgres_url;
 
     #[test]
     fn url_parameters_are_split_between_us_and_the_driver() {

@@ -2,6 +2,8 @@
 //! set on every connection), prefixed `tbs_` like the SQLite ones.
 
 /// Schema migrations, applied in order; `tbs_schema_version` records how many ran.
+/// They mirror `sqlite/schema.rs` statement for statement but stay written out twice: the
+/// column types (BIGINT/BYTEA vs INTEGER/BLOB) differ, and a shipped migration never changes.
 pub const MIGRATIONS: &[&str] = &[
     "CREATE TABLE tbs_meta (
          key   TEXT PRIMARY KEY,

@@ -4,17 +4,13 @@ use super::rows::SECRET_COLUMNS;
 use super::SqliteStore;
 use crate::error::Result;
 use crate::model::SecretType;
-use crate::store::{Store, StoreDump, StoredReference, StoredVersion, STATE_KEY};
+use crate::store::DumpRows;
+use crate::store::{StoreDump, StoredReference, StoredVersion, STATE_KEY};
 use rusqlite::params;
 
-impl SqliteStore {
-    /// The body of [`Store::dump`](crate::store::Store::dump).
-    pub(super) fn dump_all(&mut self) -> Result<StoreDump> {
-        let header = self.header()?;
-        let tenant_keys = self.all_tenant_keys()?;
-        let secrets = self.all_secrets()?;
-        let state = self.meta(STATE_KEY)?;
-        let versions = self
+impl DumpRows for SqliteStore {
+    fn all_versions(&mut self) -> Result<Vec<(String, String, StoredVersion)>> {
+        Ok(self
             .conn
             .prepare("SELECT tenant, name, version, dek_id, value, created_at FROM tbs_secret_versions ORDER BY tenant, name, version")?
             .query_map([], |row| {
@@ -29,8 +25,11 @@ impl SqliteStore {
                     },
                 ))
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        let references = self
+            .collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn all_references(&mut self) -> Result<Vec<(String, StoredReference)>> {
+        Ok(self
             .conn
             .prepare("SELECT tenant, source_id, name, type FROM tbs_references ORDER BY tenant, source_id, name")?
             .query_map([], |row| {
@@ -44,19 +43,10 @@ impl SqliteStore {
                     },
                 ))
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(StoreDump {
-            header,
-            state,
-            tenant_keys,
-            secrets,
-            versions,
-            references,
-        })
+            .collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
-    /// The body of [`Store::load`](crate::store::Store::load).
-    pub(super) fn load_into_empty(&mut self, dump: &StoreDump) -> Result<()> {
+    fn load(&mut self, dump: &StoreDump) -> Result<()> {
         let tx = self.write_tx()?;
         let occupied: i64 = tx.query_row(
             "SELECT (SELECT COUNT(*) FROM tbs_meta) + (SELECT COUNT(*) FROM tbs_secrets)",

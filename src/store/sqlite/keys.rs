@@ -1,19 +1,38 @@
 //! Tenant data keys: inserting one under the current master key, re-wrapping all of them at a
 //! master-key rotation, and the versions a tenant-key rotation re-seals.
 
+use super::rows::wrapped_from_row;
 use super::SqliteStore;
 use crate::error::Result;
 use crate::model::SecretType;
+use crate::store::KeyRows;
 use crate::store::{StoreHeader, StoredVersion, WrappedKey};
 use rusqlite::{params, OptionalExtension};
 
-impl SqliteStore {
-    /// The body of [`Store::insert_tenant_key`](crate::store::Store::insert_tenant_key).
-    pub(super) fn insert_tenant_key_if_current_kek(
-        &mut self,
-        tenant: &str,
-        key: &WrappedKey,
-    ) -> Result<bool> {
+impl KeyRows for SqliteStore {
+    fn active_tenant_key(&mut self, tenant: &str) -> Result<Option<WrappedKey>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT dek_id, kek_id, wrapped, created_at FROM tbs_tenant_keys
+                 WHERE tenant = ?1 ORDER BY dek_id DESC LIMIT 1",
+            )?
+            .query_row(params![tenant], wrapped_from_row)
+            .optional()?)
+    }
+
+    fn tenant_key(&mut self, tenant: &str, dek_id: u32) -> Result<Option<WrappedKey>> {
+        Ok(self
+            .conn
+            .prepare_cached(
+                "SELECT dek_id, kek_id, wrapped, created_at FROM tbs_tenant_keys
+                 WHERE tenant = ?1 AND dek_id = ?2",
+            )?
+            .query_row(params![tenant, dek_id], wrapped_from_row)
+            .optional()?)
+    }
+
+    fn insert_tenant_key(&mut self, tenant: &str, key: &WrappedKey) -> Result<bool> {
         let tx = self.write_tx()?;
         let current: Option<Vec<u8>> = tx
             .query_row("SELECT value FROM tbs_meta WHERE key = 'kek_id'", [], |r| {
@@ -32,8 +51,18 @@ impl SqliteStore {
         Ok(inserted == 1)
     }
 
-    /// The body of [`Store::rewrap_tenant_keys`](crate::store::Store::rewrap_tenant_keys).
-    pub(super) fn rewrap_keys_and_header(
+    fn all_tenant_keys(&mut self) -> Result<Vec<(String, WrappedKey)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT dek_id, kek_id, wrapped, created_at, tenant FROM tbs_tenant_keys
+             ORDER BY tenant, dek_id",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((row.get::<_, String>(4)?, wrapped_from_row(row)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn rewrap_tenant_keys(
         &mut self,
         keys: &[(String, WrappedKey)],
         header: &StoreHeader,
@@ -57,8 +86,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// The body of [`Store::tenant_versions`](crate::store::Store::tenant_versions).
-    pub(super) fn tenant_version_rows(
+    fn tenant_versions(
         &mut self,
         tenant: &str,
     ) -> Result<Vec<(String, SecretType, StoredVersion)>> {
@@ -88,5 +116,16 @@ impl SqliteStore {
             ))
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn reseal_version(&mut self, tenant: &str, name: &str, value: &StoredVersion) -> Result<()> {
+        let tx = self.write_tx()?;
+        tx.execute(
+            "UPDATE tbs_secret_versions SET dek_id = ?4, value = ?5
+             WHERE tenant = ?1 AND name = ?2 AND version = ?3",
+            params![tenant, name, value.version as i64, value.dek_id, value.blob],
+        )?;
+        tx.commit()?;
+        Ok(())
     }
 }

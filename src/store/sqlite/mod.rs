@@ -16,13 +16,11 @@ mod schema;
 mod secrets;
 mod store_impl;
 
-pub use schema::{APPLICATION_ID, SCHEMA_VERSION};
-
 use super::{Backend, ChangeProbe, Fingerprint, Store, StoreGuard};
 use crate::error::{Error, ErrorCode, Result};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use schema::{check_is_store, enable_wal};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 /// Options of the SQLite backend.
@@ -46,7 +44,6 @@ impl Default for SqliteOptions {
 /// A SQLite store file.
 pub struct SqliteStore {
     conn: Connection,
-    path: PathBuf,
     busy_timeout: Duration,
     /// Whether `with_write_lock` holds a write transaction that the methods join.
     write_locked: bool,
@@ -106,17 +103,11 @@ impl SqliteStore {
         conn.set_prepared_statement_cache_capacity(64);
         let mut backend = SqliteStore {
             conn,
-            path: path.to_path_buf(),
             busy_timeout: options.busy_timeout,
             write_locked: false,
         };
         backend.migrate()?;
         Ok(backend)
-    }
-
-    /// The file this backend stores into.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     fn write_tx(&mut self) -> Result<WriteTx<'_>> {

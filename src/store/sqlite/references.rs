@@ -3,12 +3,12 @@
 use super::SqliteStore;
 use crate::error::Result;
 use crate::model::SecretType;
+use crate::store::ReferenceRows;
 use crate::store::StoredReference;
 use rusqlite::params;
 
-impl SqliteStore {
-    /// The body of [`Store::replace_references`](crate::store::Store::replace_references).
-    pub(super) fn replace_reference_rows(
+impl ReferenceRows for SqliteStore {
+    fn replace_references(
         &mut self,
         tenant: &str,
         source_id: &str,
@@ -37,12 +37,17 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// The body of [`Store::where_used`](crate::store::Store::where_used).
-    pub(super) fn references_to(
-        &mut self,
-        tenant: &str,
-        name: &str,
-    ) -> Result<Vec<StoredReference>> {
+    fn remove_references(&mut self, tenant: &str, source_id: &str) -> Result<usize> {
+        let tx = self.write_tx()?;
+        let removed = tx.execute(
+            "DELETE FROM tbs_references WHERE tenant = ?1 AND source_id = ?2",
+            params![tenant, source_id],
+        )?;
+        tx.commit()?;
+        Ok(removed)
+    }
+
+    fn where_used(&mut self, tenant: &str, name: &str) -> Result<Vec<StoredReference>> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT source_id, name, type FROM tbs_references WHERE tenant = ?1 AND name = ?2
              ORDER BY source_id",

@@ -1,7 +1,7 @@
 //! Mapping between SQLite rows and the stored row types.
 
 use crate::error::Error;
-use crate::model::SecretType;
+use crate::model::{SecretInfo, SecretType};
 use crate::store::{StoredSecret, WrappedKey};
 use rusqlite::Row;
 
@@ -16,16 +16,18 @@ pub(super) fn secret_from_row(row: &Row<'_>) -> rusqlite::Result<StoredSecret> {
         rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, "type".into())
     })?;
     Ok(StoredSecret {
-        tenant: row.get(0)?,
-        name: row.get(1)?,
-        secret_type,
-        description: row.get(3)?,
-        version: row.get::<_, i64>(4)? as u64,
-        created_at: row.get(5)?,
-        updated_at: row.get(6)?,
-        value_updated_at: row.get(7)?,
-        last_used_at: row.get(8)?,
-        use_count: row.get::<_, i64>(9)? as u64,
+        info: SecretInfo {
+            tenant: row.get(0)?,
+            name: row.get(1)?,
+            secret_type,
+            description: row.get(3)?,
+            version: row.get::<_, i64>(4)? as u64,
+            created_at: row.get(5)?,
+            updated_at: row.get(6)?,
+            value_updated_at: row.get(7)?,
+            last_used_at: row.get(8)?,
+            use_count: row.get::<_, i64>(9)? as u64,
+        },
         seal_seq: row.get::<_, i64>(10)? as u64,
         seal: row.get::<_, Option<Vec<u8>>>(11)?.unwrap_or_default(),
     })

@@ -8,6 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+/// `postgres/sql.rs` mirrors them with its own column types (see the note there).
 const MIGRATIONS: &[&str] = &[
     // 1: secrets, versions, tenant keys, store metadata.
     "CREATE TABLE tbs_meta (

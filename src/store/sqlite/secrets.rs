@@ -3,14 +3,24 @@
 
 use super::rows::{not_found, secret_from_row, SECRET_COLUMNS};
 use super::SqliteStore;
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::Result;
 use crate::model::{ListQuery, Page};
+use crate::store::{already_exists, version_conflict, NextVersion, SecretRows};
 use crate::store::{StoredSecret, StoredVersion, UsageUpdate};
 use rusqlite::{params, OptionalExtension};
 
-impl SqliteStore {
-    /// The body of [`Store::current`](crate::store::Store::current).
-    pub(super) fn current_with_value(
+impl SecretRows for SqliteStore {
+    fn secret(&mut self, tenant: &str, name: &str) -> Result<Option<StoredSecret>> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!(
+                "SELECT {SECRET_COLUMNS} FROM tbs_secrets WHERE tenant = ?1 AND name = ?2"
+            ))?
+            .query_row(params![tenant, name], secret_from_row)
+            .optional()?)
+    }
+
+    fn current(
         &mut self,
         tenant: &str,
         name: &str,
@@ -37,13 +47,7 @@ impl SqliteStore {
             .optional()?)
     }
 
-    /// The body of [`Store::version`](crate::store::Store::version).
-    pub(super) fn version_row(
-        &mut self,
-        tenant: &str,
-        name: &str,
-        version: u64,
-    ) -> Result<Option<StoredVersion>> {
+    fn version(&mut self, tenant: &str, name: &str, version: u64) -> Result<Option<StoredVersion>> {
         Ok(self
             .conn
             .prepare_cached(
@@ -61,12 +65,18 @@ impl SqliteStore {
             .optional()?)
     }
 
-    /// The body of [`Store::create`](crate::store::Store::create).
-    pub(super) fn insert_secret(
-        &mut self,
-        secret: &StoredSecret,
-        value: &StoredVersion,
-    ) -> Result<()> {
+    fn versions(&mut self, tenant: &str, name: &str) -> Result<Vec<(u64, i64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT version, created_at FROM tbs_secret_versions
+             WHERE tenant = ?1 AND name = ?2 ORDER BY version DESC",
+        )?;
+        let rows = stmt.query_map(params![tenant, name], |row| {
+            Ok((row.get::<_, i64>(0)? as u64, row.get::<_, i64>(1)?))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
+    fn create(&mut self, secret: &StoredSecret, value: &StoredVersion) -> Result<()> {
         let tx = self.write_tx()?;
         let inserted = tx.execute(
             &format!(
@@ -89,13 +99,7 @@ impl SqliteStore {
             ],
         )?;
         if inserted == 0 {
-            return Err(Error::new(
-                ErrorCode::AlreadyExists,
-                format!(
-                    "secret '{}' already exists in tenant '{}'",
-                    secret.name, secret.tenant
-                ),
-            ));
+            return Err(already_exists(secret));
         }
         tx.execute(
             "INSERT INTO tbs_secret_versions (tenant, name, version, dek_id, value, created_at)
@@ -113,15 +117,8 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// The body of [`Store::append_version`](crate::store::Store::append_version).
-    pub(super) fn append_version_trimmed(
-        &mut self,
-        tenant: &str,
-        name: &str,
-        expected_current: u64,
-        value: &StoredVersion,
-        max_versions: u32,
-    ) -> Result<()> {
+    fn append_version(&mut self, next: &NextVersion<'_>) -> Result<()> {
+        let (tenant, name, value) = (next.tenant, next.name, next.value);
         let tx = self.write_tx()?;
         let current: Option<i64> = tx
             .query_row(
@@ -131,12 +128,11 @@ impl SqliteStore {
             )
             .optional()?;
         let current = current.ok_or_else(|| not_found(tenant, name))? as u64;
-        if current != expected_current {
-            return Err(Error::new(
-                ErrorCode::Conflict,
-                format!(
-                    "secret '{name}' is at version {current}, not the expected version {expected_current}"
-                ),
+        if current != next.expected_current {
+            return Err(version_conflict(
+                name,
+                current as i64,
+                next.expected_current,
             ));
         }
         tx.execute(
@@ -161,25 +157,18 @@ impl SqliteStore {
             params![
                 tenant,
                 name,
-                value.version as i64 - i64::from(max_versions.max(1))
+                value.version as i64 - i64::from(next.max_versions.max(1))
             ],
         )?;
         tx.commit()?;
         Ok(())
     }
 
-    /// The body of [`Store::set_description`](crate::store::Store::set_description).
-    pub(super) fn update_description(
-        &mut self,
-        tenant: &str,
-        name: &str,
-        description: &str,
-        now: i64,
-    ) -> Result<()> {
+    fn set_description(&mut self, tenant: &str, name: &str, text: &str, now: i64) -> Result<()> {
         let tx = self.write_tx()?;
         let changed = tx.execute(
             "UPDATE tbs_secrets SET description = ?3, updated_at = ?4 WHERE tenant = ?1 AND name = ?2",
-            params![tenant, name, description, now],
+            params![tenant, name, text, now],
         )?;
         if changed == 0 {
             return Err(not_found(tenant, name));
@@ -188,8 +177,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// The body of [`Store::delete`](crate::store::Store::delete).
-    pub(super) fn delete_secret(&mut self, tenant: &str, name: &str, force: bool) -> Result<()> {
+    fn delete(&mut self, tenant: &str, name: &str, force: bool) -> Result<()> {
         let tx = self.write_tx()?;
         if !force {
             let mut stmt = tx.prepare_cached(
@@ -218,12 +206,7 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// The body of [`Store::list`](crate::store::Store::list).
-    pub(super) fn list_page(
-        &mut self,
-        tenant: &str,
-        query: &ListQuery,
-    ) -> Result<Page<StoredSecret>> {
+    fn list(&mut self, tenant: &str, query: &ListQuery) -> Result<Page<StoredSecret>> {
         let filter = query.name_contains.as_deref().unwrap_or("");
         let total: i64 = self
             .conn
@@ -246,16 +229,10 @@ impl SqliteStore {
                 secret_from_row,
             )?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-        let has_more = (query.offset + items.len()) < total as usize;
-        Ok(Page {
-            items,
-            total: total as usize,
-            has_more,
-        })
+        Ok(Page::of(items, total, query))
     }
 
-    /// The body of [`Store::record_usage`](crate::store::Store::record_usage).
-    pub(super) fn add_usage(&mut self, updates: &[UsageUpdate]) -> Result<()> {
+    fn record_usage(&mut self, updates: &[UsageUpdate]) -> Result<()> {
         if updates.is_empty() {
             return Ok(());
         }
@@ -273,5 +250,29 @@ impl SqliteStore {
         }
         tx.commit()?;
         Ok(())
+    }
+
+    fn seal_pointer(&mut self, tenant: &str, name: &str, seal_seq: u64, seal: &[u8]) -> Result<()> {
+        let tx = self.write_tx()?;
+        let changed = tx
+            .prepare_cached(
+                "UPDATE tbs_secrets SET seal_seq = ?3, seal = ?4 WHERE tenant = ?1 AND name = ?2",
+            )?
+            .execute(params![tenant, name, seal_seq as i64, seal])?;
+        if changed == 0 {
+            return Err(not_found(tenant, name));
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn all_secrets(&mut self) -> Result<Vec<StoredSecret>> {
+        Ok(self
+            .conn
+            .prepare(&format!(
+                "SELECT {SECRET_COLUMNS} FROM tbs_secrets ORDER BY tenant, name"
+            ))?
+            .query_map([], secret_from_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?)
     }
 }

@@ -106,8 +106,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
         ),
         Command::Migrate { from, to, json } => {
             let key = keys::key_for_store(from, g.key_file.as_deref())?;
-            let report =
-                tbsecrets::service::migrate(from, to, StorageOptions::with_master_key(key))?;
+            let report = tbsecrets::migrate(from, to, StorageOptions::with_master_key(key))?;
             render::report(*json, &report, || {
                 format!(
                     "migrated {} secrets ({} versions, {} tenants, {} references); verified {} on the target",
@@ -306,9 +305,7 @@ fn admin<'a>(store: &'a SecretStorage, g: &Global) -> Session<'a> {
 
 /// Whether the store location is a database URL rather than a file.
 fn is_url(store: &Path) -> bool {
-    store
-        .to_str()
-        .is_some_and(tbsecrets::store::is_postgres_url)
+    store.to_str().is_some_and(tbsecrets::is_postgres_url)
 }
 
 /// A URL with any password replaced by `***`, for printing.

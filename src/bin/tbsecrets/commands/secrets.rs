@@ -5,9 +5,7 @@ use super::{admin, open_existing_with, principal};
 use crate::args::Global;
 use crate::render;
 use std::path::Path;
-use tbsecrets::service::{
-    write_private_atomically, DocumentFormat, MaterializeOptions, ResolveOptions,
-};
+use tbsecrets::{write_private_atomically, DocumentFormat, MaterializeOptions, ResolveOptions};
 use tbsecrets::{Error, ErrorCode, Limits, Result, Role, SecretType, Session};
 use zeroize::Zeroizing;
 

@@ -1,18 +1,15 @@
 //! Dump and load of a whole store, for `migrate` (store-to-store copy).
 
+use super::rows::{insert_secret_row, insert_version_row};
 use super::{sql, storage, PgConnection};
 use crate::error::Result;
 use crate::model::SecretType;
-use crate::store::{Store, StoreDump, StoredReference, StoredVersion};
+use crate::store::DumpRows;
+use crate::store::{StoreDump, StoredReference, StoredVersion};
 
-impl PgConnection {
-    /// The body of [`Store::dump`](crate::store::Store::dump).
-    pub(super) fn dump_all(&mut self) -> Result<StoreDump> {
-        let header = self.header()?;
-        let tenant_keys = self.all_tenant_keys()?;
-        let secrets = self.all_secrets()?;
-        let state = self.meta(crate::store::STATE_KEY)?;
-        let versions = self
+impl DumpRows for PgConnection {
+    fn all_versions(&mut self) -> Result<Vec<(String, String, StoredVersion)>> {
+        Ok(self
             .client
             .query("SELECT tenant, name, version, dek_id, value, created_at FROM tbs_secret_versions ORDER BY tenant, name, version", &[])
             .map_err(storage)?
@@ -29,8 +26,11 @@ impl PgConnection {
                     },
                 )
             })
-            .collect();
-        let references = self
+            .collect())
+    }
+
+    fn all_references(&mut self) -> Result<Vec<(String, StoredReference)>> {
+        Ok(self
             .client
             .query("SELECT tenant, source_id, name, type FROM tbs_references ORDER BY tenant, source_id, name", &[])
             .map_err(storage)?
@@ -45,19 +45,10 @@ impl PgConnection {
                     },
                 )
             })
-            .collect();
-        Ok(StoreDump {
-            header,
-            state,
-            tenant_keys,
-            secrets,
-            versions,
-            references,
-        })
+            .collect())
     }
 
-    /// The body of [`Store::load`](crate::store::Store::load).
-    pub(super) fn load_into_empty(&mut self, dump: &StoreDump) -> Result<()> {
+    fn load(&mut self, dump: &StoreDump) -> Result<()> {
         self.atomic(Some("*"), |c| {
             // Serialise with a concurrent first open initialising the same schema.
             c.client
@@ -95,36 +86,10 @@ impl PgConnection {
                 )?;
             }
             for s in &dump.secrets {
-                c.execute(
-                    sql::INSERT_SECRET,
-                    &[
-                        &s.tenant,
-                        &s.name,
-                        &s.secret_type.as_str(),
-                        &s.description,
-                        &(s.version as i64),
-                        &s.created_at,
-                        &s.updated_at,
-                        &s.value_updated_at,
-                        &s.last_used_at,
-                        &(s.use_count as i64),
-                        &(s.seal_seq as i64),
-                        &s.seal,
-                    ],
-                )?;
+                insert_secret_row(c, s)?;
             }
             for (tenant, name, v) in &dump.versions {
-                c.execute(
-                    sql::INSERT_VERSION,
-                    &[
-                        tenant,
-                        name,
-                        &(v.version as i64),
-                        &i64::from(v.dek_id),
-                        &v.blob,
-                        &v.created_at,
-                    ],
-                )?;
+                insert_version_row(c, tenant, name, v)?;
             }
             for (tenant, r) in &dump.references {
                 c.execute(

@@ -1,18 +1,27 @@
 //! Tenant data keys: inserting one under the current master key, re-wrapping all of them at a
 //! master-key rotation, and the versions a tenant-key rotation re-seals.
 
+use super::rows::wrapped_from_row;
 use super::{payload, sql, storage, PgConnection};
 use crate::error::{Error, Result};
 use crate::model::SecretType;
+use crate::store::KeyRows;
 use crate::store::{StoreHeader, StoredVersion, WrappedKey};
 
-impl PgConnection {
-    /// The body of [`Store::insert_tenant_key`](crate::store::Store::insert_tenant_key).
-    pub(super) fn insert_tenant_key_if_current_kek(
-        &mut self,
-        tenant: &str,
-        key: &WrappedKey,
-    ) -> Result<bool> {
+impl KeyRows for PgConnection {
+    fn active_tenant_key(&mut self, tenant: &str) -> Result<Option<WrappedKey>> {
+        Ok(self
+            .query_opt(sql::ACTIVE_KEY, &[&tenant])?
+            .map(|r| wrapped_from_row(&r)))
+    }
+
+    fn tenant_key(&mut self, tenant: &str, dek_id: u32) -> Result<Option<WrappedKey>> {
+        Ok(self
+            .query_opt(sql::KEY_BY_ID, &[&tenant, &i64::from(dek_id)])?
+            .map(|r| wrapped_from_row(&r)))
+    }
+
+    fn insert_tenant_key(&mut self, tenant: &str, key: &WrappedKey) -> Result<bool> {
         // A handle whose master key was rotated away must not add keys wrapped by it.
         let kek = key.kek_id.to_be_bytes().to_vec();
         let inserted = self.execute(
@@ -36,8 +45,21 @@ impl PgConnection {
         Ok(inserted == 1)
     }
 
-    /// The body of [`Store::rewrap_tenant_keys`](crate::store::Store::rewrap_tenant_keys).
-    pub(super) fn rewrap_keys_and_header(
+    fn all_tenant_keys(&mut self) -> Result<Vec<(String, WrappedKey)>> {
+        if self.write_locked {
+            // A master-key rotation: no key may be added between this read and its rewrap.
+            self.client
+                .batch_execute("LOCK TABLE tbs_tenant_keys IN EXCLUSIVE MODE")
+                .map_err(storage)?;
+        }
+        Ok(self
+            .query(sql::ALL_KEYS, &[])?
+            .iter()
+            .map(|row| (row.get::<_, String>(4), wrapped_from_row(row)))
+            .collect())
+    }
+
+    fn rewrap_tenant_keys(
         &mut self,
         keys: &[(String, WrappedKey)],
         header: &StoreHeader,
@@ -64,8 +86,7 @@ impl PgConnection {
         })
     }
 
-    /// The body of [`Store::tenant_versions`](crate::store::Store::tenant_versions).
-    pub(super) fn tenant_version_rows(
+    fn tenant_versions(
         &mut self,
         tenant: &str,
     ) -> Result<Vec<(String, SecretType, StoredVersion)>> {
@@ -92,13 +113,7 @@ impl PgConnection {
             .collect()
     }
 
-    /// The body of [`Store::reseal_version`](crate::store::Store::reseal_version).
-    pub(super) fn reseal_version_row(
-        &mut self,
-        tenant: &str,
-        name: &str,
-        value: &StoredVersion,
-    ) -> Result<()> {
+    fn reseal_version(&mut self, tenant: &str, name: &str, value: &StoredVersion) -> Result<()> {
         let note = payload(tenant);
         self.atomic(Some(&note), |c| {
             c.execute(

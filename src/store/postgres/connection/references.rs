@@ -3,11 +3,11 @@
 use super::{sql, PgConnection};
 use crate::error::Result;
 use crate::model::SecretType;
+use crate::store::ReferenceRows;
 use crate::store::StoredReference;
 
-impl PgConnection {
-    /// The body of [`Store::replace_references`](crate::store::Store::replace_references).
-    pub(super) fn replace_reference_rows(
+impl ReferenceRows for PgConnection {
+    fn replace_references(
         &mut self,
         tenant: &str,
         source_id: &str,
@@ -30,12 +30,11 @@ impl PgConnection {
         })
     }
 
-    /// The body of [`Store::where_used`](crate::store::Store::where_used).
-    pub(super) fn references_to(
-        &mut self,
-        tenant: &str,
-        name: &str,
-    ) -> Result<Vec<StoredReference>> {
+    fn remove_references(&mut self, tenant: &str, source_id: &str) -> Result<usize> {
+        Ok(self.execute(sql::DELETE_SOURCE, &[&tenant, &source_id])? as usize)
+    }
+
+    fn where_used(&mut self, tenant: &str, name: &str) -> Result<Vec<StoredReference>> {
         Ok(self
             .query(sql::WHERE_USED, &[&tenant, &name])?
             .iter()

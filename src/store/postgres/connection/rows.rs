@@ -1,8 +1,9 @@
 //! Mapping between PostgreSQL rows and the stored row types.
 
+use super::{sql, PgConnection};
 use crate::error::{Error, Result};
-use crate::model::SecretType;
-use crate::store::{StoredSecret, WrappedKey};
+use crate::model::{SecretInfo, SecretType};
+use crate::store::{StoredSecret, StoredVersion, WrappedKey};
 use postgres::Row;
 
 /// A `tbs_secrets` row (columns in `sql::SECRET_COLUMNS` order).
@@ -12,16 +13,18 @@ pub(super) fn secret_from_row(row: &Row) -> Result<StoredSecret> {
         Error::integrity("stored metadata is malformed (type): corrupt or tampered store")
     })?;
     Ok(StoredSecret {
-        tenant: row.get(0),
-        name: row.get(1),
-        secret_type,
-        description: row.get(3),
-        version: row.get::<_, i64>(4) as u64,
-        created_at: row.get(5),
-        updated_at: row.get(6),
-        value_updated_at: row.get(7),
-        last_used_at: row.get(8),
-        use_count: row.get::<_, i64>(9) as u64,
+        info: SecretInfo {
+            tenant: row.get(0),
+            name: row.get(1),
+            secret_type,
+            description: row.get(3),
+            version: row.get::<_, i64>(4) as u64,
+            created_at: row.get(5),
+            updated_at: row.get(6),
+            value_updated_at: row.get(7),
+            last_used_at: row.get(8),
+            use_count: row.get::<_, i64>(9) as u64,
+        },
         seal_seq: row.get::<_, i64>(10) as u64,
         seal: row.get::<_, Option<Vec<u8>>>(11).unwrap_or_default(),
     })
@@ -35,4 +38,45 @@ pub(super) fn wrapped_from_row(row: &Row) -> WrappedKey {
         blob: row.get(2),
         created_at: row.get(3),
     }
+}
+
+/// Inserts a `tbs_secrets` row unless the name is taken; returns the rows inserted (0 or 1).
+pub(super) fn insert_secret_row(c: &mut PgConnection, s: &StoredSecret) -> Result<u64> {
+    c.execute(
+        sql::INSERT_SECRET,
+        &[
+            &s.tenant,
+            &s.name,
+            &s.secret_type.as_str(),
+            &s.description,
+            &(s.version as i64),
+            &s.created_at,
+            &s.updated_at,
+            &s.value_updated_at,
+            &s.last_used_at,
+            &(s.use_count as i64),
+            &(s.seal_seq as i64),
+            &s.seal,
+        ],
+    )
+}
+
+/// Inserts a `tbs_secret_versions` row.
+pub(super) fn insert_version_row(
+    c: &mut PgConnection,
+    tenant: &str,
+    name: &str,
+    v: &StoredVersion,
+) -> Result<u64> {
+    c.execute(
+        sql::INSERT_VERSION,
+        &[
+            &tenant,
+            &name,
+            &(v.version as i64),
+            &i64::from(v.dek_id),
+            &v.blob,
+            &v.created_at,
+        ],
+    )
 }

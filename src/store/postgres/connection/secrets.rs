@@ -1,15 +1,21 @@
 //! Secrets and their versions: reading the current value, creating, appending a version,
 //! deleting and listing.
 
-use super::rows::secret_from_row;
+use super::rows::{insert_secret_row, insert_version_row, secret_from_row};
 use super::{payload, sql, PgConnection};
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, Result};
 use crate::model::{ListQuery, Page};
+use crate::store::{already_exists, version_conflict, NextVersion, SecretRows, UsageUpdate};
 use crate::store::{StoredSecret, StoredVersion};
 
-impl PgConnection {
-    /// The body of [`Store::current`](crate::store::Store::current).
-    pub(super) fn current_with_value(
+impl SecretRows for PgConnection {
+    fn secret(&mut self, tenant: &str, name: &str) -> Result<Option<StoredSecret>> {
+        self.query_opt(sql::SECRET, &[&tenant, &name])?
+            .map(|r| secret_from_row(&r))
+            .transpose()
+    }
+
+    fn current(
         &mut self,
         tenant: &str,
         name: &str,
@@ -27,64 +33,39 @@ impl PgConnection {
         Ok(Some((secret, value)))
     }
 
-    /// The body of [`Store::create`](crate::store::Store::create).
-    pub(super) fn insert_secret(
-        &mut self,
-        secret: &StoredSecret,
-        value: &StoredVersion,
-    ) -> Result<()> {
+    fn version(&mut self, tenant: &str, name: &str, version: u64) -> Result<Option<StoredVersion>> {
+        Ok(self
+            .query_opt(sql::VERSION, &[&tenant, &name, &(version as i64)])?
+            .map(|row| StoredVersion {
+                version,
+                dek_id: row.get::<_, i64>(0) as u32,
+                blob: row.get(1),
+                created_at: row.get(2),
+            }))
+    }
+
+    fn versions(&mut self, tenant: &str, name: &str) -> Result<Vec<(u64, i64)>> {
+        Ok(self
+            .query(sql::VERSIONS, &[&tenant, &name])?
+            .iter()
+            .map(|row| (row.get::<_, i64>(0) as u64, row.get::<_, i64>(1)))
+            .collect())
+    }
+
+    fn create(&mut self, secret: &StoredSecret, value: &StoredVersion) -> Result<()> {
         let note = payload(&secret.tenant);
         self.atomic(Some(&note), |c| {
-            let inserted = c.execute(
-                sql::INSERT_SECRET,
-                &[
-                    &secret.tenant,
-                    &secret.name,
-                    &secret.secret_type.as_str(),
-                    &secret.description,
-                    &(secret.version as i64),
-                    &secret.created_at,
-                    &secret.updated_at,
-                    &secret.value_updated_at,
-                    &secret.last_used_at,
-                    &(secret.use_count as i64),
-                    &(secret.seal_seq as i64),
-                    &secret.seal,
-                ],
-            )?;
+            let inserted = insert_secret_row(c, secret)?;
             if inserted == 0 {
-                return Err(Error::new(
-                    ErrorCode::AlreadyExists,
-                    format!(
-                        "secret '{}' already exists in tenant '{}'",
-                        secret.name, secret.tenant
-                    ),
-                ));
+                return Err(already_exists(secret));
             }
-            c.execute(
-                sql::INSERT_VERSION,
-                &[
-                    &secret.tenant,
-                    &secret.name,
-                    &(value.version as i64),
-                    &i64::from(value.dek_id),
-                    &value.blob,
-                    &value.created_at,
-                ],
-            )?;
+            insert_version_row(c, &secret.tenant, &secret.name, value)?;
             Ok(())
         })
     }
 
-    /// The body of [`Store::append_version`](crate::store::Store::append_version).
-    pub(super) fn append_version_trimmed(
-        &mut self,
-        tenant: &str,
-        name: &str,
-        expected_current: u64,
-        value: &StoredVersion,
-        max_versions: u32,
-    ) -> Result<()> {
+    fn append_version(&mut self, next: &NextVersion<'_>) -> Result<()> {
+        let (tenant, name, value) = (next.tenant, next.name, next.value);
         let note = payload(tenant);
         self.atomic(Some(&note), |c| {
             let advanced = c.execute(
@@ -92,7 +73,7 @@ impl PgConnection {
                 &[
                     &tenant,
                     &name,
-                    &(expected_current as i64),
+                    &(next.expected_current as i64),
                     &(value.version as i64),
                     &value.created_at,
                 ],
@@ -100,34 +81,25 @@ impl PgConnection {
             if advanced == 0 {
                 return match c.query_opt(sql::CURRENT_VERSION, &[&tenant, &name])? {
                     None => Err(Error::secret_not_found(tenant, name)),
-                    Some(row) => Err(Error::new(
-                        ErrorCode::Conflict,
-                        format!(
-                            "secret '{name}' is at version {}, not the expected version {expected_current}",
-                            row.get::<_, i64>(0)
-                        ),
-                    )),
+                    Some(row) => Err(version_conflict(name, row.get(0), next.expected_current)),
                 };
             }
-            c.execute(
-                sql::INSERT_VERSION,
-                &[
-                    &tenant,
-                    &name,
-                    &(value.version as i64),
-                    &i64::from(value.dek_id),
-                    &value.blob,
-                    &value.created_at,
-                ],
-            )?;
-            let keep_above = value.version as i64 - i64::from(max_versions.max(1));
+            insert_version_row(c, tenant, name, value)?;
+            let keep_above = value.version as i64 - i64::from(next.max_versions.max(1));
             c.execute(sql::PRUNE_VERSIONS, &[&tenant, &name, &keep_above])?;
             Ok(())
         })
     }
 
-    /// The body of [`Store::delete`](crate::store::Store::delete).
-    pub(super) fn delete_secret(&mut self, tenant: &str, name: &str, force: bool) -> Result<()> {
+    fn set_description(&mut self, tenant: &str, name: &str, text: &str, now: i64) -> Result<()> {
+        let changed = self.execute(sql::SET_DESCRIPTION, &[&tenant, &name, &text, &now])?;
+        if changed == 0 {
+            return Err(Error::secret_not_found(tenant, name));
+        }
+        Ok(())
+    }
+
+    fn delete(&mut self, tenant: &str, name: &str, force: bool) -> Result<()> {
         let note = payload(tenant);
         self.atomic(Some(&note), |c| {
             if !force {
@@ -148,12 +120,7 @@ impl PgConnection {
         })
     }
 
-    /// The body of [`Store::list`](crate::store::Store::list).
-    pub(super) fn list_page(
-        &mut self,
-        tenant: &str,
-        query: &ListQuery,
-    ) -> Result<Page<StoredSecret>> {
+    fn list(&mut self, tenant: &str, query: &ListQuery) -> Result<Page<StoredSecret>> {
         let filter = query.name_contains.as_deref().unwrap_or("");
         let total: i64 = self
             .query_opt(sql::COUNT, &[&tenant, &filter])?
@@ -167,11 +134,41 @@ impl PgConnection {
             .iter()
             .map(secret_from_row)
             .collect::<Result<Vec<_>>>()?;
-        let has_more = (query.offset + items.len()) < total as usize;
-        Ok(Page {
-            items,
-            total: total as usize,
-            has_more,
+        Ok(Page::of(items, total, query))
+    }
+
+    fn record_usage(&mut self, updates: &[UsageUpdate]) -> Result<()> {
+        if updates.is_empty() {
+            return Ok(());
+        }
+        self.atomic(None, |c| {
+            for u in updates {
+                c.execute(
+                    sql::RECORD_USAGE,
+                    &[&u.tenant, &u.name, &(u.uses as i64), &u.last_used_at],
+                )?;
+            }
+            Ok(())
         })
+    }
+
+    fn seal_pointer(&mut self, tenant: &str, name: &str, seal_seq: u64, seal: &[u8]) -> Result<()> {
+        let changed = self.atomic(Some(&payload(tenant)), |c| {
+            c.execute(
+                sql::SEAL_POINTER,
+                &[&tenant, &name, &(seal_seq as i64), &seal],
+            )
+        })?;
+        if changed == 0 {
+            return Err(Error::secret_not_found(tenant, name));
+        }
+        Ok(())
+    }
+
+    fn all_secrets(&mut self) -> Result<Vec<StoredSecret>> {
+        self.query(sql::ALL_SECRETS, &[])?
+            .iter()
+            .map(secret_from_row)
+            .collect()
     }
 }
