@@ -33,13 +33,35 @@ pub struct ResolveOptions {
 /// How `resolve_file` reads a document.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DocumentFormat {
-    /// JSON for a `.json` file name, text otherwise.
+    /// JSON for a `.json` file name, YAML for `.yaml`/`.yml`, text otherwise.
     #[default]
     Auto,
     /// A JSON document: string values are resolved, keys are not.
     Json,
     /// Plain text: every placeholder is resolved.
     Text,
+    /// A YAML document: scalar values are resolved, keys are not (see
+    /// [`placeholder::resolve_yaml`]).
+    Yaml,
+}
+
+/// The syntax a document is resolved in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Syntax {
+    Text,
+    Json,
+    Yaml,
+}
+
+impl Syntax {
+    /// JSON for `true`, text for `false` (the older boolean form).
+    pub(crate) fn json_or_text(json: bool) -> Syntax {
+        if json {
+            Syntax::Json
+        } else {
+            Syntax::Text
+        }
+    }
 }
 
 impl DocumentFormat {
@@ -51,6 +73,27 @@ impl DocumentFormat {
             DocumentFormat::Auto => path
                 .extension()
                 .is_some_and(|ext| ext.eq_ignore_ascii_case("json")),
+            DocumentFormat::Yaml => false,
+        }
+    }
+
+    /// Whether a document at `path` is read as YAML in this format.
+    pub fn is_yaml(self, path: &Path) -> bool {
+        match self {
+            DocumentFormat::Yaml => true,
+            DocumentFormat::Json | DocumentFormat::Text => false,
+            DocumentFormat::Auto => path.extension().is_some_and(|ext| {
+                ext.eq_ignore_ascii_case("yaml") || ext.eq_ignore_ascii_case("yml")
+            }),
+        }
+    }
+
+    /// The syntax a document at `path` is resolved in.
+    pub(crate) fn syntax(self, path: &Path) -> Syntax {
+        if self.is_yaml(path) {
+            Syntax::Yaml
+        } else {
+            Syntax::json_or_text(self.is_json(path))
         }
     }
 }
@@ -63,8 +106,9 @@ impl std::str::FromStr for DocumentFormat {
             "auto" => Ok(DocumentFormat::Auto),
             "json" => Ok(DocumentFormat::Json),
             "text" => Ok(DocumentFormat::Text),
+            "yaml" | "yml" => Ok(DocumentFormat::Yaml),
             _ => Err(Error::invalid(format!(
-                "unknown format '{s}': expected auto, json or text"
+                "unknown format '{s}': expected auto, json, yaml or text"
             ))),
         }
     }
@@ -140,7 +184,7 @@ impl StoreSource<'_> {
 }
 
 impl SecretStorage {
-    /// Resolves `document` (JSON or text) for `actor`, who was already allowed to. One
+    /// Resolves `document` (text, JSON or YAML) for `actor`, who was already allowed to. One
     /// batched audit record per distinct secret used; a failed call is one record naming the
     /// secrets it could not substitute (synced).
     pub(super) fn resolve_inner<'t>(
@@ -148,10 +192,10 @@ impl SecretStorage {
         actor: &Actor,
         tenant: &str,
         document: &'t str,
-        json: bool,
+        syntax: Syntax,
         options: ResolveOptions,
     ) -> Result<Cow<'t, str>> {
-        self.resolve_tracked(actor, tenant, document, json, options, &mut Vec::new())
+        self.resolve_tracked(actor, tenant, document, syntax, options, &mut Vec::new())
     }
 
     /// [`SecretStorage::resolve_inner`] that also hands back the paths of the files it
@@ -162,7 +206,7 @@ impl SecretStorage {
         actor: &Actor,
         tenant: &str,
         document: &'t str,
-        json: bool,
+        syntax: Syntax,
         options: ResolveOptions,
         materialized: &mut Vec<String>,
     ) -> Result<Cow<'t, str>> {
@@ -182,10 +226,10 @@ impl SecretStorage {
             fetched: Vec::new(),
             materialized: Vec::new(),
         };
-        let result = if json {
-            placeholder::resolve_json(document, &mut source)
-        } else {
-            placeholder::resolve_text(document, &mut source)
+        let result = match syntax {
+            Syntax::Json => placeholder::resolve_json(document, &mut source),
+            Syntax::Yaml => placeholder::resolve_yaml(document, &mut source),
+            Syntax::Text => placeholder::resolve_text(document, &mut source),
         };
         materialized.append(&mut source.materialized);
         match &result {
@@ -292,7 +336,38 @@ impl SecretStorage {
         self.host().resolve_json(tenant, json, options)
     }
 
-    /// Reads a file and resolves it as JSON or text (`Auto`: `.json` → JSON).
+    /// Resolves every scalar value of a YAML document (mapping keys are not resolved); the
+    /// rest is kept byte for byte, and substituted values are written by YAML's quoting rules
+    /// (a multi-line value standing alone becomes a literal block scalar). Fails with
+    /// INVALID_ARGUMENT if the document is not valid YAML. See [`placeholder::resolve_yaml`].
+    ///
+    /// ```
+    /// use tbsecrets::{MasterKey, SecretStorage, SecretType, StorageOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let options = StorageOptions::with_master_key(MasterKey::generate());
+    /// let store = SecretStorage::open(dir.path().join("tbsecrets.db"), options)?;
+    /// store.create("tenant-a", "mqtt-pass", SecretType::Text, b"yes: #1", "")?;
+    /// let resolved = store.resolve_yaml("tenant-a", "password: ${secret:mqtt-pass}\nport: 1883\n")?;
+    /// assert_eq!(resolved, "password: \"yes: #1\"\nport: 1883\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn resolve_yaml<'a>(&self, tenant: &str, yaml: &'a str) -> Result<Cow<'a, str>> {
+        self.resolve_yaml_with(tenant, yaml, ResolveOptions::default())
+    }
+
+    /// [`SecretStorage::resolve_yaml`] with options (TEXT_FILE materialisation).
+    pub fn resolve_yaml_with<'a>(
+        &self,
+        tenant: &str,
+        yaml: &'a str,
+        options: ResolveOptions,
+    ) -> Result<Cow<'a, str>> {
+        self.host().resolve_yaml(tenant, yaml, options)
+    }
+
+    /// Reads a file and resolves it as JSON, YAML or text (`Auto`: `.json` → JSON,
+    /// `.yaml`/`.yml` → YAML).
     pub fn resolve_file(
         &self,
         tenant: &str,

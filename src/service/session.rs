@@ -4,6 +4,7 @@
 //! host session: not checked, still audited.
 
 use super::commit::Change;
+use super::resolve::Syntax;
 use super::{DocumentFormat, ResolveOptions, RotationReport, SecretStorage, SecretValue};
 use crate::access::{Actor, Operation, Policy, Principal};
 use crate::audit::{AuditAction, AuditEntry, AuditVerification};
@@ -297,7 +298,7 @@ impl<'a> Session<'a> {
         options: ResolveOptions,
     ) -> Result<Cow<'t, str>> {
         let store = self.allow(Operation::Resolve, AuditAction::Resolve, tenant, &[])?;
-        store.resolve_inner(&self.actor, tenant, text, false, options)
+        store.resolve_inner(&self.actor, tenant, text, Syntax::Text, options)
     }
 
     /// Resolves a JSON document's placeholders; needs RESOLVE. See
@@ -309,7 +310,19 @@ impl<'a> Session<'a> {
         options: ResolveOptions,
     ) -> Result<Cow<'t, str>> {
         let store = self.allow(Operation::Resolve, AuditAction::Resolve, tenant, &[])?;
-        store.resolve_inner(&self.actor, tenant, json, true, options)
+        store.resolve_inner(&self.actor, tenant, json, Syntax::Json, options)
+    }
+
+    /// Resolves a YAML document's placeholders; needs RESOLVE. See
+    /// [`SecretStorage::resolve_yaml`].
+    pub fn resolve_yaml<'t>(
+        &self,
+        tenant: &str,
+        yaml: &'t str,
+        options: ResolveOptions,
+    ) -> Result<Cow<'t, str>> {
+        let store = self.allow(Operation::Resolve, AuditAction::Resolve, tenant, &[])?;
+        store.resolve_inner(&self.actor, tenant, yaml, Syntax::Yaml, options)
     }
 
     /// Resolves a document (JSON or text) with TEXT_FILE values materialised as private files;
@@ -328,7 +341,8 @@ impl<'a> Session<'a> {
             materialize_files: true,
         };
         let mut files = Vec::new();
-        match store.resolve_tracked(&self.actor, tenant, document, json, options, &mut files) {
+        let syntax = Syntax::json_or_text(json);
+        match store.resolve_tracked(&self.actor, tenant, document, syntax, options, &mut files) {
             Ok(resolved) => Ok((resolved, files)),
             Err(e) => {
                 // Best effort: the caller gets the resolution error either way.
@@ -338,7 +352,7 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Reads a file and resolves it as JSON or text (`Auto`: `.json` → JSON); needs RESOLVE.
+    /// Reads a file and resolves it as JSON, YAML or text (`Auto` by extension); needs RESOLVE.
     pub fn resolve_file(
         &self,
         tenant: &str,
@@ -349,7 +363,7 @@ impl<'a> Session<'a> {
         let store = self.allow(Operation::Resolve, AuditAction::Resolve, tenant, &[])?;
         let text = super::resolve::read_document(path)?;
         let resolved =
-            store.resolve_inner(&self.actor, tenant, &text, format.is_json(path), options)?;
+            store.resolve_inner(&self.actor, tenant, &text, format.syntax(path), options)?;
         Ok(resolved.into_owned())
     }
 
