@@ -23,8 +23,8 @@ def test_create_get_info_list_history_update_rollback_delete(store):
     assert store.get_text(TENANT, "mqtt-pass") == "n\u00e9w"
     assert store.update_value(TENANT, "mqtt-pass", bytearray(b"third"), expected_version=2).version == 3
     assert store.update_description(TENANT, "mqtt-pass", "rotated").description == "rotated"
-    assert [v.version for v in store.history(TENANT, "mqtt-pass")] == [1, 2, 3]
-    assert [v.current for v in store.history(TENANT, "mqtt-pass")] == [False, False, True]
+    assert [v.version for v in store.history(TENANT, "mqtt-pass")] == [3, 2, 1]
+    assert [v.current for v in store.history(TENANT, "mqtt-pass")] == [True, False, False]
     assert store.rollback(TENANT, "mqtt-pass", 1).version >= 1
     assert store.get(TENANT, "mqtt-pass") == b"s3cr3t"
     store.create(TENANT, "ca", tbsecrets.TEXT_FILE, PEM.encode())
@@ -148,36 +148,39 @@ def test_every_error_code_has_a_class():
 
 
 def test_integrity_and_rollback_detected(fx, store, tmp_path):
-    import shutil
+    import os
     import sqlite3
 
+    def snapshot(src, dst):
+        with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
+            a.backup(b)
+        a.close()
+        b.close()
+
     store.create(TENANT, "a", "TEXT", b"value-one")
-    backup = tmp_path / "backup.db"
     store.close()
-    shutil.copy(fx.path, backup)
+    backup = str(tmp_path / "backup.db")
+    snapshot(fx.path, backup)
     with fx.reopen() as s:
         s.update_value(TENANT, "a", b"value-two")
-    shutil.copy(backup, fx.path)
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(fx.path + suffix):
+            os.remove(fx.path + suffix)
+    snapshot(backup, fx.path)  # an older copy of the database put back
     with pytest.raises(tbsecrets.RollbackDetected) as e:
         fx.reopen()
-    assert e.value.code == "ROLLBACK_DETECTED"
-    # Tamper with a ciphertext: authentication fails.
-    shutil.copy(backup, tmp_path / "t.db")
-    con = sqlite3.connect(tmp_path / "t.db")
-    tables = [r[0] for r in con.execute("select name from sqlite_master where type='table'")]
-    changed = False
-    for table in tables:
-        cols = [r[1] for r in con.execute(f"pragma table_info({table})")]
-        for col in cols:
-            if col in ("ciphertext", "value", "blob", "sealed", "encrypted_value"):
-                con.execute(f"update {table} set {col} = zeroblob(length({col}))")
-                changed = True
-    con.commit()
+    assert e.value.code == "ROLLBACK_DETECTED" and e.value.code_number == 15
+
+    # A ciphertext changed in SQL fails authentication.
+    tampered = str(tmp_path / "t.db")
+    snapshot(backup, tampered)
+    with sqlite3.connect(tampered) as con:
+        con.execute("update tbs_secret_versions set value = zeroblob(length(value))")
     con.close()
-    assert changed, tables
-    with pytest.raises((tbsecrets.Integrity, tbsecrets.RollbackDetected)):
-        t = SecretStorage.open(str(tmp_path / "t.db"), master_key=fx.key, audit=False)
-        t.get(TENANT, "a")
+    with pytest.raises(tbsecrets.Integrity) as e:
+        with SecretStorage.open(tampered, master_key=fx.key, audit=False) as t:
+            t.get(TENANT, "a")
+    assert e.value.code == "INTEGRITY"
 
 
 def test_sessions_principals_and_permissions(store):
