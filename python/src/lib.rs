@@ -366,21 +366,24 @@ struct PyRotationReport {
 /// A principal's role.
 #[pyclass(module = "tbsecrets", name = "Role", eq, eq_int, frozen)]
 #[derive(Clone, Copy, PartialEq, Eq)]
-#[allow(non_camel_case_types)]
 enum PyRole {
-    SYS_ADMIN,
-    TENANT_ADMIN,
-    CUSTOMER_USER,
-    SERVICE,
+    #[pyo3(name = "SYS_ADMIN")]
+    SysAdmin,
+    #[pyo3(name = "TENANT_ADMIN")]
+    TenantAdmin,
+    #[pyo3(name = "CUSTOMER_USER")]
+    CustomerUser,
+    #[pyo3(name = "SERVICE")]
+    Service,
 }
 
 impl From<PyRole> for tbsecrets::Role {
     fn from(r: PyRole) -> Self {
         match r {
-            PyRole::SYS_ADMIN => tbsecrets::Role::SysAdmin,
-            PyRole::TENANT_ADMIN => tbsecrets::Role::TenantAdmin,
-            PyRole::CUSTOMER_USER => tbsecrets::Role::CustomerUser,
-            PyRole::SERVICE => tbsecrets::Role::Service,
+            PyRole::SysAdmin => tbsecrets::Role::SysAdmin,
+            PyRole::TenantAdmin => tbsecrets::Role::TenantAdmin,
+            PyRole::CustomerUser => tbsecrets::Role::CustomerUser,
+            PyRole::Service => tbsecrets::Role::Service,
         }
     }
 }
