@@ -371,3 +371,77 @@ mod cli {
         assert!(String::from_utf8_lossy(&out.stderr).contains("not valid YAML"));
     }
 }
+
+#[cfg(feature = "ffi")]
+mod c_abi {
+    use super::scalars;
+    use std::ffi::CString;
+    use tbsecrets::ffi::*;
+
+    #[test]
+    fn tbs_store_resolve_file_reads_yaml_by_format_and_by_extension() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = CString::new(dir.path().join("s.db").to_str().unwrap()).unwrap();
+        let key = [7u8; 32];
+        let tenant = CString::new("tenant-a").unwrap();
+        let name = CString::new("pw").unwrap();
+        let empty = CString::new("").unwrap();
+        let value = b"no: #1 'x'";
+        let mut store = std::ptr::null_mut();
+        // SAFETY: valid NUL-terminated strings, a 32-byte key and out-pointers for each call.
+        unsafe {
+            assert_eq!(
+                tbs_store_open(
+                    path.as_ptr(),
+                    key.as_ptr(),
+                    32,
+                    std::ptr::null(),
+                    &mut store
+                ),
+                tbs_status::TBS_OK
+            );
+            let mut version = 0u64;
+            assert_eq!(
+                tbs_store_create(
+                    store,
+                    tenant.as_ptr(),
+                    name.as_ptr(),
+                    TBS_TYPE_TEXT,
+                    value.as_ptr(),
+                    value.len(),
+                    empty.as_ptr(),
+                    &mut version
+                ),
+                tbs_status::TBS_OK
+            );
+            for (file, format) in [("gw.yaml", TBS_FORMAT_AUTO), ("gw.conf", TBS_FORMAT_YAML)] {
+                let doc = dir.path().join(file);
+                std::fs::write(&doc, "security:\n  password: ${secret:pw}\n").unwrap();
+                let doc = CString::new(doc.to_str().unwrap()).unwrap();
+                let mut out = tbs_buffer {
+                    data: std::ptr::null_mut(),
+                    len: 0,
+                };
+                let status = tbs_store_resolve_file(
+                    store,
+                    tenant.as_ptr(),
+                    doc.as_ptr(),
+                    format,
+                    0,
+                    &mut out,
+                );
+                assert_eq!(status, tbs_status::TBS_OK, "{file}");
+                let text = std::str::from_utf8(std::slice::from_raw_parts(out.data, out.len))
+                    .unwrap()
+                    .to_owned();
+                tbs_buffer_free(&mut out);
+                assert_eq!(
+                    scalars(&text),
+                    ["security", "password", "no: #1 'x'"],
+                    "{file}"
+                );
+            }
+            assert_eq!(tbs_store_close(store), tbs_status::TBS_OK);
+        }
+    }
+}

@@ -6,7 +6,7 @@ use super::boundary::{
 };
 use super::{
     tbs_buffer, tbs_format, tbs_status, tbs_store, TBS_FORMAT_AUTO, TBS_FORMAT_JSON,
-    TBS_FORMAT_TEXT, TBS_RESOLVE_MATERIALIZE_FILES,
+    TBS_FORMAT_TEXT, TBS_FORMAT_YAML, TBS_RESOLVE_MATERIALIZE_FILES,
 };
 use crate::access::Actor;
 use crate::error::{Error, ErrorCode, Result};
@@ -36,8 +36,9 @@ fn document_format(format: tbs_format) -> Result<DocumentFormat> {
         TBS_FORMAT_AUTO => Ok(DocumentFormat::Auto),
         TBS_FORMAT_JSON => Ok(DocumentFormat::Json),
         TBS_FORMAT_TEXT => Ok(DocumentFormat::Text),
+        TBS_FORMAT_YAML => Ok(DocumentFormat::Yaml),
         other => Err(Error::invalid(format!(
-            "unknown format {other}: expected TBS_FORMAT_AUTO (0), TBS_FORMAT_JSON (1) or TBS_FORMAT_TEXT (2)"
+            "unknown format {other}: expected TBS_FORMAT_AUTO (0), TBS_FORMAT_JSON (1), TBS_FORMAT_TEXT (2) or TBS_FORMAT_YAML (3)"
         ))),
     }
 }
@@ -137,8 +138,8 @@ pub unsafe extern "C" fn tbs_store_resolve_json(
     unsafe { resolve_in_memory(store, tenant, json, json_len, flags, out, "json", true) }
 }
 
-/// Reads the UTF-8 file `path` (NUL-terminated) and resolves it as JSON or text
-/// (`TBS_FORMAT_AUTO`: JSON for a `.json` name) into `*out`. A file that cannot be read is
+/// Reads the UTF-8 file `path` (NUL-terminated) and resolves it as JSON, YAML or text
+/// (`TBS_FORMAT_AUTO`: JSON for a `.json` name, YAML for `.yaml`/`.yml`) into `*out`. A file that cannot be read is
 /// `TBS_INVALID_ARGUMENT`; otherwise as `tbs_store_resolve_json` / `tbs_store_resolve_text`.
 ///
 /// Session handles need RESOLVE in `tenant`, else `TBS_PERMISSION_DENIED`.
