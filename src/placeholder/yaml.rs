@@ -17,7 +17,7 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Resolves the placeholders in every scalar value of the YAML document (or stream) `doc`.
 ///
@@ -458,7 +458,7 @@ fn check_output(
     let mut index = 0usize;
     loop {
         super::work::step(1);
-        let event = match parser.next_event() {
+        let mut event = match parser.next_event() {
             None => break,
             Some(Ok((event, _))) => event,
             Some(Err(e)) => {
@@ -479,6 +479,11 @@ fn check_output(
                 }
                 wanted.next();
             }
+        }
+        // The verification parse's copies of values (decoded scalars are owned strings) are
+        // wiped here; buffers internal to the scanner are not reachable and freed unwiped.
+        if let Event::Scalar(Cow::Owned(text), ..) = &mut event {
+            text.zeroize();
         }
         if matches!(event, Event::StreamEnd) {
             break;
