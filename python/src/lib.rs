@@ -488,7 +488,7 @@ impl Ops {
         document: &str,
         syntax: Syntax,
         materialize_files: bool,
-    ) -> PyResult<String> {
+    ) -> PyResult<Zeroizing<String>> {
         // `..Default::default()`: ResolveOptions grows fields in other branches.
         #[allow(clippy::needless_update)]
         let options = ResolveOptions {
@@ -501,10 +501,10 @@ impl Ops {
                 Syntax::Json => s.resolve_json(tenant, document, options),
                 Syntax::Yaml => s.resolve_yaml(tenant, document, options),
             }?;
-            Ok(match resolved {
+            Ok(Zeroizing::new(match resolved {
                 Cow::Borrowed(_) => document.to_owned(),
                 Cow::Owned(text) => text,
-            })
+            }))
         })
     }
 
@@ -518,7 +518,7 @@ impl Ops {
         syntax: Syntax,
         files_dir: &Path,
         final_dir: &Path,
-    ) -> PyResult<(String, Vec<String>)> {
+    ) -> PyResult<(Zeroizing<String>, Vec<String>)> {
         self.call(py, |s| {
             let mut written = Vec::new();
             let mut source = |name: &str| -> tbsecrets::Result<Fetched> {
@@ -557,7 +557,7 @@ impl Ops {
                 Syntax::Yaml => placeholder::resolve_yaml(document, &mut source),
             }?
             .into_owned();
-            Ok((resolved, written))
+            Ok((Zeroizing::new(resolved), written))
         })
     }
 }
@@ -752,58 +752,69 @@ macro_rules! shared_ops {
 
             /// Resolves every placeholder in a text.
             #[pyo3(signature = (tenant, text, *, materialize_files=false))]
-            fn resolve_text(
+            fn resolve_text<'py>(
                 &self,
-                py: Python<'_>,
+                py: Python<'py>,
                 tenant: &str,
                 text: &str,
                 materialize_files: bool,
-            ) -> PyResult<String> {
-                self.ops
-                    .resolve(py, tenant, text, Syntax::Text, materialize_files)
+            ) -> PyResult<Bound<'py, PyString>> {
+                // The Rust copy is wiped once Python has its own.
+                let resolved =
+                    self.ops
+                        .resolve(py, tenant, text, Syntax::Text, materialize_files)?;
+                Ok(PyString::new(py, &resolved))
             }
 
             /// Resolves the string values of a JSON document (keys untouched).
             #[pyo3(signature = (tenant, document, *, materialize_files=false))]
-            fn resolve_json(
+            fn resolve_json<'py>(
                 &self,
-                py: Python<'_>,
+                py: Python<'py>,
                 tenant: &str,
                 document: &str,
                 materialize_files: bool,
-            ) -> PyResult<String> {
-                self.ops
-                    .resolve(py, tenant, document, Syntax::Json, materialize_files)
+            ) -> PyResult<Bound<'py, PyString>> {
+                // The Rust copy is wiped once Python has its own.
+                let resolved =
+                    self.ops
+                        .resolve(py, tenant, document, Syntax::Json, materialize_files)?;
+                Ok(PyString::new(py, &resolved))
             }
 
             /// Resolves the scalar values of a YAML document (keys untouched), quoted by YAML's rules.
             #[pyo3(signature = (tenant, document, *, materialize_files=false))]
-            fn resolve_yaml(
+            fn resolve_yaml<'py>(
                 &self,
-                py: Python<'_>,
+                py: Python<'py>,
                 tenant: &str,
                 document: &str,
                 materialize_files: bool,
-            ) -> PyResult<String> {
-                self.ops
-                    .resolve(py, tenant, document, Syntax::Yaml, materialize_files)
+            ) -> PyResult<Bound<'py, PyString>> {
+                // The Rust copy is wiped once Python has its own.
+                let resolved =
+                    self.ops
+                        .resolve(py, tenant, document, Syntax::Yaml, materialize_files)?;
+                Ok(PyString::new(py, &resolved))
             }
 
             /// For `tbsecrets.gateway`: resolves `document` (`syntax`: text, json, yaml) with
             /// TEXT_FILE values written as 0600 files into `files_dir` and replaced by their
             /// path in `final_dir`. Returns the document and the final paths written.
-            fn _resolve_to_files(
+            fn _resolve_to_files<'py>(
                 &self,
-                py: Python<'_>,
+                py: Python<'py>,
                 tenant: &str,
                 document: &str,
                 syntax: &str,
                 files_dir: PathBuf,
                 final_dir: PathBuf,
-            ) -> PyResult<(String, Vec<String>)> {
+            ) -> PyResult<(Bound<'py, PyString>, Vec<String>)> {
                 let syntax = Syntax::parse(py, syntax)?;
-                self.ops
-                    .resolve_to_files(py, tenant, document, syntax, &files_dir, &final_dir)
+                let (resolved, written) = self
+                    .ops
+                    .resolve_to_files(py, tenant, document, syntax, &files_dir, &final_dir)?;
+                Ok((PyString::new(py, &resolved), written))
             }
 
             /// Records which secrets a source uses (replacing its previous set).
