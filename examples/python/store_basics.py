@@ -25,7 +25,9 @@ with tempfile.TemporaryDirectory() as tmp:
         print("JSON ca is the PEM:", resolved["broker"]["ca"] == PEM)
 
         main = "thingsboard:\n  security:\n    password: ${secret:mqtt-pass}\n    caCert: ${secret:broker-ca}\n"
-        print(store.resolve_yaml(TENANT, main).replace(PEM.splitlines()[1], "<base64>"))
+        resolved_yaml = store.resolve_yaml(TENANT, main)
+        # Shown with the values masked: the password quoted by YAML's rules, the PEM as a block.
+        print(resolved_yaml.replace("rotated: 'x'", "<mqtt-pass>").replace(PEM.splitlines()[1], "<base64>"))
 
         with store.session(Principal(TENANT, Role.TENANT_ADMIN)) as admin:
             try:
