@@ -328,7 +328,7 @@ typedef uint32_t tbs_format;
 #define TBS_ROLE_SERVICE 4
 
 /**
- * JSON for a file name ending in `.json`, text otherwise.
+ * JSON for a file name ending in `.json`, YAML for `.yaml`/`.yml`, text otherwise.
  */
 #define TBS_FORMAT_AUTO 0
 
@@ -341,6 +341,11 @@ typedef uint32_t tbs_format;
  * Plain text: every placeholder is resolved.
  */
 #define TBS_FORMAT_TEXT 2
+
+/**
+ * A YAML document: every scalar value is resolved (quoted by YAML's rules), keys are not.
+ */
+#define TBS_FORMAT_YAML 3
 
 #ifdef __cplusplus
 extern "C" {
@@ -780,8 +785,8 @@ enum tbs_status tbs_store_resolve_json(struct tbs_store *store,
                                        struct tbs_buffer *out);
 
 /**
- * Reads the UTF-8 file `path` (NUL-terminated) and resolves it as JSON or text
- * (`TBS_FORMAT_AUTO`: JSON for a `.json` name) into `*out`. A file that cannot be read is
+ * Reads the UTF-8 file `path` (NUL-terminated) and resolves it as JSON, YAML or text
+ * (`TBS_FORMAT_AUTO`: JSON for a `.json` name, YAML for `.yaml`/`.yml`) into `*out`. A file that cannot be read is
  * `TBS_INVALID_ARGUMENT`; otherwise as `tbs_store_resolve_json` / `tbs_store_resolve_text`.
  *
  * Session handles need RESOLVE in `tenant`, else `TBS_PERMISSION_DENIED`.

@@ -3,7 +3,9 @@
 # the backend conformance suite on SQLite and on a throwaway PostgreSQL 15 server that this
 # script starts and stops), the C ABI stage (C programs under valgrind and AddressSanitizer),
 # the check that the committed C header is what the build generates, and the Java library
-# (JNI bindings: JUnit 5 under -Xcheck:jni, packaged-jar tests).
+# (JNI bindings: JUnit 5 under -Xcheck:jni, packaged-jar tests), and the Python package (an abi3
+# wheel built with maturin in a venv under target/py-venv, pytest against the ThingsBoard IoT
+# Gateway from PyPI).
 #
 # Besides the defaults it builds and tests each documented feature set (ffi, ffi,postgres,
 # jni,postgres) and checks the ffi-only release library: no OpenSSL in ldd, stripped size
@@ -12,7 +14,8 @@
 # Needs: cargo, a C compiler (cc), pkg-config, readelf (binutils), the openssl CLI (test
 # certificates), valgrind (.ci/run installs it; without CI set, a missing
 # valgrind only skips the memcheck run with a note), PostgreSQL 15 server binaries
-# (`apt-get install -y postgresql-15`; .ci/run installs them when missing), JDK 17 and Maven.
+# (`apt-get install -y postgresql-15`; .ci/run installs them when missing), JDK 17 and Maven,
+# python3 with venv (PyPI reachable for maturin, pytest, PyYAML, thingsboard-gateway).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -96,16 +99,39 @@ echo "   SONAME libtbsecrets.so.0"
 stage "java: mvn verify of java/all.xml (builds the stripped jni,postgres library, JUnit 5 under -Xcheck:jni, packaged-jar tests)"
 mvn -B -ntp -f java/all.xml verify 2>&1 | tee -a "$log"
 
+stage "python: wheel (maturin, abi3) in a venv, pytest incl. the ThingsBoard IoT Gateway's configs"
+venv=${CARGO_TARGET_DIR:-$PWD/target}/py-venv
+[ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+"$venv/bin/pip" install -q --disable-pip-version-check -r python/requirements-test.txt
+PYO3_PYTHON="$venv/bin/python" cargo clippy --locked -p tbsecrets-python --all-targets -- -D warnings
+rm -rf "${CARGO_TARGET_DIR:-target}/wheels"
+(cd python && "$venv/bin/maturin" build --locked --profile wheel \
+    --out "${CARGO_TARGET_DIR:-$PWD/../target}/wheels" 2>&1 | tail -3)
+"$venv/bin/pip" install -q --disable-pip-version-check --force-reinstall --no-deps \
+    "${CARGO_TARGET_DIR:-target}"/wheels/tbsecrets-*.whl
+# Run from python/tests so that the installed wheel (not the source tree) is imported.
+(cd python/tests && "$venv/bin/python" -m pytest -q -p no:cacheprovider --rootdir=. . 2>&1) \
+    | tee -a "$log"
+
 stage "done"
 echo "== stage times"
 printf '%s' "$stage_times"
 
-# One closing line for the whole suite: every cargo test binary's result line plus Maven's
-# per-plugin totals (the "Tests run:" lines without a class name).
+# One closing line for the whole suite: every cargo test binary's result line, Maven's
+# per-plugin totals (the "Tests run:" lines without a class name) and pytest's summary line.
 awk '
   /^test result:/ { p += $4; f += $6; i += $8 }
   /Tests run: [0-9]+, Failures: [0-9]+, Errors: [0-9]+, Skipped: [0-9]+$/ {
     line = $0; sub(/.*Tests run: /, "", line); split(line, n, /[^0-9]+/)
     p += n[1] - n[2] - n[3] - n[4]; f += n[2] + n[3]; i += n[4]
+  }
+  # pytest: "27 passed, 1 skipped in 3.2s" (-q), or the same between "=" rules.
+  /^=+ [0-9]+ .* in [0-9.]+s/ || /^[0-9]+ (passed|failed|skipped|error).* in [0-9.]+s/ {
+    for (k = 2; k <= NF; k++) {
+      w = $k; gsub(/,/, "", w)
+      if (w == "passed") p += $(k - 1)
+      else if (w == "failed" || w == "error" || w == "errors") f += $(k - 1)
+      else if (w == "skipped") i += $(k - 1)
+    }
   }
   END { printf "all: %d passed, %d failed, %d skipped\n", p, f, i }' "$log"

@@ -17,8 +17,8 @@
 use super::buffer::json_buffer;
 use super::{
     tbs_buffer, tbs_format, tbs_role, tbs_secret_type, tbs_store, TBS_FORMAT_AUTO, TBS_FORMAT_JSON,
-    TBS_FORMAT_TEXT, TBS_RESOLVE_MATERIALIZE_FILES, TBS_ROLE_CUSTOMER_USER, TBS_ROLE_SERVICE,
-    TBS_ROLE_SYS_ADMIN, TBS_ROLE_TENANT_ADMIN,
+    TBS_FORMAT_TEXT, TBS_FORMAT_YAML, TBS_RESOLVE_MATERIALIZE_FILES, TBS_ROLE_CUSTOMER_USER,
+    TBS_ROLE_SERVICE, TBS_ROLE_SYS_ADMIN, TBS_ROLE_TENANT_ADMIN,
 };
 use crate::access::Role;
 use crate::error::{Error, ErrorCode, Result};
@@ -189,8 +189,9 @@ impl FromC<tbs_format> for DocumentFormat {
             TBS_FORMAT_AUTO => Ok(DocumentFormat::Auto),
             TBS_FORMAT_JSON => Ok(DocumentFormat::Json),
             TBS_FORMAT_TEXT => Ok(DocumentFormat::Text),
+            TBS_FORMAT_YAML => Ok(DocumentFormat::Yaml),
             other => Err(Error::invalid(format!(
-                "unknown format {other}: expected TBS_FORMAT_AUTO (0), TBS_FORMAT_JSON (1) or TBS_FORMAT_TEXT (2)"
+                "unknown format {other}: expected TBS_FORMAT_AUTO (0), TBS_FORMAT_JSON (1), TBS_FORMAT_TEXT (2) or TBS_FORMAT_YAML (3)"
             ))),
         }
     }
@@ -327,7 +328,7 @@ mod tests {
                 DocumentFormat::from_c(1, "f"),
                 Ok(DocumentFormat::Json)
             ));
-            let err = DocumentFormat::from_c(3, "format").unwrap_err();
+            let err = DocumentFormat::from_c(4, "format").unwrap_err();
             assert_eq!(err.code(), ErrorCode::InvalidArgument);
             assert!(
                 ResolveOptions::from_c(1, "flags")

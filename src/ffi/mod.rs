@@ -103,12 +103,14 @@ pub const TBS_ROLE_SERVICE: tbs_role = 4;
 
 /// How `tbs_store_resolve_file` and `tbs_store_resolve_file_to` read a document.
 pub type tbs_format = u32;
-/// JSON for a file name ending in `.json`, text otherwise.
+/// JSON for a file name ending in `.json`, YAML for `.yaml`/`.yml`, text otherwise.
 pub const TBS_FORMAT_AUTO: tbs_format = 0;
 /// A JSON document: every string value is resolved, object keys are not.
 pub const TBS_FORMAT_JSON: tbs_format = 1;
 /// Plain text: every placeholder is resolved.
 pub const TBS_FORMAT_TEXT: tbs_format = 2;
+/// A YAML document: every scalar value is resolved (quoted by YAML's rules), keys are not.
+pub const TBS_FORMAT_YAML: tbs_format = 3;
 
 /// Resolve flag: replace each TEXT_FILE placeholder with the path of a private file (mode
 /// 0600, in a directory of mode 0700) holding the value, instead of the value itself. The

@@ -98,8 +98,8 @@ pub unsafe extern "C" fn tbs_store_resolve_json(
     unsafe { resolve_in_memory(store, tenant, (json, json_len), flags, out, "json", true) }
 }
 
-/// Reads the UTF-8 file `path` (NUL-terminated) and resolves it as JSON or text
-/// (`TBS_FORMAT_AUTO`: JSON for a `.json` name) into `*out`. A file that cannot be read is
+/// Reads the UTF-8 file `path` (NUL-terminated) and resolves it as JSON, YAML or text
+/// (`TBS_FORMAT_AUTO`: JSON for a `.json` name, YAML for `.yaml`/`.yml`) into `*out`. A file that cannot be read is
 /// `TBS_INVALID_ARGUMENT`; otherwise as `tbs_store_resolve_json` / `tbs_store_resolve_text`.
 ///
 /// Session handles need RESOLVE in `tenant`, else `TBS_PERMISSION_DENIED`.

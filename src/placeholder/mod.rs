@@ -25,11 +25,13 @@ mod scan;
 #[cfg(test)]
 mod test_support;
 mod work;
+mod yaml;
 
 pub use json::resolve_json;
 pub use references::{references, Reference};
 pub use resolve::resolve_text;
 pub use scan::{contains_placeholder, scan, Malformed, Placeholder, Scan, Token, OPEN};
+pub use yaml::resolve_yaml;
 
 use crate::error::Error;
 use crate::model::SecretType;
@@ -37,7 +39,8 @@ use crate::Result;
 use std::fmt;
 use zeroize::Zeroizing;
 
-/// Largest document (text or JSON) that [`resolve_text`], [`resolve_json`] and [`references`]
+/// Largest document (text, JSON or YAML) that [`resolve_text`], [`resolve_json`],
+/// [`resolve_yaml`] and [`references`]
 /// accept: 64 MiB, far above any ThingsBoard configuration or rule chain export. Readers of
 /// documents (the CLI, the C ABI) stop at this many bytes + 1.
 pub const MAX_DOCUMENT_BYTES: usize = 64 * 1024 * 1024;

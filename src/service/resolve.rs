@@ -30,13 +30,35 @@ pub struct ResolveOptions {
 /// How `resolve_file` reads a document.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum DocumentFormat {
-    /// JSON for a `.json` file name, text otherwise.
+    /// JSON for a `.json` file name, YAML for `.yaml`/`.yml`, text otherwise.
     #[default]
     Auto,
     /// A JSON document: string values are resolved, keys are not.
     Json,
     /// Plain text: every placeholder is resolved.
     Text,
+    /// A YAML document: scalar values are resolved, keys are not (see
+    /// [`placeholder::resolve_yaml`]).
+    Yaml,
+}
+
+/// The syntax a document is resolved in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Syntax {
+    Text,
+    Json,
+    Yaml,
+}
+
+impl Syntax {
+    /// JSON for `true`, text for `false` (the older boolean form).
+    pub(crate) fn json_or_text(json: bool) -> Syntax {
+        if json {
+            Syntax::Json
+        } else {
+            Syntax::Text
+        }
+    }
 }
 
 impl DocumentFormat {
@@ -44,10 +66,30 @@ impl DocumentFormat {
     pub fn is_json(self, path: &Path) -> bool {
         match self {
             DocumentFormat::Json => true,
-            DocumentFormat::Text => false,
+            DocumentFormat::Text | DocumentFormat::Yaml => false,
             DocumentFormat::Auto => path
                 .extension()
                 .is_some_and(|ext| ext.eq_ignore_ascii_case("json")),
+        }
+    }
+
+    /// Whether a document at `path` is read as YAML in this format.
+    pub fn is_yaml(self, path: &Path) -> bool {
+        match self {
+            DocumentFormat::Yaml => true,
+            DocumentFormat::Json | DocumentFormat::Text => false,
+            DocumentFormat::Auto => path.extension().is_some_and(|ext| {
+                ext.eq_ignore_ascii_case("yaml") || ext.eq_ignore_ascii_case("yml")
+            }),
+        }
+    }
+
+    /// The syntax a document at `path` is resolved in.
+    pub(crate) fn syntax(self, path: &Path) -> Syntax {
+        if self.is_yaml(path) {
+            Syntax::Yaml
+        } else {
+            Syntax::json_or_text(self.is_json(path))
         }
     }
 }
@@ -60,8 +102,9 @@ impl std::str::FromStr for DocumentFormat {
             "auto" => Ok(DocumentFormat::Auto),
             "json" => Ok(DocumentFormat::Json),
             "text" => Ok(DocumentFormat::Text),
+            "yaml" | "yml" => Ok(DocumentFormat::Yaml),
             _ => Err(Error::invalid(format!(
-                "unknown format '{s}': expected auto, json or text"
+                "unknown format '{s}': expected auto, json, yaml or text"
             ))),
         }
     }
@@ -145,7 +188,12 @@ host_operations! {
     fn resolve_json_with<'a>(&self, tenant: &str, json: &'a str, options: ResolveOptions)
         -> Result<Cow<'a, str>> => resolve_json;
 
-    /// Reads a file and resolves it as JSON or text (`Auto`: `.json` → JSON).
+    /// [`SecretStorage::resolve_yaml`] with options (TEXT_FILE materialisation).
+    fn resolve_yaml_with<'a>(&self, tenant: &str, yaml: &'a str, options: ResolveOptions)
+        -> Result<Cow<'a, str>> => resolve_yaml;
+
+    /// Reads a file and resolves it as JSON, YAML or text (`Auto`: `.json` → JSON,
+    /// `.yaml`/`.yml` → YAML).
     fn resolve_file(&self, tenant: &str, path: &Path, format: DocumentFormat,
         options: ResolveOptions) -> Result<String>;
 
@@ -212,6 +260,26 @@ impl SecretStorage {
         self.resolve_json_with(tenant, json, ResolveOptions::default())
     }
 
+    /// Resolves every scalar value of a YAML document (mapping keys are not resolved); the
+    /// rest is kept byte for byte, and substituted values are written by YAML's quoting rules
+    /// (a multi-line value standing alone becomes a literal block scalar). Fails with
+    /// INVALID_ARGUMENT if the document is not valid YAML. See [`placeholder::resolve_yaml`].
+    ///
+    /// ```
+    /// use tbsecrets::{MasterKey, SecretStorage, SecretType, StorageOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let options = StorageOptions::with_master_key(MasterKey::generate());
+    /// let store = SecretStorage::open(dir.path().join("tbsecrets.db"), options)?;
+    /// store.create("tenant-a", "mqtt-pass", SecretType::Text, b"yes: #1", "")?;
+    /// let resolved = store.resolve_yaml("tenant-a", "password: ${secret:mqtt-pass}\nport: 1883\n")?;
+    /// assert_eq!(resolved, "password: \"yes: #1\"\nport: 1883\n");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn resolve_yaml<'a>(&self, tenant: &str, yaml: &'a str) -> Result<Cow<'a, str>> {
+        self.resolve_yaml_with(tenant, yaml, ResolveOptions::default())
+    }
+
     /// Removes the TEXT_FILE files materialised so far by this handle.
     pub fn clear_materialized(&self) -> Result<()> {
         self.materializer.clear()
@@ -233,7 +301,7 @@ impl Session<'_> {
         text: &'t str,
         options: ResolveOptions,
     ) -> Result<Cow<'t, str>> {
-        self.resolve(tenant, text, false, options, &mut Vec::new())
+        self.resolve(tenant, text, Syntax::Text, options, &mut Vec::new())
     }
 
     /// Resolves a JSON document's placeholders; needs RESOLVE. See
@@ -244,7 +312,18 @@ impl Session<'_> {
         json: &'t str,
         options: ResolveOptions,
     ) -> Result<Cow<'t, str>> {
-        self.resolve(tenant, json, true, options, &mut Vec::new())
+        self.resolve(tenant, json, Syntax::Json, options, &mut Vec::new())
+    }
+
+    /// Resolves a YAML document's placeholders; needs RESOLVE. See
+    /// [`SecretStorage::resolve_yaml`].
+    pub fn resolve_yaml<'t>(
+        &self,
+        tenant: &str,
+        yaml: &'t str,
+        options: ResolveOptions,
+    ) -> Result<Cow<'t, str>> {
+        self.resolve(tenant, yaml, Syntax::Yaml, options, &mut Vec::new())
     }
 
     /// Resolves a document (JSON or text) with TEXT_FILE values materialised as private files;
@@ -262,7 +341,8 @@ impl Session<'_> {
             materialize_files: true,
         };
         let mut files = Vec::new();
-        match self.resolve(tenant, document, json, options, &mut files) {
+        let syntax = Syntax::json_or_text(json);
+        match self.resolve(tenant, document, syntax, options, &mut files) {
             Ok(resolved) => Ok((resolved, files)),
             Err(e) => {
                 // Best effort: the caller gets the resolution error either way.
@@ -272,7 +352,7 @@ impl Session<'_> {
         }
     }
 
-    /// Reads a file and resolves it as JSON or text (`Auto`: `.json` → JSON); needs RESOLVE.
+    /// Reads a file and resolves it as JSON, YAML or text (`Auto` by extension); needs RESOLVE.
     /// See [`SecretStorage::resolve_file`].
     pub fn resolve_file(
         &self,
@@ -283,9 +363,9 @@ impl Session<'_> {
     ) -> Result<String> {
         self.allow(&resolve_op(tenant))?;
         let text = read_document(path)?;
-        let json = format.is_json(path);
+        let syntax = format.syntax(path);
         Ok(self
-            .resolve(tenant, &text, json, options, &mut Vec::new())?
+            .resolve(tenant, &text, syntax, options, &mut Vec::new())?
             .into_owned())
     }
 
@@ -303,7 +383,7 @@ impl Session<'_> {
         write_private_atomically(output, resolved.as_bytes())
     }
 
-    /// The one resolve operation (needs RESOLVE): `document` (JSON or text) resolved for this
+    /// The one resolve operation (needs RESOLVE): `document` (text, JSON or YAML) resolved for this
     /// actor, the paths of the files it materialised (each once per call, whether or not the
     /// call succeeds) added to `materialized`. One batched audit record per distinct secret
     /// used; a failed call is one record naming the secrets it could not substitute (synced).
@@ -311,7 +391,7 @@ impl Session<'_> {
         &self,
         tenant: &str,
         document: &'t str,
-        json: bool,
+        syntax: Syntax,
         options: ResolveOptions,
         materialized: &mut Vec<String>,
     ) -> Result<Cow<'t, str>> {
@@ -337,10 +417,10 @@ impl Session<'_> {
             fetched: Vec::new(),
             materialized: Vec::new(),
         };
-        let result = if json {
-            placeholder::resolve_json(document, &mut source)
-        } else {
-            placeholder::resolve_text(document, &mut source)
+        let result = match syntax {
+            Syntax::Json => placeholder::resolve_json(document, &mut source),
+            Syntax::Yaml => placeholder::resolve_yaml(document, &mut source),
+            Syntax::Text => placeholder::resolve_text(document, &mut source),
         };
         materialized.append(&mut source.materialized);
         match &result {

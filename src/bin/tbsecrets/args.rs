@@ -87,10 +87,12 @@ impl From<TypeArg> for tbsecrets::SecretType {
 /// How `resolve` reads its input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FormatArg {
-    /// JSON for `.json` files, text otherwise.
+    /// JSON for `.json` files, YAML for `.yaml`/`.yml`, text otherwise.
     Auto,
     /// JSON: string values are resolved, keys are not.
     Json,
+    /// YAML: scalar values are resolved (quoted by YAML's rules), keys are not.
+    Yaml,
     /// Plain text.
     Text,
 }
@@ -100,6 +102,7 @@ impl From<FormatArg> for tbsecrets::DocumentFormat {
         match value {
             FormatArg::Auto => tbsecrets::DocumentFormat::Auto,
             FormatArg::Json => tbsecrets::DocumentFormat::Json,
+            FormatArg::Yaml => tbsecrets::DocumentFormat::Yaml,
             FormatArg::Text => tbsecrets::DocumentFormat::Text,
         }
     }
