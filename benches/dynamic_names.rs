@@ -8,18 +8,22 @@ use tbsecrets::placeholder::Variables;
 use tbsecrets::service::ResolveOptions;
 use tbsecrets::{AllowList, MasterKey, Principal, Role, SecretStorage, SecretType, StorageOptions};
 
-/// A REST-call rule-node configuration of about 1 KiB holding `names[0..3]` as placeholders.
-fn config(names: [&str; 3]) -> String {
+/// A REST-call rule-node configuration holding `names[0..3]` as placeholders and `padding`
+/// words of comment (the same padding for both documents, so they resolve to the same output).
+fn config(names: [&str; 3], padding: usize) -> String {
     let mut doc = format!(
         r#"{{"restEndpointUrlPattern":"https://api.example.com/v1/devices/${{deviceName}}/telemetry","requestMethod":"POST","useSimpleClientHttpFactory":false,"ignoreRequestBody":false,"enableProxy":false,"readTimeoutMs":10000,"maxParallelRequestsCount":32,"headers":{{"Content-Type":"application/json","Authorization":"Bearer ${{secret:{}}}","X-Api-Key":"${{secret:{};type:TEXT}}"}},"credentials":{{"type":"basic","username":"tb-rule-engine","password":"${{secret:{}}}"}},"#,
         names[0], names[1], names[2]
     );
     doc.push_str(r#""comment":""#);
-    while doc.len() < 1000 {
-        doc.push_str("padding ");
-    }
+    doc.push_str(&"padding ".repeat(padding));
     doc.push_str(r#""}"#);
     doc
+}
+
+/// The padding that makes the static document 1 KiB.
+fn padding_for_1k(names: [&str; 3]) -> usize {
+    (1024 - config(names, 0).len()) / "padding ".len()
 }
 
 fn bench_dynamic_names(c: &mut Criterion) {
@@ -47,16 +51,21 @@ fn bench_dynamic_names(c: &mut Criterion) {
             .with_id("rule-node")
             .with_allowed_names(allowed),
     );
-    let static_doc = config([
+    let static_names = [
         "device-sensor-7-token",
         "thermostat-api-key",
         "site-berlin-password",
-    ]);
-    let dynamic_doc = config([
-        "device-{{metadata.deviceName}}-token",
-        "{{metadata.deviceType}}-api-key",
-        "site-{{metadata.site}}-password",
-    ]);
+    ];
+    let padding = padding_for_1k(static_names);
+    let static_doc = config(static_names, padding);
+    let dynamic_doc = config(
+        [
+            "device-{{metadata.deviceName}}-token",
+            "{{metadata.deviceType}}-api-key",
+            "site-{{metadata.site}}-password",
+        ],
+        padding,
+    );
     let metadata = Variables::from_metadata([
         ("deviceName", "sensor-7"),
         ("deviceType", "thermostat"),

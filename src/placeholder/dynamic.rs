@@ -57,7 +57,8 @@ impl VariableSource {
 /// ```
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Variables {
-    values: BTreeMap<(VariableSource, String), String>,
+    metadata: BTreeMap<String, String>,
+    data: BTreeMap<String, String>,
 }
 
 impl Variables {
@@ -88,26 +89,37 @@ impl Variables {
         key: impl Into<String>,
         value: impl Into<String>,
     ) -> &mut Variables {
-        self.values.insert((source, key.into()), value.into());
+        self.map_mut(source).insert(key.into(), value.into());
         self
     }
 
     /// A variable's value.
     pub fn get(&self, source: VariableSource, key: &str) -> Option<&str> {
-        // BTreeMap lookups need the owned key type; keys are short.
-        self.values
-            .get(&(source, key.to_owned()))
-            .map(String::as_str)
+        self.map(source).get(key).map(String::as_str)
     }
 
     /// How many variables are set.
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.metadata.len() + self.data.len()
     }
 
     /// Whether no variable is set.
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.len() == 0
+    }
+
+    fn map(&self, source: VariableSource) -> &BTreeMap<String, String> {
+        match source {
+            VariableSource::Metadata => &self.metadata,
+            VariableSource::Data => &self.data,
+        }
+    }
+
+    fn map_mut(&mut self, source: VariableSource) -> &mut BTreeMap<String, String> {
+        match source {
+            VariableSource::Metadata => &mut self.metadata,
+            VariableSource::Data => &mut self.data,
+        }
     }
 }
 
@@ -115,11 +127,8 @@ impl fmt::Debug for Variables {
     /// Keys only: values are message data.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_set()
-            .entries(
-                self.values
-                    .keys()
-                    .map(|(source, key)| format!("{}.{key}", source.as_str())),
-            )
+            .entries(self.metadata.keys().map(|key| format!("metadata.{key}")))
+            .entries(self.data.keys().map(|key| format!("data.{key}")))
             .finish()
     }
 }
@@ -127,7 +136,8 @@ impl fmt::Debug for Variables {
 /// Whether a name as written in a placeholder is a per-message pattern (plain names cannot
 /// hold `{`).
 pub fn is_dynamic(name: &str) -> bool {
-    name.contains("{{")
+    // A plain name holds no `{` at all, and a pattern's every `{` opens `{{`.
+    memchr::memchr(b'{', name.as_bytes()).is_some()
 }
 
 /// One part of a pattern.
@@ -137,18 +147,20 @@ pub(crate) enum Part<'a> {
     Variable(VariableSource, &'a str),
 }
 
-/// The parts of a pattern already accepted by the scanner (see [`parse_variable`]).
+/// The parts of a pattern already accepted by the scanner (see [`parse_variable`]): every `{`
+/// opens a whole `{{source.KEY}}`, whose first `}` starts its `}}`.
 pub(crate) fn parts(pattern: &str) -> impl Iterator<Item = Part<'_>> {
     let mut rest = pattern;
     std::iter::from_fn(move || {
         if rest.is_empty() {
             return None;
         }
-        match rest.find("{{") {
+        let bytes = rest.as_bytes();
+        match memchr::memchr(b'{', bytes) {
             Some(0) => {
-                let end = rest.find("}}").map_or(rest.len(), |e| e + 2);
-                let inner = &rest[2..end.saturating_sub(2).max(2)];
-                rest = &rest[end..];
+                let close = memchr::memchr(b'}', bytes).unwrap_or(bytes.len());
+                let inner = rest.get(2..close).unwrap_or_default();
+                rest = rest.get(close + 2..).unwrap_or_default();
                 let (source, key) = match inner.split_once('.') {
                     Some(("data", key)) => (VariableSource::Data, key),
                     Some((_, key)) => (VariableSource::Metadata, key),
@@ -157,15 +169,11 @@ pub(crate) fn parts(pattern: &str) -> impl Iterator<Item = Part<'_>> {
                 Some(Part::Variable(source, key))
             }
             Some(at) => {
-                let literal = &rest[..at];
-                rest = &rest[at..];
+                let (literal, tail) = rest.split_at(at);
+                rest = tail;
                 Some(Part::Literal(literal))
             }
-            None => {
-                let literal = rest;
-                rest = "";
-                Some(Part::Literal(literal))
-            }
+            None => Some(Part::Literal(std::mem::take(&mut rest))),
         }
     })
 }
@@ -220,45 +228,59 @@ pub(crate) fn parse_variable(text: &str) -> Result<usize, String> {
 /// quotes the value (it may be long or hostile), only its length and the first offending
 /// character's position.
 pub(crate) fn check_value(value: &str) -> Result<(), String> {
-    let chars = value.chars().count();
-    if chars == 0 {
+    let bytes = value.as_bytes();
+    if bytes.is_empty() {
         return Err("its value is empty".to_owned());
     }
-    if chars > MAX_VARIABLE_CHARS {
+    let mut previous = 0u8;
+    for (at, &b) in bytes.iter().enumerate() {
+        if !allowed_in_value(b) {
+            return Err(format!(
+                "its value holds a character not allowed in a per-message name at position {} (allowed: ASCII letters, digits, space and . _ - @ :)",
+                value[..at].chars().count() + 1
+            ));
+        }
+        if b == b'.' && previous == b'.' {
+            return Err("its value holds '..'".to_owned());
+        }
+        previous = b;
+    }
+    // Only ASCII from here: bytes are characters.
+    if bytes.len() > MAX_VARIABLE_CHARS {
         return Err(format!(
-            "its value is {chars} characters long; the limit is {MAX_VARIABLE_CHARS}"
+            "its value is {} characters long; the limit is {MAX_VARIABLE_CHARS}",
+            bytes.len()
         ));
     }
-    if let Some((at, _)) = value.char_indices().find(|&(_, c)| {
-        !(c.is_ascii_alphanumeric() || matches!(c, ' ' | '.' | '_' | '-' | '@' | ':'))
-    }) {
-        return Err(format!(
-            "its value holds a character not allowed in a per-message name at position {} (allowed: ASCII letters, digits, space and . _ - @ :)",
-            value[..at].chars().count() + 1
-        ));
-    }
-    if value.contains("..") {
-        return Err("its value holds '..'".to_owned());
-    }
-    if value.starts_with(' ') || value.ends_with(' ') {
+    if bytes[0] == b' ' || previous == b' ' {
         return Err("its value starts or ends with a space".to_owned());
     }
     Ok(())
 }
 
+/// The bytes a variable value may hold.
+fn allowed_in_value(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b' ' | b'.' | b'_' | b'-' | b'@' | b':')
+}
+
+/// How a variable is written in a placeholder, for messages.
+fn written(source: VariableSource, key: &str) -> String {
+    format!("{{{{{}.{key}}}}}", source.as_str())
+}
+
 /// Fills `pattern` from `vars`: the filled name, or why it cannot be (a missing variable, a
 /// refused value, or a filled name that is not a valid name).
 pub(crate) fn fill(pattern: &str, vars: Option<&Variables>) -> Result<String, String> {
-    let mut name = String::with_capacity(pattern.len());
+    let mut name = String::with_capacity(pattern.len() + 16);
     for part in parts(pattern) {
         match part {
             Part::Literal(text) => name.push_str(text),
             Part::Variable(source, key) => {
-                let written = format!("{{{{{}.{key}}}}}", source.as_str());
                 let value = vars
                     .and_then(|v| v.get(source, key))
-                    .ok_or_else(|| format!("the message has no {written}"))?;
-                check_value(value).map_err(|why| format!("{written} is refused: {why}"))?;
+                    .ok_or_else(|| format!("the message has no {}", written(source, key)))?;
+                check_value(value)
+                    .map_err(|why| format!("{} is refused: {why}", written(source, key)))?;
                 name.push_str(value);
             }
         }

@@ -145,13 +145,15 @@ impl<'t> Resolver<'t> {
                     return Ok(None);
                 }
             };
-            filled_name = Some(name.clone());
-            match self.filled.entry(name) {
-                Entry::Occupied(entry) => entry.into_mut(),
-                Entry::Vacant(entry) => {
-                    let fetched = source.fetch_filled(entry.key())?;
-                    entry.insert(fetched)
-                }
+            if !self.filled.contains_key(&name) {
+                // Once per distinct filled name: the copy is the map's key.
+                let fetched = source.fetch_filled(&name)?;
+                self.filled.insert(name.clone(), fetched);
+            }
+            let name = filled_name.insert(name);
+            match self.filled.get(name.as_str()) {
+                Some(fetched) => fetched,
+                None => return Err(crate::Error::internal("a filled name went missing")),
             }
         } else {
             match self.fetched.entry(p.name) {

@@ -284,6 +284,25 @@ fn dynamic_close(text: &str, body_start: usize, brace: usize) -> Result<usize, S
 /// Checks a per-message pattern: with each variable standing for one character it must be a
 /// valid name (so its literal parts hold no control or reserved characters).
 fn validate_pattern(pattern: &str) -> Result<(), String> {
+    // Fast path: a variable makes the name non-empty and not blank, and the scanner leaves no
+    // `{ } ;` in literals, so only length and control characters remain to check.
+    let mut chars = 0;
+    let mut control = false;
+    for part in super::dynamic::parts(pattern) {
+        match part {
+            super::dynamic::Part::Literal(text) => {
+                for c in text.chars() {
+                    chars += 1;
+                    control |= c.is_control();
+                }
+            }
+            super::dynamic::Part::Variable(..) => chars += 1,
+        }
+    }
+    step(pattern.len());
+    if chars <= MAX_NAME_CHARS && !control {
+        return Ok(());
+    }
     let mut sample = String::with_capacity(pattern.len());
     for part in super::dynamic::parts(pattern) {
         match part {
