@@ -895,6 +895,67 @@ enum tbs_status tbs_store_where_used(struct tbs_store *store,
                                      const char *name,
                                      struct tbs_buffer *out_json);
 
+/**
+ * Derives from the session handle `session` a new session handle acting as the same
+ * principal, restricted to the allow-list `allowed_names[0..count)`, and writes it to
+ * `*out_session` (release it with `tbs_store_close`; `session` stays as it was).
+ *
+ * Each entry is an exact name or a glob pattern (`*`: any run of characters, `?`: one
+ * character; case-sensitive, over the whole name) and must be a valid secret name. `count`
+ * 0 allows nothing. On top of the policy, any operation of the new handle on a name outside
+ * the list fails with `TBS_PERMISSION_DENIED` and is audited as a denial; a resolve
+ * referencing such a name fails with `TBS_UNRESOLVED` naming it (problem code
+ * `PERMISSION_DENIED`); listing, usage reports, untracking, key rotation and the audit log
+ * are refused, so the handle can never enumerate names.
+ *
+ * Fails with `TBS_INVALID_ARGUMENT` for an invalid entry (its index is named), more than
+ * 1024 entries, or `allowed_names` NULL with a non-zero `count`; with
+ * `TBS_PERMISSION_DENIED` when `session` is the root handle (restrict a session, not the
+ * host) or is itself already restricted (a list is never replaced, so never widened).
+ *
+ * # Safety
+ * `session` must be a live handle; `allowed_names` NULL or `count` pointers to
+ * NUL-terminated strings; `out_session` writable.
+ */
+enum tbs_status tbs_session_allow_names(struct tbs_store *session,
+                                        const char *const *allowed_names,
+                                        size_t count,
+                                        struct tbs_store **out_session);
+
+/**
+ * Resolves the document `doc[0..doc_len)` (`format`: `TBS_FORMAT_JSON` or `TBS_FORMAT_TEXT`)
+ * like `tbs_store_resolve_json` / `tbs_store_resolve_text`, filling per-message names
+ * (`${secret:device-{{metadata.deviceName}}-token}`) from the `count` message variables
+ * `variable_keys[i]` = `variable_values[i]` (NUL-terminated UTF-8; a key `deviceName` or
+ * `metadata.deviceName` fills `{{metadata.deviceName}}`, `data.KEY` fills `{{data.KEY}}`).
+ *
+ * Per-message names resolve only through a handle from `tbs_session_allow_names`, and only
+ * to names on its allow-list. Strict, like the other resolve calls: a per-message
+ * placeholder with a missing variable, a refused value (allowed: 1 to 128 ASCII letters,
+ * digits, space and `. _ - @ :`, no `..`, no space first or last), a filled name outside the
+ * allow-list, or no allow-list at all fails the call with `TBS_UNRESOLVED`, and the message
+ * names every such placeholder as written. Variables the document does not use are not
+ * checked. `flags`: 0 or `TBS_RESOLVE_MATERIALIZE_FILES`.
+ *
+ * Fails with `TBS_INVALID_ARGUMENT` for another `format`, a NULL array with a non-zero
+ * `count`, more than 4096 variables, or a NULL or empty key.
+ *
+ * # Safety
+ * `store` must be a live handle; `doc` NULL (with `doc_len` 0) or `doc_len` readable bytes;
+ * `variable_keys` and `variable_values` NULL or `count` pointers to NUL-terminated strings;
+ * `tenant` NUL-terminated; `out` writable.
+ */
+enum tbs_status tbs_store_resolve_vars(struct tbs_store *store,
+                                       const char *tenant,
+                                       tbs_format format,
+                                       const uint8_t *doc,
+                                       size_t doc_len,
+                                       uint32_t flags,
+                                       const char *const *variable_keys,
+                                       const char *const *variable_values,
+                                       size_t count,
+                                       struct tbs_buffer *out);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

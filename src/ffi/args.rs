@@ -198,7 +198,7 @@ impl FromC<tbs_format> for DocumentFormat {
 }
 
 /// Resolve flags: 0 or `TBS_RESOLVE_MATERIALIZE_FILES`; unknown bits are an error.
-impl FromC<u32> for ResolveOptions {
+impl FromC<u32> for ResolveOptions<'_> {
     unsafe fn from_c(flags: u32, _what: &'static str) -> Result<Self> {
         if flags & !TBS_RESOLVE_MATERIALIZE_FILES != 0 {
             return Err(Error::invalid(format!(
@@ -208,6 +208,7 @@ impl FromC<u32> for ResolveOptions {
         }
         Ok(ResolveOptions {
             materialize_files: flags & TBS_RESOLVE_MATERIALIZE_FILES != 0,
+            ..ResolveOptions::default()
         })
     }
 }

@@ -26,14 +26,15 @@
 //!
 //! The exports are grouped by concern: `lifecycle.rs` (open, sessions, close), `secrets.rs`
 //! (create, update, delete, info, list, history, rollback), `get.rs` (reading a value),
-//! `resolve.rs` (documents and the reference index), `admin.rs` (usage, rotation, audit log);
-//! this file keeps the version check and the panic test hook.
+//! `resolve.rs` (documents and the reference index), `admin.rs` (usage, rotation, audit log),
+//! `scoped.rs` (allow-listed sessions, per-message names); this file keeps the version check and the panic test hook.
 
 mod admin;
 mod bridge;
 mod get;
 mod lifecycle;
 mod resolve;
+mod scoped;
 mod secrets;
 mod sink;
 mod wire;

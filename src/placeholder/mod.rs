@@ -6,6 +6,8 @@
 //! placeholder := "${secret:" NAME [";type:" TYPE] "}"
 //! TYPE        := "TEXT" | "TEXT_FILE" | "FILE"      (FILE = TEXT_FILE; no type = any type)
 //! escape      := "$${secret:"                        (the literal text "${secret:")
+//! NAME        := a name, or a per-message pattern: a name with "{{metadata.KEY}}" or
+//!                "{{data.KEY}}" parts, filled at resolve time (see `Variables`)
 //! ```
 //!
 //! Resolution is strict: every placeholder is checked, every distinct name is fetched once per
@@ -14,6 +16,7 @@
 //! never scanned again. Buffers that held values are zeroized (the returned output is the
 //! caller's).
 
+mod dynamic;
 mod json;
 mod json_string;
 #[cfg(test)]
@@ -27,9 +30,13 @@ mod test_support;
 mod work;
 mod yaml;
 
-pub use json::resolve_json;
+pub use dynamic::{
+    is_dynamic, pattern_matches, VariableSource, Variables, MAX_VARIABLE_CHARS,
+    MAX_VARIABLE_KEY_CHARS,
+};
+pub use json::{resolve_json, resolve_json_with};
 pub use references::{references, Reference};
-pub use resolve::resolve_text;
+pub use resolve::{resolve_text, resolve_text_with};
 pub use scan::{contains_placeholder, scan, Malformed, Placeholder, Scan, Token, OPEN};
 pub use yaml::resolve_yaml;
 
@@ -67,6 +74,12 @@ pub enum Fetched {
     },
     /// No secret has that name.
     Missing,
+    /// The caller may not use this name (e.g. it is outside the session's allow-list): a
+    /// PERMISSION_DENIED problem. Nothing is said about whether the secret exists.
+    Denied {
+        /// Why, without any value.
+        reason: String,
+    },
     /// The secret exists but cannot be substituted (for example a TEXT_FILE value that is not
     /// UTF-8).
     Unusable {
@@ -88,6 +101,7 @@ impl fmt::Debug for Fetched {
             Fetched::Unusable { reason } => {
                 f.debug_struct("Unusable").field("reason", reason).finish()
             }
+            Fetched::Denied { reason } => f.debug_struct("Denied").field("reason", reason).finish(),
         }
     }
 }
@@ -100,6 +114,16 @@ pub trait SecretSource {
     /// Looks one secret up. `Err` is a hard error (storage, integrity) that aborts the resolve
     /// call with that error; an absent or unusable secret is an `Ok` answer instead.
     fn fetch(&mut self, name: &str) -> Result<Fetched>;
+
+    /// Looks up the secret a per-message placeholder names once filled (`name` is already
+    /// checked as a name). The default refuses: a source has to opt in to names chosen by
+    /// message data (the store does for sessions restricted to an allow-list the name matches).
+    fn fetch_filled(&mut self, name: &str) -> Result<Fetched> {
+        let _ = name;
+        Ok(Fetched::Denied {
+            reason: "per-message names are not allowed here".to_owned(),
+        })
+    }
 }
 
 /// Any `FnMut(&str) -> Result<Fetched>` closure is a source (handy for tests and callbacks).

@@ -6,10 +6,12 @@
 
 #[macro_use]
 mod operation;
+mod allow_list;
 mod audit;
 mod cache;
 mod clock;
 mod commit;
+mod dynamic;
 mod keyring;
 mod materialize;
 mod migrate;

@@ -146,24 +146,30 @@ impl<'a> Session<'a> {
         let denied = match op.scope {
             Scope::Tenant(tenant) => match self.store.policy.check(principal, op.operation, tenant)
             {
-                Ok(()) => return Ok(self.store),
+                // A session restricted to an allow-list is also denied names outside it.
+                Ok(()) => match super::allow_list::check(principal, op.action, op.names) {
+                    Ok(()) => return Ok(self.store),
+                    Err(outside) => outside,
+                },
                 Err(denied) => denied,
             },
             Scope::StoreWide { what } => {
-                if self
-                    .store
-                    .policy
-                    .allows(principal, op.operation, ALL_TENANTS)
+                let restricted = super::allow_list::check_store_wide(principal, what);
+                if restricted.is_ok()
+                    && self
+                        .store
+                        .policy
+                        .allows(principal, op.operation, ALL_TENANTS)
                 {
                     return Ok(self.store);
                 }
-                Error::new(
+                restricted.err().unwrap_or_else(|| Error::new(
                     ErrorCode::PermissionDenied,
                     format!(
                         "{} of tenant '{}' may not {what}: that needs {} in every tenant (by default only SYS_ADMIN has it)",
                         principal.role, principal.tenant, op.operation
                     ),
-                )
+                ))
             }
         };
         if op.operation == Operation::Resolve {

@@ -5,7 +5,7 @@
 use super::operation::Op;
 use super::{SecretStorage, Session};
 use crate::audit::AuditAction;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::model::{validate_name, validate_tenant};
 use crate::placeholder::{self, Reference};
 use crate::store::StoredReference;
@@ -54,6 +54,18 @@ impl Session<'_> {
         source_id: &str,
         document: &str,
     ) -> Result<Vec<Reference>> {
+        if let Some(principal) = self.principal() {
+            let outside = super::allow_list::names_outside(principal, document)?;
+            if let Some(first) = outside.first() {
+                let error = super::allow_list::outside(principal, first);
+                let names: Vec<&str> = outside.iter().map(String::as_str).collect();
+                let op = Op::write(AuditAction::TrackReferences, tenant, &names).source(source_id);
+                let mut entry = self.entry(&op, ErrorCode::PermissionDenied);
+                entry.source = Some(source_id.to_owned());
+                let _ = self.store.audit_record(entry);
+                return Err(error);
+            }
+        }
         self.change(
             Op::write(AuditAction::TrackReferences, tenant, &[]).source(source_id),
             |store, change| {
@@ -97,7 +109,8 @@ impl Session<'_> {
             store.ensure_open()?;
             validate_tenant(tenant)?;
             validate_name(name)?;
-            store.backend.connection()?.store().where_used(tenant, name)
+            let mut conn = store.backend.connection()?;
+            super::dynamic::where_used(conn.store(), tenant, name)
         })
     }
 }

@@ -19,12 +19,18 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use zeroize::Zeroizing;
 
-/// Options of one resolve call.
+/// Options of one resolve call. Build it with `..Default::default()` so that new options
+/// keep the call compiling.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ResolveOptions {
+pub struct ResolveOptions<'v> {
     /// Replace TEXT_FILE placeholders with the path of a private file holding the value
     /// instead of the value itself.
     pub materialize_files: bool,
+    /// The message variables that per-message names (`{{metadata.KEY}}`, `{{data.KEY}}`) are
+    /// filled from (docs/ARCHITECTURE.md, "Per-message names"). Per-message names resolve
+    /// only in a session restricted to an allow-list, and only to names on it; without
+    /// variables every such placeholder is a problem of the strict error.
+    pub variables: Option<&'v crate::placeholder::Variables>,
 }
 
 /// How `resolve_file` reads a document.
@@ -114,7 +120,9 @@ impl std::str::FromStr for DocumentFormat {
 struct StoreSource<'a> {
     store: &'a SecretStorage,
     tenant: &'a str,
-    options: ResolveOptions,
+    /// The acting principal's allow-list, if it is restricted to one.
+    allowed: Option<&'a crate::access::AllowList>,
+    options: ResolveOptions<'a>,
     /// Each distinct secret asked for, with whether it was found (for the audit log).
     fetched: Vec<(String, ErrorCode)>,
     /// The paths of the files materialised for this call (see `Materializer::release`).
@@ -123,19 +131,45 @@ struct StoreSource<'a> {
 
 impl SecretSource for StoreSource<'_> {
     fn fetch(&mut self, name: &str) -> Result<Fetched> {
+        if self.allowed.is_some_and(|list| !list.allows(name)) {
+            return self.deny(name, super::allow_list::OUTSIDE_REASON);
+        }
+        self.fetch_checked(name)
+    }
+
+    fn fetch_filled(&mut self, name: &str) -> Result<Fetched> {
+        match self.allowed {
+            Some(list) if list.allows(name) => self.fetch_checked(name),
+            Some(_) => self.deny(name, super::allow_list::OUTSIDE_REASON),
+            None => self.deny(name, super::allow_list::DYNAMIC_NEEDS_LIST),
+        }
+    }
+}
+
+impl StoreSource<'_> {
+    /// A denial (recorded for the audit log) instead of a lookup.
+    fn deny(&mut self, name: &str, reason: &str) -> Result<Fetched> {
+        self.fetched
+            .push((name.to_owned(), ErrorCode::PermissionDenied));
+        Ok(Fetched::Denied {
+            reason: reason.to_owned(),
+        })
+    }
+
+    /// Looks a name up that the allow-list (if any) lets through, recording the outcome.
+    fn fetch_checked(&mut self, name: &str) -> Result<Fetched> {
         let fetched = self.fetch_value(name);
         let outcome = match &fetched {
             Ok(Fetched::Found { .. }) => ErrorCode::Ok,
             Ok(Fetched::Missing) => ErrorCode::NotFound,
             Ok(Fetched::Unusable { .. }) => ErrorCode::Unresolved,
+            Ok(Fetched::Denied { .. }) => ErrorCode::PermissionDenied,
             Err(e) => e.code(),
         };
         self.fetched.push((name.to_owned(), outcome));
         fetched
     }
-}
 
-impl StoreSource<'_> {
     fn fetch_value(&mut self, name: &str) -> Result<Fetched> {
         let entry = match self.store.current_entry(self.tenant, name) {
             Ok(entry) => entry,
@@ -339,6 +373,7 @@ impl Session<'_> {
     ) -> Result<(Cow<'t, str>, Vec<String>)> {
         let options = ResolveOptions {
             materialize_files: true,
+            ..ResolveOptions::default()
         };
         let mut files = Vec::new();
         let syntax = Syntax::json_or_text(json);
@@ -413,14 +448,19 @@ impl Session<'_> {
         let mut source = StoreSource {
             store,
             tenant,
+            allowed: self.actor.principal().and_then(|p| p.allowed_names()),
             options,
             fetched: Vec::new(),
             materialized: Vec::new(),
         };
         let result = match syntax {
-            Syntax::Json => placeholder::resolve_json(document, &mut source),
+            Syntax::Json => {
+                placeholder::resolve_json_with(document, &mut source, options.variables)
+            }
             Syntax::Yaml => placeholder::resolve_yaml(document, &mut source),
-            Syntax::Text => placeholder::resolve_text(document, &mut source),
+            Syntax::Text => {
+                placeholder::resolve_text_with(document, &mut source, options.variables)
+            }
         };
         materialized.append(&mut source.materialized);
         match &result {
@@ -446,6 +486,18 @@ impl Session<'_> {
                     .collect();
                 names.sort();
                 names.dedup();
+                // A name outside the allow-list is also a denial of its own, like a policy's.
+                for (name, outcome) in &source.fetched {
+                    if *outcome == ErrorCode::PermissionDenied {
+                        let _ = store.audit_record(AuditEntry::new(
+                            &self.actor,
+                            AuditAction::Resolve,
+                            tenant,
+                            vec![name.clone()],
+                            ErrorCode::PermissionDenied,
+                        ));
+                    }
+                }
                 // Best effort: the caller gets the resolution error either way.
                 let _ = store.audit_record(AuditEntry::new(
                     &self.actor,

@@ -241,6 +241,9 @@ pub trait ReferenceRows {
     fn remove_references(&mut self, tenant: &str, source_id: &str) -> Result<usize>;
     /// The sources referencing a secret, in source order.
     fn where_used(&mut self, tenant: &str, name: &str) -> Result<Vec<StoredReference>>;
+    /// The references of a tenant whose name is a per-message pattern (holds `{{`), in
+    /// source order (see `placeholder::pattern_matches`).
+    fn pattern_references(&mut self, tenant: &str) -> Result<Vec<StoredReference>>;
 }
 
 /// The whole store as stored, for migration (each backend's `dump.rs`).

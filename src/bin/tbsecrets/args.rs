@@ -56,6 +56,12 @@ pub struct Global {
     /// postgres:// store.
     #[arg(long, env = "TBS_AUDIT_LOG", global = true)]
     pub audit_log: Option<PathBuf>,
+    /// Restrict the acting principal to the secret names matching PATTERN: an exact name or a
+    /// glob (`*` any run of characters, `?` one character). Repeatable; any other name is
+    /// PERMISSION_DENIED (audited), and listing, usage reports, untracking and key rotation
+    /// are refused. Needed by `resolve --var`.
+    #[arg(long = "allow", value_name = "PATTERN", global = true)]
+    pub allow: Vec<String>,
 }
 
 fn parse_role(text: &str) -> Result<tbsecrets::Role, String> {
@@ -196,6 +202,11 @@ pub enum Command {
         /// Also record the file's references under this source id (for `where-used`).
         #[arg(long)]
         source: Option<String>,
+        /// A message variable for per-message names: `KEY=VALUE` or `metadata.KEY=VALUE` fills
+        /// `{{metadata.KEY}}`, `data.KEY=VALUE` fills `{{data.KEY}}`. Repeatable; per-message
+        /// names resolve only with --allow, to names matching it.
+        #[arg(long = "var", value_name = "KEY=VALUE")]
+        vars: Vec<String>,
         /// With -o, print the confirmation as JSON (without -o, stdout is the document).
         #[arg(long, requires = "output")]
         json: bool,

@@ -133,6 +133,8 @@ pub const INSERT_REFERENCE: &str = "INSERT INTO tbs_references (tenant, source_i
                                     ON CONFLICT (tenant, source_id, name) DO UPDATE SET type = $4";
 pub const WHERE_USED: &str = "SELECT source_id, name, type FROM tbs_references
                               WHERE tenant = $1 AND name = $2 ORDER BY source_id";
+pub const PATTERN_REFERENCES: &str = "SELECT source_id, name, type FROM tbs_references
+    WHERE tenant = $1 AND strpos(name, '{{') > 0 ORDER BY source_id, name";
 pub const COUNT: &str =
     "SELECT COUNT(*) FROM tbs_secrets WHERE tenant = $1 AND strpos(name, $2) > 0";
 pub const LIST: &str = "SELECT tenant, name, type, description, version, created_at, updated_at,

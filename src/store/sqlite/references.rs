@@ -48,11 +48,31 @@ impl ReferenceRows for SqliteStore {
     }
 
     fn where_used(&mut self, tenant: &str, name: &str) -> Result<Vec<StoredReference>> {
-        let mut stmt = self.conn.prepare_cached(
+        self.reference_rows(
             "SELECT source_id, name, type FROM tbs_references WHERE tenant = ?1 AND name = ?2
              ORDER BY source_id",
-        )?;
-        let rows = stmt.query_map(params![tenant, name], |row| {
+            params![tenant, name],
+        )
+    }
+
+    fn pattern_references(&mut self, tenant: &str) -> Result<Vec<StoredReference>> {
+        self.reference_rows(
+            "SELECT source_id, name, type FROM tbs_references
+             WHERE tenant = ?1 AND instr(name, '{{') > 0 ORDER BY source_id, name",
+            params![tenant],
+        )
+    }
+}
+
+impl SqliteStore {
+    /// The references a `SELECT source_id, name, type …` query returns.
+    fn reference_rows(
+        &mut self,
+        sql: &str,
+        params: impl rusqlite::Params,
+    ) -> Result<Vec<StoredReference>> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map(params, |row| {
             let type_name: Option<String> = row.get(2)?;
             Ok(StoredReference {
                 source_id: row.get(0)?,

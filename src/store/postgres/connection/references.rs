@@ -35,14 +35,21 @@ impl ReferenceRows for PgConnection {
     }
 
     fn where_used(&mut self, tenant: &str, name: &str) -> Result<Vec<StoredReference>> {
-        Ok(self
-            .query(sql::WHERE_USED, &[&tenant, &name])?
-            .iter()
-            .map(|row| StoredReference {
-                source_id: row.get(0),
-                name: row.get(1),
-                secret_type: row.get::<_, Option<String>>(2).and_then(|t| t.parse().ok()),
-            })
-            .collect())
+        let rows = self.query(sql::WHERE_USED, &[&tenant, &name])?;
+        Ok(rows.iter().map(reference_from_row).collect())
+    }
+
+    fn pattern_references(&mut self, tenant: &str) -> Result<Vec<StoredReference>> {
+        let rows = self.query(sql::PATTERN_REFERENCES, &[&tenant])?;
+        Ok(rows.iter().map(reference_from_row).collect())
+    }
+}
+
+/// A reference from a `SELECT source_id, name, type …` row.
+fn reference_from_row(row: &::postgres::Row) -> StoredReference {
+    StoredReference {
+        source_id: row.get(0),
+        name: row.get(1),
+        secret_type: row.get::<_, Option<String>>(2).and_then(|t| t.parse().ok()),
     }
 }

@@ -71,6 +71,20 @@ public final class Native {
     public static native long openSession(long handle, String tenant, int role, String id);
 
     /**
+     * Opens a session handle acting as a principal restricted to an allow-list of names.
+     *
+     * @param handle the store handle
+     * @param tenant the principal's tenant id
+     * @param role the principal's {@link org.tbsecrets.Role#number()}
+     * @param id the principal's id, or {@code null}
+     * @param count how many entries {@code names} holds
+     * @param names the entries (exact names and {@code *}/{@code ?} patterns) joined by {@code '\n'}
+     * @return the session handle
+     */
+    public static native long openSessionAllowed(long handle, String tenant, int role, String id,
+            int count, String names);
+
+    /**
      * Frees a session handle (under its write lock); the store stays open.
      *
      * @param handle the session handle
@@ -231,6 +245,22 @@ public final class Native {
      */
     public static native byte[] resolve(
             long handle, String tenant, byte[] doc, int offset, int length, boolean json);
+
+    /**
+     * Resolves a UTF-8 document, filling per-message names from message metadata.
+     *
+     * @param handle the store or session handle
+     * @param tenant the tenant
+     * @param doc the document
+     * @param offset where it starts in {@code doc}
+     * @param len its length in bytes
+     * @param json whether it is JSON (else text)
+     * @param keys the metadata keys (none null)
+     * @param values the metadata values, in the order of {@code keys} (none null)
+     * @return the resolved UTF-8 document, or {@code null} when unchanged
+     */
+    public static native byte[] resolveVars(long handle, String tenant, byte[] doc, int offset, int len,
+            boolean json, String[] keys, String[] values);
 
     /**
      * Resolves a UTF-8 document held in a direct buffer, read in place.
