@@ -18,7 +18,7 @@ import org.graalvm.polyglot.io.IOAccess;
  * <p>Each run gets a fresh, locked-down {@link Context} ({@link #contextBuilder}): host access
  * {@link HostAccess#EXPLICIT} (a script reaches only the {@code @HostAccess.Export} methods
  * {@code getSecret}, {@code ref} and {@code toString} — no {@code getClass}, no Java fields), no
- * host class lookup ({@code Java.type} is absent), no I/O, threads, processes, native or
+ * host class lookup (the {@code Java} global is absent), no I/O, threads, processes, native or
  * environment access, no other languages. The script is the body of ThingsBoard's
  * {@code function(msg, metadata, msgType)}; its return value comes back as JSON text (a string
  * return value as is). A run that exceeds its timeout is cancelled with
@@ -55,8 +55,6 @@ public final class GraalJsScripts implements AutoCloseable {
     public static Context.Builder contextBuilder(Engine engine) {
         Context.Builder b = Context.newBuilder("js")
                 .allowHostAccess(HostAccess.EXPLICIT)
-                .allowHostClassLookup(className -> false)
-                .allowHostClassLoading(false)
                 .allowIO(IOAccess.NONE)
                 .allowCreateThread(false)
                 .allowCreateProcess(false)

@@ -29,12 +29,8 @@ public final class SecretHandle {
         return "[secret " + name + "]";
     }
 
-    /**
-     * The name of the secret this handle stands for (host side; not exported to scripts).
-     *
-     * @return the name
-     */
-    public String name() {
+    /** The name of the secret this handle stands for (host side only). */
+    String name() {
         return name;
     }
 
