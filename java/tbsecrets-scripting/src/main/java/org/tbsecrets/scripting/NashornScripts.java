@@ -11,7 +11,6 @@ import javax.script.ScriptEngine;
 import javax.script.ScriptException;
 import javax.script.SimpleScriptContext;
 import org.openjdk.nashorn.api.scripting.AbstractJSObject;
-import org.openjdk.nashorn.api.scripting.JSObject;
 import org.openjdk.nashorn.api.scripting.NashornScriptEngineFactory;
 
 /**
@@ -20,7 +19,7 @@ import org.openjdk.nashorn.api.scripting.NashornScriptEngineFactory;
  *
  * <p>The engine ({@link #newEngine}) runs with {@code --no-java} (no {@code Java},
  * {@code Packages} or {@code java.*} globals) and a {@code ClassFilter} that exposes no Java class.
- * {@code secretStorage} and its handles are bound as {@link JSObject}s ({@link #bind}), not as
+ * {@code secretStorage} and its handles are bound as {@code JSObject}s ({@link #bind}), not as
  * Java objects, so a script sees {@code getSecret} and {@code ref} and nothing else — no
  * {@code getClass}, no fields — and a handle turns into {@code [secret NAME]} in every string
  * conversion, {@code JSON.stringify} included.
@@ -93,8 +92,12 @@ public final class NashornScripts {
         bind(bindings, inv);
         return runs.run(inv, () -> {
             try {
-                JSObject fn = (JSObject) engine.eval(Wrapper.wrap(script), context);
-                return String.valueOf(fn.call(null, msgJson, metadataJson, msgType));
+                // One eval (not a call afterwards), so that print() writes to this run's writer.
+                bindings.put("__tbsecrets_msg", msgJson);
+                bindings.put("__tbsecrets_metadata", metadataJson);
+                bindings.put("__tbsecrets_msgType", msgType);
+                return String.valueOf(engine.eval(Wrapper.wrap(script)
+                        + "(__tbsecrets_msg, __tbsecrets_metadata, __tbsecrets_msgType)", context));
             } catch (ScriptException | RuntimeException e) {
                 throw new ScriptExecutionException("nashorn script failed: " + e.getMessage(), null, false);
             }

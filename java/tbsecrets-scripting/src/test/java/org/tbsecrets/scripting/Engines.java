@@ -1,8 +1,7 @@
 package org.tbsecrets.scripting;
 
 import java.io.ByteArrayOutputStream;
-import java.io.OutputStreamWriter;
-import java.io.Writer;
+import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
@@ -68,14 +67,13 @@ abstract class Engines implements AutoCloseable {
                 }
             };
             case "nashorn" -> new Engines() {
-                final Writer writer = new OutputStreamWriter(output, StandardCharsets.UTF_8) {
-                    @Override
-                    public void write(String str, int off, int len) throws java.io.IOException {
-                        super.write(str, off, len);
-                        flush();
-                    }
-                };
+                final StringWriter writer = new StringWriter();
                 final NashornScripts scripts = new NashornScripts(writer);
+
+                @Override
+                synchronized String output() {
+                    return writer.toString();
+                }
 
                 @Override
                 String name() {
