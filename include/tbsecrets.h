@@ -890,6 +890,33 @@ enum tbs_status tbs_store_where_used(struct tbs_store *store,
                                      const char *name,
                                      struct tbs_buffer *out_json);
 
+/**
+ * Derives from the session handle `session` a new session handle acting as the same
+ * principal, restricted to the allow-list `allowed_names[0..count)`, and writes it to
+ * `*out_session` (release it with `tbs_store_close`; `session` stays as it was).
+ *
+ * Each entry is an exact name or a glob pattern (`*`: any run of characters, `?`: one
+ * character; case-sensitive, over the whole name) and must be a valid secret name. `count`
+ * 0 allows nothing. On top of the policy, any operation of the new handle on a name outside
+ * the list fails with `TBS_PERMISSION_DENIED` and is audited as a denial; a resolve
+ * referencing such a name fails with `TBS_UNRESOLVED` naming it (problem code
+ * `PERMISSION_DENIED`); listing, usage reports, untracking, key rotation and the audit log
+ * are refused, so the handle can never enumerate names.
+ *
+ * Fails with `TBS_INVALID_ARGUMENT` for an invalid entry (its index is named), more than
+ * 1024 entries, or `allowed_names` NULL with a non-zero `count`; with
+ * `TBS_PERMISSION_DENIED` when `session` is the root handle (restrict a session, not the
+ * host) or is itself already restricted (a list is never replaced, so never widened).
+ *
+ * # Safety
+ * `session` must be a live handle; `allowed_names` NULL or `count` pointers to
+ * NUL-terminated strings; `out_session` writable.
+ */
+enum tbs_status tbs_session_allow_names(struct tbs_store *session,
+                                        const char *const *allowed_names,
+                                        size_t count,
+                                        struct tbs_store **out_session);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -10,6 +10,8 @@
 use crate::error::{Error, ErrorCode, Result};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::sync::Arc;
+use wildmatch::WildMatch;
 
 /// Who acts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -98,7 +100,8 @@ impl fmt::Display for Operation {
     }
 }
 
-/// A tenant and a role, plus an optional id (a user or service name) for the audit log.
+/// A tenant and a role, plus an optional id (a user or service name) for the audit log, and
+/// optionally an [`AllowList`] of the secret names it may touch at all.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct Principal {
     /// The tenant the principal belongs to.
@@ -107,6 +110,9 @@ pub struct Principal {
     pub role: Role,
     /// Who exactly, if known (e.g. a user id); never used for decisions.
     pub id: Option<String>,
+    /// The names this principal is restricted to (`None`: whatever the policy grants).
+    #[serde(skip)]
+    allowed_names: Option<Arc<AllowList>>,
 }
 
 impl Principal {
@@ -116,7 +122,41 @@ impl Principal {
             tenant: tenant.into(),
             role,
             id: None,
+            allowed_names: None,
         }
+    }
+
+    /// The same principal restricted to the names of `allowed` (least privilege, e.g. for one
+    /// rule node): on top of the policy, every operation on a name outside the list is
+    /// PERMISSION_DENIED and audited as a denial; operations on a whole tenant or the whole
+    /// store (list, usage reports, untrack, key rotation, audit log) are refused, so a
+    /// restricted session can never enumerate names. See docs/ARCHITECTURE.md, "Allow-lists".
+    ///
+    /// ```
+    /// use tbsecrets::{AllowList, ErrorCode, MasterKey, Principal, Role};
+    /// use tbsecrets::{SecretStorage, SecretType, StorageOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let options = StorageOptions::with_master_key(MasterKey::generate());
+    /// let store = SecretStorage::open(dir.path().join("tbsecrets.db"), options)?;
+    /// store.create("t", "mqtt-password", SecretType::Text, b"p", "")?;
+    /// store.create("t", "db-password", SecretType::Text, b"q", "")?;
+    ///
+    /// let allowed = AllowList::new(["mqtt-*"])?;
+    /// let node = store.session(Principal::new("t", Role::Service).with_allowed_names(allowed));
+    /// assert_eq!(node.get("t", "mqtt-password")?.as_str()?, "p");
+    /// let denied = node.get("t", "db-password").unwrap_err();
+    /// assert_eq!(denied.code(), ErrorCode::PermissionDenied);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_allowed_names(mut self, allowed: AllowList) -> Principal {
+        self.allowed_names = Some(Arc::new(allowed));
+        self
+    }
+
+    /// The allow-list this principal is restricted to, if any.
+    pub fn allowed_names(&self) -> Option<&AllowList> {
+        self.allowed_names.as_deref()
     }
 
     /// The same principal with an id (a user or service name) for the audit log.
@@ -158,6 +198,99 @@ impl Actor {
 impl From<Principal> for Actor {
     fn from(principal: Principal) -> Actor {
         Actor::Principal(principal)
+    }
+}
+
+/// Most entries an [`AllowList`] takes.
+pub const MAX_ALLOW_LIST_ENTRIES: usize = 1024;
+
+/// The secret names a restricted principal may touch: exact names and glob patterns (`*` any
+/// run of characters, `?` one character; nothing else is special, matching is case-sensitive
+/// and covers the whole name). An empty list allows nothing.
+///
+/// Each entry is checked like a secret name (1 to 255 characters, no control characters, none
+/// of `{ } ;`), so a list can never hold placeholder syntax.
+#[derive(Clone)]
+pub struct AllowList {
+    entries: Vec<String>,
+    /// One matcher per entry (`wildmatch`: `*` and `?` only, linear-time matching).
+    matchers: Vec<WildMatch>,
+}
+
+impl AllowList {
+    /// A list from its entries; INVALID_ARGUMENT (naming the entry's position) for an entry
+    /// that is not a valid name or pattern, or more than [`MAX_ALLOW_LIST_ENTRIES`] entries.
+    ///
+    /// ```
+    /// use tbsecrets::{AllowList, ErrorCode};
+    ///
+    /// let list = AllowList::new(["MyApiKey", "device-*-token"])?;
+    /// assert!(list.allows("MyApiKey"));
+    /// assert!(list.allows("device-sensor 7-token"));
+    /// assert!(!list.allows("MyApiKey2"));
+    /// assert!(!AllowList::new(Vec::<String>::new())?.allows("MyApiKey"));
+    /// let bad = AllowList::new(["${secret:x}"]).unwrap_err();
+    /// assert_eq!(bad.code(), ErrorCode::InvalidArgument);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn new<I, S>(entries: I) -> Result<AllowList>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut list = AllowList {
+            entries: Vec::new(),
+            matchers: Vec::new(),
+        };
+        for (i, entry) in entries.into_iter().enumerate() {
+            let entry = entry.as_ref();
+            if i >= MAX_ALLOW_LIST_ENTRIES {
+                return Err(Error::invalid(format!(
+                    "an allow-list takes at most {MAX_ALLOW_LIST_ENTRIES} entries"
+                )));
+            }
+            crate::model::validate_name(entry).map_err(|e| {
+                Error::invalid(format!("allow-list entry {}: {}", i + 1, e.message()))
+            })?;
+            list.entries.push(entry.to_owned());
+            list.matchers.push(WildMatch::new(entry));
+        }
+        Ok(list)
+    }
+
+    /// Whether `name` matches an entry.
+    pub fn allows(&self, name: &str) -> bool {
+        self.matchers.iter().any(|m| m.matches(name))
+    }
+
+    /// The entries, as given.
+    pub fn entries(&self) -> &[String] {
+        &self.entries
+    }
+
+    /// Whether the list has no entry (it then allows nothing).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+impl fmt::Debug for AllowList {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("AllowList").field(&self.entries).finish()
+    }
+}
+
+impl PartialEq for AllowList {
+    fn eq(&self, other: &AllowList) -> bool {
+        self.entries == other.entries
+    }
+}
+
+impl Eq for AllowList {}
+
+impl std::hash::Hash for AllowList {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.entries.hash(state);
     }
 }
 

@@ -113,7 +113,8 @@ pub const MAX_PROBLEMS_IN_MESSAGE: usize = 100;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlaceholderProblem {
     /// Why it failed: `NotFound` (no such secret), `TypeMismatch`, `MalformedPlaceholder`, or
-    /// `Unresolved` (the secret exists but cannot be substituted, e.g. non-UTF-8 TEXT_FILE).
+    /// `Unresolved` (the secret exists but cannot be substituted, e.g. non-UTF-8 TEXT_FILE), or
+    /// `PermissionDenied` (the name is outside the session's allow-list).
     pub code: ErrorCode,
     /// The secret name as written (may be empty or partial when malformed).
     pub name: String,

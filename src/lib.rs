@@ -42,7 +42,7 @@ pub mod service;
 pub mod store;
 mod throttle;
 
-pub use access::{Actor, Operation, Policy, Principal, Role};
+pub use access::{Actor, AllowList, Operation, Policy, Principal, Role};
 pub use audit::{AuditOptions, AuditVerification};
 pub use crypto::MasterKey;
 pub use error::{Error, ErrorCode, PlaceholderProblem, Result};

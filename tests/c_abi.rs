@@ -13,7 +13,13 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use tbsecrets::{MasterKey, SecretStorage, SecretType, StorageOptions};
 
-const C_TESTS: [&str; 4] = ["test_api", "test_threads", "test_access", "test_contract"];
+const C_TESTS: [&str; 5] = [
+    "test_api",
+    "test_threads",
+    "test_access",
+    "test_contract",
+    "test_names",
+];
 
 /// What the static archive needs besides itself (`rustc --print native-static-libs`), as the
 /// header, README.md and tbsecrets.pc.in state it.

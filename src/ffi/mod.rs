@@ -18,9 +18,12 @@ mod store;
 mod access;
 // After `store`, so that the header lists the store functions first.
 mod resolve;
+// After `resolve`: allow-listed sessions and resolving with message variables.
+mod scoped;
 
 pub use access::*;
 pub use resolve::*;
+pub use scoped::*;
 pub use store::*;
 
 use boundary::{guard, guard_or};

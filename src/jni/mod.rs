@@ -33,6 +33,7 @@ mod bridge;
 mod get;
 mod lifecycle;
 mod resolve;
+mod scoped;
 mod secrets;
 mod sink;
 mod wire;

@@ -64,6 +64,12 @@ pub enum Fetched {
     },
     /// No secret has that name.
     Missing,
+    /// The caller may not use this name (e.g. it is outside the session's allow-list): a
+    /// PERMISSION_DENIED problem. Nothing is said about whether the secret exists.
+    Denied {
+        /// Why, without any value.
+        reason: String,
+    },
     /// The secret exists but cannot be substituted (for example a TEXT_FILE value that is not
     /// UTF-8).
     Unusable {
@@ -85,6 +91,7 @@ impl fmt::Debug for Fetched {
             Fetched::Unusable { reason } => {
                 f.debug_struct("Unusable").field("reason", reason).finish()
             }
+            Fetched::Denied { reason } => f.debug_struct("Denied").field("reason", reason).finish(),
         }
     }
 }

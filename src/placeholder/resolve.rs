@@ -118,6 +118,7 @@ impl<'t> Resolver<'t> {
             },
             Fetched::Missing => (ErrorCode::NotFound, "no such secret".to_owned()),
             Fetched::Unusable { reason } => (ErrorCode::Unresolved, reason.clone()),
+            Fetched::Denied { reason } => (ErrorCode::PermissionDenied, reason.clone()),
         };
         self.problems.push(PlaceholderProblem {
             code,

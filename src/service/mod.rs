@@ -4,6 +4,7 @@
 //! the cache. Reads of values: the hot path is a read-locked cache lookup plus one AES-GCM
 //! open; SQLite is consulted only on a miss or when another connection has committed.
 
+mod allow_list;
 mod audit;
 mod cache;
 mod clock;

@@ -74,6 +74,8 @@ impl std::str::FromStr for DocumentFormat {
 struct StoreSource<'a> {
     store: &'a SecretStorage,
     tenant: &'a str,
+    /// The acting principal's allow-list, if it is restricted to one.
+    allowed: Option<&'a crate::access::AllowList>,
     options: ResolveOptions,
     /// Each distinct secret asked for, with whether it was found (for the audit log).
     fetched: Vec<(String, ErrorCode)>,
@@ -83,11 +85,19 @@ struct StoreSource<'a> {
 
 impl SecretSource for StoreSource<'_> {
     fn fetch(&mut self, name: &str) -> Result<Fetched> {
+        if self.allowed.is_some_and(|list| !list.allows(name)) {
+            self.fetched
+                .push((name.to_owned(), ErrorCode::PermissionDenied));
+            return Ok(Fetched::Denied {
+                reason: super::allow_list::OUTSIDE_REASON.to_owned(),
+            });
+        }
         let fetched = self.fetch_value(name);
         let outcome = match &fetched {
             Ok(Fetched::Found { .. }) => ErrorCode::Ok,
             Ok(Fetched::Missing) => ErrorCode::NotFound,
             Ok(Fetched::Unusable { .. }) => ErrorCode::Unresolved,
+            Ok(Fetched::Denied { .. }) => ErrorCode::PermissionDenied,
             Err(e) => e.code(),
         };
         self.fetched.push((name.to_owned(), outcome));
@@ -178,6 +188,7 @@ impl SecretStorage {
         let mut source = StoreSource {
             store: self,
             tenant,
+            allowed: actor.principal().and_then(|p| p.allowed_names()),
             options,
             fetched: Vec::new(),
             materialized: Vec::new(),
@@ -203,6 +214,18 @@ impl SecretStorage {
                     .collect();
                 names.sort();
                 names.dedup();
+                // A name outside the allow-list is also a denial of its own, like a policy's.
+                for (name, outcome) in &source.fetched {
+                    if *outcome == ErrorCode::PermissionDenied {
+                        let _ = self.audit_record(AuditEntry::new(
+                            actor,
+                            AuditAction::Resolve,
+                            tenant,
+                            vec![name.clone()],
+                            ErrorCode::PermissionDenied,
+                        ));
+                    }
+                }
                 // Best effort: the caller gets the resolution error either way.
                 let _ = self.audit_record(AuditEntry::new(
                     actor,

@@ -104,8 +104,12 @@ impl<'a> Session<'a> {
         let Actor::Principal(principal) = &*self.actor else {
             return Ok(self.store);
         };
-        let Err(denied) = self.store.policy.check(principal, operation, tenant) else {
-            return Ok(self.store);
+        let denied = match self.store.policy.check(principal, operation, tenant) {
+            Err(denied) => denied,
+            Ok(()) => match super::allow_list::check(principal, action, names) {
+                Ok(()) => return Ok(self.store),
+                Err(outside) => outside,
+            },
         };
         if operation == Operation::Resolve {
             for name in names {
@@ -375,6 +379,22 @@ impl<'a> Session<'a> {
         document: &str,
     ) -> Result<Vec<Reference>> {
         let store = self.allow(Operation::Write, AuditAction::TrackReferences, tenant, &[])?;
+        if let Some(principal) = self.principal() {
+            let outside = super::allow_list::names_outside(principal, document)?;
+            if let Some(first) = outside.first() {
+                let error = super::allow_list::outside(principal, first);
+                let names: Vec<&str> = outside.iter().map(String::as_str).collect();
+                let mut entry = self.entry(
+                    AuditAction::TrackReferences,
+                    tenant,
+                    &names,
+                    ErrorCode::PermissionDenied,
+                );
+                entry.source = Some(source_id.to_owned());
+                let _ = self.store.audit_record(entry);
+                return Err(error);
+            }
+        }
         self.changing(
             AuditAction::TrackReferences,
             tenant,
@@ -431,11 +451,13 @@ impl<'a> Session<'a> {
         let Actor::Principal(principal) = &*self.actor else {
             return Ok(self.store);
         };
-        if self.store.policy.allows(principal, operation, ALL_TENANTS) {
+        let restricted = super::allow_list::check_store_wide(principal, what);
+        if restricted.is_ok() && self.store.policy.allows(principal, operation, ALL_TENANTS) {
             return Ok(self.store);
         }
         let entry = self.entry(action, STORE_WIDE, &[], ErrorCode::PermissionDenied);
         let _ = self.store.audit_record(entry);
+        restricted?;
         Err(Error::new(
             ErrorCode::PermissionDenied,
             format!(

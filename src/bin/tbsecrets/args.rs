@@ -56,6 +56,12 @@ pub struct Global {
     /// postgres:// store.
     #[arg(long, env = "TBS_AUDIT_LOG", global = true)]
     pub audit_log: Option<PathBuf>,
+    /// Restrict the acting principal to the secret names matching PATTERN: an exact name or a
+    /// glob (`*` any run of characters, `?` one character). Repeatable; any other name is
+    /// PERMISSION_DENIED (audited), and listing, usage reports, untracking and key rotation
+    /// are refused. Needed by `resolve --var`.
+    #[arg(long = "allow", value_name = "PATTERN", global = true)]
+    pub allow: Vec<String>,
 }
 
 fn parse_role(text: &str) -> Result<tbsecrets::Role, String> {

@@ -63,7 +63,7 @@ pub(super) fn init(g: &Global, json: bool) -> Result<Vec<u8>> {
 pub(super) fn audit_verify(g: &Global, log: Option<&Path>, json: bool) -> Result<Vec<u8>> {
     let store = open_existing(g)?;
     let progress = Progress::new("verifying audit log", Unit::Bytes);
-    let report = admin(&store, g)
+    let report = admin(&store, g)?
         .verify_audit_log_with_progress(log, &mut |done, total| progress.update(done, total))?;
     drop(progress);
     let path = log

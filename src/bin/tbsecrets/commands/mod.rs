@@ -16,8 +16,8 @@ use maintenance::{audit_verify, init};
 use secrets::{put, resolve};
 use std::path::Path;
 use tbsecrets::{
-    Error, ErrorCode, ListQuery, Policy, Principal, Result, Role, SecretStorage, SecretType,
-    Session, StorageOptions,
+    AllowList, Error, ErrorCode, ListQuery, Policy, Principal, Result, Role, SecretStorage,
+    SecretType, Session, StorageOptions,
 };
 
 /// Runs the command; returns what it prints on stdout.
@@ -34,7 +34,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
         } => {
             let store = open_existing(g)?;
             put(
-                &store.session(principal(g, Role::TenantAdmin)),
+                &store.session(principal(g, Role::TenantAdmin)?),
                 &g.tenant,
                 name,
                 secret_type.map(SecretType::from),
@@ -46,7 +46,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
         }
         Command::List { filter, json } => {
             let store = open_existing(g)?;
-            let page = store.session(principal(g, Role::TenantAdmin)).list(
+            let page = store.session(principal(g, Role::TenantAdmin)?).list(
                 &g.tenant,
                 &ListQuery {
                     name_contains: filter.clone(),
@@ -56,7 +56,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             listing(&page.items, *json)
         }
         Command::Info { name, json } => {
-            let info = admin(&*open_existing(g)?, g).info(&g.tenant, name)?;
+            let info = admin(&*open_existing(g)?, g)?.info(&g.tenant, name)?;
             if *json {
                 render::json(&info)
             } else {
@@ -64,7 +64,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             }
         }
         Command::History { name, json } => {
-            let versions = admin(&*open_existing(g)?, g).history(&g.tenant, name)?;
+            let versions = admin(&*open_existing(g)?, g)?.history(&g.tenant, name)?;
             if *json {
                 render::json(&versions)
             } else {
@@ -74,12 +74,12 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
         Command::Get { name } => {
             let store = open_existing(g)?;
             let value = store
-                .session(principal(g, Role::Service))
+                .session(principal(g, Role::Service)?)
                 .get(&g.tenant, name)?;
             Ok(value.as_bytes().to_vec())
         }
         Command::Delete { name, force, json } => {
-            admin(&*open_existing(g)?, g).delete_with(&g.tenant, name, *force)?;
+            admin(&*open_existing(g)?, g)?.delete_with(&g.tenant, name, *force)?;
             let done = render::Deleted {
                 action: "deleted",
                 tenant: &g.tenant,
@@ -120,7 +120,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             let store = open_existing(g)?;
             let progress = Progress::new("rewrapping data keys", Unit::Items);
             let report = store
-                .session(principal(g, Role::TenantAdmin))
+                .session(principal(g, Role::TenantAdmin)?)
                 .rotate_master_key_with_progress(&new_key, &mut |done, total| {
                     progress.update(done, total)
                 })?;
@@ -144,7 +144,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             let store = open_existing(g)?;
             let progress = Progress::new("re-encrypting versions", Unit::Items);
             let report = store
-                .session(principal(g, Role::TenantAdmin))
+                .session(principal(g, Role::TenantAdmin)?)
                 .rotate_tenant_key_with_progress(&g.tenant, &mut |done, total| {
                     progress.update(done, total)
                 })?;
@@ -163,11 +163,11 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             })
         }
         Command::Unused { days, json } => {
-            let found = admin(&*open_existing(g)?, g).unused(&g.tenant, days_of(*days))?;
+            let found = admin(&*open_existing(g)?, g)?.unused(&g.tenant, days_of(*days))?;
             listing(&found, *json)
         }
         Command::Stale { days, json } => {
-            let found = admin(&*open_existing(g)?, g).stale(&g.tenant, days_of(*days))?;
+            let found = admin(&*open_existing(g)?, g)?.stale(&g.tenant, days_of(*days))?;
             listing(&found, *json)
         }
         Command::References { file, json } => {
@@ -180,7 +180,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             }
         }
         Command::WhereUsed { name, json } => {
-            let used = admin(&*open_existing(g)?, g).where_used(&g.tenant, name)?;
+            let used = admin(&*open_existing(g)?, g)?.where_used(&g.tenant, name)?;
             if *json {
                 render::json(&used)
             } else {
@@ -217,7 +217,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             version,
             json,
         } => {
-            let info = admin(&*open_existing(g)?, g).rollback(&g.tenant, name, *version)?;
+            let info = admin(&*open_existing(g)?, g)?.rollback(&g.tenant, name, *version)?;
             let done = render::RolledBack {
                 action: "rolled_back",
                 restored_version: *version,
@@ -290,18 +290,26 @@ fn open_existing_with(g: &Global, adjust: impl FnOnce(&mut StorageOptions)) -> R
     SecretStorage::open(&g.store, options).map(Opened)
 }
 
-/// The principal the command acts as: --tenant, and --as or the command's default role.
-fn principal(g: &Global, default_role: Role) -> Principal {
-    let principal = Principal::new(g.tenant.clone(), g.role.unwrap_or(default_role));
-    match g.principal.clone().or_else(|| std::env::var("USER").ok()) {
-        Some(id) if !id.is_empty() => principal.with_id(id),
-        _ => principal,
+/// The principal the command acts as: --tenant, and --as or the command's default role,
+/// restricted to the --allow patterns if any are given.
+fn principal(g: &Global, default_role: Role) -> Result<Principal> {
+    let mut principal = Principal::new(g.tenant.clone(), g.role.unwrap_or(default_role));
+    if let Some(id) = g.principal.clone().or_else(|| std::env::var("USER").ok()) {
+        if !id.is_empty() {
+            principal = principal.with_id(id);
+        }
     }
+    if !g.allow.is_empty() {
+        let allowed = AllowList::new(&g.allow)
+            .map_err(|e| Error::invalid(format!("--allow: {}", e.message())))?;
+        principal = principal.with_allowed_names(allowed);
+    }
+    Ok(principal)
 }
 
 /// A management session: --as, or TENANT_ADMIN.
-fn admin<'a>(store: &'a SecretStorage, g: &Global) -> Session<'a> {
-    store.session(principal(g, Role::TenantAdmin))
+fn admin<'a>(store: &'a SecretStorage, g: &Global) -> Result<Session<'a>> {
+    Ok(store.session(principal(g, Role::TenantAdmin)?))
 }
 
 /// Whether the store location is a database URL rather than a file.

@@ -30,11 +30,11 @@ pub(super) fn resolve(
     let options = ResolveOptions {
         materialize_files: materialize_dir.is_some(),
     };
-    let service = store.session(principal(g, Role::Service));
+    let service = store.session(principal(g, Role::Service)?);
     let resolved = Zeroizing::new(service.resolve_file(&g.tenant, file, format, options)?);
     if let Some(source) = source {
         // Recording references is management: TENANT_ADMIN unless --as says otherwise.
-        admin(&store, g).track_references(&g.tenant, source, &read_text(file)?)?;
+        admin(&store, g)?.track_references(&g.tenant, source, &read_text(file)?)?;
     }
     store.close()?;
     match output {

@@ -24,12 +24,19 @@ import org.tbsecrets.internal.NativeHandle;
 public final class SecretSession extends SecretOperations {
     private final SecretStorage storage;
     private final Principal principal;
+    private final java.util.List<String> allowedNames;
     private final Cleaner.Cleanable cleanable;
 
     SecretSession(SecretStorage storage, Principal principal, NativeHandle handle, int maxTextChars) {
+        this(storage, principal, null, handle, maxTextChars);
+    }
+
+    SecretSession(SecretStorage storage, Principal principal, java.util.List<String> allowedNames,
+            NativeHandle handle, int maxTextChars) {
         super(handle, maxTextChars);
         this.storage = storage;
         this.principal = principal;
+        this.allowedNames = allowedNames;
         this.cleanable = CLEANER.register(this, handle);
     }
 
@@ -40,6 +47,16 @@ public final class SecretSession extends SecretOperations {
      */
     public Principal principal() {
         return principal;
+    }
+
+    /**
+     * The allow-list this session is restricted to (see
+     * {@link SecretStorage#session(Principal, java.util.List)}).
+     *
+     * @return the entries (an unmodifiable copy), or empty if the session is not restricted
+     */
+    public java.util.Optional<java.util.List<String>> allowedNames() {
+        return java.util.Optional.ofNullable(allowedNames);
     }
 
     /**

@@ -117,6 +117,46 @@ public final class SecretStorage extends SecretOperations {
     }
 
     /**
+     * A session acting as a principal restricted to an allow-list of secret names (least
+     * privilege, e.g. for one rule node): on top of the access policy, every call on a name
+     * that matches no entry throws {@link PermissionDeniedException} and is audited as a
+     * denial; a resolve that references such a name fails with
+     * {@link UnresolvedPlaceholderException} naming it (also audited as a denial). A restricted
+     * session cannot enumerate: {@code list}, {@code unused}, {@code stale}, {@code untrack},
+     * key rotation and the audit log calls throw {@link PermissionDeniedException}.
+     *
+     * <p>Entries are exact names or glob patterns: {@code *} matches any run of characters,
+     * {@code ?} one character, over the whole name, case-sensitively. Each entry must be a valid
+     * secret name (1 to 255 characters, no control characters, none of {@code { } ;}).
+     *
+     * @param principal who acts
+     * @param allowedNames the entries; {@code null}: not restricted (same as
+     *     {@link #session(Principal)}); an empty list: nothing is allowed
+     * @return the session
+     * @throws InvalidArgumentException if the tenant id or an entry is invalid, or there are more
+     *     than 1024 entries
+     * @throws NullPointerException if {@code principal} or an entry is {@code null}
+     * @throws IllegalStateException if this store is closed
+     */
+    public SecretSession session(Principal principal, java.util.List<String> allowedNames) {
+        Objects.requireNonNull(principal, "principal");
+        if (allowedNames == null) {
+            return session(principal);
+        }
+        java.util.List<String> entries = java.util.List.copyOf(allowedNames);
+        long stamp = handle.enter();
+        try {
+            NativeHandle session = handle.openSession(
+                    principal.tenantId(), principal.role().number(), principal.id(), entries,
+                    "secret session of " + principal.role() + " in tenant " + principal.tenantId()
+                            + " (allow-list of " + entries.size() + ") on " + path);
+            return new SecretSession(this, principal, entries, session, maxTextChars);
+        } finally {
+            handle.exit(stamp);
+        }
+    }
+
+    /**
      * Closes the store: new calls (of the store and of its sessions) fail with
      * {@link IllegalStateException}, calls in flight are waited for, usage counters and audit
      * records are flushed, materialised files are removed (unless

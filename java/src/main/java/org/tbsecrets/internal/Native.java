@@ -71,6 +71,20 @@ public final class Native {
     public static native long openSession(long handle, String tenant, int role, String id);
 
     /**
+     * Opens a session handle acting as a principal restricted to an allow-list of names.
+     *
+     * @param handle the store handle
+     * @param tenant the principal's tenant id
+     * @param role the principal's {@link org.tbsecrets.Role#number()}
+     * @param id the principal's id, or {@code null}
+     * @param count how many entries {@code names} holds
+     * @param names the entries (exact names and {@code *}/{@code ?} patterns) joined by {@code '\n'}
+     * @return the session handle
+     */
+    public static native long openSessionAllowed(long handle, String tenant, int role, String id,
+            int count, String names);
+
+    /**
      * Frees a session handle (under its write lock); the store stays open.
      *
      * @param handle the session handle

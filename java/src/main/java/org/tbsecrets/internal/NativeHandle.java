@@ -82,6 +82,25 @@ public final class NativeHandle implements Runnable {
     }
 
     /**
+     * Like {@link #openSession}, restricted to an allow-list of names.
+     *
+     * @param tenantId the principal's tenant
+     * @param role the principal's {@link org.tbsecrets.Role#number()}
+     * @param id the principal's id, or {@code null}
+     * @param allowedNames the allow-list entries (none null)
+     * @param description what to name in "closed" messages
+     * @return the session's guard
+     */
+    public NativeHandle openSession(String tenantId, int role, String id, java.util.List<String> allowedNames,
+            String description) {
+        long session = Native.openSessionAllowed(pointer, tenantId, role, id, allowedNames.size(),
+                String.join("\n", allowedNames));
+        NativeHandle handle = new NativeHandle(session, description, this);
+        sessions.add(handle);
+        return handle;
+    }
+
+    /**
      * The store's guard of a session handle.
      *
      * @return the store handle's guard, or {@code null} for a store handle
