@@ -40,7 +40,8 @@ public final class NodeSecrets implements AutoCloseable {
 
     /**
      * Opens the secrets of a rule node, without an allow-list (the node may read every secret of
-     * its tenant the store's policy lets the rule engine read).
+     * its tenant the store's policy lets the rule engine read; see
+     * {@link #open(SecretStorage, String, String, List)} for least privilege).
      *
      * @param store the process-wide store
      * @param tenantId the rule chain's tenant
@@ -52,6 +53,25 @@ public final class NodeSecrets implements AutoCloseable {
         Objects.requireNonNull(store, "store");
         Principal principal = principal(tenantId, nodeId);
         return new NodeSecrets(store.session(principal), tenantId, nodeId);
+    }
+
+    /**
+     * Opens the secrets of a rule node restricted to a per-node allow-list (least privilege):
+     * exact names and glob patterns ({@code *} any run of characters, {@code ?} one character,
+     * over the whole name). A script asking for any other name gets a script error, and the
+     * store audits the denial as this node.
+     *
+     * @param store the process-wide store
+     * @param tenantId the rule chain's tenant
+     * @param nodeId the rule node's id
+     * @param allowedNames the entries; {@code null}: not restricted; an empty list: nothing
+     * @return the node's secrets
+     * @throws org.tbsecrets.InvalidArgumentException if the tenant id or an entry is invalid
+     */
+    public static NodeSecrets open(SecretStorage store, String tenantId, String nodeId, List<String> allowedNames) {
+        Objects.requireNonNull(store, "store");
+        Principal principal = principal(tenantId, nodeId);
+        return new NodeSecrets(store.session(principal, allowedNames), tenantId, nodeId);
     }
 
     /**
