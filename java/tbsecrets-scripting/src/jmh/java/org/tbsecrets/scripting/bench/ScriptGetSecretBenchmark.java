@@ -20,6 +20,7 @@ import org.openjdk.jmh.annotations.Scope;
 import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.nashorn.api.scripting.AbstractJSObject;
 import org.openjdk.nashorn.api.scripting.JSObject;
 import org.tbsecrets.SecretStorage;
 import org.tbsecrets.SecretStorageOptions;
@@ -52,6 +53,31 @@ public class ScriptGetSecretBenchmark {
         }
     }
 
+    /** The baseline bound the way Nashorn gets {@code secretStorage}: a {@code JSObject} with a function member. */
+    public static final class ConstantJsObject extends AbstractJSObject {
+        private final AbstractJSObject getSecret = new AbstractJSObject() {
+            @Override
+            public boolean isFunction() {
+                return true;
+            }
+
+            @Override
+            public Object call(Object thiz, Object... args) {
+                return "constant-value-of-the-same-size";
+            }
+        };
+
+        @Override
+        public Object getMember(String name) {
+            return "getSecret".equals(name) ? getSecret : null;
+        }
+
+        @Override
+        public boolean hasMember(String name) {
+            return "getSecret".equals(name);
+        }
+    }
+
     private static final String LOOP = "var s = ''; for (var i = 0; i < 10; i++) { s = OBJ.getSecret('MyApiKey'); } return s;";
 
     private Path dir;
@@ -63,6 +89,7 @@ public class ScriptGetSecretBenchmark {
     private Value graalConstant;
     private JSObject nashornSecret;
     private JSObject nashornConstant;
+    private JSObject nashornConstantJsObject;
 
     /**
      * Opens a store with one secret and prepares both engines.
@@ -91,8 +118,10 @@ public class ScriptGetSecretBenchmark {
         context.setBindings(bindings, ScriptContext.ENGINE_SCOPE);
         NashornScripts.bind(bindings, inv);
         bindings.put("constants", new Constant());
+        bindings.put("constantsJs", new ConstantJsObject());
         nashornSecret = (JSObject) nashorn.eval("(function() {" + LOOP.replace("OBJ", "secretStorage") + "})", context);
         nashornConstant = (JSObject) nashorn.eval("(function() {" + LOOP.replace("OBJ", "constants") + "})", context);
+        nashornConstantJsObject = (JSObject) nashorn.eval("(function() {" + LOOP.replace("OBJ", "constantsJs") + "})", context);
     }
 
     /** Closes everything. */
@@ -142,5 +171,16 @@ public class ScriptGetSecretBenchmark {
     @Benchmark
     public Object nashornConstant() {
         return nashornConstant.call(null);
+    }
+
+    /**
+     * Nashorn: 10 × a constant from a {@code JSObject} function member (the binding
+     * {@code secretStorage} uses).
+     *
+     * @return the constant
+     */
+    @Benchmark
+    public Object nashornConstantJsObject() {
+        return nashornConstantJsObject.call(null);
     }
 }
