@@ -102,6 +102,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &config,
         ResolveOptions {
             materialize_files: true,
+            ..ResolveOptions::default()
         },
     )?;
     let parsed: serde_json::Value = serde_json::from_str(&with_files)?;

@@ -917,6 +917,40 @@ enum tbs_status tbs_session_allow_names(struct tbs_store *session,
                                         size_t count,
                                         struct tbs_store **out_session);
 
+/**
+ * Resolves the document `doc[0..doc_len)` (`format`: `TBS_FORMAT_JSON` or `TBS_FORMAT_TEXT`)
+ * like `tbs_store_resolve_json` / `tbs_store_resolve_text`, filling per-message names
+ * (`${secret:device-{{metadata.deviceName}}-token}`) from the `count` message variables
+ * `variable_keys[i]` = `variable_values[i]` (NUL-terminated UTF-8; a key `deviceName` or
+ * `metadata.deviceName` fills `{{metadata.deviceName}}`, `data.KEY` fills `{{data.KEY}}`).
+ *
+ * Per-message names resolve only through a handle from `tbs_session_allow_names`, and only
+ * to names on its allow-list. Strict, like the other resolve calls: a per-message
+ * placeholder with a missing variable, a refused value (allowed: 1 to 128 ASCII letters,
+ * digits, space and `. _ - @ :`, no `..`, no space first or last), a filled name outside the
+ * allow-list, or no allow-list at all fails the call with `TBS_UNRESOLVED`, and the message
+ * names every such placeholder as written. Variables the document does not use are not
+ * checked. `flags`: 0 or `TBS_RESOLVE_MATERIALIZE_FILES`.
+ *
+ * Fails with `TBS_INVALID_ARGUMENT` for another `format`, a NULL array with a non-zero
+ * `count`, more than 4096 variables, or a NULL or empty key.
+ *
+ * # Safety
+ * `store` must be a live handle; `doc` NULL (with `doc_len` 0) or `doc_len` readable bytes;
+ * `variable_keys` and `variable_values` NULL or `count` pointers to NUL-terminated strings;
+ * `tenant` NUL-terminated; `out` writable.
+ */
+enum tbs_status tbs_store_resolve_vars(struct tbs_store *store,
+                                       const char *tenant,
+                                       tbs_format format,
+                                       const uint8_t *doc,
+                                       size_t doc_len,
+                                       uint32_t flags,
+                                       const char *const *variable_keys,
+                                       const char *const *variable_values,
+                                       size_t count,
+                                       struct tbs_buffer *out);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -144,3 +144,103 @@ fn invalid_allow_patterns_are_refused() {
         assert!(stderr.contains("--allow"), "{bad:?}: {stderr}");
     }
 }
+
+#[test]
+fn resolve_var_fills_per_message_names_within_the_allow_list() {
+    let cli = Cli::new();
+    cli.put("device-sensor-7-token", b"cli-dyn-s3cr3t");
+    cli.put("db-password", b"cli-db-s3cr3t");
+    let doc = cli.write(
+        "node.json",
+        r#"{"auth":"Bearer ${secret:device-{{metadata.deviceName}}-token}","n":"${deviceName}"}"#,
+    );
+    let allow = ["--allow", "device-*-token"];
+    let mut args = vec!["resolve", doc.as_str(), "--var", "deviceName=sensor-7"];
+    args.extend_from_slice(&allow);
+    let ok = cli.run(&args, None);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    assert_eq!(
+        text(&ok.stdout),
+        r#"{"auth":"Bearer cli-dyn-s3cr3t","n":"${deviceName}"}"#
+    );
+    // metadata. and data. prefixes.
+    let by_data = cli.write("data.txt", "${secret:device-{{data.device}}-token}");
+    let out = cli.run(
+        &[
+            "--allow",
+            "device-*",
+            "resolve",
+            &by_data,
+            "--var",
+            "data.device=sensor-7",
+        ],
+        None,
+    );
+    assert_eq!(text(&out.stdout), "cli-dyn-s3cr3t", "{}", text(&out.stderr));
+
+    // Without --allow: refused, naming the placeholder.
+    let out = cli.run(&["resolve", &doc, "--var", "deviceName=sensor-7"], None);
+    let stderr = failed_with(&out, ErrorCode::Unresolved);
+    assert!(
+        stderr.contains("device-{{metadata.deviceName}}-token") && stderr.contains("allow-list"),
+        "{stderr}"
+    );
+    // Hostile values: refused, never reaching another secret.
+    let long = format!("deviceName={}", "a".repeat(300));
+    for var in [
+        "deviceName=../db-password",
+        "deviceName=*",
+        "deviceName=a;b",
+        "deviceName=}",
+        "deviceName=a\nb",
+        long.as_str(),
+        "deviceName=",
+    ] {
+        let mut args = vec!["resolve", doc.as_str(), "--var", var];
+        args.extend_from_slice(&allow);
+        let out = cli.run(&args, None);
+        let stderr = failed_with(&out, ErrorCode::Unresolved);
+        assert!(
+            stderr.contains("{{metadata.deviceName}}"),
+            "{var:?}: {stderr}"
+        );
+        assert!(!stderr.contains("s3cr3t"));
+    }
+    // A missing variable, and a malformed --var.
+    let mut args = vec!["resolve", doc.as_str()];
+    args.extend_from_slice(&allow);
+    let stderr = failed_with(&cli.run(&args, None), ErrorCode::Unresolved);
+    assert!(stderr.contains("no {{metadata.deviceName}}"), "{stderr}");
+    let mut args = vec!["resolve", doc.as_str(), "--var", "deviceName"];
+    args.extend_from_slice(&allow);
+    let stderr = failed_with(&cli.run(&args, None), ErrorCode::InvalidArgument);
+    assert!(stderr.contains("KEY=VALUE"), "{stderr}");
+
+    // References keep the pattern; where-used of a concrete name lists the source whose
+    // pattern matches it.
+    let out = cli.run(&["refs", &doc], None);
+    assert!(
+        text(&out.stdout).contains("device-{{metadata.deviceName}}-token"),
+        "{}",
+        text(&out.stderr)
+    );
+    let mut args = vec![
+        "resolve",
+        doc.as_str(),
+        "--var",
+        "deviceName=sensor-7",
+        "--source",
+        "rule-node-1",
+    ];
+    args.extend_from_slice(&allow);
+    let tracked = cli.run(&args, None);
+    assert!(tracked.status.success(), "{}", text(&tracked.stderr));
+    let out = cli.run(&["where-used", "device-sensor-7-token"], None);
+    assert!(
+        text(&out.stdout).contains("rule-node-1"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = cli.run(&["where-used", "db-password"], None);
+    assert!(!text(&out.stdout).contains("rule-node-1"));
+}

@@ -45,6 +45,7 @@ fn materialize(store: &SecretStorage) -> tbsecrets::Result<String> {
             "${secret:ca}",
             ResolveOptions {
                 materialize_files: true,
+                ..ResolveOptions::default()
             },
         )
         .map(|s| s.into_owned())

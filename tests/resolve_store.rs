@@ -200,6 +200,7 @@ fn materialised_files_are_private_and_removed_on_close() {
             config,
             ResolveOptions {
                 materialize_files: true,
+                ..ResolveOptions::default()
             },
         )
         .unwrap();
@@ -239,6 +240,7 @@ fn explicit_clear_and_configured_dir() {
             "${secret:ca}",
             ResolveOptions {
                 materialize_files: true,
+                ..ResolveOptions::default()
             },
         )
         .unwrap()

@@ -18,7 +18,7 @@ use std::path::Path;
 use zeroize::Zeroizing;
 
 /// The resolve options for C flags; unknown bits are an error.
-fn resolve_options(flags: u32) -> Result<ResolveOptions> {
+fn resolve_options(flags: u32) -> Result<ResolveOptions<'static>> {
     if flags & !TBS_RESOLVE_MATERIALIZE_FILES != 0 {
         return Err(Error::invalid(format!(
             "unknown resolve flags {:#x}: only TBS_RESOLVE_MATERIALIZE_FILES (1) is defined",
@@ -27,6 +27,7 @@ fn resolve_options(flags: u32) -> Result<ResolveOptions> {
     }
     Ok(ResolveOptions {
         materialize_files: flags & TBS_RESOLVE_MATERIALIZE_FILES != 0,
+        ..ResolveOptions::default()
     })
 }
 

@@ -1,10 +1,23 @@
-//! Sessions restricted to an allow-list of names (docs/C-API.md, "Allow-lists").
+//! Sessions restricted to an allow-list of names and resolving per-message names
+//! (docs/C-API.md, "Allow-lists and per-message names").
 
-use super::boundary::{arg_str, check_out, guard, handle_ref};
-use super::{tbs_status, tbs_store};
+use super::boundary::{
+    arg_document, arg_str, buffer_from, buffer_from_vec, check_out, guard, handle_ref, store_ref,
+};
+use super::{
+    tbs_buffer, tbs_format, tbs_status, tbs_store, TBS_FORMAT_JSON, TBS_FORMAT_TEXT,
+    TBS_RESOLVE_MATERIALIZE_FILES,
+};
 use crate::access::{Actor, AllowList};
 use crate::error::{Error, ErrorCode, Result};
+use crate::placeholder::{VariableSource, Variables};
+use crate::service::ResolveOptions;
+use std::borrow::Cow;
 use std::ffi::c_char;
+use zeroize::Zeroizing;
+
+/// Most variables one resolve call takes.
+const MAX_VARIABLES: usize = 4096;
 
 /// The `count` strings of the C array `names` (NULL only with `count` 0).
 ///
@@ -23,10 +36,10 @@ pub(crate) unsafe fn arg_str_array<'a>(
             "{what} is NULL but its count is {count}"
         )));
     }
-    if count > crate::access::MAX_ALLOW_LIST_ENTRIES {
+    if count > MAX_VARIABLES.max(crate::access::MAX_ALLOW_LIST_ENTRIES) {
         return Err(Error::invalid(format!(
             "{what} has {count} entries; the limit is {}",
-            crate::access::MAX_ALLOW_LIST_ENTRIES
+            MAX_VARIABLES.max(crate::access::MAX_ALLOW_LIST_ENTRIES)
         )));
     }
     // SAFETY: `count` readable pointers by the caller's contract.
@@ -94,6 +107,106 @@ pub unsafe extern "C" fn tbs_session_allow_names(
         }));
         // SAFETY: checked non-NULL; writable by the caller's contract.
         unsafe { out_session.write(restricted) };
+        Ok(())
+    })
+}
+
+/// The message variables of `keys[i]` = `values[i]`: a key `metadata.KEY` or a bare `KEY`
+/// fills `{{metadata.KEY}}`, `data.KEY` fills `{{data.KEY}}`.
+fn variables(keys: &[&str], values: &[&str]) -> Result<Variables> {
+    let mut variables = Variables::new();
+    for (i, (key, value)) in keys.iter().zip(values).enumerate() {
+        let (source, key) = match key.split_once('.') {
+            Some(("metadata", key)) => (VariableSource::Metadata, key),
+            Some(("data", key)) => (VariableSource::Data, key),
+            _ => (VariableSource::Metadata, *key),
+        };
+        if key.is_empty() {
+            return Err(Error::invalid(format!("variable_keys[{i}] is empty")));
+        }
+        variables.insert(source, key, *value);
+    }
+    Ok(variables)
+}
+
+/// Resolves the document `doc[0..doc_len)` (`format`: `TBS_FORMAT_JSON` or `TBS_FORMAT_TEXT`)
+/// like `tbs_store_resolve_json` / `tbs_store_resolve_text`, filling per-message names
+/// (`${secret:device-{{metadata.deviceName}}-token}`) from the `count` message variables
+/// `variable_keys[i]` = `variable_values[i]` (NUL-terminated UTF-8; a key `deviceName` or
+/// `metadata.deviceName` fills `{{metadata.deviceName}}`, `data.KEY` fills `{{data.KEY}}`).
+///
+/// Per-message names resolve only through a handle from `tbs_session_allow_names`, and only
+/// to names on its allow-list. Strict, like the other resolve calls: a per-message
+/// placeholder with a missing variable, a refused value (allowed: 1 to 128 ASCII letters,
+/// digits, space and `. _ - @ :`, no `..`, no space first or last), a filled name outside the
+/// allow-list, or no allow-list at all fails the call with `TBS_UNRESOLVED`, and the message
+/// names every such placeholder as written. Variables the document does not use are not
+/// checked. `flags`: 0 or `TBS_RESOLVE_MATERIALIZE_FILES`.
+///
+/// Fails with `TBS_INVALID_ARGUMENT` for another `format`, a NULL array with a non-zero
+/// `count`, more than 4096 variables, or a NULL or empty key.
+///
+/// # Safety
+/// `store` must be a live handle; `doc` NULL (with `doc_len` 0) or `doc_len` readable bytes;
+/// `variable_keys` and `variable_values` NULL or `count` pointers to NUL-terminated strings;
+/// `tenant` NUL-terminated; `out` writable.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn tbs_store_resolve_vars(
+    store: *mut tbs_store,
+    tenant: *const c_char,
+    format: tbs_format,
+    doc: *const u8,
+    doc_len: usize,
+    flags: u32,
+    variable_keys: *const *const c_char,
+    variable_values: *const *const c_char,
+    count: usize,
+    out: *mut tbs_buffer,
+) -> tbs_status {
+    guard(|| {
+        check_out(out, "out")?;
+        // SAFETY: the caller's contract for each pointer.
+        let session = unsafe { store_ref(store) }?;
+        // SAFETY: as above.
+        let tenant = unsafe { arg_str(tenant, "tenant") }?;
+        let json = match format {
+            TBS_FORMAT_JSON => true,
+            TBS_FORMAT_TEXT => false,
+            other => {
+                return Err(Error::invalid(format!(
+                    "format {other}: expected TBS_FORMAT_JSON (1) or TBS_FORMAT_TEXT (2)"
+                )))
+            }
+        };
+        if flags & !TBS_RESOLVE_MATERIALIZE_FILES != 0 {
+            return Err(Error::invalid(format!(
+                "unknown resolve flags {:#x}: only TBS_RESOLVE_MATERIALIZE_FILES (1) is defined",
+                flags & !TBS_RESOLVE_MATERIALIZE_FILES
+            )));
+        }
+        // SAFETY: as above.
+        let doc = unsafe { arg_document(doc, doc_len, "doc") }?;
+        // SAFETY: as above.
+        let keys = unsafe { arg_str_array(variable_keys, count, "variable_keys") }?;
+        // SAFETY: as above.
+        let values = unsafe { arg_str_array(variable_values, count, "variable_values") }?;
+        let variables = variables(&keys, &values)?;
+        let options = ResolveOptions {
+            materialize_files: flags & TBS_RESOLVE_MATERIALIZE_FILES != 0,
+            variables: Some(&variables),
+        };
+        let resolved = if json {
+            session.resolve_json(tenant, doc, options)?
+        } else {
+            session.resolve_str(tenant, doc, options)?
+        };
+        let buffer = match resolved {
+            Cow::Borrowed(text) => buffer_from(text.as_bytes()),
+            Cow::Owned(text) => buffer_from_vec(Zeroizing::new(text.into_bytes())),
+        };
+        // SAFETY: checked non-NULL; writable by the caller's contract.
+        unsafe { out.write(buffer) };
         Ok(())
     })
 }

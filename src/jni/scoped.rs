@@ -1,13 +1,22 @@
-//! JNI exports of sessions restricted to an allow-list of names (docs/JAVA.md,
-//! "Allow-lists").
+//! JNI exports of sessions restricted to an allow-list of names, and of resolving with
+//! per-message names (docs/JAVA.md, "Allow-lists and per-message names").
 
-use super::bridge::{handle_ref, into_handle, BridgeResult, StrArg, ThrowSecretStorageException};
+use super::bridge::{
+    document_bytes, handle_ref, into_handle, new_bytes, BridgeResult, StrArg,
+    ThrowSecretStorageException, Wiped,
+};
 use crate::access::{Actor, AllowList, Principal, Role};
 use crate::error::Error;
-use ::jni::objects::{JClass, JString};
-use ::jni::sys::{jint, jlong};
-use ::jni::{jni_mangle, EnvUnowned};
+use crate::placeholder::{VariableSource, Variables};
+use crate::service::ResolveOptions;
+use ::jni::objects::{JByteArray, JClass, JObjectArray, JString};
+use ::jni::sys::{jboolean, jint, jlong};
+use ::jni::{jni_mangle, Env, EnvUnowned};
+use std::borrow::Cow;
 use std::sync::Arc;
+
+/// Most metadata entries one resolve call takes.
+const MAX_VARIABLES: usize = 4096;
 
 /// Like `open_session`, restricted to the `count` allow-list entries of `names`, joined by
 /// `'\n'` (no entry can hold a control character; `count` 0 with an empty string: nothing is
@@ -65,6 +74,87 @@ fn split_entries(joined: &str, count: jint) -> crate::Result<AllowList> {
         ));
     }
     AllowList::new(entries)
+}
+
+/// Resolves a UTF-8 document in `doc[offset..offset + len]` (JSON or text) filling
+/// per-message names from the message metadata `keys[i]` = `values[i]` (filling
+/// `{{metadata.KEY}}`). Returns `null` when nothing was replaced.
+#[allow(clippy::too_many_arguments)]
+#[jni_mangle("org.tbsecrets.internal.Native")]
+pub extern "system" fn resolve_vars<'local>(
+    mut env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    tenant: JString<'local>,
+    doc: JByteArray<'local>,
+    offset: jint,
+    len: jint,
+    json: jboolean,
+    keys: JObjectArray<'local, JString<'local>>,
+    values: JObjectArray<'local, JString<'local>>,
+) -> JByteArray<'local> {
+    env.with_env(|env| -> BridgeResult<_> {
+        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+        let store = unsafe { handle_ref(handle) }?.session();
+        let mut t = StrArg::new();
+        let tenant = t.read(env, &tenant, "tenantId")?;
+        let variables = read_variables(env, &keys, &values)?;
+        let bytes = document_bytes(env, &doc, offset, len)?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| {
+            Error::invalid(format!(
+                "the document is not valid UTF-8 (invalid byte at offset {})",
+                e.valid_up_to()
+            ))
+        })?;
+        let options = ResolveOptions {
+            variables: Some(&variables),
+            ..ResolveOptions::default()
+        };
+        let resolved = if json {
+            store.resolve_json(tenant, text, options)?
+        } else {
+            store.resolve_str(tenant, text, options)?
+        };
+        match resolved {
+            Cow::Borrowed(_) => Ok(JByteArray::default()),
+            Cow::Owned(out) => {
+                let out = Wiped(out.into_bytes());
+                new_bytes(env, &out)
+            }
+        }
+    })
+    .resolve::<ThrowSecretStorageException>()
+}
+
+/// The variables of two parallel `String[]` (same length, no null element: Java checks).
+fn read_variables(
+    env: &mut Env<'_>,
+    keys: &JObjectArray<'_, JString<'_>>,
+    values: &JObjectArray<'_, JString<'_>>,
+) -> BridgeResult<Variables> {
+    let count = keys.len(env)?;
+    if count != values.len(env)? || count > MAX_VARIABLES {
+        return Err(Error::invalid(format!(
+            "metadata: {count} keys for {} values (at most {MAX_VARIABLES})",
+            values.len(env)?
+        ))
+        .into());
+    }
+    let mut variables = Variables::new();
+    let mut arg = StrArg::new();
+    for i in 0..count {
+        let key = keys.get_element(env, i)?;
+        let read = arg.read(env, &key, "metadata key").map(str::to_owned);
+        env.delete_local_ref(key);
+        let key = read?;
+        let value = values.get_element(env, i)?;
+        let read = arg.read(env, &value, "metadata value").map(str::to_owned);
+        env.delete_local_ref(value);
+        let value = read?;
+        // Keys are taken as they are: a Java map holds the message metadata only.
+        variables.insert(VariableSource::Metadata, key, value);
+    }
+    Ok(variables)
 }
 
 #[cfg(test)]

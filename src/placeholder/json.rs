@@ -1,6 +1,7 @@
 //! Resolution inside JSON documents: string values are resolved, everything else is kept byte
 //! for byte.
 
+use super::dynamic::Variables;
 use super::json_string::{push_escaped, secret_strings};
 use super::output::OutputBuffer;
 use super::resolve::Resolver;
@@ -26,6 +27,16 @@ pub fn resolve_json<'a, S: SecretSource + ?Sized>(
     doc: &'a str,
     source: &mut S,
 ) -> Result<Cow<'a, str>> {
+    resolve_json_with(doc, source, None)
+}
+
+/// [`resolve_json`] with the variables per-message names are filled from (see
+/// [`resolve_text_with`](super::resolve_text_with)).
+pub fn resolve_json_with<'a, S: SecretSource + ?Sized>(
+    doc: &'a str,
+    source: &mut S,
+    variables: Option<&Variables>,
+) -> Result<Cow<'a, str>> {
     super::check_document_len(doc.len())?;
     validate_json(doc)?;
     let units = secret_strings(doc)?;
@@ -33,7 +44,7 @@ pub fn resolve_json<'a, S: SecretSource + ?Sized>(
         return Ok(Cow::Borrowed(doc));
     }
     let mut out = OutputBuffer::with_capacity(doc.len() + doc.len() / 8 + 256);
-    let mut resolver = Resolver::default();
+    let mut resolver = Resolver::with_variables(variables);
     let mut pos = 0;
     for unit in &units {
         out.push(&doc[pos..unit.start]);

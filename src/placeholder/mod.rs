@@ -6,6 +6,8 @@
 //! placeholder := "${secret:" NAME [";type:" TYPE] "}"
 //! TYPE        := "TEXT" | "TEXT_FILE" | "FILE"      (FILE = TEXT_FILE; no type = any type)
 //! escape      := "$${secret:"                        (the literal text "${secret:")
+//! NAME        := a name, or a per-message pattern: a name with "{{metadata.KEY}}" or
+//!                "{{data.KEY}}" parts, filled at resolve time (see `Variables`)
 //! ```
 //!
 //! Resolution is strict: every placeholder is checked, every distinct name is fetched once per
@@ -14,6 +16,7 @@
 //! never scanned again. Buffers that held values are zeroized (the returned output is the
 //! caller's).
 
+mod dynamic;
 mod json;
 mod json_string;
 #[cfg(test)]
@@ -26,9 +29,13 @@ mod scan;
 mod test_support;
 mod work;
 
-pub use json::resolve_json;
+pub use dynamic::{
+    is_dynamic, pattern_matches, VariableSource, Variables, MAX_VARIABLE_CHARS,
+    MAX_VARIABLE_KEY_CHARS,
+};
+pub use json::{resolve_json, resolve_json_with};
 pub use references::{references, Reference};
-pub use resolve::resolve_text;
+pub use resolve::{resolve_text, resolve_text_with};
 pub use scan::{contains_placeholder, scan, Malformed, Placeholder, Scan, Token, OPEN};
 
 use crate::error::Error;
@@ -104,6 +111,16 @@ pub trait SecretSource {
     /// Looks one secret up. `Err` is a hard error (storage, integrity) that aborts the resolve
     /// call with that error; an absent or unusable secret is an `Ok` answer instead.
     fn fetch(&mut self, name: &str) -> Result<Fetched>;
+
+    /// Looks up the secret a per-message placeholder names once filled (`name` is already
+    /// checked as a name). The default refuses: a source has to opt in to names chosen by
+    /// message data (the store does for sessions restricted to an allow-list the name matches).
+    fn fetch_filled(&mut self, name: &str) -> Result<Fetched> {
+        let _ = name;
+        Ok(Fetched::Denied {
+            reason: "per-message names are not allowed here".to_owned(),
+        })
+    }
 }
 
 /// Any `FnMut(&str) -> Result<Fetched>` closure is a source (handy for tests and callbacks).

@@ -1,6 +1,7 @@
 //! Strict resolution: fetch each distinct name once, check every placeholder, and hand out
 //! output only if everything resolved.
 
+use super::dynamic::{fill, is_dynamic, Variables};
 use super::output::OutputBuffer;
 use super::scan::{find_open, scan, Placeholder, Token};
 use super::{Fetched, SecretSource};
@@ -23,12 +24,24 @@ pub fn resolve_text<'a, S: SecretSource + ?Sized>(
     text: &'a str,
     source: &mut S,
 ) -> Result<Cow<'a, str>> {
+    resolve_text_with(text, source, None)
+}
+
+/// [`resolve_text`] with the variables that per-message names (`{{metadata.KEY}}`,
+/// `{{data.KEY}}`) are filled from. A per-message placeholder is looked up with
+/// [`SecretSource::fetch_filled`]; a missing variable, a refused value or an invalid filled
+/// name is a problem of the strict error, naming the placeholder as written.
+pub fn resolve_text_with<'a, S: SecretSource + ?Sized>(
+    text: &'a str,
+    source: &mut S,
+    variables: Option<&Variables>,
+) -> Result<Cow<'a, str>> {
     super::check_document_len(text.len())?;
     if find_open(text.as_bytes()).is_none() {
         return Ok(Cow::Borrowed(text));
     }
     let mut out = OutputBuffer::with_capacity(text.len() + text.len() / 8 + 256);
-    let mut resolver = Resolver::default();
+    let mut resolver = Resolver::with_variables(variables);
     resolver.resolve(source, text, |offset| offset, |piece| out.push(piece))?;
     resolver.finish()?;
     Ok(Cow::Owned(out.into_string()))
@@ -42,11 +55,23 @@ pub fn resolve_text<'a, S: SecretSource + ?Sized>(
 #[derive(Default)]
 pub(crate) struct Resolver<'t> {
     fetched: foldhash::HashMap<&'t str, Fetched>,
+    /// The answers for filled per-message names (kept apart: a plain and a filled name are
+    /// looked up under different rules).
+    filled: foldhash::HashMap<String, Fetched>,
+    variables: Option<&'t Variables>,
     problems: Vec<PlaceholderProblem>,
     malformed: bool,
 }
 
 impl<'t> Resolver<'t> {
+    /// A resolver filling per-message names from `variables`.
+    pub(crate) fn with_variables(variables: Option<&'t Variables>) -> Self {
+        Resolver {
+            variables,
+            ..Resolver::default()
+        }
+    }
+
     /// Resolves `text` and passes its output to `write` piece by piece, until the first problem
     /// (the rest is only checked). `locate` maps an offset in `text` to the offset reported in
     /// problems.
@@ -101,9 +126,38 @@ impl<'t> Resolver<'t> {
         p: &Placeholder<'t>,
         locate: impl Fn(usize) -> usize,
     ) -> Result<Option<&str>> {
-        let fetched = match self.fetched.entry(p.name) {
-            Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => entry.insert(source.fetch(p.name)?),
+        let mut filled_name = None;
+        let fetched = if is_dynamic(p.name) {
+            let name = match fill(p.name, self.variables) {
+                Ok(name) => name,
+                Err(reason) => {
+                    let code = if reason.starts_with("the message has no") {
+                        ErrorCode::Unresolved
+                    } else {
+                        ErrorCode::InvalidArgument
+                    };
+                    self.problems.push(PlaceholderProblem {
+                        code,
+                        name: p.name.to_owned(),
+                        offset: locate(p.offset),
+                        reason,
+                    });
+                    return Ok(None);
+                }
+            };
+            filled_name = Some(name.clone());
+            match self.filled.entry(name) {
+                Entry::Occupied(entry) => entry.into_mut(),
+                Entry::Vacant(entry) => {
+                    let fetched = source.fetch_filled(entry.key())?;
+                    entry.insert(fetched)
+                }
+            }
+        } else {
+            match self.fetched.entry(p.name) {
+                Entry::Occupied(entry) => entry.into_mut(),
+                Entry::Vacant(entry) => entry.insert(source.fetch(p.name)?),
+            }
         };
         let (code, reason) = match fetched {
             Fetched::Found {
@@ -119,6 +173,10 @@ impl<'t> Resolver<'t> {
             Fetched::Missing => (ErrorCode::NotFound, "no such secret".to_owned()),
             Fetched::Unusable { reason } => (ErrorCode::Unresolved, reason.clone()),
             Fetched::Denied { reason } => (ErrorCode::PermissionDenied, reason.clone()),
+        };
+        let reason = match filled_name {
+            Some(name) => format!("{reason} (filled name '{name}')"),
+            None => reason,
         };
         self.problems.push(PlaceholderProblem {
             code,

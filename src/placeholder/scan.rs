@@ -185,19 +185,32 @@ impl<'a> Scan<'a> {
             };
             return malformed(at, partial_name(&text[body_start..]), reason);
         };
-        if self
+        let mut dynamic = false;
+        let mut close = close;
+        if let Some(brace) = self
             .brace
             .at_or_after(bytes, body_start)
-            .is_some_and(|brace| brace < close)
+            .filter(|&brace| brace < close)
         {
-            // The body holds a `{` (maybe of a later opener): say so without reading it all.
-            let reason = match validate_name("{") {
-                Err(err) => format!("invalid name: {}", err.message()),
-                Ok(()) => "a name must not contain '{'".to_string(),
-            };
-            return malformed(at, partial_name(&text[body_start..close]), reason);
+            if !bytes[brace..].starts_with(b"{{") {
+                // The body holds a `{` (maybe of a later opener): say so without reading it all.
+                let reason = match validate_name("{") {
+                    Err(err) => format!("invalid name: {}", err.message()),
+                    Ok(()) => "a name must not contain '{'".to_string(),
+                };
+                return malformed(at, partial_name(&text[body_start..close]), reason);
+            }
+            // A per-message name: `{{metadata.KEY}}` parts up to the real `}`.
+            match dynamic_close(text, body_start, brace) {
+                Ok(end) => close = end,
+                Err(reason) => {
+                    return malformed(at, partial_name(&text[body_start..brace]), reason)
+                }
+            }
+            dynamic = true;
         }
-        // No `{` in the body, so no later opener overlaps it: reading it all is linear.
+        // No `{` in the body other than whole variables, so no later opener overlaps it:
+        // reading it all is linear.
         let body = &text[body_start..close];
         step(body.len());
         let (name, expected) = match body.split_once(';') {
@@ -223,7 +236,11 @@ impl<'a> Scan<'a> {
                 },
             },
         };
-        if let Err(err) = validate_name(name) {
+        if dynamic {
+            if let Err(reason) = validate_pattern(name) {
+                return malformed(at, name, reason);
+            }
+        } else if let Err(err) = validate_name(name) {
             return malformed(at, name, format!("invalid name: {}", err.message()));
         }
         Token::Placeholder(Placeholder {
@@ -233,6 +250,49 @@ impl<'a> Scan<'a> {
             len: close + 1 - at,
         })
     }
+}
+
+/// The closing `}` of a per-message placeholder whose body starts at `body_start` and holds
+/// `{{` at `brace`: every `{{source.KEY}}` is skipped whole; any other `{` is malformed, so the
+/// walk never reaches a later opener (whose `{` is followed by `s`).
+fn dynamic_close(text: &str, body_start: usize, brace: usize) -> Result<usize, String> {
+    let bytes = text.as_bytes();
+    let limit = bytes.len().min(body_start + MAX_BODY_BYTES + 1);
+    let mut at = brace;
+    loop {
+        if bytes[at] == b'}' {
+            return Ok(at);
+        }
+        // `at` is a `{`.
+        if !bytes[at..].starts_with(b"{{") {
+            return Err(
+                "invalid name: a '{' that does not open {{metadata.KEY}} or {{data.KEY}}"
+                    .to_owned(),
+            );
+        }
+        at += super::dynamic::parse_variable(&text[at..])?;
+        let rest = &bytes[at.min(limit)..limit];
+        let next = memchr::memchr2(b'{', b'}', rest);
+        step(next.map_or(rest.len(), |i| i + 1));
+        match next {
+            Some(i) => at += i,
+            None => return Err(NO_CLOSE_WITHIN.clone()),
+        }
+    }
+}
+
+/// Checks a per-message pattern: with each variable standing for one character it must be a
+/// valid name (so its literal parts hold no control or reserved characters).
+fn validate_pattern(pattern: &str) -> Result<(), String> {
+    let mut sample = String::with_capacity(pattern.len());
+    for part in super::dynamic::parts(pattern) {
+        match part {
+            super::dynamic::Part::Literal(text) => sample.push_str(text),
+            super::dynamic::Part::Variable(..) => sample.push('x'),
+        }
+    }
+    step(pattern.len());
+    validate_name(&sample).map_err(|err| format!("invalid name: {}", err.message()))
 }
 
 /// The placeholder grammar's types, spelled exactly (unlike `SecretType::from_str`, which is

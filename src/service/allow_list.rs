@@ -68,6 +68,10 @@ pub(super) fn outside(principal: &Principal, name: &str) -> Error {
     )
 }
 
+/// The reason a resolve problem gives for a per-message name in a session without a list.
+pub(super) const DYNAMIC_NEEDS_LIST: &str =
+    "a per-message name resolves only in a session restricted to an allow-list of names (none is set)";
+
 /// The reason a resolve problem gives for a name outside the list.
 pub(super) const OUTSIDE_REASON: &str = "the name is not on this session's allow-list";
 

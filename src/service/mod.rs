@@ -9,6 +9,7 @@ mod audit;
 mod cache;
 mod clock;
 mod commit;
+mod dynamic;
 mod keyring;
 mod materialize;
 mod migrate;

@@ -22,12 +22,18 @@ use zeroize::Zeroizing;
 /// Longest source id, in bytes.
 pub const MAX_SOURCE_ID_BYTES: usize = 255;
 
-/// Options of one resolve call.
+/// Options of one resolve call. Build it with `..Default::default()` so that new options
+/// keep the call compiling.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ResolveOptions {
+pub struct ResolveOptions<'v> {
     /// Replace TEXT_FILE placeholders with the path of a private file holding the value
     /// instead of the value itself.
     pub materialize_files: bool,
+    /// The message variables that per-message names (`{{metadata.KEY}}`, `{{data.KEY}}`) are
+    /// filled from (docs/ARCHITECTURE.md, "Per-message names"). Per-message names resolve
+    /// only in a session restricted to an allow-list, and only to names on it; without
+    /// variables every such placeholder is a problem of the strict error.
+    pub variables: Option<&'v crate::placeholder::Variables>,
 }
 
 /// How `resolve_file` reads a document.
@@ -76,7 +82,7 @@ struct StoreSource<'a> {
     tenant: &'a str,
     /// The acting principal's allow-list, if it is restricted to one.
     allowed: Option<&'a crate::access::AllowList>,
-    options: ResolveOptions,
+    options: ResolveOptions<'a>,
     /// Each distinct secret asked for, with whether it was found (for the audit log).
     fetched: Vec<(String, ErrorCode)>,
     /// The paths of the files materialised for this call (see `Materializer::release`).
@@ -86,12 +92,32 @@ struct StoreSource<'a> {
 impl SecretSource for StoreSource<'_> {
     fn fetch(&mut self, name: &str) -> Result<Fetched> {
         if self.allowed.is_some_and(|list| !list.allows(name)) {
-            self.fetched
-                .push((name.to_owned(), ErrorCode::PermissionDenied));
-            return Ok(Fetched::Denied {
-                reason: super::allow_list::OUTSIDE_REASON.to_owned(),
-            });
+            return self.deny(name, super::allow_list::OUTSIDE_REASON);
         }
+        self.fetch_checked(name)
+    }
+
+    fn fetch_filled(&mut self, name: &str) -> Result<Fetched> {
+        match self.allowed {
+            Some(list) if list.allows(name) => self.fetch_checked(name),
+            Some(_) => self.deny(name, super::allow_list::OUTSIDE_REASON),
+            None => self.deny(name, super::allow_list::DYNAMIC_NEEDS_LIST),
+        }
+    }
+}
+
+impl StoreSource<'_> {
+    /// A denial (recorded for the audit log) instead of a lookup.
+    fn deny(&mut self, name: &str, reason: &str) -> Result<Fetched> {
+        self.fetched
+            .push((name.to_owned(), ErrorCode::PermissionDenied));
+        Ok(Fetched::Denied {
+            reason: reason.to_owned(),
+        })
+    }
+
+    /// Looks a name up that the allow-list (if any) lets through, recording the outcome.
+    fn fetch_checked(&mut self, name: &str) -> Result<Fetched> {
         let fetched = self.fetch_value(name);
         let outcome = match &fetched {
             Ok(Fetched::Found { .. }) => ErrorCode::Ok,
@@ -194,9 +220,9 @@ impl SecretStorage {
             materialized: Vec::new(),
         };
         let result = if json {
-            placeholder::resolve_json(document, &mut source)
+            placeholder::resolve_json_with(document, &mut source, options.variables)
         } else {
-            placeholder::resolve_text(document, &mut source)
+            placeholder::resolve_text_with(document, &mut source, options.variables)
         };
         materialized.append(&mut source.materialized);
         match &result {
@@ -428,12 +454,14 @@ impl SecretStorage {
         })
     }
 
-    /// The sources that reference a secret (exact, from the index).
+    /// The sources that reference a secret: by its exact name, or by a per-message pattern
+    /// that can be filled to it (see [`placeholder::pattern_matches`]); in source order.
     pub fn where_used(&self, tenant: &str, name: &str) -> Result<Vec<StoredReference>> {
         self.ensure_open()?;
         validate_tenant(tenant)?;
         crate::model::validate_name(name)?;
-        self.backend.connection()?.store().where_used(tenant, name)
+        let mut conn = self.backend.connection()?;
+        super::dynamic::where_used(conn.store(), tenant, name)
     }
 }
 

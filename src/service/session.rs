@@ -330,6 +330,7 @@ impl<'a> Session<'a> {
         let store = self.allow(Operation::Resolve, AuditAction::Resolve, tenant, &[])?;
         let options = ResolveOptions {
             materialize_files: true,
+            ..ResolveOptions::default()
         };
         let mut files = Vec::new();
         match store.resolve_tracked(&self.actor, tenant, document, json, options, &mut files) {

@@ -223,6 +223,9 @@ pub trait Store: Send {
     fn remove_references(&mut self, tenant: &str, source_id: &str) -> Result<usize>;
     /// The sources referencing a secret, in source order.
     fn where_used(&mut self, tenant: &str, name: &str) -> Result<Vec<StoredReference>>;
+    /// The references of a tenant whose name is a per-message pattern (holds `{{`), in
+    /// source order (see `placeholder::pattern_matches`).
+    fn pattern_references(&mut self, tenant: &str) -> Result<Vec<StoredReference>>;
     /// A page of secrets of a tenant in name order.
     fn list(&mut self, tenant: &str, query: &ListQuery) -> Result<Page<StoredSecret>>;
     /// Every tenant data key, in (tenant, id) order (for master-key rotation).

@@ -1,5 +1,6 @@
 /* Sessions restricted to an allow-list of names (tbs_session_allow_names): allowed and denied
- * names, denials in the audit log, enumeration refused, invalid arguments.
+ * names, denials in the audit log, enumeration refused, invalid arguments; per-message names
+ * filled from message variables (tbs_store_resolve_vars), hostile values refused.
  * Usage: test_names WORK_DIR (an empty private directory). */
 #define _POSIX_C_SOURCE 200809L
 
@@ -12,7 +13,8 @@ static uint8_t KEY[32];
 static char work[4096];
 static char db[4200];
 
-static const char *const VALUES[] = {"names-api-value-1", "names-device-a-2", "names-db-3"};
+static const char *const VALUES[] = {"names-api-value-1", "names-device-a-2", "names-db-3",
+                                     "names-sensor-4"};
 
 static tbs_status put(tbs_store *store, const char *name, const char *value) {
     return tbs_store_create(store, T, name, TBS_TYPE_TEXT, (const uint8_t *)value, strlen(value),
@@ -132,6 +134,90 @@ static void test_allow_list(tbs_store *root) {
     CHECK_OK(tbs_store_close(svc));
 }
 
+static tbs_status resolve_vars(tbs_store *store, tbs_format format, const char *doc,
+                               const char *device, tbs_buffer *out) {
+    const char *const keys[] = {"deviceName", "unused"};
+    const char *const values[] = {device, "../../anything;*"};
+    return tbs_store_resolve_vars(store, T, format, (const uint8_t *)doc, strlen(doc), 0, keys,
+                                  values, 2, out);
+}
+
+static void test_per_message_names(tbs_store *root) {
+    CHECK_OK(put(root, "device-sensor-1-token", VALUES[3]));
+    tbs_store *svc = NULL, *node = NULL;
+    CHECK_OK(tbs_store_session(root, T, TBS_ROLE_SERVICE, "node-7", &svc));
+    const char *const allowed[] = {"device-*-token"};
+    CHECK_OK(tbs_session_allow_names(svc, allowed, 1, &node));
+
+    const char *text = "Bearer ${secret:device-{{metadata.deviceName}}-token;type:TEXT}";
+    tbs_buffer out = {NULL, 0};
+    CHECK_OK(resolve_vars(node, TBS_FORMAT_TEXT, text, "sensor-1", &out));
+    CHECK(buffer_equals(&out, "Bearer names-sensor-4"));
+    tbs_buffer_free(&out);
+    const char *json = "{\"h\":\"${secret:device-{{metadata.deviceName}}-token}\",\"n\":1}";
+    CHECK_OK(resolve_vars(node, TBS_FORMAT_JSON, json, "sensor-1", &out));
+    CHECK(buffer_equals(&out, "{\"h\":\"names-sensor-4\",\"n\":1}"));
+    tbs_buffer_free(&out);
+    const char *data_keys[] = {"data.device"};
+    const char *data_values[] = {"sensor-1"};
+    const char *by_data = "${secret:device-{{data.device}}-token}";
+    CHECK_OK(tbs_store_resolve_vars(node, T, TBS_FORMAT_TEXT, (const uint8_t *)by_data,
+                                    strlen(by_data), 0, (const char *const *)data_keys,
+                                    (const char *const *)data_values, 1, &out));
+    CHECK(buffer_equals(&out, "names-sensor-4"));
+    tbs_buffer_free(&out);
+
+    /* Hostile metadata: refused, named, nothing written. */
+    const char *hostile[] = {"../x", "*", "a;b", "}", "a\nb", "sensor-1/..", ""};
+    for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++) {
+        CHECK_STATUS(resolve_vars(node, TBS_FORMAT_TEXT, text, hostile[i], &out), TBS_UNRESOLVED);
+        CHECK(out.data == NULL);
+        CHECK(last_error_contains("device-{{metadata.deviceName}}-token"));
+    }
+    char long_value[301];
+    memset(long_value, 'a', 300);
+    long_value[300] = 0;
+    CHECK_STATUS(resolve_vars(node, TBS_FORMAT_TEXT, text, long_value, &out), TBS_UNRESOLVED);
+    /* A filled name outside the allow-list, and a session without one. */
+    const char *escape = "${secret:{{metadata.deviceName}}}";
+    CHECK_STATUS(resolve_vars(node, TBS_FORMAT_TEXT, escape, "db-password", &out), TBS_UNRESOLVED);
+    CHECK(last_error_contains("allow-list") && !last_error_contains(VALUES[2]));
+    CHECK_STATUS(resolve_vars(svc, TBS_FORMAT_TEXT, text, "sensor-1", &out), TBS_UNRESOLVED);
+    CHECK(last_error_contains("allow-list"));
+    CHECK_STATUS(resolve_vars(root, TBS_FORMAT_TEXT, text, "sensor-1", &out), TBS_UNRESOLVED);
+    /* A missing variable. */
+    CHECK_STATUS(tbs_store_resolve_vars(node, T, TBS_FORMAT_TEXT, (const uint8_t *)text,
+                                        strlen(text), 0, NULL, NULL, 0, &out),
+                 TBS_UNRESOLVED);
+    CHECK(last_error_contains("{{metadata.deviceName}}"));
+    /* Invalid arguments. */
+    CHECK_STATUS(resolve_vars(node, TBS_FORMAT_AUTO, text, "sensor-1", &out),
+                 TBS_INVALID_ARGUMENT);
+    CHECK_STATUS(tbs_store_resolve_vars(node, T, TBS_FORMAT_TEXT, (const uint8_t *)text,
+                                        strlen(text), 0, NULL, NULL, 1, &out),
+                 TBS_INVALID_ARGUMENT);
+    const char *null_key[] = {NULL};
+    CHECK_STATUS(tbs_store_resolve_vars(node, T, TBS_FORMAT_TEXT, (const uint8_t *)text,
+                                        strlen(text), 0, (const char *const *)null_key,
+                                        (const char *const *)data_values, 1, &out),
+                 TBS_INVALID_ARGUMENT);
+    CHECK_STATUS(resolve_vars(node, TBS_FORMAT_TEXT, text, "sensor-1", NULL),
+                 TBS_INVALID_ARGUMENT);
+    CHECK(out.data == NULL);
+
+    /* where-used of a concrete name lists the source whose pattern matches it. */
+    CHECK_OK(tbs_store_track_references(root, T, "rule-node-9", (const uint8_t *)json,
+                                        strlen(json), NULL));
+    tbs_buffer used = {NULL, 0};
+    CHECK_OK(tbs_store_where_used(root, T, "device-sensor-1-token", &used));
+    CHECK(buffer_contains(&used, "rule-node-9"));
+    CHECK(buffer_contains(&used, "device-{{metadata.deviceName}}-token"));
+    tbs_buffer_free(&used);
+
+    CHECK_OK(tbs_store_close(node));
+    CHECK_OK(tbs_store_close(svc));
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s WORK_DIR\n", argv[0]);
@@ -148,6 +234,7 @@ int main(int argc, char **argv) {
         return finish("test_names");
     }
     test_allow_list(root);
+    test_per_message_names(root);
     CHECK_OK(tbs_store_close(root));
 
     char log_path[4300];
@@ -158,6 +245,8 @@ int main(int argc, char **argv) {
         CHECK(log_has_line(log, "\"GET\"", "\"db-password\"", "\"PERMISSION_DENIED\""));
         CHECK(log_has_line(log, "\"RESOLVE\"", "\"db-password\"", "\"PERMISSION_DENIED\""));
         CHECK(log_has_line(log, "\"node-7\"", "\"READ\"", "\"PERMISSION_DENIED\""));
+        /* The filled name outside the allow-list, audited as a denial. */
+        CHECK(log_has_line(log, "\"RESOLVE\"", "\"names\":[\"db-password\"]", "\"PERMISSION_DENIED\""));
         for (size_t i = 0; i < sizeof VALUES / sizeof VALUES[0]; i++) {
             CHECK(strstr(log, VALUES[i]) == NULL);
         }

@@ -199,6 +199,11 @@ pub enum Command {
         /// Also record the file's references under this source id (for `where-used`).
         #[arg(long)]
         source: Option<String>,
+        /// A message variable for per-message names: `KEY=VALUE` or `metadata.KEY=VALUE` fills
+        /// `{{metadata.KEY}}`, `data.KEY=VALUE` fills `{{data.KEY}}`. Repeatable; per-message
+        /// names resolve only with --allow, to names matching it.
+        #[arg(long = "var", value_name = "KEY=VALUE")]
+        vars: Vec<String>,
         /// With -o, print the confirmation as JSON (without -o, stdout is the document).
         #[arg(long, requires = "output")]
         json: bool,

@@ -150,6 +150,22 @@ impl Store for SqliteStore {
         self.references_to(tenant, name)
     }
 
+    fn pattern_references(&mut self, tenant: &str) -> Result<Vec<StoredReference>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT source_id, name, type FROM tbs_references
+             WHERE tenant = ?1 AND instr(name, '{{') > 0 ORDER BY source_id, name",
+        )?;
+        let rows = stmt.query_map(rusqlite::params![tenant], |row| {
+            let type_name: Option<String> = row.get(2)?;
+            Ok(StoredReference {
+                source_id: row.get(0)?,
+                name: row.get(1)?,
+                secret_type: type_name.and_then(|t| t.parse().ok()),
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+
     fn list(&mut self, tenant: &str, query: &ListQuery) -> Result<Page<StoredSecret>> {
         self.list_page(tenant, query)
     }

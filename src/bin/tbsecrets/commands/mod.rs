@@ -94,6 +94,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             format,
             materialize_dir,
             source,
+            vars,
             json,
         } => resolve(
             g,
@@ -102,6 +103,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             (*format).into(),
             materialize_dir.as_deref(),
             source.as_deref(),
+            vars,
             *json,
         ),
         Command::Migrate { from, to, json } => {

@@ -5,13 +5,36 @@ use super::{admin, open_existing_with, principal};
 use crate::args::Global;
 use crate::render;
 use std::path::Path;
+use tbsecrets::placeholder::{VariableSource, Variables};
 use tbsecrets::service::{
     write_private_atomically, DocumentFormat, MaterializeOptions, ResolveOptions,
 };
 use tbsecrets::{Error, ErrorCode, Limits, Result, Role, SecretType, Session};
 use zeroize::Zeroizing;
 
+/// The message variables of `--var KEY=VALUE` (`metadata.` or `data.` may prefix KEY; a bare
+/// KEY is metadata).
+fn variables(vars: &[String]) -> Result<Variables> {
+    let mut variables = Variables::new();
+    for var in vars {
+        let (key, value) = var
+            .split_once('=')
+            .ok_or_else(|| Error::invalid(format!("--var '{var}': expected KEY=VALUE")))?;
+        let (source, key) = match key.split_once('.') {
+            Some(("metadata", key)) => (VariableSource::Metadata, key),
+            Some(("data", key)) => (VariableSource::Data, key),
+            _ => (VariableSource::Metadata, key),
+        };
+        if key.is_empty() {
+            return Err(Error::invalid(format!("--var '{var}': the key is empty")));
+        }
+        variables.insert(source, key, value);
+    }
+    Ok(variables)
+}
+
 /// Resolves a config file to stdout or, atomically and with mode 0600, to `output`.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn resolve(
     g: &Global,
     file: &Path,
@@ -19,8 +42,10 @@ pub(super) fn resolve(
     format: DocumentFormat,
     materialize_dir: Option<&Path>,
     source: Option<&str>,
+    vars: &[String],
     json: bool,
 ) -> Result<Vec<u8>> {
+    let variables = variables(vars)?;
     let store = open_existing_with(g, |options| {
         options.materialize = materialize_dir.map(|dir| MaterializeOptions {
             dir: dir.to_path_buf(),
@@ -29,6 +54,7 @@ pub(super) fn resolve(
     })?;
     let options = ResolveOptions {
         materialize_files: materialize_dir.is_some(),
+        variables: (!variables.is_empty()).then_some(&variables),
     };
     let service = store.session(principal(g, Role::Service)?);
     let resolved = Zeroizing::new(service.resolve_file(&g.tenant, file, format, options)?);

@@ -126,6 +126,22 @@ impl Store for PgConnection {
         self.references_to(tenant, name)
     }
 
+    fn pattern_references(&mut self, tenant: &str) -> Result<Vec<StoredReference>> {
+        Ok(self
+            .query(
+                "SELECT source_id, name, type FROM tbs_references
+                 WHERE tenant = $1 AND strpos(name, '{{') > 0 ORDER BY source_id, name",
+                &[&tenant],
+            )?
+            .iter()
+            .map(|row| StoredReference {
+                source_id: row.get(0),
+                name: row.get(1),
+                secret_type: row.get::<_, Option<String>>(2).and_then(|t| t.parse().ok()),
+            })
+            .collect())
+    }
+
     fn list(&mut self, tenant: &str, query: &ListQuery) -> Result<Page<StoredSecret>> {
         self.list_page(tenant, query)
     }

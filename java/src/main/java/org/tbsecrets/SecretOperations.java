@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.function.LongConsumer;
@@ -391,6 +392,61 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
      */
     public String resolveText(String tenantId, String text) {
         return resolveString(tenantId, text, false);
+    }
+
+    /**
+     * Resolves a JSON document like {@link #resolve(String, String)}, also filling per-message
+     * names from the message's metadata: {@code ${secret:device-{{metadata.deviceName}}-token}}
+     * becomes the value of {@code device-sensor-7-token} for {@code deviceName = sensor-7}
+     * (ThingsBoard issue #16120). See docs/JAVA.md, "Per-message names".
+     *
+     * <p>Per-message names resolve only in a session restricted to an allow-list
+     * ({@link SecretStorage#session(Principal, List)}), and only to names on it. A metadata value
+     * used in a name must be 1 to 128 ASCII letters, digits, spaces and {@code . _ - @ :}
+     * (no {@code ..}, no space first or last); the filled name must be a valid name. A
+     * per-message placeholder whose variable is missing, whose value is refused, whose filled
+     * name is not allowed, or that is used outside a restricted session fails the whole call
+     * with {@link UnresolvedPlaceholderException}, naming every such placeholder as written.
+     * Metadata entries the document does not use are not checked.
+     *
+     * @param tenantId the tenant whose secrets are substituted
+     * @param configJson the JSON document
+     * @param metadata the message metadata (no null key or value)
+     * @return the resolved document ({@code configJson} itself when it holds no placeholder)
+     * @throws UnresolvedPlaceholderException if a secret is missing or a per-message name cannot
+     *     be filled or is not allowed (all offenders listed)
+     * @throws TypeMismatchException if the only problems are placeholders asking for another type
+     * @throws MalformedPlaceholderException if a placeholder is malformed
+     * @throws InvalidArgumentException if the document is not JSON
+     * @throws NullPointerException if an argument, a key or a value is {@code null}
+     */
+    public String resolve(String tenantId, String configJson, Map<String, String> metadata) {
+        Objects.requireNonNull(tenantId, "tenantId");
+        Objects.requireNonNull(configJson, "configJson");
+        Objects.requireNonNull(metadata, "metadata");
+        String[] keys = new String[metadata.size()];
+        String[] values = new String[keys.length];
+        int i = 0;
+        for (Map.Entry<String, String> e : metadata.entrySet()) {
+            if (i == keys.length) {
+                throw new java.util.ConcurrentModificationException("metadata changed during the call");
+            }
+            keys[i] = Objects.requireNonNull(e.getKey(), "metadata key");
+            values[i] = Objects.requireNonNull(e.getValue(), () -> "metadata value of " + e.getKey());
+            i++;
+        }
+        int count = i;
+        byte[] in = configJson.getBytes(StandardCharsets.UTF_8);
+        byte[] out = call(h -> Native.resolveVars(h, tenantId, in, 0, in.length, true,
+                Arrays.copyOf(keys, count), Arrays.copyOf(values, count)));
+        if (out == null) {
+            return configJson;
+        }
+        try {
+            return new String(out, StandardCharsets.UTF_8);
+        } finally {
+            Arrays.fill(out, (byte) 0);
+        }
     }
 
     private String resolveString(String tenantId, String document, boolean json) {

@@ -63,6 +63,20 @@ public final class TenantSecrets {
     }
 
     /**
+     * Resolves a JSON document, filling per-message names from the message's metadata; see
+     * {@link SecretOperations#resolve(String, String, java.util.Map)}.
+     *
+     * @param configJson the JSON document
+     * @param metadata the message metadata (no null key or value)
+     * @return the resolved document
+     * @throws UnresolvedPlaceholderException if a secret is missing or a per-message name cannot
+     *     be filled or is not allowed
+     */
+    public String resolve(String configJson, java.util.Map<String, String> metadata) {
+        return store.resolve(tenantId, configJson, metadata);
+    }
+
+    /**
      * Resolves a plain text against the tenant's secrets.
      *
      * @param text the text

@@ -247,6 +247,22 @@ public final class Native {
             long handle, String tenant, byte[] doc, int offset, int length, boolean json);
 
     /**
+     * Resolves a UTF-8 document, filling per-message names from message metadata.
+     *
+     * @param handle the store or session handle
+     * @param tenant the tenant
+     * @param doc the document
+     * @param offset where it starts in {@code doc}
+     * @param len its length in bytes
+     * @param json whether it is JSON (else text)
+     * @param keys the metadata keys (none null)
+     * @param values the metadata values, in the order of {@code keys} (none null)
+     * @return the resolved UTF-8 document, or {@code null} when unchanged
+     */
+    public static native byte[] resolveVars(long handle, String tenant, byte[] doc, int offset, int len,
+            boolean json, String[] keys, String[] values);
+
+    /**
      * Resolves a UTF-8 document held in a direct buffer, read in place.
      *
      * @param handle the handle

@@ -1,0 +1,31 @@
+//! The store's side of per-message names (docs/ARCHITECTURE.md, "Per-message names"): the
+//! reference index records a per-message placeholder by its pattern (`{{…}}` parts kept), and
+//! `where_used` of a concrete name also lists the sources whose pattern can be filled to it.
+
+use crate::error::Result;
+use crate::placeholder::{is_dynamic, pattern_matches};
+use crate::store::{Store, StoredReference};
+
+/// The references to `name`: exact ones, then those of every matching pattern, in source
+/// order.
+pub(super) fn where_used(
+    store: &mut dyn Store,
+    tenant: &str,
+    name: &str,
+) -> Result<Vec<StoredReference>> {
+    let mut found = store.where_used(tenant, name)?;
+    if is_dynamic(name) {
+        return Ok(found);
+    }
+    let before = found.len();
+    found.extend(
+        store
+            .pattern_references(tenant)?
+            .into_iter()
+            .filter(|r| pattern_matches(&r.name, name)),
+    );
+    if found.len() > before {
+        found.sort_by(|a, b| (&a.source_id, &a.name).cmp(&(&b.source_id, &b.name)));
+    }
+    Ok(found)
+}
