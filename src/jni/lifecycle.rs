@@ -1,7 +1,7 @@
 //! JNI exports of the handle lifecycle: open a store, open and close sessions, close.
 
 use super::bridge::args as decode;
-use super::bridge::{export, into_handle, secret_bytes, take_handle, StrArg, TENANT};
+use super::bridge::{export, into_handle, secret_bytes, take_handle, BridgeResult, StrArg, TENANT};
 use super::sink;
 use crate::access::{Actor, Policy, Principal};
 use crate::audit::AuditOptions;
@@ -10,6 +10,7 @@ use crate::model::Limits;
 use crate::service::{MaterializeOptions, SecretStorage, StorageOptions};
 use ::jni::objects::{JByteArray, JObject, JString};
 use ::jni::sys::{jboolean, jint, jlong};
+use ::jni::Env;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -89,13 +90,7 @@ export! {
     fn open_session(env, parent; tenant: JString<'local>, role: jint, id: JString<'local>)
         -> jlong
     {
-        let (mut t, mut i) = (StrArg::new(), StrArg::new());
-        let tenant = t.read(env, &tenant, TENANT)?;
-        crate::model::validate_tenant(tenant)?;
-        let mut principal = Principal::new(tenant, decode::role(role)?);
-        if let Some(id) = i.read_opt(env, &id, "principal id")? {
-            principal = principal.with_id(id);
-        }
+        let principal = read_principal(env, &tenant, role, &id)?;
         Ok(into_handle(Arc::clone(&parent.storage), Actor::Principal(principal)))
     }
 
@@ -116,4 +111,22 @@ export! {
         }
         Ok(())
     }
+}
+
+/// The principal a session acts as: its tenant id (validated), its role number
+/// (`org.tbsecrets.Role#number()`) and its id (`null`: none).
+pub(super) fn read_principal(
+    env: &Env<'_>,
+    tenant: &JString<'_>,
+    role: jint,
+    id: &JString<'_>,
+) -> BridgeResult<Principal> {
+    let (mut t, mut i) = (StrArg::new(), StrArg::new());
+    let tenant = t.read(env, tenant, TENANT)?;
+    crate::model::validate_tenant(tenant)?;
+    let mut principal = Principal::new(tenant, decode::role(role)?);
+    if let Some(id) = i.read_opt(env, id, "principal id")? {
+        principal = principal.with_id(id);
+    }
+    Ok(principal)
 }

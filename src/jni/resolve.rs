@@ -20,7 +20,7 @@ export! {
         let mut t = StrArg::new();
         let tenant = t.read(env, &tenant, TENANT)?;
         let bytes = document_bytes(env, &doc, offset, len)?;
-        resolve_document(env, &h.session(), tenant, &bytes, json)
+        resolve_document(env, &h.session(), tenant, &bytes, json, ResolveOptions::default())
     }
 
     /// [`resolve`] over `len` bytes at `offset` of a direct `ByteBuffer`, read in place.
@@ -30,7 +30,7 @@ export! {
         let tenant = t.read(env, &tenant, TENANT)?;
         // SAFETY: `doc` is a local reference held for the whole call (see `direct_bytes`).
         let bytes = unsafe { direct_bytes(env, &doc, offset, len) }?;
-        resolve_document(env, &h.session(), tenant, bytes, json)
+        resolve_document(env, &h.session(), tenant, bytes, json, ResolveOptions::default())
     }
 
     /// Resolves a UTF-8 document held in `doc[offset..offset + len]`, as JSON or as text,
@@ -109,19 +109,21 @@ export! {
 /// How exports name the source id argument in errors (its Java name).
 const SOURCE: &str = "sourceId";
 
-/// The shared body of [`resolve`] and [`resolve_direct`]: `null` for an unchanged document.
-fn resolve_document<'local>(
+/// The shared body of [`resolve`], [`resolve_direct`] and `resolve_vars` (`scoped.rs`):
+/// `null` for an unchanged document.
+pub(super) fn resolve_document<'local>(
     env: &mut Env<'local>,
     store: &Session<'_>,
     tenant: &str,
     bytes: &[u8],
     json: bool,
+    options: ResolveOptions<'_>,
 ) -> BridgeResult<JByteArray<'local>> {
     let text = utf8_document(bytes)?;
     let resolved = if json {
-        store.resolve_json(tenant, text, ResolveOptions::default())?
+        store.resolve_json(tenant, text, options)?
     } else {
-        store.resolve_str(tenant, text, ResolveOptions::default())?
+        store.resolve_str(tenant, text, options)?
     };
     match resolved {
         Cow::Borrowed(_) => Ok(JByteArray::default()),

@@ -1,60 +1,52 @@
 //! JNI exports of sessions restricted to an allow-list of names, and of resolving with
 //! per-message names (docs/JAVA.md, "Allow-lists and per-message names").
 
-use super::bridge::{
-    document_bytes, handle_ref, into_handle, new_bytes, BridgeResult, StrArg,
-    ThrowSecretStorageException, Wiped,
-};
-use crate::access::{Actor, AllowList, Principal, Role};
+use super::bridge::{document_bytes, export, into_handle, BridgeResult, StrArg, TENANT};
+use super::lifecycle::read_principal;
+use super::resolve::resolve_document;
+use crate::access::{Actor, AllowList};
 use crate::error::Error;
 use crate::placeholder::{VariableSource, Variables};
 use crate::service::ResolveOptions;
-use ::jni::objects::{JByteArray, JClass, JObjectArray, JString};
+use ::jni::objects::{JByteArray, JObjectArray, JString};
 use ::jni::sys::{jboolean, jint, jlong};
-use ::jni::{jni_mangle, Env, EnvUnowned};
-use std::borrow::Cow;
+use ::jni::Env;
 use std::sync::Arc;
 
 /// Most metadata entries one resolve call takes.
 const MAX_VARIABLES: usize = 4096;
 
-/// Like `open_session`, restricted to the `count` allow-list entries of `names`, joined by
-/// `'\n'` (no entry can hold a control character; `count` 0 with an empty string: nothing is
-/// allowed). A count that does not match the joined entries is INVALID_ARGUMENT.
-#[allow(clippy::too_many_arguments)]
-#[jni_mangle("org.tbsecrets.internal.Native")]
-pub extern "system" fn open_session_allowed<'local>(
-    mut env: EnvUnowned<'local>,
-    _class: JClass<'local>,
-    handle: jlong,
-    tenant: JString<'local>,
-    role: jint,
-    id: JString<'local>,
-    count: jint,
-    names: JString<'local>,
-) -> jlong {
-    env.with_env(|env| -> BridgeResult<jlong> {
-        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
-        let parent = unsafe { handle_ref(handle) }?;
-        let (mut t, mut i, mut n) = (StrArg::new(), StrArg::new(), StrArg::new());
-        let tenant = t.read(env, &tenant, "tenantId")?;
-        crate::model::validate_tenant(tenant)?;
-        let role = usize::try_from(role)
-            .ok()
-            .and_then(|r| Role::ALL.get(r).copied())
-            .ok_or_else(|| Error::invalid(format!("unknown role {role}")))?;
-        let joined = n.read(env, &names, "allowedNames")?;
-        let allowed = split_entries(joined, count)?;
-        let mut principal = Principal::new(tenant, role);
-        if let Some(id) = i.read_opt(env, &id, "principal id")? {
-            principal = principal.with_id(id);
-        }
+export! {
+    /// Like `open_session`, restricted to the `count` allow-list entries of `names`, joined by
+    /// `'\n'` (no entry can hold a control character; `count` 0 with an empty string: nothing
+    /// is allowed). A count that does not match the joined entries is INVALID_ARGUMENT.
+    fn open_session_allowed(env, parent; tenant: JString<'local>, role: jint, id: JString<'local>,
+                            count: jint, names: JString<'local>) -> jlong {
+        let principal = read_principal(env, &tenant, role, &id)?;
+        let mut n = StrArg::new();
+        let allowed = split_entries(n.read(env, &names, "allowedNames")?, count)?;
         Ok(into_handle(
             Arc::clone(&parent.storage),
             Actor::Principal(principal.with_allowed_names(allowed)),
         ))
-    })
-    .resolve::<ThrowSecretStorageException>()
+    }
+
+    /// Resolves a UTF-8 document in `doc[offset..offset + len]` (JSON or text) filling
+    /// per-message names from the message metadata `keys[i]` = `values[i]` (filling
+    /// `{{metadata.KEY}}`). Returns `null` when nothing was replaced.
+    fn resolve_vars(env, h; tenant: JString<'local>, doc: JByteArray<'local>, offset: jint,
+                    len: jint, json: jboolean, keys: JObjectArray<'local, JString<'local>>,
+                    values: JObjectArray<'local, JString<'local>>) -> JByteArray<'local> {
+        let mut t = StrArg::new();
+        let tenant = t.read(env, &tenant, TENANT)?;
+        let variables = read_variables(env, &keys, &values)?;
+        let bytes = document_bytes(env, &doc, offset, len)?;
+        let options = ResolveOptions {
+            variables: Some(&variables),
+            ..ResolveOptions::default()
+        };
+        resolve_document(env, &h.session(), tenant, &bytes, json, options)
+    }
 }
 
 /// The allow-list of `count` entries joined by `'\n'`.
@@ -74,56 +66,6 @@ fn split_entries(joined: &str, count: jint) -> crate::Result<AllowList> {
         ));
     }
     AllowList::new(entries)
-}
-
-/// Resolves a UTF-8 document in `doc[offset..offset + len]` (JSON or text) filling
-/// per-message names from the message metadata `keys[i]` = `values[i]` (filling
-/// `{{metadata.KEY}}`). Returns `null` when nothing was replaced.
-#[allow(clippy::too_many_arguments)]
-#[jni_mangle("org.tbsecrets.internal.Native")]
-pub extern "system" fn resolve_vars<'local>(
-    mut env: EnvUnowned<'local>,
-    _class: JClass<'local>,
-    handle: jlong,
-    tenant: JString<'local>,
-    doc: JByteArray<'local>,
-    offset: jint,
-    len: jint,
-    json: jboolean,
-    keys: JObjectArray<'local, JString<'local>>,
-    values: JObjectArray<'local, JString<'local>>,
-) -> JByteArray<'local> {
-    env.with_env(|env| -> BridgeResult<_> {
-        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
-        let store = unsafe { handle_ref(handle) }?.session();
-        let mut t = StrArg::new();
-        let tenant = t.read(env, &tenant, "tenantId")?;
-        let variables = read_variables(env, &keys, &values)?;
-        let bytes = document_bytes(env, &doc, offset, len)?;
-        let text = std::str::from_utf8(&bytes).map_err(|e| {
-            Error::invalid(format!(
-                "the document is not valid UTF-8 (invalid byte at offset {})",
-                e.valid_up_to()
-            ))
-        })?;
-        let options = ResolveOptions {
-            variables: Some(&variables),
-            ..ResolveOptions::default()
-        };
-        let resolved = if json {
-            store.resolve_json(tenant, text, options)?
-        } else {
-            store.resolve_str(tenant, text, options)?
-        };
-        match resolved {
-            Cow::Borrowed(_) => Ok(JByteArray::default()),
-            Cow::Owned(out) => {
-                let out = Wiped(out.into_bytes());
-                new_bytes(env, &out)
-            }
-        }
-    })
-    .resolve::<ThrowSecretStorageException>()
 }
 
 /// The variables of two parallel `String[]` (same length, no null element: Java checks).
