@@ -70,54 +70,59 @@ fn principal_tenant<'a>(actor: &'a Actor, tenant: &str) -> Option<&'a str> {
         .filter(|own| *own != tenant)
 }
 
-/// Whether `entry` counts calls by `actor` of `action` on `name` with `outcome`.
+/// One use of a value as the batch counts it: who (`actor`) did what (`action`) on which
+/// secret (`tenant`, `name`), with which `outcome`, at `now` (epoch milliseconds).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Use<'a> {
+    /// Who used the value.
+    pub actor: &'a Actor,
+    /// The operation that used it.
+    pub action: AuditAction,
+    /// The tenant acted on.
+    pub tenant: &'a str,
+    /// The secret's name ("" for an attempt refused before any secret was named).
+    pub name: &'a str,
+    /// How the use ended.
+    pub outcome: ErrorCode,
+    /// When, in epoch milliseconds.
+    pub now: i64,
+}
+
+/// Whether `entry` counts the same uses as `u` (every field but the time).
 #[inline]
-fn counts(
-    entry: &AuditEntry,
-    actor: &Actor,
-    action: AuditAction,
-    tenant: &str,
-    name: &str,
-    outcome: ErrorCode,
-) -> bool {
-    entry.action == action
-        && entry.outcome == outcome
-        && entry.role == actor.role_name()
-        && entry.tenant == tenant
-        && entry.names.first().map_or("", String::as_str) == name
-        && entry.principal.as_deref() == actor.principal().and_then(|p| p.id.as_deref())
-        && entry.principal_tenant.as_deref() == principal_tenant(actor, tenant)
+fn counts(entry: &AuditEntry, u: &Use<'_>) -> bool {
+    entry.action == u.action
+        && entry.outcome == u.outcome
+        && entry.role == u.actor.role_name()
+        && entry.tenant == u.tenant
+        && entry.names.first().map_or("", String::as_str) == u.name
+        && entry.principal.as_deref() == u.actor.principal().and_then(|p| p.id.as_deref())
+        && entry.principal_tenant.as_deref() == principal_tenant(u.actor, u.tenant)
 }
 
 impl UseBatch {
-    /// Counts one call by `actor` that used (or failed to use) `name` at `now`.
+    /// Counts one call that used (or failed to use) a value.
     #[inline]
-    pub fn note(
-        &self,
-        actor: &Actor,
-        action: AuditAction,
-        tenant: &str,
-        name: &str,
-        outcome: ErrorCode,
-        now: i64,
-    ) {
-        let (tenant, name) = (clip(tenant), clip(name));
+    pub fn note(&self, u: Use<'_>) {
+        let u = Use {
+            tenant: clip(u.tenant),
+            name: clip(u.name),
+            ..u
+        };
+        let (actor, now) = (u.actor, u.now);
         let mut hasher = self.hasher.build_hasher();
         actor.role_name().hash(&mut hasher);
         if let Some(p) = actor.principal() {
             p.tenant.hash(&mut hasher);
             p.id.hash(&mut hasher);
         }
-        tenant.hash(&mut hasher);
-        name.hash(&mut hasher);
-        (action, outcome).hash(&mut hasher);
+        u.tenant.hash(&mut hasher);
+        u.name.hash(&mut hasher);
+        (u.action, u.outcome).hash(&mut hasher);
         let key = hasher.finish();
         let mut counters = self.shards[shard_of_this_thread()].0.lock();
         let bucket = counters.entry(key).or_default();
-        if let Some(entry) = bucket
-            .iter_mut()
-            .find(|e| counts(e, actor, action, tenant, name, outcome))
-        {
+        if let Some(entry) = bucket.iter_mut().find(|e| counts(e, &u)) {
             entry.count += 1;
             entry.time = entry.time.max(now);
             // Threads sharing a shard may note out of clock order: keep the earliest.
@@ -125,12 +130,12 @@ impl UseBatch {
             return;
         }
         // An attempt refused before any secret was named has no name.
-        let names = if name.is_empty() {
+        let names = if u.name.is_empty() {
             Vec::new()
         } else {
-            vec![name.to_owned()]
+            vec![u.name.to_owned()]
         };
-        let mut entry = AuditEntry::new(actor, action, tenant, names, outcome);
+        let mut entry = AuditEntry::new(actor, u.action, u.tenant, names, u.outcome);
         entry.time = now;
         entry.since = Some(now);
         bucket.push(entry);
@@ -226,21 +231,26 @@ mod tests {
     use super::*;
     use crate::access::{Principal, Role};
 
+    /// A use of the secret "a" of tenant "t".
+    fn noted(actor: &Actor, action: AuditAction, outcome: ErrorCode, now: i64) -> Use<'_> {
+        Use {
+            actor,
+            action,
+            tenant: "t",
+            name: "a",
+            outcome,
+            now,
+        }
+    }
+
     #[test]
     fn counts_per_principal_secret_and_outcome() {
         let batch = UseBatch::default();
         let service = Actor::Principal(Principal::new("t", Role::Service));
-        batch.note(&service, AuditAction::Get, "t", "a", ErrorCode::Ok, 10);
-        batch.note(&service, AuditAction::Get, "t", "a", ErrorCode::Ok, 30);
-        batch.note(&Actor::Host, AuditAction::Get, "t", "a", ErrorCode::Ok, 20);
-        batch.note(
-            &service,
-            AuditAction::Get,
-            "t",
-            "a",
-            ErrorCode::NotFound,
-            40,
-        );
+        batch.note(noted(&service, AuditAction::Get, ErrorCode::Ok, 10));
+        batch.note(noted(&service, AuditAction::Get, ErrorCode::Ok, 30));
+        batch.note(noted(&Actor::Host, AuditAction::Get, ErrorCode::Ok, 20));
+        batch.note(noted(&service, AuditAction::Get, ErrorCode::NotFound, 40));
         let entries = batch.take();
         assert!(batch.take().is_empty());
         assert_eq!(entries.len(), 3);
@@ -261,14 +271,7 @@ mod tests {
             for i in 0..SHARDS as i64 + 3 {
                 let (batch, service) = (&batch, &service);
                 scope.spawn(move || {
-                    batch.note(
-                        service,
-                        AuditAction::Resolve,
-                        "t",
-                        "a",
-                        ErrorCode::Ok,
-                        100 + i,
-                    )
+                    batch.note(noted(service, AuditAction::Resolve, ErrorCode::Ok, 100 + i))
                 });
             }
         });
@@ -286,9 +289,9 @@ mod tests {
         // What two threads sharing a shard do when the later-stamped one locks first.
         let batch = UseBatch::default();
         let service = Actor::Principal(Principal::new("t", Role::Service));
-        batch.note(&service, AuditAction::Get, "t", "a", ErrorCode::Ok, 102);
-        batch.note(&service, AuditAction::Get, "t", "a", ErrorCode::Ok, 100);
-        batch.note(&service, AuditAction::Get, "t", "a", ErrorCode::Ok, 101);
+        batch.note(noted(&service, AuditAction::Get, ErrorCode::Ok, 102));
+        batch.note(noted(&service, AuditAction::Get, ErrorCode::Ok, 100));
+        batch.note(noted(&service, AuditAction::Get, ErrorCode::Ok, 101));
         let entries = batch.take();
         assert_eq!(entries.len(), 1, "{entries:?}");
         assert_eq!(
@@ -302,22 +305,18 @@ mod tests {
         let batch = UseBatch::default();
         let own = Actor::Principal(Principal::new("t", Role::SysAdmin));
         let other = Actor::Principal(Principal::new("u", Role::SysAdmin));
-        batch.note(
+        batch.note(noted(
             &own,
             AuditAction::Get,
-            "t",
-            "a",
             ErrorCode::PermissionDenied,
             1,
-        );
-        batch.note(
+        ));
+        batch.note(noted(
             &other,
             AuditAction::Get,
-            "t",
-            "a",
             ErrorCode::PermissionDenied,
             2,
-        );
+        ));
         let entries = batch.take();
         assert_eq!(entries.len(), 2);
         assert_eq!(entries[1].principal_tenant.as_deref(), Some("u"));

@@ -9,7 +9,7 @@
 //! the next delivery of any handle. Outbox records are dropped only once the file holding
 //! them has been synced.
 
-use super::batch::UseBatch;
+use super::batch::{Use, UseBatch};
 use super::entry::{seal_line, AuditAction, AuditEntry, ChainHead};
 use super::file::AuditFile;
 use super::options::AuditSink;
@@ -121,7 +121,15 @@ impl AuditLog {
         outcome: ErrorCode,
         now: i64,
     ) -> bool {
-        self.batch.note(actor, action, tenant, name, outcome, now);
+        let noted = Use {
+            actor,
+            action,
+            tenant,
+            name,
+            outcome,
+            now,
+        };
+        self.batch.note(noted);
         !self.batch_uses || self.flush_timer.due(now)
     }
 

@@ -1,7 +1,7 @@
 //! Tenant data keys: inserting one under the current master key, re-wrapping all of them at a
 //! master-key rotation, and the versions a tenant-key rotation re-seals.
 
-use super::rows::wrapped_from_row;
+use super::rows::{execute_version, wrapped_from_row};
 use super::{payload, sql, storage, PgConnection};
 use crate::error::{Error, Result};
 use crate::model::SecretType;
@@ -116,16 +116,7 @@ impl KeyRows for PgConnection {
     fn reseal_version(&mut self, tenant: &str, name: &str, value: &StoredVersion) -> Result<()> {
         let note = payload(tenant);
         self.atomic(Some(&note), |c| {
-            c.execute(
-                sql::RESEAL_VERSION,
-                &[
-                    &tenant,
-                    &name,
-                    &(value.version as i64),
-                    &i64::from(value.dek_id),
-                    &value.blob,
-                ],
-            )?;
+            execute_version(c, sql::RESEAL_VERSION, tenant, name, value, false)?;
             Ok(())
         })
     }

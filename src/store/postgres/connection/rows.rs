@@ -4,6 +4,7 @@ use super::{sql, PgConnection};
 use crate::error::{Error, Result};
 use crate::model::{SecretInfo, SecretType};
 use crate::store::{StoredSecret, StoredVersion, WrappedKey};
+use postgres::types::ToSql;
 use postgres::Row;
 
 /// A `tbs_secrets` row (columns in `sql::SECRET_COLUMNS` order).
@@ -68,15 +69,23 @@ pub(super) fn insert_version_row(
     name: &str,
     v: &StoredVersion,
 ) -> Result<u64> {
-    c.execute(
-        sql::INSERT_VERSION,
-        &[
-            &tenant,
-            &name,
-            &(v.version as i64),
-            &i64::from(v.dek_id),
-            &v.blob,
-            &v.created_at,
-        ],
-    )
+    execute_version(c, sql::INSERT_VERSION, tenant, name, v, true)
+}
+
+/// Runs `statement` over a `tbs_secret_versions` row's columns in their order: `$1` tenant,
+/// `$2` name, `$3` version, `$4` DEK id, `$5` sealed value and, `with_created_at`, `$6` its
+/// creation time.
+pub(super) fn execute_version(
+    c: &mut PgConnection,
+    statement: &'static str,
+    tenant: &str,
+    name: &str,
+    v: &StoredVersion,
+    with_created_at: bool,
+) -> Result<u64> {
+    let (version, dek_id) = (v.version as i64, i64::from(v.dek_id));
+    let params: [&(dyn ToSql + Sync); 6] =
+        [&tenant, &name, &version, &dek_id, &v.blob, &v.created_at];
+    let used = if with_created_at { 6 } else { 5 };
+    c.execute(statement, &params[..used])
 }
