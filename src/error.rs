@@ -6,6 +6,7 @@
 use std::fmt;
 
 /// Stable error codes shared by every surface. Numbers are never reused.
+// `ffi::tbs_status` repeats these variants on purpose: cbindgen writes the C enum from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(i32)]
 pub enum ErrorCode {

@@ -8,6 +8,7 @@ use crate::store::StoredReference;
 use rusqlite::params;
 
 impl ReferenceRows for SqliteStore {
+    // The trait's signature, repeated by each backend's impl (`postgres/connection/references.rs` has the other).
     fn replace_references(
         &mut self,
         tenant: &str,

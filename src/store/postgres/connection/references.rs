@@ -7,6 +7,7 @@ use crate::store::ReferenceRows;
 use crate::store::StoredReference;
 
 impl ReferenceRows for PgConnection {
+    // The trait's signature, repeated by each backend's impl (`sqlite/references.rs` has the other).
     fn replace_references(
         &mut self,
         tenant: &str,
