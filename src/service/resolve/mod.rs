@@ -3,215 +3,29 @@
 //!
 //! The pure parser/resolver lives in `crate::placeholder`; this module is the store's side of
 //! it: a `SecretSource` that reads each distinct secret once per call through the value cache
-//! (so resolution is decrypt-once and counts usage), materialisation of TEXT_FILE values, and
-//! the exact (tenant, secret, source) index.
+//! (so resolution is decrypt-once and counts usage; `source.rs`), materialisation of
+//! TEXT_FILE values, and the exact (tenant, secret, source) index. The call's options and
+//! document formats are in `options.rs`.
 
 use super::operation::Op;
 use super::{SecretStorage, Session};
 use crate::access::Operation;
 use crate::audit::{AuditAction, AuditEntry};
 use crate::error::{Error, ErrorCode, Result};
-use crate::model::{validate_tenant, SecretType};
-use crate::placeholder::{self, Fetched, SecretSource};
+use crate::model::validate_tenant;
+use crate::placeholder;
 use std::borrow::Cow;
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use zeroize::Zeroizing;
 
-/// Options of one resolve call. Build it with `..Default::default()` so that new options
-/// keep the call compiling.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ResolveOptions<'v> {
-    /// Replace TEXT_FILE placeholders with the path of a private file holding the value
-    /// instead of the value itself.
-    pub materialize_files: bool,
-    /// The message variables that per-message names (`{{metadata.KEY}}`, `{{data.KEY}}`) are
-    /// filled from (docs/ARCHITECTURE.md, "Per-message names"). Per-message names resolve
-    /// only in a session restricted to an allow-list, and only to names on it; without
-    /// variables every such placeholder is a problem of the strict error.
-    pub variables: Option<&'v crate::placeholder::Variables>,
-}
+mod options;
+mod source;
 
-/// How `resolve_file` reads a document.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum DocumentFormat {
-    /// JSON for a `.json` file name, YAML for `.yaml`/`.yml`, text otherwise.
-    #[default]
-    Auto,
-    /// A JSON document: string values are resolved, keys are not.
-    Json,
-    /// Plain text: every placeholder is resolved.
-    Text,
-    /// A YAML document: scalar values are resolved, keys are not (see
-    /// [`placeholder::resolve_yaml`]).
-    Yaml,
-}
-
-/// The syntax a document is resolved in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Syntax {
-    Text,
-    Json,
-    Yaml,
-}
-
-impl Syntax {
-    /// JSON for `true`, text for `false` (the older boolean form).
-    pub(crate) fn json_or_text(json: bool) -> Syntax {
-        if json {
-            Syntax::Json
-        } else {
-            Syntax::Text
-        }
-    }
-}
-
-impl DocumentFormat {
-    /// Whether a document at `path` is read as JSON in this format.
-    pub fn is_json(self, path: &Path) -> bool {
-        match self {
-            DocumentFormat::Json => true,
-            DocumentFormat::Text | DocumentFormat::Yaml => false,
-            DocumentFormat::Auto => path
-                .extension()
-                .is_some_and(|ext| ext.eq_ignore_ascii_case("json")),
-        }
-    }
-
-    /// Whether a document at `path` is read as YAML in this format.
-    pub fn is_yaml(self, path: &Path) -> bool {
-        match self {
-            DocumentFormat::Yaml => true,
-            DocumentFormat::Json | DocumentFormat::Text => false,
-            DocumentFormat::Auto => path.extension().is_some_and(|ext| {
-                ext.eq_ignore_ascii_case("yaml") || ext.eq_ignore_ascii_case("yml")
-            }),
-        }
-    }
-
-    /// The syntax a document at `path` is resolved in.
-    pub(crate) fn syntax(self, path: &Path) -> Syntax {
-        if self.is_yaml(path) {
-            Syntax::Yaml
-        } else {
-            Syntax::json_or_text(self.is_json(path))
-        }
-    }
-}
-
-impl std::str::FromStr for DocumentFormat {
-    type Err = Error;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s.to_ascii_lowercase().as_str() {
-            "auto" => Ok(DocumentFormat::Auto),
-            "json" => Ok(DocumentFormat::Json),
-            "text" => Ok(DocumentFormat::Text),
-            "yaml" | "yml" => Ok(DocumentFormat::Yaml),
-            _ => Err(Error::invalid(format!(
-                "unknown format '{s}': expected auto, json, yaml or text"
-            ))),
-        }
-    }
-}
-
-/// The store as the resolver's source of values, for one tenant and one call.
-struct StoreSource<'a> {
-    store: &'a SecretStorage,
-    tenant: &'a str,
-    /// The acting principal's allow-list, if it is restricted to one.
-    allowed: Option<&'a crate::access::AllowList>,
-    options: ResolveOptions<'a>,
-    /// Each distinct secret asked for, with whether it was found (for the audit log).
-    fetched: Vec<(String, ErrorCode)>,
-    /// The paths of the files materialised for this call (see `Materializer::release`).
-    materialized: Vec<String>,
-}
-
-impl SecretSource for StoreSource<'_> {
-    fn fetch(&mut self, name: &str) -> Result<Fetched> {
-        if self.allowed.is_some_and(|list| !list.allows(name)) {
-            return self.deny(name, super::allow_list::OUTSIDE_REASON);
-        }
-        self.fetch_checked(name)
-    }
-
-    fn fetch_filled(&mut self, name: &str) -> Result<Fetched> {
-        match self.allowed {
-            Some(list) if list.allows(name) => self.fetch_checked(name),
-            Some(_) => self.deny(name, super::allow_list::OUTSIDE_REASON),
-            None => self.deny(name, super::allow_list::DYNAMIC_NEEDS_LIST),
-        }
-    }
-}
-
-impl StoreSource<'_> {
-    /// A denial (recorded for the audit log) instead of a lookup.
-    fn deny(&mut self, name: &str, reason: &str) -> Result<Fetched> {
-        self.fetched
-            .push((name.to_owned(), ErrorCode::PermissionDenied));
-        Ok(Fetched::Denied {
-            reason: reason.to_owned(),
-        })
-    }
-
-    /// Looks a name up that the allow-list (if any) lets through, recording the outcome.
-    fn fetch_checked(&mut self, name: &str) -> Result<Fetched> {
-        let fetched = self.fetch_value(name);
-        let outcome = match &fetched {
-            Ok(Fetched::Found { .. }) => ErrorCode::Ok,
-            Ok(Fetched::Missing) => ErrorCode::NotFound,
-            Ok(Fetched::Unusable { .. }) => ErrorCode::Unresolved,
-            Ok(Fetched::Denied { .. }) => ErrorCode::PermissionDenied,
-            Err(e) => e.code(),
-        };
-        self.fetched.push((name.to_owned(), outcome));
-        fetched
-    }
-
-    fn fetch_value(&mut self, name: &str) -> Result<Fetched> {
-        let entry = match self.store.current_entry(self.tenant, name) {
-            Ok(entry) => entry,
-            Err(e) if e.code() == ErrorCode::NotFound => return Ok(Fetched::Missing),
-            Err(e) if e.code() == ErrorCode::InvalidArgument => {
-                return Ok(Fetched::Unusable {
-                    reason: e.message().to_owned(),
-                })
-            }
-            Err(e) => return Err(e),
-        };
-        self.store.mark_used(&entry);
-        let value = entry.open()?;
-        let secret_type = value.secret_type();
-        if secret_type == SecretType::TextFile && self.options.materialize_files {
-            let path = self.store.materializer.path_for(
-                self.tenant,
-                name,
-                value.version(),
-                value.as_bytes(),
-            )?;
-            self.materialized.push(path.clone());
-            return Ok(Fetched::Found {
-                secret_type,
-                replacement: Zeroizing::new(path),
-            });
-        }
-        match String::from_utf8(std::mem::take(&mut *value.into_bytes())) {
-            Ok(text) => Ok(Fetched::Found {
-                secret_type,
-                replacement: Zeroizing::new(text),
-            }),
-            Err(not_text) => {
-                // Wipe the bytes the failed conversion handed back.
-                drop(Zeroizing::new(not_text.into_bytes()));
-                Ok(Fetched::Unusable {
-                    reason: "the TEXT_FILE value is not UTF-8 text; resolve it with materialisation to get a file path".to_owned(),
-                })
-            }
-        }
-    }
-}
+pub(crate) use options::Syntax;
+pub use options::{DocumentFormat, ResolveOptions};
+use source::StoreSource;
 
 host_operations! {
     /// [`SecretStorage::resolve_str`] with options (TEXT_FILE materialisation).
