@@ -4,9 +4,10 @@
 //! `extern "C"` declarations, and never the crate's own Rust types.
 //!
 //! Keep every declaration identical to the header; `tests/c_abi.rs`
-//! (`rust_declarations_match_the_header`) checks the constants, the status numbers and the
-//! parameter lists against `include/tbsecrets.h`. Add a function here (and to `DECLARED`) when
-//! a test needs it.
+//! (`rust_declarations_match_the_header`) reads this file and checks the constants, the status
+//! numbers, `tbs_buffer` and every function's return and parameter types against
+//! `include/tbsecrets.h`. Add a function to the `extern "C"` block when a test needs it,
+//! spelling its types with the Rust names this file uses.
 
 #![allow(non_camel_case_types, dead_code)]
 
@@ -132,131 +133,6 @@ pub const CONSTANTS: [(&str, u32); 7] = [
         "TBS_RESOLVE_MATERIALIZE_FILES",
         TBS_RESOLVE_MATERIALIZE_FILES,
     ),
-];
-
-/// Every function declared below with its C parameter types as the header spells them, for
-/// the check against the header (`void` for none).
-pub const DECLARED: [(&str, &str, &[&str]); 14] = [
-    ("enum tbs_status", "tbs_harden_process", &["void"]),
-    ("void", "tbs_buffer_free", &["struct tbs_buffer *"]),
-    (
-        "enum tbs_status",
-        "tbs_store_open",
-        &[
-            "const char *",
-            "const uint8_t *",
-            "size_t",
-            "const struct tbs_options *",
-            "struct tbs_store **",
-        ],
-    ),
-    (
-        "enum tbs_status",
-        "tbs_store_close",
-        &["struct tbs_store *"],
-    ),
-    (
-        "enum tbs_status",
-        "tbs_store_create",
-        &[
-            "struct tbs_store *",
-            "const char *",
-            "const char *",
-            "tbs_secret_type",
-            "const uint8_t *",
-            "size_t",
-            "const char *",
-            "uint64_t *",
-        ],
-    ),
-    (
-        "enum tbs_status",
-        "tbs_store_update_value",
-        &[
-            "struct tbs_store *",
-            "const char *",
-            "const char *",
-            "const uint8_t *",
-            "size_t",
-            "uint64_t",
-            "uint64_t *",
-        ],
-    ),
-    (
-        "enum tbs_status",
-        "tbs_store_rollback",
-        &[
-            "struct tbs_store *",
-            "const char *",
-            "const char *",
-            "uint64_t",
-            "uint64_t *",
-        ],
-    ),
-    (
-        "enum tbs_status",
-        "tbs_store_get",
-        &[
-            "struct tbs_store *",
-            "const char *",
-            "const char *",
-            "struct tbs_buffer *",
-        ],
-    ),
-    (
-        "enum tbs_status",
-        "tbs_store_resolve_text",
-        &[
-            "struct tbs_store *",
-            "const char *",
-            "const uint8_t *",
-            "size_t",
-            "uint32_t",
-            "struct tbs_buffer *",
-        ],
-    ),
-    (
-        "enum tbs_status",
-        "tbs_store_resolve_json",
-        &[
-            "struct tbs_store *",
-            "const char *",
-            "const uint8_t *",
-            "size_t",
-            "uint32_t",
-            "struct tbs_buffer *",
-        ],
-    ),
-    (
-        "enum tbs_status",
-        "tbs_store_resolve_file",
-        &[
-            "struct tbs_store *",
-            "const char *",
-            "const char *",
-            "tbs_format",
-            "uint32_t",
-            "struct tbs_buffer *",
-        ],
-    ),
-    (
-        "enum tbs_status",
-        "tbs_store_resolve_file_to",
-        &[
-            "struct tbs_store *",
-            "const char *",
-            "const char *",
-            "const char *",
-            "tbs_format",
-            "uint32_t",
-        ],
-    ),
-    (
-        "enum tbs_status",
-        "tbs_store_clear_materialized",
-        &["struct tbs_store *"],
-    ),
-    ("const char *", "tbs_last_error_message", &["void"]),
 ];
 
 extern "C" {
