@@ -255,8 +255,17 @@ fn big_store(key_path: &Path, store_path: &Path) -> MasterKey {
     if store_path.exists() && key_path.exists() {
         return tbsecrets::read_key_file(key_path).expect("key");
     }
-    let _ = std::fs::remove_file(store_path);
     let _ = std::fs::remove_file(key_path);
+    // A store left half-built goes with everything beside it (WAL, anchor file, audit log):
+    // a new key could not open them.
+    if let (Some(dir), Some(name)) = (store_path.parent(), store_path.file_name()) {
+        let name = name.to_string_lossy();
+        for entry in std::fs::read_dir(dir).expect("bench dir").flatten() {
+            if entry.file_name().to_string_lossy().starts_with(&*name) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
     let key = MasterKey::generate();
     {
         let store = open_store(store_path, &key);
@@ -270,11 +279,14 @@ fn big_store(key_path: &Path, store_path: &Path) -> MasterKey {
     conn.execute_batch(
         "BEGIN;
          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 99)
-         INSERT INTO tbs_secrets SELECT s.tenant, 's' || n.i, s.type, s.description, s.version,
-                s.created_at, s.updated_at, s.value_updated_at, s.last_used_at, s.use_count
+         INSERT INTO tbs_secrets (tenant, name, type, description, version, created_at,
+                updated_at, value_updated_at, last_used_at, use_count, seal_seq, seal)
+         SELECT s.tenant, 's' || n.i, s.type, s.description, s.version, s.created_at,
+                s.updated_at, s.value_updated_at, s.last_used_at, s.use_count, s.seal_seq, s.seal
            FROM tbs_secrets s, n;
          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 99)
-         INSERT INTO tbs_secret_versions SELECT v.tenant, 's' || n.i, v.version, v.dek_id,
+         INSERT INTO tbs_secret_versions (tenant, name, version, dek_id, value, created_at)
+         SELECT v.tenant, 's' || n.i, v.version, v.dek_id,
                 v.value, v.created_at
            FROM tbs_secret_versions v, n;
          COMMIT; PRAGMA wal_checkpoint(TRUNCATE);",
