@@ -6,19 +6,25 @@
 //!   `SecretStorage::resolve_json` of a 1 MiB ThingsBoard rule-chain export (the fixture chain
 //!   repeated; 6 placeholders per copy, TEXT and TEXT_FILE).
 //!
-//! The extern "C" functions are called from Rust exactly as C calls them (not inlined: they
-//! live in another crate and are `#[no_mangle]` exports). `benches/c/bench_ffi.c` measures
+//! The extern "C" functions are called from Rust exactly as C calls them, through the
+//! declarations of `tests/common/c_abi.rs` (not inlined: they are the library's
+//! `#[no_mangle]` exports). `benches/c/bench_ffi.c` measures
 //! the same from a C program linked to the shared library.
 //!
 //! `cargo bench --bench ffi -- --warm-up-time 1 --measurement-time 3`
 
+#[path = "../tests/common/c_abi.rs"]
+mod c_abi;
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use c_abi::{
+    tbs_buffer, tbs_buffer_free, tbs_status, tbs_store, tbs_store_close, tbs_store_get,
+    tbs_store_open, tbs_store_resolve_json,
+};
 use common::{fixture, fixture_secrets};
 use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughput};
 use std::ffi::CString;
-use tbsecrets::ffi::*;
 use tbsecrets::{MasterKey, SecretStorage, StorageOptions};
 use zeroize::Zeroizing;
 
@@ -63,10 +69,7 @@ fn stores() -> Stores {
 }
 
 fn empty() -> tbs_buffer {
-    tbs_buffer {
-        data: std::ptr::null_mut(),
-        len: 0,
-    }
+    tbs_buffer::empty()
 }
 
 fn get(c: &mut Criterion) {

@@ -27,15 +27,19 @@
 #![deny(missing_docs)]
 
 // Public: the namespaces of the documented API (access, audit, error, hardening, model,
-// placeholder). `crypto` (key files, and the blob format one test reads) and `ffi` (the C ABI,
-// which tests and benches also call from Rust) are still public until those callers use the
-// root alone. The rest is crate-private; the root re-exports what users call.
+// placeholder). The rest is crate-private, the root re-exporting what users call: `crypto`
+// (keys, sealed blobs, MAC keys) and `ffi` (the C ABI, whose `#[no_mangle]` functions are
+// exported from the libraries all the same; Rust tests and benches call them through the
+// `extern "C"` declarations of `tests/common/c_abi.rs`).
 pub mod access;
 pub mod audit;
-pub mod crypto;
+mod crypto;
 pub mod error;
+// The C ABI is for C: its re-exports of the `tbs_*` functions and the constants only the
+// header uses (`TBS_TYPE_*`, `TBS_MAX_DOCUMENT_BYTES`) have no Rust caller inside the crate.
 #[cfg(feature = "ffi")]
-pub mod ffi;
+#[allow(unused_imports, dead_code)]
+mod ffi;
 mod file_lock;
 pub mod hardening;
 #[cfg(feature = "jni")]
@@ -43,12 +47,12 @@ mod jni;
 pub mod model;
 pub mod placeholder;
 mod service;
-pub(crate) mod store;
+mod store;
 mod throttle;
 
 pub use access::{Actor, AllowList, Operation, Policy, Principal, Role};
 pub use audit::{AuditOptions, AuditVerification};
-pub use crypto::MasterKey;
+pub use crypto::{master_key_from_env, read_key_file, write_key_file, MasterKey};
 pub use error::{Error, ErrorCode, PlaceholderProblem, Result};
 pub use model::{Limits, ListQuery, Page, SecretInfo, SecretType, VersionInfo};
 pub use service::{

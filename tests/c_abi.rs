@@ -7,11 +7,18 @@
 //! staticlib into `<target>/<profile>/deps`, the directory this executable runs from, whatever
 //! `CARGO_TARGET_DIR` is. Valgrind is required when `CI` is set (`.ci/run` installs it);
 //! elsewhere a missing valgrind skips that stage with a note.
+//!
+//! It also keeps the Rust side honest: the `extern "C"` declarations of
+//! `tests/common/c_abi.rs`, through which Rust tests and benches call the library (its `ffi`
+//! module is crate-private), must match the header and link.
 
 use base64::Engine;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use tbsecrets::{MasterKey, SecretStorage, SecretType, StorageOptions};
+
+#[path = "common/c_abi.rs"]
+mod decls;
 
 const C_TESTS: [&str; 5] = [
     "test_api",
@@ -283,6 +290,208 @@ fn c_abi_header_compiles_as_c99_and_cpp_and_carries_the_version() {
     ] {
         assert!(!header.contains(core_item), "{core_item} is in the header");
     }
+}
+
+/// The header's code: `include/tbsecrets.h` without its comments.
+fn header_code() -> String {
+    let mut text = std::fs::read_to_string(root().join("include/tbsecrets.h")).unwrap();
+    while let Some(start) = text.find("/*") {
+        let end = text[start..]
+            .find("*/")
+            .map(|at| start + at + 2)
+            .expect("every comment of the header is closed");
+        text.replace_range(start..end, "");
+    }
+    text
+}
+
+/// The text between `open` and the next `close` in `code`, whitespace collapsed.
+fn between(code: &str, open: &str, close: &str) -> String {
+    let start = code
+        .find(open)
+        .unwrap_or_else(|| panic!("{open:?} not in the header"))
+        + open.len();
+    let end = start + code[start..].find(close).unwrap();
+    code[start..end]
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[test]
+fn rust_declarations_match_the_header() {
+    let code = header_code();
+    // The status numbers, in order, as tests/common/c_abi.rs names them.
+    let statuses: Vec<String> = between(&code, "typedef enum tbs_status {", "}")
+        .split(',')
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let declared: Vec<String> = decls::STATUS_NAMES
+        .iter()
+        .enumerate()
+        .map(|(number, name)| format!("{name} = {number}"))
+        .collect();
+    assert_eq!(statuses, declared, "enum tbs_status");
+    for (status, name) in [
+        (decls::tbs_status::TBS_OK, "TBS_OK"),
+        (
+            decls::tbs_status::TBS_INVALID_ARGUMENT,
+            "TBS_INVALID_ARGUMENT",
+        ),
+        (decls::tbs_status::TBS_NOT_FOUND, "TBS_NOT_FOUND"),
+        (decls::tbs_status::TBS_TYPE_MISMATCH, "TBS_TYPE_MISMATCH"),
+        (decls::tbs_status::TBS_UNRESOLVED, "TBS_UNRESOLVED"),
+    ] {
+        assert_eq!(format!("{status:?}"), name);
+    }
+    assert_eq!(format!("{:?}", decls::tbs_status(99)), "tbs_status(99)");
+
+    for (name, value) in decls::CONSTANTS {
+        assert!(
+            code.contains(&format!("\n#define {name} {value}\n")),
+            "{name} is {value} in the header"
+        );
+    }
+    assert_eq!(
+        between(&code, "typedef struct tbs_buffer {", "}"),
+        "uint8_t *data; size_t len;"
+    );
+
+    let declared = rust_declarations();
+    assert!(
+        declared.len() >= 14,
+        "the extern block was read: {declared:?}"
+    );
+    for (name, returns, params) in declared {
+        let gap = if returns.ends_with('*') { "" } else { " " };
+        let prototype = between(&code, &format!("\n{returns}{gap}{name}("), ");");
+        let types: Vec<String> = prototype
+            .split(',')
+            .map(|param| {
+                let param = param.trim();
+                if param == "void" {
+                    return param.to_owned();
+                }
+                // Drop the parameter's name: the type is what the declaration must match.
+                param
+                    .trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_')
+                    .trim_end()
+                    .to_owned()
+            })
+            .collect();
+        assert_eq!(types, params, "parameters of {name}");
+    }
+}
+
+/// The C spelling of a type of `tests/common/c_abi.rs`, as cbindgen writes it in the header.
+fn c_type(rust: &str) -> String {
+    let mut rest = rust.trim();
+    let mut pointers = Vec::new();
+    loop {
+        if let Some(inner) = rest.strip_prefix("*const ") {
+            pointers.push(true);
+            rest = inner;
+        } else if let Some(inner) = rest.strip_prefix("*mut ") {
+            pointers.push(false);
+            rest = inner;
+        } else {
+            break;
+        }
+    }
+    let base = match rest {
+        "c_char" => "char".to_owned(),
+        "c_int" => "int".to_owned(),
+        "u8" => "uint8_t".to_owned(),
+        "u32" => "uint32_t".to_owned(),
+        "u64" => "uint64_t".to_owned(),
+        "usize" => "size_t".to_owned(),
+        "tbs_status" => "enum tbs_status".to_owned(),
+        "tbs_store" | "tbs_buffer" | "tbs_options" => format!("struct {rest}"),
+        "tbs_format" | "tbs_secret_type" => rest.to_owned(),
+        other => panic!("tests/common/c_abi.rs: no C spelling for the type {other:?}"),
+    };
+    let Some((&innermost, outer)) = pointers.split_last() else {
+        return base;
+    };
+    assert!(
+        outer.iter().all(|&is_const| !is_const),
+        "only the innermost pointer may be *const: {rust}"
+    );
+    let constness = if innermost { "const " } else { "" };
+    format!("{constness}{base} {}", "*".repeat(pointers.len()))
+}
+
+/// The `extern "C"` block of `tests/common/c_abi.rs`: each function's name, C return type and
+/// C parameter types (`["void"]` for none).
+fn rust_declarations() -> Vec<(String, String, Vec<String>)> {
+    let source = std::fs::read_to_string(root().join("tests/common/c_abi.rs")).unwrap();
+    let block = source
+        .split("extern \"C\" {")
+        .nth(1)
+        .expect("tests/common/c_abi.rs has an extern \"C\" block");
+    let block: String = block
+        .lines()
+        .map(str::trim)
+        .filter(|line| !line.starts_with("///"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    block
+        .split("pub fn ")
+        .skip(1)
+        .map(|item| {
+            let open = item.find('(').expect("(");
+            let close = item.find(')').expect(")");
+            let name = item[..open].trim().to_owned();
+            let params: Vec<String> = item[open + 1..close]
+                .split(',')
+                .filter(|param| !param.trim().is_empty())
+                .map(|param| c_type(param.split_once(':').expect("name: type").1))
+                .collect();
+            let tail = &item[close + 1..item.find(';').expect(";")];
+            let returns = match tail.trim().strip_prefix("->") {
+                Some(rust) => c_type(rust),
+                None => "void".to_owned(),
+            };
+            let params = if params.is_empty() {
+                vec!["void".to_owned()]
+            } else {
+                params
+            };
+            (name, returns, params)
+        })
+        .collect()
+}
+
+#[test]
+fn rust_declarations_call_the_library() {
+    let path = std::ffi::CString::new("/nonexistent/dir/s.db").unwrap();
+    let mut store: *mut decls::tbs_store = std::ptr::null_mut();
+    // SAFETY: a valid path, a 3-byte key of the length passed and a writable out-pointer.
+    let status = unsafe {
+        decls::tbs_store_open(
+            path.as_ptr(),
+            [1u8, 2, 3].as_ptr(),
+            3,
+            std::ptr::null(),
+            &mut store,
+        )
+    };
+    assert_eq!(status, decls::tbs_status::TBS_INVALID_ARGUMENT);
+    assert!(store.is_null(), "nothing is written on failure");
+    // SAFETY: the library returns a NUL-terminated string it owns, valid until the next call.
+    let message = unsafe { std::ffi::CStr::from_ptr(decls::tbs_last_error_message()) }
+        .to_string_lossy()
+        .into_owned();
+    assert!(message.contains("32 bytes"), "{message}");
+    let mut empty = decls::tbs_buffer::empty();
+    // SAFETY: `{NULL, 0}` and NULL are both accepted.
+    unsafe {
+        decls::tbs_buffer_free(&mut empty);
+        decls::tbs_buffer_free(std::ptr::null_mut());
+    }
+    assert!(empty.data.is_null());
 }
 
 #[test]

@@ -146,7 +146,7 @@ impl Cli {
 
     /// The master key `init` wrote beside the store.
     fn master_key(&self) -> MasterKey {
-        tbsecrets::crypto::read_key_file(&self.key_file()).unwrap()
+        tbsecrets::read_key_file(&self.key_file()).unwrap()
     }
 
     fn json(&self, args: &[&str]) -> Value {
@@ -622,7 +622,7 @@ fn key_files_readable_by_others_are_refused() {
     let cli = Cli::new();
     let key = MasterKey::generate();
     let key_path = cli.dir.path().join("master.key");
-    tbsecrets::crypto::write_key_file(&key_path, &key).unwrap();
+    tbsecrets::write_key_file(&key_path, &key).unwrap();
     let key_arg = key_path.to_str().unwrap();
     run(cli.cmd().args(["--key-file", key_arg, "init"]), None).ok();
     assert!(
@@ -680,7 +680,7 @@ fn a_wrong_master_key_exits_10_and_changes_nothing() {
     let before = common::dump_store(&cli.store);
     let wrong = MasterKey::generate();
     let wrong_file = cli.dir.path().join("wrong.key");
-    tbsecrets::crypto::write_key_file(&wrong_file, &wrong).unwrap();
+    tbsecrets::write_key_file(&wrong_file, &wrong).unwrap();
     let attempts = [
         run(
             cli.cmd()
@@ -875,7 +875,7 @@ fn changing_commands_print_a_sentence_or_json_with_the_same_facts() {
     assert!(tenant["key_id"].is_u64(), "{tenant}");
 
     let new_key = cli.dir.path().join("new.key");
-    tbsecrets::crypto::write_key_file(&new_key, &MasterKey::generate()).unwrap();
+    tbsecrets::write_key_file(&new_key, &MasterKey::generate()).unwrap();
     let rotated = cli.json(&[
         "--as",
         "SYS_ADMIN",

@@ -11,6 +11,9 @@ use std::process::Command;
 use tbsecrets::hardening::core_dumps_disabled;
 use tbsecrets::{MasterKey, SecretStorage, SecretType, StorageOptions};
 
+#[path = "common/c_abi.rs"]
+mod c_abi;
+
 const CHILD: &str = "TBS_TEST_MEMLOCK_CHILD";
 
 /// Locked memory of this process in kB (`VmLck` in /proc/self/status).
@@ -67,9 +70,10 @@ fn harden_option_disables_core_dumps_and_keys_are_locked() {
     assert_eq!(core_limit(), 0);
     // SAFETY: as above.
     assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) }, 0);
+    // SAFETY: tbs_harden_process takes no arguments.
     assert_eq!(
-        tbsecrets::ffi::tbs_harden_process(),
-        tbsecrets::ffi::tbs_status::TBS_OK
+        unsafe { c_abi::tbs_harden_process() },
+        c_abi::tbs_status::TBS_OK
     );
 }
 

@@ -16,7 +16,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-use tbsecrets::crypto::{read_key_file, write_key_file};
+use tbsecrets::{read_key_file, write_key_file};
 use tbsecrets::{MasterKey, SecretStorage, StorageOptions};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tbsecrets");

@@ -97,7 +97,7 @@ fn cli_rotations() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("re-encrypted 1 versions"));
 
     let new_key = dir.path().join("new.key");
-    tbsecrets::crypto::write_key_file(&new_key, &MasterKey::generate()).unwrap();
+    tbsecrets::write_key_file(&new_key, &MasterKey::generate()).unwrap();
     // Store-wide: a tenant administrator (the default role) may not; SYS_ADMIN may.
     let denied = cli(&[
         "rotate-master-key",

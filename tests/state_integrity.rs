@@ -352,7 +352,7 @@ fn a_store_of_the_previous_schema_is_migrated_and_adopted_with_its_log() {
         std::fs::copy(fixture.join(file), dir.path().join(file)).unwrap();
     }
     let path = dir.path().join("store.db");
-    let key = tbsecrets::crypto::read_key_file(&{
+    let key = tbsecrets::read_key_file(&{
         let key_file = dir.path().join("store.db.key");
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();

@@ -373,10 +373,14 @@ mod cli {
 }
 
 #[cfg(feature = "ffi")]
+#[path = "common/c_abi.rs"]
+mod c_abi_decls;
+
+#[cfg(feature = "ffi")]
 mod c_abi {
+    use super::c_abi_decls::*;
     use super::scalars;
     use std::ffi::CString;
-    use tbsecrets::ffi::*;
 
     #[test]
     fn tbs_store_resolve_file_reads_yaml_by_format_and_by_extension() {
@@ -418,10 +422,7 @@ mod c_abi {
                 let doc = dir.path().join(file);
                 std::fs::write(&doc, "security:\n  password: ${secret:pw}\n").unwrap();
                 let doc = CString::new(doc.to_str().unwrap()).unwrap();
-                let mut out = tbs_buffer {
-                    data: std::ptr::null_mut(),
-                    len: 0,
-                };
+                let mut out = tbs_buffer::empty();
                 let status = tbs_store_resolve_file(
                     store,
                     tenant.as_ptr(),

@@ -16,10 +16,12 @@ use std::ffi::CString;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::RwLock;
-use tbsecrets::crypto::{open, BlobContext};
-use tbsecrets::ffi::*;
 use tbsecrets::{MasterKey, SecretStorage, StorageOptions};
 use zeroize::Zeroizing;
+
+#[path = "common/c_abi.rs"]
+mod c_abi;
+use c_abi::*;
 
 const MAX_PATTERNS: usize = 8;
 const MAX_PATTERN_LEN: usize = 64;
@@ -172,7 +174,10 @@ fn bytes(buffer: &tbs_buffer) -> &[u8] {
     unsafe { std::slice::from_raw_parts(buffer.data, buffer.len) }
 }
 
-/// The tenant's data key, unwrapped from the store file with the master key.
+/// The tenant's data key, unwrapped from the store file with the master key. The wrapped key
+/// is a sealed blob (docs/FORMATS.md, "Sealed blob"), opened here with `aes-gcm` directly:
+/// `version u8 = 1 | key_id u32 BE | nonce[12] | ciphertext | tag[16]`, AAD = the
+/// length-prefixed (`u32 BE`) fields label `tbsecrets/v1/dek`, header, tenant, dek_id (`u32 BE`).
 fn data_key(db: &Path) -> [u8; 32] {
     let conn = rusqlite::Connection::open(db).unwrap();
     let (dek_id, wrapped): (u32, Vec<u8>) = conn
@@ -182,17 +187,33 @@ fn data_key(db: &Path) -> [u8; 32] {
             |row| Ok((row.get(0)?, row.get(1)?)),
         )
         .unwrap();
+    const HEADER_LEN: usize = 1 + 4 + 12;
+    assert_eq!(wrapped.len(), HEADER_LEN + 32 + 16, "a wrapped 32-byte key");
+    assert_eq!(wrapped[0], 1, "blob format version");
+    let header = &wrapped[..HEADER_LEN];
+    let mut aad = Vec::new();
+    for field in [
+        &b"tbsecrets/v1/dek"[..],
+        header,
+        TENANT.as_bytes(),
+        &dek_id.to_be_bytes(),
+    ] {
+        aad.extend_from_slice(&(field.len() as u32).to_be_bytes());
+        aad.extend_from_slice(field);
+    }
+    use aes_gcm::aead::{Aead, Payload};
     use aes_gcm::KeyInit;
     let kek = aes_gcm::Aes256Gcm::new(MASTER_KEY.into());
-    let plain = open(
-        &kek,
-        &BlobContext::DataKey {
-            tenant: TENANT,
-            dek_id,
-        },
-        &wrapped,
-    )
-    .unwrap();
+    let plain = Zeroizing::new(
+        kek.decrypt(
+            aes_gcm::Nonce::from_slice(&header[5..]),
+            Payload {
+                msg: &wrapped[HEADER_LEN..],
+                aad: &aad,
+            },
+        )
+        .expect("the master key opens the wrapped data key"),
+    );
     let mut key = [0u8; 32];
     key.copy_from_slice(&plain);
     key
@@ -283,10 +304,7 @@ fn released_memory_never_holds_plaintext_or_keys() {
     // 2. get + tbs_buffer_free.
     arm();
     for name in [&text_name, &file_name] {
-        let mut value = tbs_buffer {
-            data: std::ptr::null_mut(),
-            len: 0,
-        };
+        let mut value = tbs_buffer::empty();
         // SAFETY: as above.
         unsafe {
             ok(
@@ -310,10 +328,7 @@ fn released_memory_never_holds_plaintext_or_keys() {
     // SAFETY: as above.
     unsafe {
         for flags in [0, TBS_RESOLVE_MATERIALIZE_FILES] {
-            let mut out = tbs_buffer {
-                data: std::ptr::null_mut(),
-                len: 0,
-            };
+            let mut out = tbs_buffer::empty();
             ok(
                 tbs_store_resolve_text(
                     store,
@@ -366,10 +381,7 @@ fn released_memory_never_holds_plaintext_or_keys() {
         }
         ok(tbs_store_clear_materialized(store), "clear");
         // Failed resolves fetch and drop values too.
-        let mut out = tbs_buffer {
-            data: std::ptr::null_mut(),
-            len: 0,
-        };
+        let mut out = tbs_buffer::empty();
         for doc in [
             "${secret:api-key} ${secret:ca-pem} ${secret:missing}",
             "${secret:api-key} ${secret:ca-pem;type:TEXT}",
@@ -462,10 +474,7 @@ fn released_memory_never_holds_plaintext_or_keys() {
             ),
             "open from the environment",
         );
-        let mut value = tbs_buffer {
-            data: std::ptr::null_mut(),
-            len: 0,
-        };
+        let mut value = tbs_buffer::empty();
         ok(
             tbs_store_get(store, tenant.as_ptr(), file_name.as_ptr(), &mut value),
             "get",

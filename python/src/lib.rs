@@ -945,8 +945,8 @@ impl PyStorage {
                 ))
             }
             (Some(key), None) => Some(self::master_key(py, key)?),
-            (None, Some(file)) => Some(run(py, || tbsecrets::crypto::read_key_file(&file))?),
-            (None, None) => run(py, tbsecrets::crypto::master_key_from_env)?,
+            (None, Some(file)) => Some(run(py, || tbsecrets::read_key_file(&file))?),
+            (None, None) => run(py, tbsecrets::master_key_from_env)?,
         };
         let Some(key) = key else {
             return Err(to_py_err(

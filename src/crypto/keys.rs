@@ -138,7 +138,7 @@ impl MasterKey {
     }
 
     /// Creates the key check value stored in a new store.
-    pub fn key_check(&self, kek_id: u32) -> Result<Vec<u8>> {
+    pub(crate) fn key_check(&self, kek_id: u32) -> Result<Vec<u8>> {
         blob::seal(
             &self.material.cipher,
             kek_id,
@@ -148,7 +148,7 @@ impl MasterKey {
     }
 
     /// Verifies a stored key check value; a mismatch is WRONG_MASTER_KEY.
-    pub fn verify_key_check(&self, check: &[u8]) -> Result<()> {
+    pub(crate) fn verify_key_check(&self, check: &[u8]) -> Result<()> {
         match blob::open(&self.material.cipher, &BlobContext::KeyCheck, check) {
             Ok(plain) if plain.as_slice() == KEY_CHECK_PLAINTEXT => Ok(()),
             _ => Err(Error::new(
@@ -159,7 +159,7 @@ impl MasterKey {
     }
 
     /// Wraps a data key for a tenant.
-    pub fn wrap(&self, kek_id: u32, tenant: &str, key: &DataKey) -> Result<Vec<u8>> {
+    pub(crate) fn wrap(&self, kek_id: u32, tenant: &str, key: &DataKey) -> Result<Vec<u8>> {
         blob::seal(
             &self.material.cipher,
             kek_id,
@@ -172,7 +172,7 @@ impl MasterKey {
     }
 
     /// Unwraps a tenant data key; failure means a wrong key or a tampered store (INTEGRITY).
-    pub fn unwrap(&self, tenant: &str, dek_id: u32, wrapped: &[u8]) -> Result<DataKey> {
+    pub(crate) fn unwrap(&self, tenant: &str, dek_id: u32, wrapped: &[u8]) -> Result<DataKey> {
         let plain = blob::open(&self.material.cipher, &BlobContext::DataKey { tenant, dek_id }, wrapped)
             .map_err(|_| {
                 Error::integrity(format!(

@@ -9,7 +9,7 @@ use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use tbsecrets::crypto::{master_key_from_env, read_key_file};
+use tbsecrets::{master_key_from_env, read_key_file};
 use tbsecrets::{Error, MasterKey, Result};
 use zeroize::Zeroizing;
 

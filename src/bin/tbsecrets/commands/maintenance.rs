@@ -5,7 +5,7 @@ use crate::args::Global;
 use crate::progress::{Progress, Unit};
 use crate::{keys, render};
 use std::path::Path;
-use tbsecrets::crypto::write_key_file;
+use tbsecrets::write_key_file;
 use tbsecrets::{Error, ErrorCode, MasterKey, Result, SecretStorage, StorageOptions};
 
 /// Creates the store, generating a key file beside it when no key is configured.

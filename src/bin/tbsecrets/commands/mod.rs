@@ -117,7 +117,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             })
         }
         Command::RotateMasterKey { new_key_file, json } => {
-            let new_key = tbsecrets::crypto::read_key_file(new_key_file)?;
+            let new_key = tbsecrets::read_key_file(new_key_file)?;
             let store = open_existing(g)?;
             let progress = Progress::new("rewrapping data keys", Unit::Items);
             let report = store
