@@ -19,7 +19,10 @@ struct Server {
 
 impl Server {
     fn get() -> Server {
-        if let Ok(url) = std::env::var("TBS_TEST_POSTGRES_URL") {
+        if let Some(url) = std::env::var("TBS_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|url| !url.is_empty())
+        {
             return Server { url, dir: None };
         }
         let dir = tempfile::Builder::new()

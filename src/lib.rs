@@ -35,10 +35,7 @@ pub mod access;
 pub mod audit;
 mod crypto;
 pub mod error;
-// The C ABI is for C: its re-exports of the `tbs_*` functions and the constants only the
-// header uses (`TBS_TYPE_*`, `TBS_MAX_DOCUMENT_BYTES`) have no Rust caller inside the crate.
 #[cfg(feature = "ffi")]
-#[allow(unused_imports, dead_code)]
 mod ffi;
 mod file_lock;
 pub mod hardening;

@@ -2,10 +2,13 @@
 //! against PostgreSQL (the server `./scripts/test-all.sh` starts; its URL comes in
 //! `TBS_TEST_POSTGRES_URL`, and each test works in a schema of its own).
 
+#[path = "common/postgres.rs"]
+mod test_postgres;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 use tbsecrets::{ErrorCode, ListQuery, MasterKey, SecretStorage, SecretType, StorageOptions};
+use test_postgres::postgres_url;
 
 const T: &str = "13814000-1dd2-11b2-8080-808080808080";
 
@@ -14,16 +17,6 @@ struct Harness {
     location: String,
     key: MasterKey,
     _dir: Option<tempfile::TempDir>,
-}
-
-/// The URL of the test server; the suite fails (never skips) without one.
-pub fn postgres_url() -> String {
-    std::env::var("TBS_TEST_POSTGRES_URL").unwrap_or_else(|_| {
-        panic!(
-            "TBS_TEST_POSTGRES_URL is not set: run ./scripts/test-all.sh, which starts a throwaway \
-             PostgreSQL 15 (install it with `apt-get install -y postgresql-15`)"
-        )
-    })
 }
 
 impl Harness {

@@ -1,14 +1,15 @@
 //! `migrate`: SQLite → PostgreSQL → SQLite round trip, with every secret, version, tenant key,
 //! usage count and reference preserved; a non-empty target and a wrong key are refused.
 
+#[path = "common/postgres.rs"]
+mod test_postgres;
 use std::process::Command;
 use tbsecrets::migrate;
 use tbsecrets::{ErrorCode, ListQuery, MasterKey, SecretStorage, SecretType, StorageOptions};
+use test_postgres::postgres_url;
 
 fn postgres_location(tag: &str) -> String {
-    let url = std::env::var("TBS_TEST_POSTGRES_URL").unwrap_or_else(|_| {
-        panic!("TBS_TEST_POSTGRES_URL is not set: run ./scripts/test-all.sh (starts a throwaway PostgreSQL 15)")
-    });
+    let url = postgres_url();
     format!("{url}?schema=migrate_{tag}_{}", std::process::id())
 }
 

@@ -4,20 +4,13 @@
 //!
 //! Runs against `TBS_TEST_POSTGRES_URL` (fails, never skips, without one).
 
+#[path = "common/postgres.rs"]
+mod test_postgres;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 use tbsecrets::{MasterKey, SecretStorage, StorageOptions};
-
-/// The URL of the test server.
-fn postgres_url() -> String {
-    std::env::var("TBS_TEST_POSTGRES_URL").unwrap_or_else(|_| {
-        panic!(
-            "TBS_TEST_POSTGRES_URL is not set: start a server with \
-             `scripts/pg-test-server.sh start DIR` or run ./scripts/test-all.sh"
-        )
-    })
-}
+use test_postgres::postgres_url;
 
 /// Upper bound on flood batches, so the flooding thread ends even if nobody stops it.
 const MAX_BATCHES: u64 = 200_000;

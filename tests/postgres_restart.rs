@@ -2,10 +2,13 @@
 //! succeed after it, and nothing is lost. Runs alone in its own test binary, against the server
 //! `./scripts/test-all.sh` started (`TBS_TEST_PG_DIR`), which it stops and resumes.
 
+#[path = "common/postgres.rs"]
+mod test_postgres;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 use tbsecrets::{ErrorCode, MasterKey, SecretStorage, SecretType, StorageOptions};
+use test_postgres::postgres_url;
 
 const T: &str = "tenant";
 const BOUND: Duration = Duration::from_secs(30);
@@ -29,8 +32,7 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn restart_fails_calls_with_storage_then_recovers_with_nothing_lost() {
-    let url = std::env::var("TBS_TEST_POSTGRES_URL")
-        .expect("TBS_TEST_POSTGRES_URL is not set: run ./scripts/test-all.sh");
+    let url = postgres_url();
     let location = format!("{url}?schema=restart_{}&pool_max=2", std::process::id());
     let mut options = StorageOptions::with_master_key(MasterKey::generate());
     options.busy_timeout = Duration::from_secs(2);

@@ -3,6 +3,8 @@
 //! database restored, the key check deleted, a foreign SQLite file. SQLite and PostgreSQL.
 
 mod common;
+#[path = "common/postgres.rs"]
+mod test_postgres;
 
 use common::*;
 use std::path::Path;
@@ -419,11 +421,10 @@ fn a_new_store_is_marked_as_ours() {
 
 mod postgres {
     use super::*;
+    use test_postgres::postgres_url;
 
     fn schema_url() -> (String, String) {
-        let url = std::env::var("TBS_TEST_POSTGRES_URL").unwrap_or_else(|_| {
-            panic!("TBS_TEST_POSTGRES_URL is not set: run ./scripts/test-all.sh")
-        });
+        let url = postgres_url();
         let schema = format!(
             "state_{}_{}",
             std::process::id(),
@@ -437,7 +438,7 @@ mod postgres {
     }
 
     fn raw(schema: &str) -> ::postgres::Client {
-        let url = std::env::var("TBS_TEST_POSTGRES_URL").unwrap();
+        let url = postgres_url();
         let mut client = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
         client
             .batch_execute(&format!("SET search_path TO {schema}"))

@@ -18,7 +18,7 @@ use super::buffer::json_buffer;
 use super::{
     tbs_buffer, tbs_format, tbs_role, tbs_secret_type, tbs_store, TBS_FORMAT_AUTO, TBS_FORMAT_JSON,
     TBS_FORMAT_TEXT, TBS_FORMAT_YAML, TBS_RESOLVE_MATERIALIZE_FILES, TBS_ROLE_CUSTOMER_USER,
-    TBS_ROLE_SERVICE, TBS_ROLE_SYS_ADMIN, TBS_ROLE_TENANT_ADMIN,
+    TBS_ROLE_SERVICE, TBS_ROLE_SYS_ADMIN, TBS_ROLE_TENANT_ADMIN, TBS_TYPE_TEXT, TBS_TYPE_TEXT_FILE,
 };
 use crate::access::Role;
 use crate::error::{Error, ErrorCode, Result};
@@ -150,14 +150,13 @@ impl FromC<(*const u8, usize)> for &str {
 /// A secret type: `TBS_TYPE_TEXT` or `TBS_TYPE_TEXT_FILE`.
 impl FromC<tbs_secret_type> for SecretType {
     unsafe fn from_c(value: tbs_secret_type, _what: &'static str) -> Result<Self> {
-        u8::try_from(value)
-            .ok()
-            .and_then(SecretType::from_u8)
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "unknown secret type {value}: expected TBS_TYPE_TEXT (0) or TBS_TYPE_TEXT_FILE (1)"
-                ))
-            })
+        match value {
+            TBS_TYPE_TEXT => Ok(SecretType::Text),
+            TBS_TYPE_TEXT_FILE => Ok(SecretType::TextFile),
+            other => Err(Error::invalid(format!(
+                "unknown secret type {other}: expected TBS_TYPE_TEXT (0) or TBS_TYPE_TEXT_FILE (1)"
+            ))),
+        }
     }
 }
 

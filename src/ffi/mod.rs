@@ -26,12 +26,6 @@ mod resolve;
 // After `resolve`: allow-listed sessions and resolving with message variables.
 mod scoped;
 
-pub use access::*;
-pub use open::*;
-pub use resolve::*;
-pub use scoped::*;
-pub use store::*;
-
 use args::{arg, Out};
 use boundary::{guard, guard_or};
 use status::status_name;
@@ -129,6 +123,8 @@ pub const TBS_RESOLVE_MATERIALIZE_FILES: u32 = 1;
 /// `tbs_references` and `tbs_store_track_references` accept (64 MiB): a longer length is
 /// `TBS_INVALID_ARGUMENT` before a byte of the document is read.
 pub const TBS_MAX_DOCUMENT_BYTES: usize = 67_108_864;
+// The header's number is the core's limit (a literal, so that cbindgen writes it out).
+const _: () = assert!(TBS_MAX_DOCUMENT_BYTES == crate::placeholder::MAX_DOCUMENT_BYTES);
 
 /// `expected_version` of `tbs_store_update_value` meaning "whatever the current version is"
 /// (no check-and-set). Versions start at 1.

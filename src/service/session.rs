@@ -2,7 +2,7 @@
 //! operation of a principal (deny by default), runs it, and writes the audit record —
 //! denied attempts included. The host's own calls ([`SecretStorage`] methods) run through a
 //! host session: not checked, still audited. The operations themselves are `Session`
-//! methods in the file of their concern (`secrets.rs`, `read.rs`, `resolve.rs`,
+//! methods in the file of their concern (`secrets.rs`, `read.rs`, `resolve/`,
 //! `references.rs`, `rotation.rs`, `audit.rs`), each run through `operation.rs`.
 
 use super::SecretStorage;
