@@ -6,6 +6,7 @@
 //! [`resolve_text`](super::resolve_text) on the whole text.
 
 use super::dynamic::Variables;
+use super::output::OutputBuffer;
 use super::resolve::Resolver;
 use super::scan::{MAX_BODY_BYTES, OPEN};
 use super::SecretSource;
@@ -106,14 +107,15 @@ where
 /// output of one chunk.
 struct Buffers {
     input: Zeroizing<Vec<u8>>,
-    output: Zeroizing<Vec<u8>>,
+    /// Wipes what it outgrows and what it holds when dropped.
+    output: OutputBuffer,
 }
 
 impl Buffers {
     fn new(chunk: usize) -> Self {
         Buffers {
             input: Zeroizing::new(vec![0; chunk + CARRY_BYTES]),
-            output: Zeroizing::new(Vec::with_capacity(chunk + chunk / 8)),
+            output: OutputBuffer::with_capacity(chunk + chunk / 8),
         }
     }
 }
@@ -176,14 +178,14 @@ fn pass<S: SecretSource + ?Sized>(
             |offset| base + offset,
             |piece| {
                 if output.is_some() {
-                    out.extend_from_slice(piece.as_bytes());
+                    out.push(piece);
                 }
             },
         )?;
         if let Some(output) = output.as_mut() {
             if !resolver.has_problems() {
                 output
-                    .write_all(out)
+                    .write_all(out.as_bytes())
                     .map_err(|e| Error::storage(format!("cannot write the result: {e}")))?;
             }
         }
