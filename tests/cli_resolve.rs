@@ -326,7 +326,12 @@ fn long_text_streams_with_placeholders_across_chunk_borders() {
     assert!(out.stdout == expected.as_bytes(), "stdout differs");
     let target = cli.path("big.out");
     let out = cli.run(
-        &["resolve", config.to_str().unwrap(), "-o", target.to_str().unwrap()],
+        &[
+            "resolve",
+            config.to_str().unwrap(),
+            "-o",
+            target.to_str().unwrap(),
+        ],
         None,
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -338,10 +343,18 @@ fn long_text_streams_with_placeholders_across_chunk_borders() {
     assert!(!out.status.success());
     assert!(out.stdout.is_empty(), "nothing on stdout after a failure");
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("gone") && !stderr.contains("s3cr3t"), "{stderr}");
+    assert!(
+        stderr.contains("gone") && !stderr.contains("s3cr3t"),
+        "{stderr}"
+    );
     let target = cli.path("broken.out");
     let out = cli.run(
-        &["resolve", broken.to_str().unwrap(), "-o", target.to_str().unwrap()],
+        &[
+            "resolve",
+            broken.to_str().unwrap(),
+            "-o",
+            target.to_str().unwrap(),
+        ],
         None,
     );
     assert!(!out.status.success());

@@ -39,8 +39,8 @@ pub use dynamic::{
 pub use json::{resolve_json, resolve_json_with};
 pub use references::{references, Reference};
 pub use resolve::{resolve_text, resolve_text_with};
-pub use stream::{resolve_text_stream, CHUNK_BYTES};
 pub use scan::{contains_placeholder, scan, Malformed, Placeholder, Scan, Token, OPEN};
+pub use stream::{resolve_text_stream, CHUNK_BYTES};
 pub use yaml::resolve_yaml;
 
 use crate::error::Error;

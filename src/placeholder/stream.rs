@@ -77,7 +77,14 @@ where
     let mut resolver = Resolver::with_variables(variables);
     let mut buffers = Buffers::new(chunk.max(8));
     let checked = if check_first {
-        let read = pass(&mut resolver, &mut buffers, open()?, None, max_bytes, source)?;
+        let read = pass(
+            &mut resolver,
+            &mut buffers,
+            open()?,
+            None,
+            max_bytes,
+            source,
+        )?;
         if resolver.has_problems() {
             resolver.finish()?;
             return Err(Error::internal("problems were found but not reported"));
@@ -284,7 +291,11 @@ mod tests {
         ];
         let mut texts = vec![String::new(), "plain".to_owned()];
         for (i, piece) in pieces.iter().enumerate() {
-            texts.push(format!("{}{piece}{}", "xé".repeat((i * 97) % 300), "xé".repeat(7)));
+            texts.push(format!(
+                "{}{piece}{}",
+                "xé".repeat((i * 97) % 300),
+                "xé".repeat(7)
+            ));
             texts.push(format!("{piece}{filler}{piece}"));
         }
         let good: String = pieces[..7].concat();
@@ -308,16 +319,40 @@ mod tests {
     fn invalid_utf8_and_limits_are_invalid_argument() {
         let mut out = Vec::new();
         let bad: &[u8] = b"abc \xff ${secret:a}";
-        let err = stream(&mut || Ok(bad), &mut out, true, usize::MAX, 8, &mut source(), None)
-            .unwrap_err();
+        let err = stream(
+            &mut || Ok(bad),
+            &mut out,
+            true,
+            usize::MAX,
+            8,
+            &mut source(),
+            None,
+        )
+        .unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidArgument);
         assert!(err.message().contains("not UTF-8 (at byte 4)"), "{err}");
         let cut = "é".as_bytes();
-        let err = stream(&mut || Ok(&cut[..1]), &mut out, false, 100, 8, &mut source(), None)
-            .unwrap_err();
+        let err = stream(
+            &mut || Ok(&cut[..1]),
+            &mut out,
+            false,
+            100,
+            8,
+            &mut source(),
+            None,
+        )
+        .unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidArgument);
-        let err = stream(&mut || Ok(&b"0123456789"[..]), &mut out, false, 9, 8, &mut source(), None)
-            .unwrap_err();
+        let err = stream(
+            &mut || Ok(&b"0123456789"[..]),
+            &mut out,
+            false,
+            9,
+            8,
+            &mut source(),
+            None,
+        )
+        .unwrap_err();
         assert!(err.message().contains("limit of 9 bytes"), "{err}");
         assert!(out.is_empty());
     }
@@ -327,11 +362,23 @@ mod tests {
         let mut reads = 0;
         let mut open = || {
             reads += 1;
-            Ok(if reads == 1 { &b"ab ${secret:a}"[..] } else { &b"ab ${secret:a} more"[..] })
+            Ok(if reads == 1 {
+                &b"ab ${secret:a}"[..]
+            } else {
+                &b"ab ${secret:a} more"[..]
+            })
         };
         let mut out = Vec::new();
-        let err = stream(&mut open, &mut out, true, usize::MAX, 8, &mut source(), None)
-            .unwrap_err();
+        let err = stream(
+            &mut open,
+            &mut out,
+            true,
+            usize::MAX,
+            8,
+            &mut source(),
+            None,
+        )
+        .unwrap_err();
         assert_eq!(err.code(), ErrorCode::InvalidArgument);
         assert!(err.message().contains("changed"), "{err}");
     }

@@ -1,13 +1,16 @@
 //! The commands that write or resolve secrets and need more than a line: `put` and `resolve`.
 
 use super::io::{open_file, read_text, read_value};
-use std::io::Write;
 use super::{admin, open_existing_with, principal};
 use crate::args::Global;
 use crate::render;
+use std::io::Write;
 use std::path::Path;
 use tbsecrets::placeholder::{VariableSource, Variables};
-use tbsecrets::{write_private_atomically, write_private_atomically_with, DocumentFormat, MaterializeOptions, ResolveOptions};
+use tbsecrets::{
+    write_private_atomically, write_private_atomically_with, DocumentFormat, MaterializeOptions,
+    ResolveOptions,
+};
 use tbsecrets::{Error, ErrorCode, Limits, Result, Role, SecretType, Session};
 use zeroize::Zeroizing;
 
