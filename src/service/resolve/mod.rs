@@ -232,10 +232,8 @@ impl Session<'_> {
         write_private_atomically(output, resolved.as_bytes())
     }
 
-    /// The one resolve operation (needs RESOLVE): `document` (text, JSON or YAML) resolved for this
-    /// actor, the paths of the files it materialised (each once per call, whether or not the
-    /// call succeeds) added to `materialized`. One batched audit record per distinct secret
-    /// used; a failed call is one record naming the secrets it could not substitute (synced).
+    /// A whole `document` (text, JSON or YAML) resolved for this actor through
+    /// [`run_resolve`](Session::run_resolve).
     fn resolve<'t>(
         &self,
         tenant: &str,
@@ -280,8 +278,11 @@ impl Session<'_> {
         })
     }
 
-    /// Runs one resolve (`run`, given the store as the source of values) with the checks and
-    /// audit records every resolve has.
+    /// The one resolve operation (needs RESOLVE): `run` resolves with the store as its source
+    /// of values; the paths of the files it materialised (each once per call, whether or not
+    /// the call succeeds) are added to `materialized`. One batched audit record per distinct
+    /// secret used; a failed call is one record naming the secrets it could not substitute
+    /// (synced).
     fn run_resolve<T>(
         &self,
         tenant: &str,
