@@ -126,6 +126,10 @@ fn resolve_text_bench(c: &mut Criterion) {
     group.bench_function("reference_copy_only_to_owned", |b| {
         b.iter(|| black_box(&text).to_owned())
     });
+    let finder = memchr::memmem::Finder::new("${secret:");
+    group.bench_function("baseline_memmem_scan", |b| {
+        b.iter(|| finder.find_iter(black_box(text.as_bytes())).count())
+    });
     group.bench_function("baseline_naive_memmem_replace", |b| {
         b.iter(|| naive_replace(black_box(&text), &map))
     });
@@ -158,6 +162,51 @@ fn big_rule_chain() -> String {
     let repeated: Vec<Value> = (0..copies).flat_map(|_| nodes.iter().cloned()).collect();
     chain["metadata"]["nodes"] = Value::Array(repeated);
     serde_json::to_string_pretty(&chain).unwrap()
+}
+
+/// A 10 MiB JSON document with 6 placeholders, built like the Java benchmark's
+/// (`BenchFixtures.json10MiBFewPlaceholders`): root rule chains with the REST-call node
+/// configuration at the start, the middle and the end.
+fn json_10mib_few_placeholders() -> String {
+    let chain = fixture("root_rule_chain.json");
+    let rest = fixture("rest_api_call_node.json");
+    let mut out = format!("[\n{rest}");
+    let mut middle = false;
+    while out.len() < 10 * MIB {
+        out.push_str(",\n");
+        out.push_str(&chain);
+        if !middle && out.len() > 5 * MIB {
+            out.push_str(",\n");
+            out.push_str(&rest);
+            middle = true;
+        }
+    }
+    format!("{out},\n{rest}\n]\n")
+}
+
+/// Goal 3 of issue 15: JSON resolution of 10 MiB with few placeholders against a bare
+/// `memchr::memmem` scan of the same buffer and `serde_json`'s validation alone.
+fn resolve_json_10mib_bench(c: &mut Criterion) {
+    let doc = json_10mib_few_placeholders();
+    let secrets = fixture_secrets();
+    let resolved = resolve_json(&doc, &mut MapSource::new(secrets.clone())).unwrap();
+    serde_json::from_str::<serde::de::IgnoredAny>(&resolved).unwrap();
+    let mut group = c.benchmark_group("resolve_json_10MiB_6_placeholders");
+    group.throughput(Throughput::Bytes(doc.len() as u64));
+    let finder = memchr::memmem::Finder::new("${secret:");
+    group.bench_function("baseline_memmem_scan", |b| {
+        b.iter(|| finder.find_iter(black_box(doc.as_bytes())).count())
+    });
+    group.bench_function("baseline_serde_json_validate_only", |b| {
+        b.iter(|| serde_json::from_str::<serde::de::IgnoredAny>(black_box(&doc)).unwrap())
+    });
+    group.bench_function("resolve_json", |b| {
+        b.iter(|| {
+            let mut source = MapSource::new(secrets.clone());
+            resolve_json(black_box(&doc), &mut source).unwrap().len()
+        })
+    });
+    group.finish();
 }
 
 fn resolve_json_bench(c: &mut Criterion) {
@@ -279,6 +328,7 @@ criterion_group!(
     scan,
     resolve_text_bench,
     resolve_json_bench,
+    resolve_json_10mib_bench,
     adversarial_bench
 );
 criterion_main!(benches);

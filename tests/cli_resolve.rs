@@ -297,3 +297,72 @@ fn resolve_to_a_file_confirms_as_json_and_json_needs_a_file() {
         "{err}"
     );
 }
+
+/// A text longer than the CLI's read chunk (1 MiB) is streamed: placeholders on either side of
+/// every chunk border resolve as in a small file, to stdout and to `-o`; a problem near the end
+/// writes nothing to stdout and leaves no output file.
+#[test]
+fn long_text_streams_with_placeholders_across_chunk_borders() {
+    let cli = Cli::new();
+    cli.put("pw", "text", b"s3cr3t");
+    let line = "é${deviceName} $${secret:pw} ${secret:pw} ".repeat(1000);
+    let mut doc = String::new();
+    let mut expected = String::new();
+    while doc.len() < 3 * 1024 * 1024 + 500 {
+        doc.push_str(&line);
+        doc.push('\n');
+    }
+    for piece in doc.split_inclusive('\n') {
+        expected.push_str(
+            &piece
+                .replace("$${secret:pw}", "\u{0}")
+                .replace("${secret:pw}", "s3cr3t")
+                .replace('\u{0}', "${secret:pw}"),
+        );
+    }
+    let config = cli.write("big.txt", &doc);
+    let out = cli.run(&["resolve", config.to_str().unwrap()], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.stdout == expected.as_bytes(), "stdout differs");
+    let target = cli.path("big.out");
+    let out = cli.run(
+        &[
+            "resolve",
+            config.to_str().unwrap(),
+            "-o",
+            target.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(std::fs::read(&target).unwrap() == expected.as_bytes());
+    assert_eq!(mode(&target), 0o600);
+
+    let broken = cli.write("broken.txt", &format!("{doc}${{secret:gone}}"));
+    let out = cli.run(&["resolve", broken.to_str().unwrap()], None);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "nothing on stdout after a failure");
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("gone") && !stderr.contains("s3cr3t"),
+        "{stderr}"
+    );
+    let target = cli.path("broken.out");
+    let out = cli.run(
+        &[
+            "resolve",
+            broken.to_str().unwrap(),
+            "-o",
+            target.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(!target.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(cli.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary file left behind");
+}

@@ -19,12 +19,14 @@
 mod dynamic;
 mod json;
 mod json_string;
+mod json_validate;
 #[cfg(test)]
 mod linear_tests;
 mod output;
 mod references;
 mod resolve;
 mod scan;
+mod stream;
 #[cfg(test)]
 mod test_support;
 mod work;
@@ -38,6 +40,7 @@ pub use json::{resolve_json, resolve_json_with};
 pub use references::{references, Reference};
 pub use resolve::{resolve_text, resolve_text_with};
 pub use scan::{contains_placeholder, scan, Malformed, Placeholder, Scan, Token, OPEN};
+pub use stream::{resolve_text_stream, CHUNK_BYTES};
 pub use yaml::resolve_yaml;
 
 use crate::error::Error;

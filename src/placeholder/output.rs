@@ -26,6 +26,16 @@ impl OutputBuffer {
         self.0.push_str(s);
     }
 
+    /// The contents so far.
+    pub(crate) fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+
+    /// Empties the buffer, keeping (and later overwriting) its capacity.
+    pub(crate) fn clear(&mut self) {
+        self.0.clear();
+    }
+
     /// The contents, now the caller's.
     pub(crate) fn into_string(mut self) -> String {
         std::mem::take(&mut self.0)

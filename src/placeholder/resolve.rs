@@ -8,7 +8,6 @@ use super::{Fetched, SecretSource};
 use crate::error::{Error, ErrorCode, PlaceholderProblem};
 use crate::Result;
 use std::borrow::Cow;
-use std::collections::hash_map::Entry;
 
 /// Resolves every placeholder of `text` against `source` and turns every escape `$${secret:`
 /// into `${secret:`.
@@ -54,7 +53,9 @@ pub fn resolve_text_with<'a, S: SecretSource + ?Sized>(
 /// it (zeroized) unless [`finish`](Resolver::finish) succeeds.
 #[derive(Default)]
 pub(crate) struct Resolver<'t> {
-    fetched: foldhash::HashMap<&'t str, Fetched>,
+    /// The answers for plain names (owned keys: a streamed text's pieces do not outlive the
+    /// call).
+    fetched: foldhash::HashMap<Box<str>, Fetched>,
     /// The answers for filled per-message names (kept apart: a plain and a filled name are
     /// looked up under different rules).
     filled: foldhash::HashMap<String, Fetched>,
@@ -78,12 +79,43 @@ impl<'t> Resolver<'t> {
     pub(crate) fn resolve<S: SecretSource + ?Sized>(
         &mut self,
         source: &mut S,
-        text: &'t str,
+        text: &str,
+        locate: impl Fn(usize) -> usize,
+        write: impl FnMut(&str),
+    ) -> Result<()> {
+        self.resolve_part(source, text, text.len(), locate, write)
+            .map(drop)
+    }
+
+    /// Like [`resolve`](Resolver::resolve) for a piece of a longer text: only the `${secret:`
+    /// openers that start before `limit` are handled, and output is written up to the returned
+    /// offset, where the caller goes on (with the rest of `text` in front of what follows). The
+    /// offset is a character boundary at or before `limit` unless a handled token ends after
+    /// it, and never just after a `$` (which could escape an opener that follows). With
+    /// `limit == text.len()` all of `text` is handled.
+    pub(crate) fn resolve_part<S: SecretSource + ?Sized>(
+        &mut self,
+        source: &mut S,
+        text: &str,
+        limit: usize,
         locate: impl Fn(usize) -> usize,
         mut write: impl FnMut(&str),
-    ) -> Result<()> {
+    ) -> Result<usize> {
         let mut pos = 0;
+        let mut stop = text.len();
+        // Just past the `$` of the last opener handled: the carried rest starts after it.
+        let mut handled = 0;
         for token in scan(text) {
+            let (start, opener) = match &token {
+                Token::Placeholder(p) => (p.offset, p.offset),
+                Token::Escape { offset } => (*offset, offset + 1),
+                Token::Malformed(m) => (m.offset, m.offset),
+            };
+            if limit < text.len() && opener >= limit {
+                stop = start;
+                break;
+            }
+            handled = opener + 1;
             match token {
                 Token::Placeholder(p) => {
                     let clean = self.problems.is_empty();
@@ -112,10 +144,27 @@ impl<'t> Resolver<'t> {
                 }
             }
         }
-        if self.problems.is_empty() {
-            write(&text[pos..]);
+        let mut end = text.len();
+        if limit < text.len() {
+            // Tokens never overlap, so `pos <= stop`.
+            end = limit.max(pos).min(stop);
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            if text.as_bytes().get(end.wrapping_sub(1)) == Some(&b'$') {
+                end -= 1;
+            }
+            end = end.max(pos).max(handled);
         }
-        Ok(())
+        if self.problems.is_empty() {
+            write(&text[pos..end]);
+        }
+        Ok(end)
+    }
+
+    /// Whether a problem has been found so far.
+    pub(crate) fn has_problems(&self) -> bool {
+        !self.problems.is_empty()
     }
 
     /// The replacement of `p`, fetching its name on first use; `None` after recording a
@@ -123,7 +172,7 @@ impl<'t> Resolver<'t> {
     fn replacement<S: SecretSource + ?Sized>(
         &mut self,
         source: &mut S,
-        p: &Placeholder<'t>,
+        p: &Placeholder<'_>,
         locate: impl Fn(usize) -> usize,
     ) -> Result<Option<&str>> {
         let mut filled_name = None;
@@ -156,9 +205,13 @@ impl<'t> Resolver<'t> {
                 None => return Err(crate::Error::internal("a filled name went missing")),
             }
         } else {
-            match self.fetched.entry(p.name) {
-                Entry::Occupied(entry) => entry.into_mut(),
-                Entry::Vacant(entry) => entry.insert(source.fetch(p.name)?),
+            if !self.fetched.contains_key(p.name) {
+                let fetched = source.fetch(p.name)?;
+                self.fetched.insert(p.name.into(), fetched);
+            }
+            match self.fetched.get(p.name) {
+                Some(fetched) => fetched,
+                None => return Err(crate::Error::internal("a fetched name went missing")),
             }
         };
         let (code, reason) = match fetched {

@@ -15,7 +15,7 @@ pub const OPEN: &str = "${secret:";
 /// Longest possible text between [`OPEN`] and the closing `}`: a name of 255 four-byte
 /// characters and the longest type suffix. Bounds the search for `}` so that many unclosed
 /// placeholders cost linear, not quadratic, time.
-const MAX_BODY_BYTES: usize = MAX_NAME_CHARS * 4 + ";type:TEXT_FILE".len();
+pub(crate) const MAX_BODY_BYTES: usize = MAX_NAME_CHARS * 4 + ";type:TEXT_FILE".len();
 
 static OPEN_FINDER: LazyLock<Finder<'static>> = LazyLock::new(|| Finder::new(OPEN));
 

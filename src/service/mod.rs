@@ -29,7 +29,9 @@ pub use materialize::MaterializeOptions;
 pub use migrate::{migrate, MigrationReport};
 pub use options::StorageOptions;
 pub use references::{validate_source_id, MAX_SOURCE_ID_BYTES};
-pub use resolve::{write_private_atomically, DocumentFormat, ResolveOptions};
+pub use resolve::{
+    write_private_atomically, write_private_atomically_with, DocumentFormat, ResolveOptions,
+};
 pub use rotation::RotationReport;
 pub use session::Session;
 pub use value::SecretValue;

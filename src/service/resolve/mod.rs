@@ -232,10 +232,8 @@ impl Session<'_> {
         write_private_atomically(output, resolved.as_bytes())
     }
 
-    /// The one resolve operation (needs RESOLVE): `document` (text, JSON or YAML) resolved for this
-    /// actor, the paths of the files it materialised (each once per call, whether or not the
-    /// call succeeds) added to `materialized`. One batched audit record per distinct secret
-    /// used; a failed call is one record naming the secrets it could not substitute (synced).
+    /// A whole `document` (text, JSON or YAML) resolved for this actor through
+    /// [`run_resolve`](Session::run_resolve).
     fn resolve<'t>(
         &self,
         tenant: &str,
@@ -244,6 +242,54 @@ impl Session<'_> {
         options: ResolveOptions,
         materialized: &mut Vec<String>,
     ) -> Result<Cow<'t, str>> {
+        let variables = options.variables;
+        self.run_resolve(tenant, options, materialized, |source| match syntax {
+            Syntax::Json => placeholder::resolve_json_with(document, source, variables),
+            Syntax::Yaml => placeholder::resolve_yaml(document, source),
+            Syntax::Text => placeholder::resolve_text_with(document, source, variables),
+        })
+    }
+
+    /// Resolves the text that `open` reads, in chunks, into `output` (memory stays bounded
+    /// whatever the text's length); needs RESOLVE. Returns the number of bytes read. With
+    /// `check_first` the text is read twice and nothing is written unless every placeholder
+    /// resolves; without it, what was written before a failure is the caller's to discard
+    /// (e.g. a temporary file). The same audit and rules as [`Session::resolve_str`]; a text
+    /// over [`placeholder::MAX_DOCUMENT_BYTES`] is INVALID_ARGUMENT. See
+    /// [`placeholder::resolve_text_stream`].
+    pub fn resolve_text_stream<R: std::io::Read, W: Write>(
+        &self,
+        tenant: &str,
+        open: impl FnMut() -> Result<R>,
+        output: &mut W,
+        check_first: bool,
+        options: ResolveOptions,
+    ) -> Result<u64> {
+        let variables = options.variables;
+        self.run_resolve(tenant, options, &mut Vec::new(), |source| {
+            placeholder::resolve_text_stream(
+                open,
+                output,
+                check_first,
+                placeholder::MAX_DOCUMENT_BYTES,
+                source,
+                variables,
+            )
+        })
+    }
+
+    /// The one resolve operation (needs RESOLVE): `run` resolves with the store as its source
+    /// of values; the paths of the files it materialised (each once per call, whether or not
+    /// the call succeeds) are added to `materialized`. One batched audit record per distinct
+    /// secret used; a failed call is one record naming the secrets it could not substitute
+    /// (synced).
+    fn run_resolve<T>(
+        &self,
+        tenant: &str,
+        options: ResolveOptions,
+        materialized: &mut Vec<String>,
+        run: impl FnOnce(&mut StoreSource<'_>) -> Result<T>,
+    ) -> Result<T> {
         let store = self.allow(&resolve_op(tenant))?;
         if let Err(e) = store.ensure_open().and_then(|()| validate_tenant(tenant)) {
             if e.code() != ErrorCode::Closed {
@@ -267,15 +313,7 @@ impl Session<'_> {
             fetched: Vec::new(),
             materialized: Vec::new(),
         };
-        let result = match syntax {
-            Syntax::Json => {
-                placeholder::resolve_json_with(document, &mut source, options.variables)
-            }
-            Syntax::Yaml => placeholder::resolve_yaml(document, &mut source),
-            Syntax::Text => {
-                placeholder::resolve_text_with(document, &mut source, options.variables)
-            }
-        };
+        let result = run(&mut source);
         materialized.append(&mut source.materialized);
         match &result {
             Ok(_) => {
@@ -354,6 +392,16 @@ pub(super) fn read_document(path: &Path) -> Result<String> {
 /// The temporary file is named `.tbsecrets-<pid>-<random>.tmp`; one that a killed process left
 /// behind (its pid gone, owned by this user) is removed by the next write into that directory.
 pub fn write_private_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_private_atomically_with(path, |file| Ok(file.write_all(bytes)?))
+}
+
+/// [`write_private_atomically`] with the contents written by `write` into the temporary file
+/// (for a result streamed in pieces). If `write` fails, the temporary file is removed and
+/// `path` is left as it was.
+pub fn write_private_atomically_with(
+    path: &Path,
+    write: impl FnOnce(&mut std::fs::File) -> Result<()>,
+) -> Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -366,7 +414,7 @@ pub fn write_private_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
         .permissions(std::fs::Permissions::from_mode(0o600))
         .tempfile_in(dir)
         .map_err(|e| Error::storage(format!("cannot create a file in {}: {e}", dir.display())))?;
-    tmp.write_all(bytes)?;
+    write(tmp.as_file_mut())?;
     tmp.as_file().sync_all()?;
     tmp.persist(path)
         .map_err(|e| Error::storage(format!("cannot write {}: {}", path.display(), e.error)))?;

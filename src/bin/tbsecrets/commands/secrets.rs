@@ -1,12 +1,16 @@
 //! The commands that write or resolve secrets and need more than a line: `put` and `resolve`.
 
-use super::io::{read_text, read_value};
+use super::io::{open_file, read_text, read_value};
 use super::{admin, open_existing_with, principal};
 use crate::args::Global;
 use crate::render;
+use std::io::Write;
 use std::path::Path;
 use tbsecrets::placeholder::{VariableSource, Variables};
-use tbsecrets::{write_private_atomically, DocumentFormat, MaterializeOptions, ResolveOptions};
+use tbsecrets::{
+    write_private_atomically, write_private_atomically_with, DocumentFormat, MaterializeOptions,
+    ResolveOptions,
+};
 use tbsecrets::{Error, ErrorCode, Limits, Result, Role, SecretType, Session};
 use zeroize::Zeroizing;
 
@@ -55,7 +59,31 @@ pub(super) fn resolve(
         variables: (!variables.is_empty()).then_some(&variables),
     };
     let service = store.session(principal(g, Role::Service)?);
-    let resolved = Zeroizing::new(service.resolve_file(&g.tenant, file, format, options)?);
+    // Text from a regular file is streamed (memory stays bounded); JSON and YAML are checked
+    // as whole documents, so they are read whole.
+    let streamed = !format.is_json(file) && !format.is_yaml(file) && is_regular_file(file);
+    let mut resolved = Zeroizing::new(String::new());
+    if streamed {
+        let open = || open_file(file, &file.display().to_string());
+        match output {
+            // One pass into the temporary file, which is dropped if resolution fails.
+            Some(path) => write_private_atomically_with(path, |out| {
+                service
+                    .resolve_text_stream(&g.tenant, open, out, false, options)
+                    .map(drop)
+            })?,
+            // Checked in a first pass, so that nothing reaches stdout unless all resolves.
+            None => {
+                let mut stdout = std::io::stdout().lock();
+                service.resolve_text_stream(&g.tenant, open, &mut stdout, true, options)?;
+                stdout
+                    .flush()
+                    .map_err(|e| Error::storage(format!("cannot write the result: {e}")))?;
+            }
+        }
+    } else {
+        *resolved = service.resolve_file(&g.tenant, file, format, options)?;
+    }
     if let Some(source) = source {
         // Recording references is management: TENANT_ADMIN unless --as says otherwise.
         admin(&store, g)?.track_references(&g.tenant, source, &read_text(file)?)?;
@@ -63,7 +91,9 @@ pub(super) fn resolve(
     store.close()?;
     match output {
         Some(path) => {
-            write_private_atomically(path, resolved.as_bytes())?;
+            if !streamed {
+                write_private_atomically(path, resolved.as_bytes())?;
+            }
             let done = render::Resolved {
                 action: "resolved",
                 file: file.display().to_string(),
@@ -81,8 +111,15 @@ pub(super) fn resolve(
                 )
             })
         }
-        None => Ok(resolved.as_bytes().to_vec()),
+        // Streamed: already on stdout.
+        None if streamed => Ok(Vec::new()),
+        None => Ok(std::mem::take(&mut *resolved).into_bytes()),
     }
+}
+
+/// Whether `path` is a regular file (which can be read twice), not a pipe or a device.
+fn is_regular_file(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.is_file())
 }
 
 /// Creates the secret or adds a version, reading the value from `file` or stdin once its type
