@@ -19,7 +19,6 @@
 mod dynamic;
 mod json;
 mod json_string;
-mod json_validate;
 #[cfg(test)]
 mod linear_tests;
 mod output;
