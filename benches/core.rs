@@ -211,7 +211,7 @@ fn bench_create(c: &mut Criterion) {
                 .expect("create")
         })
     });
-    for threads in [1usize, 4] {
+    for threads in [1usize, 4, 8] {
         group.bench_with_input(
             BenchmarkId::new("threads", threads),
             &threads,

@@ -1,11 +1,12 @@
 //! PostgreSQL backend benchmarks, each with its baseline in the same run:
 //! - `warm_get/postgres` vs `warm_get/sqlite`: the cache, not the database, serves hot reads;
 //! - `uncached_get/postgres` (and `/sqlite`): a read that goes to the database every time;
-//! - `create_4_threads/postgres` (and `/sqlite`): creates per second from 4 client threads.
+//! - `create_threads/postgres/8` vs `create_threads/postgres/1` (and `/sqlite/*`): creates per
+//!   second from 8 client threads against one (group commit).
 //!
 //! Uses `TBS_TEST_POSTGRES_URL`, or starts a throwaway server with scripts/pg-test-server.sh.
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -119,38 +120,41 @@ fn benches(c: &mut Criterion) {
     });
     group.finish();
 
-    let mut group = c.benchmark_group("create_4_threads");
+    let mut group = c.benchmark_group("create_threads");
     group.sample_size(10);
     group.throughput(Throughput::Elements(1));
     let counter = AtomicU64::new(0);
     for (name, store) in [("sqlite", &sqlite), ("postgres", &postgres)] {
-        group.bench_function(name, |b| {
-            b.iter_custom(|iters| {
-                let per_thread = (iters as usize).div_ceil(4);
-                let start = Instant::now();
-                std::thread::scope(|scope| {
-                    for t in 0..4 {
-                        let store = store.clone();
-                        let counter = &counter;
-                        scope.spawn(move || {
-                            for _ in 0..per_thread {
-                                let n = counter.fetch_add(1, Ordering::Relaxed);
-                                store
-                                    .create(
-                                        &format!("t{t}"),
-                                        &format!("s{n}"),
-                                        SecretType::Text,
-                                        b"v",
-                                        "",
-                                    )
-                                    .unwrap();
-                            }
-                        });
-                    }
-                });
-                start.elapsed() * iters as u32 / (per_thread * 4) as u32
-            })
-        });
+        for threads in [1usize, 8] {
+            group.bench_with_input(BenchmarkId::new(name, threads), &threads, |b, &threads| {
+                b.iter_custom(|iters| {
+                    let per_thread = (iters as usize).div_ceil(threads);
+                    let start = Instant::now();
+                    std::thread::scope(|scope| {
+                        for t in 0..threads {
+                            let store = store.clone();
+                            let counter = &counter;
+                            scope.spawn(move || {
+                                for _ in 0..per_thread {
+                                    let n = counter.fetch_add(1, Ordering::Relaxed);
+                                    store
+                                        .create(
+                                            &format!("t{t}"),
+                                            &format!("s{n}"),
+                                            SecretType::Text,
+                                            b"v",
+                                            "",
+                                        )
+                                        .unwrap();
+                                }
+                            });
+                        }
+                    });
+                    // Time per create, so "thrpt" reads as creates per second.
+                    start.elapsed() * iters as u32 / (per_thread * threads) as u32
+                })
+            });
+        }
     }
     group.finish();
 }

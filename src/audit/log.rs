@@ -233,8 +233,12 @@ impl AuditLog {
 }
 
 /// The lines that follow record `after`: from `fresh` when it continues right there, else
-/// from the store's outbox (which holds every record not yet pruned, `fresh` included).
+/// from the store's outbox (which holds every record not yet pruned, `fresh` included) — up
+/// to the last of `fresh` only: a later record may belong to a change committed since whose
+/// sync has not returned yet (group commit), and the log must never get ahead of what is
+/// durable in the store. That change delivers it itself.
 fn lines_after(store: &mut dyn Store, after: u64, fresh: &[SealedLine]) -> Result<String> {
+    let upto = fresh.last().map_or(u64::MAX, |(seq, _)| *seq);
     let mut lines = String::new();
     if let Some((first, _)) = fresh.first() {
         if *first <= after + 1 {
@@ -251,6 +255,9 @@ fn lines_after(store: &mut dyn Store, after: u64, fresh: &[SealedLine]) -> Resul
         let page = store.outbox_after(from, BACKLOG_PAGE)?;
         let full = page.len() == BACKLOG_PAGE;
         for (seq, line) in page {
+            if seq > upto {
+                return Ok(lines);
+            }
             lines.push_str(&line);
             if !line.ends_with('\n') {
                 lines.push('\n');

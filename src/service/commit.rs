@@ -78,6 +78,11 @@ impl Change {
 
 impl SecretStorage {
     /// Runs `f` as one change in its own transaction on a connection of the backend.
+    ///
+    /// Group commit: the connection is released before the commit is made durable, so that
+    /// writers of other threads commit meanwhile and one sync covers them all
+    /// ([`crate::store::Backend::sync_commits`]). The change is reported committed, its
+    /// anchor raised and its records delivered only once that sync has returned.
     pub(super) fn commit<T>(
         &self,
         scope: &str,
@@ -85,8 +90,18 @@ impl SecretStorage {
         f: impl FnMut(&mut dyn Store, &mut Change) -> Result<T>,
     ) -> Result<T> {
         let mut conn = self.backend.connection()?;
-        let result = self.commit_on(conn.store(), scope, change, f);
-        drop(conn);
+        let transacted = self.transact(conn.store(), scope, change, f, true);
+        let result = match transacted {
+            Ok((committed, None)) => Ok(self.finish(conn.store(), committed)),
+            Ok((committed, Some(ticket))) => {
+                drop(conn);
+                self.backend.sync_commits(ticket).and_then(|()| {
+                    let mut conn = self.backend.connection()?;
+                    Ok(self.finish(conn.store(), committed))
+                })
+            }
+            Err(e) => Err(e),
+        };
         self.notify_sink();
         result
     }
@@ -108,10 +123,24 @@ impl SecretStorage {
         store: &mut dyn Store,
         scope: &str,
         change: &mut Change,
-        mut f: impl FnMut(&mut dyn Store, &mut Change) -> Result<T>,
+        f: impl FnMut(&mut dyn Store, &mut Change) -> Result<T>,
     ) -> Result<T> {
+        let (committed, _) = self.transact(store, scope, change, f, false)?;
+        Ok(self.finish(store, committed))
+    }
+
+    /// The transaction of [`SecretStorage::commit_on`]; with `deferred`, its commit may wait
+    /// for its sync in [`crate::store::Backend::sync_commits`] with the returned ticket.
+    fn transact<T>(
+        &self,
+        store: &mut dyn Store,
+        scope: &str,
+        change: &mut Change,
+        mut f: impl FnMut(&mut dyn Store, &mut Change) -> Result<T>,
+        deferred: bool,
+    ) -> Result<(Committed<T>, Option<u64>)> {
         let mut outcome = None;
-        store.with_write_lock(scope, &mut |tx| {
+        let mut body = |tx: &mut dyn Store| {
             let mut state = self.locked_state(tx)?;
             if let Some(base) = &change.continue_from {
                 state.counter = state.counter.max(base.counter);
@@ -148,16 +177,34 @@ impl SecretStorage {
                 None => None,
             };
             tx.put_meta(STATE_KEY, &state.encode(&self.state_key))?;
-            outcome = Some((value, state, sealed, pruned));
+            outcome = Some(Committed {
+                value,
+                state,
+                sealed,
+                pruned,
+            });
             Ok(())
-        })?;
-        let (value, state, sealed, pruned) =
+        };
+        let ticket = if deferred {
+            store.with_write_lock_deferred(scope, &mut body)?
+        } else {
+            store.with_write_lock(scope, &mut body)?;
+            None
+        };
+        let committed =
             outcome.ok_or_else(|| Error::internal("the change committed without its result"))?;
-        if let (Some(audit), Some(through)) = (&self.audit, pruned) {
+        Ok((committed, ticket))
+    }
+
+    /// What follows a durable commit: the outbox rows it pruned are noted, the anchor is
+    /// raised and the records are delivered (a failure there is kept for
+    /// [`SecretStorage::audit_delivery_error`]).
+    fn finish<T>(&self, store: &mut dyn Store, committed: Committed<T>) -> T {
+        if let (Some(audit), Some(through)) = (&self.audit, committed.pruned) {
             audit.pruned(through);
         }
-        self.after_commit(store, &state, &sealed);
-        Ok(value)
+        self.after_commit(store, &committed.state, &committed.sealed);
+        committed.value
     }
 
     /// Raises the anchor and delivers the records of a committed change.
@@ -329,6 +376,15 @@ impl SecretStorage {
         });
         self.commit_on(store, STATE_SCOPE, &mut change, |_, _| Ok(()))
     }
+}
+
+/// A committed change: its result, the state it committed and its sealed records.
+struct Committed<T> {
+    value: T,
+    state: StoreState,
+    sealed: Vec<SealedLine>,
+    /// The outbox rows up to this record were dropped with it.
+    pruned: Option<u64>,
 }
 
 fn missing_state() -> Error {

@@ -161,6 +161,13 @@ pub trait Backend: Send + Sync {
     /// A cheap token that changes whenever anyone may have committed. `None` means the
     /// backend cannot tell right now (e.g. its notification link is down): read through.
     fn change_token(&self) -> Option<Fingerprint>;
+    /// Returns once every commit up to `ticket` (from [`Store::with_write_lock_deferred`]) is
+    /// durable, sharing one sync with the writers that wait at the same time (group commit).
+    /// Call it with no connection held.
+    fn sync_commits(&self, ticket: u64) -> Result<()> {
+        let _ = ticket;
+        Ok(())
+    }
 }
 
 /// A borrowed connection.
@@ -293,6 +300,17 @@ pub trait Store: SecretRows + KeyRows + ReferenceRows + DumpRows + Send {
         scope: &str,
         f: &mut dyn FnMut(&mut dyn Store) -> Result<()>,
     ) -> Result<()>;
+    /// [`Store::with_write_lock`] whose commit may leave its sync to
+    /// [`Backend::sync_commits`], so that concurrent writers share one: returns the ticket to
+    /// pass there (`None`: the commit is durable already). The change is visible once this
+    /// returns but must not be reported committed before `sync_commits` has returned.
+    fn with_write_lock_deferred(
+        &mut self,
+        scope: &str,
+        f: &mut dyn FnMut(&mut dyn Store) -> Result<()>,
+    ) -> Result<Option<u64>> {
+        self.with_write_lock(scope, f).map(|()| None)
+    }
 }
 
 impl Page<StoredSecret> {

@@ -22,6 +22,8 @@ use crate::store::Store;
 use postgres::types::ToSql;
 use postgres::{Client, Row, Statement};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// The notification channel of a schema.
 pub fn channel_of(schema: &str) -> String {
@@ -47,6 +49,8 @@ pub struct PgManager {
     config: postgres::Config,
     tls: MakeTlsConnector,
     schema: String,
+    /// Changes in flight on the pool's connections (group commit, see `run_write_locked`).
+    writers: Arc<AtomicUsize>,
 }
 
 impl PgManager {
@@ -56,6 +60,7 @@ impl PgManager {
             config,
             tls,
             schema,
+            writers: Arc::default(),
         }
     }
 }
@@ -78,6 +83,7 @@ impl r2d2::ManageConnection for PgManager {
             channel: channel_of(&self.schema),
             statements: HashMap::new(),
             write_locked: false,
+            writers: self.writers.clone(),
         })
     }
 
@@ -98,6 +104,8 @@ pub struct PgConnection {
     statements: HashMap<&'static str, Statement>,
     /// Whether `with_write_lock` holds a transaction that the methods join.
     write_locked: bool,
+    /// Changes in flight on the pool's connections.
+    writers: Arc<AtomicUsize>,
 }
 
 impl PgConnection {
@@ -217,15 +225,29 @@ impl PgConnection {
 
     /// Runs `f` inside one transaction holding the advisory lock of `scope`
     /// (`Store::with_write_lock`); the methods `f` calls join it through savepoints.
+    ///
+    /// With `deferred` and other changes in flight on the pool, the transaction commits with
+    /// `synchronous_commit = off`: its locks (the state row serialises every change) go at
+    /// once instead of after the WAL flush, and the caller makes it durable with
+    /// [`PgConnection::flush_wal`] (group commit: PostgreSQL flushes the WAL of every waiting
+    /// backend at once). Returns whether the commit still needs that flush.
     pub(super) fn run_write_locked(
         &mut self,
         scope: &str,
+        deferred: bool,
         f: &mut dyn FnMut(&mut dyn Store) -> Result<()>,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         if self.write_locked {
-            return f(self);
+            return f(self).map(|()| false);
         }
-        self.client.batch_execute("BEGIN").map_err(storage)?;
+        let in_flight = InFlight::enter(self.writers.clone());
+        let defer = deferred && in_flight.others > 0;
+        let begin = if defer {
+            "BEGIN; SET LOCAL synchronous_commit = off"
+        } else {
+            "BEGIN"
+        };
+        self.client.batch_execute(begin).map_err(storage)?;
         // Serialises writers of this one secret across every node until commit.
         let locked = self
             .client
@@ -239,10 +261,14 @@ impl PgConnection {
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
         self.write_locked = false;
         match outcome {
-            Ok(Ok(())) => self.client.batch_execute("COMMIT").map_err(|e| {
-                let _ = self.client.batch_execute("ROLLBACK");
-                storage(e)
-            }),
+            Ok(Ok(())) => self
+                .client
+                .batch_execute("COMMIT")
+                .map(|()| defer)
+                .map_err(|e| {
+                    let _ = self.client.batch_execute("ROLLBACK");
+                    storage(e)
+                }),
             Ok(Err(e)) => {
                 let _ = self.client.batch_execute("ROLLBACK");
                 Err(e)
@@ -252,6 +278,35 @@ impl PgConnection {
                 std::panic::resume_unwind(panic)
             }
         }
+    }
+
+    /// Returns once the WAL is flushed past every commit made before the call, on any
+    /// connection: a transactional WAL record committed with `synchronous_commit = on` is
+    /// flushed with everything inserted before it.
+    pub(super) fn flush_wal(&mut self) -> Result<()> {
+        self.client
+            .batch_execute("SELECT pg_logical_emit_message(true, 'tbsecrets', '')")
+            .map_err(storage)
+    }
+}
+
+/// One change in flight on a pool's connections (counted while it runs).
+struct InFlight {
+    writers: Arc<AtomicUsize>,
+    /// The other changes in flight when this one entered.
+    others: usize,
+}
+
+impl InFlight {
+    fn enter(writers: Arc<AtomicUsize>) -> InFlight {
+        let others = writers.fetch_add(1, Ordering::AcqRel);
+        InFlight { writers, others }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.writers.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

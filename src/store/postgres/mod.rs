@@ -208,6 +208,14 @@ impl Backend for PostgresBackend {
     fn change_token(&self) -> Option<Fingerprint> {
         self.listener.token()
     }
+
+    fn sync_commits(&self, _ticket: u64) -> Result<()> {
+        let mut conn = self
+            .pool
+            .get()
+            .map_err(|e| Error::storage(format!("no PostgreSQL connection available: {e}")))?;
+        conn.flush_wal()
+    }
 }
 
 #[cfg(test)]

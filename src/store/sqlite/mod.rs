@@ -1,4 +1,5 @@
-//! The embedded default backend: one SQLite file in WAL mode with `synchronous=FULL`.
+//! The embedded default backend: one SQLite file in WAL mode with `synchronous=FULL`, whose
+//! changes commit in groups that share one sync of the WAL (`group_sync.rs`).
 //!
 //! Several processes may open the same file; write transactions start `IMMEDIATE` so two
 //! writers queue on the busy timeout instead of deadlocking.
@@ -9,6 +10,7 @@
 //! `references.rs` and `dump.rs`.
 
 mod dump;
+mod group_sync;
 mod keys;
 mod references;
 mod rows;
@@ -18,9 +20,11 @@ mod store_impl;
 
 use super::{Backend, ChangeProbe, Fingerprint, Store, StoreGuard};
 use crate::error::{Error, ErrorCode, Result};
+use group_sync::GroupSync;
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use schema::{check_is_store, enable_wal};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Options of the SQLite backend.
@@ -47,6 +51,8 @@ pub struct SqliteStore {
     busy_timeout: Duration,
     /// Whether `with_write_lock` holds a write transaction that the methods join.
     write_locked: bool,
+    /// The WAL sync that deferred commits wait for (shared by the backend).
+    group: Arc<GroupSync>,
 }
 
 /// The write transaction of one backend method: its own `BEGIN IMMEDIATE`, or a savepoint
@@ -105,6 +111,7 @@ impl SqliteStore {
             conn,
             busy_timeout: options.busy_timeout,
             write_locked: false,
+            group: Arc::new(GroupSync::new(path)),
         };
         backend.migrate()?;
         Ok(backend)
@@ -207,6 +214,7 @@ pub struct SqliteBackend {
     // Declared first so the -shm mapping is released before the connection closes.
     probe: Option<ChangeProbe>,
     conn: parking_lot::Mutex<SqliteStore>,
+    group: Arc<GroupSync>,
 }
 
 impl SqliteBackend {
@@ -217,6 +225,7 @@ impl SqliteBackend {
         let probe = unsafe { ChangeProbe::from_connection(&store.conn) };
         Ok(SqliteBackend {
             probe,
+            group: store.group.clone(),
             conn: parking_lot::Mutex::new(store),
         })
     }
@@ -241,6 +250,10 @@ impl Backend for SqliteBackend {
 
     fn change_token(&self) -> Option<Fingerprint> {
         self.probe.as_ref().map(ChangeProbe::fingerprint)
+    }
+
+    fn sync_commits(&self, ticket: u64) -> Result<()> {
+        self.group.sync_through(ticket)
     }
 }
 

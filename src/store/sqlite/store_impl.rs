@@ -105,4 +105,23 @@ impl Store for SqliteStore {
     ) -> Result<()> {
         self.run_write_locked(f)
     }
+
+    fn with_write_lock_deferred(
+        &mut self,
+        _scope: &str,
+        f: &mut dyn FnMut(&mut dyn Store) -> Result<()>,
+    ) -> Result<Option<u64>> {
+        if self.write_locked {
+            // Inside another change: its commit decides.
+            return f(self).map(|()| None);
+        }
+        // The frames are written at COMMIT but synced by `SqliteBackend::sync_commits`.
+        self.conn.execute_batch("PRAGMA synchronous=NORMAL")?;
+        let outcome = self.run_write_locked(f);
+        let restored = self.conn.execute_batch("PRAGMA synchronous=FULL");
+        outcome?;
+        let ticket = self.group.committed();
+        restored?;
+        Ok(Some(ticket))
+    }
 }

@@ -73,6 +73,15 @@ impl Store for PgConnection {
         scope: &str,
         f: &mut dyn FnMut(&mut dyn Store) -> Result<()>,
     ) -> Result<()> {
-        self.run_write_locked(scope, f)
+        self.run_write_locked(scope, false, f).map(|_| ())
+    }
+
+    fn with_write_lock_deferred(
+        &mut self,
+        scope: &str,
+        f: &mut dyn FnMut(&mut dyn Store) -> Result<()>,
+    ) -> Result<Option<u64>> {
+        // Any flush after the commit covers it: the ticket carries nothing.
+        Ok(self.run_write_locked(scope, true, f)?.then_some(0))
     }
 }
