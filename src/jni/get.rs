@@ -62,7 +62,7 @@ pub extern "system" fn get_secret_into<'local>(
     value_into(env, handle, address, capacity, tenant_len, name_len, true)
 }
 
-/// [`get_secret_into`] for a secret of either type (`SecretHandle.getBytes`): the same call
+/// [`get_secret_into`] for a secret of either type (`PreparedSecret.getBytes`): the same call
 /// buffer protocol; a value too long for the buffer is returned as a new `byte[]`.
 #[allow(clippy::too_many_arguments)]
 #[jni_mangle("org.tbsecrets.internal.Native")]

@@ -326,7 +326,7 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
 
     /**
      * A handle on one secret for repeated reads: the tenant id and name are checked and encoded
-     * once, so each {@link SecretHandle#get()} only passes them to the native code. It acts as
+     * once, so each {@link PreparedSecret#get()} only passes them to the native code. It acts as
      * this instance does (a session's policy applies on every read, and every read is audited);
      * it holds no value.
      *
@@ -334,13 +334,13 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
      * @param name the secret
      * @return a handle, valid until it or this instance is closed
      */
-    public SecretHandle secretHandle(String tenantId, String name) {
+    public PreparedSecret prepareSecret(String tenantId, String name) {
         require(tenantId, name);
-        return new SecretHandle(this, tenantId, name);
+        return new PreparedSecret(this, tenantId, name);
     }
 
     /**
-     * The hot path of {@link #getSecret} and {@link SecretHandle}: passes the ASCII tenant id and
+     * The hot path of {@link #getSecret} and {@link PreparedSecret}: passes the ASCII tenant id and
      * name through the thread's call buffer and reads the value back from it, as a {@code String}
      * if {@code text} (TEXT secrets only) or else as a {@code byte[]} the caller wipes.
      */

@@ -41,13 +41,13 @@ public final class TenantSecrets {
     }
 
     /**
-     * A handle on one of the tenant's secrets for repeated reads (see {@link SecretHandle}).
+     * A handle on one of the tenant's secrets for repeated reads (see {@link PreparedSecret}).
      *
      * @param name the secret
      * @return a handle, valid until it or the store or session this facade came from is closed
      */
-    public SecretHandle secretHandle(String name) {
-        return store.secretHandle(tenantId, Objects.requireNonNull(name, "name"));
+    public PreparedSecret prepareSecret(String name) {
+        return store.prepareSecret(tenantId, Objects.requireNonNull(name, "name"));
     }
 
     /**

@@ -16,10 +16,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@link SecretHandle}: the value read, updates and deletes seen, the session's policy applied on
+ * {@link PreparedSecret}: the value read, updates and deletes seen, the session's policy applied on
  * every read, reads audited as uses, and every way of closing giving a typed error.
  */
-class SecretHandleTest {
+class PreparedSecretTest {
     private static final String T = "tenant-a";
     private static final String OTHER = "tenant-b";
 
@@ -40,7 +40,7 @@ class SecretHandleTest {
 
     @Test
     void readsTheValueAndSeesUpdatesAndDeletes() {
-        try (SecretHandle handle = store.secretHandle(T, "token")) {
+        try (PreparedSecret handle = store.prepareSecret(T, "token")) {
             assertEquals(T, handle.tenantId());
             assertEquals("token", handle.name());
             assertEquals("first-value", handle.get());
@@ -62,7 +62,7 @@ class SecretHandleTest {
     @Test
     void textFileValuesAreBytesOnly() {
         store.create(T, "cert", SecretType.TEXT_FILE, "-----BEGIN-----".getBytes(UTF_8), "");
-        SecretHandle handle = store.forTenant(T).secretHandle("cert");
+        PreparedSecret handle = store.forTenant(T).prepareSecret("cert");
         assertThrows(TypeMismatchException.class, handle::get);
         assertArrayEquals("-----BEGIN-----".getBytes(UTF_8), handle.getBytes());
     }
@@ -71,7 +71,7 @@ class SecretHandleTest {
     void nonAsciiNamesTakeTheObjectPath() {
         String name = "clé-é";
         store.create(T, name, SecretType.TEXT, "unicode".getBytes(UTF_8), "");
-        SecretHandle handle = store.secretHandle(T, name);
+        PreparedSecret handle = store.prepareSecret(T, name);
         assertEquals("unicode", handle.get());
         assertArrayEquals("unicode".getBytes(UTF_8), handle.getBytes());
     }
@@ -80,19 +80,19 @@ class SecretHandleTest {
     void aSessionsHandleIsCheckedOnEveryRead() {
         try (SecretSession service = store.session(Principal.service(T).withId("rule-node:1"));
                 SecretSession admin = store.session(Principal.tenantAdmin(T))) {
-            assertEquals("first-value", service.secretHandle(T, "token").get());
-            SecretHandle otherTenant = service.secretHandle(OTHER, "token");
+            assertEquals("first-value", service.prepareSecret(T, "token").get());
+            PreparedSecret otherTenant = service.prepareSecret(OTHER, "token");
             assertThrows(PermissionDeniedException.class, otherTenant::get);
             assertThrows(PermissionDeniedException.class, otherTenant::getBytes);
-            assertThrows(PermissionDeniedException.class, () -> admin.secretHandle(T, "token").get());
-            assertEquals("first-value", service.forTenant(T).secretHandle("token").get());
+            assertThrows(PermissionDeniedException.class, () -> admin.prepareSecret(T, "token").get());
+            assertEquals("first-value", service.forTenant(T).prepareSecret("token").get());
         }
     }
 
     @Test
     void readsAreAuditedAsUses() throws Exception {
         try (SecretSession service = store.session(Principal.service(T).withId("rule-node:7"))) {
-            SecretHandle handle = service.secretHandle(T, "token");
+            PreparedSecret handle = service.prepareSecret(T, "token");
             for (int i = 0; i < 3; i++) {
                 assertEquals("first-value", handle.get());
             }
@@ -108,7 +108,7 @@ class SecretHandleTest {
 
     @Test
     void closingTheHandleTheSessionOrTheStoreGivesATypedError() {
-        SecretHandle handle = store.secretHandle(T, "token");
+        PreparedSecret handle = store.prepareSecret(T, "token");
         handle.close();
         handle.close(); // idempotent
         assertTrue(handle.isClosed());
@@ -116,13 +116,13 @@ class SecretHandleTest {
         assertThrows(IllegalStateException.class, handle::getBytes);
 
         SecretSession service = store.session(Principal.service(T));
-        SecretHandle fromSession = service.secretHandle(T, "token");
+        PreparedSecret fromSession = service.prepareSecret(T, "token");
         assertEquals("first-value", fromSession.get());
         service.close();
         assertTrue(fromSession.isClosed());
         assertThrows(IllegalStateException.class, fromSession::get);
 
-        SecretHandle fromStore = store.forTenant(T).secretHandle("token");
+        PreparedSecret fromStore = store.forTenant(T).prepareSecret("token");
         store.close();
         assertThrows(IllegalStateException.class, fromStore::get);
         assertThrows(IllegalStateException.class, fromStore::getBytes);
@@ -130,8 +130,8 @@ class SecretHandleTest {
 
     @Test
     void nullArgumentsAreRefused() {
-        assertThrows(NullPointerException.class, () -> store.secretHandle(null, "token"));
-        assertThrows(NullPointerException.class, () -> store.secretHandle(T, null));
-        assertThrows(NullPointerException.class, () -> store.forTenant(T).secretHandle(null));
+        assertThrows(NullPointerException.class, () -> store.prepareSecret(null, "token"));
+        assertThrows(NullPointerException.class, () -> store.prepareSecret(T, null));
+        assertThrows(NullPointerException.class, () -> store.forTenant(T).prepareSecret(null));
     }
 }

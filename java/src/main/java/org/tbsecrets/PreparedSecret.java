@@ -3,7 +3,7 @@ package org.tbsecrets;
 /**
  * One secret of one tenant, prepared for repeated reads: what a rule node keeps for a secret it
  * reads on every message. The tenant id and name are checked and encoded once, when the handle
- * is made ({@link SecretOperations#secretHandle}, {@link TenantSecrets#secretHandle}); each
+ * is made ({@link SecretOperations#prepareSecret}, {@link TenantSecrets#prepareSecret}); each
  * {@link #get()} then only hands them to the native code through the thread's call buffer, where
  * the value is decrypted afresh from the store's cache — a rotated or deleted secret is seen on
  * the next read. The handle holds no value and no key.
@@ -15,11 +15,11 @@ package org.tbsecrets;
  * IllegalStateException}; a handle never outlives native memory, as it owns none.
  *
  * <pre>{@code
- * SecretHandle token = session.secretHandle(tenantId, "partner-api-token"); // once
+ * PreparedSecret token = session.prepareSecret(tenantId, "partner-api-token"); // once
  * String value = token.get();                                                // per message
  * }</pre>
  */
-public final class SecretHandle implements AutoCloseable {
+public final class PreparedSecret implements AutoCloseable {
     private final SecretOperations store;
     private final String tenantId;
     private final String name;
@@ -28,7 +28,7 @@ public final class SecretHandle implements AutoCloseable {
     private final byte[] nameAscii;
     private volatile boolean closed;
 
-    SecretHandle(SecretOperations store, String tenantId, String name) {
+    PreparedSecret(SecretOperations store, String tenantId, String name) {
         this.store = store;
         this.tenantId = tenantId;
         this.name = name;
@@ -108,12 +108,12 @@ public final class SecretHandle implements AutoCloseable {
     private void ensureOpen() {
         if (closed) {
             throw new IllegalStateException(
-                    "the secret handle for '" + name + "' of tenant '" + tenantId + "' is closed");
+                    "the prepared secret '" + name + "' of tenant '" + tenantId + "' is closed");
         }
     }
 
     @Override
     public String toString() {
-        return "SecretHandle[" + tenantId + "/" + name + (closed ? ", closed]" : "]");
+        return "PreparedSecret[" + tenantId + "/" + name + (closed ? ", closed]" : "]");
     }
 }
