@@ -1,5 +1,5 @@
-//! JNI exports that read a value: `getSecret`, the hot path `getSecretInto` through the call
-//! buffer, and `getSecretBytes`.
+//! JNI exports that read a value: `getSecret`, the hot paths `getSecretInto` and
+//! `getBytesInto` through the call buffer, and `getSecretBytes`.
 
 use super::bridge::{
     buffer_str, call_buffer, export, handle_ref, new_bytes, new_string, resolve_fast, BridgeError,
@@ -7,7 +7,7 @@ use super::bridge::{
 };
 use crate::error::{Error, ErrorCode};
 use crate::model::SecretType;
-use ::jni::objects::{JByteArray, JByteBuffer, JClass, JString};
+use ::jni::objects::{JByteArray, JByteBuffer, JClass, JObject, JString};
 use ::jni::sys::{jint, jlong};
 use ::jni::{jni_mangle, EnvUnowned};
 
@@ -51,15 +51,46 @@ export! {
 #[allow(clippy::too_many_arguments)]
 #[jni_mangle("org.tbsecrets.internal.Native")]
 pub extern "system" fn get_secret_into<'local>(
-    mut env: EnvUnowned<'local>,
+    env: EnvUnowned<'local>,
     _class: JClass<'local>,
     handle: jlong,
     address: jlong,
     capacity: jint,
     tenant_len: jint,
     name_len: jint,
-) -> JString<'local> {
-    let outcome = env.with_env(|env| -> BridgeResult<JString<'local>> {
+) -> JObject<'local> {
+    value_into(env, handle, address, capacity, tenant_len, name_len, true)
+}
+
+/// [`get_secret_into`] for a secret of either type (`PreparedSecret.getBytes`): the same call
+/// buffer protocol; a value too long for the buffer is returned as a new `byte[]`.
+#[allow(clippy::too_many_arguments)]
+#[jni_mangle("org.tbsecrets.internal.Native")]
+pub extern "system" fn get_bytes_into<'local>(
+    env: EnvUnowned<'local>,
+    _class: JClass<'local>,
+    handle: jlong,
+    address: jlong,
+    capacity: jint,
+    tenant_len: jint,
+    name_len: jint,
+) -> JObject<'local> {
+    value_into(env, handle, address, capacity, tenant_len, name_len, false)
+}
+
+/// The body of both call-buffer reads: `text_only` refuses a TEXT_FILE value (TYPE_MISMATCH)
+/// and returns a value too long for the buffer as a `String` (else as a `byte[]`).
+#[inline(always)]
+fn value_into<'local>(
+    mut env: EnvUnowned<'local>,
+    handle: jlong,
+    address: jlong,
+    capacity: jint,
+    tenant_len: jint,
+    name_len: jint,
+    text_only: bool,
+) -> JObject<'local> {
+    let outcome = env.with_env(|env| -> BridgeResult<JObject<'local>> {
         // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
         let store = unsafe { handle_ref(handle) }?.session();
         // SAFETY: `address` is this thread's call buffer of `capacity` bytes (see `call_buffer`).
@@ -67,7 +98,12 @@ pub extern "system" fn get_secret_into<'local>(
         let value = {
             let tenant = buffer_str(buffer, 0, tenant_len, "tenantId")?;
             let name = buffer_str(buffer, tenant.len(), name_len, "name")?;
-            text_value(store.get(tenant, name)?, name)?
+            let value = store.get(tenant, name)?;
+            if text_only {
+                text_value(value, name)?
+            } else {
+                value
+            }
         };
         let bytes = value.as_bytes();
         match (
@@ -77,9 +113,10 @@ pub extern "system" fn get_secret_into<'local>(
             (Ok(len), Some(out)) => {
                 out[..4].copy_from_slice(&len.to_ne_bytes());
                 out[4..].copy_from_slice(bytes);
-                Ok(JString::default())
+                Ok(JObject::default())
             }
-            _ => new_string(env, bytes),
+            _ if text_only => Ok(new_string(env, bytes)?.into()),
+            _ => Ok(new_bytes(env, bytes)?.into()),
         }
     });
     resolve_fast(&mut env, outcome)

@@ -1,5 +1,5 @@
-//! The per-handle cache of current-version ciphertexts, keyed by tenant then name, so
-//! lookups borrow `&str` keys and allocate nothing.
+//! The per-handle cache of current-version ciphertexts, keyed by (tenant, name) in one map:
+//! a lookup borrows its `&str` pair, hashes it once and allocates nothing.
 //!
 //! Entries hold ciphertext and a prepared data key, never plaintext: each `get`
 //! decrypts afresh. Each entry also counts its uses, harvested in batches by the service.
@@ -75,19 +75,78 @@ impl CachedValue {
     }
 }
 
-type TenantMap = HashMap<String, Arc<CachedValue>>;
+/// What the cache is keyed by: a secret's tenant and name. Implemented by the owned key the
+/// map stores and by a pair of borrowed `&str` a lookup builds for free, so that a lookup
+/// hashes the pair once, in one map, and allocates nothing.
+trait SecretKey {
+    /// The tenant.
+    fn tenant(&self) -> &str;
+    /// The name.
+    fn name(&self) -> &str;
+}
 
-/// Tenant → name → current value.
+/// The owned key.
+#[derive(PartialEq, Eq, Hash)]
+struct OwnedKey {
+    tenant: Box<str>,
+    name: Box<str>,
+}
+
+impl SecretKey for OwnedKey {
+    fn tenant(&self) -> &str {
+        &self.tenant
+    }
+    fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// A borrowed key for lookups.
+struct BorrowedKey<'a>(&'a str, &'a str);
+
+impl SecretKey for BorrowedKey<'_> {
+    fn tenant(&self) -> &str {
+        self.0
+    }
+    fn name(&self) -> &str {
+        self.1
+    }
+}
+
+impl<'a> std::borrow::Borrow<dyn SecretKey + 'a> for OwnedKey {
+    fn borrow(&self) -> &(dyn SecretKey + 'a) {
+        self
+    }
+}
+
+// The owned key's derived `Hash` hashes its fields in order, as this does: equal keys of
+// either kind hash alike, as `Borrow` requires.
+impl std::hash::Hash for dyn SecretKey + '_ {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.tenant().hash(state);
+        self.name().hash(state);
+    }
+}
+
+impl PartialEq for dyn SecretKey + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.name() == other.name() && self.tenant() == other.tenant()
+    }
+}
+
+impl Eq for dyn SecretKey + '_ {}
+
+/// (tenant, name) → current value.
 #[derive(Default)]
 pub struct ValueCache {
-    tenants: RwLock<HashMap<String, TenantMap>>,
+    entries: RwLock<HashMap<OwnedKey, Arc<CachedValue>>>,
 }
 
 impl ValueCache {
     /// The cached entry, if any.
     #[inline]
     pub fn get(&self, tenant: &str, name: &str) -> Option<Arc<CachedValue>> {
-        self.tenants.read().get(tenant)?.get(name).cloned()
+        self.with(tenant, name, |entry| entry.clone())
     }
 
     /// Runs `f` on the cached entry, if any, under the read lock.
@@ -96,10 +155,10 @@ impl ValueCache {
         &self,
         tenant: &str,
         name: &str,
-        f: impl FnOnce(&CachedValue) -> R,
+        f: impl FnOnce(&Arc<CachedValue>) -> R,
     ) -> Option<R> {
-        let tenants = self.tenants.read();
-        tenants.get(tenant)?.get(name).map(|entry| f(entry))
+        let key = BorrowedKey(tenant, name);
+        self.entries.read().get(&key as &dyn SecretKey).map(f)
     }
 
     /// Inserts or replaces an entry if `still_current()` holds under the write lock; usage
@@ -111,53 +170,74 @@ impl ValueCache {
         value: Arc<CachedValue>,
         still_current: impl FnOnce() -> bool,
     ) -> Option<UsageUpdate> {
-        let mut tenants = self.tenants.write();
+        let mut entries = self.entries.write();
         if !still_current() {
             return None;
         }
-        let map = match tenants.get_mut(tenant) {
-            Some(map) => map,
-            None => tenants.entry(tenant.to_owned()).or_default(),
+        let key = OwnedKey {
+            tenant: tenant.into(),
+            name: name.into(),
         };
-        map.insert(name.to_owned(), value)
+        entries
+            .insert(key, value)
             .and_then(|old| old.take_usage(tenant, name))
     }
 
     /// Drops one entry; usage counted on it is returned.
     pub fn remove(&self, tenant: &str, name: &str) -> Option<UsageUpdate> {
-        let mut tenants = self.tenants.write();
-        let map = tenants.get_mut(tenant)?;
-        let old = map.remove(name)?;
-        if map.is_empty() {
-            tenants.remove(tenant);
-        }
+        let key = BorrowedKey(tenant, name);
+        let old = self.entries.write().remove(&key as &dyn SecretKey)?;
         old.take_usage(tenant, name)
     }
 
     /// Drops every entry; usage counted on them is returned.
     pub fn clear(&self) -> Vec<UsageUpdate> {
-        let drained = std::mem::take(&mut *self.tenants.write());
-        let mut usage = Vec::new();
-        for (tenant, names) in drained {
-            usage.extend(
-                names
-                    .iter()
-                    .filter_map(|(name, entry)| entry.take_usage(&tenant, name)),
-            );
-        }
-        usage
+        let drained = std::mem::take(&mut *self.entries.write());
+        drained
+            .iter()
+            .filter_map(|(key, entry)| entry.take_usage(&key.tenant, &key.name))
+            .collect()
     }
 
     /// Harvests usage counted on every entry, leaving the entries in place.
     pub fn take_usage(&self) -> Vec<UsageUpdate> {
-        let tenants = self.tenants.read();
-        tenants
+        self.entries
+            .read()
             .iter()
-            .flat_map(|(tenant, names)| {
-                names
-                    .iter()
-                    .filter_map(move |(name, entry)| entry.take_usage(tenant, name))
-            })
+            .filter_map(|(key, entry)| entry.take_usage(&key.tenant, &key.name))
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crypto::DataKey;
+
+    fn entry() -> Arc<CachedValue> {
+        Arc::new(CachedValue::new(
+            SecretType::Text,
+            1,
+            Vec::new(),
+            Vec::new(),
+            Arc::new(DataKey::generate(1)),
+        ))
+    }
+
+    #[test]
+    fn keys_are_tenant_and_name_pairs() {
+        let cache = ValueCache::default();
+        assert!(cache.insert_if("ab", "c", entry(), || true).is_none());
+        assert!(cache.get("ab", "c").is_some());
+        // Field boundaries count: ("a", "bc") is another secret.
+        assert!(cache.get("a", "bc").is_none());
+        assert!(cache.get("ab", "d").is_none());
+        assert!(cache.insert_if("x", "y", entry(), || false).is_none());
+        assert!(cache.get("x", "y").is_none(), "not inserted when stale");
+        cache.with("ab", "c", |e| e.mark_used(5)).expect("cached");
+        let usage = cache.remove("ab", "c").expect("counted");
+        assert_eq!((usage.tenant.as_str(), usage.name.as_str()), ("ab", "c"));
+        assert_eq!((usage.uses, usage.last_used_at), (1, 5));
+        assert!(cache.get("ab", "c").is_none());
     }
 }

@@ -319,35 +319,64 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
         byte[] nameAscii = tenantAscii == null ? null : ascii(name);
         if (nameAscii != null && tenantAscii.length + nameAscii.length <= ARGUMENT_BYTES) {
             // Hot path: no JNI call; arguments and value go through the thread's call buffer.
-            CallBuffer buffer = CallBuffer.get(callBufferBytes);
-            buffer.putArguments(tenantAscii, nameAscii);
-            String tooLong;
-            NativeHandle store = storeHandle;
-            long storeStamp = store == null ? 0L : store.enter();
-            try {
-                long stamp = handle.enter();
-                try {
-                    tooLong = Native.getSecretInto(handle.pointer(), buffer.address(), buffer.capacity(),
-                            tenantAscii.length, nameAscii.length);
-                } finally {
-                    handle.exit(stamp);
-                }
-            } finally {
-                if (store != null) {
-                    store.exit(storeStamp);
-                }
-            }
-            if (tooLong != null) {
-                return tooLong;
-            }
-            byte[] value = buffer.take();
-            try {
-                return new String(value, StandardCharsets.UTF_8);
-            } finally {
-                Arrays.fill(value, (byte) 0);
-            }
+            return (String) throughBuffer(tenantAscii, nameAscii, true);
         }
         return call(h -> Native.getSecret(h, tenantId, name));
+    }
+
+    /**
+     * A handle on one secret for repeated reads: the tenant id and name are checked and encoded
+     * once, so each {@link PreparedSecret#get()} only passes them to the native code. It acts as
+     * this instance does (a session's policy applies on every read, and every read is audited);
+     * it holds no value.
+     *
+     * @param tenantId the tenant
+     * @param name the secret
+     * @return a handle, valid until it or this instance is closed
+     */
+    public PreparedSecret prepareSecret(String tenantId, String name) {
+        require(tenantId, name);
+        return new PreparedSecret(this, tenantId, name);
+    }
+
+    /**
+     * The hot path of {@link #getSecret} and {@link PreparedSecret}: passes the ASCII tenant id and
+     * name through the thread's call buffer and reads the value back from it, as a {@code String}
+     * if {@code text} (TEXT secrets only) or else as a {@code byte[]} the caller wipes.
+     */
+    Object throughBuffer(byte[] tenantAscii, byte[] nameAscii, boolean text) {
+        CallBuffer buffer = CallBuffer.get(callBufferBytes);
+        buffer.putArguments(tenantAscii, nameAscii);
+        Object tooLong;
+        NativeHandle store = storeHandle;
+        long storeStamp = store == null ? 0L : store.enter();
+        try {
+            long stamp = handle.enter();
+            try {
+                long h = handle.pointer();
+                tooLong = text
+                        ? Native.getSecretInto(h, buffer.address(), buffer.capacity(), tenantAscii.length,
+                                nameAscii.length)
+                        : Native.getBytesInto(h, buffer.address(), buffer.capacity(), tenantAscii.length,
+                                nameAscii.length);
+            } finally {
+                handle.exit(stamp);
+            }
+        } finally {
+            if (store != null) {
+                store.exit(storeStamp);
+            }
+        }
+        if (tooLong != null) {
+            return tooLong;
+        }
+        return text ? buffer.takeString() : buffer.take();
+    }
+
+    /** Whether both strings' bytes fit the call buffer's argument area. */
+    static boolean fitsArguments(byte[] tenantAscii, byte[] nameAscii) {
+        return tenantAscii != null && nameAscii != null
+                && tenantAscii.length + nameAscii.length <= ARGUMENT_BYTES;
     }
 
     /**

@@ -41,6 +41,16 @@ public final class TenantSecrets {
     }
 
     /**
+     * A handle on one of the tenant's secrets for repeated reads (see {@link PreparedSecret}).
+     *
+     * @param name the secret
+     * @return a handle, valid until it or the store or session this facade came from is closed
+     */
+    public PreparedSecret prepareSecret(String name) {
+        return store.prepareSecret(tenantId, Objects.requireNonNull(name, "name"));
+    }
+
+    /**
      * The current value of one of the tenant's secrets, of either type.
      *
      * @param name the secret

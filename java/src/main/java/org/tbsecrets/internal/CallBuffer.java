@@ -3,6 +3,8 @@ package org.tbsecrets.internal;
 import java.lang.ref.Reference;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 
 /**
  * A thread's direct buffer through which the {@code getSecret} hot path passes its arguments and
@@ -20,6 +22,8 @@ public final class CallBuffer {
     private final ByteBuffer buffer;
     private final long address;
     private final int capacity;
+    /** Where {@link #takeString} decodes a value from, wiped after each use. */
+    private byte[] scratch = new byte[64];
 
     private CallBuffer(int capacity) {
         this.capacity = capacity;
@@ -71,6 +75,32 @@ public final class CallBuffer {
     }
 
     /**
+     * Decodes a UTF-8 result (an {@code int} length, then that many bytes) into a {@code String}
+     * through this thread's scratch array, and wipes both the buffer and the scratch array: no
+     * array is allocated but the string's own.
+     *
+     * @return the result as text
+     */
+    public String takeString() {
+        int end = Integer.BYTES;
+        byte[] s = scratch;
+        int length = 0;
+        try {
+            length = buffer.getInt(0);
+            end += length;
+            if (s.length < length) {
+                s = new byte[length];
+                scratch = s;
+            }
+            buffer.get(Integer.BYTES, s, 0, length);
+            return new String(s, 0, length, StandardCharsets.UTF_8);
+        } finally {
+            Arrays.fill(s, 0, Math.min(Math.max(length, 0), s.length), (byte) 0);
+            wipe(end);
+        }
+    }
+
+    /**
      * Copies a result (an {@code int} length, then that many bytes) out of the buffer and wipes it
      * there.
      *
@@ -85,14 +115,19 @@ public final class CallBuffer {
             buffer.get(Integer.BYTES, out);
             return out;
         } finally {
-            int i = 0;
-            for (; i + Long.BYTES <= end; i += Long.BYTES) {
-                buffer.putLong(i, 0L);
-            }
-            for (; i < end; i++) {
-                buffer.put(i, (byte) 0);
-            }
-            Reference.reachabilityFence(buffer);
+            wipe(end);
         }
+    }
+
+    /** Zeroes the first {@code end} bytes of the buffer. */
+    private void wipe(int end) {
+        int i = 0;
+        for (; i + Long.BYTES <= end; i += Long.BYTES) {
+            buffer.putLong(i, 0L);
+        }
+        for (; i < end; i++) {
+            buffer.put(i, (byte) 0);
+        }
+        Reference.reachabilityFence(buffer);
     }
 }

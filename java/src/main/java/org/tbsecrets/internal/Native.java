@@ -215,6 +215,20 @@ public final class Native {
             long handle, long address, int capacity, int tenantLength, int nameLength);
 
     /**
+     * {@link #getSecretInto} for a secret of either type: the value's bytes are written to the
+     * buffer the same way; a value too long for it is returned as a new {@code byte[]}.
+     *
+     * @param handle the handle
+     * @param address the call buffer's address
+     * @param capacity its size
+     * @param tenantLength bytes of the tenant id at offset 0
+     * @param nameLength bytes of the name after it
+     * @return {@code null} when the value is in the buffer, else the value itself (too long for it)
+     */
+    public static native byte[] getBytesInto(
+            long handle, long address, int capacity, int tenantLength, int nameLength);
+
+    /**
      * The address of a direct buffer.
      *
      * @param buffer a direct buffer
