@@ -413,6 +413,7 @@ GET_SURFACES = [
     ("bare aes-gcm open (Rust)", "get/bare_aes_gcm_open"),
     ("ThingsBoard way (Java)", "jmh:GetSecretBenchmark.baselineThingsBoard:sample"),
 ]
+BASELINE_SURFACES = {"bare aes-gcm open (Rust)", "ThingsBoard way (Java)"}
 
 
 def _pyplot():
@@ -443,7 +444,11 @@ def plot_get(figures: dict[str, Figure], path: Path) -> bool:
         return False
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(stats) + 1.4))
-    ax.bxp(list(reversed(stats)), orientation="horizontal", showfliers=False)
+    stats.reverse()
+    boxes = ax.bxp(stats, orientation="horizontal", showfliers=False, patch_artist=True)
+    for st, box in zip(stats, boxes["boxes"]):
+        baseline = st["label"] in BASELINE_SURFACES
+        box.set_facecolor("#d0d0d0" if baseline else "#9ecae1")
     ax.set_xscale("log")
     ax.set_xlabel("ns per get (log scale); box: quartiles, whiskers: p1–p99")
     ax.set_title("get of a 32-byte secret: latency distribution per surface")
@@ -521,7 +526,10 @@ def generate(criterion: Path | None, jmh: Path | None, c_output: Path | None, me
         old.unlink()
     plots = []
     if plot_get(figures, svg_dir / "get_latency.svg"):
-        plots.append(("get latency per surface, next to ThingsBoard's way", "get_latency.svg"))
+        plots.append(("get latency per surface (blue) next to its baselines (grey: a bare aes-gcm open, "
+                      "ThingsBoard's way). Criterion surfaces: per-sample means of batched calls; JMH: "
+                      "individually timed calls (SampleTime); C program: the median of its runs",
+                      "get_latency.svg"))
     if plot_sizes(figures, report.sizes(), svg_dir / "resolve_throughput.svg"):
         plots.append(("resolve throughput against input size", "resolve_throughput.svg"))
     if plot_threads(figures, svg_dir / "creates_threads.svg"):
