@@ -36,6 +36,9 @@ rm -rf "$out"
 mkdir -p "$out"
 export CRITERION_HOME=$out/criterion
 notes=()
+times=""
+mark=$SECONDS
+lap() { times+="${times:+, }$1 $((SECONDS - mark)) s"; mark=$SECONDS; }
 note() { notes+=("$1"); echo "   note: $1"; }
 load_start=$(cut -d' ' -f1 /proc/loadavg)
 stages=${BENCH_STAGES:-rust c java}
@@ -61,6 +64,7 @@ crit() { # crit BENCH SAMPLES
 if [[ " $stages " == *" rust "* ]]; then
     echo "== building the benches (bench profile: release settings + LTO)"
     cargo bench --locked --no-run 2>&1 | tail -3
+    lap build
     for bench in core ffi dynamic_names; do
         crit "$bench" 30
     done
@@ -69,6 +73,7 @@ if [[ " $stages " == *" rust "* ]]; then
     done
     # Uses TBS_TEST_POSTGRES_URL or starts its own throwaway server (scripts/pg-test-server.sh).
     crit postgres 20
+    lap "Rust benches"
 fi
 
 # C and Java use the library the benches were built with: the bench profile writes
@@ -84,6 +89,7 @@ if [[ " $stages " == *" c "* ]]; then
     else
         note "C bench (benches/c/bench_ffi.c) failed"
     fi
+    lap C
 fi
 
 if [[ " $stages " == *" java "* ]]; then
@@ -103,6 +109,7 @@ if [[ " $stages " == *" java "* ]]; then
             note "Java JMH benches failed (see target/bench-report/jmh.log)"
         fi
     fi
+    lap Java
 fi
 
 load_end=$(cut -d' ' -f1 /proc/loadavg)
@@ -126,7 +133,7 @@ json.dump({
     "kernel": "$(uname -sr)",
     "load": "$load_start / $load_end",
     "loaded": "$loaded",
-    "duration": "$((duration / 60)) min $((duration % 60)) s (scripts/bench-report.sh, build included)",
+    "duration": "$((duration / 60)) min $((duration % 60)) s (scripts/bench-report.sh: $times)",
     "settings": "criterion: 1 s warm-up, 2 s measurement, 10-30 samples; JMH: 1 fork, 2 × 1 s warm-up, 3 × 1 s iterations; stages: $stages",
     "notes": $notes_json,
 }, open(sys.argv[1], "w"), indent=1)
@@ -136,4 +143,4 @@ jmh=$out/jmh.json
 "$venv/bin/python" scripts/bench_report/generate.py --criterion "$CRITERION_HOME" \
     ${jmh:+--jmh "$jmh"} --c-output "$out/bench_ffi.txt" --meta "$out/meta.json" \
     --out docs/BENCHMARKS.md --svg-dir docs/benchmarks
-echo "== bench report done in $((duration / 60)) min $((duration % 60)) s: docs/BENCHMARKS.md, docs/benchmarks/*.svg"
+echo "== bench report done in $((duration / 60)) min $((duration % 60)) s ($times): docs/BENCHMARKS.md, docs/benchmarks/*.svg"
