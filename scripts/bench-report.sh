@@ -61,10 +61,19 @@ crit() { # crit BENCH SAMPLES
     fi
 }
 
+# One build for every stage: `cargo bench --no-run` also links the library as a cdylib
+# (target/release/deps/libtbsecrets.so, bench profile: release settings + LTO, default features
+# ffi, jni, postgres). C and Java use a copy of that file: a separate `cargo build --lib` would
+# resolve other dependency features (no dev-dependencies), overwrite the same file and make the
+# next `cargo bench` rebuild and relink every bench.
+echo "== building the benches (bench profile: release settings + LTO)"
+cargo bench --locked --no-run 2>&1 | tail -3
+libdir=$out/cargo/release
+mkdir -p "$libdir"
+cp "$target/release/deps/libtbsecrets.so" "$libdir/"
+lap build
+
 if [[ " $stages " == *" rust "* ]]; then
-    echo "== building the benches (bench profile: release settings + LTO)"
-    cargo bench --locked --no-run 2>&1 | tail -3
-    lap build
     for bench in core ffi dynamic_names; do
         crit "$bench" 30
     done
@@ -76,15 +85,10 @@ if [[ " $stages " == *" rust "* ]]; then
     lap "Rust benches"
 fi
 
-# C and Java use the library the benches were built with: the bench profile writes
-# target/release (release settings, LTO, with symbols), default features (ffi, jni, postgres).
-lib=$target/release/libtbsecrets.so
 if [[ " $stages " == *" c "* ]]; then
     echo "== C: benches/c/bench_ffi.c"
-    if cargo build --locked --profile bench --lib 2>&1 | tail -1 \
-        && cc -O2 -Iinclude benches/c/bench_ffi.c -L"$target/release" -ltbsecrets \
-            -Wl,-rpath,"$target/release" -o "$out/bench_ffi" \
-        && "$out/bench_ffi" | tee "$out/bench_ffi.txt"; then
+    if cc -O2 -Iinclude benches/c/bench_ffi.c -L"$libdir" -ltbsecrets -Wl,-rpath,"$libdir" \
+        -o "$out/bench_ffi" && "$out/bench_ffi" | tee "$out/bench_ffi.txt"; then
         :
     else
         note "C bench (benches/c/bench_ffi.c) failed"
@@ -97,10 +101,9 @@ if [[ " $stages " == *" java "* ]]; then
     if ! command -v mvn >/dev/null || ! command -v java >/dev/null; then
         note "Java benches skipped: no mvn or java on PATH"
     else
-        [ -f "$lib" ] || cargo build --locked --profile bench --lib 2>&1 | tail -1
         # One fork, 2 warm-up and 3 measured iterations of 1 s per benchmark and mode.
         if mvn -B -ntp -q -f java/pom.xml -Pbench verify -DskipTests -Dcargo.skip=true \
-            -Dcargo.target.dir="$target" \
+            -Dcargo.target.dir="$out/cargo" \
             "-Dbench.args=-f 1 -wi 2 -w 1s -i 3 -r 1s" >"$out/jmh.log" 2>&1; then
             cp java/target/jmh.json "$out/jmh.json"
             grep -E '^(Benchmark|GetSecret|Resolve)' "$out/jmh.log" | grep -v ':p0\.' || true
