@@ -5,7 +5,8 @@
 # the check that the committed C header is what the build generates, and the Java library
 # (JNI bindings: JUnit 5 under -Xcheck:jni, packaged-jar tests), and the Python package (an abi3
 # wheel built with maturin in a venv under target/py-venv, pytest against the ThingsBoard IoT
-# Gateway from PyPI).
+# Gateway from PyPI), and the benchmark report's generator on fixture results (pytest,
+# matplotlib in a venv under target/bench-report-venv).
 #
 # Besides the defaults it builds and tests each documented feature set (ffi, ffi,postgres,
 # jni,postgres) and checks the ffi-only release library: no OpenSSL in ldd, stripped size
@@ -112,6 +113,9 @@ rm -rf "${CARGO_TARGET_DIR:-target}/wheels"
 # Run from python/tests so that the installed wheel (not the source tree) is imported.
 (cd python/tests && "$venv/bin/python" -m pytest -q -p no:cacheprovider --rootdir=. . 2>&1) \
     | tee -a "$log"
+
+stage "benchmark report generator: pytest on tests/fixtures/bench-report (matplotlib venv under target/)"
+scripts/bench-report.sh --test 2>&1 | tee -a "$log"
 
 stage "done"
 echo "== stage times"

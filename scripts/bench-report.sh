@@ -1,0 +1,154 @@
+#!/usr/bin/env bash
+# The benchmark report (issue 15): runs the Rust (criterion), C (benches/c/bench_ffi.c) and Java
+# (JMH) benches with short settings and writes docs/BENCHMARKS.md with tables and SVG plots in
+# docs/benchmarks/ (scripts/bench_report/generate.py, matplotlib in a venv this script creates
+# under target/bench-report-venv). About 10-15 minutes on 2 cores with a warm build; it prints
+# its duration. A stage that fails or cannot run (no PostgreSQL binaries, no JDK/Maven, a bench
+# not yet written) is skipped and named in the report, never fatal.
+#
+#   scripts/bench-report.sh            the whole run
+#   scripts/bench-report.sh --test     only the generator's test on tests/fixtures/bench-report/
+#
+# Environment: BENCH_STAGES (default "rust c java") picks stages; BENCH_FILTER is passed to
+# every criterion bench as its filter; TBS_TEST_POSTGRES_URL makes the PostgreSQL bench use a
+# running server instead of starting its own (scripts/pg-test-server.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+target=${CARGO_TARGET_DIR:-$root/target}
+venv=$target/bench-report-venv
+
+ensure_venv() {
+    if ! "$venv/bin/python" -c 'import matplotlib, pytest' 2>/dev/null; then
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check -r scripts/bench_report/requirements.txt
+    fi
+}
+
+if [ "${1:-}" = "--test" ]; then
+    ensure_venv
+    exec "$venv/bin/python" -m pytest -q -p no:cacheprovider scripts/bench_report
+fi
+
+start=$SECONDS
+out=$target/bench-report
+rm -rf "$out"
+mkdir -p "$out"
+export CRITERION_HOME=$out/criterion
+notes=()
+times=""
+mark=$SECONDS
+lap() { times+="${times:+, }$1 $((SECONDS - mark)) s"; mark=$SECONDS; }
+note() { notes+=("$1"); echo "   note: $1"; }
+load_start=$(cut -d' ' -f1 /proc/loadavg)
+stages=${BENCH_STAGES:-rust c java}
+filter=${BENCH_FILTER:-}
+ensure_venv
+
+# Short criterion settings; benches with 10 MiB inputs use the minimum sample count.
+crit() { # crit BENCH SAMPLES
+    local bench=$1 samples=$2 rc
+    echo "== cargo bench --bench $bench"
+    set +e
+    # shellcheck disable=SC2086 # BENCH_FILTER is a word list on purpose
+    cargo bench --locked --bench "$bench" -- --noplot --warm-up-time 1 --measurement-time 2 \
+        --sample-size "$samples" $filter 2>&1 | tee "$out/$bench.log" \
+        | grep --line-buffered -E '^[A-Za-z0-9_]+/[^ ]*( |$)|^ +(time|thrpt):'
+    rc=${PIPESTATUS[0]}
+    set -e
+    if [ "$rc" != 0 ]; then
+        note "criterion bench \`$bench\` failed or is absent (exit $rc; target/bench-report/$bench.log)"
+    fi
+}
+
+# One build for every stage: `cargo bench --no-run` also links the library as a cdylib
+# (target/release/deps/libtbsecrets.so, bench profile: release settings + LTO, default features
+# ffi, jni, postgres). C and Java use a copy of that file: a separate `cargo build --lib` would
+# resolve other dependency features (no dev-dependencies), overwrite the same file and make the
+# next `cargo bench` rebuild and relink every bench.
+echo "== building the benches (bench profile: release settings + LTO)"
+cargo bench --locked --no-run 2>&1 | tail -3
+libdir=$out/cargo/release
+mkdir -p "$libdir"
+cp "$target/release/deps/libtbsecrets.so" "$libdir/"
+ln -sf libtbsecrets.so "$libdir/libtbsecrets.so.0" # the SONAME the C program asks for
+lap build
+
+if [[ " $stages " == *" rust "* ]]; then
+    for bench in core ffi dynamic_names; do
+        crit "$bench" 30
+    done
+    for bench in placeholder resolve_sizes; do
+        crit "$bench" 10
+    done
+    # Uses TBS_TEST_POSTGRES_URL or starts its own throwaway server (scripts/pg-test-server.sh).
+    crit postgres 20
+    lap "Rust benches"
+fi
+
+if [[ " $stages " == *" c "* ]]; then
+    echo "== C: benches/c/bench_ffi.c"
+    if cc -O2 -Iinclude benches/c/bench_ffi.c -L"$libdir" -ltbsecrets -Wl,-rpath,"$libdir" \
+        -o "$out/bench_ffi" && "$out/bench_ffi" | tee "$out/bench_ffi.txt"; then
+        :
+    else
+        note "C bench (benches/c/bench_ffi.c) failed"
+    fi
+    lap C
+fi
+
+if [[ " $stages " == *" java "* ]]; then
+    echo "== Java: JMH (mvn -Pbench), short settings"
+    if ! command -v mvn >/dev/null || ! command -v java >/dev/null; then
+        note "Java benches skipped: no mvn or java on PATH"
+    else
+        # One fork, 2 warm-up and 3 measured iterations of 1 s per benchmark and mode.
+        if mvn -B -ntp -q -f java/pom.xml -Pbench verify -DskipTests -Dcargo.skip=true \
+            -Dcargo.target.dir="$out/cargo" \
+            "-Dbench.args=-f 1 -wi 2 -w 1s -i 3 -r 1s" >"$out/jmh.log" 2>&1; then
+            cp java/target/jmh.json "$out/jmh.json"
+            grep -E '^(Benchmark|GetSecret|Resolve)' "$out/jmh.log" | grep -v ':p0\.' || true
+        else
+            tail -20 "$out/jmh.log"
+            if grep -q "Unable to acquire the JMH lock" "$out/jmh.log"; then
+                note "Java JMH benches skipped: another JMH run held /tmp/jmh.lock"
+            else
+                note "Java JMH benches failed (see target/bench-report/jmh.log)"
+            fi
+        fi
+    fi
+    lap Java
+fi
+
+load_end=$(cut -d' ' -f1 /proc/loadavg)
+duration=$((SECONDS - start))
+cores=$(nproc)
+loaded=""
+if awk -v a="$load_start" -v b="$load_end" -v c="$cores" 'BEGIN { exit !(a > c * 0.5 || b > c * 0.5) }'; then
+    loaded="load average $load_start at start, $load_end at end, on $cores cores"
+fi
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -z "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] || commit="$commit (with uncommitted changes)"
+notes_json=$(printf '%s\n' "${notes[@]+"${notes[@]}"}" | "$venv/bin/python" -c \
+    'import json, sys; print(json.dumps([l for l in sys.stdin.read().splitlines() if l]))')
+"$venv/bin/python" - "$out/meta.json" <<EOF
+import json, sys
+json.dump({
+    "date": "$(date -u '+%Y-%m-%d %H:%M')",
+    "commit": "$commit",
+    "cpu": "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')",
+    "cores": "$cores",
+    "kernel": "$(uname -sr)",
+    "load": "$load_start / $load_end",
+    "loaded": "$loaded",
+    "duration": "$((duration / 60)) min $((duration % 60)) s (scripts/bench-report.sh: $times)",
+    "settings": "criterion: 1 s warm-up, 2 s measurement, 10-30 samples; JMH: 1 fork, 2 × 1 s warm-up, 3 × 1 s iterations; stages: $stages",
+    "notes": $notes_json,
+}, open(sys.argv[1], "w"), indent=1)
+EOF
+jmh=$out/jmh.json
+[ -f "$jmh" ] || jmh=""
+"$venv/bin/python" scripts/bench_report/generate.py --criterion "$CRITERION_HOME" \
+    ${jmh:+--jmh "$jmh"} --c-output "$out/bench_ffi.txt" --meta "$out/meta.json" \
+    --out docs/BENCHMARKS.md --svg-dir docs/benchmarks
+echo "== bench report done in $((duration / 60)) min $((duration % 60)) s ($times): docs/BENCHMARKS.md, docs/benchmarks/*.svg"
