@@ -202,8 +202,10 @@ WRITE_ROWS = [
     ("durable `create` (the audit's share)", "create/durable", "same, audit off", "create/durable_audit_off"),
     ("warm `get`, PostgreSQL", "warm_get/postgres", "SQLite", "warm_get/sqlite"),
     ("uncached `get`, PostgreSQL", "uncached_get/postgres", "SQLite", "uncached_get/sqlite"),
-    ("creates from 4 threads, PostgreSQL (per create)", "create_4_threads/postgres", "SQLite",
-     "create_4_threads/sqlite"),
+    ("creates from 8 threads, PostgreSQL (per create)", "create_threads/postgres/8", "1 thread",
+     "create_threads/postgres/1"),
+    ("creates from 8 threads, SQLite, postgres bench (per create)", "create_threads/sqlite/8", "1 thread",
+     "create_threads/sqlite/1"),
 ]
 
 OTHER_ROWS = [
@@ -493,10 +495,11 @@ def plot_threads(figures: dict[str, Figure], path: Path) -> bool:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(7, 4))
     ax.plot([t for t, _ in pts], [r for _, r in pts], marker="o", label="SQLite durable creates")
-    for label, key in (("PostgreSQL, 4 threads", "create_4_threads/postgres"),
-                       ("SQLite, 4 threads (postgres bench)", "create_4_threads/sqlite")):
-        if key in figures:
-            ax.plot([4], [1e9 / figures[key].ns], marker="s", linestyle="none", label=label)
+    for label, backend in (("PostgreSQL (postgres bench)", "postgres"), ("SQLite (postgres bench)", "sqlite")):
+        keyed = [(t, f"create_threads/{backend}/{t}") for t in THREADS]
+        other = [(t, 1e9 / figures[key].ns) for t, key in keyed if key in figures]
+        if other:
+            ax.plot([t for t, _ in other], [r for _, r in other], marker="s", linestyle="--", label=label)
     fsync = figures.get("create/baseline_write_4k_fdatasync")
     if fsync:
         ax.axhline(1e9 / fsync.ns, color="grey", linestyle="--", label="4 KiB write + fdatasync per second")
