@@ -4,6 +4,7 @@
 //! get ahead of the store (no rollback is detected on reopen).
 
 mod common;
+#[cfg(feature = "postgres")]
 #[path = "common/postgres.rs"]
 mod test_postgres;
 
@@ -116,6 +117,7 @@ fn concurrent_creates_of_two_handles_interleave_into_one_chain() {
     assert_log_complete(&reopened, None, (2 * THREADS * PER_THREAD) as u64);
 }
 
+#[cfg(feature = "postgres")]
 #[test]
 fn concurrent_postgres_creates_are_all_durable_audited_and_in_order() {
     let url = format!(
