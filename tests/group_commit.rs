@@ -11,7 +11,7 @@ mod test_postgres;
 use common::{options, TENANT};
 use std::path::Path;
 use std::sync::{Arc, Barrier};
-use tbsecrets::{ListQuery, MasterKey, SecretStorage, SecretType, StorageOptions};
+use tbsecrets::{ListQuery, MasterKey, SecretStorage, SecretType};
 
 const THREADS: usize = 8;
 const PER_THREAD: usize = 25;
@@ -129,12 +129,12 @@ fn concurrent_postgres_creates_are_all_durable_audited_and_in_order() {
     let log = dir.path().join("pg.audit.jsonl");
     let key = MasterKey::generate();
     let open = || {
-        let options = StorageOptions {
+        let options = tbsecrets::StorageOptions {
             audit: tbsecrets::AuditOptions {
                 path: Some(log.clone()),
                 ..Default::default()
             },
-            ..StorageOptions::with_master_key(key.clone())
+            ..tbsecrets::StorageOptions::with_master_key(key.clone())
         };
         SecretStorage::open(url.as_str(), options).unwrap()
     };
