@@ -57,6 +57,10 @@ pub const MIGRATIONS: &[&str] = &[
      INSERT INTO tbs_meta (key, value)
          SELECT 'state_adopt', '\\x01'::bytea WHERE EXISTS (SELECT 1 FROM tbs_meta WHERE key = 'key_check');
      DELETE FROM tbs_meta WHERE key LIKE 'audit_anchor:%';",
+    // 4: the partial index of per-message patterns (see the SQLite migration of the same
+    // number; `PATTERN_REFERENCES` repeats its predicate so the planner can use it).
+    "CREATE INDEX tbs_references_patterns ON tbs_references (tenant, source_id, name)
+         WHERE strpos(name, '{{') > 0;",
 ];
 
 pub const HEADER: &str = "SELECT key, value FROM tbs_meta WHERE key IN ('kek_id', 'key_check')";

@@ -7,6 +7,14 @@ use crate::store::ReferenceRows;
 use crate::store::StoredReference;
 use rusqlite::params;
 
+/// A tenant's per-message patterns, read through the partial index `tbs_references_patterns`
+/// (migration 4): its `instr(name, '{{') > 0` term is the index's WHERE clause word for word,
+/// which SQLite needs to use it, and `INDEXED BY` keeps the planner from preferring the primary
+/// key (which also gives the order) and scanning the tenant's every reference.
+const PATTERN_REFERENCES: &str = "SELECT source_id, name, type
+     FROM tbs_references INDEXED BY tbs_references_patterns
+     WHERE tenant = ?1 AND instr(name, '{{') > 0 ORDER BY source_id, name";
+
 impl ReferenceRows for SqliteStore {
     // The trait's signature, repeated by each backend's impl (`postgres/connection/references.rs` has the other).
     fn replace_references(
@@ -57,11 +65,7 @@ impl ReferenceRows for SqliteStore {
     }
 
     fn pattern_references(&mut self, tenant: &str) -> Result<Vec<StoredReference>> {
-        self.reference_rows(
-            "SELECT source_id, name, type FROM tbs_references
-             WHERE tenant = ?1 AND instr(name, '{{') > 0 ORDER BY source_id, name",
-            params![tenant],
-        )
+        self.reference_rows(PATTERN_REFERENCES, params![tenant])
     }
 }
 
@@ -82,5 +86,58 @@ impl SqliteStore {
             })
         })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{SqliteOptions, SqliteStore};
+    use crate::store::{ReferenceRows, StoredReference};
+
+    fn reference(name: &str) -> StoredReference {
+        StoredReference {
+            source_id: String::new(),
+            name: name.to_owned(),
+            secret_type: None,
+        }
+    }
+
+    #[test]
+    fn patterns_are_read_through_their_partial_index_not_a_scan() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteOptions {
+            create_if_missing: true,
+            busy_timeout: std::time::Duration::from_secs(5),
+        };
+        let mut store = SqliteStore::open(&dir.path().join("refs.db"), &options).unwrap();
+        store
+            .replace_references(
+                "t",
+                "node-1",
+                &[reference("a"), reference("dev-{{metadata.x}}")],
+            )
+            .unwrap();
+        store
+            .replace_references("t", "node-2", &[reference("b")])
+            .unwrap();
+        let found = store.pattern_references("t").unwrap();
+        assert_eq!(
+            found.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+            ["dev-{{metadata.x}}"]
+        );
+        // The plan of the very statement `pattern_references` runs.
+        let plan: Vec<String> = store
+            .conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", super::PATTERN_REFERENCES))
+            .unwrap()
+            .query_map(["t"], |row| row.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|step| step.contains("tbs_references_patterns")),
+            "{plan:?}"
+        );
     }
 }

@@ -66,6 +66,11 @@ const MIGRATIONS: &[&str] = &[
      INSERT INTO tbs_meta (key, value)
          SELECT 'state_adopt', x'01' WHERE EXISTS (SELECT 1 FROM tbs_meta WHERE key = 'key_check');
      DELETE FROM tbs_meta WHERE key LIKE 'audit_anchor:%';",
+    // 4: a partial index of the per-message patterns (names holding `{{`), so `where_used`
+    // reads a tenant's patterns without scanning its exact references. The query's WHERE term
+    // (`store/sqlite/references.rs`) must stay textually the index's for SQLite to use it.
+    "CREATE INDEX tbs_references_patterns ON tbs_references (tenant, source_id, name)
+         WHERE instr(name, '{{') > 0;",
 ];
 
 /// `PRAGMA application_id` of a tbsecrets store ("tbs1"): marks the file as ours, so that any
