@@ -510,7 +510,9 @@ enum tbs_status tbs_store_update_description(struct tbs_store *store,
                                              const char *description);
 
 /**
- * Deletes a secret with all its versions. Without `force`, fails with `TBS_IN_USE` (the
+ * Deletes a secret with all its versions: it is no longer resolvable nor listed, and stays
+ * recoverable with `tbs_store_undelete` for the store's retention (30 days by default; see
+ * `tbs_store_destroy` to erase it at once). Without `force`, fails with `TBS_IN_USE` (the
  * message names the sources) while tracked sources reference it; with `force`, deletes it
  * anyway and the references stay, so `tbs_store_where_used` shows what will break.
  *
@@ -523,6 +525,30 @@ enum tbs_status tbs_store_delete(struct tbs_store *store,
                                  const char *tenant,
                                  const char *name,
                                  bool force);
+
+/**
+ * Makes a deleted secret live again, with its versions. `TBS_NOT_FOUND` when no deleted
+ * secret has that name; `TBS_INTEGRITY` when its row was moved in or out of the deleted
+ * state in the database.
+ *
+ * Session handles need DELETE in `tenant`, else `TBS_PERMISSION_DENIED`.
+ *
+ * # Safety
+ * `store` must be a live handle; other pointers valid NUL-terminated strings.
+ */
+enum tbs_status tbs_store_undelete(struct tbs_store *store, const char *tenant, const char *name);
+
+/**
+ * Erases a secret, live or deleted, and all its versions for good (the stored ciphertexts
+ * are overwritten; see SECURITY.md). `TBS_NOT_FOUND` when there is no such secret;
+ * `TBS_IN_USE` for a live secret tracked sources reference (delete it with `force` first).
+ *
+ * Session handles need DELETE in `tenant`, else `TBS_PERMISSION_DENIED`.
+ *
+ * # Safety
+ * `store` must be a live handle; other pointers valid NUL-terminated strings.
+ */
+enum tbs_status tbs_store_destroy(struct tbs_store *store, const char *tenant, const char *name);
 
 /**
  * A secret's metadata (never its value) as a JSON object in `*out_json`:
@@ -542,7 +568,8 @@ enum tbs_status tbs_store_info(struct tbs_store *store,
 
 /**
  * A page of a tenant's secrets in name order as JSON in `*out_json`:
- * `{"items":[<info objects as tbs_store_info>],"total":N,"has_more":bool}`.
+ * `{"items":[<info objects as tbs_store_info>],"total":N,"has_more":bool}`. Deleted
+ * secrets are not listed (see `tbs_store_list_deleted`).
  *
  * `name_contains`: NUL-terminated UTF-8 case-sensitive substring filter, or NULL for all.
  * `offset`: entries to skip; `limit`: page size, 0 for all.
@@ -558,6 +585,22 @@ enum tbs_status tbs_store_list(struct tbs_store *store,
                                size_t offset,
                                size_t limit,
                                struct tbs_buffer *out_json);
+
+/**
+ * Like `tbs_store_list`, of the tenant's deleted secrets still recoverable with
+ * `tbs_store_undelete`; each object also has `"deleted_at"` (milliseconds since the epoch).
+ *
+ * Session handles need READ in `tenant`, else `TBS_PERMISSION_DENIED`.
+ *
+ * # Safety
+ * As `tbs_store_list`.
+ */
+enum tbs_status tbs_store_list_deleted(struct tbs_store *store,
+                                       const char *tenant,
+                                       const char *name_contains,
+                                       size_t offset,
+                                       size_t limit,
+                                       struct tbs_buffer *out_json);
 
 /**
  * The kept versions of a secret, newest first, as JSON in `*out_json`:

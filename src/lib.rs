@@ -55,6 +55,7 @@ pub use model::{Limits, ListQuery, Page, SecretInfo, SecretType, VersionInfo};
 pub use service::{
     migrate, validate_source_id, write_private_atomically, write_private_atomically_with,
     DocumentFormat, MaterializeOptions, MigrationReport, ResolveOptions, RotationReport,
-    SecretStorage, SecretValue, Session, StorageOptions, MAX_SOURCE_ID_BYTES,
+    SecretStorage, SecretValue, Session, StorageOptions, DEFAULT_DELETED_RETENTION,
+    MAX_SOURCE_ID_BYTES,
 };
 pub use store::{is_postgres_url, StoredReference};

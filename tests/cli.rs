@@ -497,6 +497,65 @@ fn rollback_and_rm() {
 }
 
 #[test]
+fn undelete_destroy_and_list_deleted() {
+    let cli = Cli::new();
+    cli.init();
+    cli.run_stdin(&["put", "k"], b"first\n").ok();
+    cli.run_stdin(&["put", "k"], b"second\n").ok();
+    cli.run_stdin(&["put", "other"], b"x").ok();
+    cli.run(&["delete", "k"]).ok();
+    let names = |args: &[&str]| -> Vec<String> {
+        cli.json(args)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&["list", "--json"]), ["other"]);
+    let deleted = cli.json(&["list", "--deleted", "--json"]);
+    assert_eq!(deleted[0]["name"], "k");
+    assert!(deleted[0]["deleted_at"].as_i64().is_some(), "{deleted}");
+    let table = cli.run(&["list", "--deleted"]).ok().to_owned();
+    assert!(
+        table.starts_with("NAME") && table.contains("DELETED"),
+        "{table}"
+    );
+    let line = cli
+        .run_stdin(&["put", "k"], b"new")
+        .fails_with(ErrorCode::AlreadyExists)
+        .to_owned();
+    assert!(line.contains("undelete"), "{line}");
+    assert_eq!(cli.run(&["undelete", "k"]).ok(), "undeleted secret 'k'\n");
+    assert_eq!(cli.reveal("k"), b"second");
+    assert_eq!(
+        cli.json(&["history", "k", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    cli.run(&["undelete", "k"]).fails_with(ErrorCode::NotFound);
+    // destroy needs --yes, and then nothing comes back.
+    let line = cli
+        .run(&["destroy", "k"])
+        .fails_with(ErrorCode::InvalidArgument)
+        .to_owned();
+    assert!(line.contains("--yes"), "{line}");
+    assert_eq!(cli.reveal("k"), b"second", "refused: nothing changed");
+    let done = cli.json(&["destroy", "--yes", "k", "--json"]);
+    assert_eq!(done["action"], "destroyed");
+    cli.run(&["undelete", "k"]).fails_with(ErrorCode::NotFound);
+    cli.run(&["reveal", "k"]).fails_with(ErrorCode::NotFound);
+    assert!(names(&["list", "--deleted", "--json"]).is_empty());
+    // A retention of 0 days: the next open erases what is deleted.
+    cli.run(&["delete", "other"]).ok();
+    assert_eq!(names(&["list", "--deleted", "--json"]), ["other"]);
+    cli.run(&["--deleted-retention-days", "0", "list"]).ok();
+    assert!(names(&["list", "--deleted", "--json"]).is_empty());
+}
+
+#[test]
 fn errors_follow_the_exit_status_convention() {
     let cli = Cli::new();
     cli.init();
@@ -954,7 +1013,7 @@ fn usage_errors_keep_clap_details_on_their_one_line() {
 }
 
 /// Every command a user can type; completions and the manual page must name each.
-const COMMANDS: [&str; 20] = [
+const COMMANDS: [&str; 22] = [
     "init",
     "put",
     "list",
@@ -962,6 +1021,8 @@ const COMMANDS: [&str; 20] = [
     "history",
     "get",
     "delete",
+    "undelete",
+    "destroy",
     "resolve",
     "migrate",
     "rotate-master-key",

@@ -105,7 +105,9 @@ pub unsafe extern "C" fn tbs_store_update_description(
     })
 }
 
-/// Deletes a secret with all its versions. Without `force`, fails with `TBS_IN_USE` (the
+/// Deletes a secret with all its versions: it is no longer resolvable nor listed, and stays
+/// recoverable with `tbs_store_undelete` for the store's retention (30 days by default; see
+/// `tbs_store_destroy` to erase it at once). Without `force`, fails with `TBS_IN_USE` (the
 /// message names the sources) while tracked sources reference it; with `force`, deletes it
 /// anyway and the references stay, so `tbs_store_where_used` shows what will break.
 ///
@@ -123,6 +125,46 @@ pub unsafe extern "C" fn tbs_store_delete(
     guard(|| {
         let s: Session = arg!(store);
         s.delete_with(arg!(tenant), arg!(name), force)
+    })
+}
+
+/// Makes a deleted secret live again, with its versions. `TBS_NOT_FOUND` when no deleted
+/// secret has that name; `TBS_INTEGRITY` when its row was moved in or out of the deleted
+/// state in the database.
+///
+/// Session handles need DELETE in `tenant`, else `TBS_PERMISSION_DENIED`.
+///
+/// # Safety
+/// `store` must be a live handle; other pointers valid NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn tbs_store_undelete(
+    store: *mut tbs_store,
+    tenant: *const c_char,
+    name: *const c_char,
+) -> tbs_status {
+    guard(|| {
+        let s: Session = arg!(store);
+        s.undelete(arg!(tenant), arg!(name))
+    })
+}
+
+/// Erases a secret, live or deleted, and all its versions for good (the stored ciphertexts
+/// are overwritten; see SECURITY.md). `TBS_NOT_FOUND` when there is no such secret;
+/// `TBS_IN_USE` for a live secret tracked sources reference (delete it with `force` first).
+///
+/// Session handles need DELETE in `tenant`, else `TBS_PERMISSION_DENIED`.
+///
+/// # Safety
+/// `store` must be a live handle; other pointers valid NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn tbs_store_destroy(
+    store: *mut tbs_store,
+    tenant: *const c_char,
+    name: *const c_char,
+) -> tbs_status {
+    guard(|| {
+        let s: Session = arg!(store);
+        s.destroy(arg!(tenant), arg!(name))
     })
 }
 
@@ -147,7 +189,8 @@ pub unsafe extern "C" fn tbs_store_info(
 }
 
 /// A page of a tenant's secrets in name order as JSON in `*out_json`:
-/// `{"items":[<info objects as tbs_store_info>],"total":N,"has_more":bool}`.
+/// `{"items":[<info objects as tbs_store_info>],"total":N,"has_more":bool}`. Deleted
+/// secrets are not listed (see `tbs_store_list_deleted`).
 ///
 /// `name_contains`: NUL-terminated UTF-8 case-sensitive substring filter, or NULL for all.
 /// `offset`: entries to skip; `limit`: page size, 0 for all.
@@ -165,6 +208,43 @@ pub unsafe extern "C" fn tbs_store_list(
     limit: usize,
     out_json: *mut tbs_buffer,
 ) -> tbs_status {
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { list(store, tenant, name_contains, offset, limit, false, out_json) }
+}
+
+/// Like `tbs_store_list`, of the tenant's deleted secrets still recoverable with
+/// `tbs_store_undelete`; each object also has `"deleted_at"` (milliseconds since the epoch).
+///
+/// Session handles need READ in `tenant`, else `TBS_PERMISSION_DENIED`.
+///
+/// # Safety
+/// As `tbs_store_list`.
+#[no_mangle]
+pub unsafe extern "C" fn tbs_store_list_deleted(
+    store: *mut tbs_store,
+    tenant: *const c_char,
+    name_contains: *const c_char,
+    offset: usize,
+    limit: usize,
+    out_json: *mut tbs_buffer,
+) -> tbs_status {
+    // SAFETY: the caller's contract, forwarded.
+    unsafe { list(store, tenant, name_contains, offset, limit, true, out_json) }
+}
+
+/// The body of `tbs_store_list` and `tbs_store_list_deleted`.
+///
+/// # Safety
+/// As `tbs_store_list`.
+unsafe fn list(
+    store: *mut tbs_store,
+    tenant: *const c_char,
+    name_contains: *const c_char,
+    offset: usize,
+    limit: usize,
+    deleted: bool,
+    out_json: *mut tbs_buffer,
+) -> tbs_status {
     guard(|| {
         let out_json: Out<tbs_buffer> = arg!(out_json);
         let s: Session = arg!(store);
@@ -174,6 +254,7 @@ pub unsafe extern "C" fn tbs_store_list(
             name_contains: name_contains.map(str::to_owned),
             offset,
             limit,
+            deleted,
         };
         out_json.json(&s.list(tenant, &query)?)
     })

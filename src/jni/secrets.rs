@@ -1,5 +1,5 @@
-//! JNI exports of the secret operations: create, update, describe, delete, info, list,
-//! history, rollback.
+//! JNI exports of the secret operations: create, update, describe, delete, undelete, destroy,
+//! info, list, history, rollback.
 
 use super::bridge::args as decode;
 use super::bridge::{export, info_result, value_bytes, wire, StrArg, TenantName, TENANT};
@@ -45,6 +45,20 @@ export! {
         Ok(h.session().delete_with(tenant, name, force)?)
     }
 
+    /// Makes a deleted secret live again.
+    fn undelete(env, h; tenant: JString<'local>, name: JString<'local>) -> () {
+        let mut args = TenantName::new();
+        let (tenant, name) = args.read(env, &tenant, &name)?;
+        Ok(h.session().undelete(tenant, name)?)
+    }
+
+    /// Erases a secret, live or deleted, and all its versions for good.
+    fn destroy(env, h; tenant: JString<'local>, name: JString<'local>) -> () {
+        let mut args = TenantName::new();
+        let (tenant, name) = args.read(env, &tenant, &name)?;
+        Ok(h.session().destroy(tenant, name)?)
+    }
+
     /// Metadata of one secret.
     fn info(env, h; tenant: JString<'local>, name: JString<'local>) -> JByteArray<'local> {
         let mut args = TenantName::new();
@@ -52,13 +66,15 @@ export! {
         info_result(env, &h.session().info(tenant, name)?)
     }
 
-    /// A page of a tenant's secrets (`name_contains` may be null; `limit` 0 means all).
+    /// A page of a tenant's secrets (`name_contains` may be null; `limit` 0 means all); with
+    /// `deleted`, of its deleted secrets.
     fn list(env, h; tenant: JString<'local>, name_contains: JString<'local>, offset: jint,
-            limit: jint) -> JByteArray<'local> {
+            limit: jint, deleted: jboolean) -> JByteArray<'local> {
         let (mut t, mut f) = (StrArg::new(), StrArg::new());
         let tenant = t.read(env, &tenant, TENANT)?;
         let filter = f.read_opt(env, &name_contains, "nameContains")?;
-        let page = h.session().list(tenant, &decode::list_query(filter, offset, limit)?)?;
+        let query = decode::list_query(filter, offset, limit, deleted)?;
+        let page = h.session().list(tenant, &query)?;
         wire(env, |w| w.page(&page))
     }
 

@@ -11,6 +11,7 @@ mod audit;
 mod cache;
 mod clock;
 mod commit;
+mod deleted;
 mod dynamic;
 mod keyring;
 mod materialize;
@@ -27,7 +28,7 @@ mod value;
 
 pub use materialize::MaterializeOptions;
 pub use migrate::{migrate, MigrationReport};
-pub use options::StorageOptions;
+pub use options::{StorageOptions, DEFAULT_DELETED_RETENTION};
 pub use references::{validate_source_id, MAX_SOURCE_ID_BYTES};
 pub use resolve::{
     write_private_atomically, write_private_atomically_with, DocumentFormat, ResolveOptions,
@@ -229,6 +230,7 @@ impl SecretStorage {
                 storage.establish_state(store)?;
             }
             storage.check_rollback(store, storage.options.accept_restore)?;
+            storage.purge_expired_on_open(store)?;
             // Records a killed process committed but never delivered.
             if let Some(audit) = &storage.audit {
                 if let Err(e) = audit.deliver(store, &[]) {

@@ -52,6 +52,15 @@ pub struct Global {
     /// An access policy (JSON) replacing the default ThingsBoard roles.
     #[arg(long, env = "TBS_POLICY_FILE", global = true)]
     pub policy: Option<PathBuf>,
+    /// How many days a deleted secret stays recoverable with `undelete` (default 30; 0: a
+    /// delete erases at once). Deleted secrets older than this are erased when the store opens.
+    #[arg(
+        long,
+        env = "TBS_DELETED_RETENTION_DAYS",
+        global = true,
+        value_name = "DAYS"
+    )]
+    pub deleted_retention_days: Option<u64>,
     /// The audit log file. Default: `<store>.audit.jsonl` beside a SQLite store; none for a
     /// postgres:// store.
     #[arg(long, env = "TBS_AUDIT_LOG", global = true)]
@@ -146,6 +155,10 @@ pub enum Command {
         /// Only names containing this text.
         #[arg(long)]
         filter: Option<String>,
+        /// List the deleted secrets still recoverable with `undelete` (with their deletion
+        /// time) instead of the live ones.
+        #[arg(long)]
+        deleted: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -182,6 +195,26 @@ pub enum Command {
         /// Delete even while sources reference it.
         #[arg(long)]
         force: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Bring back a deleted secret with its versions (within the retention, see `list --deleted`).
+    Undelete {
+        /// Secret name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Erase a secret (live or deleted) and all its versions for good: the stored ciphertexts
+    /// are overwritten. Refused without --yes.
+    Destroy {
+        /// Secret name.
+        name: String,
+        /// Confirm: the secret cannot be recovered afterwards.
+        #[arg(long)]
+        yes: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,

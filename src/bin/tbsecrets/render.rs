@@ -37,8 +37,10 @@ pub fn info(info: &SecretInfo) -> Vec<u8> {
     .into_bytes()
 }
 
-/// A table of secrets.
+/// A table of secrets; of deleted secrets (`list --deleted`), with their deletion time in
+/// place of the update time.
 pub fn list(items: &[SecretInfo]) -> Vec<u8> {
+    let deleted = items.iter().any(|i| i.deleted_at.is_some());
     let width = items
         .iter()
         .map(|i| i.name.chars().count())
@@ -47,7 +49,10 @@ pub fn list(items: &[SecretInfo]) -> Vec<u8> {
         .max(4);
     let mut out = format!(
         "{:<width$}  {:<9}  {:>7}  {:<20}  DESCRIPTION\n",
-        "NAME", "TYPE", "VERSION", "UPDATED"
+        "NAME",
+        "TYPE",
+        "VERSION",
+        if deleted { "DELETED" } else { "UPDATED" }
     );
     for i in items {
         out.push_str(&format!(
@@ -55,7 +60,7 @@ pub fn list(items: &[SecretInfo]) -> Vec<u8> {
             i.name,
             i.secret_type.as_str(),
             i.version,
-            time(i.updated_at),
+            time(i.deleted_at.unwrap_or(i.updated_at)),
             i.description
         ));
     }
@@ -139,6 +144,17 @@ pub struct Deleted<'a> {
     pub name: &'a str,
     /// Whether --force was given.
     pub force: bool,
+}
+
+/// `undelete` and `destroy`.
+#[derive(Serialize)]
+pub struct SecretAction<'a> {
+    /// `undeleted` or `destroyed`.
+    pub action: &'static str,
+    /// The tenant.
+    pub tenant: &'a str,
+    /// The secret.
+    pub name: &'a str,
 }
 
 /// `init`.

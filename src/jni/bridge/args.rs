@@ -349,11 +349,13 @@ pub(in crate::jni) fn positive(value: jint, what: &str) -> BridgeResult<usize> {
     }
 }
 
-/// A list query: an optional name filter, an offset and a limit (0: all), neither negative.
+/// A list query: an optional name filter, an offset and a limit (0: all), neither negative;
+/// `deleted`: of the deleted secrets instead of the live ones.
 pub(in crate::jni) fn list_query(
     name_contains: Option<&str>,
     offset: jint,
     limit: jint,
+    deleted: bool,
 ) -> BridgeResult<ListQuery> {
     let (Ok(offset), Ok(limit)) = (usize::try_from(offset), usize::try_from(limit)) else {
         return Err(invalid("offset and limit must not be negative".to_owned()));
@@ -362,6 +364,7 @@ pub(in crate::jni) fn list_query(
         name_contains: name_contains.map(str::to_owned),
         offset,
         limit,
+        deleted,
     })
 }
 
@@ -412,13 +415,18 @@ mod tests {
 
     #[test]
     fn list_queries_and_documents() {
-        let query = list_query(Some("db"), 2, 0).unwrap();
+        let query = list_query(Some("db"), 2, 0, true).unwrap();
         assert_eq!(
-            (query.name_contains.as_deref(), query.offset, query.limit),
-            (Some("db"), 2, 0)
+            (
+                query.name_contains.as_deref(),
+                query.offset,
+                query.limit,
+                query.deleted
+            ),
+            (Some("db"), 2, 0, true)
         );
         assert_eq!(
-            message(list_query(None, -1, 0)),
+            message(list_query(None, -1, 0, false)),
             "offset and limit must not be negative"
         );
         assert_eq!(utf8_document(b"{}").unwrap(), "{}");

@@ -106,6 +106,15 @@ impl Store for SqliteStore {
         self.run_write_locked(f)
     }
 
+    fn scrub(&mut self) -> Result<()> {
+        // Copies every WAL frame into the database and truncates the WAL to zero bytes, so the
+        // frames that still held a destroyed secret's pages are gone. Another connection's
+        // open read transaction makes it partial (the frames stay until the next one).
+        self.conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+
     fn with_write_lock_deferred(
         &mut self,
         _scope: &str,

@@ -44,12 +44,17 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
                 *json,
             )
         }
-        Command::List { filter, json } => {
+        Command::List {
+            filter,
+            deleted,
+            json,
+        } => {
             let store = open_existing(g)?;
             let page = store.session(principal(g, Role::TenantAdmin)?).list(
                 &g.tenant,
                 &ListQuery {
                     name_contains: filter.clone(),
+                    deleted: *deleted,
                     ..ListQuery::default()
                 },
             )?;
@@ -87,6 +92,29 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
                 force: *force,
             };
             render::report(*json, &done, || format!("deleted secret '{name}'"))
+        }
+        Command::Undelete { name, json } => {
+            admin(&*open_existing(g)?, g)?.undelete(&g.tenant, name)?;
+            let done = render::SecretAction {
+                action: "undeleted",
+                tenant: &g.tenant,
+                name,
+            };
+            render::report(*json, &done, || format!("undeleted secret '{name}'"))
+        }
+        Command::Destroy { name, yes, json } => {
+            if !*yes {
+                return Err(Error::invalid(format!(
+                    "destroy erases secret '{name}' and all its versions for good: add --yes to confirm"
+                )));
+            }
+            admin(&*open_existing(g)?, g)?.destroy(&g.tenant, name)?;
+            let done = render::SecretAction {
+                action: "destroyed",
+                tenant: &g.tenant,
+                name,
+            };
+            render::report(*json, &done, || format!("destroyed secret '{name}'"))
         }
         Command::Resolve {
             file,
@@ -287,6 +315,9 @@ fn open_existing_with(g: &Global, adjust: impl FnOnce(&mut StorageOptions)) -> R
         options.policy = Some(Policy::from_json(&read_text(path)?)?);
     }
     options.audit.path = g.audit_log.clone();
+    if let Some(days) = g.deleted_retention_days {
+        options.deleted_retention = std::time::Duration::from_secs(days.saturating_mul(86_400));
+    }
     adjust(&mut options);
     SecretStorage::open(&g.store, options).map(Opened)
 }

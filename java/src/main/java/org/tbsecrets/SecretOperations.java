@@ -27,8 +27,9 @@ import org.tbsecrets.internal.Wire;
  * <p>Which operation needs which permission: metadata reads ({@code info}, {@code list},
  * {@code history}, {@code whereUsed}, {@code unused}, {@code stale}) need READ; writes
  * ({@code create}, {@code updateValue}, {@code updateDescription}, {@code rollback},
- * {@code trackReferences}, {@code untrack}, {@code rotateTenantKey}) need WRITE; {@code delete}
- * needs DELETE; reading values ({@code getSecret}, {@code getSecretBytes}, {@code resolve…})
+ * {@code trackReferences}, {@code untrack}, {@code rotateTenantKey}) need WRITE; {@code delete},
+ * {@code undelete} and {@code destroy} need DELETE; reading values ({@code getSecret},
+ * {@code getSecretBytes}, {@code resolve…})
  * needs RESOLVE, all in the tenant named by the call. {@code rotateMasterKey} needs WRITE and
  * {@code verifyAuditLog} and {@code auditLogPath} READ in every tenant. {@code references} and
  * {@code flushUsage} need none.
@@ -231,6 +232,34 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
     }
 
     /**
+     * Makes a deleted secret live again, with its versions, as it was when deleted (within the
+     * store's retention, 30 days by default; see {@link #listDeleted}). Needs DELETE.
+     *
+     * @param tenantId the tenant
+     * @param name the secret
+     * @throws NotFoundException if no deleted secret has that name
+     * @throws IntegrityException if its row was moved in or out of the deleted state in the database
+     */
+    public void undelete(String tenantId, String name) {
+        require(tenantId, name);
+        run(h -> Native.undelete(h, tenantId, name));
+    }
+
+    /**
+     * Erases a secret, live or deleted, and all its versions for good: the stored ciphertexts
+     * are overwritten (see SECURITY.md). Needs DELETE.
+     *
+     * @param tenantId the tenant
+     * @param name the secret
+     * @throws NotFoundException if there is no such secret
+     * @throws InUseException if it is live and tracked sources reference it
+     */
+    public void destroy(String tenantId, String name) {
+        require(tenantId, name);
+        run(h -> Native.destroy(h, tenantId, name));
+    }
+
+    /**
      * Metadata of one secret (never the value).
      *
      * @param tenantId the tenant
@@ -264,7 +293,22 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
      */
     public SecretPage list(String tenantId, String nameContains, int offset, int limit) {
         Objects.requireNonNull(tenantId, "tenantId");
-        return call(h -> Wire.page(Native.list(h, tenantId, nameContains, offset, limit)));
+        return call(h -> Wire.page(Native.list(h, tenantId, nameContains, offset, limit, false)));
+    }
+
+    /**
+     * A page of a tenant's deleted secrets still recoverable with {@link #undelete}, in name
+     * order, optionally filtered; each has its {@link SecretInfo#deletedAt()}. Needs READ.
+     *
+     * @param tenantId the tenant
+     * @param nameContains a case-sensitive substring the name must contain, or {@code null}
+     * @param offset how many matching entries to skip
+     * @param limit the page size; 0 for all
+     * @return the page
+     */
+    public SecretPage listDeleted(String tenantId, String nameContains, int offset, int limit) {
+        Objects.requireNonNull(tenantId, "tenantId");
+        return call(h -> Wire.page(Native.list(h, tenantId, nameContains, offset, limit, true)));
     }
 
     /**

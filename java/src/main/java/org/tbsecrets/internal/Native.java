@@ -147,6 +147,24 @@ public final class Native {
     public static native void delete(long handle, String tenant, String name, boolean force);
 
     /**
+     * Makes a deleted secret live again.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param name secret name
+     */
+    public static native void undelete(long handle, String tenant, String name);
+
+    /**
+     * Erases a secret, live or deleted, and all its versions for good.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param name secret name
+     */
+    public static native void destroy(long handle, String tenant, String name);
+
+    /**
      * Metadata of one secret.
      *
      * @param handle the handle
@@ -164,9 +182,11 @@ public final class Native {
      * @param nameContains name filter, or {@code null}
      * @param offset entries to skip
      * @param limit page size, 0 for all
+     * @param deleted list the deleted secrets instead of the live ones
      * @return wire-encoded page
      */
-    public static native byte[] list(long handle, String tenant, String nameContains, int offset, int limit);
+    public static native byte[] list(
+            long handle, String tenant, String nameContains, int offset, int limit, boolean deleted);
 
     /**
      * Kept versions.
