@@ -243,6 +243,7 @@ struct PySecretInfo {
     value_updated_at: i64,
     last_used_at: Option<i64>,
     use_count: u64,
+    deleted_at: Option<i64>,
 }
 
 #[pymethods]
@@ -268,6 +269,7 @@ impl From<tbsecrets::SecretInfo> for PySecretInfo {
             value_updated_at: i.value_updated_at,
             last_used_at: i.last_used_at,
             use_count: i.use_count,
+            deleted_at: i.deleted_at,
         }
     }
 }
@@ -663,13 +665,26 @@ macro_rules! shared_ops {
                 self.ops.call(py, |s| s.delete_with(tenant, name, force))
             }
 
+            /// Makes a deleted secret live again, with its versions (`NotFound` when no deleted
+            /// secret has that name).
+            fn undelete(&self, py: Python<'_>, tenant: &str, name: &str) -> PyResult<()> {
+                self.ops.call(py, |s| s.undelete(tenant, name))
+            }
+
+            /// Erases a secret, live or deleted, and all its versions for good (the stored
+            /// ciphertexts are overwritten).
+            fn destroy(&self, py: Python<'_>, tenant: &str, name: &str) -> PyResult<()> {
+                self.ops.call(py, |s| s.destroy(tenant, name))
+            }
+
             /// A secret's metadata.
             fn info(&self, py: Python<'_>, tenant: &str, name: &str) -> PyResult<PySecretInfo> {
                 self.ops.call(py, |s| s.info(tenant, name)).map(Into::into)
             }
 
-            /// One page of a tenant's secrets, by name.
-            #[pyo3(signature = (tenant, name_contains=None, offset=0, limit=100))]
+            /// One page of a tenant's secrets, by name; with `deleted=True`, of its deleted
+            /// secrets still recoverable with `undelete` (each with `deleted_at`).
+            #[pyo3(signature = (tenant, name_contains=None, offset=0, limit=100, deleted=false))]
             fn list(
                 &self,
                 py: Python<'_>,
@@ -677,11 +692,13 @@ macro_rules! shared_ops {
                 name_contains: Option<String>,
                 offset: usize,
                 limit: usize,
+                deleted: bool,
             ) -> PyResult<PyPage> {
                 let query = ListQuery {
                     name_contains,
                     offset,
                     limit,
+                    deleted,
                 };
                 let page = self.ops.call(py, |s| s.list(tenant, &query))?;
                 let items = page

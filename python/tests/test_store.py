@@ -42,6 +42,33 @@ def test_create_get_info_list_history_update_rollback_delete(store):
     assert "mqtt-pass" in str(e.value)
 
 
+def test_undelete_list_deleted_and_destroy(store):
+    store.create(TENANT, "db", "TEXT", b"v1")
+    store.update_value(TENANT, "db", b"v2")
+    store.create(TENANT, "keep", "TEXT", b"k")
+    store.delete(TENANT, "db")
+    with pytest.raises(tbsecrets.NotFound):
+        store.get(TENANT, "db")
+    assert [i.name for i in store.list(TENANT).items] == ["keep"]
+    deleted = store.list(TENANT, deleted=True).items
+    assert [i.name for i in deleted] == ["db"]
+    assert deleted[0].deleted_at is not None
+    assert store.info(TENANT, "keep").deleted_at is None
+    with pytest.raises(tbsecrets.AlreadyExists) as e:
+        store.create(TENANT, "db", "TEXT", b"x")
+    assert "undelete" in str(e.value)
+    store.undelete(TENANT, "db")
+    assert store.get(TENANT, "db") == b"v2"
+    assert len(store.history(TENANT, "db")) == 2
+    with pytest.raises(tbsecrets.NotFound):
+        store.undelete(TENANT, "db")
+    store.destroy(TENANT, "db")
+    with pytest.raises(tbsecrets.NotFound):
+        store.undelete(TENANT, "db")
+    assert store.list(TENANT, deleted=True).items == []
+    assert store.create(TENANT, "db", "TEXT", b"fresh").version == 1
+
+
 def test_resolve_text_json_yaml(store):
     store.create(TENANT, "pw", "TEXT", b'yes: "#1" \\ \'x\'')
     store.create(TENANT, "ca", "TEXT_FILE", PEM.encode())
