@@ -279,3 +279,31 @@ fn migrate_carries_deleted_secrets() {
     assert_eq!(copy.get(TENANT, "d").unwrap().as_bytes(), b"v2");
     assert_eq!(copy.history(TENANT, "d").unwrap().len(), 2);
 }
+
+#[test]
+fn undelete_and_destroy_need_delete_like_delete() {
+    use tbsecrets::{Principal, Role};
+    let f = Fixture::new();
+    let s = &f.store;
+    s.create(TENANT, "k", SecretType::Text, b"v", "").unwrap();
+    s.delete(TENANT, "k").unwrap();
+    let service = s.session(Principal::new(TENANT, Role::Service));
+    let customer = s.session(Principal::new(TENANT, Role::CustomerUser));
+    let other_admin = s.session(Principal::new("other", Role::TenantAdmin));
+    for denied in [&service, &customer, &other_admin] {
+        expect_code(denied.undelete(TENANT, "k"), ErrorCode::PermissionDenied);
+        expect_code(denied.destroy(TENANT, "k"), ErrorCode::PermissionDenied);
+    }
+    // Listing deleted secrets is a READ, like any listing.
+    let deleted = ListQuery {
+        deleted: true,
+        ..ListQuery::default()
+    };
+    expect_code(customer.list(TENANT, &deleted), ErrorCode::PermissionDenied);
+    assert_eq!(service.list(TENANT, &deleted).unwrap().total, 1);
+    let admin = s.session(Principal::new(TENANT, Role::TenantAdmin));
+    admin.undelete(TENANT, "k").unwrap();
+    admin.delete(TENANT, "k").unwrap();
+    admin.destroy(TENANT, "k").unwrap();
+    expect_code(s.undelete(TENANT, "k"), ErrorCode::NotFound);
+}
