@@ -939,9 +939,10 @@ shared_ops!(PySession);
 #[pymethods]
 impl PyStorage {
     /// Opens (by default creating) the store at `path` (a file, or a `postgres://` URL in a
-    /// build with the `postgres` feature).
+    /// build with the `postgres` feature). `deleted_retention_days`: how long a deleted secret
+    /// stays recoverable with `undelete` (default 30; 0: a delete erases at once).
     #[staticmethod]
-    #[pyo3(signature = (path, *, master_key=None, master_key_file=None, create_if_missing=true, policy_json=None, audit_log=None, audit=true, cache_values=true))]
+    #[pyo3(signature = (path, *, master_key=None, master_key_file=None, create_if_missing=true, policy_json=None, audit_log=None, audit=true, cache_values=true, deleted_retention_days=30.0))]
     #[allow(clippy::too_many_arguments)]
     fn open(
         py: Python<'_>,
@@ -953,7 +954,17 @@ impl PyStorage {
         audit_log: Option<PathBuf>,
         audit: bool,
         cache_values: bool,
+        deleted_retention_days: f64,
     ) -> PyResult<PyStorage> {
+        let retention = std::time::Duration::try_from_secs_f64(deleted_retention_days * 86_400.0)
+            .map_err(|_| {
+                to_py_err(
+                    py,
+                    &Error::invalid(format!(
+                        "deleted_retention_days must be a non-negative number of days; got {deleted_retention_days}"
+                    )),
+                )
+            })?;
         let key = match (master_key, master_key_file) {
             (Some(_), Some(_)) => {
                 return Err(to_py_err(
@@ -974,6 +985,7 @@ impl PyStorage {
         let mut options = StorageOptions::with_master_key(key);
         options.create_if_missing = create_if_missing;
         options.cache_values = cache_values;
+        options.deleted_retention = retention;
         options.audit.enabled = audit;
         options.audit.path = audit_log;
         if let Some(policy) = policy_json {

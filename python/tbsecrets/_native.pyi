@@ -127,6 +127,7 @@ class SecretStorage(_Operations):
         audit_log: Optional[_Path] = None,
         audit: bool = True,
         cache_values: bool = True,
+        deleted_retention_days: float = 30.0,
     ) -> "SecretStorage": ...
     @staticmethod
     def generate_master_key() -> bytes: ...

@@ -69,6 +69,18 @@ def test_undelete_list_deleted_and_destroy(store):
     assert store.create(TENANT, "db", "TEXT", b"fresh").version == 1
 
 
+def test_a_zero_retention_erases_on_delete(tmp_path):
+    key = SecretStorage.generate_master_key()
+    store = SecretStorage.open(tmp_path / "zero.db", master_key=key, deleted_retention_days=0)
+    store.create(TENANT, "a", "TEXT", b"v")
+    store.delete(TENANT, "a")
+    assert store.list(TENANT, deleted=True).items == []
+    with pytest.raises(tbsecrets.NotFound):
+        store.undelete(TENANT, "a")
+    with pytest.raises(tbsecrets.InvalidArgument):
+        SecretStorage.open(tmp_path / "x.db", master_key=key, deleted_retention_days=-1)
+
+
 def test_resolve_text_json_yaml(store):
     store.create(TENANT, "pw", "TEXT", b'yes: "#1" \\ \'x\'')
     store.create(TENANT, "ca", "TEXT_FILE", PEM.encode())

@@ -21,12 +21,13 @@ export! {
     /// the default policy; `audit_path` null: the default log beside the store;
     /// `audit_listener` (an `org.tbsecrets.AuditListener`) null: no listener; `materialize_dir`
     /// null: materialised files go to a fresh private temporary directory (`keep_materialized`
-    /// then ignored).
+    /// then ignored). `deleted_retention_millis`: how long deleted secrets stay recoverable.
     fn open(env; path: JString<'local>, master_key: JByteArray<'local>, key_file: JString<'local>,
             max_text_chars: jint, max_file_bytes: jint, max_versions: jint,
             create_if_missing: jboolean, busy_timeout_millis: jlong, policy_json: JString<'local>,
             audit_enabled: jboolean, audit_path: JString<'local>, audit_listener: JObject<'local>,
-            materialize_dir: JString<'local>, keep_materialized: jboolean) -> jlong {
+            materialize_dir: JString<'local>, keep_materialized: jboolean,
+            deleted_retention_millis: jlong) -> jlong {
         let mut path_arg = StrArg::new();
         let path = path_arg.read(env, &path, "store path")?;
         let mut key_file_arg = StrArg::new();
@@ -69,6 +70,9 @@ export! {
                 .unwrap_or(u32::MAX),
             create_if_missing,
             busy_timeout: Duration::from_millis(u64::try_from(busy_timeout_millis).unwrap_or(0)),
+            deleted_retention: Duration::from_millis(
+                u64::try_from(deleted_retention_millis).unwrap_or(0),
+            ),
             materialize,
             cache_values: true,
             harden_process: false,

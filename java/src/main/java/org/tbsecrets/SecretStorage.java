@@ -2,6 +2,7 @@ package org.tbsecrets;
 
 import java.lang.ref.Cleaner;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Objects;
 import org.tbsecrets.internal.Native;
 import org.tbsecrets.internal.NativeHandle;
@@ -79,8 +80,18 @@ public final class SecretStorage extends SecretOperations {
                 options.auditLog() == null ? null : options.auditLog().toString(),
                 options.auditListener(),
                 options.materializeDir() == null ? null : options.materializeDir().toString(),
-                options.keepMaterialized()));
+                options.keepMaterialized(),
+                saturatedMillis(options.deletedRetention())));
         return new SecretStorage(store, new NativeHandle(pointer, store.toString()), options.maxTextChars());
+    }
+
+    /** A duration in milliseconds, {@code Long.MAX_VALUE} when it does not fit. */
+    private static long saturatedMillis(Duration duration) {
+        try {
+            return duration.toMillis();
+        } catch (ArithmeticException tooLong) {
+            return Long.MAX_VALUE;
+        }
     }
 
     /**

@@ -39,6 +39,9 @@ public final class SecretStorageOptions {
     /** Default time a writer waits for another process's write lock. */
     public static final Duration DEFAULT_BUSY_TIMEOUT = Duration.ofSeconds(10);
 
+    /** The default retention of deleted secrets: 30 days. */
+    public static final Duration DEFAULT_DELETED_RETENTION = Duration.ofDays(30);
+
     /** The length of a raw master key. */
     public static final int MASTER_KEY_BYTES = 32;
 
@@ -52,6 +55,7 @@ public final class SecretStorageOptions {
     private final int maxVersions;
     private final boolean createIfMissing;
     private final Duration busyTimeout;
+    private final Duration deletedRetention;
     private final String policyJson;
     private final boolean auditEnabled;
     private final Path auditLog;
@@ -67,6 +71,7 @@ public final class SecretStorageOptions {
         this.maxVersions = b.maxVersions;
         this.createIfMissing = b.createIfMissing;
         this.busyTimeout = b.busyTimeout;
+        this.deletedRetention = b.deletedRetention;
         this.policyJson = b.policyJson;
         this.auditEnabled = b.auditEnabled;
         this.auditLog = b.auditLog;
@@ -211,6 +216,16 @@ public final class SecretStorageOptions {
     }
 
     /**
+     * How long a deleted secret stays recoverable with {@code undelete}; older ones are erased
+     * when a store opens and by each delete. Zero: a delete erases at once.
+     *
+     * @return the retention
+     */
+    public Duration deletedRetention() {
+        return deletedRetention;
+    }
+
+    /**
      * The access policy of sessions, as JSON.
      *
      * @return the policy, or {@code null} for the default ThingsBoard roles (see {@link Role})
@@ -276,6 +291,7 @@ public final class SecretStorageOptions {
         private int maxVersions = DEFAULT_MAX_VERSIONS;
         private boolean createIfMissing = true;
         private Duration busyTimeout = DEFAULT_BUSY_TIMEOUT;
+        private Duration deletedRetention = DEFAULT_DELETED_RETENTION;
         private String policyJson;
         private boolean auditEnabled = true;
         private Path auditLog;
@@ -385,6 +401,23 @@ public final class SecretStorageOptions {
                 throw new InvalidArgumentException("busyTimeout must not be negative", null);
             }
             this.busyTimeout = timeout;
+            return this;
+        }
+
+        /**
+         * Sets how long a deleted secret stays recoverable with {@code undelete} (default
+         * {@link #DEFAULT_DELETED_RETENTION}); zero makes a delete erase at once, as
+         * {@code destroy} does.
+         *
+         * @param retention a non-negative duration
+         * @return this builder
+         */
+        public Builder deletedRetention(Duration retention) {
+            Objects.requireNonNull(retention, "retention");
+            if (retention.isNegative()) {
+                throw new InvalidArgumentException("deletedRetention must not be negative", null);
+            }
+            this.deletedRetention = retention;
             return this;
         }
 

@@ -158,6 +158,24 @@ class SecretStorageTest {
     }
 
     @Test
+    void aZeroDeletedRetentionErasesOnDelete() {
+        SecretStorageOptions options = SecretStorageOptions.builder()
+                .masterKey(Fixtures.newKey())
+                .deletedRetention(Duration.ZERO)
+                .build();
+        assertEquals(Duration.ofDays(30), SecretStorageOptions.builder().build().deletedRetention());
+        assertThrows(InvalidArgumentException.class,
+                () -> SecretStorageOptions.builder().deletedRetention(Duration.ofSeconds(-1)));
+        try (SecretStorage erasing = SecretStorage.open(dir.resolve("zero.db"), options)) {
+            erasing.create(T, "a", SecretType.TEXT, "v".getBytes(UTF_8), "");
+            erasing.delete(T, "a");
+            assertTrue(erasing.listDeleted(T, null, 0, 0).items().isEmpty());
+            assertThrows(NotFoundException.class, () -> erasing.undelete(T, "a"));
+            erasing.create(T, "a", SecretType.TEXT, "again".getBytes(UTF_8), "");
+        }
+    }
+
+    @Test
     void resolvesJsonAndTextAsStrings() {
         Fixtures.loadSecrets(store);
         String config = Fixtures.config("rest_api_call_node.json");

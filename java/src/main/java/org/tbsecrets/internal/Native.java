@@ -41,6 +41,7 @@ public final class Native {
      * @param materializeDir the directory of materialised TEXT_FILE values, or {@code null} for a
      *     fresh private temporary one
      * @param keepMaterialized keep materialised files when the store closes
+     * @param deletedRetentionMillis how long deleted secrets stay recoverable, 0: not at all
      * @return the handle (acting as the host)
      */
     public static native long open(
@@ -57,7 +58,8 @@ public final class Native {
             String auditPath,
             AuditListener auditListener,
             String materializeDir,
-            boolean keepMaterialized);
+            boolean keepMaterialized,
+            long deletedRetentionMillis);
 
     /**
      * Opens a session handle acting as a principal over a store handle.
