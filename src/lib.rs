@@ -54,7 +54,7 @@ pub use error::{Error, ErrorCode, PlaceholderProblem, Result};
 pub use model::{Limits, ListQuery, Page, SecretInfo, SecretType, VersionInfo};
 pub use service::{
     migrate, validate_source_id, write_private_atomically, write_private_atomically_with,
-    DocumentFormat, MaterializeOptions, MigrationReport, ResolveOptions, RotationReport,
-    SecretStorage, SecretValue, Session, StorageOptions, MAX_SOURCE_ID_BYTES,
+    DocumentFormat, MaterializeOptions, MigrationReport, ResolveOptions, RotationPlan,
+    RotationReport, SecretStorage, SecretValue, Session, StorageOptions, MAX_SOURCE_ID_BYTES,
 };
 pub use store::{is_postgres_url, StoredReference};

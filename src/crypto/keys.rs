@@ -183,6 +183,30 @@ impl MasterKey {
     }
 }
 
+impl MasterKey {
+    /// Rewraps a data key wrapped by this key under `new` (id `new_kek_id`), without building
+    /// a [`DataKey`]: the unwrapped bytes live only in a wiped buffer for the call.
+    pub(crate) fn rewrap(
+        &self,
+        tenant: &str,
+        dek_id: u32,
+        wrapped: &[u8],
+        new: &MasterKey,
+        new_kek_id: u32,
+    ) -> Result<Vec<u8>> {
+        let context = BlobContext::DataKey { tenant, dek_id };
+        let plain = blob::open(&self.material.cipher, &context, wrapped).map_err(|_| {
+            Error::integrity(format!(
+                "data key {dek_id} of tenant '{tenant}' failed authentication (corrupt or tampered store)"
+            ))
+        })?;
+        if plain.len() != KEY_LEN {
+            return Err(Error::integrity("unwrapped data key has the wrong length"));
+        }
+        blob::seal(&new.material.cipher, new_kek_id, &context, &plain)
+    }
+}
+
 impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("MasterKey(<redacted>)")

@@ -18,6 +18,9 @@ struct Master {
 /// The master key and the data keys unwrapped so far.
 pub struct Keyring {
     master: RwLock<Master>,
+    /// The key a master-key rotation is committing, so that data keys rewrapped by it are
+    /// read on this handle between its commit and [`Keyring::set_master`].
+    staged: RwLock<Option<Master>>,
     unwrapped: Mutex<HashMap<(String, u32), Arc<DataKey>>>,
 }
 
@@ -29,6 +32,7 @@ impl Keyring {
                 key: master,
                 kek_id,
             }),
+            staged: RwLock::new(None),
             unwrapped: Mutex::new(HashMap::default()),
         }
     }
@@ -83,11 +87,18 @@ impl Keyring {
     fn remember(&self, tenant: &str, wrapped: &WrappedKey) -> Result<Arc<DataKey>> {
         let key = {
             let master = self.master.read();
-            if wrapped.kek_id != master.kek_id {
-                // Wrapped by a newer master key than this handle holds.
-                return Err(crate::store::master_key_rotated());
+            if wrapped.kek_id == master.kek_id {
+                Arc::new(master.key.unwrap(tenant, wrapped.dek_id, &wrapped.blob)?)
+            } else {
+                let staged = self.staged.read();
+                match &*staged {
+                    Some(next) if next.kek_id == wrapped.kek_id => {
+                        Arc::new(next.key.unwrap(tenant, wrapped.dek_id, &wrapped.blob)?)
+                    }
+                    // Wrapped by a newer master key than this handle holds.
+                    _ => return Err(crate::store::master_key_rotated()),
+                }
             }
-            Arc::new(master.key.unwrap(tenant, wrapped.dek_id, &wrapped.blob)?)
         };
         self.unwrapped
             .lock()
@@ -113,34 +124,46 @@ impl Keyring {
         self.master.read().kek_id
     }
 
-    /// Unwraps a stored data key with the current master key (without caching it).
-    pub fn unwrap(&self, tenant: &str, wrapped: &WrappedKey) -> Result<DataKey> {
-        self.master
-            .read()
-            .key
-            .unwrap(tenant, wrapped.dek_id, &wrapped.blob)
-    }
-
-    /// Rewraps `key` (unwrapped by the current master key) under `new` with id `new_kek_id`.
-    pub fn rewrap_under(
+    /// Rewraps a data key wrapped by the current master key under `new` with id
+    /// `new_kek_id` (the key's bytes never leave a wiped buffer).
+    pub fn rewrap(
+        &self,
+        tenant: &str,
+        wrapped: &WrappedKey,
         new: &MasterKey,
         new_kek_id: u32,
-        tenant: &str,
-        key: &DataKey,
-        created_at: i64,
     ) -> Result<WrappedKey> {
+        let blob = self.master.read().key.rewrap(
+            tenant,
+            wrapped.dek_id,
+            &wrapped.blob,
+            new,
+            new_kek_id,
+        )?;
         Ok(WrappedKey {
-            dek_id: key.id(),
+            dek_id: wrapped.dek_id,
             kek_id: new_kek_id,
-            blob: new.wrap(new_kek_id, tenant, key)?,
-            created_at,
+            blob,
+            created_at: wrapped.created_at,
         })
+    }
+
+    /// Lets this handle read data keys wrapped by `key` (id `kek_id`) while a master-key
+    /// rotation to it commits; [`Keyring::set_master`] or [`Keyring::unstage`] ends it.
+    pub fn stage(&self, key: MasterKey, kek_id: u32) {
+        *self.staged.write() = Some(Master { key, kek_id });
+    }
+
+    /// Forgets the staged key of a rotation that did not commit.
+    pub fn unstage(&self) {
+        *self.staged.write() = None;
     }
 
     /// Switches to a new master key after a committed rotation. Unwrapped data keys stay
     /// valid: a rotation rewraps them, it does not change them.
     pub fn set_master(&self, key: MasterKey, kek_id: u32) {
         *self.master.write() = Master { key, kek_id };
+        *self.staged.write() = None;
     }
 
     /// Caches a data key created by a tenant-key rotation.

@@ -32,7 +32,7 @@ pub use references::{validate_source_id, MAX_SOURCE_ID_BYTES};
 pub use resolve::{
     write_private_atomically, write_private_atomically_with, DocumentFormat, ResolveOptions,
 };
-pub use rotation::RotationReport;
+pub use rotation::{RotationPlan, RotationReport};
 pub use session::Session;
 pub use value::SecretValue;
 

@@ -72,6 +72,18 @@ pub struct StoredVersion {
     pub created_at: i64,
 }
 
+/// One version re-encrypted by a tenant-key rotation: a compare-and-set of its ciphertext.
+pub struct Reseal {
+    /// The secret's name.
+    pub name: String,
+    /// The version as read (version number, data key id and ciphertext expected in the store).
+    pub old: StoredVersion,
+    /// The data key that sealed `blob`.
+    pub dek_id: u32,
+    /// The new ciphertext.
+    pub blob: Vec<u8>,
+}
+
 impl std::fmt::Debug for StoredVersion {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("StoredVersion")
@@ -228,11 +240,23 @@ pub trait KeyRows {
         keys: &[(String, WrappedKey)],
         header: &StoreHeader,
     ) -> Result<()>;
-    /// Every kept version of every secret of a tenant, with the secret's name and type.
-    fn tenant_versions(&mut self, tenant: &str)
-        -> Result<Vec<(String, SecretType, StoredVersion)>>;
-    /// Replaces one kept version's ciphertext and data key id (tenant-key rotation).
-    fn reseal_version(&mut self, tenant: &str, name: &str, value: &StoredVersion) -> Result<()>;
+    /// Up to `limit` kept versions of a tenant's secrets that `except_dek` did not seal,
+    /// with the secret's name and type, in (name, version) order after `after` (a page of a
+    /// tenant-key rotation; `None`: from the start).
+    fn tenant_versions_page(
+        &mut self,
+        tenant: &str,
+        except_dek: u32,
+        after: Option<(&str, u64)>,
+        limit: usize,
+    ) -> Result<Vec<(String, SecretType, StoredVersion)>>;
+    /// The tenant's secrets and kept versions, counted (a rotation plan).
+    fn count_tenant_versions(&mut self, tenant: &str) -> Result<(u64, u64)>;
+    /// Replaces the ciphertext and data key id of each listed version whose stored
+    /// (data key id, ciphertext) is still the one the reseal was made from, in one
+    /// transaction; returns how many were replaced (a version updated, pruned or deleted
+    /// meanwhile is left alone).
+    fn reseal_versions(&mut self, tenant: &str, batch: &[Reseal]) -> Result<usize>;
 }
 
 /// The reference index (each backend's `references.rs`).

@@ -87,12 +87,16 @@ pub const ALL_KEYS: &str = "SELECT dek_id, kek_id, wrapped, created_at, tenant F
 pub const REWRAP_KEY: &str =
     "UPDATE tbs_tenant_keys SET kek_id = $3, wrapped = $4 WHERE tenant = $1 AND dek_id = $2";
 pub const SET_META: &str = "UPDATE tbs_meta SET value = $2 WHERE key = $1";
-pub const TENANT_VERSIONS: &str =
+pub const TENANT_VERSIONS_PAGE: &str =
     "SELECT v.name, s.type, v.version, v.dek_id, v.value, v.created_at
      FROM tbs_secret_versions v JOIN tbs_secrets s ON s.tenant = v.tenant AND s.name = v.name
-     WHERE v.tenant = $1 ORDER BY v.name, v.version";
+     WHERE v.tenant = $1 AND v.dek_id <> $2 AND (v.name, v.version) > ($3, $4)
+     ORDER BY v.name, v.version LIMIT $5";
+pub const COUNT_TENANT_VERSIONS: &str =
+    "SELECT COUNT(DISTINCT name), COUNT(*) FROM tbs_secret_versions WHERE tenant = $1";
 pub const RESEAL_VERSION: &str = "UPDATE tbs_secret_versions SET dek_id = $4, value = $5
-                                  WHERE tenant = $1 AND name = $2 AND version = $3";
+                                  WHERE tenant = $1 AND name = $2 AND version = $3
+                                    AND dek_id = $6 AND value = $7";
 pub const SECRET: &str = "SELECT tenant, name, type, description, version, created_at, updated_at,
                                  value_updated_at, last_used_at, use_count, seal_seq, seal
                           FROM tbs_secrets WHERE tenant = $1 AND name = $2";

@@ -6,7 +6,7 @@ use super::SqliteStore;
 use crate::error::Result;
 use crate::model::SecretType;
 use crate::store::KeyRows;
-use crate::store::{StoreHeader, StoredVersion, WrappedKey};
+use crate::store::{Reseal, StoreHeader, StoredVersion, WrappedKey};
 use rusqlite::{params, OptionalExtension};
 
 impl KeyRows for SqliteStore {
@@ -86,46 +86,78 @@ impl KeyRows for SqliteStore {
         Ok(())
     }
 
-    fn tenant_versions(
+    fn tenant_versions_page(
         &mut self,
         tenant: &str,
+        except_dek: u32,
+        after: Option<(&str, u64)>,
+        limit: usize,
     ) -> Result<Vec<(String, SecretType, StoredVersion)>> {
+        let (after_name, after_version) = after.map_or(("", -1), |(n, v)| (n, v as i64));
         let mut stmt = self.conn.prepare_cached(
             "SELECT v.name, s.type, v.version, v.dek_id, v.value, v.created_at
              FROM tbs_secret_versions v JOIN tbs_secrets s ON s.tenant = v.tenant AND s.name = v.name
-             WHERE v.tenant = ?1 ORDER BY v.name, v.version",
+             WHERE v.tenant = ?1 AND v.dek_id <> ?2 AND (v.name, v.version) > (?3, ?4)
+             ORDER BY v.name, v.version LIMIT ?5",
         )?;
-        let rows = stmt.query_map(params![tenant], |row| {
-            let type_name: String = row.get(1)?;
-            let secret_type = type_name.parse::<SecretType>().map_err(|_| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    1,
-                    rusqlite::types::Type::Text,
-                    "type".into(),
-                )
-            })?;
-            Ok((
-                row.get::<_, String>(0)?,
-                secret_type,
-                StoredVersion {
-                    version: row.get::<_, i64>(2)? as u64,
-                    dek_id: row.get::<_, i64>(3)? as u32,
-                    blob: row.get(4)?,
-                    created_at: row.get(5)?,
-                },
-            ))
-        })?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(
+            params![tenant, except_dek, after_name, after_version, limit],
+            |row| {
+                let type_name: String = row.get(1)?;
+                let secret_type = type_name.parse::<SecretType>().map_err(|_| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        1,
+                        rusqlite::types::Type::Text,
+                        "type".into(),
+                    )
+                })?;
+                Ok((
+                    row.get::<_, String>(0)?,
+                    secret_type,
+                    StoredVersion {
+                        version: row.get::<_, i64>(2)? as u64,
+                        dek_id: row.get::<_, i64>(3)? as u32,
+                        blob: row.get(4)?,
+                        created_at: row.get(5)?,
+                    },
+                ))
+            },
+        )?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
-    fn reseal_version(&mut self, tenant: &str, name: &str, value: &StoredVersion) -> Result<()> {
+    fn count_tenant_versions(&mut self, tenant: &str) -> Result<(u64, u64)> {
+        let (secrets, versions): (i64, i64) = self
+            .conn
+            .prepare_cached(
+                "SELECT COUNT(DISTINCT name), COUNT(*) FROM tbs_secret_versions WHERE tenant = ?1",
+            )?
+            .query_row(params![tenant], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok((secrets.max(0) as u64, versions.max(0) as u64))
+    }
+
+    fn reseal_versions(&mut self, tenant: &str, batch: &[Reseal]) -> Result<usize> {
         let tx = self.write_tx()?;
-        tx.execute(
-            "UPDATE tbs_secret_versions SET dek_id = ?4, value = ?5
-             WHERE tenant = ?1 AND name = ?2 AND version = ?3",
-            params![tenant, name, value.version as i64, value.dek_id, value.blob],
-        )?;
+        let mut resealed = 0;
+        {
+            let mut stmt = tx.prepare_cached(
+                "UPDATE tbs_secret_versions SET dek_id = ?4, value = ?5
+                 WHERE tenant = ?1 AND name = ?2 AND version = ?3 AND dek_id = ?6 AND value = ?7",
+            )?;
+            for r in batch {
+                resealed += stmt.execute(params![
+                    tenant,
+                    r.name,
+                    r.old.version as i64,
+                    r.dek_id,
+                    r.blob,
+                    r.old.dek_id,
+                    r.old.blob
+                ])?;
+            }
+        }
         tx.commit()?;
-        Ok(())
+        Ok(resealed)
     }
 }
