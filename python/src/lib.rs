@@ -363,6 +363,32 @@ struct PyRotationReport {
     key_id: u32,
 }
 
+/// What a key rotation would do, with an estimated time (a dry run; nothing changed).
+#[pyclass(module = "tbsecrets", name = "RotationPlan", frozen, get_all)]
+struct PyRotationPlan {
+    tenants: usize,
+    keys: usize,
+    secrets: usize,
+    versions: usize,
+    key_id: u32,
+    sampled: usize,
+    estimated_micros: u64,
+}
+
+impl From<tbsecrets::RotationPlan> for PyRotationPlan {
+    fn from(plan: tbsecrets::RotationPlan) -> Self {
+        PyRotationPlan {
+            tenants: plan.tenants,
+            keys: plan.keys,
+            secrets: plan.secrets,
+            versions: plan.versions,
+            key_id: plan.key_id,
+            sampled: plan.sampled,
+            estimated_micros: plan.estimated_micros,
+        }
+    }
+}
+
 /// A principal's role.
 #[pyclass(module = "tbsecrets", name = "Role", eq, eq_int, frozen)]
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -899,6 +925,23 @@ macro_rules! shared_ops {
                     key_id: report.key_id,
                 })
             }
+
+            /// What `rotate_master_key` would do, with an estimated time; changes nothing.
+            fn plan_master_key_rotation(&self, py: Python<'_>) -> PyResult<PyRotationPlan> {
+                Ok(self.ops.call(py, |s| s.plan_master_key_rotation())?.into())
+            }
+
+            /// What `rotate_tenant_key` would do, with an estimated time; changes nothing.
+            fn plan_tenant_key_rotation(
+                &self,
+                py: Python<'_>,
+                tenant: &str,
+            ) -> PyResult<PyRotationPlan> {
+                Ok(self
+                    .ops
+                    .call(py, |s| s.plan_tenant_key_rotation(tenant))?
+                    .into())
+            }
         }
     };
 }
@@ -1093,6 +1136,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyUsage>()?;
     m.add_class::<PyAuditVerification>()?;
     m.add_class::<PyRotationReport>()?;
+    m.add_class::<PyRotationPlan>()?;
     m.add_class::<PyProblem>()?;
     m.add("SecretStorageError", py.get_type::<SecretStorageError>())?;
     m.add("InvalidArgument", py.get_type::<InvalidArgument>())?;

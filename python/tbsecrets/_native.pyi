@@ -78,6 +78,15 @@ class RotationReport:
     versions: int
     key_id: int
 
+class RotationPlan:
+    tenants: int
+    keys: int
+    secrets: int
+    versions: int
+    key_id: int
+    sampled: int
+    estimated_micros: int
+
 class Role:
     SYS_ADMIN: "Role"
     TENANT_ADMIN: "Role"
@@ -111,6 +120,8 @@ class _Operations:
     def verify_audit_log(self, path: Optional[_Path] = None) -> AuditVerification: ...
     def rotate_master_key(self, new_key: Union[bytes, str]) -> RotationReport: ...
     def rotate_tenant_key(self, tenant: str) -> RotationReport: ...
+    def plan_master_key_rotation(self) -> RotationPlan: ...
+    def plan_tenant_key_rotation(self, tenant: str) -> RotationPlan: ...
 
 class SecretStorage(_Operations):
     @staticmethod

@@ -224,6 +224,25 @@ def test_open_with_key_file_base64_and_rotation(fx, store, key_file):
         SecretStorage.open(fx.path, master_key=new_key, master_key_file=key_file)
 
 
+def test_rotation_dry_runs_change_nothing(fx, store):
+    store.create(TENANT, "pw", "TEXT", b"s3cr3t")
+    store.update_value(TENANT, "pw", b"again")
+    tenant_plan = store.plan_tenant_key_rotation(TENANT)
+    assert (tenant_plan.tenants, tenant_plan.keys, tenant_plan.secrets) == (1, 1, 1)
+    assert (tenant_plan.versions, tenant_plan.key_id, tenant_plan.sampled) == (2, 2, 2)
+    master_plan = store.plan_master_key_rotation()
+    assert (master_plan.tenants, master_plan.keys, master_plan.key_id) == (1, 1, 2)
+    assert master_plan.estimated_micros >= 0
+    with pytest.raises(tbsecrets.NotFound):
+        store.plan_tenant_key_rotation(OTHER_TENANT)
+    with store.session(Principal(TENANT, Role.TENANT_ADMIN)) as admin:
+        with pytest.raises(tbsecrets.PermissionDenied):
+            admin.plan_master_key_rotation()
+        assert admin.plan_tenant_key_rotation(TENANT).versions == 2
+    # Nothing was rotated: the tenant's next key is still 2, the master key opens the store.
+    assert store.rotate_tenant_key(TENANT).key_id == 2
+
+
 def test_audit_log_tampering_is_found(fx, store):
     store.create(TENANT, "pw", "TEXT", b"x")
     store.close()

@@ -225,17 +225,26 @@ pub enum Command {
         json: bool,
     },
     /// Replace the master key: rewrap every tenant data key under the key in --new-key-file
-    /// (values are not re-encrypted); afterwards only the new key opens the store.
+    /// (values are not re-encrypted); afterwards only the new key opens the store. Online:
+    /// readers keep reading. With --dry-run: what would be rewrapped and an estimated time.
     RotateMasterKey {
         /// The new master key file (base64, mode 0600), e.g. written by `init` elsewhere.
+        #[arg(long, required_unless_present = "dry_run")]
+        new_key_file: Option<PathBuf>,
+        /// Report what would be rewrapped and an estimated time; change nothing.
         #[arg(long)]
-        new_key_file: PathBuf,
+        dry_run: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Give the tenant (--tenant) a new data key and re-encrypt all its kept versions.
+    /// Give the tenant (--tenant) a new data key and re-encrypt all its kept versions (in
+    /// batches; run it again to finish an interrupted one). With --dry-run: what would be
+    /// re-encrypted and an estimated time.
     RotateTenantKey {
+        /// Report what would be re-encrypted and an estimated time; change nothing.
+        #[arg(long)]
+        dry_run: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,

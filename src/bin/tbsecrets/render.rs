@@ -176,6 +176,37 @@ pub struct TenantRotated<'a> {
     pub versions: usize,
 }
 
+/// `rotate-master-key --dry-run` and `rotate-tenant-key --dry-run`.
+#[derive(Serialize)]
+pub struct RotationPlanned<'a> {
+    /// `planned_master_key_rotation` or `planned_tenant_key_rotation`.
+    pub action: &'static str,
+    /// Always true: nothing was changed.
+    pub dry_run: bool,
+    /// The tenant (tenant-key rotation only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<&'a str>,
+    /// The plan.
+    #[serde(flatten)]
+    pub plan: &'a tbsecrets::RotationPlan,
+}
+
+impl<'a> RotationPlanned<'a> {
+    /// The dry run of `action`.
+    pub fn new(
+        action: &'static str,
+        tenant: Option<&'a str>,
+        plan: &'a tbsecrets::RotationPlan,
+    ) -> Self {
+        RotationPlanned {
+            action,
+            dry_run: true,
+            tenant,
+            plan,
+        }
+    }
+}
+
 /// `recover`.
 #[derive(Serialize)]
 pub struct Recovered {

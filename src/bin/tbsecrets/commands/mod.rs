@@ -2,14 +2,15 @@
 //!
 //! This file dispatches the commands and holds the helpers they share (opening the store,
 //! the acting principal); `secrets.rs` has `put` and `resolve`, `maintenance.rs` `init` and
-//! `audit verify`, `io.rs` the bounded reading of files and stdin.
+//! `audit verify`, `rotation.rs` the key rotations and their dry runs, `io.rs` the bounded
+//! reading of files and stdin.
 
 mod io;
 mod maintenance;
+mod rotation;
 mod secrets;
 
 use crate::args::{AuditCommand, Cli, Command, Global};
-use crate::progress::{Progress, Unit};
 use crate::{keys, render};
 use io::read_text;
 use maintenance::{audit_verify, init};
@@ -116,53 +117,12 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
                 )
             })
         }
-        Command::RotateMasterKey { new_key_file, json } => {
-            let new_key = tbsecrets::read_key_file(new_key_file)?;
-            let store = open_existing(g)?;
-            let progress = Progress::new("rewrapping data keys", Unit::Items);
-            let report = store
-                .session(principal(g, Role::TenantAdmin)?)
-                .rotate_master_key_with_progress(&new_key, &mut |done, total| {
-                    progress.update(done, total)
-                })?;
-            drop(progress);
-            let done = render::MasterRotated {
-                action: "rotated_master_key",
-                keys: report.keys,
-                key_id: report.key_id,
-                new_key_file: new_key_file.display().to_string(),
-            };
-            render::report(*json, &done, || {
-                format!(
-                    "rewrapped {} tenant data keys under master key {}; the old key no longer opens the store: use {}",
-                    report.keys,
-                    report.key_id,
-                    new_key_file.display()
-                )
-            })
-        }
-        Command::RotateTenantKey { json } => {
-            let store = open_existing(g)?;
-            let progress = Progress::new("re-encrypting versions", Unit::Items);
-            let report = store
-                .session(principal(g, Role::TenantAdmin)?)
-                .rotate_tenant_key_with_progress(&g.tenant, &mut |done, total| {
-                    progress.update(done, total)
-                })?;
-            drop(progress);
-            let done = render::TenantRotated {
-                action: "rotated_tenant_key",
-                tenant: &g.tenant,
-                key_id: report.key_id,
-                versions: report.versions,
-            };
-            render::report(*json, &done, || {
-                format!(
-                    "tenant '{}' now uses data key {}; re-encrypted {} versions",
-                    g.tenant, report.key_id, report.versions
-                )
-            })
-        }
+        Command::RotateMasterKey {
+            new_key_file,
+            dry_run,
+            json,
+        } => rotation::master(g, new_key_file.as_deref(), *dry_run, *json),
+        Command::RotateTenantKey { dry_run, json } => rotation::tenant(g, *dry_run, *json),
         Command::Unused { days, json } => {
             let found = admin(&*open_existing(g)?, g)?.unused(&g.tenant, days_of(*days))?;
             listing(&found, *json)

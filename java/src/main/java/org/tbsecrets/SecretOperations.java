@@ -735,8 +735,9 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
     }
 
     /**
-     * Replaces the master key: every tenant data key is rewrapped under the new key in one
-     * transaction (values are not re-encrypted). Afterwards only the new key opens the store
+     * Replaces the master key: every tenant data key is rewrapped under the new key in memory,
+     * then written in one short transaction, so readers keep reading meanwhile (values are not
+     * re-encrypted). Afterwards only the new key opens the store
      * (the old one fails with {@link WrongMasterKeyException}); this instance keeps working.
      * Other processes that have the store open must reopen it with the new key.
      *
@@ -757,16 +758,44 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
     }
 
     /**
-     * Gives a tenant a new data key and re-encrypts every kept version of its secrets under it;
-     * values stay readable throughout.
+     * Gives a tenant a new data key and re-encrypts every kept version of its secrets under it,
+     * in batches of 256 versions (a transaction each; a version updated meanwhile is left
+     * alone); values stay readable throughout. If interrupted, call it again to finish.
      *
      * @param tenantId the tenant
      * @return what was re-encrypted
+     * @throws NotFoundException for a tenant without a data key (it never stored a secret)
      * @throws PermissionDeniedException for a session whose principal may not WRITE in the tenant
      */
     public RotationReport rotateTenantKey(String tenantId) {
         Objects.requireNonNull(tenantId, "tenantId");
         return call(h -> Wire.rotation(Native.rotateTenantKey(h, tenantId)));
+    }
+
+    /**
+     * What {@link #rotateMasterKey(byte[])} would do, with an estimated time (a dry run):
+     * changes nothing, writes no audit record.
+     *
+     * @return the plan
+     * @throws PermissionDeniedException for a session whose principal may not WRITE in every
+     *     tenant
+     */
+    public RotationPlan planMasterKeyRotation() {
+        return call(h -> Wire.plan(Native.planMasterKeyRotation(h)));
+    }
+
+    /**
+     * What {@link #rotateTenantKey(String)} would do, with an estimated time (a dry run):
+     * changes nothing, writes no audit record.
+     *
+     * @param tenantId the tenant
+     * @return the plan
+     * @throws NotFoundException for a tenant without a data key (it never stored a secret)
+     * @throws PermissionDeniedException for a session whose principal may not WRITE in the tenant
+     */
+    public RotationPlan planTenantKeyRotation(String tenantId) {
+        Objects.requireNonNull(tenantId, "tenantId");
+        return call(h -> Wire.plan(Native.planTenantKeyRotation(h, tenantId)));
     }
 
     /**

@@ -404,6 +404,23 @@ public final class Native {
     public static native byte[] rotateTenantKey(long handle, String tenant);
 
     /**
+     * What a master-key rotation would do (a dry run).
+     *
+     * @param handle the handle
+     * @return wire-encoded RotationPlan
+     */
+    public static native byte[] planMasterKeyRotation(long handle);
+
+    /**
+     * What a tenant-key rotation would do (a dry run).
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @return wire-encoded RotationPlan
+     */
+    public static native byte[] planTenantKeyRotation(long handle, String tenant);
+
+    /**
      * Verifies an audit log.
      *
      * @param handle the handle
