@@ -48,9 +48,8 @@ pub(super) fn page(
     let rows = backend.tenant_versions_page(tenant, except_dek, after, limit)?;
     let mut keys = HashMap::default();
     for (_, _, version) in &rows {
-        if !keys.contains_key(&version.dek_id) {
-            let key = store.keyring.key(backend, tenant, version.dek_id)?;
-            keys.insert(version.dek_id, key);
+        if let std::collections::hash_map::Entry::Vacant(slot) = keys.entry(version.dek_id) {
+            slot.insert(store.keyring.key(backend, tenant, version.dek_id)?);
         }
     }
     Ok((rows, keys))
