@@ -68,11 +68,13 @@ impl KeyRows for SqliteStore {
         header: &StoreHeader,
     ) -> Result<()> {
         let tx = self.write_tx()?;
-        for (tenant, key) in keys {
-            tx.execute(
+        {
+            let mut update = tx.prepare_cached(
                 "UPDATE tbs_tenant_keys SET kek_id = ?3, wrapped = ?4 WHERE tenant = ?1 AND dek_id = ?2",
-                params![tenant, key.dek_id, key.kek_id, key.blob],
             )?;
+            for (tenant, key) in keys {
+                update.execute(params![tenant, key.dek_id, key.kek_id, key.blob])?;
+            }
         }
         tx.execute(
             "UPDATE tbs_meta SET value = ?1 WHERE key = 'kek_id'",
@@ -159,5 +161,71 @@ impl KeyRows for SqliteStore {
         }
         tx.commit()?;
         Ok(resealed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{SqliteOptions, SqliteStore};
+    use crate::store::{KeyRows, Reseal};
+
+    #[test]
+    fn a_reseal_replaces_only_the_version_it_was_made_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteOptions {
+            create_if_missing: true,
+            busy_timeout: std::time::Duration::from_secs(5),
+        };
+        let mut store = SqliteStore::open(&dir.path().join("keys.db"), &options).unwrap();
+        store
+            .conn
+            .execute_batch(
+                "INSERT INTO tbs_secrets (tenant, name, type, description, version, created_at,
+                     updated_at, value_updated_at) VALUES ('t', 'a', 'TEXT', '', 1, 0, 0, 0),
+                     ('t', 'b', 'TEXT', '', 1, 0, 0, 0);
+                 INSERT INTO tbs_secret_versions (tenant, name, version, dek_id, value, created_at)
+                 VALUES ('t', 'a', 1, 1, x'0a', 0), ('t', 'b', 1, 1, x'0b', 0);",
+            )
+            .unwrap();
+        let page = store.tenant_versions_page("t", 2, None, 10).unwrap();
+        assert_eq!(page.len(), 2);
+        // 'b' changes between the read and the reseal (as a concurrent writer would).
+        store
+            .conn
+            .execute_batch("UPDATE tbs_secret_versions SET value = x'bb' WHERE name = 'b'")
+            .unwrap();
+        let batch: Vec<Reseal> = page
+            .into_iter()
+            .map(|(name, _, old)| Reseal {
+                name,
+                old,
+                dek_id: 2,
+                blob: vec![0xff],
+            })
+            .collect();
+        assert_eq!(store.reseal_versions("t", &batch).unwrap(), 1);
+        let version = |name: &str| -> (i64, Vec<u8>) {
+            store
+                .conn
+                .query_row(
+                    "SELECT dek_id, value FROM tbs_secret_versions WHERE name = ?1",
+                    [name],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap()
+        };
+        assert_eq!(version("a"), (2, vec![0xff]), "resealed");
+        assert_eq!(
+            version("b"),
+            (1, vec![0xbb]),
+            "the concurrent write survives"
+        );
+        // Only versions not under key 2 are left to do, after the cursor.
+        let rest = store.tenant_versions_page("t", 2, None, 10).unwrap();
+        assert_eq!(rest.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(), ["b"]);
+        assert!(store
+            .tenant_versions_page("t", 2, Some(("b", 1)), 10)
+            .unwrap()
+            .is_empty());
     }
 }
