@@ -193,7 +193,7 @@ impl Error {
     }
 
     /// The same error with its message prefixed by `context` and `: ` (e.g. a file name).
-    pub(crate) fn prefixed(mut self, context: &str) -> Self {
+    pub fn prefixed_by(mut self, context: &str) -> Self {
         self.message = format!("{context}: {}", self.message);
         self
     }

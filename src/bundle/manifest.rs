@@ -81,7 +81,7 @@ type Uses = (Option<SecretType>, Vec<String>);
 pub fn manifest(documents: &[ManifestDocument<'_>]) -> Result<Manifest> {
     let mut found: BTreeMap<(String, Option<&'static str>), Uses> = BTreeMap::new();
     for document in documents {
-        let used = references(document.text).map_err(|e| e.prefixed(document.label))?;
+        let used = references(document.text).map_err(|e| e.prefixed_by(document.label))?;
         for reference in used {
             let key = (
                 reference.name,

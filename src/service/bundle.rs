@@ -270,7 +270,7 @@ fn decode_secrets(payload: &Payload, store: &SecretStorage) -> Result<Vec<Incomi
                     invalid_bundle(format!("bundle: a value of '{name}' is not base64"))
                 })?;
             validate_value(secret_type, &value, &store.options.limits)
-                .map_err(|e| e.prefixed(&format!("secret '{name}' of the bundle")))?;
+                .map_err(|e| e.prefixed_by(&format!("secret '{name}' of the bundle")))?;
             values.push(value);
         }
         out.push(Incoming {
