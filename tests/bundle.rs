@@ -496,3 +496,42 @@ fn manifest_over_the_thingsboard_fixtures() {
         .collect();
     assert_eq!(mistyped, ["kafka-ca"]);
 }
+
+#[cfg(feature = "postgres")]
+#[path = "common/postgres.rs"]
+mod test_postgres;
+
+/// The same import, all or nothing, into a PostgreSQL store (one transaction there too).
+#[cfg(feature = "postgres")]
+#[test]
+fn import_into_postgres_is_all_or_nothing() {
+    let (from, keys) = (seeded(), age_keys());
+    let bundle = from
+        .store
+        .export_bundle(T, &keys.recipient, &ExportOptions { all_versions: true })
+        .unwrap()
+        .bytes;
+    let url = test_postgres::postgres_url();
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let location = format!("{url}{sep}schema=bundle_{}", std::process::id());
+    let mut options = common::options(&tbsecrets::MasterKey::generate());
+    options.audit.enabled = false;
+    let to = SecretStorage::open(&location, options).unwrap();
+    to.create(T, "token", SecretType::TextFile, b"file", "")
+        .unwrap();
+    let over = ImportOptions {
+        on_conflict: OnConflict::Overwrite,
+        ..trusting(&from.store)
+    };
+    expect_code(
+        to.import_bundle(T, &bundle, &keys.identity, &over),
+        ErrorCode::TypeMismatch,
+    );
+    expect_code(to.info(T, "db"), ErrorCode::NotFound);
+    to.delete(T, "token").unwrap();
+    let report = to.import_bundle(T, &bundle, &keys.identity, &over).unwrap();
+    assert_eq!(report.count(ImportAction::Create), 3);
+    assert_eq!(to.get(T, "db").unwrap().as_bytes(), b"db-v2");
+    assert_eq!(to.history(T, "db").unwrap().len(), 2);
+    to.close().unwrap();
+}
