@@ -535,3 +535,47 @@ fn import_into_postgres_is_all_or_nothing() {
     assert_eq!(to.history(T, "db").unwrap().len(), 2);
     to.close().unwrap();
 }
+
+#[test]
+fn export_needs_resolve_and_import_write_and_restricted_sessions_do_neither() {
+    use tbsecrets::{AllowList, Principal, Role};
+    let (f, keys) = (seeded(), age_keys());
+    let none = ExportOptions::default();
+    let admin = f.store.session(Principal::new(T, Role::TenantAdmin));
+    expect_code(
+        admin.export_bundle(T, &keys.recipient, &none),
+        ErrorCode::PermissionDenied,
+    );
+    let service = f.store.session(Principal::new(T, Role::Service));
+    let bundle = service
+        .export_bundle(T, &keys.recipient, &none)
+        .unwrap()
+        .bytes;
+    let other = f.store.session(Principal::new("tenant-b", Role::Service));
+    expect_code(
+        other.export_bundle(T, &keys.recipient, &none),
+        ErrorCode::PermissionDenied,
+    );
+    let skip = ImportOptions {
+        on_conflict: OnConflict::Skip,
+        ..ImportOptions::default()
+    };
+    expect_code(
+        service.import_bundle(T, &bundle, &keys.identity, &skip),
+        ErrorCode::PermissionDenied,
+    );
+    assert_eq!(
+        admin
+            .import_bundle(T, &bundle, &keys.identity, &skip)
+            .unwrap()
+            .count(ImportAction::Skip),
+        3
+    );
+    let narrow = f.store.session(
+        Principal::new(T, Role::Service).with_allowed_names(AllowList::new(&["db"]).unwrap()),
+    );
+    expect_code(
+        narrow.export_bundle(T, &keys.recipient, &none),
+        ErrorCode::PermissionDenied,
+    );
+}
