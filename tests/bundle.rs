@@ -572,7 +572,7 @@ fn export_needs_resolve_and_import_write_and_restricted_sessions_do_neither() {
         3
     );
     let narrow = f.store.session(
-        Principal::new(T, Role::Service).with_allowed_names(AllowList::new(&["db"]).unwrap()),
+        Principal::new(T, Role::Service).with_allowed_names(AllowList::new(["db"]).unwrap()),
     );
     expect_code(
         narrow.export_bundle(T, &keys.recipient, &none),
