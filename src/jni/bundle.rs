@@ -1,11 +1,12 @@
 //! JNI exports of export bundles: the export key, exporting and importing a bundle (the
 //! import report as JSON).
 
-use super::bridge::{export, new_bytes, new_string, secret_bytes, StrArg, TENANT};
-use crate::bundle::{ExportOptions, ImportOptions};
+use super::bridge::{export, new_bytes, new_string, secret_bytes, BridgeResult, StrArg, TENANT};
+use crate::bundle::{ExportOptions, ImportOptions, ManifestDocument};
 use crate::error::Error;
-use ::jni::objects::{JByteArray, JString};
+use ::jni::objects::{JByteArray, JObjectArray, JString};
 use ::jni::sys::jboolean;
+use ::jni::Env;
 
 export! {
     /// This store's export public key (`ed25519:…`).
@@ -45,4 +46,49 @@ export! {
             .map_err(|e| Error::internal(format!("cannot render the report: {e}")))?;
         new_string(env, &json)
     }
+
+    /// The secrets the documents `texts[i]` (reported as `labels[i]`) need, with their
+    /// status in the tenant; returns the manifest as JSON.
+    fn manifest(env, h; tenant: JString<'local>, labels: JObjectArray<'local, JString<'local>>,
+            texts: JObjectArray<'local, JString<'local>>) -> JString<'local> {
+        let mut t = StrArg::new();
+        let tenant = t.read(env, &tenant, TENANT)?.to_owned();
+        let labels = strings(env, &labels, "labels")?;
+        let texts = strings(env, &texts, "texts")?;
+        if labels.len() != texts.len() {
+            return Err(Error::invalid(format!(
+                "{} labels for {} texts",
+                labels.len(),
+                texts.len()
+            ))
+            .into());
+        }
+        let documents: Vec<ManifestDocument<'_>> = labels
+            .iter()
+            .zip(&texts)
+            .map(|(label, text)| ManifestDocument { label, text })
+            .collect();
+        let manifest = h.session().manifest(&tenant, &documents)?;
+        let json = serde_json::to_vec(&manifest)
+            .map_err(|e| Error::internal(format!("cannot render the manifest: {e}")))?;
+        new_string(env, &json)
+    }
+}
+
+/// The elements of a `String[]` (no null element: Java checks).
+fn strings(
+    env: &mut Env<'_>,
+    array: &JObjectArray<'_, JString<'_>>,
+    what: &str,
+) -> BridgeResult<Vec<String>> {
+    let count = array.len(env)?;
+    let mut out = Vec::with_capacity(count);
+    let mut arg = StrArg::new();
+    for i in 0..count {
+        let element = array.get_element(env, i)?;
+        let read = arg.read(env, &element, what).map(str::to_owned);
+        env.delete_local_ref(element);
+        out.push(read?);
+    }
+    Ok(out)
 }

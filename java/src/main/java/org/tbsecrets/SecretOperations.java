@@ -857,6 +857,31 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
     }
 
     /**
+     * The secrets configuration documents (rule chains, integrations) need, each with the
+     * documents using it and its status in the tenant ({@code PRESENT}, {@code MISSING},
+     * {@code TYPE_MISMATCH}, {@code PATTERN}): every missing one at once.
+     *
+     * @param tenantId the tenant
+     * @param documents label (e.g. file name) to document text, in report order
+     * @return the manifest as JSON ({@code {"secrets": [{"name", "type", "files", "status"}], "tenant"}})
+     * @throws MalformedPlaceholderException for a malformed placeholder, naming the document
+     * @throws PermissionDeniedException for a session whose principal may not READ in the tenant
+     */
+    public String manifest(String tenantId, java.util.Map<String, String> documents) {
+        Objects.requireNonNull(tenantId, "tenantId");
+        Objects.requireNonNull(documents, "documents");
+        String[] labels = new String[documents.size()];
+        String[] texts = new String[documents.size()];
+        int i = 0;
+        for (java.util.Map.Entry<String, String> e : documents.entrySet()) {
+            labels[i] = Objects.requireNonNull(e.getKey(), "document label");
+            texts[i] = Objects.requireNonNull(e.getValue(), "document text");
+            i++;
+        }
+        return call(h -> Native.manifest(h, tenantId, labels, texts));
+    }
+
+    /**
      * Writes the batched usage counters (last used time, use count) now; they are otherwise
      * written every few seconds, on {@link #info}, {@link #list} and on close.
      */

@@ -58,4 +58,20 @@ class BundleTest {
                     () -> to.importBundle(T, null, identity, key, "skip", false));
         }
     }
+
+    @Test
+    void manifestReportsEveryMissingSecret() throws Exception {
+        try (SecretStorage store = Fixtures.open(dir)) {
+            store.create(T, "db", SecretType.TEXT, VALUE.getBytes(UTF_8), "");
+            java.util.Map<String, String> docs = new java.util.LinkedHashMap<>();
+            docs.put("a.json", "{\"p\": \"${secret:db;type:TEXT}\"}");
+            docs.put("b.txt", "${secret:smtp} ${secret:ca;type:TEXT_FILE}");
+            JsonNode m = Fixtures.json(store.manifest(T, docs));
+            java.util.Map<String, String> status = new java.util.TreeMap<>();
+            m.get("secrets").forEach(e -> status.put(e.get("name").asText(), e.get("status").asText()));
+            assertEquals(java.util.Map.of("ca", "MISSING", "db", "PRESENT", "smtp", "MISSING"), status);
+            assertThrows(MalformedPlaceholderException.class,
+                    () -> store.manifest(T, java.util.Map.of("bad.txt", "${secret:")));
+        }
+    }
 }

@@ -455,6 +455,17 @@ public final class Native {
             String trusted, String onConflict, boolean dryRun);
 
     /**
+     * The secrets configuration documents need, checked against a tenant.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param labels how each document is reported
+     * @param texts the documents
+     * @return the manifest as JSON
+     */
+    public static native String manifest(long handle, String tenant, String[] labels, String[] texts);
+
+    /**
      * The native library's version.
      *
      * @return the Rust crate version
