@@ -77,6 +77,32 @@
 #define TBS_OPTIONS_VERSION 2
 
 /**
+ * `tbs_store_export_bundle` flag: every kept version of each secret, not only the current.
+ */
+#define TBS_EXPORT_ALL_VERSIONS 1
+
+/**
+ * `tbs_store_import_bundle` flag: report what would happen (into `*out_report`) and write
+ * nothing.
+ */
+#define TBS_IMPORT_DRY_RUN 1
+
+/**
+ * Import conflict policy: fail (`TBS_ALREADY_EXISTS`, nothing imported) when a name exists.
+ */
+#define TBS_ON_CONFLICT_FAIL 0
+
+/**
+ * Import conflict policy: keep existing secrets, import the others.
+ */
+#define TBS_ON_CONFLICT_SKIP 1
+
+/**
+ * Import conflict policy: write the bundle's values as new versions of existing secrets.
+ */
+#define TBS_ON_CONFLICT_OVERWRITE 2
+
+/**
  * The result of every operation. The numbers are stable and never reused; they are the
  * library's error codes (docs/ARCHITECTURE.md, "Errors").
  */
@@ -992,6 +1018,76 @@ enum tbs_status tbs_store_resolve_vars(struct tbs_store *store,
                                        const char *const *variable_values,
                                        size_t count,
                                        struct tbs_buffer *out);
+
+/**
+ * Writes this store's export public key (`ed25519:…`, UTF-8, no NUL in the length) into
+ * `*out`: the key importers trust (`trusted` of `tbs_store_import_bundle`). Session handles
+ * need READ in every tenant.
+ *
+ * # Safety
+ * `store` must be a live handle; `out` valid for writes.
+ */
+enum tbs_status tbs_store_export_key(struct tbs_store *store, struct tbs_buffer *out);
+
+/**
+ * Writes the tenant's secrets into an export bundle (an age file, encrypted to the age
+ * recipients listed in `recipients`, `age1…` one per line, and signed by this store's export
+ * key) into `*out`. `flags`: 0 or `TBS_EXPORT_ALL_VERSIONS`. Audited, one EXPORT record per
+ * secret. Session handles need RESOLVE in `tenant`. A bad recipient is
+ * `TBS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `store` must be a live handle; strings NUL-terminated UTF-8; `out` valid for writes.
+ */
+enum tbs_status tbs_store_export_bundle(struct tbs_store *store,
+                                        const char *tenant,
+                                        const char *recipients,
+                                        uint32_t flags,
+                                        struct tbs_buffer *out);
+
+/**
+ * Imports the bundle `bundle[0..bundle_len)` into the tenant, all or nothing: decrypted with
+ * the age identity file text `identity`, its signature checked against this store's own
+ * export key and the keys in `trusted` (`ed25519:…` one per line; NULL: none), secrets that
+ * exist handled by `on_conflict` (`TBS_ON_CONFLICT_*`). `flags`: 0 or `TBS_IMPORT_DRY_RUN`.
+ * `*out_report` (may be NULL) receives the report as JSON (what was created, skipped,
+ * overwritten; never a value). A changed bundle or an untrusted signer is `TBS_INTEGRITY`,
+ * an identity the bundle was not encrypted to `TBS_INVALID_ARGUMENT`, an existing name under
+ * `TBS_ON_CONFLICT_FAIL` `TBS_ALREADY_EXISTS`; nothing is written then. Session handles need
+ * WRITE in `tenant`.
+ *
+ * # Safety
+ * `store` must be a live handle; `bundle` valid for `bundle_len` bytes; strings
+ * NUL-terminated UTF-8 (`trusted` may be NULL); `out_report` NULL or valid for writes.
+ */
+enum tbs_status tbs_store_import_bundle(struct tbs_store *store,
+                                        const char *tenant,
+                                        const uint8_t *bundle,
+                                        size_t bundle_len,
+                                        const char *identity,
+                                        const char *trusted,
+                                        uint32_t on_conflict,
+                                        uint32_t flags,
+                                        struct tbs_buffer *out_report);
+
+/**
+ * The secrets the `count` documents `texts[i]` (NUL-terminated UTF-8, reported under
+ * `labels[i]`) need, as JSON into `*out_json`: each (name, type) with the labels using it
+ * and, against the tenant, its `status` (`PRESENT`, `MISSING`, `TYPE_MISMATCH`, `PATTERN`),
+ * every missing one at once. `*out_missing` (may be NULL) receives how many are missing or
+ * of another type. Session handles need READ in `tenant`.
+ *
+ * # Safety
+ * `store` must be a live handle; `labels` and `texts` arrays of `count` valid strings;
+ * `out_json` valid for writes, `out_missing` NULL or valid.
+ */
+enum tbs_status tbs_store_manifest(struct tbs_store *store,
+                                   const char *tenant,
+                                   const char *const *labels,
+                                   const char *const *texts,
+                                   size_t count,
+                                   struct tbs_buffer *out_json,
+                                   size_t *out_missing);
 
 #ifdef __cplusplus
 }  // extern "C"

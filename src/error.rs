@@ -192,6 +192,12 @@ impl Error {
         &self.problems
     }
 
+    /// The same error with its message prefixed by `context` and `: ` (e.g. a file name).
+    pub fn prefixed_by(mut self, context: &str) -> Self {
+        self.message = format!("{context}: {}", self.message);
+        self
+    }
+
     /// Shorthand for an INVALID_ARGUMENT error.
     pub fn invalid(message: impl Into<String>) -> Self {
         Error::new(ErrorCode::InvalidArgument, message)

@@ -33,6 +33,7 @@
 // `extern "C"` declarations of `tests/common/c_abi.rs`).
 pub mod access;
 pub mod audit;
+pub mod bundle;
 mod crypto;
 pub mod error;
 #[cfg(feature = "ffi")]

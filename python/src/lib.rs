@@ -622,6 +622,13 @@ fn write_private(path: &Path, bytes: &[u8]) -> tbsecrets::Result<()> {
     file.sync_all().map_err(cannot)
 }
 
+/// A report (never holding a value) as Python objects, through the `json` module.
+fn json_to_py<'py, T: serde::Serialize>(py: Python<'py>, value: &T) -> PyResult<Bound<'py, PyAny>> {
+    let text = serde_json::to_string(value)
+        .map_err(|e| to_py_err(py, &Error::internal(format!("cannot render a report: {e}"))))?;
+    py.import("json")?.call_method1("loads", (text,))
+}
+
 macro_rules! shared_ops {
     ($ty:ty) => {
         #[pymethods]
@@ -910,6 +917,76 @@ macro_rules! shared_ops {
                     versions: report.versions,
                     key_id: report.key_id,
                 })
+            }
+
+            /// This store's export public key (`ed25519:…`), which importers trust.
+            fn export_key(&self, py: Python<'_>) -> PyResult<String> {
+                Ok(self.ops.call(py, |s| s.export_key())?.to_string())
+            }
+
+            /// The tenant's secrets as an export bundle (age file bytes) encrypted to the
+            /// `age1…` recipients (one per line) and signed by this store.
+            #[pyo3(signature = (tenant, recipients, all_versions=false))]
+            fn export_bundle<'py>(
+                &self,
+                py: Python<'py>,
+                tenant: &str,
+                recipients: &str,
+                all_versions: bool,
+            ) -> PyResult<Bound<'py, PyBytes>> {
+                let options = tbsecrets::bundle::ExportOptions { all_versions };
+                let bundle = self
+                    .ops
+                    .call(py, |s| s.export_bundle(tenant, recipients, &options))?;
+                Ok(PyBytes::new(py, &bundle.bytes))
+            }
+
+            /// Imports a bundle all or nothing; `identity` is the age identity file's text,
+            /// `trust` export keys (one per line), `on_conflict` "fail", "skip" or
+            /// "overwrite". Returns the report as a dict (never a value).
+            #[pyo3(signature = (tenant, bundle, identity, on_conflict="fail", dry_run=false, trust=""))]
+            #[allow(clippy::too_many_arguments)]
+            fn import_bundle<'py>(
+                &self,
+                py: Python<'py>,
+                tenant: &str,
+                bundle: &[u8],
+                identity: &str,
+                on_conflict: &str,
+                dry_run: bool,
+                trust: &str,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                let options = on_conflict
+                    .parse()
+                    .and_then(|on_conflict| {
+                        tbsecrets::bundle::ImportOptions {
+                            on_conflict,
+                            dry_run,
+                            trusted_signers: Vec::new(),
+                        }
+                        .trust(trust)
+                    })
+                    .map_err(|e| to_py_err(py, &e))?;
+                let report = self
+                    .ops
+                    .call(py, |s| s.import_bundle(tenant, bundle, identity, &options))?;
+                json_to_py(py, &report)
+            }
+
+            /// The secrets `documents` (a list of (label, text)) need, each with its status
+            /// in the tenant ("PRESENT", "MISSING", "TYPE_MISMATCH", "PATTERN"), as a dict.
+            fn manifest<'py>(
+                &self,
+                py: Python<'py>,
+                tenant: &str,
+                documents: Vec<(String, String)>,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                let docs: Vec<tbsecrets::bundle::ManifestDocument<'_>> = documents
+                    .iter()
+                    .map(|(label, text)| tbsecrets::bundle::ManifestDocument { label, text })
+                    .collect();
+                let manifest = self.ops.call(py, |s| s.manifest(tenant, &docs))?;
+                json_to_py(py, &manifest)
             }
 
             /// Gives a tenant a new data key and re-encrypts its versions.

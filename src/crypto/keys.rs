@@ -247,6 +247,13 @@ impl DataKey {
         super::MacKey::derive(self.material.bytes.as_ref(), label)
     }
 
+    /// An Ed25519 signing key derived from this key for one purpose (`label`): its seed is
+    /// `HMAC-SHA256(key, label)`.
+    pub fn derive_signing_key(&self, label: &[u8]) -> super::ExportSigner {
+        let seed = super::MacKey::derive(self.material.bytes.as_ref(), label);
+        super::ExportSigner::from_seed(seed.bytes())
+    }
+
     /// The id of this key within its tenant.
     pub fn id(&self) -> u32 {
         self.id

@@ -25,6 +25,8 @@ mod access;
 mod resolve;
 // After `resolve`: allow-listed sessions and resolving with message variables.
 mod scoped;
+// After `scoped`: export bundles and manifests.
+mod bundle;
 
 use args::{arg, Out};
 use boundary::{guard, guard_or};

@@ -8,6 +8,7 @@
 mod operation;
 mod allow_list;
 mod audit;
+mod bundle;
 mod cache;
 mod clock;
 mod commit;

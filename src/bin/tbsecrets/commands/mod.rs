@@ -5,6 +5,7 @@
 //! `audit verify`, `rotation.rs` the key rotations and their dry runs, `io.rs` the bounded
 //! reading of files and stdin.
 
+mod bundle;
 mod io;
 mod maintenance;
 mod rotation;
@@ -191,6 +192,34 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
                 )
             })
         }
+        Command::Export {
+            output,
+            recipients,
+            recipients_files,
+            all_versions,
+            json,
+        } => bundle::export(
+            g,
+            output,
+            recipients,
+            recipients_files,
+            *all_versions,
+            *json,
+        ),
+        Command::Import {
+            bundle: file,
+            identity,
+            on_conflict,
+            dry_run,
+            trust,
+            trusted_keys,
+            json,
+        } => {
+            let options = bundle::import_options(*on_conflict, *dry_run, trust, trusted_keys)?;
+            bundle::import(g, file, identity, &options, *json)
+        }
+        Command::ExportKey { json } => bundle::export_key(g, *json),
+        Command::Manifest { files, json } => bundle::manifest(g, files, *json),
         Command::Completions { shell } => Ok(crate::generated::completions(*shell)),
         Command::Man { command } => crate::generated::man_page(command),
     }

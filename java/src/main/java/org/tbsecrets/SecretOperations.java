@@ -836,6 +836,81 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
     }
 
     /**
+     * This store's export public key ({@code ed25519:…}): importers pass it as a trusted signer.
+     *
+     * @return the key
+     * @throws PermissionDeniedException for a session whose principal may not READ in every tenant
+     */
+    public String exportKey() {
+        return call(h -> Native.exportKey(h));
+    }
+
+    /**
+     * Writes the tenant's secrets into an export bundle: an age file encrypted to the
+     * {@code age1…} recipients (one per line) and signed by this store (docs/FORMATS.md).
+     *
+     * @param tenantId the tenant
+     * @param recipients age recipients, one per line
+     * @param allVersions every kept version, not only the current one
+     * @return the bundle's bytes
+     * @throws InvalidArgumentException for a bad recipient
+     * @throws PermissionDeniedException for a session whose principal may not RESOLVE in the tenant
+     */
+    public byte[] exportBundle(String tenantId, String recipients, boolean allVersions) {
+        Objects.requireNonNull(tenantId, "tenantId");
+        Objects.requireNonNull(recipients, "recipients");
+        return call(h -> Native.exportBundle(h, tenantId, recipients, allVersions));
+    }
+
+    /**
+     * Imports an export bundle into the tenant, all or nothing.
+     *
+     * @param tenantId the tenant
+     * @param bundle the bundle's bytes
+     * @param identity the age identity file's UTF-8 bytes
+     * @param trusted the exporting stores' export keys, one per line, or {@code null} (this
+     *     store's own key is always trusted)
+     * @param onConflict {@code "fail"}, {@code "skip"} or {@code "overwrite"}
+     * @param dryRun report only, write nothing
+     * @return the report as JSON (never a value)
+     * @throws IntegrityException for a changed bundle or an untrusted signer
+     * @throws AlreadyExistsException under {@code "fail"} when a name exists
+     */
+    public String importBundle(String tenantId, byte[] bundle, byte[] identity, String trusted,
+            String onConflict, boolean dryRun) {
+        Objects.requireNonNull(tenantId, "tenantId");
+        Objects.requireNonNull(bundle, "bundle");
+        Objects.requireNonNull(identity, "identity");
+        Objects.requireNonNull(onConflict, "onConflict");
+        return call(h -> Native.importBundle(h, tenantId, bundle, identity, trusted, onConflict, dryRun));
+    }
+
+    /**
+     * The secrets configuration documents (rule chains, integrations) need, each with the
+     * documents using it and its status in the tenant ({@code PRESENT}, {@code MISSING},
+     * {@code TYPE_MISMATCH}, {@code PATTERN}): every missing one at once.
+     *
+     * @param tenantId the tenant
+     * @param documents label (e.g. file name) to document text, in report order
+     * @return the manifest as JSON ({@code {"secrets": [{"name", "type", "files", "status"}], "tenant"}})
+     * @throws MalformedPlaceholderException for a malformed placeholder, naming the document
+     * @throws PermissionDeniedException for a session whose principal may not READ in the tenant
+     */
+    public String manifest(String tenantId, java.util.Map<String, String> documents) {
+        Objects.requireNonNull(tenantId, "tenantId");
+        Objects.requireNonNull(documents, "documents");
+        String[] labels = new String[documents.size()];
+        String[] texts = new String[documents.size()];
+        int i = 0;
+        for (java.util.Map.Entry<String, String> e : documents.entrySet()) {
+            labels[i] = Objects.requireNonNull(e.getKey(), "document label");
+            texts[i] = Objects.requireNonNull(e.getValue(), "document text");
+            i++;
+        }
+        return call(h -> Native.manifest(h, tenantId, labels, texts));
+    }
+
+    /**
      * Writes the batched usage counters (last used time, use count) now; they are otherwise
      * written every few seconds, on {@link #info}, {@link #list} and on close.
      */

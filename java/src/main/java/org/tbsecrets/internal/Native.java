@@ -438,6 +438,51 @@ public final class Native {
     public static native String auditLogPath(long handle);
 
     /**
+     * This store's export public key.
+     *
+     * @param handle the handle
+     * @return {@code ed25519:…}
+     */
+    public static native String exportKey(long handle);
+
+    /**
+     * A tenant's secrets as an export bundle.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param recipients age recipients ({@code age1…}), one per line
+     * @param allVersions every kept version, not only the current one
+     * @return the age file's bytes
+     */
+    public static native byte[] exportBundle(long handle, String tenant, String recipients, boolean allVersions);
+
+    /**
+     * Imports an export bundle, all or nothing.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param bundle the age file's bytes
+     * @param identity the age identity file's UTF-8 bytes (wiped natively after the call)
+     * @param trusted trusted export keys, one per line, or {@code null}
+     * @param onConflict {@code fail}, {@code skip} or {@code overwrite}
+     * @param dryRun report only
+     * @return the report as JSON
+     */
+    public static native String importBundle(long handle, String tenant, byte[] bundle, byte[] identity,
+            String trusted, String onConflict, boolean dryRun);
+
+    /**
+     * The secrets configuration documents need, checked against a tenant.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param labels how each document is reported
+     * @param texts the documents
+     * @return the manifest as JSON
+     */
+    public static native String manifest(long handle, String tenant, String[] labels, String[] texts);
+
+    /**
      * The native library's version.
      *
      * @return the Rust crate version
