@@ -433,12 +433,16 @@ fn listing_info_and_history_never_show_values() {
     assert!(last["next_after"].is_null() && last["has_more"] == false);
     let table = cli
         .run(&["list", "--limit", "1", "--after", "api-token"])
-        .ok();
+        .ok()
+        .to_owned();
     assert!(
         table.contains("ca ") && !table.contains("db-password ") && !table.contains("api-token")
     );
     assert!(table.ends_with("next: --after ca\n"), "{table}");
-    let end = cli.run(&["list", "--limit", "5", "--after", "ca"]).ok();
+    let end = cli
+        .run(&["list", "--limit", "5", "--after", "ca"])
+        .ok()
+        .to_owned();
     assert!(
         end.contains("db-password") && !end.contains("next:"),
         "{end}"
