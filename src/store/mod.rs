@@ -319,11 +319,9 @@ impl Page<StoredSecret> {
     /// secrets (a `COUNT(*)`).
     pub(crate) fn of(mut items: Vec<StoredSecret>, total: i64, query: &ListQuery) -> Self {
         let has_more = query.limit != 0 && items.len() > query.limit;
-        items.truncate(if query.limit == 0 {
-            items.len()
-        } else {
-            query.limit
-        });
+        if query.limit != 0 {
+            items.truncate(query.limit);
+        }
         let next_after = has_more
             .then(|| items.last().map(|s| s.name.clone()))
             .flatten();
