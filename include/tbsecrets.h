@@ -568,10 +568,12 @@ enum tbs_status tbs_store_info(struct tbs_store *store,
 
 /**
  * A page of a tenant's secrets in name order as JSON in `*out_json`:
- * `{"items":[<info objects as tbs_store_info>],"total":N,"has_more":bool}`.
+ * `{"items":[<info objects as tbs_store_info>],"total":N,"has_more":bool,"next_after":NAME}`
+ * (`next_after`: the cursor for [`tbs_store_list_after`], `null` on the last page).
  *
  * `name_contains`: NUL-terminated UTF-8 case-sensitive substring filter, or NULL for all.
- * `offset`: entries to skip; `limit`: page size, 0 for all.
+ * `offset`: entries to skip; `limit`: page size, 0 for all. Skipping costs time in proportion
+ * to `offset`; page through a large tenant with [`tbs_store_list_after`] instead.
  *
  * Session handles need READ in `tenant`, else `TBS_PERMISSION_DENIED`.
  *
@@ -584,6 +586,28 @@ enum tbs_status tbs_store_list(struct tbs_store *store,
                                size_t offset,
                                size_t limit,
                                struct tbs_buffer *out_json);
+
+/**
+ * The page of a tenant's secrets after the name `after` (keyset paging), as JSON in
+ * `*out_json` like [`tbs_store_list`]. Start with `after` NULL, then pass the previous page's
+ * `next_after` until it is `null`: every page costs the same however far into the tenant it
+ * is, and secrets created or deleted between pages neither repeat nor hide the others.
+ *
+ * `name_contains`: NUL-terminated UTF-8 case-sensitive substring filter, or NULL for all.
+ * `after`: NUL-terminated UTF-8 name (names after it in byte order), or NULL for the first
+ * page; `limit`: page size, 0 for all.
+ *
+ * Session handles need READ in `tenant`, else `TBS_PERMISSION_DENIED`.
+ *
+ * # Safety
+ * `store` must be a live handle; strings NULL or valid as described; `out_json` writable.
+ */
+enum tbs_status tbs_store_list_after(struct tbs_store *store,
+                                     const char *tenant,
+                                     const char *name_contains,
+                                     const char *after,
+                                     size_t limit,
+                                     struct tbs_buffer *out_json);
 
 /**
  * The kept versions of a secret, newest first, as JSON in `*out_json`:

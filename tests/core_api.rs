@@ -525,6 +525,7 @@ fn listing_filters_pages_and_never_shows_values() {
                 name_contains: filter.map(str::to_owned),
                 offset,
                 limit,
+                ..ListQuery::default()
             },
         )
         .unwrap()

@@ -296,6 +296,8 @@ struct PyPage {
     items: Vec<Py<PySecretInfo>>,
     total: usize,
     has_more: bool,
+    /// The cursor of the next page (pass it as `after`), None on the last page.
+    next_after: Option<String>,
 }
 
 /// A (name, type) pair a document references; `secret_type` is None for the short form.
@@ -701,8 +703,9 @@ macro_rules! shared_ops {
                 self.ops.call(py, |s| s.info(tenant, name)).map(Into::into)
             }
 
-            /// One page of a tenant's secrets, by name.
-            #[pyo3(signature = (tenant, name_contains=None, offset=0, limit=100))]
+            /// One page of a tenant's secrets, by name: the names after `after` (the
+            /// previous page's `next_after`; None for the first page), skipping `offset`.
+            #[pyo3(signature = (tenant, name_contains=None, offset=0, limit=100, after=None))]
             fn list(
                 &self,
                 py: Python<'_>,
@@ -710,9 +713,11 @@ macro_rules! shared_ops {
                 name_contains: Option<String>,
                 offset: usize,
                 limit: usize,
+                after: Option<String>,
             ) -> PyResult<PyPage> {
                 let query = ListQuery {
                     name_contains,
+                    after,
                     offset,
                     limit,
                 };
@@ -726,6 +731,7 @@ macro_rules! shared_ops {
                     items,
                     total: page.total,
                     has_more: page.has_more,
+                    next_after: page.next_after,
                 })
             }
 

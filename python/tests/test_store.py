@@ -33,6 +33,10 @@ def test_create_get_info_list_history_update_rollback_delete(store):
     assert (page.total, page.has_more) == (2, False)
     assert [i.name for i in store.list(TENANT, name_contains="mqtt").items] == ["mqtt-pass"]
     assert store.list(TENANT, limit=1).has_more
+    first = store.list(TENANT, limit=1)
+    assert ([i.name for i in first.items], first.next_after) == (["ca"], "ca")
+    last = store.list(TENANT, limit=1, after=first.next_after)
+    assert ([i.name for i in last.items], last.has_more, last.next_after) == (["mqtt-pass"], False, None)
     assert store.info(TENANT, "ca").secret_type == "TEXT_FILE"
     assert store.info(TENANT, "mqtt-pass").use_count >= 1
     store.delete(TENANT, "mqtt-pass")

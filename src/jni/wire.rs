@@ -97,13 +97,18 @@ impl Wire {
         self.u64(info.use_count)
     }
 
-    /// A page of `SecretInfo`: `u32 count | items | i64 total | u8 has_more`.
+    /// A page of `SecretInfo`: `u32 count | items | i64 total | u8 has_more | u8 has_next |
+    /// [string next_after]`.
     pub(super) fn page(&mut self, page: &Page<SecretInfo>) -> &mut Self {
         self.u32(page.items.len());
         for info in &page.items {
             self.info(info);
         }
-        self.u64(page.total as u64).u8(u8::from(page.has_more))
+        self.u64(page.total as u64).u8(u8::from(page.has_more));
+        match &page.next_after {
+            Some(next) => self.u8(1).str(next),
+            None => self.u8(0),
+        }
     }
 
     /// A list of `SecretInfo`: `u32 count | items`.

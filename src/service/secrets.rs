@@ -251,6 +251,7 @@ impl Session<'_> {
                 items: page.items.into_iter().map(info_of).collect(),
                 total: page.total,
                 has_more: page.has_more,
+                next_after: page.next_after,
             })
         })
     }

@@ -338,14 +338,36 @@ pub trait Store: SecretRows + KeyRows + ReferenceRows + DumpRows + Send {
 }
 
 impl Page<StoredSecret> {
-    /// The page of `query` holding `items`, of `total` matching secrets (a `COUNT(*)`).
-    pub(crate) fn of(items: Vec<StoredSecret>, total: i64, query: &ListQuery) -> Self {
-        let total = usize::try_from(total).unwrap_or(0);
-        Page {
-            has_more: query.offset + items.len() < total,
-            items,
-            total,
+    /// The page of `query` from `items` as read with [`ListQuery::fetch_limit`] (one row more
+    /// than the page, when paged, to tell whether entries follow), of `total` matching
+    /// secrets (a `COUNT(*)`).
+    pub(crate) fn of(mut items: Vec<StoredSecret>, total: i64, query: &ListQuery) -> Self {
+        let has_more = query.limit != 0 && items.len() > query.limit;
+        if query.limit != 0 {
+            items.truncate(query.limit);
         }
+        let next_after = has_more
+            .then(|| items.last().map(|s| s.name.clone()))
+            .flatten();
+        Page {
+            has_more,
+            next_after,
+            items,
+            total: usize::try_from(total).unwrap_or(0),
+        }
+    }
+}
+
+impl ListQuery {
+    /// The SQL `LIMIT` of a page: one row more than the page (to tell whether entries follow),
+    /// `None` for all.
+    pub(crate) fn fetch_limit(&self) -> Option<i64> {
+        (self.limit != 0).then(|| i64::try_from(self.limit).unwrap_or(i64::MAX - 1) + 1)
+    }
+
+    /// The SQL `OFFSET` of a page.
+    pub(crate) fn fetch_offset(&self) -> i64 {
+        i64::try_from(self.offset).unwrap_or(i64::MAX)
     }
 }
 

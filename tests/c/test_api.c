@@ -401,12 +401,28 @@ static void test_crud(tbs_store *store) {
           !buffer_contains(&json, "\"name\":\"blob\""));
     tbs_buffer_free(&json);
     CHECK_OK(tbs_store_list(store, "nobody", NULL, 0, 0, &json));
-    CHECK(buffer_equals(&json, "{\"items\":[],\"total\":0,\"has_more\":false}"));
+    CHECK(buffer_equals(&json, "{\"items\":[],\"total\":0,\"has_more\":false,\"next_after\":null}"));
     tbs_buffer_free(&json);
     CHECK_STATUS(tbs_store_list(NULL, T, NULL, 0, 0, &json), TBS_INVALID_ARGUMENT);
     CHECK_STATUS(tbs_store_list(store, NULL, NULL, 0, 0, &json), TBS_INVALID_ARGUMENT);
     CHECK_STATUS(tbs_store_list(store, T, NULL, 0, 0, NULL), TBS_INVALID_ARGUMENT);
     CHECK_STATUS(tbs_store_list(store, T, BAD_UTF8, 0, 0, &json), TBS_INVALID_ARGUMENT);
+    /* list_after: pages by cursor, the next cursor in the JSON */
+    CHECK_OK(tbs_store_list_after(store, T, NULL, NULL, 1, &json));
+    CHECK(buffer_contains(&json, "\"name\":\"blob\"") &&
+          buffer_contains(&json, "\"next_after\":\"blob\"") &&
+          buffer_contains(&json, "\"total\":3"));
+    tbs_buffer_free(&json);
+    CHECK_OK(tbs_store_list_after(store, T, NULL, "blob", 1, &json));
+    CHECK(buffer_contains(&json, "\"name\":\"db-password\"") &&
+          buffer_contains(&json, "\"next_after\":\"db-password\"") &&
+          !buffer_contains(&json, "\"name\":\"blob\""));
+    tbs_buffer_free(&json);
+    CHECK_OK(tbs_store_list_after(store, T, NULL, "db-password", 0, &json));
+    CHECK(buffer_contains(&json, "\"has_more\":false,\"next_after\":null") &&
+          !buffer_contains(&json, "\"name\":\"db-password\""));
+    tbs_buffer_free(&json);
+    CHECK_STATUS(tbs_store_list_after(store, T, NULL, BAD_UTF8, 1, &json), TBS_INVALID_ARGUMENT);
 
     /* history */
     CHECK_OK(tbs_store_history(store, T, "db-password", &json));

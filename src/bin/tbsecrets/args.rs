@@ -166,11 +166,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List the tenant's secrets (never values).
+    /// List the tenant's secrets (never values): all of them, or one page with --limit.
     List {
         /// Only names containing this text.
         #[arg(long)]
         filter: Option<String>,
+        /// Only names after this one: the cursor a previous page printed.
+        #[arg(long, value_name = "NAME")]
+        after: Option<String>,
+        /// One page of at most N secrets, and the cursor of the next (N > 0).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "all")]
+        limit: Option<u32>,
+        /// Every secret (the default without --limit).
+        #[arg(long)]
+        all: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,

@@ -2,7 +2,7 @@
 //! each command that changes something.
 
 use serde::Serialize;
-use tbsecrets::{Error, Result, SecretInfo, VersionInfo};
+use tbsecrets::{Error, Page, Result, SecretInfo, VersionInfo};
 
 /// RFC 3339 text of a millisecond timestamp.
 fn time(millis: i64) -> String {
@@ -60,6 +60,15 @@ pub fn list(items: &[SecretInfo]) -> Vec<u8> {
         ));
     }
     out.into_bytes()
+}
+
+/// One page of a listing: the table, then `next: --after NAME` when entries follow.
+pub fn page(page: &Page<SecretInfo>) -> Vec<u8> {
+    let mut out = list(&page.items);
+    if let Some(next) = &page.next_after {
+        out.extend_from_slice(format!("next: --after {next}\n").as_bytes());
+    }
+    out
 }
 
 /// A table of versions.

@@ -349,9 +349,11 @@ pub(in crate::jni) fn positive(value: jint, what: &str) -> BridgeResult<usize> {
     }
 }
 
-/// A list query: an optional name filter, an offset and a limit (0: all), neither negative.
+/// A list query: an optional name filter, an optional cursor (names after it), an offset and
+/// a limit (0: all), neither negative.
 pub(in crate::jni) fn list_query(
     name_contains: Option<&str>,
+    after: Option<&str>,
     offset: jint,
     limit: jint,
 ) -> BridgeResult<ListQuery> {
@@ -360,6 +362,7 @@ pub(in crate::jni) fn list_query(
     };
     Ok(ListQuery {
         name_contains: name_contains.map(str::to_owned),
+        after: after.map(str::to_owned),
         offset,
         limit,
     })
@@ -412,13 +415,18 @@ mod tests {
 
     #[test]
     fn list_queries_and_documents() {
-        let query = list_query(Some("db"), 2, 0).unwrap();
+        let query = list_query(Some("db"), Some("api"), 2, 0).unwrap();
         assert_eq!(
-            (query.name_contains.as_deref(), query.offset, query.limit),
-            (Some("db"), 2, 0)
+            (
+                query.name_contains.as_deref(),
+                query.after.as_deref(),
+                query.offset,
+                query.limit
+            ),
+            (Some("db"), Some("api"), 2, 0)
         );
         assert_eq!(
-            message(list_query(None, -1, 0)),
+            message(list_query(None, None, -1, 0)),
             "offset and limit must not be negative"
         );
         assert_eq!(utf8_document(b"{}").unwrap(), "{}");

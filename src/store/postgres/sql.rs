@@ -61,6 +61,11 @@ pub const MIGRATIONS: &[&str] = &[
     // number; `PATTERN_REFERENCES` repeats its predicate so the planner can use it).
     "CREATE INDEX tbs_references_patterns ON tbs_references (tenant, source_id, name)
          WHERE strpos(name, '{{') > 0;",
+    // 5 (PostgreSQL only): names in byte order per tenant, the order `list` pages in, so a
+    // page after a cursor (`LIST`: `name COLLATE "C" > $3 ORDER BY name COLLATE "C"`) is read
+    // from this index instead of sorting the tenant. The primary key orders by the database's
+    // collation, which need not be byte order; SQLite's primary key is byte order already.
+    "CREATE INDEX tbs_secrets_name_bytes ON tbs_secrets (tenant, name COLLATE \"C\");",
 ];
 
 pub const HEADER: &str = "SELECT key, value FROM tbs_meta WHERE key IN ('kek_id', 'key_check')";
@@ -147,8 +152,9 @@ pub const COUNT: &str =
     "SELECT COUNT(*) FROM tbs_secrets WHERE tenant = $1 AND strpos(name, $2) > 0";
 pub const LIST: &str = "SELECT tenant, name, type, description, version, created_at, updated_at,
                                value_updated_at, last_used_at, use_count, seal_seq, seal
-                        FROM tbs_secrets WHERE tenant = $1 AND strpos(name, $2) > 0
-                        ORDER BY name COLLATE \"C\" LIMIT $3 OFFSET $4";
+                        FROM tbs_secrets
+                        WHERE tenant = $1 AND name COLLATE \"C\" > $3 AND strpos(name, $2) > 0
+                        ORDER BY name COLLATE \"C\" LIMIT $4 OFFSET $5";
 pub const RECORD_USAGE: &str = "UPDATE tbs_secrets
                                 SET use_count = use_count + $3,
                                     last_used_at = GREATEST(COALESCE(last_used_at, 0), $4)

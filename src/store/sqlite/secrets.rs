@@ -214,18 +214,23 @@ impl SecretRows for SqliteStore {
                 "SELECT COUNT(*) FROM tbs_secrets WHERE tenant = ?1 AND instr(name, ?2) > 0",
             )?
             .query_row(params![tenant, filter], |r| r.get(0))?;
-        let limit: i64 = if query.limit == 0 {
-            -1
-        } else {
-            query.limit as i64
-        };
+        // Keyset paging: the primary key (tenant, name) is read from the cursor on, so a page
+        // costs the same wherever it starts. No cursor: names after "" (every name).
+        let after = query.after.as_deref().unwrap_or("");
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {SECRET_COLUMNS} FROM tbs_secrets WHERE tenant = ?1 AND instr(name, ?2) > 0
-             ORDER BY name LIMIT ?3 OFFSET ?4"
+            "SELECT {SECRET_COLUMNS} FROM tbs_secrets
+             WHERE tenant = ?1 AND name > ?3 AND instr(name, ?2) > 0
+             ORDER BY name LIMIT ?4 OFFSET ?5"
         ))?;
         let items = stmt
             .query_map(
-                params![tenant, filter, limit, query.offset as i64],
+                params![
+                    tenant,
+                    filter,
+                    after,
+                    query.fetch_limit().unwrap_or(-1),
+                    query.fetch_offset()
+                ],
                 secret_from_row,
             )?
             .collect::<rusqlite::Result<Vec<_>>>()?;

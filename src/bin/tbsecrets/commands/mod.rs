@@ -46,16 +46,28 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
                 *json,
             )
         }
-        Command::List { filter, json } => {
+        Command::List {
+            filter,
+            after,
+            limit,
+            all: _,
+            json,
+        } => {
             let store = open_existing(g)?;
-            let page = store.session(principal(g, Role::TenantAdmin)?).list(
-                &g.tenant,
-                &ListQuery {
-                    name_contains: filter.clone(),
-                    ..ListQuery::default()
-                },
-            )?;
-            listing(&page.items, *json)
+            let query = ListQuery {
+                name_contains: filter.clone(),
+                after: after.clone(),
+                offset: 0,
+                limit: limit.map_or(0, |n| n as usize),
+            };
+            let page = store
+                .session(principal(g, Role::TenantAdmin)?)
+                .list(&g.tenant, &query)?;
+            match (limit.is_some() || after.is_some(), *json) {
+                (true, true) => render::json(&page),
+                (true, false) => Ok(render::page(&page)),
+                (false, _) => listing(&page.items, *json),
+            }
         }
         Command::Info { name, json } => {
             let info = admin(&*open_existing(g)?, g)?.info(&g.tenant, name)?;

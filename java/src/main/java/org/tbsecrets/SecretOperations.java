@@ -254,7 +254,9 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
     }
 
     /**
-     * A page of a tenant's secrets in name order, optionally filtered.
+     * A page of a tenant's secrets in name order, optionally filtered. Skipping costs time in
+     * proportion to {@code offset}; page through a large tenant with
+     * {@link #list(String, String, String, int)} instead.
      *
      * @param tenantId the tenant
      * @param nameContains a case-sensitive substring the name must contain, or {@code null}
@@ -264,7 +266,25 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
      */
     public SecretPage list(String tenantId, String nameContains, int offset, int limit) {
         Objects.requireNonNull(tenantId, "tenantId");
-        return call(h -> Wire.page(Native.list(h, tenantId, nameContains, offset, limit)));
+        return call(h -> Wire.page(Native.list(h, tenantId, nameContains, null, offset, limit)));
+    }
+
+    /**
+     * The page of a tenant's secrets after a cursor (keyset paging), optionally filtered: start
+     * with {@code after} {@code null}, then pass the previous page's
+     * {@link SecretPage#nextAfter()} until it is {@code null}. Every page costs the same however
+     * far into the tenant it is, and secrets created or deleted between pages neither repeat nor
+     * hide the others.
+     *
+     * @param tenantId the tenant
+     * @param nameContains a case-sensitive substring the name must contain, or {@code null}
+     * @param after only names after this one (byte order of UTF-8), or {@code null} for the first page
+     * @param limit the page size; 0 for all
+     * @return the page
+     */
+    public SecretPage list(String tenantId, String nameContains, String after, int limit) {
+        Objects.requireNonNull(tenantId, "tenantId");
+        return call(h -> Wire.page(Native.list(h, tenantId, nameContains, after, 0, limit)));
     }
 
     /**

@@ -162,11 +162,13 @@ public final class Native {
      * @param handle the handle
      * @param tenant tenant id
      * @param nameContains name filter, or {@code null}
+     * @param after the cursor: only names after it, or {@code null}
      * @param offset entries to skip
      * @param limit page size, 0 for all
      * @return wire-encoded page
      */
-    public static native byte[] list(long handle, String tenant, String nameContains, int offset, int limit);
+    public static native byte[] list(long handle, String tenant, String nameContains, String after, int offset,
+            int limit);
 
     /**
      * Kept versions.

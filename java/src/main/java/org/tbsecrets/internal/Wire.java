@@ -86,7 +86,10 @@ public final class Wire {
         for (int i = 0; i < n; i++) {
             items.add(w.info());
         }
-        return new SecretPage(items, w.in.getLong(), w.in.get() != 0);
+        long total = w.in.getLong();
+        boolean hasMore = w.in.get() != 0;
+        String nextAfter = w.in.get() != 0 ? w.string() : null;
+        return new SecretPage(items, total, hasMore, nextAfter);
     }
 
     /**
