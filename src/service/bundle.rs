@@ -341,11 +341,20 @@ impl SecretStorage {
         options: &ExportOptions,
     ) -> Result<Payload> {
         let secrets = backend.list(tenant, &ListQuery::default())?.items;
-        let mut all: Vec<(String, SecretType, StoredVersion)> = if options.all_versions {
-            backend.tenant_versions(tenant)?
-        } else {
-            Vec::new()
-        };
+        let mut all: Vec<(String, SecretType, StoredVersion)> = Vec::new();
+        if options.all_versions {
+            // Every kept version, page by page (data key ids start at 1: 0 excludes none).
+            const PAGE: usize = 4096;
+            loop {
+                let after = all.last().map(|(name, _, v)| (name.as_str(), v.version));
+                let page = backend.tenant_versions_page(tenant, 0, after, PAGE)?;
+                let last = page.len() < PAGE;
+                all.extend(page);
+                if last {
+                    break;
+                }
+            }
+        }
         all.sort_by(|a, b| a.0.cmp(&b.0).then(a.2.version.cmp(&b.2.version)));
         let mut out = Vec::with_capacity(secrets.len());
         for secret in secrets {
