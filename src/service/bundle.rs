@@ -16,7 +16,7 @@ use crate::crypto::{open, seal, ExportSigner};
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::{
     now_millis, validate_description, validate_name, validate_tenant, validate_value, ListQuery,
-    SecretInfo, SecretType,
+    SecretType,
 };
 use crate::store::{NextVersion, Store, StoredSecret, StoredVersion};
 use base64::engine::general_purpose::STANDARD;
@@ -428,22 +428,13 @@ impl SecretStorage {
             .values
             .first()
             .ok_or_else(|| Error::internal("an imported secret without a value"))?;
-        let stored = StoredSecret {
-            info: SecretInfo {
-                tenant: tenant.to_owned(),
-                name: secret.name.clone(),
-                secret_type: secret.secret_type,
-                description: secret.description.clone(),
-                version: 1,
-                created_at: now,
-                updated_at: now,
-                value_updated_at: now,
-                last_used_at: None,
-                use_count: 0,
-            },
-            seal_seq: 0,
-            seal: Vec::new(),
-        };
+        let stored = StoredSecret::first_version(
+            tenant,
+            &secret.name,
+            secret.secret_type,
+            &secret.description,
+            now,
+        );
         backend.create(&stored, &seal_version(1, first)?)?;
         let mut current = 1;
         for value in &secret.values[1..] {

@@ -104,22 +104,13 @@ impl Session<'_> {
                             &value_context(tenant, name, secret_type, 1),
                             value,
                         )?;
-                        let secret = StoredSecret {
-                            info: SecretInfo {
-                                tenant: tenant.to_owned(),
-                                name: name.to_owned(),
-                                secret_type,
-                                description: description.to_owned(),
-                                version: 1,
-                                created_at: now,
-                                updated_at: now,
-                                value_updated_at: now,
-                                last_used_at: None,
-                                use_count: 0,
-                            },
-                            seal_seq: 0,
-                            seal: Vec::new(),
-                        };
+                        let secret = StoredSecret::first_version(
+                            tenant,
+                            name,
+                            secret_type,
+                            description,
+                            now,
+                        );
                         let stored = StoredVersion {
                             version: 1,
                             dek_id: key.id(),

@@ -36,6 +36,35 @@ pub struct StoredSecret {
     pub seal: Vec<u8>,
 }
 
+impl StoredSecret {
+    /// The metadata row of a secret being created at `now`: version 1, never used, not yet
+    /// sealed (the change's commit seals its pointer).
+    pub fn first_version(
+        tenant: &str,
+        name: &str,
+        secret_type: SecretType,
+        description: &str,
+        now: i64,
+    ) -> StoredSecret {
+        StoredSecret {
+            info: SecretInfo {
+                tenant: tenant.to_owned(),
+                name: name.to_owned(),
+                secret_type,
+                description: description.to_owned(),
+                version: 1,
+                created_at: now,
+                updated_at: now,
+                value_updated_at: now,
+                last_used_at: None,
+                use_count: 0,
+            },
+            seal_seq: 0,
+            seal: Vec::new(),
+        }
+    }
+}
+
 impl std::ops::Deref for StoredSecret {
     type Target = SecretInfo;
 
