@@ -175,6 +175,12 @@ typedef enum tbs_status {
    * deliberate restore with `tbsecrets recover --accept-restore`.
    */
   TBS_ROLLBACK_DETECTED = 15,
+  /**
+   * The key provider holding the master key could not be used (PKCS#11 module or token
+   * missing, wrong PIN, key program failed or timed out, host callback refused). Nothing
+   * was changed.
+   */
+  TBS_KEY_UNAVAILABLE = 16,
 } tbs_status;
 
 /**

@@ -50,7 +50,11 @@ mod throttle;
 
 pub use access::{Actor, AllowList, Operation, Policy, Principal, Role};
 pub use audit::{AuditOptions, AuditVerification};
-pub use crypto::{master_key_from_env, read_key_file, write_key_file, MasterKey};
+pub use crypto::provider::WRAPPED_BLOB_VERSION;
+pub use crypto::{
+    master_key_from_env, read_key_file, write_key_file, BlobContext, KeyProvider, KeyWrapper,
+    MasterKey, WrapperProvider,
+};
 pub use error::{Error, ErrorCode, PlaceholderProblem, Result};
 pub use model::{Limits, ListQuery, Page, SecretInfo, SecretType, VersionInfo};
 pub use service::{

@@ -118,6 +118,12 @@ create_exception!(
     SecretStorageError,
     "ROLLBACK_DETECTED (15): the store is older than its anchor or audit log."
 );
+create_exception!(
+    tbsecrets,
+    KeyUnavailable,
+    SecretStorageError,
+    "KEY_UNAVAILABLE (16): the key provider (PKCS#11 token, key program, callback) could not be used."
+);
 
 /// One placeholder that could not be resolved (no value in it).
 #[pyclass(module = "tbsecrets", name = "PlaceholderProblem", frozen, get_all)]
@@ -157,6 +163,7 @@ fn to_py_err(py: Python<'_>, e: &Error) -> PyErr {
         ErrorCode::Storage => StorageError::new_err(text),
         ErrorCode::Closed => Closed::new_err(text),
         ErrorCode::RollbackDetected => RollbackDetected::new_err(text),
+        ErrorCode::KeyUnavailable => KeyUnavailable::new_err(text),
         ErrorCode::Internal | ErrorCode::Ok => InternalError::new_err(text),
     };
     let problems: Vec<PyProblem> = e
@@ -1240,6 +1247,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("Closed", py.get_type::<Closed>())?;
     m.add("InternalError", py.get_type::<InternalError>())?;
     m.add("RollbackDetected", py.get_type::<RollbackDetected>())?;
+    m.add("KeyUnavailable", py.get_type::<KeyUnavailable>())?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(_wait_fd_without_gil_for_test, m)?)?;
     Ok(())

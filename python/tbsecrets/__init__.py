@@ -36,6 +36,7 @@ from ._native import (
     Reference,
     Role,
     RollbackDetected,
+    KeyUnavailable,
     RotationPlan,
     RotationReport,
     SecretInfo,
@@ -72,6 +73,7 @@ ERRORS_BY_CODE = {
     "CLOSED": Closed,
     "INTERNAL": InternalError,
     "ROLLBACK_DETECTED": RollbackDetected,
+    "KEY_UNAVAILABLE": KeyUnavailable,
 }
 
 __all__ = [
@@ -92,6 +94,7 @@ __all__ = [
     "Reference",
     "Role",
     "RollbackDetected",
+    "KeyUnavailable",
     "RotationPlan",
     "RotationReport",
     "SecretInfo",

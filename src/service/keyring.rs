@@ -1,7 +1,9 @@
-//! Tenant data keys: created on a tenant's first write, unwrapped once per handle and kept
-//! with their AES key schedules prepared.
+//! Tenant data keys: created on a tenant's first write, unwrapped by the key provider once
+//! per handle (or once per cache lifetime, see [`Keyring::forget_unwrapped`]) and kept with
+//! their AES key schedules prepared.
 
-use crate::crypto::{DataKey, MasterKey};
+use crate::crypto::provider::{self, KeyProvider};
+use crate::crypto::DataKey;
 use crate::error::{Error, Result};
 use crate::model::now_millis;
 use crate::store::{Store, WrappedKey};
@@ -9,9 +11,9 @@ use foldhash::HashMap;
 use parking_lot::{Mutex, RwLock};
 use std::sync::Arc;
 
-/// The master key and its id in the store.
+/// The master key's provider and the key's id in the store.
 struct Master {
-    key: MasterKey,
+    key: Arc<dyn KeyProvider>,
     kek_id: u32,
 }
 
@@ -26,7 +28,7 @@ pub struct Keyring {
 
 impl Keyring {
     /// A keyring over the store's current master key.
-    pub fn new(master: MasterKey, kek_id: u32) -> Keyring {
+    pub fn new(master: Arc<dyn KeyProvider>, kek_id: u32) -> Keyring {
         Keyring {
             master: RwLock::new(Master {
                 key: master,
@@ -85,36 +87,45 @@ impl Keyring {
     }
 
     fn remember(&self, tenant: &str, wrapped: &WrappedKey) -> Result<Arc<DataKey>> {
-        let key = {
-            let master = self.master.read();
-            if wrapped.kek_id == master.kek_id {
-                Arc::new(master.key.unwrap(tenant, wrapped.dek_id, &wrapped.blob)?)
-            } else {
-                let staged = self.staged.read();
-                match &*staged {
-                    Some(next) if next.kek_id == wrapped.kek_id => {
-                        Arc::new(next.key.unwrap(tenant, wrapped.dek_id, &wrapped.blob)?)
-                    }
-                    // Wrapped by a newer master key than this handle holds.
-                    _ => return Err(crate::store::master_key_rotated()),
-                }
-            }
-        };
+        // The provider is cloned out: a slow provider call (a token, a program) holds no lock.
+        let holder = self.holder_of(wrapped.kek_id)?;
+        let key = Arc::new(provider::unwrap(
+            &*holder,
+            tenant,
+            wrapped.dek_id,
+            &wrapped.blob,
+        )?);
         self.unwrapped
             .lock()
             .insert((tenant.to_owned(), wrapped.dek_id), key.clone());
         Ok(key)
+    }
+
+    /// The provider of master key `kek_id`: the current one, or the one a rotation is
+    /// committing; a newer key than this handle holds is WRONG_MASTER_KEY.
+    fn holder_of(&self, kek_id: u32) -> Result<Arc<dyn KeyProvider>> {
+        let master = self.master.read();
+        if master.kek_id == kek_id {
+            return Ok(master.key.clone());
+        }
+        match &*self.staged.read() {
+            Some(next) if next.kek_id == kek_id => Ok(next.key.clone()),
+            _ => Err(crate::store::master_key_rotated()),
+        }
     }
 }
 
 impl Keyring {
     /// Wraps a data key under the current master key.
     pub fn wrap(&self, tenant: &str, key: &DataKey) -> Result<WrappedKey> {
-        let master = self.master.read();
+        let (holder, kek_id) = {
+            let master = self.master.read();
+            (master.key.clone(), master.kek_id)
+        };
         Ok(WrappedKey {
             dek_id: key.id(),
-            kek_id: master.kek_id,
-            blob: master.key.wrap(master.kek_id, tenant, key)?,
+            kek_id,
+            blob: provider::wrap(&*holder, kek_id, tenant, key)?,
             created_at: now_millis(),
         })
     }
@@ -124,16 +135,24 @@ impl Keyring {
         self.master.read().kek_id
     }
 
+    /// The current master key's provider.
+    pub fn provider(&self) -> Arc<dyn KeyProvider> {
+        self.master.read().key.clone()
+    }
+
     /// Rewraps a data key wrapped by the current master key under `new` with id
     /// `new_kek_id` (the key's bytes never leave a wiped buffer).
     pub fn rewrap(
         &self,
         tenant: &str,
         wrapped: &WrappedKey,
-        new: &MasterKey,
+        new: &dyn KeyProvider,
         new_kek_id: u32,
     ) -> Result<WrappedKey> {
-        let blob = self.master.read().key.rewrap(
+        // The provider is cloned out so that a slow provider call holds no lock.
+        let current = self.provider();
+        let blob = provider::rewrap(
+            &*current,
             tenant,
             wrapped.dek_id,
             &wrapped.blob,
@@ -150,7 +169,7 @@ impl Keyring {
 
     /// Lets this handle read data keys wrapped by `key` (id `kek_id`) while a master-key
     /// rotation to it commits; [`Keyring::set_master`] or [`Keyring::unstage`] ends it.
-    pub fn stage(&self, key: MasterKey, kek_id: u32) {
+    pub fn stage(&self, key: Arc<dyn KeyProvider>, kek_id: u32) {
         *self.staged.write() = Some(Master { key, kek_id });
     }
 
@@ -161,9 +180,15 @@ impl Keyring {
 
     /// Switches to a new master key after a committed rotation. Unwrapped data keys stay
     /// valid: a rotation rewraps them, it does not change them.
-    pub fn set_master(&self, key: MasterKey, kek_id: u32) {
+    pub fn set_master(&self, key: Arc<dyn KeyProvider>, kek_id: u32) {
         *self.master.write() = Master { key, kek_id };
         *self.staged.write() = None;
+    }
+
+    /// Wipes every unwrapped data key (the cache lifetime ran out): the next use of each
+    /// unwraps it again through the provider.
+    pub fn forget_unwrapped(&self) {
+        self.unwrapped.lock().clear();
     }
 
     /// Caches a data key created by a tenant-key rotation.

@@ -117,9 +117,10 @@ static void test_static_functions(void) {
           TBS_IN_USE == 6 && TBS_CONFLICT == 7 && TBS_MALFORMED_PLACEHOLDER == 8 &&
           TBS_UNRESOLVED == 9 && TBS_WRONG_MASTER_KEY == 10 && TBS_INTEGRITY == 11 &&
           TBS_STORAGE == 12 && TBS_CLOSED == 13 && TBS_INTERNAL == 14 &&
-          TBS_ROLLBACK_DETECTED == 15);
+          TBS_ROLLBACK_DETECTED == 15 && TBS_KEY_UNAVAILABLE == 16);
     CHECK(strcmp(tbs_status_str(-1), "UNKNOWN") == 0);
-    CHECK(strcmp(tbs_status_str(16), "UNKNOWN") == 0);
+    CHECK(strcmp(tbs_status_str(16), "KEY_UNAVAILABLE") == 0);
+    CHECK(strcmp(tbs_status_str(17), "UNKNOWN") == 0);
 
     tbs_options options;
     CHECK_STATUS(tbs_options_init(NULL), TBS_INVALID_ARGUMENT);

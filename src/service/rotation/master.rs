@@ -3,12 +3,14 @@
 use super::{RotationReport, ROTATION_SCOPE};
 use crate::access::Operation;
 use crate::audit::{AuditAction, AUDIT_KEY_TENANT};
+use crate::crypto::provider::{self, KeyProvider};
 use crate::crypto::MasterKey;
 use crate::error::{Error, Result};
 use crate::service::operation::Op;
 use crate::service::{SecretStorage, Session};
 use crate::store::{master_key_rotated, Store, StoreHeader, WrappedKey};
 use foldhash::HashMap;
+use std::sync::Arc;
 
 /// The data keys rewrapped ahead of the commit, by (tenant, data key id): the wrapped form
 /// they were made from and the new one.
@@ -63,6 +65,18 @@ impl Session<'_> {
         new_key: &MasterKey,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<RotationReport> {
+        self.rotate_key_provider(Arc::new(new_key.clone()), progress)
+    }
+
+    /// Moves the master key to another provider (or another key of the same kind): every
+    /// data key is unwrapped by the current provider and wrapped by `new_key`, calling
+    /// `progress(done, total)`. See [`SecretStorage::rotate_key_provider`].
+    pub fn rotate_key_provider(
+        &self,
+        new_key: Arc<dyn KeyProvider>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<RotationReport> {
+        let new_key = &new_key;
         self.change(op(), |store, change| {
             store.ensure_open()?;
             let (header, keys) = snapshot(store)?;
@@ -70,7 +84,7 @@ impl Session<'_> {
             let prepared = prepare(store, keys, new_key, new_kek_id, progress)?;
             let header = StoreHeader {
                 kek_id: new_kek_id,
-                key_check: new_key.key_check(new_kek_id)?,
+                key_check: provider::key_check(&**new_key, new_kek_id)?,
             };
             // Readers of this handle may meet keys wrapped by the new key once the commit is
             // visible, before `set_master` below.
@@ -87,7 +101,7 @@ impl Session<'_> {
                         // Added (or changed) since the snapshot: rewrapped here.
                         None => store
                             .keyring
-                            .rewrap(&tenant, &wrapped, new_key, new_kek_id)?,
+                            .rewrap(&tenant, &wrapped, &**new_key, new_kek_id)?,
                     };
                     rewrapped.push((tenant, again));
                 }
@@ -117,7 +131,7 @@ impl Session<'_> {
 fn prepare(
     store: &SecretStorage,
     keys: Vec<(String, WrappedKey)>,
-    new_key: &MasterKey,
+    new_key: &Arc<dyn KeyProvider>,
     new_kek_id: u32,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Prepared> {
@@ -127,7 +141,7 @@ fn prepare(
     for (done, (tenant, wrapped)) in keys.into_iter().enumerate() {
         let again = store
             .keyring
-            .rewrap(&tenant, &wrapped, new_key, new_kek_id)?;
+            .rewrap(&tenant, &wrapped, &**new_key, new_kek_id)?;
         prepared.insert((tenant, wrapped.dek_id), (wrapped.blob, again));
         if done % 256 == 255 {
             progress(done as u64 + 1, total);

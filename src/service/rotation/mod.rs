@@ -26,9 +26,10 @@ mod tenant;
 pub use plan::RotationPlan;
 
 use super::SecretStorage;
-use crate::crypto::MasterKey;
+use crate::crypto::{KeyProvider, MasterKey};
 use crate::error::Result;
 use serde::Serialize;
+use std::sync::Arc;
 
 /// What a rotation did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -74,6 +75,14 @@ host_operations! {
     /// [`SecretStorage::rotate_master_key`], calling `progress(done, total)` as data keys are
     /// rewrapped (the commit follows the last call).
     fn rotate_master_key_with_progress(&self, new_key: &MasterKey,
+        progress: &mut dyn FnMut(u64, u64)) -> Result<RotationReport>;
+
+    /// Moves the master key to another provider, e.g. from a `raw` key to a PKCS#11 token
+    /// when an HSM arrives: every data key is unwrapped by the current provider and wrapped by
+    /// `new_key` (in memory, then written in one short transaction, like
+    /// [`SecretStorage::rotate_master_key`]); `progress(done, total)` is called as keys are
+    /// rewrapped. Afterwards only `new_key` opens the store. Audited as the host.
+    fn rotate_key_provider(&self, new_key: Arc<dyn KeyProvider>,
         progress: &mut dyn FnMut(u64, u64)) -> Result<RotationReport>;
 
     /// Gives a tenant a new data key and re-encrypts every kept version of its secrets under
