@@ -193,7 +193,7 @@ impl SecretStorage {
         tenant: &str,
         name: &str,
     ) -> Result<(StoredSecret, StoredVersion, Arc<DataKey>)> {
-        let mut conn = self.backend.connection()?;
+        let mut conn = self.backend.read_connection()?;
         let backend = conn.store();
         let (secret, stored) = backend
             .current(tenant, name)?

@@ -199,6 +199,12 @@ pub trait Backend: Send + Sync {
     fn connection(&self) -> Result<Box<dyn StoreGuard + '_>>;
     /// A connection if one is free right now (for best-effort background work).
     fn try_connection(&self) -> Option<Box<dyn StoreGuard + '_>>;
+    /// A connection for a read of committed data on the get path, which never waits for a
+    /// write transaction of this handle where the backend can avoid it (SQLite: a second,
+    /// read-only connection reading the WAL while the writer writes). Default: `connection`.
+    fn read_connection(&self) -> Result<Box<dyn StoreGuard + '_>> {
+        self.connection()
+    }
     /// A cheap token that changes whenever anyone may have committed. `None` means the
     /// backend cannot tell right now (e.g. its notification link is down): read through.
     fn change_token(&self) -> Option<Fingerprint>;
