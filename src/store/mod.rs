@@ -193,7 +193,7 @@ pub struct StoreHeader {
 /// A storage backend: hands out connections and tells when others may have committed.
 ///
 /// Shared by every thread of a handle; a backend decides how many connections it keeps
-/// (SQLite: one behind a mutex; PostgreSQL: a pool).
+/// (SQLite: a writer and a reader, each behind a mutex; PostgreSQL: a pool).
 pub trait Backend: Send + Sync {
     /// A connection for a few operations; waits for one if all are busy.
     fn connection(&self) -> Result<Box<dyn StoreGuard + '_>>;
