@@ -13,53 +13,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tbsecrets::{MasterKey, SecretStorage, SecretType, StorageOptions};
 
-struct Server {
-    url: String,
-    dir: Option<tempfile::TempDir>,
-}
-
-impl Server {
-    fn get() -> Server {
-        if let Some(url) = std::env::var("TBS_TEST_POSTGRES_URL")
-            .ok()
-            .filter(|url| !url.is_empty())
-        {
-            return Server { url, dir: None };
-        }
-        let dir = tempfile::Builder::new()
-            .prefix("tbsecrets-pg-bench")
-            .tempdir()
-            .unwrap();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-test-server.sh");
-        let out = std::process::Command::new(script)
-            .arg("start")
-            .arg(dir.path().join("pg"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let url = String::from_utf8(out.stdout).unwrap().trim().to_owned();
-        Server {
-            url,
-            dir: Some(dir),
-        }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Some(dir) = &self.dir {
-            let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pg-test-server.sh");
-            let _ = std::process::Command::new(script)
-                .arg("stop")
-                .arg(dir.path().join("pg"))
-                .status();
-        }
-    }
-}
+#[path = "common/pg_server.rs"]
+mod pg_server;
+use pg_server::Server;
 
 /// The two store locations of a run.
 fn locations(server: &Server, dir: &Path) -> (String, String) {

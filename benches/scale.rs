@@ -4,12 +4,15 @@
 //! - resident memory after open and after touching 10% of the secrets (printed, `VmRSS`);
 //! - `scale_get/1m` vs `scale_get/100k` (warm) and `scale_session_get/*` (a SERVICE session)
 //!   (goal: within 1.2×);
-//! - `scale_list_page/1m_10k_tenant` (100 secrets a page of a 10,000-secret tenant, every
-//!   page in turn; goal ≤ 10 ms a page) vs `scale_list_page/100k_100_tenant`;
+//! - `scale_list_page/1m_10k_tenant/{first,last}` (100 secrets a page of a 10,000-secret
+//!   tenant, the first page and the last one read after its cursor; goal ≤ 10 ms a page) vs
+//!   `.../last_by_offset` (the last page skipped to with an offset) and
+//!   `scale_list_page/100k_100_tenant/*`;
 //! - `scale_where_used/100k_sources` vs `scale_where_used/1k_sources` (ten sources use the
 //!   secret asked for in both);
 //! - master-key rotation of the 10,000 tenants with two reader threads running: the readers'
-//!   p99 during the rotation against their p99 just before it (printed).
+//!   p50 and p99 during the rotation against theirs just before it (printed;
+//!   `TBS_SCALE_ONLY_ROTATION=1` runs only this report).
 //!
 //! The stores are generated once (see `scale/generate.rs`, also the `gen_large_store`
 //! example) and cached under `target/bench-data/`.
@@ -141,11 +144,12 @@ fn report_rotation(path: &Path, key: &MasterKey) {
         }
         (report, elapsed, before, during)
     });
+    let (p50_before, p50_during) = (quantile(&mut before, 0.5), quantile(&mut during, 0.5));
     let (p99_before, p99_during) = (quantile(&mut before, 0.99), quantile(&mut during, 0.99));
     println!(
         "scale_rotation/10k_tenants: {} keys rewrapped in {elapsed:.1?} with 2 readers; \
          readers' p99 {p99_during:.1?} during ({} gets) vs {p99_before:.1?} before ({} gets), \
-         ratio {:.2}",
+         ratio {:.2}; p50 {p50_during:.1?} during vs {p50_before:.1?} before",
         report.keys,
         during.len(),
         before.len(),
@@ -156,6 +160,11 @@ fn report_rotation(path: &Path, key: &MasterKey) {
 fn bench_scale(c: &mut Criterion) {
     let dir = data_dir();
     let (large_path, large_key) = generate::cached_store(&dir, "scale-1m", LARGE);
+    if std::env::var_os("TBS_SCALE_ONLY_ROTATION").is_some() {
+        // Only the rotation report (it copies the large store first).
+        report_rotation(&large_path, &large_key);
+        return;
+    }
     let (small_path, small_key) = generate::cached_store(&dir, "scale-100k", SMALL);
 
     report_memory("100k", &small_path, &small_key, SMALL);
@@ -206,21 +215,36 @@ fn bench_scale(c: &mut Criterion) {
         ("100k_100_tenant", &small, SMALL.big_tenant),
         ("1m_10k_tenant", &large, LARGE.big_tenant),
     ] {
-        let pages = secrets.div_ceil(PAGE);
-        let mut page = 0;
-        group.bench_function(label, |b| {
-            b.iter(|| {
-                let query = ListQuery {
-                    offset: page * PAGE,
-                    limit: PAGE,
-                    ..ListQuery::default()
-                };
-                page = (page + 1) % pages;
-                let listed = store.list("tenant-0", &query).expect("list");
-                assert!(!listed.items.is_empty());
-                listed
-            })
-        });
+        // The cursor of the last page: the name before its first entry.
+        let all = store.list("tenant-0", &ListQuery::default()).expect("list");
+        assert_eq!(all.items.len(), secrets);
+        let last_offset = (secrets - 1) / PAGE * PAGE;
+        // (A tenant of one page has its first page only.)
+        let before_last = last_offset
+            .checked_sub(1)
+            .map(|i| all.items[i].name.clone());
+        let mut pages = vec![("first", None, 0)];
+        if before_last.is_some() {
+            pages.extend([
+                ("last", before_last, 0),
+                ("last_by_offset", None, last_offset),
+            ]);
+        }
+        for (which, after, offset) in pages {
+            let query = ListQuery {
+                after,
+                offset,
+                limit: PAGE,
+                ..ListQuery::default()
+            };
+            group.bench_function(format!("{label}/{which}"), |b| {
+                b.iter(|| {
+                    let listed = store.list("tenant-0", &query).expect("list");
+                    assert!(!listed.items.is_empty());
+                    listed
+                })
+            });
+        }
     }
     group.finish();
 

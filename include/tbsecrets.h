@@ -77,6 +77,32 @@
 #define TBS_OPTIONS_VERSION 2
 
 /**
+ * `tbs_store_export_bundle` flag: every kept version of each secret, not only the current.
+ */
+#define TBS_EXPORT_ALL_VERSIONS 1
+
+/**
+ * `tbs_store_import_bundle` flag: report what would happen (into `*out_report`) and write
+ * nothing.
+ */
+#define TBS_IMPORT_DRY_RUN 1
+
+/**
+ * Import conflict policy: fail (`TBS_ALREADY_EXISTS`, nothing imported) when a name exists.
+ */
+#define TBS_ON_CONFLICT_FAIL 0
+
+/**
+ * Import conflict policy: keep existing secrets, import the others.
+ */
+#define TBS_ON_CONFLICT_SKIP 1
+
+/**
+ * Import conflict policy: write the bundle's values as new versions of existing secrets.
+ */
+#define TBS_ON_CONFLICT_OVERWRITE 2
+
+/**
  * The result of every operation. The numbers are stable and never reused; they are the
  * library's error codes (docs/ARCHITECTURE.md, "Errors").
  */
@@ -149,6 +175,12 @@ typedef enum tbs_status {
    * deliberate restore with `tbsecrets recover --accept-restore`.
    */
   TBS_ROLLBACK_DETECTED = 15,
+  /**
+   * The key provider holding the master key could not be used (PKCS#11 module or token
+   * missing, wrong PIN, key program failed or timed out, host callback refused). Nothing
+   * was changed.
+   */
+  TBS_KEY_UNAVAILABLE = 16,
 } tbs_status;
 
 /**
@@ -568,11 +600,13 @@ enum tbs_status tbs_store_info(struct tbs_store *store,
 
 /**
  * A page of a tenant's secrets in name order as JSON in `*out_json`:
- * `{"items":[<info objects as tbs_store_info>],"total":N,"has_more":bool}`. Deleted
+ * `{"items":[<info objects as tbs_store_info>],"total":N,"has_more":bool,"next_after":NAME}`
+ * (`next_after`: the cursor for [`tbs_store_list_after`], `null` on the last page). Deleted
  * secrets are not listed (see `tbs_store_list_deleted`).
  *
  * `name_contains`: NUL-terminated UTF-8 case-sensitive substring filter, or NULL for all.
- * `offset`: entries to skip; `limit`: page size, 0 for all.
+ * `offset`: entries to skip; `limit`: page size, 0 for all. Skipping costs time in proportion
+ * to `offset`; page through a large tenant with [`tbs_store_list_after`] instead.
  *
  * Session handles need READ in `tenant`, else `TBS_PERMISSION_DENIED`.
  *
@@ -601,6 +635,28 @@ enum tbs_status tbs_store_list_deleted(struct tbs_store *store,
                                        size_t offset,
                                        size_t limit,
                                        struct tbs_buffer *out_json);
+
+/**
+ * The page of a tenant's secrets after the name `after` (keyset paging), as JSON in
+ * `*out_json` like [`tbs_store_list`]. Start with `after` NULL, then pass the previous page's
+ * `next_after` until it is `null`: every page costs the same however far into the tenant it
+ * is, and secrets created or deleted between pages neither repeat nor hide the others.
+ *
+ * `name_contains`: NUL-terminated UTF-8 case-sensitive substring filter, or NULL for all.
+ * `after`: NUL-terminated UTF-8 name (names after it in byte order), or NULL for the first
+ * page; `limit`: page size, 0 for all.
+ *
+ * Session handles need READ in `tenant`, else `TBS_PERMISSION_DENIED`.
+ *
+ * # Safety
+ * `store` must be a live handle; strings NULL or valid as described; `out_json` writable.
+ */
+enum tbs_status tbs_store_list_after(struct tbs_store *store,
+                                     const char *tenant,
+                                     const char *name_contains,
+                                     const char *after,
+                                     size_t limit,
+                                     struct tbs_buffer *out_json);
 
 /**
  * The kept versions of a secret, newest first, as JSON in `*out_json`:
@@ -690,7 +746,8 @@ enum tbs_status tbs_store_session(struct tbs_store *store,
 
 /**
  * Replaces the master key by the 32 raw bytes `new_key[0..new_key_len)`: every tenant data
- * key is rewrapped under it (values are not re-encrypted), in one transaction. Afterwards
+ * key is rewrapped under it (values are not re-encrypted): in memory, then written in one
+ * short transaction, so readers keep reading meanwhile. Afterwards
  * only the new key opens the store (`TBS_WRONG_MASTER_KEY` for the old one); this handle and
  * its sessions switch to it at once.
  *
@@ -710,7 +767,9 @@ enum tbs_status tbs_store_rotate_master_key(struct tbs_store *store,
 
 /**
  * Gives `tenant` (NUL-terminated UTF-8) a new data key and re-encrypts every kept version of
- * every secret of the tenant under it, in one transaction; other tenants are untouched.
+ * every secret of the tenant under it, in batches of 256 versions (a transaction each, a
+ * version updated meanwhile left alone); other tenants are untouched. If interrupted, call
+ * it again to finish. `TBS_NOT_FOUND` for a tenant without a data key.
  *
  * `out_report_json`: receives `{"keys":1,"versions":N,"key_id":N}` (versions re-encrypted,
  * the new data key id); NULL if not wanted. Needs WRITE in the tenant (default policy:
@@ -722,6 +781,40 @@ enum tbs_status tbs_store_rotate_master_key(struct tbs_store *store,
 enum tbs_status tbs_store_rotate_tenant_key(struct tbs_store *store,
                                             const char *tenant,
                                             struct tbs_buffer *out_report_json);
+
+/**
+ * What `tbs_store_rotate_master_key` would do, changing nothing (a dry run): the data keys
+ * and tenants it would rewrap and an estimated time, from rewrapping a sample of up to 256
+ * data keys in memory under a throwaway key (the final write is not included).
+ *
+ * `out_plan_json`: receives `{"tenants":N,"keys":N,"secrets":0,"versions":0,"key_id":N,
+ * "sampled":N,"estimated_micros":N}` (`key_id`: the id the new master key would get); NULL
+ * if not wanted. Needs what the rotation needs (WRITE in every tenant), else
+ * `TBS_PERMISSION_DENIED`. Writes nothing: no audit record, no anchor change.
+ *
+ * # Safety
+ * `store` must be a live handle; `out_plan_json` NULL or writable.
+ */
+enum tbs_status tbs_store_plan_master_key_rotation(struct tbs_store *store,
+                                                   struct tbs_buffer *out_plan_json);
+
+/**
+ * What `tbs_store_rotate_tenant_key` would do for `tenant` (NUL-terminated UTF-8), changing
+ * nothing (a dry run): the versions and secrets it would re-encrypt and an estimated time,
+ * from reading, opening and resealing a sample of up to 256 versions under a throwaway key
+ * (the writes are not included).
+ *
+ * `out_plan_json`: receives `{"tenants":1,"keys":1,"secrets":N,"versions":N,"key_id":N,
+ * "sampled":N,"estimated_micros":N}` (`key_id`: the tenant's next data key id); NULL if not
+ * wanted. `TBS_NOT_FOUND` for a tenant without a data key (it never stored a secret); needs
+ * WRITE in the tenant, else `TBS_PERMISSION_DENIED`. Writes nothing.
+ *
+ * # Safety
+ * `store` must be a live handle; `tenant` valid; `out_plan_json` NULL or writable.
+ */
+enum tbs_status tbs_store_plan_tenant_key_rotation(struct tbs_store *store,
+                                                   const char *tenant,
+                                                   struct tbs_buffer *out_plan_json);
 
 /**
  * The secrets of `tenant` not got or resolved for at least `days` days (never used ones
@@ -998,6 +1091,76 @@ enum tbs_status tbs_store_resolve_vars(struct tbs_store *store,
                                        const char *const *variable_values,
                                        size_t count,
                                        struct tbs_buffer *out);
+
+/**
+ * Writes this store's export public key (`ed25519:…`, UTF-8, no NUL in the length) into
+ * `*out`: the key importers trust (`trusted` of `tbs_store_import_bundle`). Session handles
+ * need READ in every tenant.
+ *
+ * # Safety
+ * `store` must be a live handle; `out` valid for writes.
+ */
+enum tbs_status tbs_store_export_key(struct tbs_store *store, struct tbs_buffer *out);
+
+/**
+ * Writes the tenant's secrets into an export bundle (an age file, encrypted to the age
+ * recipients listed in `recipients`, `age1…` one per line, and signed by this store's export
+ * key) into `*out`. `flags`: 0 or `TBS_EXPORT_ALL_VERSIONS`. Audited, one EXPORT record per
+ * secret. Session handles need RESOLVE in `tenant`. A bad recipient is
+ * `TBS_INVALID_ARGUMENT`.
+ *
+ * # Safety
+ * `store` must be a live handle; strings NUL-terminated UTF-8; `out` valid for writes.
+ */
+enum tbs_status tbs_store_export_bundle(struct tbs_store *store,
+                                        const char *tenant,
+                                        const char *recipients,
+                                        uint32_t flags,
+                                        struct tbs_buffer *out);
+
+/**
+ * Imports the bundle `bundle[0..bundle_len)` into the tenant, all or nothing: decrypted with
+ * the age identity file text `identity`, its signature checked against this store's own
+ * export key and the keys in `trusted` (`ed25519:…` one per line; NULL: none), secrets that
+ * exist handled by `on_conflict` (`TBS_ON_CONFLICT_*`). `flags`: 0 or `TBS_IMPORT_DRY_RUN`.
+ * `*out_report` (may be NULL) receives the report as JSON (what was created, skipped,
+ * overwritten; never a value). A changed bundle or an untrusted signer is `TBS_INTEGRITY`,
+ * an identity the bundle was not encrypted to `TBS_INVALID_ARGUMENT`, an existing name under
+ * `TBS_ON_CONFLICT_FAIL` `TBS_ALREADY_EXISTS`; nothing is written then. Session handles need
+ * WRITE in `tenant`.
+ *
+ * # Safety
+ * `store` must be a live handle; `bundle` valid for `bundle_len` bytes; strings
+ * NUL-terminated UTF-8 (`trusted` may be NULL); `out_report` NULL or valid for writes.
+ */
+enum tbs_status tbs_store_import_bundle(struct tbs_store *store,
+                                        const char *tenant,
+                                        const uint8_t *bundle,
+                                        size_t bundle_len,
+                                        const char *identity,
+                                        const char *trusted,
+                                        uint32_t on_conflict,
+                                        uint32_t flags,
+                                        struct tbs_buffer *out_report);
+
+/**
+ * The secrets the `count` documents `texts[i]` (NUL-terminated UTF-8, reported under
+ * `labels[i]`) need, as JSON into `*out_json`: each (name, type) with the labels using it
+ * and, against the tenant, its `status` (`PRESENT`, `MISSING`, `TYPE_MISMATCH`, `PATTERN`),
+ * every missing one at once. `*out_missing` (may be NULL) receives how many are missing or
+ * of another type. Session handles need READ in `tenant`.
+ *
+ * # Safety
+ * `store` must be a live handle; `labels` and `texts` arrays of `count` valid strings;
+ * `out_json` valid for writes, `out_missing` NULL or valid.
+ */
+enum tbs_status tbs_store_manifest(struct tbs_store *store,
+                                   const char *tenant,
+                                   const char *const *labels,
+                                   const char *const *texts,
+                                   size_t count,
+                                   struct tbs_buffer *out_json,
+                                   size_t *out_missing);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -77,7 +77,8 @@ cargo test --locked --no-default-features --features ffi --test c_abi -- --exact
 stage "feature set ffi,postgres: clippy, unit tests, PostgreSQL backend tests"
 cargo clippy --all-targets --locked --no-default-features --features ffi,postgres -- -D warnings
 cargo test --locked --no-default-features --features ffi,postgres --lib --test conformance \
-    --test postgres_listener --test postgres_restart --test postgres_tls --test group_commit 2>&1 | tee -a "$log"
+    --test postgres_listener --test postgres_restart --test postgres_tls --test group_commit \
+    --test rotation_online 2>&1 | tee -a "$log"
 stage "feature set jni,postgres (the jar's library): clippy"
 cargo clippy --all-targets --locked --no-default-features --features jni,postgres -- -D warnings
 stage "C library release build (--features ffi only): no OpenSSL, size"

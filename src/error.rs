@@ -44,11 +44,15 @@ pub enum ErrorCode {
     /// from an older copy or rolled back. The message names both write counters; a deliberate
     /// restore is accepted only explicitly (`tbsecrets recover --accept-restore`).
     RollbackDetected = 15,
+    /// The key provider holding the master key could not be used: a PKCS#11 module or token
+    /// missing, a wrong PIN, a key that cannot wrap, a key program that failed or timed out,
+    /// a host callback that refused. Nothing was changed; retry once the provider is back.
+    KeyUnavailable = 16,
 }
 
 impl ErrorCode {
     /// Every code, in numeric order.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::Ok,
         ErrorCode::InvalidArgument,
         ErrorCode::NotFound,
@@ -65,6 +69,7 @@ impl ErrorCode {
         ErrorCode::Closed,
         ErrorCode::Internal,
         ErrorCode::RollbackDetected,
+        ErrorCode::KeyUnavailable,
     ];
 
     /// The stable upper-case name, e.g. `NOT_FOUND`.
@@ -86,6 +91,7 @@ impl ErrorCode {
             ErrorCode::Closed => "CLOSED",
             ErrorCode::Internal => "INTERNAL",
             ErrorCode::RollbackDetected => "ROLLBACK_DETECTED",
+            ErrorCode::KeyUnavailable => "KEY_UNAVAILABLE",
         }
     }
 
@@ -192,6 +198,12 @@ impl Error {
         &self.problems
     }
 
+    /// The same error with its message prefixed by `context` and `: ` (e.g. a file name).
+    pub fn prefixed_by(mut self, context: &str) -> Self {
+        self.message = format!("{context}: {}", self.message);
+        self
+    }
+
     /// Shorthand for an INVALID_ARGUMENT error.
     pub fn invalid(message: impl Into<String>) -> Self {
         Error::new(ErrorCode::InvalidArgument, message)
@@ -266,7 +278,7 @@ mod tests {
             assert_eq!(code.as_i32(), i as i32);
             assert_eq!(ErrorCode::from_i32(i as i32), Some(*code));
         }
-        assert_eq!(ErrorCode::from_i32(16), None);
+        assert_eq!(ErrorCode::from_i32(17), None);
         assert_eq!(ErrorCode::Closed.as_str(), "CLOSED");
     }
 

@@ -33,6 +33,7 @@
 // `extern "C"` declarations of `tests/common/c_abi.rs`).
 pub mod access;
 pub mod audit;
+pub mod bundle;
 mod crypto;
 pub mod error;
 #[cfg(feature = "ffi")]
@@ -49,13 +50,17 @@ mod throttle;
 
 pub use access::{Actor, AllowList, Operation, Policy, Principal, Role};
 pub use audit::{AuditOptions, AuditVerification};
-pub use crypto::{master_key_from_env, read_key_file, write_key_file, MasterKey};
+pub use crypto::provider::WRAPPED_BLOB_VERSION;
+pub use crypto::{
+    master_key_from_env, read_key_file, write_key_file, BlobContext, KeyProvider, KeyWrapper,
+    MasterKey, WrapperProvider,
+};
 pub use error::{Error, ErrorCode, PlaceholderProblem, Result};
 pub use model::{Limits, ListQuery, Page, SecretInfo, SecretType, VersionInfo};
 pub use service::{
     migrate, validate_source_id, write_private_atomically, write_private_atomically_with,
-    DocumentFormat, MaterializeOptions, MigrationReport, ResolveOptions, RotationReport,
-    SecretStorage, SecretValue, Session, StorageOptions, DEFAULT_DELETED_RETENTION,
+    DocumentFormat, MaterializeOptions, MigrationReport, ResolveOptions, RotationPlan,
+    RotationReport, SecretStorage, SecretValue, Session, StorageOptions, DEFAULT_DELETED_RETENTION,
     MAX_SOURCE_ID_BYTES,
 };
 pub use store::{is_postgres_url, StoredReference};

@@ -238,11 +238,19 @@ pub struct VersionInfo {
 }
 
 /// A page request for [`crate::SecretStorage::list`].
+///
+/// Page through a tenant with `after` (keyset paging): start with `None`, then pass the
+/// previous page's [`Page::next_after`]. Each page is read from the primary key starting at the
+/// cursor, so the last page of a large tenant costs what the first does, and secrets created
+/// or deleted between pages neither repeat nor hide the others. `offset` skips entries after
+/// that (kept for compatibility; its cost grows with the number skipped).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListQuery {
     /// Case-sensitive substring the name must contain, if any.
     pub name_contains: Option<String>,
-    /// Number of entries to skip (in name order).
+    /// Only names after this one (in name order, byte-wise), if any: the cursor.
+    pub after: Option<String>,
+    /// Number of entries to skip (in name order), after `after`.
     pub offset: usize,
     /// Page size; 0 means "all".
     pub limit: usize,
@@ -259,6 +267,9 @@ pub struct Page<T> {
     pub total: usize,
     /// Whether entries follow this page.
     pub has_more: bool,
+    /// The cursor of the next page (the last name of this one) when entries follow: pass it
+    /// as [`ListQuery::after`].
+    pub next_after: Option<String>,
 }
 
 /// The current time in milliseconds since the Unix epoch.

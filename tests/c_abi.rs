@@ -20,12 +20,13 @@ use tbsecrets::{MasterKey, SecretStorage, SecretType, StorageOptions};
 #[path = "common/c_abi.rs"]
 mod decls;
 
-const C_TESTS: [&str; 5] = [
+const C_TESTS: [&str; 6] = [
     "test_api",
     "test_threads",
     "test_access",
     "test_contract",
     "test_names",
+    "test_bundle",
 ];
 
 /// What the static archive needs besides itself (`rustc --print native-static-libs`), as the

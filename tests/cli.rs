@@ -408,6 +408,49 @@ fn listing_info_and_history_never_show_values() {
 
     let filtered = cli.json(&["list", "--json", "--filter", "db"]);
     assert_eq!(filtered.as_array().unwrap().len(), 1);
+    assert_eq!(cli.json(&["list", "--all", "--json"]), list);
+
+    // Paging by cursor: one page, the next cursor in the JSON and in the table.
+    let first = cli.json(&["list", "--json", "--limit", "2"]);
+    let names = |page: &serde_json::Value| -> Vec<String> {
+        let items = page["items"].as_array().expect("a page object");
+        items
+            .iter()
+            .map(|i| i["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&first), ["api-token", "ca"]);
+    assert_eq!(
+        (&first["total"], &first["has_more"], &first["next_after"]),
+        (
+            &serde_json::json!(3),
+            &serde_json::json!(true),
+            &serde_json::json!("ca")
+        )
+    );
+    let last = cli.json(&["list", "--json", "--limit", "2", "--after", "ca"]);
+    assert_eq!(names(&last), ["db-password"]);
+    assert!(last["next_after"].is_null() && last["has_more"] == false);
+    let table = cli
+        .run(&["list", "--limit", "1", "--after", "api-token"])
+        .ok()
+        .to_owned();
+    assert!(
+        table.contains("ca ") && !table.contains("db-password ") && !table.contains("api-token")
+    );
+    assert!(table.ends_with("next: --after ca\n"), "{table}");
+    let end = cli
+        .run(&["list", "--limit", "5", "--after", "ca"])
+        .ok()
+        .to_owned();
+    assert!(
+        end.contains("db-password") && !end.contains("next:"),
+        "{end}"
+    );
+    cli.run(&["list", "--limit", "0"])
+        .fails_with(ErrorCode::InvalidArgument);
+    cli.run(&["list", "--limit", "2", "--all"])
+        .fails_with(ErrorCode::InvalidArgument);
 
     let info = cli.json(&["info", "ca", "--json"]);
     assert_eq!(

@@ -75,6 +75,8 @@ conformance!(
     check_and_set,
     versions_history_rollback_and_pruning,
     listing_pages_and_filters,
+    keyset_pages_yield_every_secret_once_in_order,
+    keyset_pages_while_secrets_come_and_go,
     reference_index_and_in_use,
     wrong_master_key_changes_nothing,
     another_handle_sees_updates_within_a_bound,
@@ -206,6 +208,143 @@ fn listing_pages_and_filters(h: &Harness) {
         )
         .unwrap();
     assert_eq!(none.total, 0, "case-sensitive");
+}
+
+/// Every page after the previous page's cursor, until the last: the names, and the pages' sizes.
+fn page_through(
+    store: &SecretStorage,
+    filter: Option<&str>,
+    limit: usize,
+    mut between: impl FnMut(usize, &str),
+) -> (Vec<String>, Vec<usize>) {
+    let (mut names, mut sizes) = (Vec::new(), Vec::new());
+    let mut after: Option<String> = None;
+    loop {
+        let page = store
+            .list(
+                T,
+                &ListQuery {
+                    name_contains: filter.map(str::to_owned),
+                    after: after.clone(),
+                    limit,
+                    ..ListQuery::default()
+                },
+            )
+            .unwrap();
+        sizes.push(page.items.len());
+        names.extend(page.items.iter().map(|i| i.name.clone()));
+        assert_eq!(page.has_more, page.next_after.is_some());
+        match page.next_after {
+            Some(next) => {
+                assert_eq!(
+                    Some(&next),
+                    names.last(),
+                    "the cursor is the page's last name"
+                );
+                between(sizes.len(), &next);
+                after = Some(next);
+            }
+            None => return (names, sizes),
+        }
+    }
+}
+
+fn keyset_pages_yield_every_secret_once_in_order(h: &Harness) {
+    let store = h.open();
+    // Byte order of UTF-8 (as SQLite compares and `COLLATE "C"` orders), whatever the
+    // PostgreSQL database's collation: upper case before lower, 'é' after 'z'.
+    let mut expected: Vec<String> = (0..23).map(|i| format!("s{i:02}")).collect();
+    expected.extend(["Zeta", "alpha", "zulu", "\u{e9}t\u{e9}", "a b"].map(String::from));
+    for name in &expected {
+        store.create(T, name, SecretType::Text, b"v", "").unwrap();
+    }
+    store
+        .create("other-tenant", "s00", SecretType::Text, b"v", "")
+        .unwrap();
+    expected.sort();
+    let (names, sizes) = page_through(&store, None, 5, |_, _| {});
+    assert_eq!(names, expected);
+    assert_eq!(sizes, [5, 5, 5, 5, 5, 3]);
+    // A page of exactly the remaining entries is the last one: no empty page follows.
+    let (names, sizes) = page_through(&store, None, 14, |_, _| {});
+    assert_eq!((names.len(), sizes), (28, vec![14, 14]));
+    // With a filter, and with the cursor of a name that does not exist.
+    let (names, _) = page_through(&store, Some("s1"), 4, |_, _| {});
+    assert_eq!(
+        names,
+        expected
+            .iter()
+            .filter(|n| n.contains("s1"))
+            .cloned()
+            .collect::<Vec<_>>()
+    );
+    let after_gap = store
+        .list(
+            T,
+            &ListQuery {
+                after: Some("s015".into()),
+                limit: 2,
+                ..ListQuery::default()
+            },
+        )
+        .unwrap();
+    let got: Vec<&str> = after_gap.items.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(
+        (got, after_gap.total, after_gap.next_after.as_deref()),
+        (vec!["s02", "s03"], 28, Some("s03"))
+    );
+}
+
+fn keyset_pages_while_secrets_come_and_go(h: &Harness) {
+    let store = h.open();
+    let kept: Vec<String> = (0..40).map(|i| format!("k{i:02}")).collect();
+    for name in &kept {
+        store.create(T, name, SecretType::Text, b"v", "").unwrap();
+    }
+    for i in 0..10 {
+        store
+            .create(T, &format!("k{i:02}x"), SecretType::Text, b"v", "")
+            .unwrap();
+    }
+    let (mut created_ahead, mut deleted) = (Vec::new(), Vec::new());
+    let (names, _) = page_through(&store, None, 7, |page, cursor| {
+        // Between pages: delete a name ahead of the cursor and one behind it, create one
+        // behind it (not listed: the cursor has passed) and one ahead (listed once).
+        let ahead = format!("k{:02}x", page + 4);
+        if ahead.as_str() > cursor && store.delete(T, &ahead).is_ok() {
+            deleted.push(ahead);
+        }
+        let behind = format!("a-new-{page}");
+        store
+            .create(T, &behind, SecretType::Text, b"v", "")
+            .unwrap();
+        let new_ahead = format!("{cursor}~new");
+        store
+            .create(T, &new_ahead, SecretType::Text, b"v", "")
+            .unwrap();
+        created_ahead.push(new_ahead);
+    });
+    let mut sorted = names.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(names, sorted, "in order, none twice");
+    for name in &kept {
+        assert!(names.contains(name), "{name} was there all along");
+    }
+    for name in &created_ahead {
+        assert!(
+            names.contains(name),
+            "{name} was created ahead of the cursor"
+        );
+    }
+    assert!(!deleted.is_empty());
+    for name in &deleted {
+        assert!(!names.contains(name), "{name} was deleted before its page");
+    }
+    assert!(
+        names.iter().all(|n| !n.starts_with("a-new-")),
+        "behind the cursor"
+    );
 }
 
 fn reference_index_and_in_use(h: &Harness) {

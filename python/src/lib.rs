@@ -118,6 +118,12 @@ create_exception!(
     SecretStorageError,
     "ROLLBACK_DETECTED (15): the store is older than its anchor or audit log."
 );
+create_exception!(
+    tbsecrets,
+    KeyUnavailable,
+    SecretStorageError,
+    "KEY_UNAVAILABLE (16): the key provider (PKCS#11 token, key program, callback) could not be used."
+);
 
 /// One placeholder that could not be resolved (no value in it).
 #[pyclass(module = "tbsecrets", name = "PlaceholderProblem", frozen, get_all)]
@@ -157,6 +163,7 @@ fn to_py_err(py: Python<'_>, e: &Error) -> PyErr {
         ErrorCode::Storage => StorageError::new_err(text),
         ErrorCode::Closed => Closed::new_err(text),
         ErrorCode::RollbackDetected => RollbackDetected::new_err(text),
+        ErrorCode::KeyUnavailable => KeyUnavailable::new_err(text),
         ErrorCode::Internal | ErrorCode::Ok => InternalError::new_err(text),
     };
     let problems: Vec<PyProblem> = e
@@ -298,6 +305,8 @@ struct PyPage {
     items: Vec<Py<PySecretInfo>>,
     total: usize,
     has_more: bool,
+    /// The cursor of the next page (pass it as `after`), None on the last page.
+    next_after: Option<String>,
 }
 
 /// A (name, type) pair a document references; `secret_type` is None for the short form.
@@ -363,6 +372,32 @@ struct PyRotationReport {
     keys: usize,
     versions: usize,
     key_id: u32,
+}
+
+/// What a key rotation would do, with an estimated time (a dry run; nothing changed).
+#[pyclass(module = "tbsecrets", name = "RotationPlan", frozen, get_all)]
+struct PyRotationPlan {
+    tenants: usize,
+    keys: usize,
+    secrets: usize,
+    versions: usize,
+    key_id: u32,
+    sampled: usize,
+    estimated_micros: u64,
+}
+
+impl From<tbsecrets::RotationPlan> for PyRotationPlan {
+    fn from(plan: tbsecrets::RotationPlan) -> Self {
+        PyRotationPlan {
+            tenants: plan.tenants,
+            keys: plan.keys,
+            secrets: plan.secrets,
+            versions: plan.versions,
+            key_id: plan.key_id,
+            sampled: plan.sampled,
+            estimated_micros: plan.estimated_micros,
+        }
+    }
 }
 
 /// A principal's role.
@@ -598,6 +633,13 @@ fn write_private(path: &Path, bytes: &[u8]) -> tbsecrets::Result<()> {
     file.sync_all().map_err(cannot)
 }
 
+/// A report (never holding a value) as Python objects, through the `json` module.
+fn json_to_py<'py, T: serde::Serialize>(py: Python<'py>, value: &T) -> PyResult<Bound<'py, PyAny>> {
+    let text = serde_json::to_string(value)
+        .map_err(|e| to_py_err(py, &Error::internal(format!("cannot render a report: {e}"))))?;
+    py.import("json")?.call_method1("loads", (text,))
+}
+
 macro_rules! shared_ops {
     ($ty:ty) => {
         #[pymethods]
@@ -682,9 +724,11 @@ macro_rules! shared_ops {
                 self.ops.call(py, |s| s.info(tenant, name)).map(Into::into)
             }
 
-            /// One page of a tenant's secrets, by name; with `deleted=True`, of its deleted
-            /// secrets still recoverable with `undelete` (each with `deleted_at`).
-            #[pyo3(signature = (tenant, name_contains=None, offset=0, limit=100, deleted=false))]
+            /// One page of a tenant's secrets, by name: the names after `after` (the
+            /// previous page's `next_after`; None for the first page), skipping `offset`;
+            /// with `deleted=True`, of its deleted secrets still recoverable with `undelete`
+            /// (each with `deleted_at`).
+            #[pyo3(signature = (tenant, name_contains=None, offset=0, limit=100, after=None, deleted=false))]
             fn list(
                 &self,
                 py: Python<'_>,
@@ -692,10 +736,12 @@ macro_rules! shared_ops {
                 name_contains: Option<String>,
                 offset: usize,
                 limit: usize,
+                after: Option<String>,
                 deleted: bool,
             ) -> PyResult<PyPage> {
                 let query = ListQuery {
                     name_contains,
+                    after,
                     offset,
                     limit,
                     deleted,
@@ -710,6 +756,7 @@ macro_rules! shared_ops {
                     items,
                     total: page.total,
                     has_more: page.has_more,
+                    next_after: page.next_after,
                 })
             }
 
@@ -903,6 +950,76 @@ macro_rules! shared_ops {
                 })
             }
 
+            /// This store's export public key (`ed25519:…`), which importers trust.
+            fn export_key(&self, py: Python<'_>) -> PyResult<String> {
+                Ok(self.ops.call(py, |s| s.export_key())?.to_string())
+            }
+
+            /// The tenant's secrets as an export bundle (age file bytes) encrypted to the
+            /// `age1…` recipients (one per line) and signed by this store.
+            #[pyo3(signature = (tenant, recipients, all_versions=false))]
+            fn export_bundle<'py>(
+                &self,
+                py: Python<'py>,
+                tenant: &str,
+                recipients: &str,
+                all_versions: bool,
+            ) -> PyResult<Bound<'py, PyBytes>> {
+                let options = tbsecrets::bundle::ExportOptions { all_versions };
+                let bundle = self
+                    .ops
+                    .call(py, |s| s.export_bundle(tenant, recipients, &options))?;
+                Ok(PyBytes::new(py, &bundle.bytes))
+            }
+
+            /// Imports a bundle all or nothing; `identity` is the age identity file's text,
+            /// `trust` export keys (one per line), `on_conflict` "fail", "skip" or
+            /// "overwrite". Returns the report as a dict (never a value).
+            #[pyo3(signature = (tenant, bundle, identity, on_conflict="fail", dry_run=false, trust=""))]
+            #[allow(clippy::too_many_arguments)]
+            fn import_bundle<'py>(
+                &self,
+                py: Python<'py>,
+                tenant: &str,
+                bundle: &[u8],
+                identity: &str,
+                on_conflict: &str,
+                dry_run: bool,
+                trust: &str,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                let options = on_conflict
+                    .parse()
+                    .and_then(|on_conflict| {
+                        tbsecrets::bundle::ImportOptions {
+                            on_conflict,
+                            dry_run,
+                            trusted_signers: Vec::new(),
+                        }
+                        .trust(trust)
+                    })
+                    .map_err(|e| to_py_err(py, &e))?;
+                let report = self
+                    .ops
+                    .call(py, |s| s.import_bundle(tenant, bundle, identity, &options))?;
+                json_to_py(py, &report)
+            }
+
+            /// The secrets `documents` (a list of (label, text)) need, each with its status
+            /// in the tenant ("PRESENT", "MISSING", "TYPE_MISMATCH", "PATTERN"), as a dict.
+            fn manifest<'py>(
+                &self,
+                py: Python<'py>,
+                tenant: &str,
+                documents: Vec<(String, String)>,
+            ) -> PyResult<Bound<'py, PyAny>> {
+                let docs: Vec<tbsecrets::bundle::ManifestDocument<'_>> = documents
+                    .iter()
+                    .map(|(label, text)| tbsecrets::bundle::ManifestDocument { label, text })
+                    .collect();
+                let manifest = self.ops.call(py, |s| s.manifest(tenant, &docs))?;
+                json_to_py(py, &manifest)
+            }
+
             /// Gives a tenant a new data key and re-encrypts its versions.
             fn rotate_tenant_key(
                 &self,
@@ -915,6 +1032,23 @@ macro_rules! shared_ops {
                     versions: report.versions,
                     key_id: report.key_id,
                 })
+            }
+
+            /// What `rotate_master_key` would do, with an estimated time; changes nothing.
+            fn plan_master_key_rotation(&self, py: Python<'_>) -> PyResult<PyRotationPlan> {
+                Ok(self.ops.call(py, |s| s.plan_master_key_rotation())?.into())
+            }
+
+            /// What `rotate_tenant_key` would do, with an estimated time; changes nothing.
+            fn plan_tenant_key_rotation(
+                &self,
+                py: Python<'_>,
+                tenant: &str,
+            ) -> PyResult<PyRotationPlan> {
+                Ok(self
+                    .ops
+                    .call(py, |s| s.plan_tenant_key_rotation(tenant))?
+                    .into())
             }
         }
     };
@@ -1122,6 +1256,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyUsage>()?;
     m.add_class::<PyAuditVerification>()?;
     m.add_class::<PyRotationReport>()?;
+    m.add_class::<PyRotationPlan>()?;
     m.add_class::<PyProblem>()?;
     m.add("SecretStorageError", py.get_type::<SecretStorageError>())?;
     m.add("InvalidArgument", py.get_type::<InvalidArgument>())?;
@@ -1142,6 +1277,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("Closed", py.get_type::<Closed>())?;
     m.add("InternalError", py.get_type::<InternalError>())?;
     m.add("RollbackDetected", py.get_type::<RollbackDetected>())?;
+    m.add("KeyUnavailable", py.get_type::<KeyUnavailable>())?;
     m.add_function(wrap_pyfunction!(_panic_for_test, m)?)?;
     m.add_function(wrap_pyfunction!(_wait_fd_without_gil_for_test, m)?)?;
     Ok(())

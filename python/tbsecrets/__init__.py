@@ -36,6 +36,8 @@ from ._native import (
     Reference,
     Role,
     RollbackDetected,
+    KeyUnavailable,
+    RotationPlan,
     RotationReport,
     SecretInfo,
     SecretPage,
@@ -71,6 +73,7 @@ ERRORS_BY_CODE = {
     "CLOSED": Closed,
     "INTERNAL": InternalError,
     "ROLLBACK_DETECTED": RollbackDetected,
+    "KEY_UNAVAILABLE": KeyUnavailable,
 }
 
 __all__ = [
@@ -91,6 +94,8 @@ __all__ = [
     "Reference",
     "Role",
     "RollbackDetected",
+    "KeyUnavailable",
+    "RotationPlan",
     "RotationReport",
     "SecretInfo",
     "SecretPage",

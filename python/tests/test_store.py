@@ -33,6 +33,10 @@ def test_create_get_info_list_history_update_rollback_delete(store):
     assert (page.total, page.has_more) == (2, False)
     assert [i.name for i in store.list(TENANT, name_contains="mqtt").items] == ["mqtt-pass"]
     assert store.list(TENANT, limit=1).has_more
+    first = store.list(TENANT, limit=1)
+    assert ([i.name for i in first.items], first.next_after) == (["ca"], "ca")
+    last = store.list(TENANT, limit=1, after=first.next_after)
+    assert ([i.name for i in last.items], last.has_more, last.next_after) == (["mqtt-pass"], False, None)
     assert store.info(TENANT, "ca").secret_type == "TEXT_FILE"
     assert store.info(TENANT, "mqtt-pass").use_count >= 1
     store.delete(TENANT, "mqtt-pass")
@@ -261,6 +265,25 @@ def test_open_with_key_file_base64_and_rotation(fx, store, key_file):
         assert verification.intact and verification.records > 0 and verification.problem is None
     with pytest.raises(tbsecrets.InvalidArgument):
         SecretStorage.open(fx.path, master_key=new_key, master_key_file=key_file)
+
+
+def test_rotation_dry_runs_change_nothing(fx, store):
+    store.create(TENANT, "pw", "TEXT", b"s3cr3t")
+    store.update_value(TENANT, "pw", b"again")
+    tenant_plan = store.plan_tenant_key_rotation(TENANT)
+    assert (tenant_plan.tenants, tenant_plan.keys, tenant_plan.secrets) == (1, 1, 1)
+    assert (tenant_plan.versions, tenant_plan.key_id, tenant_plan.sampled) == (2, 2, 2)
+    master_plan = store.plan_master_key_rotation()
+    assert (master_plan.tenants, master_plan.keys, master_plan.key_id) == (1, 1, 2)
+    assert master_plan.estimated_micros >= 0
+    with pytest.raises(tbsecrets.NotFound):
+        store.plan_tenant_key_rotation(OTHER_TENANT)
+    with store.session(Principal(TENANT, Role.TENANT_ADMIN)) as admin:
+        with pytest.raises(tbsecrets.PermissionDenied):
+            admin.plan_master_key_rotation()
+        assert admin.plan_tenant_key_rotation(TENANT).versions == 2
+    # Nothing was rotated: the tenant's next key is still 2, the master key opens the store.
+    assert store.rotate_tenant_key(TENANT).key_id == 2
 
 
 def test_audit_log_tampering_is_found(fx, store):

@@ -48,6 +48,10 @@ pub enum AuditAction {
     /// An operator accepted a store older than its anchor or audit log (a deliberate
     /// restore); `detail` names the counters.
     AcceptRestore,
+    /// A secret's value(s) were written into an export bundle.
+    Export,
+    /// A secret was written from an export bundle.
+    Import,
 }
 
 impl AuditAction {
@@ -70,6 +74,8 @@ impl AuditAction {
             AuditAction::RotateTenantKey => "ROTATE_TENANT_KEY",
             AuditAction::VerifyAuditLog => "VERIFY_AUDIT_LOG",
             AuditAction::AcceptRestore => "ACCEPT_RESTORE",
+            AuditAction::Export => "EXPORT",
+            AuditAction::Import => "IMPORT",
         }
     }
 }

@@ -1,8 +1,7 @@
 //! Key holders: the master key (KEK) and tenant data keys (DEK). Key bytes are zeroized on
 //! drop and never printed by `Debug`.
 
-use super::blob::{self, BlobContext};
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, Result};
 use crate::hardening::LockedBox;
 use aes_gcm::aead::{rand_core::RngCore, OsRng};
 use aes_gcm::{Aes256Gcm, KeyInit};
@@ -15,9 +14,6 @@ use zeroize::Zeroizing;
 
 /// Length of every key, in bytes (AES-256).
 pub const KEY_LEN: usize = 32;
-
-/// Plaintext stored in the key check value.
-const KEY_CHECK_PLAINTEXT: &[u8] = b"tbsecrets key check v1";
 
 /// Generates 32 random bytes from the operating system.
 fn random_key_bytes() -> Zeroizing<[u8; KEY_LEN]> {
@@ -137,49 +133,9 @@ impl MasterKey {
         Zeroizing::new(BASE64.encode(self.material.bytes.as_ref()))
     }
 
-    /// Creates the key check value stored in a new store.
-    pub(crate) fn key_check(&self, kek_id: u32) -> Result<Vec<u8>> {
-        blob::seal(
-            &self.material.cipher,
-            kek_id,
-            &BlobContext::KeyCheck,
-            KEY_CHECK_PLAINTEXT,
-        )
-    }
-
-    /// Verifies a stored key check value; a mismatch is WRONG_MASTER_KEY.
-    pub(crate) fn verify_key_check(&self, check: &[u8]) -> Result<()> {
-        match blob::open(&self.material.cipher, &BlobContext::KeyCheck, check) {
-            Ok(plain) if plain.as_slice() == KEY_CHECK_PLAINTEXT => Ok(()),
-            _ => Err(Error::new(
-                ErrorCode::WrongMasterKey,
-                "the master key does not open this store",
-            )),
-        }
-    }
-
-    /// Wraps a data key for a tenant.
-    pub(crate) fn wrap(&self, kek_id: u32, tenant: &str, key: &DataKey) -> Result<Vec<u8>> {
-        blob::seal(
-            &self.material.cipher,
-            kek_id,
-            &BlobContext::DataKey {
-                tenant,
-                dek_id: key.id,
-            },
-            key.material.bytes.as_ref(),
-        )
-    }
-
-    /// Unwraps a tenant data key; failure means a wrong key or a tampered store (INTEGRITY).
-    pub(crate) fn unwrap(&self, tenant: &str, dek_id: u32, wrapped: &[u8]) -> Result<DataKey> {
-        let plain = blob::open(&self.material.cipher, &BlobContext::DataKey { tenant, dek_id }, wrapped)
-            .map_err(|_| {
-                Error::integrity(format!(
-                    "data key {dek_id} of tenant '{tenant}' failed authentication (corrupt or tampered store)"
-                ))
-            })?;
-        DataKey::from_bytes(dek_id, &plain)
+    /// The prepared cipher of the key (the raw provider seals and opens with it).
+    pub(crate) fn cipher(&self) -> &Aes256Gcm {
+        &self.material.cipher
     }
 }
 
@@ -205,7 +161,8 @@ impl DataKey {
         }
     }
 
-    fn from_bytes(id: u32, raw: &[u8]) -> Result<DataKey> {
+    /// A data key from its unwrapped bytes (INTEGRITY when they are not 32 bytes).
+    pub(crate) fn from_bytes(id: u32, raw: &[u8]) -> Result<DataKey> {
         if raw.len() != KEY_LEN {
             return Err(Error::integrity("unwrapped data key has the wrong length"));
         }
@@ -221,6 +178,18 @@ impl DataKey {
     /// used for anything but sealing.
     pub fn derive_mac_key(&self, label: &[u8]) -> super::MacKey {
         super::MacKey::derive(self.material.bytes.as_ref(), label)
+    }
+
+    /// An Ed25519 signing key derived from this key for one purpose (`label`): its seed is
+    /// `HMAC-SHA256(key, label)`.
+    pub fn derive_signing_key(&self, label: &[u8]) -> super::ExportSigner {
+        let seed = super::MacKey::derive(self.material.bytes.as_ref(), label);
+        super::ExportSigner::from_seed(seed.bytes())
+    }
+
+    /// The key's bytes, for wrapping by a key provider.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        self.material.bytes.as_ref()
     }
 
     /// The id of this key within its tenant.
@@ -243,34 +212,7 @@ impl fmt::Debug for DataKey {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn key_check_detects_wrong_key() {
-        let key = MasterKey::generate();
-        let check = key.key_check(1).unwrap();
-        key.verify_key_check(&check).unwrap();
-        let other = MasterKey::generate();
-        assert_eq!(
-            other.verify_key_check(&check).unwrap_err().code(),
-            ErrorCode::WrongMasterKey
-        );
-    }
-
-    #[test]
-    fn wrap_binds_tenant_and_id() {
-        let kek = MasterKey::generate();
-        let dek = DataKey::generate(1);
-        let wrapped = kek.wrap(1, "t", &dek).unwrap();
-        assert_eq!(kek.unwrap("t", 1, &wrapped).unwrap().id(), 1);
-        assert_eq!(
-            kek.unwrap("u", 1, &wrapped).unwrap_err().code(),
-            ErrorCode::Integrity
-        );
-        assert_eq!(
-            kek.unwrap("t", 2, &wrapped).unwrap_err().code(),
-            ErrorCode::Integrity
-        );
-    }
+    use crate::error::ErrorCode;
 
     #[test]
     fn base64_round_trip_and_rules() {

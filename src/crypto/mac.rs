@@ -22,6 +22,11 @@ impl MacKey {
         MacKey(key)
     }
 
+    /// The key's bytes, as the seed of a key derived from it (`DataKey::derive_signing_key`).
+    pub(super) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
     /// The tag of `data`.
     pub fn tag(&self, data: &[u8]) -> [u8; MAC_LEN] {
         MacKey::tag_with(self.0.as_ref(), data)

@@ -92,7 +92,8 @@ pub unsafe extern "C" fn tbs_store_session(
 }
 
 /// Replaces the master key by the 32 raw bytes `new_key[0..new_key_len)`: every tenant data
-/// key is rewrapped under it (values are not re-encrypted), in one transaction. Afterwards
+/// key is rewrapped under it (values are not re-encrypted): in memory, then written in one
+/// short transaction, so readers keep reading meanwhile. Afterwards
 /// only the new key opens the store (`TBS_WRONG_MASTER_KEY` for the old one); this handle and
 /// its sessions switch to it at once.
 ///
@@ -120,7 +121,9 @@ pub unsafe extern "C" fn tbs_store_rotate_master_key(
 }
 
 /// Gives `tenant` (NUL-terminated UTF-8) a new data key and re-encrypts every kept version of
-/// every secret of the tenant under it, in one transaction; other tenants are untouched.
+/// every secret of the tenant under it, in batches of 256 versions (a transaction each, a
+/// version updated meanwhile left alone); other tenants are untouched. If interrupted, call
+/// it again to finish. `TBS_NOT_FOUND` for a tenant without a data key.
 ///
 /// `out_report_json`: receives `{"keys":1,"versions":N,"key_id":N}` (versions re-encrypted,
 /// the new data key id); NULL if not wanted. Needs WRITE in the tenant (default policy:
@@ -138,6 +141,54 @@ pub unsafe extern "C" fn tbs_store_rotate_tenant_key(
         let out_report_json: OptOut<tbs_buffer> = arg!(out_report_json);
         let s: Session = arg!(store);
         out_report_json.json(&s.rotate_tenant_key(arg!(tenant))?)
+    })
+}
+
+/// What `tbs_store_rotate_master_key` would do, changing nothing (a dry run): the data keys
+/// and tenants it would rewrap and an estimated time, from rewrapping a sample of up to 256
+/// data keys in memory under a throwaway key (the final write is not included).
+///
+/// `out_plan_json`: receives `{"tenants":N,"keys":N,"secrets":0,"versions":0,"key_id":N,
+/// "sampled":N,"estimated_micros":N}` (`key_id`: the id the new master key would get); NULL
+/// if not wanted. Needs what the rotation needs (WRITE in every tenant), else
+/// `TBS_PERMISSION_DENIED`. Writes nothing: no audit record, no anchor change.
+///
+/// # Safety
+/// `store` must be a live handle; `out_plan_json` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tbs_store_plan_master_key_rotation(
+    store: *mut tbs_store,
+    out_plan_json: *mut tbs_buffer,
+) -> tbs_status {
+    guard(|| {
+        let out_plan_json: OptOut<tbs_buffer> = arg!(out_plan_json);
+        let s: Session = arg!(store);
+        out_plan_json.json(&s.plan_master_key_rotation()?)
+    })
+}
+
+/// What `tbs_store_rotate_tenant_key` would do for `tenant` (NUL-terminated UTF-8), changing
+/// nothing (a dry run): the versions and secrets it would re-encrypt and an estimated time,
+/// from reading, opening and resealing a sample of up to 256 versions under a throwaway key
+/// (the writes are not included).
+///
+/// `out_plan_json`: receives `{"tenants":1,"keys":1,"secrets":N,"versions":N,"key_id":N,
+/// "sampled":N,"estimated_micros":N}` (`key_id`: the tenant's next data key id); NULL if not
+/// wanted. `TBS_NOT_FOUND` for a tenant without a data key (it never stored a secret); needs
+/// WRITE in the tenant, else `TBS_PERMISSION_DENIED`. Writes nothing.
+///
+/// # Safety
+/// `store` must be a live handle; `tenant` valid; `out_plan_json` NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn tbs_store_plan_tenant_key_rotation(
+    store: *mut tbs_store,
+    tenant: *const c_char,
+    out_plan_json: *mut tbs_buffer,
+) -> tbs_status {
+    guard(|| {
+        let out_plan_json: OptOut<tbs_buffer> = arg!(out_plan_json);
+        let s: Session = arg!(store);
+        out_plan_json.json(&s.plan_tenant_key_rotation(arg!(tenant))?)
     })
 }
 

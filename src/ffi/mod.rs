@@ -25,6 +25,8 @@ mod access;
 mod resolve;
 // After `resolve`: allow-listed sessions and resolving with message variables.
 mod scoped;
+// After `scoped`: export bundles and manifests.
+mod bundle;
 
 use args::{arg, Out};
 use boundary::{guard, guard_or};
@@ -74,6 +76,10 @@ pub enum tbs_status {
     /// older copy, or rolled back); the message names both write counters. Accept a
     /// deliberate restore with `tbsecrets recover --accept-restore`.
     TBS_ROLLBACK_DETECTED = 15,
+    /// The key provider holding the master key could not be used (PKCS#11 module or token
+    /// missing, wrong PIN, key program failed or timed out, host callback refused). Nothing
+    /// was changed.
+    TBS_KEY_UNAVAILABLE = 16,
 }
 
 /// A secret's type: [`TBS_TYPE_TEXT`] or [`TBS_TYPE_TEXT_FILE`]. A plain integer so that any

@@ -25,6 +25,7 @@ pub(crate) fn status_of(code: crate::ErrorCode) -> tbs_status {
         E::Closed => TBS_CLOSED,
         E::Internal => TBS_INTERNAL,
         E::RollbackDetected => TBS_ROLLBACK_DETECTED,
+        E::KeyUnavailable => TBS_KEY_UNAVAILABLE,
     }
 }
 
@@ -48,6 +49,7 @@ pub(super) fn status_name(status: c_int) -> &'static CStr {
         Some(E::Closed) => c"CLOSED",
         Some(E::Internal) => c"INTERNAL",
         Some(E::RollbackDetected) => c"ROLLBACK_DETECTED",
+        Some(E::KeyUnavailable) => c"KEY_UNAVAILABLE",
         None => c"UNKNOWN",
     }
 }
@@ -66,6 +68,6 @@ mod tests {
             assert_eq!(name, code.as_str());
         }
         assert_eq!(status_name(-1), c"UNKNOWN");
-        assert_eq!(status_name(16), c"UNKNOWN");
+        assert_eq!(status_name(17), c"UNKNOWN");
     }
 }

@@ -189,11 +189,13 @@ pub unsafe extern "C" fn tbs_store_info(
 }
 
 /// A page of a tenant's secrets in name order as JSON in `*out_json`:
-/// `{"items":[<info objects as tbs_store_info>],"total":N,"has_more":bool}`. Deleted
+/// `{"items":[<info objects as tbs_store_info>],"total":N,"has_more":bool,"next_after":NAME}`
+/// (`next_after`: the cursor for [`tbs_store_list_after`], `null` on the last page). Deleted
 /// secrets are not listed (see `tbs_store_list_deleted`).
 ///
 /// `name_contains`: NUL-terminated UTF-8 case-sensitive substring filter, or NULL for all.
-/// `offset`: entries to skip; `limit`: page size, 0 for all.
+/// `offset`: entries to skip; `limit`: page size, 0 for all. Skipping costs time in proportion
+/// to `offset`; page through a large tenant with [`tbs_store_list_after`] instead.
 ///
 /// Session handles need READ in `tenant`, else `TBS_PERMISSION_DENIED`.
 ///
@@ -209,7 +211,18 @@ pub unsafe extern "C" fn tbs_store_list(
     out_json: *mut tbs_buffer,
 ) -> tbs_status {
     // SAFETY: the caller's contract, forwarded.
-    unsafe { list(store, tenant, name_contains, offset, limit, false, out_json) }
+    unsafe {
+        list_page(
+            store,
+            tenant,
+            name_contains,
+            std::ptr::null(),
+            offset,
+            limit,
+            false,
+            out_json,
+        )
+    }
 }
 
 /// Like `tbs_store_list`, of the tenant's deleted secrets still recoverable with
@@ -229,17 +242,66 @@ pub unsafe extern "C" fn tbs_store_list_deleted(
     out_json: *mut tbs_buffer,
 ) -> tbs_status {
     // SAFETY: the caller's contract, forwarded.
-    unsafe { list(store, tenant, name_contains, offset, limit, true, out_json) }
+    unsafe {
+        list_page(
+            store,
+            tenant,
+            name_contains,
+            std::ptr::null(),
+            offset,
+            limit,
+            true,
+            out_json,
+        )
+    }
 }
 
-/// The body of `tbs_store_list` and `tbs_store_list_deleted`.
+/// The page of a tenant's secrets after the name `after` (keyset paging), as JSON in
+/// `*out_json` like [`tbs_store_list`]. Start with `after` NULL, then pass the previous page's
+/// `next_after` until it is `null`: every page costs the same however far into the tenant it
+/// is, and secrets created or deleted between pages neither repeat nor hide the others.
+///
+/// `name_contains`: NUL-terminated UTF-8 case-sensitive substring filter, or NULL for all.
+/// `after`: NUL-terminated UTF-8 name (names after it in byte order), or NULL for the first
+/// page; `limit`: page size, 0 for all.
+///
+/// Session handles need READ in `tenant`, else `TBS_PERMISSION_DENIED`.
 ///
 /// # Safety
-/// As `tbs_store_list`.
-unsafe fn list(
+/// `store` must be a live handle; strings NULL or valid as described; `out_json` writable.
+#[no_mangle]
+pub unsafe extern "C" fn tbs_store_list_after(
     store: *mut tbs_store,
     tenant: *const c_char,
     name_contains: *const c_char,
+    after: *const c_char,
+    limit: usize,
+    out_json: *mut tbs_buffer,
+) -> tbs_status {
+    // SAFETY: the caller's contract, forwarded.
+    unsafe {
+        list_page(
+            store,
+            tenant,
+            name_contains,
+            after,
+            0,
+            limit,
+            false,
+            out_json,
+        )
+    }
+}
+
+/// The one body of `tbs_store_list`, `tbs_store_list_deleted` and `tbs_store_list_after`.
+///
+/// # Safety
+/// As [`tbs_store_list_after`].
+unsafe fn list_page(
+    store: *mut tbs_store,
+    tenant: *const c_char,
+    name_contains: *const c_char,
+    after: *const c_char,
     offset: usize,
     limit: usize,
     deleted: bool,
@@ -250,8 +312,10 @@ unsafe fn list(
         let s: Session = arg!(store);
         let tenant = arg!(tenant);
         let name_contains: Option<&str> = arg!(name_contains);
+        let after: Option<&str> = arg!(after);
         let query = ListQuery {
             name_contains: name_contains.map(str::to_owned),
+            after: after.map(str::to_owned),
             offset,
             limit,
             deleted,

@@ -43,6 +43,19 @@ export! {
         wire(env, |w| w.rotation(&report))
     }
 
+    /// What a master-key rotation would do; returns the `RotationPlan` (wire form).
+    fn plan_master_key_rotation(env, h;) -> JByteArray<'local> {
+        let plan = h.session().plan_master_key_rotation()?;
+        wire(env, |w| w.plan(&plan))
+    }
+
+    /// What a tenant-key rotation would do; returns the `RotationPlan` (wire form).
+    fn plan_tenant_key_rotation(env, h; tenant: JString<'local>) -> JByteArray<'local> {
+        let mut t = StrArg::new();
+        let plan = h.session().plan_tenant_key_rotation(t.read(env, &tenant, TENANT)?)?;
+        wire(env, |w| w.plan(&plan))
+    }
+
     /// Verifies an audit log (`path` null: the handle's own); returns the
     /// `AuditVerification` (wire form).
     fn verify_audit_log(env, h; path: JString<'local>) -> JByteArray<'local> {

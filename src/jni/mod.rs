@@ -31,6 +31,7 @@
 
 mod admin;
 mod bridge;
+mod bundle;
 mod get;
 mod lifecycle;
 mod resolve;

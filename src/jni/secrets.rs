@@ -66,14 +66,16 @@ export! {
         info_result(env, &h.session().info(tenant, name)?)
     }
 
-    /// A page of a tenant's secrets (`name_contains` may be null; `limit` 0 means all); with
-    /// `deleted`, of its deleted secrets.
-    fn list(env, h; tenant: JString<'local>, name_contains: JString<'local>, offset: jint,
-            limit: jint, deleted: jboolean) -> JByteArray<'local> {
-        let (mut t, mut f) = (StrArg::new(), StrArg::new());
+    /// A page of a tenant's secrets (`name_contains` and `after`, the cursor, may be null;
+    /// `limit` 0 means all); with `deleted`, of its deleted secrets.
+    fn list(env, h; tenant: JString<'local>, name_contains: JString<'local>,
+            after: JString<'local>, offset: jint, limit: jint,
+            deleted: jboolean) -> JByteArray<'local> {
+        let (mut t, mut f, mut a) = (StrArg::new(), StrArg::new(), StrArg::new());
         let tenant = t.read(env, &tenant, TENANT)?;
         let filter = f.read_opt(env, &name_contains, "nameContains")?;
-        let query = decode::list_query(filter, offset, limit, deleted)?;
+        let after = a.read_opt(env, &after, "after")?;
+        let query = decode::list_query(filter, after, offset, limit, deleted)?;
         let page = h.session().list(tenant, &query)?;
         wire(env, |w| w.page(&page))
     }

@@ -8,7 +8,7 @@ use crate::audit::AuditVerification;
 use crate::error::PlaceholderProblem;
 use crate::model::{Page, SecretInfo, SecretType, VersionInfo};
 use crate::placeholder::Reference;
-use crate::service::RotationReport;
+use crate::service::{RotationPlan, RotationReport};
 use crate::store::StoredReference;
 
 /// The byte for "no type" (a placeholder without `;type:`).
@@ -103,13 +103,18 @@ impl Wire {
         }
     }
 
-    /// A page of `SecretInfo`: `u32 count | items | i64 total | u8 has_more`.
+    /// A page of `SecretInfo`: `u32 count | items | i64 total | u8 has_more | u8 has_next |
+    /// [string next_after]`.
     pub(super) fn page(&mut self, page: &Page<SecretInfo>) -> &mut Self {
         self.u32(page.items.len());
         for info in &page.items {
             self.info(info);
         }
-        self.u64(page.total as u64).u8(u8::from(page.has_more))
+        self.u64(page.total as u64).u8(u8::from(page.has_more));
+        match &page.next_after {
+            Some(next) => self.u8(1).str(next),
+            None => self.u8(0),
+        }
     }
 
     /// A list of `SecretInfo`: `u32 count | items`.
@@ -126,6 +131,18 @@ impl Wire {
         self.u64(report.keys as u64)
             .u64(report.versions as u64)
             .u64(u64::from(report.key_id))
+    }
+
+    /// A rotation plan: `i64 tenants | i64 keys | i64 secrets | i64 versions | i64 key_id |
+    /// i64 sampled | i64 estimated_micros`.
+    pub(super) fn plan(&mut self, plan: &RotationPlan) -> &mut Self {
+        self.u64(plan.tenants as u64)
+            .u64(plan.keys as u64)
+            .u64(plan.secrets as u64)
+            .u64(plan.versions as u64)
+            .u64(u64::from(plan.key_id))
+            .u64(plan.sampled as u64)
+            .u64(plan.estimated_micros)
     }
 
     /// An audit verification: `i64 records | i64 last_seq | u8 problem | (i64 line | str

@@ -63,6 +63,26 @@ impl Change {
         }
     }
 
+    /// One record per secret instead of the change's one record: each names its secret and
+    /// the version written or read (export and import, which concern many secrets).
+    pub fn per_secret(&mut self, secrets: &[(String, u64)]) {
+        let Some(template) = self.records.first().cloned() else {
+            return;
+        };
+        if secrets.is_empty() {
+            return;
+        }
+        self.records = secrets
+            .iter()
+            .map(|(name, version)| {
+                let mut record = template.clone();
+                record.names = vec![name.clone()];
+                record.version = Some(*version);
+                record
+            })
+            .collect();
+    }
+
     /// Notes that the change set a secret's current-version pointer (its version, or its
     /// deleted state) to `pointer`.
     pub fn moved_pointer(&mut self, tenant: &str, name: &str, pointer: Pointer) {

@@ -1,7 +1,9 @@
-//! Tenant data keys: created on a tenant's first write, unwrapped once per handle and kept
-//! with their AES key schedules prepared.
+//! Tenant data keys: created on a tenant's first write, unwrapped by the key provider once
+//! per handle (or once per cache lifetime, see [`Keyring::forget_unwrapped`]) and kept with
+//! their AES key schedules prepared.
 
-use crate::crypto::{DataKey, MasterKey};
+use crate::crypto::provider::{self, KeyProvider};
+use crate::crypto::DataKey;
 use crate::error::{Error, Result};
 use crate::model::now_millis;
 use crate::store::{Store, WrappedKey};
@@ -9,26 +11,30 @@ use foldhash::HashMap;
 use parking_lot::{Mutex, RwLock};
 use std::sync::Arc;
 
-/// The master key and its id in the store.
+/// The master key's provider and the key's id in the store.
 struct Master {
-    key: MasterKey,
+    key: Arc<dyn KeyProvider>,
     kek_id: u32,
 }
 
 /// The master key and the data keys unwrapped so far.
 pub struct Keyring {
     master: RwLock<Master>,
+    /// The key a master-key rotation is committing, so that data keys rewrapped by it are
+    /// read on this handle between its commit and [`Keyring::set_master`].
+    staged: RwLock<Option<Master>>,
     unwrapped: Mutex<HashMap<(String, u32), Arc<DataKey>>>,
 }
 
 impl Keyring {
     /// A keyring over the store's current master key.
-    pub fn new(master: MasterKey, kek_id: u32) -> Keyring {
+    pub fn new(master: Arc<dyn KeyProvider>, kek_id: u32) -> Keyring {
         Keyring {
             master: RwLock::new(Master {
                 key: master,
                 kek_id,
             }),
+            staged: RwLock::new(None),
             unwrapped: Mutex::new(HashMap::default()),
         }
     }
@@ -81,29 +87,45 @@ impl Keyring {
     }
 
     fn remember(&self, tenant: &str, wrapped: &WrappedKey) -> Result<Arc<DataKey>> {
-        let key = {
-            let master = self.master.read();
-            if wrapped.kek_id != master.kek_id {
-                // Wrapped by a newer master key than this handle holds.
-                return Err(crate::store::master_key_rotated());
-            }
-            Arc::new(master.key.unwrap(tenant, wrapped.dek_id, &wrapped.blob)?)
-        };
+        // The provider is cloned out: a slow provider call (a token, a program) holds no lock.
+        let holder = self.holder_of(wrapped.kek_id)?;
+        let key = Arc::new(provider::unwrap(
+            &*holder,
+            tenant,
+            wrapped.dek_id,
+            &wrapped.blob,
+        )?);
         self.unwrapped
             .lock()
             .insert((tenant.to_owned(), wrapped.dek_id), key.clone());
         Ok(key)
+    }
+
+    /// The provider of master key `kek_id`: the current one, or the one a rotation is
+    /// committing; a newer key than this handle holds is WRONG_MASTER_KEY.
+    fn holder_of(&self, kek_id: u32) -> Result<Arc<dyn KeyProvider>> {
+        let master = self.master.read();
+        if master.kek_id == kek_id {
+            return Ok(master.key.clone());
+        }
+        match &*self.staged.read() {
+            Some(next) if next.kek_id == kek_id => Ok(next.key.clone()),
+            _ => Err(crate::store::master_key_rotated()),
+        }
     }
 }
 
 impl Keyring {
     /// Wraps a data key under the current master key.
     pub fn wrap(&self, tenant: &str, key: &DataKey) -> Result<WrappedKey> {
-        let master = self.master.read();
+        let (holder, kek_id) = {
+            let master = self.master.read();
+            (master.key.clone(), master.kek_id)
+        };
         Ok(WrappedKey {
             dek_id: key.id(),
-            kek_id: master.kek_id,
-            blob: master.key.wrap(master.kek_id, tenant, key)?,
+            kek_id,
+            blob: provider::wrap(&*holder, kek_id, tenant, key)?,
             created_at: now_millis(),
         })
     }
@@ -113,34 +135,60 @@ impl Keyring {
         self.master.read().kek_id
     }
 
-    /// Unwraps a stored data key with the current master key (without caching it).
-    pub fn unwrap(&self, tenant: &str, wrapped: &WrappedKey) -> Result<DataKey> {
-        self.master
-            .read()
-            .key
-            .unwrap(tenant, wrapped.dek_id, &wrapped.blob)
+    /// The current master key's provider.
+    pub fn provider(&self) -> Arc<dyn KeyProvider> {
+        self.master.read().key.clone()
     }
 
-    /// Rewraps `key` (unwrapped by the current master key) under `new` with id `new_kek_id`.
-    pub fn rewrap_under(
-        new: &MasterKey,
-        new_kek_id: u32,
+    /// Rewraps a data key wrapped by the current master key under `new` with id
+    /// `new_kek_id` (the key's bytes never leave a wiped buffer).
+    pub fn rewrap(
+        &self,
         tenant: &str,
-        key: &DataKey,
-        created_at: i64,
+        wrapped: &WrappedKey,
+        new: &dyn KeyProvider,
+        new_kek_id: u32,
     ) -> Result<WrappedKey> {
+        // The provider is cloned out so that a slow provider call holds no lock.
+        let current = self.provider();
+        let blob = provider::rewrap(
+            &*current,
+            tenant,
+            wrapped.dek_id,
+            &wrapped.blob,
+            new,
+            new_kek_id,
+        )?;
         Ok(WrappedKey {
-            dek_id: key.id(),
+            dek_id: wrapped.dek_id,
             kek_id: new_kek_id,
-            blob: new.wrap(new_kek_id, tenant, key)?,
-            created_at,
+            blob,
+            created_at: wrapped.created_at,
         })
+    }
+
+    /// Lets this handle read data keys wrapped by `key` (id `kek_id`) while a master-key
+    /// rotation to it commits; [`Keyring::set_master`] or [`Keyring::unstage`] ends it.
+    pub fn stage(&self, key: Arc<dyn KeyProvider>, kek_id: u32) {
+        *self.staged.write() = Some(Master { key, kek_id });
+    }
+
+    /// Forgets the staged key of a rotation that did not commit.
+    pub fn unstage(&self) {
+        *self.staged.write() = None;
     }
 
     /// Switches to a new master key after a committed rotation. Unwrapped data keys stay
     /// valid: a rotation rewraps them, it does not change them.
-    pub fn set_master(&self, key: MasterKey, kek_id: u32) {
+    pub fn set_master(&self, key: Arc<dyn KeyProvider>, kek_id: u32) {
         *self.master.write() = Master { key, kek_id };
+        *self.staged.write() = None;
+    }
+
+    /// Wipes every unwrapped data key (the cache lifetime ran out): the next use of each
+    /// unwraps it again through the provider.
+    pub fn forget_unwrapped(&self) {
+        self.unwrapped.lock().clear();
     }
 
     /// Caches a data key created by a tenant-key rotation.

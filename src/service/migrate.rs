@@ -2,7 +2,7 @@
 //! verification: ciphertexts move as they are, the copy must open with the same master key,
 //! and every secret's current value must decrypt to the same bytes on both sides.
 
-use super::{master_key_of, open_backend, SecretStorage, SecretValue, StorageOptions};
+use super::{key_provider_of, open_backend, SecretStorage, SecretValue, StorageOptions};
 use crate::error::{Error, ErrorCode, Result};
 use serde::Serialize;
 use std::collections::BTreeSet;
@@ -31,16 +31,18 @@ pub fn migrate(
     target: impl AsRef<Path>,
     options: StorageOptions,
 ) -> Result<MigrationReport> {
-    let master = master_key_of(&options)?;
+    let master = key_provider_of(&options)?;
     let source_options = StorageOptions {
-        master_key: Some(master.clone()),
+        master_key: None,
+        key_provider: Some(master.clone()),
         create_if_missing: false,
         ..options.clone()
     };
     let from = SecretStorage::open(source, source_options)?;
     let dump = from.backend.connection()?.store().dump()?;
     let target_options = StorageOptions {
-        master_key: Some(master.clone()),
+        master_key: None,
+        key_provider: Some(master.clone()),
         create_if_missing: true,
         ..options
     };

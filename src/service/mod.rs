@@ -8,6 +8,7 @@
 mod operation;
 mod allow_list;
 mod audit;
+mod bundle;
 mod cache;
 mod clock;
 mod commit;
@@ -33,12 +34,13 @@ pub use references::{validate_source_id, MAX_SOURCE_ID_BYTES};
 pub use resolve::{
     write_private_atomically, write_private_atomically_with, DocumentFormat, ResolveOptions,
 };
-pub use rotation::RotationReport;
+pub use rotation::{RotationPlan, RotationReport};
 pub use session::Session;
 pub use value::SecretValue;
 
 use crate::audit::AuditLog;
-use crate::crypto::{master_key_from_env, BlobContext, MasterKey};
+use crate::crypto::provider::{self, KeyProvider};
+use crate::crypto::{master_key_from_env, BlobContext};
 use crate::error::{Error, ErrorCode, Result};
 use crate::model::SecretType;
 use crate::store::change_probe::SeenFingerprint;
@@ -55,6 +57,7 @@ use parking_lot::Mutex;
 use state::AnchorFile;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Usage counters are written at most this often from the read path (milliseconds).
 const USAGE_FLUSH_INTERVAL_MS: i64 = 5_000;
@@ -68,6 +71,9 @@ pub struct SecretStorage {
     generation: AtomicU64,
     cache: ValueCache,
     keyring: Keyring,
+    /// When set, unwrapped data keys (and the cache entries holding them) are wiped each time
+    /// this interval passes (see [`StorageOptions::key_cache_ttl`]).
+    key_expiry: Option<Throttle>,
     pending_usage: Mutex<Vec<UsageUpdate>>,
     usage_flush_timer: Throttle,
     materializer: Materializer,
@@ -126,7 +132,7 @@ impl SecretStorage {
         if options.harden_process {
             crate::hardening::harden_process()?;
         }
-        let master = master_key_of(&options)?;
+        let master = key_provider_of(&options)?;
         let backend = open_backend(path.as_ref(), &options)?;
         if options.audit.enabled && options.audit.path.is_none() {
             options.audit.path = match std::env::var_os(crate::audit::AUDIT_LOG_ENV) {
@@ -148,7 +154,7 @@ impl SecretStorage {
     /// Opens a store over any backend (`open` and `migrate`).
     pub(crate) fn with_backend(
         backend: Box<dyn Backend>,
-        master: MasterKey,
+        master: Arc<dyn KeyProvider>,
         mut options: StorageOptions,
     ) -> Result<SecretStorage> {
         options.max_versions = options.max_versions.max(1);
@@ -157,7 +163,7 @@ impl SecretStorage {
         let new_store = store.is_empty()?;
         let header = match store.header()? {
             Some(header) => {
-                master.verify_key_check(&header.key_check)?;
+                provider::verify_key_check(&*master, &header.key_check)?;
                 header
             }
             // A store holding data keys or secrets lost its key check: never write a new one.
@@ -169,11 +175,11 @@ impl SecretStorage {
             None => {
                 let fresh = StoreHeader {
                     kek_id: 1,
-                    key_check: master.key_check(1)?,
+                    key_check: provider::key_check(&*master, 1)?,
                 };
                 // Another process may have initialised it meanwhile: verify what won.
                 let header = store.initialize(&fresh)?;
-                master.verify_key_check(&header.key_check)?;
+                provider::verify_key_check(&*master, &header.key_check)?;
                 header
             }
         };
@@ -204,12 +210,19 @@ impl SecretStorage {
         if let Some(token) = backend.change_token() {
             seen.record(&token);
         }
-        options.master_key = None; // the keyring owns the key from here on
+        // The keyring owns the key from here on.
+        options.master_key = None;
+        options.key_provider = None;
+        let key_expiry = options.key_cache_ttl.map(|ttl| {
+            let every_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
+            Throttle::new(every_ms, clock::coarse_now_millis())
+        });
         let storage = SecretStorage {
             seen,
             generation: AtomicU64::new(0),
             cache: ValueCache::default(),
             keyring,
+            key_expiry,
             pending_usage: Mutex::new(Vec::new()),
             usage_flush_timer: Throttle::new(USAGE_FLUSH_INTERVAL_MS, clock::coarse_now_millis()),
             materializer: Materializer::new(options.materialize.clone()),
@@ -276,7 +289,25 @@ impl SecretStorage {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::new(ErrorCode::Closed, "the store handle is closed"));
         }
+        if let Some(expiry) = &self.key_expiry {
+            if expiry.due(clock::coarse_now_millis()) {
+                self.forget_keys();
+            }
+        }
         Ok(())
+    }
+
+    /// Wipes every unwrapped data key this handle holds, and the cached ciphertexts that hold
+    /// them: the next use of each key asks the key provider again. Done on its own when
+    /// [`StorageOptions::key_cache_ttl`] runs out; a host may also call it (e.g. when a
+    /// token is removed). The reserved key the audit and state seals derive from is kept.
+    pub fn forget_keys(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        let usage = self.cache.clear();
+        if !usage.is_empty() {
+            self.pending_usage.lock().extend(usage);
+        }
+        self.keyring.forget_unwrapped();
     }
 }
 
@@ -301,15 +332,20 @@ fn value_context<'a>(
     }
 }
 
-/// The master key the options name, else the environment's.
-fn master_key_of(options: &StorageOptions) -> Result<MasterKey> {
-    match &options.master_key {
-        Some(key) => Ok(key.clone()),
-        None => master_key_from_env()?.ok_or_else(|| {
-            Error::invalid(
+/// The master key's provider the options name, else the environment's.
+fn key_provider_of(options: &StorageOptions) -> Result<Arc<dyn KeyProvider>> {
+    match (&options.master_key, &options.key_provider) {
+        (Some(_), Some(_)) => Err(Error::invalid(
+            "both a master key and a key provider were given: pass one",
+        )),
+        (Some(key), None) => Ok(Arc::new(key.clone())),
+        (None, Some(provider)) => Ok(provider.clone()),
+        (None, None) => match master_key_from_env()? {
+            Some(key) => Ok(Arc::new(key)),
+            None => Err(Error::invalid(
                 "no master key: pass one in the options, or set TBS_MASTER_KEY (base64) or TBS_MASTER_KEY_FILE",
-            )
-        }),
+            )),
+        },
     }
 }
 

@@ -1,8 +1,9 @@
 //! Options given when a store is opened.
 
 use super::materialize::MaterializeOptions;
-use crate::crypto::MasterKey;
+use crate::crypto::{KeyProvider, MasterKey};
 use crate::model::{Limits, DEFAULT_MAX_VERSIONS};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The default [`StorageOptions::deleted_retention`]: 30 days.
@@ -13,6 +14,14 @@ pub const DEFAULT_DELETED_RETENTION: Duration = Duration::from_secs(30 * 24 * 36
 pub struct StorageOptions {
     /// The master key; when `None`, `TBS_MASTER_KEY` then `TBS_MASTER_KEY_FILE` are used.
     pub master_key: Option<MasterKey>,
+    /// The master key's holder when it is not raw bytes: a PKCS#11 token, a key program, the
+    /// host's own KMS client ([`KeyProvider`]). Exclusive with `master_key`; when both are
+    /// `None`, `TBS_KEY_PROVIDER` names one, else the raw key comes from the environment.
+    pub key_provider: Option<Arc<dyn KeyProvider>>,
+    /// How long an unwrapped data key stays in (locked, wiped) memory before the provider is
+    /// asked again. `None` (the default): for the handle's life. A cache clear happens at the
+    /// first operation after the time ran out, or by [`crate::SecretStorage::forget_keys`].
+    pub key_cache_ttl: Option<Duration>,
     /// Value size limits.
     pub limits: Limits,
     /// How many versions of each secret are kept (at least 1).
@@ -55,6 +64,8 @@ impl Default for StorageOptions {
     fn default() -> Self {
         StorageOptions {
             master_key: None,
+            key_provider: None,
+            key_cache_ttl: None,
             limits: Limits::default(),
             max_versions: DEFAULT_MAX_VERSIONS,
             create_if_missing: true,
@@ -76,6 +87,14 @@ impl StorageOptions {
     pub fn with_master_key(master_key: MasterKey) -> Self {
         StorageOptions {
             master_key: Some(master_key),
+            ..StorageOptions::default()
+        }
+    }
+
+    /// Options with a key provider holding the master key and defaults otherwise.
+    pub fn with_key_provider(provider: Arc<dyn KeyProvider>) -> Self {
+        StorageOptions {
+            key_provider: Some(provider),
             ..StorageOptions::default()
         }
     }

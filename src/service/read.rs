@@ -194,7 +194,7 @@ impl SecretStorage {
         name: &str,
         deleted_too: bool,
     ) -> Result<(StoredSecret, StoredVersion, Arc<DataKey>)> {
-        let mut conn = self.backend.connection()?;
+        let mut conn = self.backend.read_connection()?;
         let backend = conn.store();
         let (secret, stored) = backend
             .current(tenant, name)?
@@ -304,5 +304,48 @@ impl SecretStorage {
         self.pending_usage
             .lock()
             .retain(|u| u.tenant != tenant || u.name != name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{MasterKey, SecretStorage, SecretType, StorageOptions};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    /// A cache miss is read on the reader connection: it completes while the handle's
+    /// writer connection holds a write transaction (as a master-key rotation's commit does).
+    #[test]
+    fn a_cache_miss_does_not_wait_for_the_handles_write_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = StorageOptions::with_master_key(MasterKey::generate());
+        let store = SecretStorage::open(dir.path().join("r.db"), options).unwrap();
+        store.create("t", "a", SecretType::Text, b"1", "").unwrap();
+        store.forget_keys(); // the next get is a miss
+        let (held, wait_held) = mpsc::channel();
+        let (read, wait_read) = mpsc::channel::<()>();
+        std::thread::scope(|scope| {
+            let store = &store;
+            scope.spawn(move || {
+                let mut conn = store.backend.connection().unwrap();
+                conn.store()
+                    .with_write_lock("test", &mut |_| {
+                        held.send(()).unwrap();
+                        // Released once the get below returned (or after a generous bound,
+                        // so that a regression fails instead of hanging).
+                        let _ = wait_read.recv_timeout(Duration::from_secs(60));
+                        Ok(())
+                    })
+                    .unwrap();
+            });
+            wait_held.recv().unwrap();
+            let got = store.get("t", "a").unwrap();
+            assert_eq!(got.as_bytes(), b"1");
+            assert!(
+                store.backend.try_connection().is_none(),
+                "the write transaction was still held while the get ran"
+            );
+            read.send(()).unwrap();
+        });
     }
 }

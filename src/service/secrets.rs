@@ -96,23 +96,13 @@ impl Session<'_> {
                             &value_context(tenant, name, secret_type, 1),
                             value,
                         )?;
-                        let secret = StoredSecret {
-                            info: SecretInfo {
-                                tenant: tenant.to_owned(),
-                                name: name.to_owned(),
-                                secret_type,
-                                description: description.to_owned(),
-                                version: 1,
-                                created_at: now,
-                                updated_at: now,
-                                value_updated_at: now,
-                                last_used_at: None,
-                                use_count: 0,
-                                deleted_at: None,
-                            },
-                            seal_seq: 0,
-                            seal: Vec::new(),
-                        };
+                        let secret = StoredSecret::first_version(
+                            tenant,
+                            name,
+                            secret_type,
+                            description,
+                            now,
+                        );
                         let stored = StoredVersion {
                             version: 1,
                             dek_id: key.id(),
@@ -217,6 +207,7 @@ impl Session<'_> {
                 items: page.items.into_iter().map(info_of).collect(),
                 total: page.total,
                 has_more: page.has_more,
+                next_after: page.next_after,
             })
         })
     }

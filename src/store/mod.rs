@@ -36,6 +36,36 @@ pub struct StoredSecret {
     pub seal: Vec<u8>,
 }
 
+impl StoredSecret {
+    /// The metadata row of a secret being created at `now`: version 1, never used, not yet
+    /// sealed (the change's commit seals its pointer).
+    pub fn first_version(
+        tenant: &str,
+        name: &str,
+        secret_type: SecretType,
+        description: &str,
+        now: i64,
+    ) -> StoredSecret {
+        StoredSecret {
+            info: SecretInfo {
+                tenant: tenant.to_owned(),
+                name: name.to_owned(),
+                secret_type,
+                description: description.to_owned(),
+                version: 1,
+                created_at: now,
+                updated_at: now,
+                value_updated_at: now,
+                last_used_at: None,
+                use_count: 0,
+                deleted_at: None,
+            },
+            seal_seq: 0,
+            seal: Vec::new(),
+        }
+    }
+}
+
 impl std::ops::Deref for StoredSecret {
     type Target = SecretInfo;
 
@@ -70,6 +100,18 @@ pub struct StoredVersion {
     pub blob: Vec<u8>,
     /// When it was written (ms since epoch).
     pub created_at: i64,
+}
+
+/// One version re-encrypted by a tenant-key rotation: a compare-and-set of its ciphertext.
+pub struct Reseal {
+    /// The secret's name.
+    pub name: String,
+    /// The version as read (version number, data key id and ciphertext expected in the store).
+    pub old: StoredVersion,
+    /// The data key that sealed `blob`.
+    pub dek_id: u32,
+    /// The new ciphertext.
+    pub blob: Vec<u8>,
 }
 
 impl std::fmt::Debug for StoredVersion {
@@ -152,12 +194,18 @@ pub struct StoreHeader {
 /// A storage backend: hands out connections and tells when others may have committed.
 ///
 /// Shared by every thread of a handle; a backend decides how many connections it keeps
-/// (SQLite: one behind a mutex; PostgreSQL: a pool).
+/// (SQLite: a writer and a reader, each behind a mutex; PostgreSQL: a pool).
 pub trait Backend: Send + Sync {
     /// A connection for a few operations; waits for one if all are busy.
     fn connection(&self) -> Result<Box<dyn StoreGuard + '_>>;
     /// A connection if one is free right now (for best-effort background work).
     fn try_connection(&self) -> Option<Box<dyn StoreGuard + '_>>;
+    /// A connection for a read of committed data on the get path, which never waits for a
+    /// write transaction of this handle where the backend can avoid it (SQLite: a second,
+    /// read-only connection reading the WAL while the writer writes). Default: `connection`.
+    fn read_connection(&self) -> Result<Box<dyn StoreGuard + '_>> {
+        self.connection()
+    }
     /// A cheap token that changes whenever anyone may have committed. `None` means the
     /// backend cannot tell right now (e.g. its notification link is down): read through.
     fn change_token(&self) -> Option<Fingerprint>;
@@ -239,11 +287,23 @@ pub trait KeyRows {
         keys: &[(String, WrappedKey)],
         header: &StoreHeader,
     ) -> Result<()>;
-    /// Every kept version of every secret of a tenant, with the secret's name and type.
-    fn tenant_versions(&mut self, tenant: &str)
-        -> Result<Vec<(String, SecretType, StoredVersion)>>;
-    /// Replaces one kept version's ciphertext and data key id (tenant-key rotation).
-    fn reseal_version(&mut self, tenant: &str, name: &str, value: &StoredVersion) -> Result<()>;
+    /// Up to `limit` kept versions of a tenant's secrets that `except_dek` did not seal,
+    /// with the secret's name and type, in (name, version) order after `after` (a page of a
+    /// tenant-key rotation; `None`: from the start).
+    fn tenant_versions_page(
+        &mut self,
+        tenant: &str,
+        except_dek: u32,
+        after: Option<(&str, u64)>,
+        limit: usize,
+    ) -> Result<Vec<(String, SecretType, StoredVersion)>>;
+    /// The tenant's secrets and kept versions, counted (a rotation plan).
+    fn count_tenant_versions(&mut self, tenant: &str) -> Result<(u64, u64)>;
+    /// Replaces the ciphertext and data key id of each listed version whose stored
+    /// (data key id, ciphertext) is still the one the reseal was made from, in one
+    /// transaction; returns how many were replaced (a version updated, pruned or deleted
+    /// meanwhile is left alone).
+    fn reseal_versions(&mut self, tenant: &str, batch: &[Reseal]) -> Result<usize>;
 }
 
 /// The reference index (each backend's `references.rs`).
@@ -331,14 +391,36 @@ pub trait Store: SecretRows + KeyRows + ReferenceRows + DumpRows + Send {
 }
 
 impl Page<StoredSecret> {
-    /// The page of `query` holding `items`, of `total` matching secrets (a `COUNT(*)`).
-    pub(crate) fn of(items: Vec<StoredSecret>, total: i64, query: &ListQuery) -> Self {
-        let total = usize::try_from(total).unwrap_or(0);
-        Page {
-            has_more: query.offset + items.len() < total,
-            items,
-            total,
+    /// The page of `query` from `items` as read with [`ListQuery::fetch_limit`] (one row more
+    /// than the page, when paged, to tell whether entries follow), of `total` matching
+    /// secrets (a `COUNT(*)`).
+    pub(crate) fn of(mut items: Vec<StoredSecret>, total: i64, query: &ListQuery) -> Self {
+        let has_more = query.limit != 0 && items.len() > query.limit;
+        if query.limit != 0 {
+            items.truncate(query.limit);
         }
+        let next_after = has_more
+            .then(|| items.last().map(|s| s.name.clone()))
+            .flatten();
+        Page {
+            has_more,
+            next_after,
+            items,
+            total: usize::try_from(total).unwrap_or(0),
+        }
+    }
+}
+
+impl ListQuery {
+    /// The SQL `LIMIT` of a page: one row more than the page (to tell whether entries follow),
+    /// `None` for all.
+    pub(crate) fn fetch_limit(&self) -> Option<i64> {
+        (self.limit != 0).then(|| i64::try_from(self.limit).unwrap_or(i64::MAX - 1) + 1)
+    }
+
+    /// The SQL `OFFSET` of a page.
+    pub(crate) fn fetch_offset(&self) -> i64 {
+        i64::try_from(self.offset).unwrap_or(i64::MAX)
     }
 }
 

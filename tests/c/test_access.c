@@ -245,11 +245,25 @@ static void test_default_policy(tbs_store *root) {
     CHECK(buffer_contains(&out, "\"problem\":null"));
     tbs_buffer_free(&out);
 
+    /* Rotation dry runs: the rotation's permission, a typed error, nothing created. */
+    CHECK_STATUS(tbs_store_plan_tenant_key_rotation(svc, TA, &out), TBS_PERMISSION_DENIED);
+    CHECK_STATUS(tbs_store_plan_tenant_key_rotation(sys, "nobody", &out), TBS_NOT_FOUND);
+    CHECK_OK(tbs_store_plan_tenant_key_rotation(admin, TA, &out));
+    CHECK(json_number(&out, "keys") == 1 && json_number(&out, "versions") >= 3 &&
+          json_number(&out, "key_id") == 2);
+    tbs_buffer_free(&out);
+    CHECK_STATUS(tbs_store_plan_master_key_rotation(admin, &out), TBS_PERMISSION_DENIED);
+    CHECK_OK(tbs_store_plan_master_key_rotation(sys, &out));
+    CHECK(json_number(&out, "tenants") >= 2 && json_number(&out, "key_id") == 2);
+    tbs_buffer_free(&out);
+    CHECK_OK(tbs_store_plan_master_key_rotation(sys, NULL));
+
     /* Tenant-key rotation is WRITE in the tenant. */
     CHECK_STATUS(tbs_store_rotate_tenant_key(svc, TA, &out), TBS_PERMISSION_DENIED);
     CHECK_STATUS(tbs_store_rotate_tenant_key(admin, TB, NULL), TBS_PERMISSION_DENIED);
     CHECK_OK(tbs_store_rotate_tenant_key(admin, TA, &out));
-    CHECK(json_number(&out, "keys") == 1 && json_number(&out, "versions") >= 3);
+    CHECK(json_number(&out, "keys") == 1 && json_number(&out, "versions") >= 3 &&
+          json_number(&out, "key_id") == 2);
     tbs_buffer_free(&out);
     CHECK_OK(tbs_store_rotate_tenant_key(sys, TB, NULL));
     CHECK_OK(get_equals(svc, TA, "api-key", VALUES[0]));
@@ -307,6 +321,8 @@ static void test_arguments(tbs_store *root) {
     CHECK_STATUS(tbs_store_rotate_tenant_key(NULL, TA, NULL), TBS_INVALID_ARGUMENT);
     CHECK_STATUS(tbs_store_rotate_tenant_key(root, NULL, &buf), TBS_INVALID_ARGUMENT);
     CHECK_STATUS(tbs_store_rotate_tenant_key(root, BAD_UTF8, &buf), TBS_INVALID_ARGUMENT);
+    CHECK_STATUS(tbs_store_plan_tenant_key_rotation(root, NULL, &buf), TBS_INVALID_ARGUMENT);
+    CHECK_STATUS(tbs_store_plan_master_key_rotation(NULL, &buf), TBS_INVALID_ARGUMENT);
     CHECK_STATUS(tbs_store_verify_audit_log(NULL, NULL, &buf), TBS_INVALID_ARGUMENT);
     CHECK_STATUS(tbs_store_verify_audit_log(root, BAD_UTF8, &buf), TBS_INVALID_ARGUMENT);
     CHECK(last_error_contains("log_path is not valid UTF-8"));

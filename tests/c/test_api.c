@@ -117,9 +117,10 @@ static void test_static_functions(void) {
           TBS_IN_USE == 6 && TBS_CONFLICT == 7 && TBS_MALFORMED_PLACEHOLDER == 8 &&
           TBS_UNRESOLVED == 9 && TBS_WRONG_MASTER_KEY == 10 && TBS_INTEGRITY == 11 &&
           TBS_STORAGE == 12 && TBS_CLOSED == 13 && TBS_INTERNAL == 14 &&
-          TBS_ROLLBACK_DETECTED == 15);
+          TBS_ROLLBACK_DETECTED == 15 && TBS_KEY_UNAVAILABLE == 16);
     CHECK(strcmp(tbs_status_str(-1), "UNKNOWN") == 0);
-    CHECK(strcmp(tbs_status_str(16), "UNKNOWN") == 0);
+    CHECK(strcmp(tbs_status_str(16), "KEY_UNAVAILABLE") == 0);
+    CHECK(strcmp(tbs_status_str(17), "UNKNOWN") == 0);
 
     tbs_options options;
     CHECK_STATUS(tbs_options_init(NULL), TBS_INVALID_ARGUMENT);
@@ -401,12 +402,28 @@ static void test_crud(tbs_store *store) {
           !buffer_contains(&json, "\"name\":\"blob\""));
     tbs_buffer_free(&json);
     CHECK_OK(tbs_store_list(store, "nobody", NULL, 0, 0, &json));
-    CHECK(buffer_equals(&json, "{\"items\":[],\"total\":0,\"has_more\":false}"));
+    CHECK(buffer_equals(&json, "{\"items\":[],\"total\":0,\"has_more\":false,\"next_after\":null}"));
     tbs_buffer_free(&json);
     CHECK_STATUS(tbs_store_list(NULL, T, NULL, 0, 0, &json), TBS_INVALID_ARGUMENT);
     CHECK_STATUS(tbs_store_list(store, NULL, NULL, 0, 0, &json), TBS_INVALID_ARGUMENT);
     CHECK_STATUS(tbs_store_list(store, T, NULL, 0, 0, NULL), TBS_INVALID_ARGUMENT);
     CHECK_STATUS(tbs_store_list(store, T, BAD_UTF8, 0, 0, &json), TBS_INVALID_ARGUMENT);
+    /* list_after: pages by cursor, the next cursor in the JSON */
+    CHECK_OK(tbs_store_list_after(store, T, NULL, NULL, 1, &json));
+    CHECK(buffer_contains(&json, "\"name\":\"blob\"") &&
+          buffer_contains(&json, "\"next_after\":\"blob\"") &&
+          buffer_contains(&json, "\"total\":3"));
+    tbs_buffer_free(&json);
+    CHECK_OK(tbs_store_list_after(store, T, NULL, "blob", 1, &json));
+    CHECK(buffer_contains(&json, "\"name\":\"db-password\"") &&
+          buffer_contains(&json, "\"next_after\":\"db-password\"") &&
+          !buffer_contains(&json, "\"name\":\"blob\""));
+    tbs_buffer_free(&json);
+    CHECK_OK(tbs_store_list_after(store, T, NULL, "db-password", 0, &json));
+    CHECK(buffer_contains(&json, "\"has_more\":false,\"next_after\":null") &&
+          !buffer_contains(&json, "\"name\":\"db-password\""));
+    tbs_buffer_free(&json);
+    CHECK_STATUS(tbs_store_list_after(store, T, NULL, BAD_UTF8, 1, &json), TBS_INVALID_ARGUMENT);
 
     /* history */
     CHECK_OK(tbs_store_history(store, T, "db-password", &json));

@@ -25,7 +25,7 @@ use tbsecrets as _;
 pub struct tbs_status(pub c_int);
 
 /// The status names, indexed by their number (`enum tbs_status` in the header).
-pub const STATUS_NAMES: [&str; 16] = [
+pub const STATUS_NAMES: [&str; 17] = [
     "TBS_OK",
     "TBS_INVALID_ARGUMENT",
     "TBS_NOT_FOUND",
@@ -42,6 +42,7 @@ pub const STATUS_NAMES: [&str; 16] = [
     "TBS_CLOSED",
     "TBS_INTERNAL",
     "TBS_ROLLBACK_DETECTED",
+    "TBS_KEY_UNAVAILABLE",
 ];
 
 impl tbs_status {

@@ -71,6 +71,10 @@ pub struct Global {
     /// are refused. Needed by `resolve --var`.
     #[arg(long = "allow", value_name = "PATTERN", global = true)]
     pub allow: Vec<String>,
+    /// Whether --tenant (or TBS_TENANT) was given rather than defaulted (`manifest` checks
+    /// a store only then).
+    #[arg(skip)]
+    pub tenant_given: bool,
 }
 
 fn parse_role(text: &str) -> Result<tbsecrets::Role, String> {
@@ -95,6 +99,27 @@ impl From<TypeArg> for tbsecrets::SecretType {
         match value {
             TypeArg::Text => tbsecrets::SecretType::Text,
             TypeArg::TextFile => tbsecrets::SecretType::TextFile,
+        }
+    }
+}
+
+/// `import --on-conflict`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ConflictArg {
+    /// Import nothing when any name exists.
+    Fail,
+    /// Keep existing secrets, import the others.
+    Skip,
+    /// Write the bundle's values as new versions of existing secrets.
+    Overwrite,
+}
+
+impl From<ConflictArg> for tbsecrets::bundle::OnConflict {
+    fn from(value: ConflictArg) -> Self {
+        match value {
+            ConflictArg::Fail => tbsecrets::bundle::OnConflict::Fail,
+            ConflictArg::Skip => tbsecrets::bundle::OnConflict::Skip,
+            ConflictArg::Overwrite => tbsecrets::bundle::OnConflict::Overwrite,
         }
     }
 }
@@ -150,7 +175,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List the tenant's secrets (never values).
+    /// List the tenant's secrets (never values): all of them, or one page with --limit.
     List {
         /// Only names containing this text.
         #[arg(long)]
@@ -159,6 +184,15 @@ pub enum Command {
         /// time) instead of the live ones.
         #[arg(long)]
         deleted: bool,
+        /// Only names after this one: the cursor a previous page printed.
+        #[arg(long, value_name = "NAME")]
+        after: Option<String>,
+        /// One page of at most N secrets, and the cursor of the next (N > 0).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "all")]
+        limit: Option<u32>,
+        /// Every secret (the default without --limit).
+        #[arg(long)]
+        all: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -258,17 +292,26 @@ pub enum Command {
         json: bool,
     },
     /// Replace the master key: rewrap every tenant data key under the key in --new-key-file
-    /// (values are not re-encrypted); afterwards only the new key opens the store.
+    /// (values are not re-encrypted); afterwards only the new key opens the store. Online:
+    /// readers keep reading. With --dry-run: what would be rewrapped and an estimated time.
     RotateMasterKey {
         /// The new master key file (base64, mode 0600), e.g. written by `init` elsewhere.
+        #[arg(long, required_unless_present = "dry_run")]
+        new_key_file: Option<PathBuf>,
+        /// Report what would be rewrapped and an estimated time; change nothing.
         #[arg(long)]
-        new_key_file: PathBuf,
+        dry_run: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
     },
-    /// Give the tenant (--tenant) a new data key and re-encrypt all its kept versions.
+    /// Give the tenant (--tenant) a new data key and re-encrypt all its kept versions (in
+    /// batches; run it again to finish an interrupted one). With --dry-run: what would be
+    /// re-encrypted and an estimated time.
     RotateTenantKey {
+        /// Report what would be re-encrypted and an estimated time; change nothing.
+        #[arg(long)]
+        dry_run: bool,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -331,6 +374,71 @@ pub enum Command {
         /// Accept a store older than its anchor file or audit log.
         #[arg(long)]
         accept_restore: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the tenant's secrets (names, types, descriptions, values) into one file encrypted
+    /// to age recipients and signed by this store's export key (`export-key`). Acts as
+    /// SERVICE by default: values leave the store.
+    Export {
+        /// The bundle file to write (mode 0600, atomically).
+        #[arg(short = 'o', long = "output")]
+        output: PathBuf,
+        /// An age recipient (`age1…`, from `age-keygen`). Repeatable.
+        #[arg(long = "recipient", short = 'r', value_name = "KEY")]
+        recipients: Vec<String>,
+        /// A file of age recipients, one per line (`#` comments). Repeatable.
+        #[arg(long = "recipients-file", short = 'R', value_name = "PATH")]
+        recipients_files: Vec<PathBuf>,
+        /// Every kept version of each secret, not only the current one.
+        #[arg(long)]
+        all_versions: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import a bundle written by `export` into the tenant: all or nothing, in one
+    /// transaction; a bundle that was changed or signed by an untrusted store is refused
+    /// (INTEGRITY) before anything is written.
+    Import {
+        /// The bundle file.
+        bundle: PathBuf,
+        /// The age identity file whose key the bundle was encrypted to (`age-keygen -o`).
+        #[arg(long, short = 'i', value_name = "KEYFILE")]
+        identity: PathBuf,
+        /// What to do with names that exist: fail (import nothing), skip, or overwrite (a
+        /// new version).
+        #[arg(long, value_enum, default_value = "fail", ignore_case = true)]
+        on_conflict: ConflictArg,
+        /// Only report what would be created, skipped or overwritten.
+        #[arg(long)]
+        dry_run: bool,
+        /// The exporting store's export key (`ed25519:…`, printed there by `export-key`).
+        /// Repeatable; this store's own key is always trusted.
+        #[arg(long = "trust", value_name = "PUBKEY")]
+        trust: Vec<String>,
+        /// A file of trusted export keys, one per line (`#` comments).
+        #[arg(long = "trusted-keys", value_name = "PATH")]
+        trusted_keys: Option<PathBuf>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print this store's export public key (`ed25519:…`): importers pass it to `import
+    /// --trust`. Store-wide: needs READ in every tenant (by default `--as SYS_ADMIN`).
+    ExportKey {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the secrets configuration exports (rule chains, integrations) need, with the
+    /// files using each; with --tenant, also which are missing from the store (all of them
+    /// at once; exit status NOT_FOUND, 2, when any is missing or of another type).
+    Manifest {
+        /// The configuration files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
         /// Print JSON.
         #[arg(long)]
         json: bool,

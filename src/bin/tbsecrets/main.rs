@@ -12,7 +12,6 @@ mod keys;
 mod progress;
 mod render;
 
-use clap::Parser;
 use std::io::Write;
 use std::process::ExitCode;
 use tbsecrets::ErrorCode;
@@ -21,7 +20,17 @@ fn main() -> ExitCode {
     if let Err(err) = tbsecrets::hardening::harden_process() {
         return fail(&err);
     }
-    let cli = match args::Cli::try_parse() {
+    let parsed = <args::Cli as clap::CommandFactory>::command()
+        .try_get_matches()
+        .and_then(|matches| {
+            let mut cli = <args::Cli as clap::FromArgMatches>::from_arg_matches(&matches)?;
+            cli.global.tenant_given = !matches!(
+                matches.value_source("tenant"),
+                None | Some(clap::parser::ValueSource::DefaultValue)
+            );
+            Ok(cli)
+        });
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(err) => {
             use clap::error::ErrorKind;

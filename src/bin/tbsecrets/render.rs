@@ -2,7 +2,7 @@
 //! each command that changes something.
 
 use serde::Serialize;
-use tbsecrets::{Error, Result, SecretInfo, VersionInfo};
+use tbsecrets::{Error, Page, Result, SecretInfo, VersionInfo};
 
 /// RFC 3339 text of a millisecond timestamp.
 fn time(millis: i64) -> String {
@@ -65,6 +65,15 @@ pub fn list(items: &[SecretInfo]) -> Vec<u8> {
         ));
     }
     out.into_bytes()
+}
+
+/// One page of a listing: the table, then `next: --after NAME` when entries follow.
+pub fn page(page: &Page<SecretInfo>) -> Vec<u8> {
+    let mut out = list(&page.items);
+    if let Some(next) = &page.next_after {
+        out.extend_from_slice(format!("next: --after {next}\n").as_bytes());
+    }
+    out
 }
 
 /// A table of versions.
@@ -190,6 +199,37 @@ pub struct TenantRotated<'a> {
     pub key_id: u32,
     /// Kept versions re-encrypted.
     pub versions: usize,
+}
+
+/// `rotate-master-key --dry-run` and `rotate-tenant-key --dry-run`.
+#[derive(Serialize)]
+pub struct RotationPlanned<'a> {
+    /// `planned_master_key_rotation` or `planned_tenant_key_rotation`.
+    pub action: &'static str,
+    /// Always true: nothing was changed.
+    pub dry_run: bool,
+    /// The tenant (tenant-key rotation only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tenant: Option<&'a str>,
+    /// The plan.
+    #[serde(flatten)]
+    pub plan: &'a tbsecrets::RotationPlan,
+}
+
+impl<'a> RotationPlanned<'a> {
+    /// The dry run of `action`.
+    pub fn new(
+        action: &'static str,
+        tenant: Option<&'a str>,
+        plan: &'a tbsecrets::RotationPlan,
+    ) -> Self {
+        RotationPlanned {
+            action,
+            dry_run: true,
+            tenant,
+            plan,
+        }
+    }
 }
 
 /// `recover`.

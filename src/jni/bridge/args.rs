@@ -349,10 +349,12 @@ pub(in crate::jni) fn positive(value: jint, what: &str) -> BridgeResult<usize> {
     }
 }
 
-/// A list query: an optional name filter, an offset and a limit (0: all), neither negative;
-/// `deleted`: of the deleted secrets instead of the live ones.
+/// A list query: an optional name filter, an optional cursor (names after it), an offset and
+/// a limit (0: all), neither negative; `deleted`: of the deleted secrets instead of the live
+/// ones.
 pub(in crate::jni) fn list_query(
     name_contains: Option<&str>,
+    after: Option<&str>,
     offset: jint,
     limit: jint,
     deleted: bool,
@@ -362,6 +364,7 @@ pub(in crate::jni) fn list_query(
     };
     Ok(ListQuery {
         name_contains: name_contains.map(str::to_owned),
+        after: after.map(str::to_owned),
         offset,
         limit,
         deleted,
@@ -415,18 +418,19 @@ mod tests {
 
     #[test]
     fn list_queries_and_documents() {
-        let query = list_query(Some("db"), 2, 0, true).unwrap();
+        let query = list_query(Some("db"), Some("api"), 2, 0, true).unwrap();
         assert_eq!(
             (
                 query.name_contains.as_deref(),
+                query.after.as_deref(),
                 query.offset,
                 query.limit,
                 query.deleted
             ),
-            (Some("db"), 2, 0, true)
+            (Some("db"), Some("api"), 2, 0, true)
         );
         assert_eq!(
-            message(list_query(None, -1, 0, false)),
+            message(list_query(None, None, -1, 0, false)),
             "offset and limit must not be negative"
         );
         assert_eq!(utf8_document(b"{}").unwrap(), "{}");

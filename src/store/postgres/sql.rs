@@ -61,7 +61,12 @@ pub const MIGRATIONS: &[&str] = &[
     // number; `PATTERN_REFERENCES` repeats its predicate so the planner can use it).
     "CREATE INDEX tbs_references_patterns ON tbs_references (tenant, source_id, name)
          WHERE strpos(name, '{{') > 0;",
-    // 5: soft delete (see the SQLite migration of the same number).
+    // 5 (PostgreSQL only): names in byte order per tenant, the order `list` pages in, so a
+    // page after a cursor (`LIST`: `name COLLATE "C" > $3 ORDER BY name COLLATE "C"`) is read
+    // from this index instead of sorting the tenant. The primary key orders by the database's
+    // collation, which need not be byte order; SQLite's primary key is byte order already.
+    "CREATE INDEX tbs_secrets_name_bytes ON tbs_secrets (tenant, name COLLATE \"C\");",
+    // 6: soft delete (see the SQLite migration 5).
     "ALTER TABLE tbs_secrets ADD COLUMN deleted_at BIGINT;
      CREATE INDEX tbs_secrets_deleted ON tbs_secrets (deleted_at) WHERE deleted_at IS NOT NULL;",
 ];
@@ -90,12 +95,16 @@ pub const ALL_KEYS: &str = "SELECT dek_id, kek_id, wrapped, created_at, tenant F
 pub const REWRAP_KEY: &str =
     "UPDATE tbs_tenant_keys SET kek_id = $3, wrapped = $4 WHERE tenant = $1 AND dek_id = $2";
 pub const SET_META: &str = "UPDATE tbs_meta SET value = $2 WHERE key = $1";
-pub const TENANT_VERSIONS: &str =
+pub const TENANT_VERSIONS_PAGE: &str =
     "SELECT v.name, s.type, v.version, v.dek_id, v.value, v.created_at
      FROM tbs_secret_versions v JOIN tbs_secrets s ON s.tenant = v.tenant AND s.name = v.name
-     WHERE v.tenant = $1 ORDER BY v.name, v.version";
+     WHERE v.tenant = $1 AND v.dek_id <> $2 AND (v.name, v.version) > ($3, $4)
+     ORDER BY v.name, v.version LIMIT $5";
+pub const COUNT_TENANT_VERSIONS: &str =
+    "SELECT COUNT(DISTINCT name), COUNT(*) FROM tbs_secret_versions WHERE tenant = $1";
 pub const RESEAL_VERSION: &str = "UPDATE tbs_secret_versions SET dek_id = $4, value = $5
-                                  WHERE tenant = $1 AND name = $2 AND version = $3";
+                                  WHERE tenant = $1 AND name = $2 AND version = $3
+                                    AND dek_id = $6 AND value = $7";
 pub const SECRET: &str = "SELECT tenant, name, type, description, version, created_at, updated_at,
                                  value_updated_at, last_used_at, use_count, seal_seq, seal, deleted_at
                           FROM tbs_secrets WHERE tenant = $1 AND name = $2";
@@ -162,9 +171,10 @@ pub const COUNT: &str =
      AND (deleted_at IS NOT NULL) = $3";
 pub const LIST: &str = "SELECT tenant, name, type, description, version, created_at, updated_at,
                                value_updated_at, last_used_at, use_count, seal_seq, seal, deleted_at
-                        FROM tbs_secrets WHERE tenant = $1 AND strpos(name, $2) > 0
-                        AND (deleted_at IS NOT NULL) = $5
-                        ORDER BY name COLLATE \"C\" LIMIT $3 OFFSET $4";
+                        FROM tbs_secrets
+                        WHERE tenant = $1 AND name COLLATE \"C\" > $3 AND strpos(name, $2) > 0
+                          AND (deleted_at IS NOT NULL) = $6
+                        ORDER BY name COLLATE \"C\" LIMIT $4 OFFSET $5";
 pub const RECORD_USAGE: &str = "UPDATE tbs_secrets
                                 SET use_count = use_count + $3,
                                     last_used_at = GREATEST(COALESCE(last_used_at, 0), $4)

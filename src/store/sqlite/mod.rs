@@ -121,6 +121,26 @@ impl SqliteStore {
         Ok(backend)
     }
 
+    /// A read-only connection to a store that [`SqliteStore::open`] opened (and migrated):
+    /// it reads committed data while another connection writes (WAL).
+    fn open_reader(
+        path: &Path,
+        busy_timeout: Duration,
+        group: Arc<GroupSync>,
+    ) -> Result<SqliteStore> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(busy_timeout)?;
+        conn.execute_batch("PRAGMA query_only=1; PRAGMA foreign_keys=ON;")?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(SqliteStore {
+            conn,
+            busy_timeout,
+            write_locked: false,
+            group,
+        })
+    }
+
     fn write_tx(&mut self) -> Result<WriteTx<'_>> {
         Ok(if self.write_locked {
             WriteTx::Nested(self.conn.savepoint()?)
@@ -213,10 +233,15 @@ fn create_private_file(path: &Path) -> Result<()> {
 }
 
 /// The embedded backend: one connection behind a mutex (SQLite serialises writers anyway and
-/// hot reads are served from the service's cache), plus the lock-free WAL-index probe.
+/// hot reads are served from the service's cache), a read-only connection to the same file
+/// for the get path's cache misses (so that a get never waits for this handle's write
+/// transaction, e.g. a master-key rotation's), plus the lock-free WAL-index probe.
 pub struct SqliteBackend {
-    // Declared first so the -shm mapping is released before the connection closes.
+    // Declared first so the -shm mapping is released before the connections close.
     probe: Option<ChangeProbe>,
+    // Closed before the writer, so that the writer's close is the last one and checkpoints
+    // the WAL into the file (a read-only connection cannot).
+    reader: parking_lot::Mutex<SqliteStore>,
     conn: parking_lot::Mutex<SqliteStore>,
     group: Arc<GroupSync>,
 }
@@ -225,11 +250,14 @@ impl SqliteBackend {
     /// Opens (and if allowed creates) the store file and migrates its schema.
     pub fn open(path: &Path, options: &SqliteOptions) -> Result<SqliteBackend> {
         let store = SqliteStore::open(path, options)?;
+        // Opened now, right after the writer, so that both are connections to the same file.
+        let reader = SqliteStore::open_reader(path, store.busy_timeout, store.group.clone())?;
         // SAFETY: the probe is declared before the connection, so it is dropped first.
         let probe = unsafe { ChangeProbe::from_connection(&store.conn) };
         Ok(SqliteBackend {
             probe,
             group: store.group.clone(),
+            reader: parking_lot::Mutex::new(reader),
             conn: parking_lot::Mutex::new(store),
         })
     }
@@ -250,6 +278,10 @@ impl Backend for SqliteBackend {
         self.conn
             .try_lock()
             .map(|guard| Box::new(guard) as Box<dyn StoreGuard + '_>)
+    }
+
+    fn read_connection(&self) -> Result<Box<dyn StoreGuard + '_>> {
+        Ok(Box::new(self.reader.lock()))
     }
 
     fn change_token(&self) -> Option<Fingerprint> {

@@ -245,18 +245,25 @@ impl SecretRows for SqliteStore {
                  AND (deleted_at IS NOT NULL) = ?3",
             )?
             .query_row(params![tenant, filter, query.deleted], |r| r.get(0))?;
-        let limit: i64 = if query.limit == 0 {
-            -1
-        } else {
-            query.limit as i64
-        };
+        // Keyset paging: the primary key (tenant, name) is read from the cursor on, so a page
+        // costs the same wherever it starts. No cursor: names after "" (every name).
+        let after = query.after.as_deref().unwrap_or("");
         let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {SECRET_COLUMNS} FROM tbs_secrets WHERE tenant = ?1 AND instr(name, ?2) > 0
-             AND (deleted_at IS NOT NULL) = ?5 ORDER BY name LIMIT ?3 OFFSET ?4"
+            "SELECT {SECRET_COLUMNS} FROM tbs_secrets
+             WHERE tenant = ?1 AND name > ?3 AND instr(name, ?2) > 0
+               AND (deleted_at IS NOT NULL) = ?6
+             ORDER BY name LIMIT ?4 OFFSET ?5"
         ))?;
         let items = stmt
             .query_map(
-                params![tenant, filter, limit, query.offset as i64, query.deleted],
+                params![
+                    tenant,
+                    filter,
+                    after,
+                    query.fetch_limit().unwrap_or(-1),
+                    query.fetch_offset(),
+                    query.deleted
+                ],
                 secret_from_row,
             )?
             .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -2,14 +2,16 @@
 //!
 //! This file dispatches the commands and holds the helpers they share (opening the store,
 //! the acting principal); `secrets.rs` has `put` and `resolve`, `maintenance.rs` `init` and
-//! `audit verify`, `io.rs` the bounded reading of files and stdin.
+//! `audit verify`, `rotation.rs` the key rotations and their dry runs, `io.rs` the bounded
+//! reading of files and stdin.
 
+mod bundle;
 mod io;
 mod maintenance;
+mod rotation;
 mod secrets;
 
 use crate::args::{AuditCommand, Cli, Command, Global};
-use crate::progress::{Progress, Unit};
 use crate::{keys, render};
 use io::read_text;
 use maintenance::{audit_verify, init};
@@ -47,18 +49,27 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
         Command::List {
             filter,
             deleted,
+            after,
+            limit,
+            all: _,
             json,
         } => {
             let store = open_existing(g)?;
-            let page = store.session(principal(g, Role::TenantAdmin)?).list(
-                &g.tenant,
-                &ListQuery {
-                    name_contains: filter.clone(),
-                    deleted: *deleted,
-                    ..ListQuery::default()
-                },
-            )?;
-            listing(&page.items, *json)
+            let query = ListQuery {
+                name_contains: filter.clone(),
+                after: after.clone(),
+                offset: 0,
+                limit: limit.map_or(0, |n| n as usize),
+                deleted: *deleted,
+            };
+            let page = store
+                .session(principal(g, Role::TenantAdmin)?)
+                .list(&g.tenant, &query)?;
+            match (limit.is_some() || after.is_some(), *json) {
+                (true, true) => render::json(&page),
+                (true, false) => Ok(render::page(&page)),
+                (false, _) => listing(&page.items, *json),
+            }
         }
         Command::Info { name, json } => {
             let info = admin(&*open_existing(g)?, g)?.info(&g.tenant, name)?;
@@ -144,53 +155,12 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
                 )
             })
         }
-        Command::RotateMasterKey { new_key_file, json } => {
-            let new_key = tbsecrets::read_key_file(new_key_file)?;
-            let store = open_existing(g)?;
-            let progress = Progress::new("rewrapping data keys", Unit::Items);
-            let report = store
-                .session(principal(g, Role::TenantAdmin)?)
-                .rotate_master_key_with_progress(&new_key, &mut |done, total| {
-                    progress.update(done, total)
-                })?;
-            drop(progress);
-            let done = render::MasterRotated {
-                action: "rotated_master_key",
-                keys: report.keys,
-                key_id: report.key_id,
-                new_key_file: new_key_file.display().to_string(),
-            };
-            render::report(*json, &done, || {
-                format!(
-                    "rewrapped {} tenant data keys under master key {}; the old key no longer opens the store: use {}",
-                    report.keys,
-                    report.key_id,
-                    new_key_file.display()
-                )
-            })
-        }
-        Command::RotateTenantKey { json } => {
-            let store = open_existing(g)?;
-            let progress = Progress::new("re-encrypting versions", Unit::Items);
-            let report = store
-                .session(principal(g, Role::TenantAdmin)?)
-                .rotate_tenant_key_with_progress(&g.tenant, &mut |done, total| {
-                    progress.update(done, total)
-                })?;
-            drop(progress);
-            let done = render::TenantRotated {
-                action: "rotated_tenant_key",
-                tenant: &g.tenant,
-                key_id: report.key_id,
-                versions: report.versions,
-            };
-            render::report(*json, &done, || {
-                format!(
-                    "tenant '{}' now uses data key {}; re-encrypted {} versions",
-                    g.tenant, report.key_id, report.versions
-                )
-            })
-        }
+        Command::RotateMasterKey {
+            new_key_file,
+            dry_run,
+            json,
+        } => rotation::master(g, new_key_file.as_deref(), *dry_run, *json),
+        Command::RotateTenantKey { dry_run, json } => rotation::tenant(g, *dry_run, *json),
         Command::Unused { days, json } => {
             let found = admin(&*open_existing(g)?, g)?.unused(&g.tenant, days_of(*days))?;
             listing(&found, *json)
@@ -259,6 +229,34 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
                 )
             })
         }
+        Command::Export {
+            output,
+            recipients,
+            recipients_files,
+            all_versions,
+            json,
+        } => bundle::export(
+            g,
+            output,
+            recipients,
+            recipients_files,
+            *all_versions,
+            *json,
+        ),
+        Command::Import {
+            bundle: file,
+            identity,
+            on_conflict,
+            dry_run,
+            trust,
+            trusted_keys,
+            json,
+        } => {
+            let options = bundle::import_options(*on_conflict, *dry_run, trust, trusted_keys)?;
+            bundle::import(g, file, identity, &options, *json)
+        }
+        Command::ExportKey { json } => bundle::export_key(g, *json),
+        Command::Manifest { files, json } => bundle::manifest(g, files, *json),
         Command::Completions { shell } => Ok(crate::generated::completions(*shell)),
         Command::Man { command } => crate::generated::man_page(command),
     }

@@ -1,12 +1,12 @@
 //! Tenant data keys: inserting one under the current master key, re-wrapping all of them at a
 //! master-key rotation, and the versions a tenant-key rotation re-seals.
 
-use super::rows::{execute_version, wrapped_from_row};
+use super::rows::wrapped_from_row;
 use super::{payload, sql, storage, PgConnection};
 use crate::error::{Error, Result};
 use crate::model::SecretType;
 use crate::store::KeyRows;
-use crate::store::{StoreHeader, StoredVersion, WrappedKey};
+use crate::store::{Reseal, StoreHeader, StoredVersion, WrappedKey};
 
 impl KeyRows for PgConnection {
     fn active_tenant_key(&mut self, tenant: &str) -> Result<Option<WrappedKey>> {
@@ -86,38 +86,72 @@ impl KeyRows for PgConnection {
         })
     }
 
-    fn tenant_versions(
+    fn tenant_versions_page(
         &mut self,
         tenant: &str,
+        except_dek: u32,
+        after: Option<(&str, u64)>,
+        limit: usize,
     ) -> Result<Vec<(String, SecretType, StoredVersion)>> {
-        self.query(sql::TENANT_VERSIONS, &[&tenant])?
-            .iter()
-            .map(|row| {
-                let type_name: String = row.get(1);
-                let secret_type: SecretType = type_name.parse().map_err(|_| {
-                    Error::integrity(
-                        "stored metadata is malformed (type): corrupt or tampered store",
-                    )
-                })?;
-                Ok((
-                    row.get::<_, String>(0),
-                    secret_type,
-                    StoredVersion {
-                        version: row.get::<_, i64>(2) as u64,
-                        dek_id: row.get::<_, i64>(3) as u32,
-                        blob: row.get(4),
-                        created_at: row.get(5),
-                    },
-                ))
-            })
-            .collect()
+        let (after_name, after_version) = after.map_or(("", -1), |(n, v)| (n, v as i64));
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.query(
+            sql::TENANT_VERSIONS_PAGE,
+            &[
+                &tenant,
+                &i64::from(except_dek),
+                &after_name,
+                &after_version,
+                &limit,
+            ],
+        )?
+        .iter()
+        .map(|row| {
+            let type_name: String = row.get(1);
+            let secret_type: SecretType = type_name.parse().map_err(|_| {
+                Error::integrity("stored metadata is malformed (type): corrupt or tampered store")
+            })?;
+            Ok((
+                row.get::<_, String>(0),
+                secret_type,
+                StoredVersion {
+                    version: row.get::<_, i64>(2) as u64,
+                    dek_id: row.get::<_, i64>(3) as u32,
+                    blob: row.get(4),
+                    created_at: row.get(5),
+                },
+            ))
+        })
+        .collect()
     }
 
-    fn reseal_version(&mut self, tenant: &str, name: &str, value: &StoredVersion) -> Result<()> {
+    fn count_tenant_versions(&mut self, tenant: &str) -> Result<(u64, u64)> {
+        let row = self.query(sql::COUNT_TENANT_VERSIONS, &[&tenant])?;
+        let (secrets, versions) = row
+            .first()
+            .map_or((0, 0), |r| (r.get::<_, i64>(0), r.get::<_, i64>(1)));
+        Ok((secrets.max(0) as u64, versions.max(0) as u64))
+    }
+
+    fn reseal_versions(&mut self, tenant: &str, batch: &[Reseal]) -> Result<usize> {
         let note = payload(tenant);
         self.atomic(Some(&note), |c| {
-            execute_version(c, sql::RESEAL_VERSION, tenant, name, value, false)?;
-            Ok(())
+            let mut resealed = 0;
+            for r in batch {
+                resealed += c.execute(
+                    sql::RESEAL_VERSION,
+                    &[
+                        &tenant,
+                        &r.name,
+                        &(r.old.version as i64),
+                        &i64::from(r.dek_id),
+                        &r.blob,
+                        &i64::from(r.old.dek_id),
+                        &r.old.blob,
+                    ],
+                )?;
+            }
+            Ok(usize::try_from(resealed).unwrap_or(usize::MAX))
         })
     }
 }

@@ -156,15 +156,16 @@ impl SecretRows for PgConnection {
         let total: i64 = self
             .query_opt(sql::COUNT, &[&tenant, &filter, &query.deleted])?
             .map_or(0, |r| r.get(0));
-        let limit: Option<i64> = (query.limit != 0).then_some(query.limit as i64);
+        let after = query.after.as_deref().unwrap_or("");
         let items = self
             .query(
                 sql::LIST,
                 &[
                     &tenant,
                     &filter,
-                    &limit,
-                    &(query.offset as i64),
+                    &after,
+                    &query.fetch_limit(),
+                    &query.fetch_offset(),
                     &query.deleted,
                 ],
             )?

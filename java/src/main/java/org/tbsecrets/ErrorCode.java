@@ -40,7 +40,13 @@ public enum ErrorCode {
      * back. The message names both counters; accept a deliberate restore with
      * {@code tbsecrets recover --accept-restore}.
      */
-    ROLLBACK_DETECTED(15);
+    ROLLBACK_DETECTED(15),
+    /**
+     * The key provider holding the master key could not be used: a PKCS#11 module or token
+     * missing, a wrong PIN, a key program that failed or timed out, a host {@link KeyProvider}
+     * that threw. Nothing was changed.
+     */
+    KEY_UNAVAILABLE(16);
 
     private static final ErrorCode[] BY_NUMBER = values();
 

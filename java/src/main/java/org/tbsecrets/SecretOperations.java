@@ -283,7 +283,9 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
     }
 
     /**
-     * A page of a tenant's secrets in name order, optionally filtered.
+     * A page of a tenant's secrets in name order, optionally filtered. Skipping costs time in
+     * proportion to {@code offset}; page through a large tenant with
+     * {@link #list(String, String, String, int)} instead.
      *
      * @param tenantId the tenant
      * @param nameContains a case-sensitive substring the name must contain, or {@code null}
@@ -293,7 +295,7 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
      */
     public SecretPage list(String tenantId, String nameContains, int offset, int limit) {
         Objects.requireNonNull(tenantId, "tenantId");
-        return call(h -> Wire.page(Native.list(h, tenantId, nameContains, offset, limit, false)));
+        return call(h -> Wire.page(Native.list(h, tenantId, nameContains, null, offset, limit, false)));
     }
 
     /**
@@ -308,7 +310,25 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
      */
     public SecretPage listDeleted(String tenantId, String nameContains, int offset, int limit) {
         Objects.requireNonNull(tenantId, "tenantId");
-        return call(h -> Wire.page(Native.list(h, tenantId, nameContains, offset, limit, true)));
+        return call(h -> Wire.page(Native.list(h, tenantId, nameContains, null, offset, limit, true)));
+    }
+
+    /**
+     * The page of a tenant's secrets after a cursor (keyset paging), optionally filtered: start
+     * with {@code after} {@code null}, then pass the previous page's
+     * {@link SecretPage#nextAfter()} until it is {@code null}. Every page costs the same however
+     * far into the tenant it is, and secrets created or deleted between pages neither repeat nor
+     * hide the others.
+     *
+     * @param tenantId the tenant
+     * @param nameContains a case-sensitive substring the name must contain, or {@code null}
+     * @param after only names after this one (byte order of UTF-8), or {@code null} for the first page
+     * @param limit the page size; 0 for all
+     * @return the page
+     */
+    public SecretPage list(String tenantId, String nameContains, String after, int limit) {
+        Objects.requireNonNull(tenantId, "tenantId");
+        return call(h -> Wire.page(Native.list(h, tenantId, nameContains, after, 0, limit, false)));
     }
 
     /**
@@ -779,8 +799,9 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
     }
 
     /**
-     * Replaces the master key: every tenant data key is rewrapped under the new key in one
-     * transaction (values are not re-encrypted). Afterwards only the new key opens the store
+     * Replaces the master key: every tenant data key is rewrapped under the new key in memory,
+     * then written in one short transaction, so readers keep reading meanwhile (values are not
+     * re-encrypted). Afterwards only the new key opens the store
      * (the old one fails with {@link WrongMasterKeyException}); this instance keeps working.
      * Other processes that have the store open must reopen it with the new key.
      *
@@ -801,16 +822,44 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
     }
 
     /**
-     * Gives a tenant a new data key and re-encrypts every kept version of its secrets under it;
-     * values stay readable throughout.
+     * Gives a tenant a new data key and re-encrypts every kept version of its secrets under it,
+     * in batches of 256 versions (a transaction each; a version updated meanwhile is left
+     * alone); values stay readable throughout. If interrupted, call it again to finish.
      *
      * @param tenantId the tenant
      * @return what was re-encrypted
+     * @throws NotFoundException for a tenant without a data key (it never stored a secret)
      * @throws PermissionDeniedException for a session whose principal may not WRITE in the tenant
      */
     public RotationReport rotateTenantKey(String tenantId) {
         Objects.requireNonNull(tenantId, "tenantId");
         return call(h -> Wire.rotation(Native.rotateTenantKey(h, tenantId)));
+    }
+
+    /**
+     * What {@link #rotateMasterKey(byte[])} would do, with an estimated time (a dry run):
+     * changes nothing, writes no audit record.
+     *
+     * @return the plan
+     * @throws PermissionDeniedException for a session whose principal may not WRITE in every
+     *     tenant
+     */
+    public RotationPlan planMasterKeyRotation() {
+        return call(h -> Wire.plan(Native.planMasterKeyRotation(h)));
+    }
+
+    /**
+     * What {@link #rotateTenantKey(String)} would do, with an estimated time (a dry run):
+     * changes nothing, writes no audit record.
+     *
+     * @param tenantId the tenant
+     * @return the plan
+     * @throws NotFoundException for a tenant without a data key (it never stored a secret)
+     * @throws PermissionDeniedException for a session whose principal may not WRITE in the tenant
+     */
+    public RotationPlan planTenantKeyRotation(String tenantId) {
+        Objects.requireNonNull(tenantId, "tenantId");
+        return call(h -> Wire.plan(Native.planTenantKeyRotation(h, tenantId)));
     }
 
     /**
@@ -848,6 +897,81 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
     public Optional<Path> auditLogPath() {
         String path = call(h -> Native.auditLogPath(h));
         return path == null ? Optional.empty() : Optional.of(Path.of(path));
+    }
+
+    /**
+     * This store's export public key ({@code ed25519:…}): importers pass it as a trusted signer.
+     *
+     * @return the key
+     * @throws PermissionDeniedException for a session whose principal may not READ in every tenant
+     */
+    public String exportKey() {
+        return call(h -> Native.exportKey(h));
+    }
+
+    /**
+     * Writes the tenant's secrets into an export bundle: an age file encrypted to the
+     * {@code age1…} recipients (one per line) and signed by this store (docs/FORMATS.md).
+     *
+     * @param tenantId the tenant
+     * @param recipients age recipients, one per line
+     * @param allVersions every kept version, not only the current one
+     * @return the bundle's bytes
+     * @throws InvalidArgumentException for a bad recipient
+     * @throws PermissionDeniedException for a session whose principal may not RESOLVE in the tenant
+     */
+    public byte[] exportBundle(String tenantId, String recipients, boolean allVersions) {
+        Objects.requireNonNull(tenantId, "tenantId");
+        Objects.requireNonNull(recipients, "recipients");
+        return call(h -> Native.exportBundle(h, tenantId, recipients, allVersions));
+    }
+
+    /**
+     * Imports an export bundle into the tenant, all or nothing.
+     *
+     * @param tenantId the tenant
+     * @param bundle the bundle's bytes
+     * @param identity the age identity file's UTF-8 bytes
+     * @param trusted the exporting stores' export keys, one per line, or {@code null} (this
+     *     store's own key is always trusted)
+     * @param onConflict {@code "fail"}, {@code "skip"} or {@code "overwrite"}
+     * @param dryRun report only, write nothing
+     * @return the report as JSON (never a value)
+     * @throws IntegrityException for a changed bundle or an untrusted signer
+     * @throws AlreadyExistsException under {@code "fail"} when a name exists
+     */
+    public String importBundle(String tenantId, byte[] bundle, byte[] identity, String trusted,
+            String onConflict, boolean dryRun) {
+        Objects.requireNonNull(tenantId, "tenantId");
+        Objects.requireNonNull(bundle, "bundle");
+        Objects.requireNonNull(identity, "identity");
+        Objects.requireNonNull(onConflict, "onConflict");
+        return call(h -> Native.importBundle(h, tenantId, bundle, identity, trusted, onConflict, dryRun));
+    }
+
+    /**
+     * The secrets configuration documents (rule chains, integrations) need, each with the
+     * documents using it and its status in the tenant ({@code PRESENT}, {@code MISSING},
+     * {@code TYPE_MISMATCH}, {@code PATTERN}): every missing one at once.
+     *
+     * @param tenantId the tenant
+     * @param documents label (e.g. file name) to document text, in report order
+     * @return the manifest as JSON ({@code {"secrets": [{"name", "type", "files", "status"}], "tenant"}})
+     * @throws MalformedPlaceholderException for a malformed placeholder, naming the document
+     * @throws PermissionDeniedException for a session whose principal may not READ in the tenant
+     */
+    public String manifest(String tenantId, java.util.Map<String, String> documents) {
+        Objects.requireNonNull(tenantId, "tenantId");
+        Objects.requireNonNull(documents, "documents");
+        String[] labels = new String[documents.size()];
+        String[] texts = new String[documents.size()];
+        int i = 0;
+        for (java.util.Map.Entry<String, String> e : documents.entrySet()) {
+            labels[i] = Objects.requireNonNull(e.getKey(), "document label");
+            texts[i] = Objects.requireNonNull(e.getValue(), "document text");
+            i++;
+        }
+        return call(h -> Native.manifest(h, tenantId, labels, texts));
     }
 
     /**

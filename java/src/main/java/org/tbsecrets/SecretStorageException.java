@@ -98,6 +98,8 @@ public class SecretStorageException extends RuntimeException {
                 return new IllegalStateException(message);
             case ROLLBACK_DETECTED:
                 return new RollbackDetectedException(message, problems);
+            case KEY_UNAVAILABLE:
+                return new KeyUnavailableException(message, problems);
             default:
                 return new InternalException(message, problems);
         }

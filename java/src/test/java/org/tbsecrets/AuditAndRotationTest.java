@@ -206,6 +206,43 @@ class AuditAndRotationTest {
         }
     }
 
+    @Test
+    void rotationPlansChangeNothingAndNeedTheRotationsPermission() throws Exception {
+        List<String> lines = new CopyOnWriteArrayList<>();
+        try (SecretStorage store = open(Fixtures.newKey(), lines::add)) {
+            store.create(T, "key", SecretType.TEXT, VALUE.getBytes(UTF_8), "");
+            store.updateValue(T, "key", "v2".toCharArray());
+            store.flushUsage();
+            int records = lines.size();
+            byte[] db = storeBytes();
+            RotationPlan tenant = store.planTenantKeyRotation(T);
+            assertEquals(new RotationPlan(1, 1, 1, 2, 2, 2, tenant.estimatedMicros()), tenant);
+            RotationPlan master = store.planMasterKeyRotation();
+            assertEquals(1, master.tenants());
+            assertEquals(1, master.keys());
+            assertEquals(2, master.keyId());
+            assertEquals(records, lines.size(), "no audit record");
+            assertTrue(java.util.Arrays.equals(db, storeBytes()), "the store's bytes are unchanged");
+            assertThrows(NotFoundException.class, () -> store.planTenantKeyRotation("nobody"));
+            try (SecretSession admin = store.session(Principal.tenantAdmin(T))) {
+                assertEquals(2, admin.planTenantKeyRotation(T).versions());
+                assertThrows(PermissionDeniedException.class, admin::planMasterKeyRotation);
+            }
+            assertEquals(2, store.rotateTenantKey(T).keyId(), "the plan created no key");
+        }
+    }
+
+    /** The store file's bytes followed by its write-ahead log's. */
+    private byte[] storeBytes() throws java.io.IOException {
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        out.write(Files.readAllBytes(dir.resolve("store.db")));
+        Path wal = dir.resolve("store.db-wal");
+        if (Files.exists(wal)) {
+            out.write(Files.readAllBytes(wal));
+        }
+        return out.toByteArray();
+    }
+
     /** Version 1's value, through a rollback (the old version was re-encrypted too). */
     private static byte[] readVersion(SecretStorage store, long version) {
         store.rollback(T, "key", version);

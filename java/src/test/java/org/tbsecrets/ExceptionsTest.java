@@ -180,7 +180,8 @@ class ExceptionsTest {
                 StorageException.class,
                 IllegalStateException.class,
                 InternalException.class,
-                RollbackDetectedException.class);
+                RollbackDetectedException.class,
+                KeyUnavailableException.class);
         for (ErrorCode code : ErrorCode.values()) {
             RuntimeException e = SecretStorageException.of(code, "m", null);
             assertInstanceOf(expected.get(code.number()), e, code.name());

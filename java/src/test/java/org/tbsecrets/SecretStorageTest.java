@@ -109,6 +109,18 @@ class SecretStorageTest {
         assertEquals(3, page.total());
         assertTrue(page.hasMore());
         assertThrows(UnsupportedOperationException.class, () -> page.items().clear());
+        assertEquals("b-api", page.nextAfter());
+
+        SecretPage first = store.list(T, null, (String) null, 3);
+        assertEquals(List.of("a-api", "b-api", "c-db"), first.items().stream().map(SecretInfo::name).toList());
+        assertEquals("c-db", first.nextAfter());
+        SecretPage last = store.list(T, null, first.nextAfter(), 3);
+        assertEquals(List.of("d-api"), last.items().stream().map(SecretInfo::name).toList());
+        assertFalse(last.hasMore());
+        assertNull(last.nextAfter());
+        SecretPage filtered = store.list(T, "api", "a-api", 0);
+        assertEquals(List.of("b-api", "d-api"), filtered.items().stream().map(SecretInfo::name).toList());
+        assertEquals(3, filtered.total());
     }
 
     @Test

@@ -182,13 +182,14 @@ public final class Native {
      * @param handle the handle
      * @param tenant tenant id
      * @param nameContains name filter, or {@code null}
+     * @param after the cursor: only names after it, or {@code null}
      * @param offset entries to skip
      * @param limit page size, 0 for all
      * @param deleted list the deleted secrets instead of the live ones
      * @return wire-encoded page
      */
-    public static native byte[] list(
-            long handle, String tenant, String nameContains, int offset, int limit, boolean deleted);
+    public static native byte[] list(long handle, String tenant, String nameContains, String after, int offset,
+            int limit, boolean deleted);
 
     /**
      * Kept versions.
@@ -426,6 +427,23 @@ public final class Native {
     public static native byte[] rotateTenantKey(long handle, String tenant);
 
     /**
+     * What a master-key rotation would do (a dry run).
+     *
+     * @param handle the handle
+     * @return wire-encoded RotationPlan
+     */
+    public static native byte[] planMasterKeyRotation(long handle);
+
+    /**
+     * What a tenant-key rotation would do (a dry run).
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @return wire-encoded RotationPlan
+     */
+    public static native byte[] planTenantKeyRotation(long handle, String tenant);
+
+    /**
      * Verifies an audit log.
      *
      * @param handle the handle
@@ -441,6 +459,51 @@ public final class Native {
      * @return the path, or {@code null} for none
      */
     public static native String auditLogPath(long handle);
+
+    /**
+     * This store's export public key.
+     *
+     * @param handle the handle
+     * @return {@code ed25519:…}
+     */
+    public static native String exportKey(long handle);
+
+    /**
+     * A tenant's secrets as an export bundle.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param recipients age recipients ({@code age1…}), one per line
+     * @param allVersions every kept version, not only the current one
+     * @return the age file's bytes
+     */
+    public static native byte[] exportBundle(long handle, String tenant, String recipients, boolean allVersions);
+
+    /**
+     * Imports an export bundle, all or nothing.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param bundle the age file's bytes
+     * @param identity the age identity file's UTF-8 bytes (wiped natively after the call)
+     * @param trusted trusted export keys, one per line, or {@code null}
+     * @param onConflict {@code fail}, {@code skip} or {@code overwrite}
+     * @param dryRun report only
+     * @return the report as JSON
+     */
+    public static native String importBundle(long handle, String tenant, byte[] bundle, byte[] identity,
+            String trusted, String onConflict, boolean dryRun);
+
+    /**
+     * The secrets configuration documents need, checked against a tenant.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param labels how each document is reported
+     * @param texts the documents
+     * @return the manifest as JSON
+     */
+    public static native String manifest(long handle, String tenant, String[] labels, String[] texts);
 
     /**
      * The native library's version.

@@ -8,6 +8,7 @@ import java.util.List;
 import org.tbsecrets.AuditVerification;
 import org.tbsecrets.ErrorCode;
 import org.tbsecrets.PlaceholderProblem;
+import org.tbsecrets.RotationPlan;
 import org.tbsecrets.RotationReport;
 import org.tbsecrets.SecretInfo;
 import org.tbsecrets.SecretPage;
@@ -85,7 +86,10 @@ public final class Wire {
         for (int i = 0; i < n; i++) {
             items.add(w.info());
         }
-        return new SecretPage(items, w.in.getLong(), w.in.get() != 0);
+        long total = w.in.getLong();
+        boolean hasMore = w.in.get() != 0;
+        String nextAfter = w.in.get() != 0 ? w.string() : null;
+        return new SecretPage(items, total, hasMore, nextAfter);
     }
 
     /**
@@ -102,6 +106,24 @@ public final class Wire {
             out.add(w.info());
         }
         return List.copyOf(out);
+    }
+
+    /**
+     * Decodes a rotation plan.
+     *
+     * @param bytes the encoded result
+     * @return the plan
+     */
+    public static RotationPlan plan(byte[] bytes) {
+        Wire w = new Wire(bytes);
+        return new RotationPlan(
+                w.in.getLong(),
+                w.in.getLong(),
+                w.in.getLong(),
+                w.in.getLong(),
+                w.in.getLong(),
+                w.in.getLong(),
+                w.in.getLong());
     }
 
     /**
