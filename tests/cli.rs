@@ -528,7 +528,12 @@ fn rollback_and_rm() {
         .to_owned();
     assert!(line.contains("version 9"), "{line}");
 
-    assert_eq!(cli.run(&["rm", "k"]).ok(), "deleted secret 'k'\n");
+    let said = cli.run(&["rm", "k"]).ok().to_owned();
+    assert!(
+        said.starts_with("deleted secret 'k': recoverable with `tbsecrets undelete k` until 20")
+            && said.ends_with("; `tbsecrets destroy k --yes` erases it now\n"),
+        "{said}"
+    );
     let line = cli
         .run(&["reveal", "k"])
         .fails_with(ErrorCode::NotFound)
@@ -1020,6 +1025,15 @@ fn changing_commands_print_a_sentence_or_json_with_the_same_facts() {
         ),
         (Some("deleted"), Some("db"), Some("default"), Some(false))
     );
+    // Recoverable for the default 30 days from its deletion time.
+    let listed = cli.json(&["list", "--deleted", "--json"]);
+    assert_eq!(
+        deleted["recoverable_until"].as_i64(),
+        listed[0]["deleted_at"]
+            .as_i64()
+            .map(|at| at + 30 * 86_400_000),
+        "{deleted} {listed}"
+    );
     assert_eq!(cli.json(&["list", "--json"]).as_array().unwrap().len(), 0);
 }
 
@@ -1037,8 +1051,17 @@ fn reveal_has_no_json_and_get_and_delete_are_its_aliases() {
     assert!(!line.contains("the value"), "{line}");
     // `get` is `reveal`: exactly the value, nothing else.
     assert_eq!(cli.run(&["get", "k"]).ok(), "the value");
-    assert_eq!(cli.run(&["delete", "k"]).ok(), "deleted secret 'k'\n");
+    // With a retention of 0 a delete erases at once, and says so.
+    assert_eq!(
+        cli.run(&["--deleted-retention-days", "0", "delete", "k"])
+            .ok(),
+        "deleted secret 'k' and erased it (deleted retention 0)\n"
+    );
     cli.run(&["get", "k"]).fails_with(ErrorCode::NotFound);
+    assert_eq!(
+        cli.json(&["list", "--deleted", "--json"]),
+        serde_json::json!([])
+    );
 }
 
 #[test]

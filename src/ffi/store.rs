@@ -217,9 +217,7 @@ pub unsafe extern "C" fn tbs_store_list(
             tenant,
             name_contains,
             std::ptr::null(),
-            offset,
-            limit,
-            false,
+            page(offset, limit, false),
             out_json,
         )
     }
@@ -248,9 +246,7 @@ pub unsafe extern "C" fn tbs_store_list_deleted(
             tenant,
             name_contains,
             std::ptr::null(),
-            offset,
-            limit,
-            true,
+            page(offset, limit, true),
             out_json,
         )
     }
@@ -285,11 +281,19 @@ pub unsafe extern "C" fn tbs_store_list_after(
             tenant,
             name_contains,
             after,
-            0,
-            limit,
-            false,
+            page(0, limit, false),
             out_json,
         )
+    }
+}
+
+/// The offset, limit and deleted flag of a listing (`list_page` adds the filter and cursor).
+fn page(offset: usize, limit: usize, deleted: bool) -> ListQuery {
+    ListQuery {
+        offset,
+        limit,
+        deleted,
+        ..ListQuery::default()
     }
 }
 
@@ -302,9 +306,7 @@ unsafe fn list_page(
     tenant: *const c_char,
     name_contains: *const c_char,
     after: *const c_char,
-    offset: usize,
-    limit: usize,
-    deleted: bool,
+    page: ListQuery,
     out_json: *mut tbs_buffer,
 ) -> tbs_status {
     guard(|| {
@@ -316,9 +318,7 @@ unsafe fn list_page(
         let query = ListQuery {
             name_contains: name_contains.map(str::to_owned),
             after: after.map(str::to_owned),
-            offset,
-            limit,
-            deleted,
+            ..page
         };
         out_json.json(&s.list(tenant, &query)?)
     })

@@ -153,6 +153,21 @@ pub struct Deleted<'a> {
     pub name: &'a str,
     /// Whether --force was given.
     pub force: bool,
+    /// Until when `undelete` recovers it (milliseconds since the epoch); `None`: erased at
+    /// once (a deleted retention of 0).
+    pub recoverable_until: Option<i64>,
+}
+
+/// The line `rm` prints: until when the secret is recoverable, and how to erase it now.
+pub fn deleted(name: &str, recoverable_until: Option<i64>) -> String {
+    match recoverable_until {
+        Some(until) => format!(
+            "deleted secret '{name}': recoverable with `tbsecrets undelete {name}` until {}; \
+             `tbsecrets destroy {name} --yes` erases it now",
+            time(until)
+        ),
+        None => format!("deleted secret '{name}' and erased it (deleted retention 0)"),
+    }
 }
 
 /// `undelete` and `destroy`.

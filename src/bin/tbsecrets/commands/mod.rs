@@ -95,14 +95,21 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             Ok(value.as_bytes().to_vec())
         }
         Command::Delete { name, force, json } => {
-            admin(&*open_existing(g)?, g)?.delete_with(&g.tenant, name, *force)?;
+            let store = open_existing(g)?;
+            let session = admin(&store, g)?;
+            session.delete_with(&g.tenant, name, *force)?;
+            let retention = store.options().deleted_retention;
+            let recoverable_until = deleted_at(&session, &g.tenant, name)?.map(|at| {
+                at.saturating_add(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX))
+            });
             let done = render::Deleted {
                 action: "deleted",
                 tenant: &g.tenant,
                 name,
                 force: *force,
+                recoverable_until,
             };
-            render::report(*json, &done, || format!("deleted secret '{name}'"))
+            render::report(*json, &done, || render::deleted(name, recoverable_until))
         }
         Command::Undelete { name, json } => {
             admin(&*open_existing(g)?, g)?.undelete(&g.tenant, name)?;
@@ -338,6 +345,21 @@ fn principal(g: &Global, default_role: Role) -> Result<Principal> {
 }
 
 /// A management session: --as, or TENANT_ADMIN.
+/// When `name` was deleted, if it is a deleted (recoverable) secret now.
+fn deleted_at(session: &Session<'_>, tenant: &str, name: &str) -> Result<Option<i64>> {
+    let query = ListQuery {
+        name_contains: Some(name.to_owned()),
+        deleted: true,
+        ..ListQuery::default()
+    };
+    Ok(session
+        .list(tenant, &query)?
+        .items
+        .into_iter()
+        .find(|s| s.name == name)
+        .and_then(|s| s.deleted_at))
+}
+
 fn admin<'a>(store: &'a SecretStorage, g: &Global) -> Result<Session<'a>> {
     Ok(store.session(principal(g, Role::TenantAdmin)?))
 }
