@@ -77,6 +77,7 @@ conformance!(
     listing_pages_and_filters,
     keyset_pages_yield_every_secret_once_in_order,
     keyset_pages_while_secrets_come_and_go,
+    keyset_pages_keep_deleted_secrets_apart,
     reference_index_and_in_use,
     wrong_master_key_changes_nothing,
     another_handle_sees_updates_within_a_bound,
@@ -293,6 +294,55 @@ fn keyset_pages_yield_every_secret_once_in_order(h: &Harness) {
         (got, after_gap.total, after_gap.next_after.as_deref()),
         (vec!["s02", "s03"], 28, Some("s03"))
     );
+}
+
+/// Deleted secrets are on no page of the live ones (nor in their total), and page alike with
+/// `deleted`.
+fn keyset_pages_keep_deleted_secrets_apart(h: &Harness) {
+    let store = h.open();
+    let all: Vec<String> = (0..12).map(|i| format!("s{i:02}")).collect();
+    for name in &all {
+        store.create(T, name, SecretType::Text, b"v", "").unwrap();
+    }
+    let deleted = ["s03", "s04", "s07", "s11"];
+    for name in deleted {
+        store.delete(T, name).unwrap();
+    }
+    let live: Vec<String> = all
+        .iter()
+        .filter(|n| !deleted.contains(&n.as_str()))
+        .cloned()
+        .collect();
+    let (names, sizes) = page_through(&store, None, 3, |_, _| {});
+    assert_eq!((names, sizes), (live.clone(), vec![3, 3, 2]));
+    let page = |after: Option<&str>, deleted: bool| {
+        store
+            .list(
+                T,
+                &ListQuery {
+                    after: after.map(str::to_owned),
+                    limit: 3,
+                    deleted,
+                    ..ListQuery::default()
+                },
+            )
+            .unwrap()
+    };
+    let first = page(Some("s02"), false);
+    let got: Vec<&str> = first.items.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!((got, first.total), (vec!["s05", "s06", "s08"], 8));
+    let first = page(None, true);
+    let got: Vec<&str> = first.items.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!((got, first.total), (vec!["s03", "s04", "s07"], 4));
+    assert!(first.items.iter().all(|i| i.deleted_at.is_some()));
+    let next = page(first.next_after.as_deref(), true);
+    let got: Vec<&str> = next.items.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!((got, next.next_after), (vec!["s11"], None));
+    // Undeleted, a secret is back on the live pages at its place.
+    store.undelete(T, "s04").unwrap();
+    let again = page(Some("s02"), false);
+    let got: Vec<&str> = again.items.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(got, ["s04", "s05", "s06"]);
 }
 
 fn keyset_pages_while_secrets_come_and_go(h: &Harness) {
