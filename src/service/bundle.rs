@@ -36,8 +36,8 @@ host_operations! {
 
     /// Writes a tenant's secrets (names, types, descriptions, the current version or every
     /// kept version) into a bundle encrypted to the age recipients in `recipients` (`age1…`,
-    /// one per line) and signed by this store's export key. Audited as the host, one EXPORT
-    /// record per secret.
+    /// one per line) and signed by this store's export key. Deleted secrets are not
+    /// exported. Audited as the host, one EXPORT record per secret.
     ///
     /// ```
     /// use tbsecrets::bundle::{ExportOptions, ImportOptions};
@@ -68,8 +68,9 @@ host_operations! {
     /// `identity`, verifies its signature (this store's export key or one of
     /// `options.trusted_signers`, else INTEGRITY, before anything is written), then creates,
     /// skips or overwrites (as new versions) its secrets by `options.on_conflict`, all in one
-    /// transaction; `options.dry_run` only reports. Audited as the host, one IMPORT record per
-    /// secret written.
+    /// transaction; `options.dry_run` only reports. A deleted secret's name is taken: a
+    /// conflict under `Fail`, left deleted under `Skip`, ALREADY_EXISTS (nothing imported)
+    /// under `Overwrite`. Audited as the host, one IMPORT record per secret written.
     fn import_bundle(&self, tenant: &str, bundle: &[u8], identity: &str,
         options: &ImportOptions) -> Result<ImportReport>;
 
