@@ -729,6 +729,7 @@ macro_rules! shared_ops {
             /// with `deleted=True`, of its deleted secrets still recoverable with `undelete`
             /// (each with `deleted_at`).
             #[pyo3(signature = (tenant, name_contains=None, offset=0, limit=100, after=None, deleted=false))]
+            #[allow(clippy::too_many_arguments)]
             fn list(
                 &self,
                 py: Python<'_>,
