@@ -280,8 +280,8 @@ typedef struct tbs_key_provider {
   /**
    * Optional (NULL: none). Called once for each copy the library took (each
    * `tbs_store_open` and `tbs_store_rotate_key_provider` given the provider) when that copy
-   * is no longer needed: the store closed, the store rotated to another provider, or the
-   * open or rotation failed.
+   * is no longer needed: every handle of the store closed (the root handle and its
+   * sessions), the store rotated to another key, or the open or rotation failed.
    */
   tbs_key_release release;
   /**

@@ -73,8 +73,8 @@ pub struct tbs_key_provider {
     pub unwrap: tbs_key_callback,
     /// Optional (NULL: none). Called once for each copy the library took (each
     /// `tbs_store_open` and `tbs_store_rotate_key_provider` given the provider) when that copy
-    /// is no longer needed: the store closed, the store rotated to another provider, or the
-    /// open or rotation failed.
+    /// is no longer needed: every handle of the store closed (the root handle and its
+    /// sessions), the store rotated to another key, or the open or rotation failed.
     pub release: tbs_key_release,
     /// NUL-terminated UTF-8 name of the provider for messages, e.g. "aws-kms:alias/tb" (never
     /// a credential); NULL for "host callback". Copied.
