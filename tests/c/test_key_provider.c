@@ -1,10 +1,11 @@
 /* Host key providers (tbs_key_provider): a store opened, written, read and reopened through C
  * callbacks; argument checks; a refusing callback (TBS_KEY_UNAVAILABLE, its status named);
- * another provider (TBS_WRONG_MASTER_KEY); release calls; the version 2 options layout; and
- * rotation raw key -> callback provider -> raw key.
+ * another provider (TBS_WRONG_MASTER_KEY); release calls; the version 2 options layout;
+ * rotation raw key -> callback provider -> raw key; callbacks from several threads at once.
  * Usage: test_key_provider WORK_DIR (an empty private directory). */
 #define _POSIX_C_SOURCE 200809L
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -28,6 +29,7 @@ typedef struct test_kms {
     int refuse_status; /* non-zero: every call returns it */
     bool forget_output; /* return TBS_OK without tbs_key_output_set */
     int wraps, unwraps, releases;
+    pthread_mutex_t lock; /* the callbacks run on any thread using the store, concurrently */
 } test_kms;
 
 static uint64_t splitmix64(uint64_t *state) {
@@ -52,12 +54,12 @@ static void keystream_xor(uint64_t secret, uint64_t nonce, const uint8_t *in, ui
 static int kms_wrap(void *context, const uint8_t *aad, size_t aad_len, const uint8_t *input,
                     size_t input_len, tbs_key_output *out) {
     test_kms *kms = context;
-    (void)aad;
-    CHECK(aad != NULL && aad_len > 0); /* the context is always given */
+    if (aad == NULL || aad_len == 0) {
+        return TBS_INVALID_ARGUMENT; /* the context is always given: fails the test's call */
+    }
     if (kms->refuse_status != 0) {
         return kms->refuse_status;
     }
-    kms->wraps++;
     if (kms->forget_output) {
         return TBS_OK;
     }
@@ -65,7 +67,10 @@ static int kms_wrap(void *context, const uint8_t *aad, size_t aad_len, const uin
     if (input_len > 256) {
         return TBS_INVALID_ARGUMENT;
     }
+    pthread_mutex_lock(&kms->lock);
+    kms->wraps++;
     uint64_t nonce = kms->next_nonce++;
+    pthread_mutex_unlock(&kms->lock);
     for (int i = 0; i < 8; i++) {
         wrapped[i] = (uint8_t)(nonce >> (8 * i));
     }
@@ -83,7 +88,9 @@ static int kms_unwrap(void *context, const uint8_t *aad, size_t aad_len, const u
     if (kms->refuse_status != 0) {
         return kms->refuse_status;
     }
+    pthread_mutex_lock(&kms->lock);
     kms->unwraps++;
+    pthread_mutex_unlock(&kms->lock);
     if (kms->forget_output) {
         return TBS_OK;
     }
@@ -102,7 +109,10 @@ static int kms_unwrap(void *context, const uint8_t *aad, size_t aad_len, const u
 }
 
 static void kms_release(void *context) {
-    ((test_kms *)context)->releases++;
+    test_kms *kms = context;
+    pthread_mutex_lock(&kms->lock);
+    kms->releases++;
+    pthread_mutex_unlock(&kms->lock);
 }
 
 static tbs_key_provider provider_of(test_kms *kms) {
@@ -152,7 +162,7 @@ static tbs_status open_with(const char *name, test_kms *kms, tbs_store **store) 
 static void test_arguments(void) {
     char path[4200];
     tbs_options options;
-    test_kms kms = {.secret = 1};
+    test_kms kms = {.secret = 1, .lock = PTHREAD_MUTEX_INITIALIZER};
     tbs_key_provider provider = provider_of(&kms);
     tbs_store *store = NULL;
 
@@ -198,7 +208,7 @@ static void test_arguments(void) {
 }
 
 static void test_open_get_reopen(void) {
-    test_kms kms = {.secret = 0x5EC12E7};
+    test_kms kms = {.secret = 0x5EC12E7, .lock = PTHREAD_MUTEX_INITIALIZER};
     tbs_store *store = NULL;
 
     CHECK_OK(open_with("kms.db", &kms, &store));
@@ -245,7 +255,7 @@ static void test_open_get_reopen(void) {
     kms.refuse_status = 0;
 
     /* Another KMS secret cannot open it; neither can a raw key. */
-    test_kms other = {.secret = 0xBAD};
+    test_kms other = {.secret = 0xBAD, .lock = PTHREAD_MUTEX_INITIALIZER};
     CHECK_STATUS(open_with("kms.db", &other, &store), TBS_WRONG_MASTER_KEY);
     CHECK(store == NULL && other.releases == 1);
     char path[4200];
@@ -300,7 +310,7 @@ static void test_version_2_layout(void) {
 /* raw key -> callback provider -> raw key. */
 static void test_rotation(void) {
     char path[4200];
-    test_kms kms = {.secret = 0xC0FFEE};
+    test_kms kms = {.secret = 0xC0FFEE, .lock = PTHREAD_MUTEX_INITIALIZER};
     tbs_key_provider provider = provider_of(&kms);
     tbs_store *store = NULL;
     tbs_buffer report = {NULL, 0};
@@ -348,6 +358,51 @@ static void test_rotation(void) {
     CHECK_STATUS(open_with("rotate.db", &kms, &store), TBS_WRONG_MASTER_KEY);
 }
 
+struct worker {
+    tbs_store *store;
+    char tenant[32];
+    tbs_status put_status, get_status;
+};
+
+static void *worker_main(void *arg) {
+    struct worker *w = arg;
+    w->put_status = put(w->store, w->tenant, "db", w->tenant);
+    tbs_buffer value = {NULL, 0};
+    w->get_status = tbs_store_get(w->store, w->tenant, "db", &value);
+    if (w->get_status == TBS_OK && !buffer_equals(&value, w->tenant)) {
+        w->get_status = TBS_INTERNAL; /* reported by the main thread */
+    }
+    tbs_buffer_free(&value);
+    return NULL;
+}
+
+/* The callbacks are called from the threads using the store, at the same time. */
+static void test_threads(void) {
+    enum { THREADS = 4 };
+    test_kms kms = {.secret = 0x7777, .lock = PTHREAD_MUTEX_INITIALIZER};
+    tbs_store *store = NULL;
+    CHECK_OK(open_with("threads.db", &kms, &store));
+    if (store == NULL) {
+        return;
+    }
+    int wraps = kms.wraps;
+    pthread_t threads[THREADS];
+    struct worker workers[THREADS];
+    for (int i = 0; i < THREADS; i++) {
+        workers[i].store = store;
+        snprintf(workers[i].tenant, sizeof workers[i].tenant, "tenant-%d", i);
+        CHECK(pthread_create(&threads[i], NULL, worker_main, &workers[i]) == 0);
+    }
+    for (int i = 0; i < THREADS; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK_OK(workers[i].put_status);
+        CHECK_OK(workers[i].get_status);
+    }
+    CHECK(kms.wraps == wraps + THREADS); /* one new data key per tenant */
+    CHECK_OK(tbs_store_close(store));
+    CHECK(kms.releases == 1);
+}
+
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s WORK_DIR\n", argv[0]);
@@ -362,5 +417,6 @@ int main(int argc, char **argv) {
     test_open_get_reopen();
     test_version_2_layout();
     test_rotation();
+    test_threads();
     return finish("test_key_provider");
 }
