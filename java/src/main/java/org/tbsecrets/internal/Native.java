@@ -41,6 +41,7 @@ public final class Native {
      * @param materializeDir the directory of materialised TEXT_FILE values, or {@code null} for a
      *     fresh private temporary one
      * @param keepMaterialized keep materialised files when the store closes
+     * @param keyProvider the host key provider holding the master key, or {@code null}
      * @return the handle (acting as the host)
      */
     public static native long open(
@@ -57,7 +58,8 @@ public final class Native {
             String auditPath,
             AuditListener auditListener,
             String materializeDir,
-            boolean keepMaterialized);
+            boolean keepMaterialized,
+            org.tbsecrets.KeyProvider keyProvider);
 
     /**
      * Opens a session handle acting as a principal over a store handle.
@@ -395,6 +397,15 @@ public final class Native {
      * @return wire-encoded RotationReport
      */
     public static native byte[] rotateMasterKey(long handle, byte[] newKey);
+
+    /**
+     * Moves the master key to a host key provider.
+     *
+     * @param handle the handle
+     * @param keyProvider the provider (non-null)
+     * @return wire-encoded RotationReport
+     */
+    public static native byte[] rotateKeyProvider(long handle, org.tbsecrets.KeyProvider keyProvider);
 
     /**
      * Gives a tenant a new data key.
