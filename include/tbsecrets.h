@@ -69,12 +69,19 @@
 /**
  * The `version` that `tbs_options_init` writes into a `tbs_options`.
  *
- * Version 2 added the fields from `policy_json` on. `tbs_store_open` still accepts a struct
- * of the version 1 layout (ending at `materialize_dir`) whose `version` is 1; it gets the
- * defaults for the newer fields. `tbs_options_init` always writes the current layout, so a
+ * Version 2 added the fields from `policy_json` on, version 3 `key_provider`.
+ * `tbs_store_open` still accepts a struct of the version 1 layout (ending at
+ * `materialize_dir`) or the version 2 layout (ending at `audit_user_data`) whose `version`
+ * says so; it gets the defaults for the newer fields. `tbs_options_init` always writes the current layout, so a
  * program compiled against an older header must be recompiled before it calls it.
  */
-#define TBS_OPTIONS_VERSION 2
+#define TBS_OPTIONS_VERSION 3
+
+/**
+ * Longest result a key provider callback may hand to `tbs_key_output_set` (64 KiB): wrapped
+ * or unwrapped data keys are a few dozen bytes.
+ */
+#define TBS_MAX_KEY_OUTPUT_BYTES 65536
 
 /**
  * `tbs_store_export_bundle` flag: every kept version of each secret, not only the current.
@@ -184,6 +191,13 @@ typedef enum tbs_status {
 } tbs_status;
 
 /**
+ * Where a key provider callback writes its result. Opaque and owned by the library: pass the
+ * bytes to `tbs_key_output_set`, which copies them into memory the library wipes when done
+ * (no allocator crosses the boundary). Valid only during the callback.
+ */
+typedef struct tbs_key_output tbs_key_output;
+
+/**
  * A handle of an open secret store, acting on behalf of someone. Opaque: obtained from
  * `tbs_store_open` (the store's *root* handle, which acts as the host program: it holds the
  * master key, so nothing is checked, and its operations are audited as `HOST`) or from
@@ -210,6 +224,72 @@ typedef struct tbs_store tbs_store;
  * library, but not close the store.
  */
 typedef void (*tbs_audit_callback)(const char *line, size_t len, void *user_data);
+
+/**
+ * A wrap or unwrap callback of a `tbs_key_provider`: reads `input[0..input_len)`, writes the
+ * result with `tbs_key_output_set(out, ...)` and returns `TBS_OK` (0); or returns another
+ * status to refuse, e.g. when the KMS cannot be reached (the operation then fails with
+ * `TBS_KEY_UNAVAILABLE`, the status named in the message). An `unwrap` that finds bytes which
+ * are not its own (authentication failed) should return `TBS_INTEGRITY`: opening a store then
+ * fails with `TBS_WRONG_MASTER_KEY`, reading a key with `TBS_INTEGRITY`.
+ *
+ * `aad[0..aad_len)` is the context the key belongs to (public bytes): bind it as associated
+ * data if the KMS supports it, or ignore it (the library checks the context anyway).
+ * `input` holds a data key (wrap) or what `wrap` returned (unwrap); both pointers are valid
+ * only during the call. `context` is `tbs_key_provider.context`.
+ */
+typedef int (*tbs_key_callback)(void *context,
+                                const uint8_t *aad,
+                                size_t aad_len,
+                                const uint8_t *input,
+                                size_t input_len,
+                                struct tbs_key_output *out);
+
+/**
+ * Called with `tbs_key_provider.context` once the library no longer needs its copy of the
+ * provider (see `tbs_key_provider.release`).
+ */
+typedef void (*tbs_key_release)(void *context);
+
+/**
+ * A master key held by the host application (a KMS, an HSM API): the library never sees it
+ * and asks the callbacks to wrap and unwrap its data keys (the wrapped blob format of
+ * docs/FORMATS.md). Give one to `tbs_options_set_key_provider` (opening a store) or
+ * `tbs_store_rotate_key_provider` (moving a store to it).
+ *
+ * The library copies the struct (and `description`) when it takes the provider, so the
+ * struct itself may be a local variable. The callbacks are called from any thread that
+ * uses the store, possibly from several at once: they must be thread-safe, must not unwind
+ * (C++ exceptions, `longjmp`) into the library and must not close the store. They should
+ * wipe their own copies of key bytes.
+ */
+typedef struct tbs_key_provider {
+  /**
+   * Passed unchanged to every callback. It must stay valid until `release` is called (or,
+   * without `release`, until every handle of the store is closed).
+   */
+  void *context;
+  /**
+   * Wraps a data key. Required.
+   */
+  tbs_key_callback wrap;
+  /**
+   * Unwraps what `wrap` returned. Required.
+   */
+  tbs_key_callback unwrap;
+  /**
+   * Optional (NULL: none). Called once for each copy the library took (each
+   * `tbs_store_open` and `tbs_store_rotate_key_provider` given the provider) when that copy
+   * is no longer needed: every handle of the store closed (the root handle and its
+   * sessions), the store rotated to another key, or the open or rotation failed.
+   */
+  tbs_key_release release;
+  /**
+   * NUL-terminated UTF-8 name of the provider for messages, e.g. "aws-kms:alias/tb" (never
+   * a credential); NULL for "host callback". Copied.
+   */
+  const char *description;
+} tbs_key_provider;
 
 /**
  * Options of `tbs_store_open`. Fill one with `tbs_options_init`, then change fields; or pass
@@ -285,6 +365,11 @@ typedef struct tbs_options {
    * until every handle of the store is closed. Since version 2.
    */
   void *audit_user_data;
+  /**
+   * The host key provider holding the master key, set by `tbs_options_set_key_provider`
+   * (default NULL: a raw master key). Copied by `tbs_store_open`. Since version 3.
+   */
+  const struct tbs_key_provider *key_provider;
 } tbs_options;
 
 /**
@@ -443,14 +528,16 @@ void tbs_buffer_free(struct tbs_buffer *buffer);
  * - `path`: NUL-terminated UTF-8 file path.
  * - `master_key`, `master_key_len`: the 32 raw bytes of the master key; or NULL and 0 to
  *   take it from `TBS_MASTER_KEY` (base64) or else `TBS_MASTER_KEY_FILE` (a file of base64
- *   text that group and others cannot access). The library keeps its own copy.
+ *   text that group and others cannot access), unless `options` names a key provider
+ *   (`tbs_options_set_key_provider`). The library keeps its own copy.
  * - `options`: NULL for the defaults, or a struct filled by `tbs_options_init`.
  *
  * Fails with `TBS_WRONG_MASTER_KEY` when the key does not open the store (nothing is
  * changed), `TBS_INTEGRITY` when the file is not a store, `TBS_NOT_FOUND` when it is missing
  * and `create_if_missing` is false, `TBS_INVALID_ARGUMENT` for a key that is not 32 bytes,
- * when no key is configured or for an invalid `options.policy_json`, `TBS_STORAGE` when the
- * store or the audit log cannot be created or opened.
+ * when no key is configured, when both a key and `options.key_provider` are, or for an
+ * invalid `options.policy_json`, `TBS_KEY_UNAVAILABLE` when the key provider's callback
+ * refuses, `TBS_STORAGE` when the store or the audit log cannot be created or opened.
  *
  * # Safety
  * Pointers must be NULL or valid as described; `out_store` must be writable.
@@ -478,6 +565,60 @@ enum tbs_status tbs_store_open(const char *path,
  * handle after closing it is undefined behaviour, like using memory after `free`.
  */
 enum tbs_status tbs_store_close(struct tbs_store *store);
+
+/**
+ * Gives the result of a key provider callback: copies `bytes[0..len)` (at most
+ * `TBS_MAX_KEY_OUTPUT_BYTES`) into `out`, replacing what an earlier call set. The library
+ * wipes its copy when done; the callback should wipe its own.
+ *
+ * Fails with `TBS_INVALID_ARGUMENT` when `out` is NULL, `bytes` is NULL with a non-zero
+ * `len`, or `len` is over the limit.
+ *
+ * # Safety
+ * `out` must be NULL or the output passed to the running callback; `bytes` readable for
+ * `len` bytes.
+ */
+enum tbs_status tbs_key_output_set(struct tbs_key_output *out, const uint8_t *bytes, size_t len);
+
+/**
+ * Makes `tbs_store_open` take the master key from `provider` (copied by `tbs_store_open`;
+ * this call only records the pointer, so `*provider` must stay valid until then); NULL
+ * clears it. Pass no master key to `tbs_store_open` then (NULL and 0): both is
+ * `TBS_INVALID_ARGUMENT`. A new store is created with its keys wrapped by the provider; an
+ * existing one must have been written under it (else `TBS_WRONG_MASTER_KEY`), see
+ * `tbs_store_rotate_key_provider`. Operations fail with `TBS_KEY_UNAVAILABLE` when a callback
+ * refuses.
+ *
+ * Fails with `TBS_INVALID_ARGUMENT` when `options` is NULL or not initialised by
+ * `tbs_options_init` of this version, or when `provider` lacks `wrap` or `unwrap` or its
+ * description is not UTF-8.
+ *
+ * # Safety
+ * `options` must be NULL or point to a writable `tbs_options`; `provider` NULL or a readable
+ * `tbs_key_provider` whose description is NULL or NUL-terminated.
+ */
+enum tbs_status tbs_options_set_key_provider(struct tbs_options *options,
+                                             const struct tbs_key_provider *provider);
+
+/**
+ * Moves the store's master key to `provider` (copied), e.g. from a raw key to the host's
+ * KMS: every data key is unwrapped by the current key and wrapped by the provider's `wrap`
+ * (in memory, then written in one short transaction, as `tbs_store_rotate_master_key`).
+ * Afterwards the store uses the provider, and only it opens the store; the previous
+ * provider's copy is released. To go back to a raw key, use `tbs_store_rotate_master_key`.
+ *
+ * `out_report_json`: receives `{"keys":N,"versions":0,"key_id":N}`; NULL if not wanted.
+ * Needs what `tbs_store_rotate_master_key` needs, else `TBS_PERMISSION_DENIED`. Fails with
+ * `TBS_KEY_UNAVAILABLE` (nothing changed) when a callback of either provider refuses,
+ * `TBS_INVALID_ARGUMENT` for a provider lacking `wrap` or `unwrap`.
+ *
+ * # Safety
+ * `store` must be a live handle; `provider` NULL or a readable `tbs_key_provider` whose
+ * description is NULL or NUL-terminated; `out_report_json` NULL or writable.
+ */
+enum tbs_status tbs_store_rotate_key_provider(struct tbs_store *store,
+                                              const struct tbs_key_provider *provider,
+                                              struct tbs_buffer *out_report_json);
 
 /**
  * Creates a secret (version 1) of type `secret_type` (`TBS_TYPE_TEXT` or `TBS_TYPE_TEXT_FILE`)

@@ -27,6 +27,8 @@ use tbsecrets::{
 };
 use zeroize::Zeroizing;
 
+mod key_provider;
+
 create_exception!(
     tbsecrets,
     SecretStorageError,
@@ -193,9 +195,19 @@ fn to_py_err(py: Python<'_>, e: &Error) -> PyErr {
 
 /// Runs `f` with the GIL released; a core error or a panic becomes a Python exception.
 fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> tbsecrets::Result<T> + Send) -> PyResult<T> {
-    match py.detach(|| catch_unwind(AssertUnwindSafe(f))) {
+    let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(f)));
+    // An exception a host key provider raised during the call (taken either way, so that
+    // none is left for a later call).
+    let cause = key_provider::take_cause();
+    match outcome {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(to_py_err(py, &e)),
+        Ok(Err(e)) => {
+            let err = to_py_err(py, &e);
+            if e.code() == ErrorCode::KeyUnavailable {
+                err.set_cause(py, cause);
+            }
+            Err(err)
+        }
         Err(_) => Err(to_py_err(
             py,
             &Error::internal("the native library panicked (a bug); the operation did not complete"),
@@ -951,6 +963,27 @@ macro_rules! shared_ops {
                 })
             }
 
+            /// Moves the master key to a host key provider (an object with `wrap(aad,
+            /// plaintext)` and `unwrap(aad, wrapped)` returning `bytes`): every data key is
+            /// rewrapped by it; afterwards only it opens the store (`open(key_provider=...)`).
+            /// `KeyUnavailable` (nothing changed) when a provider raises.
+            fn rotate_key_provider(
+                &self,
+                py: Python<'_>,
+                provider: &Bound<'_, PyAny>,
+            ) -> PyResult<PyRotationReport> {
+                let provider =
+                    key_provider::key_provider_from_py(provider).map_err(|e| to_py_err(py, &e))?;
+                let report = self
+                    .ops
+                    .call(py, |s| s.rotate_key_provider(provider, &mut |_, _| {}))?;
+                Ok(PyRotationReport {
+                    keys: report.keys,
+                    versions: report.versions,
+                    key_id: report.key_id,
+                })
+            }
+
             /// This store's export public key (`ed25519:…`), which importers trust.
             fn export_key(&self, py: Python<'_>) -> PyResult<String> {
                 Ok(self.ops.call(py, |s| s.export_key())?.to_string())
@@ -1077,7 +1110,11 @@ impl PyStorage {
     /// build with the `postgres` feature). `deleted_retention_days`: how long a deleted secret
     /// stays recoverable with `undelete` (default 30; 0: a delete erases at once).
     #[staticmethod]
-    #[pyo3(signature = (path, *, master_key=None, master_key_file=None, create_if_missing=true, policy_json=None, audit_log=None, audit=true, cache_values=true, deleted_retention_days=30.0))]
+    ///
+    /// `key_provider`: an object holding the master key (a KMS client) with `wrap(aad,
+    /// plaintext) -> bytes` and `unwrap(aad, wrapped) -> bytes`, instead of a raw key; it is
+    /// called with the GIL held, from the thread calling the store.
+    #[pyo3(signature = (path, *, master_key=None, master_key_file=None, create_if_missing=true, policy_json=None, audit_log=None, audit=true, cache_values=true, key_provider=None, deleted_retention_days=30.0))]
     #[allow(clippy::too_many_arguments)]
     fn open(
         py: Python<'_>,
@@ -1089,6 +1126,7 @@ impl PyStorage {
         audit_log: Option<PathBuf>,
         audit: bool,
         cache_values: bool,
+        key_provider: Option<&Bound<'_, PyAny>>,
         deleted_retention_days: f64,
     ) -> PyResult<PyStorage> {
         let retention = std::time::Duration::try_from_secs_f64(deleted_retention_days * 86_400.0)
@@ -1100,24 +1138,25 @@ impl PyStorage {
                     )),
                 )
             })?;
-        let key = match (master_key, master_key_file) {
-            (Some(_), Some(_)) => {
-                return Err(to_py_err(
-                    py,
-                    &Error::invalid("give master_key or master_key_file, not both"),
-                ))
+        let mut options = match key_provider {
+            Some(provider) => {
+                if master_key.is_some() || master_key_file.is_some() {
+                    return Err(to_py_err(
+                        py,
+                        &Error::invalid("give key_provider or a master key, not both"),
+                    ));
+                }
+                let provider =
+                    key_provider::key_provider_from_py(provider).map_err(|e| to_py_err(py, &e))?;
+                StorageOptions {
+                    key_provider: Some(provider),
+                    ..StorageOptions::default()
+                }
             }
-            (Some(key), None) => Some(self::master_key(py, key)?),
-            (None, Some(file)) => Some(run(py, || tbsecrets::read_key_file(&file))?),
-            (None, None) => run(py, tbsecrets::master_key_from_env)?,
+            None => {
+                StorageOptions::with_master_key(raw_master_key(py, master_key, master_key_file)?)
+            }
         };
-        let Some(key) = key else {
-            return Err(to_py_err(
-                py,
-                &Error::invalid("no master key: give master_key=, master_key_file=, or set TBS_MASTER_KEY / TBS_MASTER_KEY_FILE"),
-            ));
-        };
-        let mut options = StorageOptions::with_master_key(key);
         options.create_if_missing = create_if_missing;
         options.cache_values = cache_values;
         options.deleted_retention = retention;
@@ -1210,6 +1249,32 @@ impl PySession {
     fn __exit__(&self, _exc: &Bound<'_, pyo3::types::PyTuple>) -> bool {
         false
     }
+}
+
+/// The raw master key of `SecretStorage.open`: `master_key`, else `master_key_file`, else the
+/// environment (`TBS_MASTER_KEY`, `TBS_MASTER_KEY_FILE`).
+fn raw_master_key(
+    py: Python<'_>,
+    master_key: Option<&Bound<'_, PyAny>>,
+    master_key_file: Option<PathBuf>,
+) -> PyResult<MasterKey> {
+    let key = match (master_key, master_key_file) {
+        (Some(_), Some(_)) => {
+            return Err(to_py_err(
+                py,
+                &Error::invalid("give master_key or master_key_file, not both"),
+            ))
+        }
+        (Some(key), None) => Some(self::master_key(py, key)?),
+        (None, Some(file)) => Some(run(py, || tbsecrets::read_key_file(&file))?),
+        (None, None) => run(py, tbsecrets::master_key_from_env)?,
+    };
+    key.ok_or_else(|| {
+        to_py_err(
+            py,
+            &Error::invalid("no master key: give master_key=, master_key_file=, key_provider=, or set TBS_MASTER_KEY / TBS_MASTER_KEY_FILE"),
+        )
+    })
 }
 
 /// Test hook: panics inside the guarded call path, to show that a panic reaches Python as

@@ -2,6 +2,7 @@
 
 use super::bridge::args as decode;
 use super::bridge::{export, into_handle, secret_bytes, take_handle, BridgeResult, StrArg, TENANT};
+use super::provider;
 use super::sink;
 use crate::access::{Actor, Policy, Principal};
 use crate::audit::AuditOptions;
@@ -21,13 +22,15 @@ export! {
     /// the default policy; `audit_path` null: the default log beside the store;
     /// `audit_listener` (an `org.tbsecrets.AuditListener`) null: no listener; `materialize_dir`
     /// null: materialised files go to a fresh private temporary directory (`keep_materialized`
-    /// then ignored). `deleted_retention_millis`: how long deleted secrets stay recoverable.
+    /// then ignored); `key_provider` (an `org.tbsecrets.KeyProvider`) null: a raw master key,
+    /// else the provider holds it (with a raw key too: INVALID_ARGUMENT).
+    /// `deleted_retention_millis`: how long deleted secrets stay recoverable.
     fn open(env; path: JString<'local>, master_key: JByteArray<'local>, key_file: JString<'local>,
             max_text_chars: jint, max_file_bytes: jint, max_versions: jint,
             create_if_missing: jboolean, busy_timeout_millis: jlong, policy_json: JString<'local>,
             audit_enabled: jboolean, audit_path: JString<'local>, audit_listener: JObject<'local>,
             materialize_dir: JString<'local>, keep_materialized: jboolean,
-            deleted_retention_millis: jlong) -> jlong {
+            deleted_retention_millis: jlong, key_provider: JObject<'local>) -> jlong {
         let mut path_arg = StrArg::new();
         let path = path_arg.read(env, &path, "store path")?;
         let mut key_file_arg = StrArg::new();
@@ -60,8 +63,14 @@ export! {
         } else {
             None
         };
+        let key_provider = if key_provider.is_null() {
+            None
+        } else {
+            Some(provider::key_provider_from_java(env, &key_provider)?)
+        };
         let options = StorageOptions {
             master_key,
+            key_provider,
             limits: Limits {
                 max_text_chars: decode::positive(max_text_chars, "maxTextChars")?,
                 max_file_bytes: decode::positive(max_file_bytes, "maxFileBytes")?,

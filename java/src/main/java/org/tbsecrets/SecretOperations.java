@@ -822,6 +822,25 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
     }
 
     /**
+     * Moves the master key to a host {@link KeyProvider} (e.g. from a raw key to the host's
+     * KMS): every data key is unwrapped by the current key and wrapped by the provider (in
+     * memory, then written in one short transaction, as {@link #rotateMasterKey(byte[])}).
+     * Afterwards the store uses the provider and only it opens the store
+     * ({@link SecretStorageOptions.Builder#keyProvider(KeyProvider)}); to go back to a raw key,
+     * use {@link #rotateMasterKey(byte[])}.
+     *
+     * @param provider the provider; held by the store until it is closed or rotated again
+     * @return what was rewrapped
+     * @throws KeyUnavailableException if a provider threw (nothing is changed)
+     * @throws PermissionDeniedException for a session whose principal may not WRITE in every
+     *     tenant
+     */
+    public RotationReport rotateKeyProvider(KeyProvider provider) {
+        Objects.requireNonNull(provider, "provider");
+        return call(h -> Wire.rotation(Native.rotateKeyProvider(h, provider)));
+    }
+
+    /**
      * Gives a tenant a new data key and re-encrypts every kept version of its secrets under it,
      * in batches of 256 versions (a transaction each; a version updated meanwhile is left
      * alone); values stay readable throughout. If interrupted, call it again to finish.

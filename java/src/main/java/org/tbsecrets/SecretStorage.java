@@ -56,7 +56,9 @@ public final class SecretStorage extends SecretOperations {
      * @param options the master key source, limits, access policy and audit settings
      * @return the open store
      * @throws WrongMasterKeyException if the key does not open the store (nothing is changed)
-     * @throws InvalidArgumentException if no master key is configured, the key is malformed or
+     * @throws KeyUnavailableException if the options' {@link KeyProvider} threw
+     * @throws InvalidArgumentException if no master key is configured, both a key and a
+     *     {@link KeyProvider} are, the key is malformed or
      *     all zero, the options' key was {@linkplain SecretStorageOptions#wipeMasterKey() wiped},
      *     or the policy JSON is invalid
      * @throws IntegrityException if the file is not a store or is corrupt
@@ -81,7 +83,8 @@ public final class SecretStorage extends SecretOperations {
                 options.auditListener(),
                 options.materializeDir() == null ? null : options.materializeDir().toString(),
                 options.keepMaterialized(),
-                saturatedMillis(options.deletedRetention())));
+                saturatedMillis(options.deletedRetention()),
+                options.keyProvider()));
         return new SecretStorage(store, new NativeHandle(pointer, store.toString()), options.maxTextChars());
     }
 

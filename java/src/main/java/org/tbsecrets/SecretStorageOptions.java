@@ -62,6 +62,7 @@ public final class SecretStorageOptions {
     private final AuditListener auditListener;
     private final Path materializeDir;
     private final boolean keepMaterialized;
+    private final KeyProvider keyProvider;
 
     private SecretStorageOptions(Builder b) {
         this.masterKey = b.masterKey == null ? null : b.masterKey.clone();
@@ -78,6 +79,7 @@ public final class SecretStorageOptions {
         this.auditListener = b.auditListener;
         this.materializeDir = b.materializeDir;
         this.keepMaterialized = b.keepMaterialized;
+        this.keyProvider = b.keyProvider;
     }
 
     /**
@@ -263,6 +265,15 @@ public final class SecretStorageOptions {
     }
 
     /**
+     * The host key provider holding the master key.
+     *
+     * @return the provider, or {@code null} for a raw master key
+     */
+    public KeyProvider keyProvider() {
+        return keyProvider;
+    }
+
+    /**
      * The directory of materialised TEXT_FILE values (see
      * {@link SecretOperations#resolveMaterialized}).
      *
@@ -298,6 +309,7 @@ public final class SecretStorageOptions {
         private AuditListener auditListener;
         private Path materializeDir;
         private boolean keepMaterialized;
+        private KeyProvider keyProvider;
 
         private Builder() {}
 
@@ -473,6 +485,21 @@ public final class SecretStorageOptions {
          */
         public Builder auditListener(AuditListener listener) {
             this.auditListener = listener;
+            return this;
+        }
+
+        /**
+         * Takes the master key from a host {@link KeyProvider} (a KMS client) instead of raw
+         * bytes: a new store is created with its data keys wrapped by the provider; an existing
+         * one must have been written under it ({@link WrongMasterKeyException} otherwise; see
+         * {@link SecretOperations#rotateKeyProvider(KeyProvider)}). Give no master key (nor key
+         * file) then: opening with both throws {@link InvalidArgumentException}.
+         *
+         * @param provider the provider, or {@code null} for a raw master key
+         * @return this builder
+         */
+        public Builder keyProvider(KeyProvider provider) {
+            this.keyProvider = provider;
             return this;
         }
 

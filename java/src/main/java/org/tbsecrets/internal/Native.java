@@ -42,6 +42,7 @@ public final class Native {
      *     fresh private temporary one
      * @param keepMaterialized keep materialised files when the store closes
      * @param deletedRetentionMillis how long deleted secrets stay recoverable, 0: not at all
+     * @param keyProvider the host key provider holding the master key, or {@code null}
      * @return the handle (acting as the host)
      */
     public static native long open(
@@ -59,7 +60,8 @@ public final class Native {
             AuditListener auditListener,
             String materializeDir,
             boolean keepMaterialized,
-            long deletedRetentionMillis);
+            long deletedRetentionMillis,
+            org.tbsecrets.KeyProvider keyProvider);
 
     /**
      * Opens a session handle acting as a principal over a store handle.
@@ -416,6 +418,15 @@ public final class Native {
      * @return wire-encoded RotationReport
      */
     public static native byte[] rotateMasterKey(long handle, byte[] newKey);
+
+    /**
+     * Moves the master key to a host key provider.
+     *
+     * @param handle the handle
+     * @param keyProvider the provider (non-null)
+     * @return wire-encoded RotationReport
+     */
+    public static native byte[] rotateKeyProvider(long handle, org.tbsecrets.KeyProvider keyProvider);
 
     /**
      * Gives a tenant a new data key.
