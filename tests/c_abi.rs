@@ -20,13 +20,14 @@ use tbsecrets::{MasterKey, SecretStorage, SecretType, StorageOptions};
 #[path = "common/c_abi.rs"]
 mod decls;
 
-const C_TESTS: [&str; 6] = [
+const C_TESTS: [&str; 7] = [
     "test_api",
     "test_threads",
     "test_access",
     "test_contract",
     "test_names",
     "test_bundle",
+    "test_key_provider",
 ];
 
 /// What the static archive needs besides itself (`rustc --print native-static-libs`), as the

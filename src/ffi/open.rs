@@ -54,8 +54,12 @@ unsafe fn current_options(options: *const tbs_options) -> Result<tbs_options> {
                 audit_disabled: false,
                 audit_callback: None,
                 audit_user_data: std::ptr::null_mut(),
+                key_provider_spec: std::ptr::null(),
+                key_cache_ttl_ms: 0,
             })
         }
+        // SAFETY: a version 2 struct is readable up to its last field, `audit_user_data`.
+        2 => Ok(unsafe { super::key_provider::read_v2(options) }),
         // SAFETY: the current layout, readable by the caller's contract.
         TBS_OPTIONS_VERSION => Ok(unsafe { options.read() }),
         other => Err(Error::invalid(format!(
@@ -133,6 +137,8 @@ unsafe fn storage_options(options: *const tbs_options) -> Result<StorageOptions>
     }
     storage.audit.enabled = !options.audit_disabled;
     storage.audit.sink = callback_sink(options.audit_callback, options.audit_user_data);
+    // SAFETY: forwarded contract.
+    unsafe { super::key_provider::apply(&options, &mut storage) }?;
     Ok(storage)
 }
 

@@ -385,7 +385,7 @@ static void test_options(void) {
     tbs_buffer out = {NULL, 0};
 
     CHECK_OK(tbs_options_init(&options));
-    CHECK(options.version == TBS_OPTIONS_VERSION && TBS_OPTIONS_VERSION == 2);
+    CHECK(options.version == TBS_OPTIONS_VERSION && TBS_OPTIONS_VERSION == 3);
     CHECK(options.policy_json == NULL && options.audit_path == NULL && !options.audit_disabled &&
           options.audit_callback == NULL && options.audit_user_data == NULL);
 
