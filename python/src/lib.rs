@@ -27,6 +27,8 @@ use tbsecrets::{
 };
 use zeroize::Zeroizing;
 
+mod key_provider;
+
 create_exception!(
     tbsecrets,
     SecretStorageError,
@@ -932,6 +934,19 @@ macro_rules! shared_ops {
                 })
             }
 
+            /// Moves the master key to the provider `spec` names (e.g.
+            /// `"command:/usr/local/bin/kms-hook key-1"`); afterwards only it opens the store.
+            fn rotate_key_provider(&self, py: Python<'_>, spec: &str) -> PyResult<PyRotationReport> {
+                let report = self.ops.call(py, |s| {
+                    s.rotate_key_provider(tbsecrets::key_provider_from_spec(spec)?, &mut |_, _| {})
+                })?;
+                Ok(PyRotationReport {
+                    keys: report.keys,
+                    versions: report.versions,
+                    key_id: report.key_id,
+                })
+            }
+
             /// This store's export public key (`ed25519:…`), which importers trust.
             fn export_key(&self, py: Python<'_>) -> PyResult<String> {
                 Ok(self.ops.call(py, |s| s.export_key())?.to_string())
@@ -1057,7 +1072,7 @@ impl PyStorage {
     /// Opens (by default creating) the store at `path` (a file, or a `postgres://` URL in a
     /// build with the `postgres` feature).
     #[staticmethod]
-    #[pyo3(signature = (path, *, master_key=None, master_key_file=None, create_if_missing=true, policy_json=None, audit_log=None, audit=true, cache_values=true))]
+    #[pyo3(signature = (path, *, master_key=None, master_key_file=None, create_if_missing=true, policy_json=None, audit_log=None, audit=true, cache_values=true, key_provider=None, key_cache_ttl_seconds=None))]
     #[allow(clippy::too_many_arguments)]
     fn open(
         py: Python<'_>,
@@ -1069,25 +1084,18 @@ impl PyStorage {
         audit_log: Option<PathBuf>,
         audit: bool,
         cache_values: bool,
+        key_provider: Option<String>,
+        key_cache_ttl_seconds: Option<f64>,
     ) -> PyResult<PyStorage> {
-        let key = match (master_key, master_key_file) {
-            (Some(_), Some(_)) => {
-                return Err(to_py_err(
-                    py,
-                    &Error::invalid("give master_key or master_key_file, not both"),
-                ))
-            }
-            (Some(key), None) => Some(self::master_key(py, key)?),
-            (None, Some(file)) => Some(run(py, || tbsecrets::read_key_file(&file))?),
-            (None, None) => run(py, tbsecrets::master_key_from_env)?,
-        };
-        let Some(key) = key else {
-            return Err(to_py_err(
-                py,
-                &Error::invalid("no master key: give master_key=, master_key_file=, or set TBS_MASTER_KEY / TBS_MASTER_KEY_FILE"),
-            ));
-        };
-        let mut options = StorageOptions::with_master_key(key);
+        let key = master_key
+            .map(|key| self::master_key(py, key))
+            .transpose()?;
+        let provider = run(py, || {
+            key_provider::provider_of(key, master_key_file, key_provider.as_deref())
+        })?;
+        let mut options = StorageOptions::with_key_provider(provider);
+        options.key_cache_ttl =
+            key_provider::cache_ttl(key_cache_ttl_seconds).map_err(|e| to_py_err(py, &e))?;
         options.create_if_missing = create_if_missing;
         options.cache_values = cache_values;
         options.audit.enabled = audit;
@@ -1103,6 +1111,12 @@ impl PyStorage {
                 principal: None,
             },
         })
+    }
+
+    /// Wipes the unwrapped data keys (and the cached values sealed by them): the next use of
+    /// each asks the key provider again. Done on its own when `key_cache_ttl_seconds` runs out.
+    fn forget_keys(&self) {
+        self.ops.store.forget_keys();
     }
 
     /// A new random master key (32 bytes) to pass as `master_key=`.

@@ -144,7 +144,7 @@ def test_errors_have_their_classes_and_codes(fx, store, tmp_path):
 def test_every_error_code_has_a_class():
     codes = ["INVALID_ARGUMENT", "NOT_FOUND", "ALREADY_EXISTS", "TYPE_MISMATCH", "PERMISSION_DENIED",
              "IN_USE", "CONFLICT", "MALFORMED_PLACEHOLDER", "UNRESOLVED", "WRONG_MASTER_KEY", "INTEGRITY",
-             "STORAGE", "CLOSED", "INTERNAL", "ROLLBACK_DETECTED"]
+             "STORAGE", "CLOSED", "INTERNAL", "ROLLBACK_DETECTED", "KEY_UNAVAILABLE"]
     assert sorted(tbsecrets.ERRORS_BY_CODE) == sorted(codes)
     for cls in tbsecrets.ERRORS_BY_CODE.values():
         assert issubclass(cls, tbsecrets.SecretStorageError)
