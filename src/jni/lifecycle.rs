@@ -21,12 +21,13 @@ export! {
     /// the default policy; `audit_path` null: the default log beside the store;
     /// `audit_listener` (an `org.tbsecrets.AuditListener`) null: no listener; `materialize_dir`
     /// null: materialised files go to a fresh private temporary directory (`keep_materialized`
-    /// then ignored).
+    /// then ignored); `key_provider` null: none (see `key_provider::apply`).
     fn open(env; path: JString<'local>, master_key: JByteArray<'local>, key_file: JString<'local>,
             max_text_chars: jint, max_file_bytes: jint, max_versions: jint,
             create_if_missing: jboolean, busy_timeout_millis: jlong, policy_json: JString<'local>,
             audit_enabled: jboolean, audit_path: JString<'local>, audit_listener: JObject<'local>,
-            materialize_dir: JString<'local>, keep_materialized: jboolean) -> jlong {
+            materialize_dir: JString<'local>, keep_materialized: jboolean,
+            key_provider: JString<'local>, key_cache_ttl_millis: jlong) -> jlong {
         let mut path_arg = StrArg::new();
         let path = path_arg.read(env, &path, "store path")?;
         let mut key_file_arg = StrArg::new();
@@ -59,7 +60,7 @@ export! {
         } else {
             None
         };
-        let options = StorageOptions {
+        let mut options = StorageOptions {
             master_key,
             limits: Limits {
                 max_text_chars: decode::positive(max_text_chars, "maxTextChars")?,
@@ -81,6 +82,7 @@ export! {
             },
             ..StorageOptions::default()
         };
+        super::key_provider::apply(env, &key_provider, key_cache_ttl_millis, &mut options)?;
         let storage = Arc::new(SecretStorage::open(path, options)?);
         Ok(into_handle(storage, Actor::Host))
     }

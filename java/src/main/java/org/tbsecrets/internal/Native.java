@@ -41,6 +41,8 @@ public final class Native {
      * @param materializeDir the directory of materialised TEXT_FILE values, or {@code null} for a
      *     fresh private temporary one
      * @param keepMaterialized keep materialised files when the store closes
+     * @param keyProvider a key provider spec, or {@code null}
+     * @param keyCacheTtlMillis the data-key cache lifetime in milliseconds, or 0 for the store's
      * @return the handle (acting as the host)
      */
     public static native long open(
@@ -57,7 +59,9 @@ public final class Native {
             String auditPath,
             AuditListener auditListener,
             String materializeDir,
-            boolean keepMaterialized);
+            boolean keepMaterialized,
+            String keyProvider,
+            long keyCacheTtlMillis);
 
     /**
      * Opens a session handle acting as a principal over a store handle.
@@ -395,6 +399,22 @@ public final class Native {
      * @return wire-encoded RotationReport
      */
     public static native byte[] rotateMasterKey(long handle, byte[] newKey);
+
+    /**
+     * Moves the master key to the key provider a spec names.
+     *
+     * @param handle the handle
+     * @param spec the provider spec
+     * @return wire-encoded RotationReport
+     */
+    public static native byte[] rotateKeyProvider(long handle, String spec);
+
+    /**
+     * Wipes the store's unwrapped data keys.
+     *
+     * @param handle the store's own handle
+     */
+    public static native void forgetKeys(long handle);
 
     /**
      * Gives a tenant a new data key.
