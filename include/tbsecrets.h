@@ -296,8 +296,8 @@ typedef struct tbs_options {
   const char *key_provider_spec;
   /**
    * How long unwrapped data keys stay in memory, in milliseconds; 0 (the default) for the
-   * handle's lifetime. When it runs out they are wiped and asked of the provider again.
-   * Since version 3.
+   * handle's lifetime. The first call after it runs out wipes them (an idle handle keeps
+   * them until then) and they are asked of the provider again. Since version 3.
    */
   uint64_t key_cache_ttl_ms;
 } tbs_options;

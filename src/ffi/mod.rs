@@ -229,8 +229,8 @@ pub struct tbs_options {
     /// during `tbs_store_open`. Since version 3.
     pub key_provider_spec: *const c_char,
     /// How long unwrapped data keys stay in memory, in milliseconds; 0 (the default) for the
-    /// handle's lifetime. When it runs out they are wiped and asked of the provider again.
-    /// Since version 3.
+    /// handle's lifetime. The first call after it runs out wipes them (an idle handle keeps
+    /// them until then) and they are asked of the provider again. Since version 3.
     pub key_cache_ttl_ms: u64,
 }
 

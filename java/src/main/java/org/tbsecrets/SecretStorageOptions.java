@@ -514,9 +514,10 @@ public final class SecretStorageOptions {
         }
 
         /**
-         * Wipes unwrapped data keys (and the values cached under them) each time this interval
-         * passes, so that the key provider is asked again (default: keep them while the store is
-         * open). See also {@link SecretStorage#forgetKeys()}.
+         * Wipes unwrapped data keys (and the values cached under them) at the first call after
+         * this interval passed, so that the key provider is asked again (default: keep them while
+         * the store is open; an idle store keeps them until its next call). See also
+         * {@link SecretStorage#forgetKeys()}.
          *
          * @param ttl a positive duration of at least a millisecond
          * @return this builder
