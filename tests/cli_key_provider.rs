@@ -159,9 +159,13 @@ fn rotate_master_key_moves_a_store_to_a_key_command_and_back() {
         ErrorCode::InvalidArgument,
     );
 
+    // The raw key from the environment this time: the key command must not inherit it.
+    let mut key_file = cli.store().into_os_string();
+    key_file.push(".key");
+    let raw_key = std::fs::read_to_string(PathBuf::from(key_file)).unwrap();
     let moved = ok(&cli.run(
         &[&admin[..], &["--to-key-provider", &spec, "--json"]].concat(),
-        &[],
+        &[("TBS_MASTER_KEY", raw_key.trim())],
         b"",
     ));
     let moved: serde_json::Value = serde_json::from_str(&moved).unwrap();

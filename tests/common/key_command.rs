@@ -42,6 +42,7 @@ impl KeyCommand {
         let text = format!(
             r#"#!/usr/bin/env bash
 dir={dir}
+if [ -n "${{TBS_MASTER_KEY:-}}" ]; then echo "TBS_MASTER_KEY leaked to the key command" >&2; exit 9; fi
 n=$(( $(cat "$dir/calls" 2>/dev/null || echo 0) + 1 ))
 echo $n > "$dir/calls"
 mode=$(cat "$dir/mode")

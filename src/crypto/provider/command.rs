@@ -7,6 +7,7 @@
 //! one line of standard output. A non-zero exit, a timeout (the program's process group is
 //! killed and the program reaped), empty or non-base64 output are KEY_UNAVAILABLE; the
 //! message names the program and the first line of its standard error, never its input.
+//! The program inherits the environment except `TBS_MASTER_KEY`.
 
 use super::KeyWrapper;
 use crate::error::{Error, ErrorCode, Result};
@@ -73,6 +74,9 @@ impl CommandWrapper {
             .args(&self.args)
             .arg(verb)
             .env(KEY_AAD_ENV, B64.encode(aad))
+            // A raw key in this process's environment (e.g. during a rotation from `raw`) is
+            // not the program's business.
+            .env_remove("TBS_MASTER_KEY")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
