@@ -1138,8 +1138,9 @@ enum tbs_status tbs_store_manifest(struct tbs_store *store,
  * Sets `options->key_provider_spec` to `spec` (NUL-terminated UTF-8, e.g.
  * `command:/usr/local/bin/kms-hook key-1` or `pkcs11:module=…,token=…,key=…,pin-file=…`;
  * NULL to unset), after checking that it parses: a malformed spec is `TBS_INVALID_ARGUMENT`
- * naming the problem and leaves `options` unchanged. The string is not copied: it must stay
- * valid until `tbs_store_open` returns.
+ * naming the problem and leaves `options` unchanged, as is an `options->version` other than
+ * `TBS_OPTIONS_VERSION` (older layouts have no such field). The string is not copied: it must
+ * stay valid until `tbs_store_open` returns.
  *
  * # Safety
  * `options` must be NULL or point to a `tbs_options` filled by `tbs_options_init`; `spec`

@@ -3,7 +3,7 @@
 
 use super::args::{arg, OptOut};
 use super::boundary::guard;
-use super::{tbs_buffer, tbs_options, tbs_status, tbs_store};
+use super::{tbs_buffer, tbs_options, tbs_status, tbs_store, TBS_OPTIONS_VERSION};
 use crate::error::Result;
 use crate::{key_provider_from_spec, Session, StorageOptions};
 use std::ffi::c_char;
@@ -47,8 +47,9 @@ pub(super) unsafe fn apply(options: &tbs_options, storage: &mut StorageOptions) 
 /// Sets `options->key_provider_spec` to `spec` (NUL-terminated UTF-8, e.g.
 /// `command:/usr/local/bin/kms-hook key-1` or `pkcs11:module=…,token=…,key=…,pin-file=…`;
 /// NULL to unset), after checking that it parses: a malformed spec is `TBS_INVALID_ARGUMENT`
-/// naming the problem and leaves `options` unchanged. The string is not copied: it must stay
-/// valid until `tbs_store_open` returns.
+/// naming the problem and leaves `options` unchanged, as is an `options->version` other than
+/// `TBS_OPTIONS_VERSION` (older layouts have no such field). The string is not copied: it must
+/// stay valid until `tbs_store_open` returns.
 ///
 /// # Safety
 /// `options` must be NULL or point to a `tbs_options` filled by `tbs_options_init`; `spec`
@@ -59,9 +60,19 @@ pub unsafe extern "C" fn tbs_options_set_key_provider_spec(
     spec: *const c_char,
 ) -> tbs_status {
     guard(|| {
-        // SAFETY: `options` is NULL or a valid options struct (the caller's contract).
-        let options = unsafe { options.as_mut() }
-            .ok_or_else(|| crate::Error::invalid("options must not be NULL"))?;
+        if options.is_null() {
+            return Err(crate::Error::invalid("options must not be NULL"));
+        }
+        // SAFETY: every layout starts with `version: u32`, readable by the caller's contract.
+        let version = unsafe { options.cast::<u32>().read() };
+        if version != TBS_OPTIONS_VERSION {
+            // An older layout has no such field: writing it would write past the struct.
+            return Err(crate::Error::invalid(format!(
+                "options.version is {version}, expected {TBS_OPTIONS_VERSION}: initialise the options with tbs_options_init"
+            )));
+        }
+        // SAFETY: a current-layout struct (checked above), valid by the caller's contract.
+        let options = unsafe { &mut *options };
         let text: Option<&str> = arg!(spec);
         if let Some(text) = text {
             key_provider_from_spec(text)?;

@@ -129,6 +129,8 @@ int main(int argc, char **argv) {
 
     /* A version 2 struct ends before key_provider_spec: the field is not read. */
     options.version = 2;
+    CHECK_STATUS(tbs_options_set_key_provider_spec(&options, spec), TBS_INVALID_ARGUMENT);
+    CHECK(strstr(tbs_last_error_message(), "options.version is 2") != NULL);
     options.key_provider_spec = "kms:not-read";
     CHECK_OK(tbs_store_open(raw_db, key, 32, &options, &store));
     CHECK_OK(tbs_store_close(store));
