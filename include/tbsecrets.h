@@ -69,7 +69,7 @@
 /**
  * The `version` that `tbs_options_init` writes into a `tbs_options`.
  *
- * Version 2 added the fields from `policy_json` on, version 3 `key_provider`.
+ * Version 2 added the fields from `policy_json` on, version 3 those from `key_provider` on.
  * `tbs_store_open` still accepts a struct of the version 1 layout (ending at
  * `materialize_dir`) or the version 2 layout (ending at `audit_user_data`) whose `version`
  * says so; it gets the defaults for the newer fields. `tbs_options_init` always writes the current layout, so a
@@ -370,6 +370,20 @@ typedef struct tbs_options {
    * (default NULL: a raw master key). Copied by `tbs_store_open`. Since version 3.
    */
   const struct tbs_key_provider *key_provider;
+  /**
+   * Who holds the master key, as a provider spec (NUL-terminated UTF-8, e.g.
+   * `command:/usr/local/bin/kms-hook key-1`; docs/KEY-CUSTODY.md); NULL (the default) for
+   * the environment's `TBS_KEY_PROVIDER`, else the raw key. Exclusive with a `master_key`
+   * passed to `tbs_store_open`. Set it with `tbs_options_set_key_provider_spec`. Read only
+   * during `tbs_store_open`. Since version 3.
+   */
+  const char *key_provider_spec;
+  /**
+   * How long unwrapped data keys stay in memory, in milliseconds; 0 (the default) for the
+   * handle's lifetime. The first call after it runs out wipes them (an idle handle keeps
+   * them until then) and they are asked of the provider again. Since version 3.
+   */
+  uint64_t key_cache_ttl_ms;
 } tbs_options;
 
 /**
@@ -1302,6 +1316,50 @@ enum tbs_status tbs_store_manifest(struct tbs_store *store,
                                    size_t count,
                                    struct tbs_buffer *out_json,
                                    size_t *out_missing);
+
+/**
+ * Sets `options->key_provider_spec` to `spec` (NUL-terminated UTF-8, e.g.
+ * `command:/usr/local/bin/kms-hook key-1` or `pkcs11:module=…,token=…,key=…,pin-file=…`;
+ * NULL to unset), after checking that it parses: a malformed spec is `TBS_INVALID_ARGUMENT`
+ * naming the problem and leaves `options` unchanged, as is an `options->version` other than
+ * `TBS_OPTIONS_VERSION` (older layouts have no such field). The string is not copied: it must
+ * stay valid until `tbs_store_open` returns.
+ *
+ * # Safety
+ * `options` must be NULL or point to a `tbs_options` filled by `tbs_options_init`; `spec`
+ * NULL or a NUL-terminated string.
+ */
+enum tbs_status tbs_options_set_key_provider_spec(struct tbs_options *options, const char *spec);
+
+/**
+ * Moves the master key to the provider `spec` names (NUL-terminated UTF-8, as for
+ * `tbs_options_set_key_provider_spec`): every tenant data key is unwrapped by the current
+ * provider and wrapped by the new one, in memory, then written in one short transaction.
+ * Afterwards only the new provider opens the store; this handle switches to it at once.
+ *
+ * `out_report_json`: receives `{"keys":N,"versions":0,"key_id":N}`; NULL if not wanted.
+ * A malformed spec is `TBS_INVALID_ARGUMENT`; a provider that cannot be reached (either one)
+ * is `TBS_KEY_UNAVAILABLE` and changes nothing. Needs WRITE in every tenant (default policy:
+ * `TBS_ROLE_SYS_ADMIN` only), else `TBS_PERMISSION_DENIED`.
+ *
+ * # Safety
+ * `store` must be a live handle; `spec` a NUL-terminated string; `out_report_json` NULL or
+ * writable.
+ */
+enum tbs_status tbs_store_rotate_key_provider_spec(struct tbs_store *store,
+                                                   const char *spec,
+                                                   struct tbs_buffer *out_report_json);
+
+/**
+ * Wipes every unwrapped data key the store holds (and the cached values sealed by them):
+ * the next use of each key asks the key provider again (e.g. after a token was removed).
+ * Done on its own when `key_cache_ttl_ms` runs out. Only the root handle may call it
+ * (`TBS_PERMISSION_DENIED` for a session).
+ *
+ * # Safety
+ * `store` must be a live handle.
+ */
+enum tbs_status tbs_store_forget_keys(struct tbs_store *store);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -50,7 +50,10 @@ mod throttle;
 
 pub use access::{Actor, AllowList, Operation, Policy, Principal, Role};
 pub use audit::{AuditOptions, AuditVerification};
-pub use crypto::provider::WRAPPED_BLOB_VERSION;
+pub use crypto::provider::{
+    key_provider_from_env, key_provider_from_spec, CommandWrapper, KEY_AAD_ENV,
+    KEY_COMMAND_TIMEOUT_ENV, KEY_PROVIDER_ENV, WRAPPED_BLOB_VERSION,
+};
 pub use crypto::{
     master_key_from_env, read_key_file, write_key_file, BlobContext, KeyProvider, KeyWrapper,
     MasterKey, WrapperProvider,

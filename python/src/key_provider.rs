@@ -8,8 +8,10 @@
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyString};
 use std::cell::RefCell;
+use std::path::PathBuf;
 use std::sync::Arc;
-use tbsecrets::{Error, ErrorCode, KeyProvider, KeyWrapper, WrapperProvider};
+use std::time::Duration;
+use tbsecrets::{Error, ErrorCode, KeyProvider, KeyWrapper, MasterKey, Result, WrapperProvider};
 use zeroize::Zeroizing;
 
 thread_local! {
@@ -90,17 +92,19 @@ impl KeyWrapper for PyKeyWrapper {
     }
 }
 
-/// The core key provider for a Python object with callable `wrap` and `unwrap`; its
+/// The core key provider for a spec string, or for a Python object with callable `wrap` and
+/// `unwrap`; its
 /// description is its `description` attribute (a `str`, or a method returning one), else its
 /// type's name. INVALID_ARGUMENT for an object without the two methods.
 pub(crate) fn key_provider_from_py(
     provider: &Bound<'_, PyAny>,
 ) -> tbsecrets::Result<Arc<dyn KeyProvider>> {
-    if provider.is_instance_of::<PyString>() {
-        // The provider spec strings ("pkcs11:…", "command:…") are another surface.
-        return Err(Error::invalid(
-            "key_provider: give an object with wrap(aad, plaintext) and unwrap(aad, wrapped) methods",
-        ));
+    if let Ok(spec) = provider.cast::<PyString>() {
+        // A provider spec ("raw", "command:…", "pkcs11:…", docs/KEY-CUSTODY.md).
+        let spec = spec
+            .to_cow()
+            .map_err(|_| Error::invalid("key_provider is not valid UTF-8"))?;
+        return tbsecrets::key_provider_from_spec(&spec);
     }
     for method in ["wrap", "unwrap"] {
         let callable = provider
@@ -136,4 +140,52 @@ fn description_of(provider: &Bound<'_, PyAny>) -> String {
             .map(|name| name.to_string())
             .unwrap_or_else(|_| "python key provider".to_owned())
     })
+}
+
+/// The provider of `open`'s arguments: `key_provider=` (a spec or an object), `master_key=`,
+/// `master_key_file=` (at most one), else `TBS_KEY_PROVIDER`, else the raw key of the
+/// environment.
+pub fn provider_of(
+    key: Option<MasterKey>,
+    key_file: Option<PathBuf>,
+    given_provider: Option<Arc<dyn KeyProvider>>,
+) -> Result<Arc<dyn KeyProvider>> {
+    let given = usize::from(key.is_some())
+        + usize::from(key_file.is_some())
+        + usize::from(given_provider.is_some());
+    if given > 1 {
+        return Err(Error::invalid(
+            "give one of master_key, master_key_file and key_provider",
+        ));
+    }
+    if let Some(provider) = given_provider {
+        return Ok(provider);
+    }
+    if let Some(key) = key {
+        return Ok(Arc::new(key));
+    }
+    if let Some(file) = key_file {
+        return Ok(Arc::new(tbsecrets::read_key_file(&file)?));
+    }
+    if let Some(provider) = tbsecrets::key_provider_from_env()? {
+        return Ok(provider);
+    }
+    match tbsecrets::master_key_from_env()? {
+        Some(key) => Ok(Arc::new(key)),
+        None => Err(Error::invalid(
+            "no master key: give master_key=, master_key_file=, key_provider=, or set TBS_MASTER_KEY / TBS_MASTER_KEY_FILE / TBS_KEY_PROVIDER",
+        )),
+    }
+}
+
+/// `key_cache_ttl_seconds=`: a positive number of seconds, or `None` for the handle's
+/// lifetime.
+pub fn cache_ttl(seconds: Option<f64>) -> Result<Option<Duration>> {
+    match seconds {
+        None => Ok(None),
+        Some(s) if s.is_finite() && s > 0.0 => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) => Err(Error::invalid(format!(
+            "key_cache_ttl_seconds must be a positive number of seconds, got {s}"
+        ))),
+    }
 }

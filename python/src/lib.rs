@@ -963,10 +963,11 @@ macro_rules! shared_ops {
                 })
             }
 
-            /// Moves the master key to a host key provider (an object with `wrap(aad,
-            /// plaintext)` and `unwrap(aad, wrapped)` returning `bytes`): every data key is
+            /// Moves the master key to another key provider: a spec (e.g.
+            /// `"command:/usr/local/bin/kms-hook key-1"`) or a host object with `wrap(aad,
+            /// plaintext)` and `unwrap(aad, wrapped)` returning `bytes`. Every data key is
             /// rewrapped by it; afterwards only it opens the store (`open(key_provider=...)`).
-            /// `KeyUnavailable` (nothing changed) when a provider raises.
+            /// `KeyUnavailable` (nothing changed) when a provider fails.
             fn rotate_key_provider(
                 &self,
                 py: Python<'_>,
@@ -1111,10 +1112,12 @@ impl PyStorage {
     /// stays recoverable with `undelete` (default 30; 0: a delete erases at once).
     #[staticmethod]
     ///
-    /// `key_provider`: an object holding the master key (a KMS client) with `wrap(aad,
-    /// plaintext) -> bytes` and `unwrap(aad, wrapped) -> bytes`, instead of a raw key; it is
-    /// called with the GIL held, from the thread calling the store.
-    #[pyo3(signature = (path, *, master_key=None, master_key_file=None, create_if_missing=true, policy_json=None, audit_log=None, audit=true, cache_values=true, key_provider=None, deleted_retention_days=30.0))]
+    /// `key_provider`: who holds the master key instead of a raw key: a provider spec
+    /// (`"command:…"`, `"pkcs11:…"`, docs/KEY-CUSTODY.md) or an object (a KMS client) with
+    /// `wrap(aad, plaintext) -> bytes` and `unwrap(aad, wrapped) -> bytes`, called with the GIL
+    /// held from the thread calling the store. `key_cache_ttl_seconds`: how long unwrapped
+    /// data keys stay in memory (default: the handle's life).
+    #[pyo3(signature = (path, *, master_key=None, master_key_file=None, create_if_missing=true, policy_json=None, audit_log=None, audit=true, cache_values=true, key_provider=None, deleted_retention_days=30.0, key_cache_ttl_seconds=None))]
     #[allow(clippy::too_many_arguments)]
     fn open(
         py: Python<'_>,
@@ -1128,6 +1131,7 @@ impl PyStorage {
         cache_values: bool,
         key_provider: Option<&Bound<'_, PyAny>>,
         deleted_retention_days: f64,
+        key_cache_ttl_seconds: Option<f64>,
     ) -> PyResult<PyStorage> {
         let retention = std::time::Duration::try_from_secs_f64(deleted_retention_days * 86_400.0)
             .map_err(|_| {
@@ -1138,25 +1142,19 @@ impl PyStorage {
                     )),
                 )
             })?;
-        let mut options = match key_provider {
-            Some(provider) => {
-                if master_key.is_some() || master_key_file.is_some() {
-                    return Err(to_py_err(
-                        py,
-                        &Error::invalid("give key_provider or a master key, not both"),
-                    ));
-                }
-                let provider =
-                    key_provider::key_provider_from_py(provider).map_err(|e| to_py_err(py, &e))?;
-                StorageOptions {
-                    key_provider: Some(provider),
-                    ..StorageOptions::default()
-                }
-            }
-            None => {
-                StorageOptions::with_master_key(raw_master_key(py, master_key, master_key_file)?)
-            }
-        };
+        let key = master_key
+            .map(|key| self::master_key(py, key))
+            .transpose()?;
+        let given = key_provider
+            .map(key_provider::key_provider_from_py)
+            .transpose()
+            .map_err(|e| to_py_err(py, &e))?;
+        let provider = run(py, || {
+            key_provider::provider_of(key, master_key_file, given)
+        })?;
+        let mut options = StorageOptions::with_key_provider(provider);
+        options.key_cache_ttl =
+            key_provider::cache_ttl(key_cache_ttl_seconds).map_err(|e| to_py_err(py, &e))?;
         options.create_if_missing = create_if_missing;
         options.cache_values = cache_values;
         options.deleted_retention = retention;
@@ -1173,6 +1171,12 @@ impl PyStorage {
                 principal: None,
             },
         })
+    }
+
+    /// Wipes the unwrapped data keys (and the cached values sealed by them): the next use of
+    /// each asks the key provider again. Done on its own when `key_cache_ttl_seconds` runs out.
+    fn forget_keys(&self) {
+        self.ops.store.forget_keys();
     }
 
     /// A new random master key (32 bytes) to pass as `master_key=`.
@@ -1249,32 +1253,6 @@ impl PySession {
     fn __exit__(&self, _exc: &Bound<'_, pyo3::types::PyTuple>) -> bool {
         false
     }
-}
-
-/// The raw master key of `SecretStorage.open`: `master_key`, else `master_key_file`, else the
-/// environment (`TBS_MASTER_KEY`, `TBS_MASTER_KEY_FILE`).
-fn raw_master_key(
-    py: Python<'_>,
-    master_key: Option<&Bound<'_, PyAny>>,
-    master_key_file: Option<PathBuf>,
-) -> PyResult<MasterKey> {
-    let key = match (master_key, master_key_file) {
-        (Some(_), Some(_)) => {
-            return Err(to_py_err(
-                py,
-                &Error::invalid("give master_key or master_key_file, not both"),
-            ))
-        }
-        (Some(key), None) => Some(self::master_key(py, key)?),
-        (None, Some(file)) => Some(run(py, || tbsecrets::read_key_file(&file))?),
-        (None, None) => run(py, tbsecrets::master_key_from_env)?,
-    };
-    key.ok_or_else(|| {
-        to_py_err(
-            py,
-            &Error::invalid("no master key: give master_key=, master_key_file=, key_provider=, or set TBS_MASTER_KEY / TBS_MASTER_KEY_FILE"),
-        )
-    })
 }
 
 /// Test hook: panics inside the guarded call path, to show that a panic reaches Python as

@@ -29,6 +29,8 @@ mod resolve;
 mod scoped;
 // After `scoped`: export bundles and manifests.
 mod bundle;
+// After `bundle`: key providers by spec, the data-key cache.
+mod key_provider;
 
 use args::{arg, Out};
 use boundary::{guard, guard_or};
@@ -140,7 +142,7 @@ pub const TBS_ANY_VERSION: u64 = 0;
 
 /// The `version` that `tbs_options_init` writes into a `tbs_options`.
 ///
-/// Version 2 added the fields from `policy_json` on, version 3 `key_provider`.
+/// Version 2 added the fields from `policy_json` on, version 3 those from `key_provider` on.
 /// `tbs_store_open` still accepts a struct of the version 1 layout (ending at
 /// `materialize_dir`) or the version 2 layout (ending at `audit_user_data`) whose `version`
 /// says so; it gets the defaults for the newer fields. `tbs_options_init` always writes the current layout, so a
@@ -225,6 +227,16 @@ pub struct tbs_options {
     /// The host key provider holding the master key, set by `tbs_options_set_key_provider`
     /// (default NULL: a raw master key). Copied by `tbs_store_open`. Since version 3.
     pub key_provider: *const provider::tbs_key_provider,
+    /// Who holds the master key, as a provider spec (NUL-terminated UTF-8, e.g.
+    /// `command:/usr/local/bin/kms-hook key-1`; docs/KEY-CUSTODY.md); NULL (the default) for
+    /// the environment's `TBS_KEY_PROVIDER`, else the raw key. Exclusive with a `master_key`
+    /// passed to `tbs_store_open`. Set it with `tbs_options_set_key_provider_spec`. Read only
+    /// during `tbs_store_open`. Since version 3.
+    pub key_provider_spec: *const c_char,
+    /// How long unwrapped data keys stay in memory, in milliseconds; 0 (the default) for the
+    /// handle's lifetime. The first call after it runs out wipes them (an idle handle keeps
+    /// them until then) and they are asked of the provider again. Since version 3.
+    pub key_cache_ttl_ms: u64,
 }
 
 /// A handle of an open secret store, acting on behalf of someone. Opaque: obtained from
@@ -350,6 +362,8 @@ pub unsafe extern "C" fn tbs_options_init(options: *mut tbs_options) -> tbs_stat
             audit_callback: None,
             audit_user_data: std::ptr::null_mut(),
             key_provider: std::ptr::null(),
+            key_provider_spec: std::ptr::null(),
+            key_cache_ttl_ms: 0,
         };
         options.put(value)
     })

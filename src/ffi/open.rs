@@ -76,6 +76,8 @@ unsafe fn current_options(options: *const tbs_options) -> Result<tbs_options> {
                 audit_callback: None,
                 audit_user_data: std::ptr::null_mut(),
                 key_provider: std::ptr::null(),
+                key_provider_spec: std::ptr::null(),
+                key_cache_ttl_ms: 0,
             })
         }
         2 => {
@@ -96,6 +98,8 @@ unsafe fn current_options(options: *const tbs_options) -> Result<tbs_options> {
                 audit_callback: v2.audit_callback,
                 audit_user_data: v2.audit_user_data,
                 key_provider: std::ptr::null(),
+                key_provider_spec: std::ptr::null(),
+                key_cache_ttl_ms: 0,
             })
         }
         // SAFETY: the current layout, readable by the caller's contract.
@@ -176,11 +180,18 @@ unsafe fn storage_options(options: *const tbs_options) -> Result<StorageOptions>
     }
     storage.audit.enabled = !options.audit_disabled;
     storage.audit.sink = callback_sink(options.audit_callback, options.audit_user_data);
+    // SAFETY: forwarded contract.
+    unsafe { super::key_provider::apply(&options, &mut storage) }?;
     if !options.key_provider.is_null() {
         // SAFETY: set by `tbs_options_set_key_provider`, readable until `tbs_store_open`
         // returns by its contract.
         let provider =
             unsafe { key_provider_from_c(options.key_provider, "options.key_provider") }?;
+        if storage.key_provider.is_some() {
+            return Err(Error::invalid(
+                "both options.key_provider and options.key_provider_spec are set: pass one",
+            ));
+        }
         storage.key_provider = Some(provider);
     }
     Ok(storage)

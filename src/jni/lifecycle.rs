@@ -22,15 +22,18 @@ export! {
     /// the default policy; `audit_path` null: the default log beside the store;
     /// `audit_listener` (an `org.tbsecrets.AuditListener`) null: no listener; `materialize_dir`
     /// null: materialised files go to a fresh private temporary directory (`keep_materialized`
-    /// then ignored); `key_provider` (an `org.tbsecrets.KeyProvider`) null: a raw master key,
-    /// else the provider holds it (with a raw key too: INVALID_ARGUMENT).
+    /// then ignored); `key_provider` (an `org.tbsecrets.KeyProvider`) null: none, else the
+    /// host provider holds the master key; `key_provider_spec` null: none, else the provider it
+    /// names (both, or either with a raw key: INVALID_ARGUMENT); `key_cache_ttl_millis` 0: data
+    /// keys stay unwrapped for the handle's life (see `key_provider::apply`).
     /// `deleted_retention_millis`: how long deleted secrets stay recoverable.
     fn open(env; path: JString<'local>, master_key: JByteArray<'local>, key_file: JString<'local>,
             max_text_chars: jint, max_file_bytes: jint, max_versions: jint,
             create_if_missing: jboolean, busy_timeout_millis: jlong, policy_json: JString<'local>,
             audit_enabled: jboolean, audit_path: JString<'local>, audit_listener: JObject<'local>,
             materialize_dir: JString<'local>, keep_materialized: jboolean,
-            deleted_retention_millis: jlong, key_provider: JObject<'local>) -> jlong {
+            deleted_retention_millis: jlong, key_provider: JObject<'local>,
+            key_provider_spec: JString<'local>, key_cache_ttl_millis: jlong) -> jlong {
         let mut path_arg = StrArg::new();
         let path = path_arg.read(env, &path, "store path")?;
         let mut key_file_arg = StrArg::new();
@@ -68,7 +71,7 @@ export! {
         } else {
             Some(provider::key_provider_from_java(env, &key_provider)?)
         };
-        let options = StorageOptions {
+        let mut options = StorageOptions {
             master_key,
             key_provider,
             limits: Limits {
@@ -94,6 +97,7 @@ export! {
             },
             ..StorageOptions::default()
         };
+        super::key_provider::apply(env, &key_provider_spec, key_cache_ttl_millis, &mut options)?;
         let storage = Arc::new(SecretStorage::open(path, options)?);
         Ok(into_handle(storage, Actor::Host))
     }

@@ -332,7 +332,8 @@ fn value_context<'a>(
     }
 }
 
-/// The master key's provider the options name, else the environment's.
+/// The master key's provider the options name, else the one `TBS_KEY_PROVIDER` names, else
+/// the raw key of the environment.
 fn key_provider_of(options: &StorageOptions) -> Result<Arc<dyn KeyProvider>> {
     match (&options.master_key, &options.key_provider) {
         (Some(_), Some(_)) => Err(Error::invalid(
@@ -340,12 +341,20 @@ fn key_provider_of(options: &StorageOptions) -> Result<Arc<dyn KeyProvider>> {
         )),
         (Some(key), None) => Ok(Arc::new(key.clone())),
         (None, Some(provider)) => Ok(provider.clone()),
-        (None, None) => match master_key_from_env()? {
-            Some(key) => Ok(Arc::new(key)),
-            None => Err(Error::invalid(
-                "no master key: pass one in the options, or set TBS_MASTER_KEY (base64) or TBS_MASTER_KEY_FILE",
-            )),
+        (None, None) => match provider::key_provider_from_env()? {
+            Some(provider) => Ok(provider),
+            None => raw_key_from_env(),
         },
+    }
+}
+
+/// The `raw` default: the key from `TBS_MASTER_KEY` / `TBS_MASTER_KEY_FILE`.
+fn raw_key_from_env() -> Result<Arc<dyn KeyProvider>> {
+    match master_key_from_env()? {
+            Some(key) => Ok(Arc::new(key)),
+        None => Err(Error::invalid(
+            "no master key: pass one in the options, set TBS_MASTER_KEY (base64) or TBS_MASTER_KEY_FILE, or name a key provider in TBS_KEY_PROVIDER",
+        )),
     }
 }
 

@@ -42,6 +42,11 @@ pub struct Global {
     /// --file for the value).
     #[arg(long, global = true, conflicts_with = "key_file")]
     pub master_key_stdin: bool,
+    /// Who holds the master key (docs/KEY-CUSTODY.md): `raw` (the default: the key from
+    /// --key-file, --master-key-fd, TBS_MASTER_KEY… as above), `command:PROGRAM [ARG…]` (a
+    /// KMS hook program) or `pkcs11:module=…,token=…,key=…,pin-file=…`.
+    #[arg(long, env = "TBS_KEY_PROVIDER", value_name = "SPEC", global = true)]
+    pub key_provider: Option<String>,
     /// The role to act as in --tenant: SYS_ADMIN, TENANT_ADMIN, CUSTOMER_USER or SERVICE.
     /// Default: SERVICE for `resolve` and `get`, TENANT_ADMIN for everything else.
     #[arg(long = "as", env = "TBS_ROLE", value_parser = parse_role, global = true)]
@@ -296,8 +301,12 @@ pub enum Command {
     /// readers keep reading. With --dry-run: what would be rewrapped and an estimated time.
     RotateMasterKey {
         /// The new master key file (base64, mode 0600), e.g. written by `init` elsewhere.
-        #[arg(long, required_unless_present = "dry_run")]
+        #[arg(long, required_unless_present_any = ["dry_run", "to_key_provider"])]
         new_key_file: Option<PathBuf>,
+        /// Move the master key to this provider instead (a spec as for --key-provider, e.g.
+        /// `command:/usr/local/bin/kms-hook key-1`); afterwards only it opens the store.
+        #[arg(long, value_name = "SPEC", conflicts_with = "new_key_file")]
+        to_key_provider: Option<String>,
         /// Report what would be rewrapped and an estimated time; change nothing.
         #[arg(long)]
         dry_run: bool,

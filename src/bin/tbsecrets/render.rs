@@ -203,6 +203,19 @@ pub struct MasterRotated {
     pub new_key_file: String,
 }
 
+/// `rotate-master-key --to-key-provider`.
+#[derive(Serialize)]
+pub struct ProviderRotated {
+    /// `rotated_master_key`.
+    pub action: &'static str,
+    /// Tenant data keys rewrapped.
+    pub keys: usize,
+    /// The new master key's id.
+    pub key_id: u32,
+    /// The provider that now holds the key (its description: never a credential).
+    pub key_provider: String,
+}
+
 /// `rotate-tenant-key`.
 #[derive(Serialize)]
 pub struct TenantRotated<'a> {

@@ -10,8 +10,12 @@
 //! Providers that only offer opaque wrap/unwrap calls implement [`KeyWrapper`] and are
 //! adapted by [`WrapperProvider`], which writes the wrapped-blob format (version 2).
 
+mod command;
+mod spec;
 mod wrapper;
 
+pub use command::{CommandWrapper, KEY_AAD_ENV, KEY_COMMAND_TIMEOUT_ENV};
+pub use spec::{key_provider_from_env, key_provider_from_spec, KEY_PROVIDER_ENV};
 pub use wrapper::{KeyWrapper, WrapperProvider, WRAPPED_BLOB_VERSION};
 
 use super::blob::{self, BlobContext};

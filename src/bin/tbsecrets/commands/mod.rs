@@ -153,8 +153,8 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             *json,
         ),
         Command::Migrate { from, to, json } => {
-            let key = keys::key_for_store(from, g.key_file.as_deref())?;
-            let report = tbsecrets::migrate(from, to, StorageOptions::with_master_key(key))?;
+            let key = keys::provider_for_store(from, g)?;
+            let report = tbsecrets::migrate(from, to, StorageOptions::with_key_provider(key))?;
             render::report(*json, &report, || {
                 format!(
                     "migrated {} secrets ({} versions, {} tenants, {} references); verified {} on the target",
@@ -164,9 +164,13 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
         }
         Command::RotateMasterKey {
             new_key_file,
+            to_key_provider,
             dry_run,
             json,
-        } => rotation::master(g, new_key_file.as_deref(), *dry_run, *json),
+        } => match to_key_provider {
+            Some(spec) => rotation::to_provider(g, spec, *dry_run, *json),
+            None => rotation::master(g, new_key_file.as_deref(), *dry_run, *json),
+        },
         Command::RotateTenantKey { dry_run, json } => rotation::tenant(g, *dry_run, *json),
         Command::Unused { days, json } => {
             let found = admin(&*open_existing(g)?, g)?.unused(&g.tenant, days_of(*days))?;
@@ -311,10 +315,10 @@ fn open_existing_with(g: &Global, adjust: impl FnOnce(&mut StorageOptions)) -> R
             ),
         ));
     }
-    let key = keys::key_for_store(&g.store, g.key_file.as_deref())?;
+    let key = keys::provider_for_store(&g.store, g)?;
     let mut options = StorageOptions {
         create_if_missing: false,
-        ..StorageOptions::with_master_key(key)
+        ..StorageOptions::with_key_provider(key)
     };
     if let Some(path) = &g.policy {
         options.policy = Some(Policy::from_json(&read_text(path)?)?);

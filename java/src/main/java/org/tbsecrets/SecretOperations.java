@@ -841,6 +841,24 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
     }
 
     /**
+     * Moves the master key to another key provider (docs/KEY-CUSTODY.md), e.g. from a raw key to
+     * a KMS hook program: every tenant data key is unwrapped by the current provider and wrapped
+     * by the new one, then written in one short transaction. Afterwards only the new provider
+     * opens the store.
+     *
+     * @param spec the new provider's spec, e.g. {@code command:/usr/local/bin/kms-hook key-1}
+     * @return what was rewrapped
+     * @throws InvalidArgumentException if the spec is malformed
+     * @throws KeyUnavailableException if either provider cannot be used (nothing is changed)
+     * @throws PermissionDeniedException for a session whose principal may not WRITE in every
+     *     tenant
+     */
+    public RotationReport rotateKeyProvider(String spec) {
+        Objects.requireNonNull(spec, "spec");
+        return call(h -> Wire.rotation(Native.rotateKeyProviderSpec(h, spec)));
+    }
+
+    /**
      * Gives a tenant a new data key and re-encrypts every kept version of its secrets under it,
      * in batches of 256 versions (a transaction each; a version updated meanwhile is left
      * alone); values stay readable throughout. If interrupted, call it again to finish.

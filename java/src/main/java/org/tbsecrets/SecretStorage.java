@@ -84,7 +84,9 @@ public final class SecretStorage extends SecretOperations {
                 options.materializeDir() == null ? null : options.materializeDir().toString(),
                 options.keepMaterialized(),
                 saturatedMillis(options.deletedRetention()),
-                options.keyProvider()));
+                options.keyProvider(),
+                options.keyProviderSpec(),
+                options.keyCacheTtl() == null ? 0L : options.keyCacheTtl().toMillis()));
         return new SecretStorage(store, new NativeHandle(pointer, store.toString()), options.maxTextChars());
     }
 
@@ -165,6 +167,22 @@ public final class SecretStorage extends SecretOperations {
                     "secret session of " + principal.role() + " in tenant " + principal.tenantId()
                             + " (allow-list of " + entries.size() + ") on " + path);
             return new SecretSession(this, principal, entries, session, maxTextChars);
+        } finally {
+            handle.exit(stamp);
+        }
+    }
+
+    /**
+     * Wipes the unwrapped data keys this store holds (and the values cached under them): the
+     * next use of each key asks the key provider again, e.g. after a token was removed. Done on
+     * its own when {@link SecretStorageOptions#keyCacheTtl()} runs out.
+     *
+     * @throws IllegalStateException if this store is closed
+     */
+    public void forgetKeys() {
+        long stamp = handle.enter();
+        try {
+            Native.forgetKeys(handle.pointer());
         } finally {
             handle.exit(stamp);
         }

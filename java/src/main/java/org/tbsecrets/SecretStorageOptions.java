@@ -16,6 +16,9 @@ import java.util.function.Function;
  * owner), then the environment: {@code TBS_MASTER_KEY} (base64) or {@code TBS_MASTER_KEY_FILE}.
  * A raw key is copied when it is handed over, so the caller can wipe its array at once; an
  * all-zero key (what a wiped array holds) is refused with {@link InvalidArgumentException}.
+ * Or the key stays with a key provider ({@link Builder#keyProvider(String)}, else
+ * {@code TBS_KEY_PROVIDER}): a program (a KMS hook) or a PKCS#11 token wraps the data keys and
+ * the key never enters the process (docs/KEY-CUSTODY.md).
  *
  * <pre>{@code
  * SecretStorageOptions options = SecretStorageOptions.builder()
@@ -63,6 +66,8 @@ public final class SecretStorageOptions {
     private final Path materializeDir;
     private final boolean keepMaterialized;
     private final KeyProvider keyProvider;
+    private final String keyProviderSpec;
+    private final Duration keyCacheTtl;
 
     private SecretStorageOptions(Builder b) {
         this.masterKey = b.masterKey == null ? null : b.masterKey.clone();
@@ -80,6 +85,8 @@ public final class SecretStorageOptions {
         this.materializeDir = b.materializeDir;
         this.keepMaterialized = b.keepMaterialized;
         this.keyProvider = b.keyProvider;
+        this.keyProviderSpec = b.keyProviderSpec;
+        this.keyCacheTtl = b.keyCacheTtl;
     }
 
     /**
@@ -293,6 +300,25 @@ public final class SecretStorageOptions {
         return keepMaterialized;
     }
 
+    /**
+     * The key provider spec, if any (e.g. {@code command:/usr/local/bin/kms-hook key-1}).
+     *
+     * @return the spec, or {@code null} for the raw key sources (or {@code TBS_KEY_PROVIDER})
+     */
+    public String keyProviderSpec() {
+        return keyProviderSpec;
+    }
+
+    /**
+     * How long unwrapped data keys stay in memory before they are wiped and asked of the key
+     * provider again.
+     *
+     * @return the lifetime, or {@code null} for the store's lifetime (the default)
+     */
+    public Duration keyCacheTtl() {
+        return keyCacheTtl;
+    }
+
     /** Builds {@link SecretStorageOptions}; every setter returns the builder. */
     public static final class Builder {
         private byte[] masterKey;
@@ -310,6 +336,8 @@ public final class SecretStorageOptions {
         private Path materializeDir;
         private boolean keepMaterialized;
         private KeyProvider keyProvider;
+        private String keyProviderSpec;
+        private Duration keyCacheTtl;
 
         private Builder() {}
 
@@ -527,6 +555,41 @@ public final class SecretStorageOptions {
          */
         public Builder keepMaterialized(boolean keep) {
             this.keepMaterialized = keep;
+            return this;
+        }
+
+        /**
+         * Leaves the master key with a key provider (docs/KEY-CUSTODY.md): {@code raw},
+         * {@code command:PROGRAM [ARG…]} (a program wraps and unwraps data keys) or
+         * {@code pkcs11:module=…,token=…,key=…,pin-file=…}. Exclusive with a raw key or key file
+         * and with a {@link KeyProvider} object (opening with both throws
+         * {@link InvalidArgumentException}); a malformed spec throws it
+         * when the store is opened.
+         *
+         * @param spec the provider spec
+         * @return this builder
+         */
+        public Builder keyProvider(String spec) {
+            this.keyProviderSpec = Objects.requireNonNull(spec, "spec");
+            return this;
+        }
+
+        /**
+         * Wipes unwrapped data keys (and the values cached under them) at the first call after
+         * this interval passed, so that the key provider is asked again (default: keep them while
+         * the store is open; an idle store keeps them until its next call). See also
+         * {@link SecretStorage#forgetKeys()}.
+         *
+         * @param ttl a positive duration of at least a millisecond
+         * @return this builder
+         * @throws InvalidArgumentException if it is shorter than a millisecond
+         */
+        public Builder keyCacheTtl(Duration ttl) {
+            Objects.requireNonNull(ttl, "ttl");
+            if (ttl.toMillis() < 1) {
+                throw new InvalidArgumentException("keyCacheTtl must be at least 1 ms; got " + ttl, null);
+            }
+            this.keyCacheTtl = ttl;
             return this;
         }
 

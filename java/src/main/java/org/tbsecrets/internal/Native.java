@@ -43,6 +43,8 @@ public final class Native {
      * @param keepMaterialized keep materialised files when the store closes
      * @param deletedRetentionMillis how long deleted secrets stay recoverable, 0: not at all
      * @param keyProvider the host key provider holding the master key, or {@code null}
+     * @param keyProviderSpec a key provider spec, or {@code null}
+     * @param keyCacheTtlMillis the data-key cache lifetime in milliseconds, or 0 for the store's
      * @return the handle (acting as the host)
      */
     public static native long open(
@@ -61,7 +63,9 @@ public final class Native {
             String materializeDir,
             boolean keepMaterialized,
             long deletedRetentionMillis,
-            org.tbsecrets.KeyProvider keyProvider);
+            org.tbsecrets.KeyProvider keyProvider,
+            String keyProviderSpec,
+            long keyCacheTtlMillis);
 
     /**
      * Opens a session handle acting as a principal over a store handle.
@@ -427,6 +431,22 @@ public final class Native {
      * @return wire-encoded RotationReport
      */
     public static native byte[] rotateKeyProvider(long handle, org.tbsecrets.KeyProvider keyProvider);
+
+    /**
+     * Moves the master key to the key provider a spec names.
+     *
+     * @param handle the handle
+     * @param spec the provider spec
+     * @return wire-encoded RotationReport
+     */
+    public static native byte[] rotateKeyProviderSpec(long handle, String spec);
+
+    /**
+     * Wipes the store's unwrapped data keys.
+     *
+     * @param handle the store's own handle
+     */
+    public static native void forgetKeys(long handle);
 
     /**
      * Gives a tenant a new data key.
