@@ -177,7 +177,7 @@ class KeyProviderTest {
             kms.down = false;
             assertEquals(1, store.rotateKeyProvider(kms).keys());
             assertEquals(VALUE, store.getSecret(T, "db"));
-            assertThrows(NullPointerException.class, () -> store.rotateKeyProvider(null));
+            assertThrows(NullPointerException.class, () -> store.rotateKeyProvider((KeyProvider) null));
         }
         assertThrows(WrongMasterKeyException.class,
                 () -> SecretStorage.open(path, SecretStorageOptions.withMasterKey(raw)));
