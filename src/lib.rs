@@ -51,6 +51,8 @@ mod throttle;
 pub use access::{Actor, AllowList, Operation, Policy, Principal, Role};
 pub use audit::{AuditOptions, AuditVerification};
 pub use crypto::provider::WRAPPED_BLOB_VERSION;
+#[cfg(feature = "pkcs11")]
+pub use crypto::provider::{PinSource, Pkcs11Config, Pkcs11Provider, TokenSelector};
 pub use crypto::{
     master_key_from_env, read_key_file, write_key_file, BlobContext, KeyProvider, KeyWrapper,
     MasterKey, WrapperProvider,

@@ -10,8 +10,12 @@
 //! Providers that only offer opaque wrap/unwrap calls implement [`KeyWrapper`] and are
 //! adapted by [`WrapperProvider`], which writes the wrapped-blob format (version 2).
 
+#[cfg(feature = "pkcs11")]
+pub mod pkcs11;
 mod wrapper;
 
+#[cfg(feature = "pkcs11")]
+pub use pkcs11::{PinSource, Pkcs11Config, Pkcs11Provider, TokenSelector};
 pub use wrapper::{KeyWrapper, WrapperProvider, WRAPPED_BLOB_VERSION};
 
 use super::blob::{self, BlobContext};
