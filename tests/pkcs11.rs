@@ -244,6 +244,44 @@ fn a_raw_store_moves_into_the_token_and_back() {
     assert!(store.verify_audit_log(None).unwrap().is_intact());
 }
 
+#[cfg(feature = "cli")]
+#[test]
+fn pkcs11_keygen_creates_a_key_the_provider_uses_once() {
+    let hsm = softhsm();
+    let (_, label) = known_key("cli");
+    let keygen = || {
+        Command::new(env!("CARGO_BIN_EXE_tbsecrets"))
+            .arg("pkcs11-keygen")
+            .arg("--module")
+            .arg(&hsm.module)
+            .args(["--token", TOKEN, "--key-label", &label, "--pin-file"])
+            .arg(&hsm.pin_file)
+            .output()
+            .expect("run tbsecrets")
+    };
+    let out = keygen();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(stdout.contains(&format!("key={label}")), "{stdout}");
+    let dir = tempfile::tempdir().unwrap();
+    let store =
+        SecretStorage::open(dir.path().join("s.db"), with_provider(hsm.provider(&label))).unwrap();
+    store.create("t", "a", SecretType::Text, b"v", "").unwrap();
+    assert_eq!(store.get("t", "a").unwrap().as_bytes(), b"v");
+
+    let again = keygen();
+    assert_eq!(
+        again.status.code(),
+        Some(ErrorCode::InvalidArgument.as_i32())
+    );
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(stderr.contains("already has an AES key"), "{stderr}");
+}
+
 /// The token provider, failing every seal after the first `seals` (a token that goes away
 /// mid-rotation).
 #[derive(Debug)]
