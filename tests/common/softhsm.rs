@@ -73,9 +73,15 @@ pub fn softhsm() -> &'static SoftHsm {
         if let Ok(dir) = std::env::var(CHILD_DIR_ENV) {
             return layout(PathBuf::from(dir), module);
         }
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join("softhsm")
-            .join(std::process::id().to_string());
+        let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("softhsm");
+        // The directories of earlier test processes that are gone.
+        for entry in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+            let name = entry.file_name();
+            if !Path::new("/proc").join(&name).exists() {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+        let dir = root.join(std::process::id().to_string());
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("tokens")).expect("create the token directory");
         let hsm = layout(dir, module);
