@@ -145,6 +145,38 @@ fn the_token_writes_the_raw_providers_sealed_blobs() {
     assert_eq!(store.get("t", "a").unwrap().as_bytes(), b"v");
 }
 
+#[test]
+fn a_token_is_found_by_slot_too() {
+    let hsm = softhsm();
+    let slot = softhsm::slot_of(hsm, TOKEN);
+    let spec = format!(
+        "module={},slot={slot},key={KEY},pin-file={}",
+        hsm.module.display(),
+        hsm.pin_file.display()
+    );
+    let by_slot = Pkcs11Provider::from_spec_options(&spec).unwrap();
+    assert_eq!(by_slot.describe(), format!("pkcs11:slot={slot},key={KEY}"));
+    // The same key as by label: each opens what the other sealed.
+    let sealed = by_slot.seal(1, &BlobContext::KeyCheck, b"check").unwrap();
+    let by_label = hsm.provider(KEY);
+    assert_eq!(
+        by_label
+            .open(&BlobContext::KeyCheck, &sealed)
+            .unwrap()
+            .as_slice(),
+        b"check"
+    );
+    let wrong = format!(
+        "module={},slot={},key={KEY},pin-file={}",
+        hsm.module.display(),
+        slot.wrapping_add(1_000_003),
+        hsm.pin_file.display()
+    );
+    assert!(unavailable(&wrong)
+        .message()
+        .contains("no initialized token in slot"));
+}
+
 fn unavailable(spec: &str) -> Error {
     let err = Pkcs11Provider::from_spec_options(spec).unwrap_err();
     assert_eq!(err.code(), ErrorCode::KeyUnavailable, "{spec}: {err}");

@@ -167,6 +167,17 @@ impl SoftHsm {
     }
 }
 
+/// The slot id of the token labelled `token`.
+pub fn slot_of(hsm: &SoftHsm, token: &str) -> u64 {
+    let ctx = Pkcs11::new(&hsm.module).expect("load SoftHSM2");
+    ctx.get_slots_with_initialized_token()
+        .expect("slots")
+        .into_iter()
+        .find(|s| ctx.get_token_info(*s).unwrap().label() == token)
+        .expect("the token")
+        .id()
+}
+
 /// Serializes the tests that let another process use [`PROC_TOKEN`].
 pub fn process_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
