@@ -69,12 +69,19 @@
 /**
  * The `version` that `tbs_options_init` writes into a `tbs_options`.
  *
- * Version 2 added the fields from `policy_json` on. `tbs_store_open` still accepts a struct
- * of the version 1 layout (ending at `materialize_dir`) whose `version` is 1; it gets the
- * defaults for the newer fields. `tbs_options_init` always writes the current layout, so a
+ * Version 2 added the fields from `policy_json` on, version 3 those from `key_provider` on.
+ * `tbs_store_open` still accepts a struct of the version 1 layout (ending at
+ * `materialize_dir`) or the version 2 layout (ending at `audit_user_data`) whose `version`
+ * says so; it gets the defaults for the newer fields. `tbs_options_init` always writes the current layout, so a
  * program compiled against an older header must be recompiled before it calls it.
  */
-#define TBS_OPTIONS_VERSION 2
+#define TBS_OPTIONS_VERSION 3
+
+/**
+ * Longest result a key provider callback may hand to `tbs_key_output_set` (64 KiB): wrapped
+ * or unwrapped data keys are a few dozen bytes.
+ */
+#define TBS_MAX_KEY_OUTPUT_BYTES 65536
 
 /**
  * `tbs_store_export_bundle` flag: every kept version of each secret, not only the current.
@@ -184,6 +191,13 @@ typedef enum tbs_status {
 } tbs_status;
 
 /**
+ * Where a key provider callback writes its result. Opaque and owned by the library: pass the
+ * bytes to `tbs_key_output_set`, which copies them into memory the library wipes when done
+ * (no allocator crosses the boundary). Valid only during the callback.
+ */
+typedef struct tbs_key_output tbs_key_output;
+
+/**
  * A handle of an open secret store, acting on behalf of someone. Opaque: obtained from
  * `tbs_store_open` (the store's *root* handle, which acts as the host program: it holds the
  * master key, so nothing is checked, and its operations are audited as `HOST`) or from
@@ -210,6 +224,72 @@ typedef struct tbs_store tbs_store;
  * library, but not close the store.
  */
 typedef void (*tbs_audit_callback)(const char *line, size_t len, void *user_data);
+
+/**
+ * A wrap or unwrap callback of a `tbs_key_provider`: reads `input[0..input_len)`, writes the
+ * result with `tbs_key_output_set(out, ...)` and returns `TBS_OK` (0); or returns another
+ * status to refuse, e.g. when the KMS cannot be reached (the operation then fails with
+ * `TBS_KEY_UNAVAILABLE`, the status named in the message). An `unwrap` that finds bytes which
+ * are not its own (authentication failed) should return `TBS_INTEGRITY`: opening a store then
+ * fails with `TBS_WRONG_MASTER_KEY`, reading a key with `TBS_INTEGRITY`.
+ *
+ * `aad[0..aad_len)` is the context the key belongs to (public bytes): bind it as associated
+ * data if the KMS supports it, or ignore it (the library checks the context anyway).
+ * `input` holds a data key (wrap) or what `wrap` returned (unwrap); both pointers are valid
+ * only during the call. `context` is `tbs_key_provider.context`.
+ */
+typedef int (*tbs_key_callback)(void *context,
+                                const uint8_t *aad,
+                                size_t aad_len,
+                                const uint8_t *input,
+                                size_t input_len,
+                                struct tbs_key_output *out);
+
+/**
+ * Called with `tbs_key_provider.context` once the library no longer needs its copy of the
+ * provider (see `tbs_key_provider.release`).
+ */
+typedef void (*tbs_key_release)(void *context);
+
+/**
+ * A master key held by the host application (a KMS, an HSM API): the library never sees it
+ * and asks the callbacks to wrap and unwrap its data keys (the wrapped blob format of
+ * docs/FORMATS.md). Give one to `tbs_options_set_key_provider` (opening a store) or
+ * `tbs_store_rotate_key_provider` (moving a store to it).
+ *
+ * The library copies the struct (and `description`) when it takes the provider, so the
+ * struct itself may be a local variable. The callbacks are called from any thread that
+ * uses the store, possibly from several at once: they must be thread-safe, must not unwind
+ * (C++ exceptions, `longjmp`) into the library and must not close the store. They should
+ * wipe their own copies of key bytes.
+ */
+typedef struct tbs_key_provider {
+  /**
+   * Passed unchanged to every callback. It must stay valid until `release` is called (or,
+   * without `release`, until every handle of the store is closed).
+   */
+  void *context;
+  /**
+   * Wraps a data key. Required.
+   */
+  tbs_key_callback wrap;
+  /**
+   * Unwraps what `wrap` returned. Required.
+   */
+  tbs_key_callback unwrap;
+  /**
+   * Optional (NULL: none). Called once for each copy the library took (each
+   * `tbs_store_open` and `tbs_store_rotate_key_provider` given the provider) when that copy
+   * is no longer needed: every handle of the store closed (the root handle and its
+   * sessions), the store rotated to another key, or the open or rotation failed.
+   */
+  tbs_key_release release;
+  /**
+   * NUL-terminated UTF-8 name of the provider for messages, e.g. "aws-kms:alias/tb" (never
+   * a credential); NULL for "host callback". Copied.
+   */
+  const char *description;
+} tbs_key_provider;
 
 /**
  * Options of `tbs_store_open`. Fill one with `tbs_options_init`, then change fields; or pass
@@ -285,6 +365,25 @@ typedef struct tbs_options {
    * until every handle of the store is closed. Since version 2.
    */
   void *audit_user_data;
+  /**
+   * The host key provider holding the master key, set by `tbs_options_set_key_provider`
+   * (default NULL: a raw master key). Copied by `tbs_store_open`. Since version 3.
+   */
+  const struct tbs_key_provider *key_provider;
+  /**
+   * Who holds the master key, as a provider spec (NUL-terminated UTF-8, e.g.
+   * `command:/usr/local/bin/kms-hook key-1`; docs/KEY-CUSTODY.md); NULL (the default) for
+   * the environment's `TBS_KEY_PROVIDER`, else the raw key. Exclusive with a `master_key`
+   * passed to `tbs_store_open`. Set it with `tbs_options_set_key_provider_spec`. Read only
+   * during `tbs_store_open`. Since version 3.
+   */
+  const char *key_provider_spec;
+  /**
+   * How long unwrapped data keys stay in memory, in milliseconds; 0 (the default) for the
+   * handle's lifetime. The first call after it runs out wipes them (an idle handle keeps
+   * them until then) and they are asked of the provider again. Since version 3.
+   */
+  uint64_t key_cache_ttl_ms;
 } tbs_options;
 
 /**
@@ -443,14 +542,16 @@ void tbs_buffer_free(struct tbs_buffer *buffer);
  * - `path`: NUL-terminated UTF-8 file path.
  * - `master_key`, `master_key_len`: the 32 raw bytes of the master key; or NULL and 0 to
  *   take it from `TBS_MASTER_KEY` (base64) or else `TBS_MASTER_KEY_FILE` (a file of base64
- *   text that group and others cannot access). The library keeps its own copy.
+ *   text that group and others cannot access), unless `options` names a key provider
+ *   (`tbs_options_set_key_provider`). The library keeps its own copy.
  * - `options`: NULL for the defaults, or a struct filled by `tbs_options_init`.
  *
  * Fails with `TBS_WRONG_MASTER_KEY` when the key does not open the store (nothing is
  * changed), `TBS_INTEGRITY` when the file is not a store, `TBS_NOT_FOUND` when it is missing
  * and `create_if_missing` is false, `TBS_INVALID_ARGUMENT` for a key that is not 32 bytes,
- * when no key is configured or for an invalid `options.policy_json`, `TBS_STORAGE` when the
- * store or the audit log cannot be created or opened.
+ * when no key is configured, when both a key and `options.key_provider` are, or for an
+ * invalid `options.policy_json`, `TBS_KEY_UNAVAILABLE` when the key provider's callback
+ * refuses, `TBS_STORAGE` when the store or the audit log cannot be created or opened.
  *
  * # Safety
  * Pointers must be NULL or valid as described; `out_store` must be writable.
@@ -478,6 +579,60 @@ enum tbs_status tbs_store_open(const char *path,
  * handle after closing it is undefined behaviour, like using memory after `free`.
  */
 enum tbs_status tbs_store_close(struct tbs_store *store);
+
+/**
+ * Gives the result of a key provider callback: copies `bytes[0..len)` (at most
+ * `TBS_MAX_KEY_OUTPUT_BYTES`) into `out`, replacing what an earlier call set. The library
+ * wipes its copy when done; the callback should wipe its own.
+ *
+ * Fails with `TBS_INVALID_ARGUMENT` when `out` is NULL, `bytes` is NULL with a non-zero
+ * `len`, or `len` is over the limit.
+ *
+ * # Safety
+ * `out` must be NULL or the output passed to the running callback; `bytes` readable for
+ * `len` bytes.
+ */
+enum tbs_status tbs_key_output_set(struct tbs_key_output *out, const uint8_t *bytes, size_t len);
+
+/**
+ * Makes `tbs_store_open` take the master key from `provider` (copied by `tbs_store_open`;
+ * this call only records the pointer, so `*provider` must stay valid until then); NULL
+ * clears it. Pass no master key to `tbs_store_open` then (NULL and 0): both is
+ * `TBS_INVALID_ARGUMENT`. A new store is created with its keys wrapped by the provider; an
+ * existing one must have been written under it (else `TBS_WRONG_MASTER_KEY`), see
+ * `tbs_store_rotate_key_provider`. Operations fail with `TBS_KEY_UNAVAILABLE` when a callback
+ * refuses.
+ *
+ * Fails with `TBS_INVALID_ARGUMENT` when `options` is NULL or not initialised by
+ * `tbs_options_init` of this version, or when `provider` lacks `wrap` or `unwrap` or its
+ * description is not UTF-8.
+ *
+ * # Safety
+ * `options` must be NULL or point to a writable `tbs_options`; `provider` NULL or a readable
+ * `tbs_key_provider` whose description is NULL or NUL-terminated.
+ */
+enum tbs_status tbs_options_set_key_provider(struct tbs_options *options,
+                                             const struct tbs_key_provider *provider);
+
+/**
+ * Moves the store's master key to `provider` (copied), e.g. from a raw key to the host's
+ * KMS: every data key is unwrapped by the current key and wrapped by the provider's `wrap`
+ * (in memory, then written in one short transaction, as `tbs_store_rotate_master_key`).
+ * Afterwards the store uses the provider, and only it opens the store; the previous
+ * provider's copy is released. To go back to a raw key, use `tbs_store_rotate_master_key`.
+ *
+ * `out_report_json`: receives `{"keys":N,"versions":0,"key_id":N}`; NULL if not wanted.
+ * Needs what `tbs_store_rotate_master_key` needs, else `TBS_PERMISSION_DENIED`. Fails with
+ * `TBS_KEY_UNAVAILABLE` (nothing changed) when a callback of either provider refuses,
+ * `TBS_INVALID_ARGUMENT` for a provider lacking `wrap` or `unwrap`.
+ *
+ * # Safety
+ * `store` must be a live handle; `provider` NULL or a readable `tbs_key_provider` whose
+ * description is NULL or NUL-terminated; `out_report_json` NULL or writable.
+ */
+enum tbs_status tbs_store_rotate_key_provider(struct tbs_store *store,
+                                              const struct tbs_key_provider *provider,
+                                              struct tbs_buffer *out_report_json);
 
 /**
  * Creates a secret (version 1) of type `secret_type` (`TBS_TYPE_TEXT` or `TBS_TYPE_TEXT_FILE`)
@@ -542,7 +697,9 @@ enum tbs_status tbs_store_update_description(struct tbs_store *store,
                                              const char *description);
 
 /**
- * Deletes a secret with all its versions. Without `force`, fails with `TBS_IN_USE` (the
+ * Deletes a secret with all its versions: it is no longer resolvable nor listed, and stays
+ * recoverable with `tbs_store_undelete` for the store's retention (30 days by default; see
+ * `tbs_store_destroy` to erase it at once). Without `force`, fails with `TBS_IN_USE` (the
  * message names the sources) while tracked sources reference it; with `force`, deletes it
  * anyway and the references stay, so `tbs_store_where_used` shows what will break.
  *
@@ -555,6 +712,30 @@ enum tbs_status tbs_store_delete(struct tbs_store *store,
                                  const char *tenant,
                                  const char *name,
                                  bool force);
+
+/**
+ * Makes a deleted secret live again, with its versions. `TBS_NOT_FOUND` when no deleted
+ * secret has that name; `TBS_INTEGRITY` when its row was moved in or out of the deleted
+ * state in the database.
+ *
+ * Session handles need DELETE in `tenant`, else `TBS_PERMISSION_DENIED`.
+ *
+ * # Safety
+ * `store` must be a live handle; other pointers valid NUL-terminated strings.
+ */
+enum tbs_status tbs_store_undelete(struct tbs_store *store, const char *tenant, const char *name);
+
+/**
+ * Erases a secret, live or deleted, and all its versions for good (the stored ciphertexts
+ * are overwritten; see SECURITY.md). `TBS_NOT_FOUND` when there is no such secret;
+ * `TBS_IN_USE` for a live secret tracked sources reference (delete it with `force` first).
+ *
+ * Session handles need DELETE in `tenant`, else `TBS_PERMISSION_DENIED`.
+ *
+ * # Safety
+ * `store` must be a live handle; other pointers valid NUL-terminated strings.
+ */
+enum tbs_status tbs_store_destroy(struct tbs_store *store, const char *tenant, const char *name);
 
 /**
  * A secret's metadata (never its value) as a JSON object in `*out_json`:
@@ -575,7 +756,8 @@ enum tbs_status tbs_store_info(struct tbs_store *store,
 /**
  * A page of a tenant's secrets in name order as JSON in `*out_json`:
  * `{"items":[<info objects as tbs_store_info>],"total":N,"has_more":bool,"next_after":NAME}`
- * (`next_after`: the cursor for [`tbs_store_list_after`], `null` on the last page).
+ * (`next_after`: the cursor for [`tbs_store_list_after`], `null` on the last page). Deleted
+ * secrets are not listed (see `tbs_store_list_deleted`).
  *
  * `name_contains`: NUL-terminated UTF-8 case-sensitive substring filter, or NULL for all.
  * `offset`: entries to skip; `limit`: page size, 0 for all. Skipping costs time in proportion
@@ -592,6 +774,22 @@ enum tbs_status tbs_store_list(struct tbs_store *store,
                                size_t offset,
                                size_t limit,
                                struct tbs_buffer *out_json);
+
+/**
+ * Like `tbs_store_list`, of the tenant's deleted secrets still recoverable with
+ * `tbs_store_undelete`; each object also has `"deleted_at"` (milliseconds since the epoch).
+ *
+ * Session handles need READ in `tenant`, else `TBS_PERMISSION_DENIED`.
+ *
+ * # Safety
+ * As `tbs_store_list`.
+ */
+enum tbs_status tbs_store_list_deleted(struct tbs_store *store,
+                                       const char *tenant,
+                                       const char *name_contains,
+                                       size_t offset,
+                                       size_t limit,
+                                       struct tbs_buffer *out_json);
 
 /**
  * The page of a tenant's secrets after the name `after` (keyset paging), as JSON in
@@ -1118,6 +1316,50 @@ enum tbs_status tbs_store_manifest(struct tbs_store *store,
                                    size_t count,
                                    struct tbs_buffer *out_json,
                                    size_t *out_missing);
+
+/**
+ * Sets `options->key_provider_spec` to `spec` (NUL-terminated UTF-8, e.g.
+ * `command:/usr/local/bin/kms-hook key-1` or `pkcs11:module=…,token=…,key=…,pin-file=…`;
+ * NULL to unset), after checking that it parses: a malformed spec is `TBS_INVALID_ARGUMENT`
+ * naming the problem and leaves `options` unchanged, as is an `options->version` other than
+ * `TBS_OPTIONS_VERSION` (older layouts have no such field). The string is not copied: it must
+ * stay valid until `tbs_store_open` returns.
+ *
+ * # Safety
+ * `options` must be NULL or point to a `tbs_options` filled by `tbs_options_init`; `spec`
+ * NULL or a NUL-terminated string.
+ */
+enum tbs_status tbs_options_set_key_provider_spec(struct tbs_options *options, const char *spec);
+
+/**
+ * Moves the master key to the provider `spec` names (NUL-terminated UTF-8, as for
+ * `tbs_options_set_key_provider_spec`): every tenant data key is unwrapped by the current
+ * provider and wrapped by the new one, in memory, then written in one short transaction.
+ * Afterwards only the new provider opens the store; this handle switches to it at once.
+ *
+ * `out_report_json`: receives `{"keys":N,"versions":0,"key_id":N}`; NULL if not wanted.
+ * A malformed spec is `TBS_INVALID_ARGUMENT`; a provider that cannot be reached (either one)
+ * is `TBS_KEY_UNAVAILABLE` and changes nothing. Needs WRITE in every tenant (default policy:
+ * `TBS_ROLE_SYS_ADMIN` only), else `TBS_PERMISSION_DENIED`.
+ *
+ * # Safety
+ * `store` must be a live handle; `spec` a NUL-terminated string; `out_report_json` NULL or
+ * writable.
+ */
+enum tbs_status tbs_store_rotate_key_provider_spec(struct tbs_store *store,
+                                                   const char *spec,
+                                                   struct tbs_buffer *out_report_json);
+
+/**
+ * Wipes every unwrapped data key the store holds (and the cached values sealed by them):
+ * the next use of each key asks the key provider again (e.g. after a token was removed).
+ * Done on its own when `key_cache_ttl_ms` runs out. Only the root handle may call it
+ * (`TBS_PERMISSION_DENIED` for a session).
+ *
+ * # Safety
+ * `store` must be a live handle.
+ */
+enum tbs_status tbs_store_forget_keys(struct tbs_store *store);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -9,7 +9,7 @@
 #   scripts/bench-report.sh            the whole run
 #   scripts/bench-report.sh --test     only the generator's test on tests/fixtures/bench-report/
 #
-# Environment: BENCH_STAGES (default "rust c java") picks stages; BENCH_FILTER is passed to
+# Environment: BENCH_STAGES (default "rust c cli scale java") picks stages; BENCH_FILTER is passed to
 # every criterion bench as its filter; TBS_TEST_POSTGRES_URL makes the PostgreSQL bench use a
 # running server instead of starting its own (scripts/pg-test-server.sh).
 set -euo pipefail
@@ -41,7 +41,7 @@ mark=$SECONDS
 lap() { times+="${times:+, }$1 $((SECONDS - mark)) s"; mark=$SECONDS; }
 note() { notes+=("$1"); echo "   note: $1"; }
 load_start=$(cut -d' ' -f1 /proc/loadavg)
-stages=${BENCH_STAGES:-rust c java}
+stages=${BENCH_STAGES:-rust c cli scale java}
 filter=${BENCH_FILTER:-}
 ensure_venv
 
@@ -68,6 +68,7 @@ crit() { # crit BENCH SAMPLES
 # next `cargo bench` rebuild and relink every bench.
 echo "== building the benches (bench profile: release settings + LTO)"
 cargo bench --locked --no-run 2>&1 | tail -3
+cargo build --locked --release --quiet --bin tbsecrets # for the CLI stage
 libdir=$out/cargo/release
 mkdir -p "$libdir"
 cp "$target/release/deps/libtbsecrets.so" "$libdir/"
@@ -95,6 +96,28 @@ if [[ " $stages " == *" c "* ]]; then
         note "C bench (benches/c/bench_ffi.c) failed"
     fi
     lap C
+fi
+
+if [[ " $stages " == *" cli "* ]]; then
+    echo "== CLI: scripts/bench-cli-resolve.sh 64 5"
+    if TBSECRETS="$target/release/tbsecrets" scripts/bench-cli-resolve.sh 64 5 | tee -a "$out/extra.txt"; then
+        :
+    else
+        note "CLI resolve bench (scripts/bench-cli-resolve.sh) failed"
+    fi
+    lap CLI
+fi
+
+if [[ " $stages " == *" scale "* ]]; then
+    # Generates the 1,000,000-secret store once (target/bench-data, ~1.5 min), then rotates the
+    # master key of a copy while two threads read.
+    echo "== scale: master-key rotation of 1,000,000 secrets over 10,000 tenants, readers reading"
+    if TBS_SCALE_ONLY_ROTATION=1 cargo bench --locked --bench scale 2>&1 | tee "$out/scale.log" \
+        | grep --line-buffered -E '^(generated|scale_rotation)' | tee -a "$out/extra.txt"; then
+        :
+    fi
+    grep -q '^scale_rotation' "$out/scale.log" || note "scale rotation bench failed (target/bench-report/scale.log)"
+    lap scale
 fi
 
 if [[ " $stages " == *" java "* ]]; then
@@ -149,6 +172,6 @@ EOF
 jmh=$out/jmh.json
 [ -f "$jmh" ] || jmh=""
 "$venv/bin/python" scripts/bench_report/generate.py --criterion "$CRITERION_HOME" \
-    ${jmh:+--jmh "$jmh"} --c-output "$out/bench_ffi.txt" --meta "$out/meta.json" \
+    ${jmh:+--jmh "$jmh"} --c-output "$out/bench_ffi.txt" --extra "$out/extra.txt" --meta "$out/meta.json" \
     --out docs/BENCHMARKS.md --svg-dir docs/benchmarks
 echo "== bench report done in $((duration / 60)) min $((duration % 60)) s ($times): docs/BENCHMARKS.md, docs/benchmarks/*.svg"

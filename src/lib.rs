@@ -50,7 +50,10 @@ mod throttle;
 
 pub use access::{Actor, AllowList, Operation, Policy, Principal, Role};
 pub use audit::{AuditOptions, AuditVerification};
-pub use crypto::provider::WRAPPED_BLOB_VERSION;
+pub use crypto::provider::{
+    key_provider_from_env, key_provider_from_spec, CommandWrapper, KEY_AAD_ENV,
+    KEY_COMMAND_TIMEOUT_ENV, KEY_PROVIDER_ENV, WRAPPED_BLOB_VERSION,
+};
 #[cfg(feature = "pkcs11")]
 pub use crypto::provider::{PinSource, Pkcs11Config, Pkcs11Provider, TokenSelector};
 pub use crypto::{
@@ -62,6 +65,7 @@ pub use model::{Limits, ListQuery, Page, SecretInfo, SecretType, VersionInfo};
 pub use service::{
     migrate, validate_source_id, write_private_atomically, write_private_atomically_with,
     DocumentFormat, MaterializeOptions, MigrationReport, ResolveOptions, RotationPlan,
-    RotationReport, SecretStorage, SecretValue, Session, StorageOptions, MAX_SOURCE_ID_BYTES,
+    RotationReport, SecretStorage, SecretValue, Session, StorageOptions, DEFAULT_DELETED_RETENTION,
+    MAX_SOURCE_ID_BYTES,
 };
 pub use store::{is_postgres_url, StoredReference};

@@ -219,6 +219,11 @@ pub struct SecretInfo {
     pub last_used_at: Option<i64>,
     /// How many times the value was read or resolved.
     pub use_count: u64,
+    /// When the secret was deleted (milliseconds since the epoch), for a deleted secret still
+    /// recoverable with `undelete` (listed only with [`ListQuery::deleted`]); `None` for a live
+    /// secret.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<i64>,
 }
 
 /// One kept version of a secret (no value).
@@ -249,6 +254,8 @@ pub struct ListQuery {
     pub offset: usize,
     /// Page size; 0 means "all".
     pub limit: usize,
+    /// List the deleted secrets still recoverable with `undelete` instead of the live ones.
+    pub deleted: bool,
 }
 
 /// One page of a listing.

@@ -41,9 +41,7 @@ fn attempt(
         Ok(()) => {
             // Put things back for the next attempt.
             if operation == Operation::Delete {
-                store
-                    .create(tenant, "k", SecretType::Text, b"value", "")
-                    .unwrap();
+                store.undelete(tenant, "k").unwrap();
             }
             true
         }

@@ -163,6 +163,102 @@ fn conflict_policies_fail_skip_overwrite() {
 }
 
 #[test]
+fn deleted_secrets_are_not_exported_and_their_names_follow_the_conflict_policy() {
+    let (from, keys) = (seeded(), age_keys());
+    from.store.delete(T, "ca").unwrap();
+    for all_versions in [false, true] {
+        let bundle = from
+            .store
+            .export_bundle(T, &keys.recipient, &ExportOptions { all_versions })
+            .unwrap();
+        assert_eq!(bundle.secrets, 2, "the deleted 'ca' is not exported");
+    }
+    from.store.undelete(T, "ca").unwrap();
+    let bundle = from
+        .store
+        .export_bundle(T, &keys.recipient, &ExportOptions::default())
+        .unwrap()
+        .bytes;
+    let to = Fixture::new();
+    to.store
+        .create(T, "token", SecretType::Text, b"mine", "")
+        .unwrap();
+    to.store.delete(T, "token").unwrap();
+    let trust = trusting(&from.store);
+
+    // fail: a conflict, and the message says how to recover or free the name.
+    let err = expect_code(
+        to.store.import_bundle(T, &bundle, &keys.identity, &trust),
+        ErrorCode::AlreadyExists,
+    );
+    assert!(
+        err.message()
+            .contains("token (deleted: undelete it, or destroy it"),
+        "{err}"
+    );
+    expect_code(to.store.info(T, "db"), ErrorCode::NotFound);
+
+    // overwrite: refused (it would resurrect the deleted versions), nothing imported; the
+    // dry run says so too.
+    let over = ImportOptions {
+        on_conflict: OnConflict::Overwrite,
+        ..trust.clone()
+    };
+    for dry_run in [true, false] {
+        let err = expect_code(
+            to.store.import_bundle(
+                T,
+                &bundle,
+                &keys.identity,
+                &ImportOptions {
+                    dry_run,
+                    ..over.clone()
+                },
+            ),
+            ErrorCode::AlreadyExists,
+        );
+        assert!(
+            err.message().contains("is deleted but still recoverable"),
+            "{err}"
+        );
+    }
+    expect_code(to.store.info(T, "db"), ErrorCode::NotFound);
+
+    // skip: the deleted secret stays deleted and recoverable with its own value.
+    let skip = ImportOptions {
+        on_conflict: OnConflict::Skip,
+        ..trust
+    };
+    let report = to
+        .store
+        .import_bundle(T, &bundle, &keys.identity, &skip)
+        .unwrap();
+    assert_eq!(
+        (
+            report.count(ImportAction::Skip),
+            report.count(ImportAction::Create)
+        ),
+        (1, 2)
+    );
+    expect_code(to.store.get(T, "token"), ErrorCode::NotFound);
+    to.store.undelete(T, "token").unwrap();
+    assert_eq!(value(&to.store, "token"), b"mine");
+
+    // A manifest counts a deleted secret as missing: documents cannot resolve it.
+    to.store.delete(T, "token").unwrap();
+    let doc = ManifestDocument {
+        label: "rule.json",
+        text: r#"{"password": "${secret:token}"}"#,
+    };
+    let checked = to.store.manifest(T, &[doc]).unwrap();
+    let missing: Vec<&str> = checked
+        .with_status(ManifestStatus::Missing)
+        .map(|e| e.name.as_str())
+        .collect();
+    assert_eq!(missing, ["token"]);
+}
+
+#[test]
 fn a_dry_run_reports_and_changes_nothing() {
     let (from, keys) = (seeded(), age_keys());
     let bundle = from
@@ -528,7 +624,15 @@ fn import_into_postgres_is_all_or_nothing() {
         ErrorCode::TypeMismatch,
     );
     expect_code(to.info(T, "db"), ErrorCode::NotFound);
+    // A deleted name is reserved: overwrite refuses it (nothing imported), destroy frees it.
     to.delete(T, "token").unwrap();
+    let err = expect_code(
+        to.import_bundle(T, &bundle, &keys.identity, &over),
+        ErrorCode::AlreadyExists,
+    );
+    assert!(err.message().contains("undelete"), "{err}");
+    expect_code(to.info(T, "db"), ErrorCode::NotFound);
+    to.destroy(T, "token").unwrap();
     let report = to.import_bundle(T, &bundle, &keys.identity, &over).unwrap();
     assert_eq!(report.count(ImportAction::Create), 3);
     assert_eq!(to.get(T, "db").unwrap().as_bytes(), b"db-v2");

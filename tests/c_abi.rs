@@ -20,13 +20,15 @@ use tbsecrets::{MasterKey, SecretStorage, SecretType, StorageOptions};
 #[path = "common/c_abi.rs"]
 mod decls;
 
-const C_TESTS: [&str; 6] = [
+const C_TESTS: [&str; 8] = [
     "test_api",
     "test_threads",
     "test_access",
     "test_contract",
     "test_names",
     "test_bundle",
+    "test_key_provider",
+    "test_key_provider_spec",
 ];
 
 /// What the static archive needs besides itself (`rustc --print native-static-libs`), as the

@@ -528,7 +528,12 @@ fn rollback_and_rm() {
         .to_owned();
     assert!(line.contains("version 9"), "{line}");
 
-    assert_eq!(cli.run(&["rm", "k"]).ok(), "deleted secret 'k'\n");
+    let said = cli.run(&["rm", "k"]).ok().to_owned();
+    assert!(
+        said.starts_with("deleted secret 'k': recoverable with `tbsecrets undelete k` until 20")
+            && said.ends_with("; `tbsecrets destroy k --yes` erases it now\n"),
+        "{said}"
+    );
     let line = cli
         .run(&["reveal", "k"])
         .fails_with(ErrorCode::NotFound)
@@ -537,6 +542,65 @@ fn rollback_and_rm() {
     cli.run(&["rm", "k"]).fails_with(ErrorCode::NotFound);
     cli.run(&["history", "k"]).fails_with(ErrorCode::NotFound);
     assert_eq!(cli.json(&["list", "--json"]).as_array().unwrap().len(), 0);
+}
+
+#[test]
+fn undelete_destroy_and_list_deleted() {
+    let cli = Cli::new();
+    cli.init();
+    cli.run_stdin(&["put", "k"], b"first\n").ok();
+    cli.run_stdin(&["put", "k"], b"second\n").ok();
+    cli.run_stdin(&["put", "other"], b"x").ok();
+    cli.run(&["delete", "k"]).ok();
+    let names = |args: &[&str]| -> Vec<String> {
+        cli.json(args)
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(names(&["list", "--json"]), ["other"]);
+    let deleted = cli.json(&["list", "--deleted", "--json"]);
+    assert_eq!(deleted[0]["name"], "k");
+    assert!(deleted[0]["deleted_at"].as_i64().is_some(), "{deleted}");
+    let table = cli.run(&["list", "--deleted"]).ok().to_owned();
+    assert!(
+        table.starts_with("NAME") && table.contains("DELETED"),
+        "{table}"
+    );
+    let line = cli
+        .run_stdin(&["put", "k"], b"new")
+        .fails_with(ErrorCode::AlreadyExists)
+        .to_owned();
+    assert!(line.contains("undelete"), "{line}");
+    assert_eq!(cli.run(&["undelete", "k"]).ok(), "undeleted secret 'k'\n");
+    assert_eq!(cli.reveal("k"), b"second");
+    assert_eq!(
+        cli.json(&["history", "k", "--json"])
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    cli.run(&["undelete", "k"]).fails_with(ErrorCode::NotFound);
+    // destroy needs --yes, and then nothing comes back.
+    let line = cli
+        .run(&["destroy", "k"])
+        .fails_with(ErrorCode::InvalidArgument)
+        .to_owned();
+    assert!(line.contains("--yes"), "{line}");
+    assert_eq!(cli.reveal("k"), b"second", "refused: nothing changed");
+    let done = cli.json(&["destroy", "--yes", "k", "--json"]);
+    assert_eq!(done["action"], "destroyed");
+    cli.run(&["undelete", "k"]).fails_with(ErrorCode::NotFound);
+    cli.run(&["reveal", "k"]).fails_with(ErrorCode::NotFound);
+    assert!(names(&["list", "--deleted", "--json"]).is_empty());
+    // A retention of 0 days: the next open erases what is deleted.
+    cli.run(&["delete", "other"]).ok();
+    assert_eq!(names(&["list", "--deleted", "--json"]), ["other"]);
+    cli.run(&["--deleted-retention-days", "0", "list"]).ok();
+    assert!(names(&["list", "--deleted", "--json"]).is_empty());
 }
 
 #[test]
@@ -961,6 +1025,15 @@ fn changing_commands_print_a_sentence_or_json_with_the_same_facts() {
         ),
         (Some("deleted"), Some("db"), Some("default"), Some(false))
     );
+    // Recoverable for the default 30 days from its deletion time.
+    let listed = cli.json(&["list", "--deleted", "--json"]);
+    assert_eq!(
+        deleted["recoverable_until"].as_i64(),
+        listed[0]["deleted_at"]
+            .as_i64()
+            .map(|at| at + 30 * 86_400_000),
+        "{deleted} {listed}"
+    );
     assert_eq!(cli.json(&["list", "--json"]).as_array().unwrap().len(), 0);
 }
 
@@ -978,8 +1051,17 @@ fn reveal_has_no_json_and_get_and_delete_are_its_aliases() {
     assert!(!line.contains("the value"), "{line}");
     // `get` is `reveal`: exactly the value, nothing else.
     assert_eq!(cli.run(&["get", "k"]).ok(), "the value");
-    assert_eq!(cli.run(&["delete", "k"]).ok(), "deleted secret 'k'\n");
+    // With a retention of 0 a delete erases at once, and says so.
+    assert_eq!(
+        cli.run(&["--deleted-retention-days", "0", "delete", "k"])
+            .ok(),
+        "deleted secret 'k' and erased it (deleted retention 0)\n"
+    );
     cli.run(&["get", "k"]).fails_with(ErrorCode::NotFound);
+    assert_eq!(
+        cli.json(&["list", "--deleted", "--json"]),
+        serde_json::json!([])
+    );
 }
 
 #[test]
@@ -997,7 +1079,7 @@ fn usage_errors_keep_clap_details_on_their_one_line() {
 }
 
 /// Every command a user can type; completions and the manual page must name each.
-const COMMANDS: [&str; 20] = [
+const COMMANDS: [&str; 22] = [
     "init",
     "put",
     "list",
@@ -1005,6 +1087,8 @@ const COMMANDS: [&str; 20] = [
     "history",
     "get",
     "delete",
+    "undelete",
+    "destroy",
     "resolve",
     "migrate",
     "rotate-master-key",

@@ -105,6 +105,7 @@ conformance!(
     listing_pages_and_filters,
     keyset_pages_yield_every_secret_once_in_order,
     keyset_pages_while_secrets_come_and_go,
+    keyset_pages_keep_deleted_secrets_apart,
     reference_index_and_in_use,
     wrong_master_key_changes_nothing,
     another_handle_sees_updates_within_a_bound,
@@ -115,6 +116,10 @@ conformance!(
     uncached_handle_reads_through,
     master_key_rotation_is_online_and_retires_the_old_key,
     tenant_key_rotation_reencrypts_every_version,
+    soft_delete_undelete_and_destroy,
+    deleted_names_are_reserved_until_destroyed,
+    retention_purge_on_open_and_on_delete,
+    rotation_keeps_deleted_secrets_recoverable,
 );
 
 fn round_trips_both_types(h: &Harness) {
@@ -317,6 +322,55 @@ fn keyset_pages_yield_every_secret_once_in_order(h: &Harness) {
         (got, after_gap.total, after_gap.next_after.as_deref()),
         (vec!["s02", "s03"], 28, Some("s03"))
     );
+}
+
+/// Deleted secrets are on no page of the live ones (nor in their total), and page alike with
+/// `deleted`.
+fn keyset_pages_keep_deleted_secrets_apart(h: &Harness) {
+    let store = h.open();
+    let all: Vec<String> = (0..12).map(|i| format!("s{i:02}")).collect();
+    for name in &all {
+        store.create(T, name, SecretType::Text, b"v", "").unwrap();
+    }
+    let deleted = ["s03", "s04", "s07", "s11"];
+    for name in deleted {
+        store.delete(T, name).unwrap();
+    }
+    let live: Vec<String> = all
+        .iter()
+        .filter(|n| !deleted.contains(&n.as_str()))
+        .cloned()
+        .collect();
+    let (names, sizes) = page_through(&store, None, 3, |_, _| {});
+    assert_eq!((names, sizes), (live.clone(), vec![3, 3, 2]));
+    let page = |after: Option<&str>, deleted: bool| {
+        store
+            .list(
+                T,
+                &ListQuery {
+                    after: after.map(str::to_owned),
+                    limit: 3,
+                    deleted,
+                    ..ListQuery::default()
+                },
+            )
+            .unwrap()
+    };
+    let first = page(Some("s02"), false);
+    let got: Vec<&str> = first.items.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!((got, first.total), (vec!["s05", "s06", "s08"], 8));
+    let first = page(None, true);
+    let got: Vec<&str> = first.items.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!((got, first.total), (vec!["s03", "s04", "s07"], 4));
+    assert!(first.items.iter().all(|i| i.deleted_at.is_some()));
+    let next = page(first.next_after.as_deref(), true);
+    let got: Vec<&str> = next.items.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!((got, next.next_after), (vec!["s11"], None));
+    // Undeleted, a secret is back on the live pages at its place.
+    store.undelete(T, "s04").unwrap();
+    let again = page(Some("s02"), false);
+    let got: Vec<&str> = again.items.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(got, ["s04", "s05", "s06"]);
 }
 
 fn keyset_pages_while_secrets_come_and_go(h: &Harness) {
@@ -650,4 +704,168 @@ fn tenant_key_rotation_reencrypts_every_version(h: &Harness) {
     assert_eq!(fresh.get("other", "a").unwrap().as_bytes(), b"x");
     assert_eq!(store.rotate_tenant_key(T).unwrap().key_id, 3);
     assert_eq!(fresh.get(T, "b").unwrap().as_bytes(), &[0, 1, 2]);
+}
+
+fn names(page: tbsecrets::Page<tbsecrets::SecretInfo>) -> Vec<String> {
+    page.items.into_iter().map(|i| i.name).collect()
+}
+
+fn deleted_query() -> ListQuery {
+    ListQuery {
+        deleted: true,
+        ..ListQuery::default()
+    }
+}
+
+fn soft_delete_undelete_and_destroy(h: &Harness) {
+    let store = h.open();
+    store.create(T, "db", SecretType::Text, b"v1", "d").unwrap();
+    store.update_value(T, "db", b"v2", None).unwrap();
+    store.create(T, "keep", SecretType::Text, b"k", "").unwrap();
+    store.get(T, "db").unwrap();
+    store.delete(T, "db").unwrap();
+    // Deleted: missing to every reader, on this handle and another one.
+    let other = h.open();
+    for s in [&store, &other] {
+        assert_eq!(s.get(T, "db").unwrap_err().code(), ErrorCode::NotFound);
+        assert_eq!(s.info(T, "db").unwrap_err().code(), ErrorCode::NotFound);
+        assert_eq!(s.history(T, "db").unwrap_err().code(), ErrorCode::NotFound);
+        let err = s.resolve_str(T, "x=${secret:db}").unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Unresolved);
+        assert!(err.message().contains("db"), "{err}");
+        assert_eq!(names(s.list(T, &ListQuery::default()).unwrap()), ["keep"]);
+        let deleted = s.list(T, &deleted_query()).unwrap();
+        assert_eq!(deleted.total, 1);
+        assert_eq!(deleted.items[0].name, "db");
+        assert!(deleted.items[0].deleted_at.is_some());
+    }
+    for err in [
+        store.update_value(T, "db", b"x", None).unwrap_err(),
+        store.update_description(T, "db", "x").unwrap_err(),
+        store.rollback(T, "db", 1).unwrap_err(),
+        store.delete(T, "db").unwrap_err(),
+        store.undelete(T, "keep").unwrap_err(),
+        store.undelete(T, "none").unwrap_err(),
+        store.destroy(T, "none").unwrap_err(),
+    ] {
+        assert_eq!(err.code(), ErrorCode::NotFound, "{err}");
+    }
+    // Undelete: the value and the versions come back, on every handle.
+    store.undelete(T, "db").unwrap();
+    assert_eq!(store.get(T, "db").unwrap().as_bytes(), b"v2");
+    assert_eq!(other.get(T, "db").unwrap().as_bytes(), b"v2");
+    assert_eq!(store.history(T, "db").unwrap().len(), 2);
+    assert_eq!(store.info(T, "db").unwrap().deleted_at, None);
+    assert_eq!(store.list(T, &deleted_query()).unwrap().total, 0);
+    store.rollback(T, "db", 1).unwrap();
+    assert_eq!(store.get(T, "db").unwrap().as_bytes(), b"v1");
+    // Destroy a live secret, and a deleted one: nothing comes back.
+    store.destroy(T, "db").unwrap();
+    store.delete(T, "keep").unwrap();
+    store.destroy(T, "keep").unwrap();
+    for name in ["db", "keep"] {
+        assert_eq!(
+            store.undelete(T, name).unwrap_err().code(),
+            ErrorCode::NotFound
+        );
+        assert_eq!(store.get(T, name).unwrap_err().code(), ErrorCode::NotFound);
+    }
+    assert_eq!(store.list(T, &deleted_query()).unwrap().total, 0);
+    assert_eq!(store.list(T, &ListQuery::default()).unwrap().total, 0);
+    // Destroy keeps the IN_USE check of a live secret; a deleted one may be destroyed.
+    store.create(T, "api", SecretType::Text, b"a", "").unwrap();
+    store.track_references(T, "node", "${secret:api}").unwrap();
+    assert_eq!(
+        store.destroy(T, "api").unwrap_err().code(),
+        ErrorCode::InUse
+    );
+    assert_eq!(store.delete(T, "api").unwrap_err().code(), ErrorCode::InUse);
+    store.delete_with(T, "api", true).unwrap();
+    store.destroy(T, "api").unwrap();
+}
+
+fn deleted_names_are_reserved_until_destroyed(h: &Harness) {
+    let store = h.open();
+    store.create(T, "n", SecretType::Text, b"old", "").unwrap();
+    store.delete(T, "n").unwrap();
+    let err = store
+        .create(T, "n", SecretType::Text, b"new", "")
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::AlreadyExists);
+    assert!(err.message().contains("undelete"), "{err}");
+    assert!(err.message().contains("destroy"), "{err}");
+    store.destroy(T, "n").unwrap();
+    store.create(T, "n", SecretType::Text, b"new", "").unwrap();
+    assert_eq!(store.get(T, "n").unwrap().as_bytes(), b"new");
+    assert_eq!(
+        store.history(T, "n").unwrap().len(),
+        1,
+        "no old version came back"
+    );
+    // A live name still says only that it exists.
+    let live = store
+        .create(T, "n", SecretType::Text, b"x", "")
+        .unwrap_err();
+    assert!(!live.message().contains("undelete"), "{live}");
+}
+
+/// Waits (on the clock, not on another thread) until the millisecond clock passed `at`.
+fn clock_past(at: i64) {
+    while tbsecrets::model::now_millis() <= at {
+        std::thread::yield_now();
+    }
+}
+
+fn retention_purge_on_open_and_on_delete(h: &Harness) {
+    let with_retention = |retention: Duration| {
+        let mut options = StorageOptions::with_master_key(h.key.clone());
+        options.deleted_retention = retention;
+        SecretStorage::open(&h.location, options).unwrap()
+    };
+    let month = with_retention(Duration::from_secs(30 * 24 * 3600));
+    for name in ["a", "b", "c", "d"] {
+        month.create(T, name, SecretType::Text, b"v", "").unwrap();
+    }
+    month.delete(T, "a").unwrap();
+    // Opening with the default retention keeps it; opening with none purges it.
+    drop(with_retention(Duration::from_secs(24 * 3600)));
+    assert_eq!(names(month.list(T, &deleted_query()).unwrap()), ["a"]);
+    drop(with_retention(Duration::ZERO));
+    assert_eq!(month.list(T, &deleted_query()).unwrap().total, 0);
+    assert_eq!(
+        month.undelete(T, "a").unwrap_err().code(),
+        ErrorCode::NotFound
+    );
+    month
+        .create(T, "a", SecretType::Text, b"again", "")
+        .unwrap();
+    // A zero retention: delete erases at once.
+    let none = with_retention(Duration::ZERO);
+    none.delete(T, "b").unwrap();
+    assert_eq!(none.list(T, &deleted_query()).unwrap().total, 0);
+    assert_eq!(
+        month.undelete(T, "b").unwrap_err().code(),
+        ErrorCode::NotFound
+    );
+    // A delete purges what expired meanwhile, in its own commit.
+    let short = with_retention(Duration::from_millis(1));
+    month.delete(T, "c").unwrap();
+    let deleted_c = month.list(T, &deleted_query()).unwrap().items[0]
+        .deleted_at
+        .unwrap();
+    clock_past(deleted_c + 1);
+    short.delete(T, "d").unwrap();
+    assert_eq!(names(month.list(T, &deleted_query()).unwrap()), ["d"]);
+}
+
+fn rotation_keeps_deleted_secrets_recoverable(h: &Harness) {
+    let store = h.open();
+    store.create(T, "s", SecretType::Text, b"v1", "").unwrap();
+    store.update_value(T, "s", b"v2", None).unwrap();
+    store.delete(T, "s").unwrap();
+    store.rotate_tenant_key(T).unwrap();
+    store.undelete(T, "s").unwrap();
+    assert_eq!(store.get(T, "s").unwrap().as_bytes(), b"v2");
+    store.rollback(T, "s", 1).unwrap();
+    assert_eq!(store.get(T, "s").unwrap().as_bytes(), b"v1");
 }

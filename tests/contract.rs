@@ -35,6 +35,8 @@ fn run(store: &SecretStorage, case: &Case) -> (ErrorCode, Option<Vec<u8>>, Optio
             .get(&tenant, &name)
             .map(|value| (Some(value.as_bytes().to_vec()), None)),
         "delete" => store.delete(&tenant, &name).map(|()| (None, None)),
+        "undelete" => store.undelete(&tenant, &name).map(|()| (None, None)),
+        "destroy" => store.destroy(&tenant, &name).map(|()| (None, None)),
         "resolve_text" => store
             .resolve_str(&tenant, &text())
             .map(|out| (Some(out.as_bytes().to_vec()), None)),
@@ -71,12 +73,14 @@ fn the_contract_covers_every_operation_and_the_codes_it_promises() {
         "get",
         "rollback",
         "delete",
+        "undelete",
+        "destroy",
         "resolve_text",
         "resolve_json",
     ] {
         assert!(ops.contains(op), "no case of {op}");
     }
-    assert_eq!(ops.len(), 7, "an operation no runner knows: {ops:?}");
+    assert_eq!(ops.len(), 9, "an operation no runner knows: {ops:?}");
     let codes: BTreeSet<&str> = cases.iter().map(|c| c.expect.as_str()).collect();
     for code in [
         "OK",

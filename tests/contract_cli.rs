@@ -135,6 +135,8 @@ fn run_case(cli: &Cli, case: &Case) -> Run {
         }
         "get" => cli.run(t, &["get", "--", &name], None),
         "delete" => cli.run(t, &["delete", "--", &name], None),
+        "undelete" => cli.run(t, &["undelete", "--", &name], None),
+        "destroy" => cli.run(t, &["destroy", "--yes", "--", &name], None),
         "resolve_text" | "resolve_json" => {
             let format = if case.op == "resolve_text" {
                 "text"

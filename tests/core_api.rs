@@ -354,7 +354,8 @@ fn missing_secrets_are_not_found_everywhere() {
     };
     check("never-created");
 
-    // Deleted secrets are gone with all their versions; the name can be reused afresh.
+    // Deleted secrets are gone with all their versions; the name is reserved until destroyed,
+    // then it can be reused afresh.
     s.create(TENANT, "gone", SecretType::Text, b"v1", "")
         .unwrap();
     s.update_value(TENANT, "gone", b"v2", None).unwrap();
@@ -362,6 +363,12 @@ fn missing_secrets_are_not_found_everywhere() {
     s.delete(TENANT, "gone").unwrap();
     check("gone");
     expect_code(f.reopen().get(TENANT, "gone"), ErrorCode::NotFound);
+    let taken = expect_code(
+        s.create(TENANT, "gone", SecretType::TextFile, b"new", ""),
+        ErrorCode::AlreadyExists,
+    );
+    assert!(taken.message().contains("undelete"), "{taken}");
+    s.destroy(TENANT, "gone").unwrap();
     let info = s
         .create(TENANT, "gone", SecretType::TextFile, b"new", "")
         .unwrap();
@@ -706,8 +713,8 @@ fn use_counts_are_recorded() {
     assert_eq!(f.reopen().info(TENANT, "used").unwrap().use_count, 9);
 }
 
-/// A secret deleted and created again under the same name starts with no uses: the
-/// unflushed counts of the deleted one are not carried over.
+/// A secret deleted (and destroyed) and created again under the same name starts with no
+/// uses: the unflushed counts of the deleted one are not carried over.
 #[test]
 fn use_counts_of_a_deleted_secret_do_not_carry_over() {
     let f = Fixture::new();
@@ -719,6 +726,7 @@ fn use_counts_of_a_deleted_secret_do_not_carry_over() {
     s.update_value(TENANT, "s", b"old 2", None).unwrap(); // counts move to the pending list
     s.get(TENANT, "s").unwrap(); // and some stay on the cache entry
     s.delete(TENANT, "s").unwrap();
+    s.destroy(TENANT, "s").unwrap();
     let info = s.create(TENANT, "s", SecretType::Text, b"new", "").unwrap();
     assert_eq!(info.use_count, 0);
     let info = s.info(TENANT, "s").unwrap();

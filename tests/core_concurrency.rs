@@ -30,6 +30,11 @@ fn another_handles_writes_invalidate_the_cache() {
 
     b.delete(TENANT, "s").unwrap();
     expect_code(a.get(TENANT, "s"), ErrorCode::NotFound);
+    b.undelete(TENANT, "s").unwrap();
+    let got = a.get(TENANT, "s").unwrap();
+    assert_eq!((got.version(), got.as_bytes()), (3, &b"v1"[..]));
+    b.destroy(TENANT, "s").unwrap();
+    expect_code(a.get(TENANT, "s"), ErrorCode::NotFound);
 
     // Re-created with another type: A sees the new secret, not a ghost of the old one.
     b.create(TENANT, "s", SecretType::TextFile, b"\x00file", "")

@@ -108,6 +108,11 @@ impl Scene {
             .arg(&self.key_file)
             .arg("--principal")
             .arg("killer")
+            // `rm` erases at once: the loop puts names it removed again, which a recoverable
+            // (soft-deleted) name refuses until it is destroyed; the erasing path is the one
+            // with the most to tear under a kill (overwrite, delete, WAL truncation).
+            .arg("--deleted-retention-days")
+            .arg("0")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

@@ -67,6 +67,10 @@ fn sqlite_to_postgres_and_back() {
             .track_references("t1", "node-1", "${secret:api}")
             .unwrap();
         store.get("t2", "ключ").unwrap();
+        store
+            .create("t2", "gone", SecretType::Text, b"deleted value", "")
+            .unwrap();
+        store.delete("t2", "gone").unwrap();
     }
     let tenants = ["t1", "t2"];
     let before = snapshot(&SecretStorage::open(&source, options()).unwrap(), &tenants);
@@ -81,7 +85,7 @@ fn sqlite_to_postgres_and_back() {
             report.references,
             report.verified
         ),
-        (3, 4, 2, 1, 3)
+        (4, 5, 2, 1, 4)
     );
     let on_pg = snapshot(&SecretStorage::open(&pg, options()).unwrap(), &tenants);
 
@@ -97,6 +101,31 @@ fn sqlite_to_postgres_and_back() {
     assert_eq!(strip(&before), strip(&on_pg));
     assert_eq!(strip(&before), strip(&on_back));
     assert!(before.iter().any(|l| l.contains("used_by=[\"node-1\"]")));
+    // The deleted secret went along, still deleted and recoverable on both copies.
+    let deleted = ListQuery {
+        deleted: true,
+        ..ListQuery::default()
+    };
+    for location in [pg.as_str(), back.to_str().unwrap()] {
+        let copy = SecretStorage::open(location, options()).unwrap();
+        assert_eq!(copy.list("t2", &deleted).unwrap().items[0].name, "gone");
+        assert_eq!(
+            copy.get("t2", "gone").unwrap_err().code(),
+            ErrorCode::NotFound
+        );
+    }
+    SecretStorage::open(&back, options())
+        .unwrap()
+        .undelete("t2", "gone")
+        .unwrap();
+    assert_eq!(
+        SecretStorage::open(&back, options())
+            .unwrap()
+            .get("t2", "gone")
+            .unwrap()
+            .as_bytes(),
+        b"deleted value"
+    );
     // The copy's pointers stay sealed and its own log starts a new chain that verifies.
     {
         let copy = SecretStorage::open(&back, options()).unwrap();

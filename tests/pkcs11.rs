@@ -68,7 +68,15 @@ fn a_store_lives_in_the_token_and_reopens() {
     );
     store.close().unwrap();
 
-    let again = SecretStorage::open(&path, with_provider(hsm.provider(KEY))).unwrap();
+    // Reopened through the spec string every surface takes (`--key-provider`, C, Java, Python).
+    let by_spec =
+        tbsecrets::key_provider_from_spec(&format!("pkcs11:{}", hsm.spec(TOKEN, KEY))).unwrap();
+    assert!(
+        by_spec.describe().starts_with("pkcs11:"),
+        "{}",
+        by_spec.describe()
+    );
+    let again = SecretStorage::open(&path, StorageOptions::with_key_provider(by_spec)).unwrap();
     assert_eq!(again.get("t", "MyApiKey").unwrap().as_bytes(), b"s3cr3t");
     assert_eq!(
         again.info("t", "MyApiKey").unwrap().secret_type,

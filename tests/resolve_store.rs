@@ -286,6 +286,7 @@ fn reference_index_is_exact_and_guards_delete() {
         .unwrap();
     assert_eq!(store.untrack(T, "rule-node-1").unwrap(), 1);
     store.delete(T, "api").unwrap();
+    store.destroy(T, "api").unwrap();
 
     store
         .create(T, "api", SecretType::Text, b"again", "")

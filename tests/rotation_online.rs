@@ -161,12 +161,13 @@ fn writes_during_a_tenant_rotation_survive(h: &Harness) {
             calls += 1;
             if calls == 1 {
                 assert_eq!(done, 256, "the first batch is committed");
-                // In (name, version) order s0 was re-encrypted already, s299 and s99 not yet; s99
-                // is deleted.
+                // In (name, version) order s0 was re-encrypted already, s299, s98 and s99 not
+                // yet; s98 is destroyed, s99 deleted (recoverable, so still re-encrypted).
                 writer.update_value(T, "s0", b"updated 0", None).unwrap();
                 writer
                     .update_value(T, "s299", b"updated 299", None)
                     .unwrap();
+                writer.destroy(T, "s98").unwrap();
                 writer.delete_with(T, "s99", true).unwrap();
                 writer
                     .create(T, "new", SecretType::Text, b"created meanwhile", "")
@@ -175,7 +176,8 @@ fn writes_during_a_tenant_rotation_survive(h: &Harness) {
         })
         .unwrap();
     assert!(calls >= 3);
-    // 600 versions, two of them (s99's) deleted before their batch.
+    // 600 versions, two of them (s98's) destroyed before their batch; the deleted s99's are
+    // re-encrypted like the live ones.
     assert_eq!(report.versions, 598);
     for reader in [&store, &h.open()] {
         assert_eq!(reader.get(T, "s0").unwrap().as_bytes(), b"updated 0");
@@ -184,16 +186,20 @@ fn writes_during_a_tenant_rotation_survive(h: &Harness) {
             reader.get(T, "new").unwrap().as_bytes(),
             b"created meanwhile"
         );
-        assert_eq!(
-            reader.get(T, "s99").unwrap_err().code(),
-            ErrorCode::NotFound
-        );
+        for gone in ["s98", "s99"] {
+            assert_eq!(reader.get(T, gone).unwrap_err().code(), ErrorCode::NotFound);
+        }
         assert_eq!(reader.get(T, "s100").unwrap().as_bytes(), value(100, 2));
     }
+    // The deleted secret comes back readable under the new key, with its old versions.
+    store.undelete(T, "s99").unwrap();
+    assert_eq!(h.open().get(T, "s99").unwrap().as_bytes(), value(99, 2));
+    store.rollback(T, "s99", 1).unwrap();
+    assert_eq!(h.open().get(T, "s99").unwrap().as_bytes(), value(99, 1));
     // Nothing is left under the old key: a dry run sees every version, a rerun resealing
     // them all again under key 3.
     assert_eq!(store.plan_tenant_key_rotation(T).unwrap().key_id, 3);
-    assert_eq!(store.rotate_tenant_key(T).unwrap().versions, 601);
+    assert_eq!(store.rotate_tenant_key(T).unwrap().versions, 602);
     check_first_versions(&store, 10);
 }
 

@@ -387,7 +387,7 @@ fn a_store_of_the_previous_schema_is_migrated_and_adopted_with_its_log() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!((version, id), (4, 0x7462_7331));
+    assert_eq!((version, id), (5, 0x7462_7331));
     let anchors: i64 = conn
         .query_row(
             "SELECT COUNT(*) FROM tbs_meta WHERE key LIKE 'audit_anchor:%'",

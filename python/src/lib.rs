@@ -27,6 +27,8 @@ use tbsecrets::{
 };
 use zeroize::Zeroizing;
 
+mod key_provider;
+
 create_exception!(
     tbsecrets,
     SecretStorageError,
@@ -193,9 +195,19 @@ fn to_py_err(py: Python<'_>, e: &Error) -> PyErr {
 
 /// Runs `f` with the GIL released; a core error or a panic becomes a Python exception.
 fn run<T: Send>(py: Python<'_>, f: impl FnOnce() -> tbsecrets::Result<T> + Send) -> PyResult<T> {
-    match py.detach(|| catch_unwind(AssertUnwindSafe(f))) {
+    let outcome = py.detach(|| catch_unwind(AssertUnwindSafe(f)));
+    // An exception a host key provider raised during the call (taken either way, so that
+    // none is left for a later call).
+    let cause = key_provider::take_cause();
+    match outcome {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => Err(to_py_err(py, &e)),
+        Ok(Err(e)) => {
+            let err = to_py_err(py, &e);
+            if e.code() == ErrorCode::KeyUnavailable {
+                err.set_cause(py, cause);
+            }
+            Err(err)
+        }
         Err(_) => Err(to_py_err(
             py,
             &Error::internal("the native library panicked (a bug); the operation did not complete"),
@@ -250,6 +262,7 @@ struct PySecretInfo {
     value_updated_at: i64,
     last_used_at: Option<i64>,
     use_count: u64,
+    deleted_at: Option<i64>,
 }
 
 #[pymethods]
@@ -275,6 +288,7 @@ impl From<tbsecrets::SecretInfo> for PySecretInfo {
             value_updated_at: i.value_updated_at,
             last_used_at: i.last_used_at,
             use_count: i.use_count,
+            deleted_at: i.deleted_at,
         }
     }
 }
@@ -705,14 +719,29 @@ macro_rules! shared_ops {
                 self.ops.call(py, |s| s.delete_with(tenant, name, force))
             }
 
+            /// Makes a deleted secret live again, with its versions (`NotFound` when no deleted
+            /// secret has that name).
+            fn undelete(&self, py: Python<'_>, tenant: &str, name: &str) -> PyResult<()> {
+                self.ops.call(py, |s| s.undelete(tenant, name))
+            }
+
+            /// Erases a secret, live or deleted, and all its versions for good (the stored
+            /// ciphertexts are overwritten).
+            fn destroy(&self, py: Python<'_>, tenant: &str, name: &str) -> PyResult<()> {
+                self.ops.call(py, |s| s.destroy(tenant, name))
+            }
+
             /// A secret's metadata.
             fn info(&self, py: Python<'_>, tenant: &str, name: &str) -> PyResult<PySecretInfo> {
                 self.ops.call(py, |s| s.info(tenant, name)).map(Into::into)
             }
 
             /// One page of a tenant's secrets, by name: the names after `after` (the
-            /// previous page's `next_after`; None for the first page), skipping `offset`.
-            #[pyo3(signature = (tenant, name_contains=None, offset=0, limit=100, after=None))]
+            /// previous page's `next_after`; None for the first page), skipping `offset`;
+            /// with `deleted=True`, of its deleted secrets still recoverable with `undelete`
+            /// (each with `deleted_at`).
+            #[pyo3(signature = (tenant, name_contains=None, offset=0, limit=100, after=None, deleted=false))]
+            #[allow(clippy::too_many_arguments)]
             fn list(
                 &self,
                 py: Python<'_>,
@@ -721,12 +750,14 @@ macro_rules! shared_ops {
                 offset: usize,
                 limit: usize,
                 after: Option<String>,
+                deleted: bool,
             ) -> PyResult<PyPage> {
                 let query = ListQuery {
                     name_contains,
                     after,
                     offset,
                     limit,
+                    deleted,
                 };
                 let page = self.ops.call(py, |s| s.list(tenant, &query))?;
                 let items = page
@@ -932,6 +963,28 @@ macro_rules! shared_ops {
                 })
             }
 
+            /// Moves the master key to another key provider: a spec (e.g.
+            /// `"command:/usr/local/bin/kms-hook key-1"`) or a host object with `wrap(aad,
+            /// plaintext)` and `unwrap(aad, wrapped)` returning `bytes`. Every data key is
+            /// rewrapped by it; afterwards only it opens the store (`open(key_provider=...)`).
+            /// `KeyUnavailable` (nothing changed) when a provider fails.
+            fn rotate_key_provider(
+                &self,
+                py: Python<'_>,
+                provider: &Bound<'_, PyAny>,
+            ) -> PyResult<PyRotationReport> {
+                let provider =
+                    key_provider::key_provider_from_py(provider).map_err(|e| to_py_err(py, &e))?;
+                let report = self
+                    .ops
+                    .call(py, |s| s.rotate_key_provider(provider, &mut |_, _| {}))?;
+                Ok(PyRotationReport {
+                    keys: report.keys,
+                    versions: report.versions,
+                    key_id: report.key_id,
+                })
+            }
+
             /// This store's export public key (`ed25519:…`), which importers trust.
             fn export_key(&self, py: Python<'_>) -> PyResult<String> {
                 Ok(self.ops.call(py, |s| s.export_key())?.to_string())
@@ -1055,9 +1108,16 @@ shared_ops!(PySession);
 #[pymethods]
 impl PyStorage {
     /// Opens (by default creating) the store at `path` (a file, or a `postgres://` URL in a
-    /// build with the `postgres` feature).
+    /// build with the `postgres` feature). `deleted_retention_days`: how long a deleted secret
+    /// stays recoverable with `undelete` (default 30; 0: a delete erases at once).
     #[staticmethod]
-    #[pyo3(signature = (path, *, master_key=None, master_key_file=None, create_if_missing=true, policy_json=None, audit_log=None, audit=true, cache_values=true))]
+    ///
+    /// `key_provider`: who holds the master key instead of a raw key: a provider spec
+    /// (`"command:…"`, `"pkcs11:…"`, docs/KEY-CUSTODY.md) or an object (a KMS client) with
+    /// `wrap(aad, plaintext) -> bytes` and `unwrap(aad, wrapped) -> bytes`, called with the GIL
+    /// held from the thread calling the store. `key_cache_ttl_seconds`: how long unwrapped
+    /// data keys stay in memory (default: the handle's life).
+    #[pyo3(signature = (path, *, master_key=None, master_key_file=None, create_if_missing=true, policy_json=None, audit_log=None, audit=true, cache_values=true, key_provider=None, deleted_retention_days=30.0, key_cache_ttl_seconds=None))]
     #[allow(clippy::too_many_arguments)]
     fn open(
         py: Python<'_>,
@@ -1069,27 +1129,35 @@ impl PyStorage {
         audit_log: Option<PathBuf>,
         audit: bool,
         cache_values: bool,
+        key_provider: Option<&Bound<'_, PyAny>>,
+        deleted_retention_days: f64,
+        key_cache_ttl_seconds: Option<f64>,
     ) -> PyResult<PyStorage> {
-        let key = match (master_key, master_key_file) {
-            (Some(_), Some(_)) => {
-                return Err(to_py_err(
+        let retention = std::time::Duration::try_from_secs_f64(deleted_retention_days * 86_400.0)
+            .map_err(|_| {
+                to_py_err(
                     py,
-                    &Error::invalid("give master_key or master_key_file, not both"),
-                ))
-            }
-            (Some(key), None) => Some(self::master_key(py, key)?),
-            (None, Some(file)) => Some(run(py, || tbsecrets::read_key_file(&file))?),
-            (None, None) => run(py, tbsecrets::master_key_from_env)?,
-        };
-        let Some(key) = key else {
-            return Err(to_py_err(
-                py,
-                &Error::invalid("no master key: give master_key=, master_key_file=, or set TBS_MASTER_KEY / TBS_MASTER_KEY_FILE"),
-            ));
-        };
-        let mut options = StorageOptions::with_master_key(key);
+                    &Error::invalid(format!(
+                        "deleted_retention_days must be a non-negative number of days; got {deleted_retention_days}"
+                    )),
+                )
+            })?;
+        let key = master_key
+            .map(|key| self::master_key(py, key))
+            .transpose()?;
+        let given = key_provider
+            .map(key_provider::key_provider_from_py)
+            .transpose()
+            .map_err(|e| to_py_err(py, &e))?;
+        let provider = run(py, || {
+            key_provider::provider_of(key, master_key_file, given)
+        })?;
+        let mut options = StorageOptions::with_key_provider(provider);
+        options.key_cache_ttl =
+            key_provider::cache_ttl(key_cache_ttl_seconds).map_err(|e| to_py_err(py, &e))?;
         options.create_if_missing = create_if_missing;
         options.cache_values = cache_values;
+        options.deleted_retention = retention;
         options.audit.enabled = audit;
         options.audit.path = audit_log;
         if let Some(policy) = policy_json {
@@ -1103,6 +1171,12 @@ impl PyStorage {
                 principal: None,
             },
         })
+    }
+
+    /// Wipes the unwrapped data keys (and the cached values sealed by them): the next use of
+    /// each asks the key provider again. Done on its own when `key_cache_ttl_seconds` runs out.
+    fn forget_keys(&self) {
+        self.ops.store.forget_keys();
     }
 
     /// A new random master key (32 bytes) to pass as `master_key=`.

@@ -46,6 +46,45 @@ def test_create_get_info_list_history_update_rollback_delete(store):
     assert "mqtt-pass" in str(e.value)
 
 
+def test_undelete_list_deleted_and_destroy(store):
+    store.create(TENANT, "db", "TEXT", b"v1")
+    store.update_value(TENANT, "db", b"v2")
+    store.create(TENANT, "keep", "TEXT", b"k")
+    store.delete(TENANT, "db")
+    with pytest.raises(tbsecrets.NotFound):
+        store.get(TENANT, "db")
+    assert [i.name for i in store.list(TENANT).items] == ["keep"]
+    deleted = store.list(TENANT, deleted=True).items
+    assert [i.name for i in deleted] == ["db"]
+    assert deleted[0].deleted_at is not None
+    assert store.info(TENANT, "keep").deleted_at is None
+    with pytest.raises(tbsecrets.AlreadyExists) as e:
+        store.create(TENANT, "db", "TEXT", b"x")
+    assert "undelete" in str(e.value)
+    store.undelete(TENANT, "db")
+    assert store.get(TENANT, "db") == b"v2"
+    assert len(store.history(TENANT, "db")) == 2
+    with pytest.raises(tbsecrets.NotFound):
+        store.undelete(TENANT, "db")
+    store.destroy(TENANT, "db")
+    with pytest.raises(tbsecrets.NotFound):
+        store.undelete(TENANT, "db")
+    assert store.list(TENANT, deleted=True).items == []
+    assert store.create(TENANT, "db", "TEXT", b"fresh").version == 1
+
+
+def test_a_zero_retention_erases_on_delete(tmp_path):
+    key = SecretStorage.generate_master_key()
+    store = SecretStorage.open(tmp_path / "zero.db", master_key=key, deleted_retention_days=0)
+    store.create(TENANT, "a", "TEXT", b"v")
+    store.delete(TENANT, "a")
+    assert store.list(TENANT, deleted=True).items == []
+    with pytest.raises(tbsecrets.NotFound):
+        store.undelete(TENANT, "a")
+    with pytest.raises(tbsecrets.InvalidArgument):
+        SecretStorage.open(tmp_path / "x.db", master_key=key, deleted_retention_days=-1)
+
+
 def test_resolve_text_json_yaml(store):
     store.create(TENANT, "pw", "TEXT", b'yes: "#1" \\ \'x\'')
     store.create(TENANT, "ca", "TEXT_FILE", PEM.encode())
@@ -144,7 +183,7 @@ def test_errors_have_their_classes_and_codes(fx, store, tmp_path):
 def test_every_error_code_has_a_class():
     codes = ["INVALID_ARGUMENT", "NOT_FOUND", "ALREADY_EXISTS", "TYPE_MISMATCH", "PERMISSION_DENIED",
              "IN_USE", "CONFLICT", "MALFORMED_PLACEHOLDER", "UNRESOLVED", "WRONG_MASTER_KEY", "INTEGRITY",
-             "STORAGE", "CLOSED", "INTERNAL", "ROLLBACK_DETECTED"]
+             "STORAGE", "CLOSED", "INTERNAL", "ROLLBACK_DETECTED", "KEY_UNAVAILABLE"]
     assert sorted(tbsecrets.ERRORS_BY_CODE) == sorted(codes)
     for cls in tbsecrets.ERRORS_BY_CODE.values():
         assert issubclass(cls, tbsecrets.SecretStorageError)

@@ -33,6 +33,7 @@ class Figure:
     bytes_per_op: float | None = None
     p50: float | None = None
     p99: float | None = None
+    rss: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,6 +120,34 @@ def read_c(path: Path | None) -> dict[str, Figure]:
         size, mbs = float(m.group(1)), float(m.group(2))
         if mbs > 0:
             out["c:resolve_json"] = Figure("c:resolve_json", size / (mbs * 1e6) * 1e9, bytes_per_op=size)
+    return out
+
+
+_CLI = re.compile(r"^\s*(resolve_o|cp)\s+([0-9.]+) ms\s+([0-9.]+) GB/s\s+[0-9.]+x cp\s+peak RSS (.*)$", re.M)
+_ROTATION = re.compile(r"scale_rotation/10k_tenants: (\d+) keys rewrapped in ([0-9.]+)(ns|µs|us|ms|s) with \d+ "
+                       r"readers; readers' p99 ([0-9.]+)(ns|µs|us|ms|s) during \((\d+) gets\) vs "
+                       r"([0-9.]+)(ns|µs|us|ms|s) before")
+_NS_PER = {"ns": 1.0, "µs": 1e3, "us": 1e3, "ms": 1e6, "s": 1e9}
+
+
+def read_extra(path: Path | None) -> dict[str, Figure]:
+    """Lines of scripts/bench-cli-resolve.sh (`cli:resolve`, `cli:cp`, peak RSS in `rss`) and of
+    the scale bench's rotation report (`scale:rotation`, `scale:rotation_p99_during`,
+    `scale:rotation_p99_before`, the gets during it in `samples`)."""
+    out: dict[str, Figure] = {}
+    if path is None or not path.is_file():
+        return out
+    text = path.read_text()
+    for m in _CLI.finditer(text):
+        key = "cli:resolve" if m.group(1) == "resolve_o" else "cli:cp"
+        out[key] = Figure(key, float(m.group(2)) * 1e6, rss=m.group(4).strip())
+    if m := _ROTATION.search(text):
+        out["scale:rotation"] = Figure("scale:rotation", float(m.group(2)) * _NS_PER[m.group(3)])
+        out["scale:rotation_p99_during"] = Figure(
+            "scale:rotation_p99_during", float(m.group(4)) * _NS_PER[m.group(5)],
+            samples=[(0.0, float(m.group(6)))])
+        out["scale:rotation_p99_before"] = Figure(
+            "scale:rotation_p99_before", float(m.group(7)) * _NS_PER[m.group(8)])
     return out
 
 
@@ -338,8 +367,22 @@ class Report:
         d, d0 = f.get("create/durable"), f.get("create/durable_audit_off")
         r = d.ns / d0.ns if d and d0 else None
         row("4. audit's share of a durable create", f"{r:.2f}×" if r else None, "≤ 1.2×", r is not None and r <= 1.2)
-        lines.append("| 5. CLI `resolve` of 64 MiB ÷ `cp` | — | ≤ 2× | not measured by this report |")
-        lines.append("| 6. 1,000,000 secrets over 10,000 tenants | — | see issue 15 | not measured by this report |")
+        cli, cp = f.get("cli:resolve"), f.get("cli:cp")
+        r = cli.ns / cp.ns if cli and cp else None
+        row("5. CLI `resolve` of 64 MiB ÷ `cp`",
+            f"{r:.2f}× ({fmt_time(cli.ns)} vs {fmt_time(cp.ns)}; peak RSS {cli.rss})" if r else None, "≤ 2×",
+            r is not None and r <= 2)
+        during, before = f.get("scale:rotation_p99_during"), f.get("scale:rotation_p99_before")
+        rot = f.get("scale:rotation")
+        value = None
+        if during and before and rot:
+            gets = int(sum(w for _, w in during.samples))
+            value = (f"readers' p99 {fmt_time(during.ns)} during ({gets:,} gets) vs {fmt_time(before.ns)} before; "
+                     f"rotation {fmt_time(rot.ns)}")
+        lines.append(f"| 6. master-key rotation of 1,000,000 secrets over 10,000 tenants, online | "
+                     f"{value or '—'} | readers' p99 reported | {'reported' if value else 'not measured'} |")
+        lines.append("| 6. open, memory, warm get, paging, where-used at 1,000,000 secrets | — | see issue 15 | "
+                     "`cargo bench --bench scale` (minutes; not run by this report) |")
         return lines
 
     def render(self, plots: list[str]) -> str:
@@ -519,9 +562,9 @@ def plot_threads(figures: dict[str, Figure], path: Path) -> bool:
 
 
 def generate(criterion: Path | None, jmh: Path | None, c_output: Path | None, meta: dict,
-             out_md: Path, svg_dir: Path) -> Report:
+             out_md: Path, svg_dir: Path, extra: Path | None = None) -> Report:
     figures: dict[str, Figure] = {}
-    for part in (read_criterion(criterion), read_jmh(jmh), read_c(c_output)):
+    for part in (read_criterion(criterion), read_jmh(jmh), read_c(c_output), read_extra(extra)):
         figures.update(part)
     report = Report(figures, meta)
     svg_dir.mkdir(parents=True, exist_ok=True)
@@ -547,12 +590,13 @@ def main() -> None:
     p.add_argument("--criterion", type=Path)
     p.add_argument("--jmh", type=Path)
     p.add_argument("--c-output", type=Path)
+    p.add_argument("--extra", type=Path, help="the CLI resolve and scale rotation outputs")
     p.add_argument("--meta", type=Path)
     p.add_argument("--out", type=Path, required=True, help="the Markdown report to write")
     p.add_argument("--svg-dir", type=Path, required=True, help="where the SVG plots go")
     a = p.parse_args()
     meta = json.loads(a.meta.read_text()) if a.meta and a.meta.is_file() else {}
-    report = generate(a.criterion, a.jmh, a.c_output, meta, a.out, a.svg_dir)
+    report = generate(a.criterion, a.jmh, a.c_output, meta, a.out, a.svg_dir, a.extra)
     print(f"wrote {a.out} ({len(report.f)} results, {len(report.missing)} absent)")
 
 

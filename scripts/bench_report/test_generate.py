@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from generate import generate, read_c, read_criterion, read_jmh
+from generate import generate, read_c, read_criterion, read_extra, read_jmh
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "bench-report"
@@ -23,7 +23,7 @@ def report(tmp_path_factory):
 
     meta = json.loads((FIXTURES / "meta.json").read_text())
     generate(FIXTURES / "criterion", FIXTURES / "jmh.json", FIXTURES / "bench_ffi.txt", meta,
-             out / "BENCHMARKS.md", out / "benchmarks")
+             out / "BENCHMARKS.md", out / "benchmarks", FIXTURES / "extra.txt")
     return out
 
 
@@ -95,3 +95,16 @@ def test_plots_are_valid_svg_with_their_series(report, name, labels):
     for label in labels:
         assert label in texts, f"{label!r} not in {name}"
     assert f"](benchmarks/{name})" in (report / "BENCHMARKS.md").read_text()
+
+
+def test_cli_and_scale_lines_become_goal_rows(report):
+    extra = read_extra(FIXTURES / "extra.txt")
+    assert extra["cli:resolve"].ns == pytest.approx(60e6)
+    assert extra["cli:cp"].ns == pytest.approx(40e6)
+    assert extra["cli:resolve"].rss == "9000 KiB"
+    assert extra["scale:rotation"].ns == pytest.approx(50e6)
+    assert extra["scale:rotation_p99_during"].ns == pytest.approx(40e3)
+    assert extra["scale:rotation_p99_before"].ns == pytest.approx(20e3)
+    text = (report / "BENCHMARKS.md").read_text()
+    assert "| 5. CLI `resolve` of 64 MiB ÷ `cp` | 1.50× (60 ms vs 40 ms; peak RSS 9000 KiB) | ≤ 2× | met |" in text
+    assert "readers' p99 40 µs during (3,000 gets) vs 20 µs before; rotation 50 ms" in text

@@ -19,8 +19,14 @@ pub enum AuditAction {
     Update,
     /// A description was changed.
     Describe,
-    /// A secret was deleted.
+    /// A secret was deleted (recoverable until the retention passes, see `Undelete`; with a
+    /// retention of 0, erased as by `Destroy`).
     Delete,
+    /// A deleted secret was made live again.
+    Undelete,
+    /// A secret and all its versions were erased for good (by `destroy`, or by the retention
+    /// purge, whose records say so in `detail`).
+    Destroy,
     /// An older version was made current again.
     Rollback,
     /// A source's references were recorded.
@@ -56,6 +62,8 @@ impl AuditAction {
             AuditAction::Update => "UPDATE",
             AuditAction::Describe => "DESCRIBE",
             AuditAction::Delete => "DELETE",
+            AuditAction::Undelete => "UNDELETE",
+            AuditAction::Destroy => "DESTROY",
             AuditAction::Rollback => "ROLLBACK",
             AuditAction::TrackReferences => "TRACK_REFERENCES",
             AuditAction::UntrackReferences => "UNTRACK_REFERENCES",

@@ -18,6 +18,8 @@ mod buffer;
 mod status;
 // First: opening and closing a store (the header lists the functions in this order).
 mod open;
+// After `open`: the host key provider callbacks and their options setter.
+mod provider;
 mod store;
 // After `store`: sessions, key rotation, usage reports and the audit log.
 mod access;
@@ -27,6 +29,8 @@ mod resolve;
 mod scoped;
 // After `scoped`: export bundles and manifests.
 mod bundle;
+// After `bundle`: key providers by spec, the data-key cache.
+mod key_provider;
 
 use args::{arg, Out};
 use boundary::{guard, guard_or};
@@ -138,11 +142,12 @@ pub const TBS_ANY_VERSION: u64 = 0;
 
 /// The `version` that `tbs_options_init` writes into a `tbs_options`.
 ///
-/// Version 2 added the fields from `policy_json` on. `tbs_store_open` still accepts a struct
-/// of the version 1 layout (ending at `materialize_dir`) whose `version` is 1; it gets the
-/// defaults for the newer fields. `tbs_options_init` always writes the current layout, so a
+/// Version 2 added the fields from `policy_json` on, version 3 those from `key_provider` on.
+/// `tbs_store_open` still accepts a struct of the version 1 layout (ending at
+/// `materialize_dir`) or the version 2 layout (ending at `audit_user_data`) whose `version`
+/// says so; it gets the defaults for the newer fields. `tbs_options_init` always writes the current layout, so a
 /// program compiled against an older header must be recompiled before it calls it.
-pub const TBS_OPTIONS_VERSION: u32 = 2;
+pub const TBS_OPTIONS_VERSION: u32 = 3;
 
 /// Receives one audit record: `line[0..len)` is a complete JSON object (no newline), and
 /// `line[len]` is a NUL byte, so it is also a C string. It never contains a secret value.
@@ -219,6 +224,19 @@ pub struct tbs_options {
     /// Passed unchanged to every call of `audit_callback` (default NULL). It must stay valid
     /// until every handle of the store is closed. Since version 2.
     pub audit_user_data: *mut c_void,
+    /// The host key provider holding the master key, set by `tbs_options_set_key_provider`
+    /// (default NULL: a raw master key). Copied by `tbs_store_open`. Since version 3.
+    pub key_provider: *const provider::tbs_key_provider,
+    /// Who holds the master key, as a provider spec (NUL-terminated UTF-8, e.g.
+    /// `command:/usr/local/bin/kms-hook key-1`; docs/KEY-CUSTODY.md); NULL (the default) for
+    /// the environment's `TBS_KEY_PROVIDER`, else the raw key. Exclusive with a `master_key`
+    /// passed to `tbs_store_open`. Set it with `tbs_options_set_key_provider_spec`. Read only
+    /// during `tbs_store_open`. Since version 3.
+    pub key_provider_spec: *const c_char,
+    /// How long unwrapped data keys stay in memory, in milliseconds; 0 (the default) for the
+    /// handle's lifetime. The first call after it runs out wipes them (an idle handle keeps
+    /// them until then) and they are asked of the provider again. Since version 3.
+    pub key_cache_ttl_ms: u64,
 }
 
 /// A handle of an open secret store, acting on behalf of someone. Opaque: obtained from
@@ -343,6 +361,9 @@ pub unsafe extern "C" fn tbs_options_init(options: *mut tbs_options) -> tbs_stat
             audit_disabled: !defaults.audit.enabled,
             audit_callback: None,
             audit_user_data: std::ptr::null_mut(),
+            key_provider: std::ptr::null(),
+            key_provider_spec: std::ptr::null(),
+            key_cache_ttl_ms: 0,
         };
         options.put(value)
     })

@@ -3,6 +3,7 @@
 
 use super::args::{arg, FromC, Out};
 use super::boundary::guard;
+use super::provider::key_provider_from_c;
 use super::{tbs_audit_callback, tbs_options, tbs_status, tbs_store, TBS_OPTIONS_VERSION};
 use crate::access::Actor;
 use crate::audit::AuditSink;
@@ -28,8 +29,28 @@ struct OptionsV1 {
     materialize_dir: *const c_char,
 }
 
-/// The caller's options in the current layout: version 1 structs get the defaults of the
-/// newer fields.
+/// The layout of `tbs_options` version 2 (before `key_provider`), still accepted by
+/// `tbs_store_open`. Not exported: it only describes what old callers pass.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct OptionsV2 {
+    version: u32,
+    max_versions: u32,
+    max_text_chars: usize,
+    max_file_bytes: usize,
+    busy_timeout_ms: u32,
+    create_if_missing: bool,
+    keep_materialized: bool,
+    materialize_dir: *const c_char,
+    policy_json: *const c_char,
+    audit_path: *const c_char,
+    audit_disabled: bool,
+    audit_callback: tbs_audit_callback,
+    audit_user_data: *mut c_void,
+}
+
+/// The caller's options in the current layout: version 1 and 2 structs get the defaults of
+/// the newer fields.
 ///
 /// # Safety
 /// `options` must point to a readable options struct of the layout its `version` names.
@@ -54,12 +75,37 @@ unsafe fn current_options(options: *const tbs_options) -> Result<tbs_options> {
                 audit_disabled: false,
                 audit_callback: None,
                 audit_user_data: std::ptr::null_mut(),
+                key_provider: std::ptr::null(),
+                key_provider_spec: std::ptr::null(),
+                key_cache_ttl_ms: 0,
+            })
+        }
+        2 => {
+            // SAFETY: a version 2 struct is readable as that layout.
+            let v2 = unsafe { options.cast::<OptionsV2>().read() };
+            Ok(tbs_options {
+                version: 2,
+                max_versions: v2.max_versions,
+                max_text_chars: v2.max_text_chars,
+                max_file_bytes: v2.max_file_bytes,
+                busy_timeout_ms: v2.busy_timeout_ms,
+                create_if_missing: v2.create_if_missing,
+                keep_materialized: v2.keep_materialized,
+                materialize_dir: v2.materialize_dir,
+                policy_json: v2.policy_json,
+                audit_path: v2.audit_path,
+                audit_disabled: v2.audit_disabled,
+                audit_callback: v2.audit_callback,
+                audit_user_data: v2.audit_user_data,
+                key_provider: std::ptr::null(),
+                key_provider_spec: std::ptr::null(),
+                key_cache_ttl_ms: 0,
             })
         }
         // SAFETY: the current layout, readable by the caller's contract.
         TBS_OPTIONS_VERSION => Ok(unsafe { options.read() }),
         other => Err(Error::invalid(format!(
-            "options.version is {other}, expected {TBS_OPTIONS_VERSION} (or 1): initialise the options with tbs_options_init"
+            "options.version is {other}, expected {TBS_OPTIONS_VERSION} (or 1 or 2): initialise the options with tbs_options_init"
         ))),
     }
 }
@@ -105,7 +151,8 @@ fn callback_sink(
 ///
 /// # Safety
 /// `options` must be NULL or point to a readable options struct of the layout its `version`
-/// names, whose string fields are NULL or NUL-terminated strings.
+/// names, whose string fields are NULL or NUL-terminated strings and whose key provider is
+/// NULL or readable.
 unsafe fn storage_options(options: *const tbs_options) -> Result<StorageOptions> {
     let mut storage = StorageOptions::default();
     if options.is_null() {
@@ -133,6 +180,20 @@ unsafe fn storage_options(options: *const tbs_options) -> Result<StorageOptions>
     }
     storage.audit.enabled = !options.audit_disabled;
     storage.audit.sink = callback_sink(options.audit_callback, options.audit_user_data);
+    // SAFETY: forwarded contract.
+    unsafe { super::key_provider::apply(&options, &mut storage) }?;
+    if !options.key_provider.is_null() {
+        // SAFETY: set by `tbs_options_set_key_provider`, readable until `tbs_store_open`
+        // returns by its contract.
+        let provider =
+            unsafe { key_provider_from_c(options.key_provider, "options.key_provider") }?;
+        if storage.key_provider.is_some() {
+            return Err(Error::invalid(
+                "both options.key_provider and options.key_provider_spec are set: pass one",
+            ));
+        }
+        storage.key_provider = Some(provider);
+    }
     Ok(storage)
 }
 
@@ -157,14 +218,16 @@ pub(crate) fn new_handle(storage: Arc<SecretStorage>, actor: Actor) -> *mut tbs_
 /// - `path`: NUL-terminated UTF-8 file path.
 /// - `master_key`, `master_key_len`: the 32 raw bytes of the master key; or NULL and 0 to
 ///   take it from `TBS_MASTER_KEY` (base64) or else `TBS_MASTER_KEY_FILE` (a file of base64
-///   text that group and others cannot access). The library keeps its own copy.
+///   text that group and others cannot access), unless `options` names a key provider
+///   (`tbs_options_set_key_provider`). The library keeps its own copy.
 /// - `options`: NULL for the defaults, or a struct filled by `tbs_options_init`.
 ///
 /// Fails with `TBS_WRONG_MASTER_KEY` when the key does not open the store (nothing is
 /// changed), `TBS_INTEGRITY` when the file is not a store, `TBS_NOT_FOUND` when it is missing
 /// and `create_if_missing` is false, `TBS_INVALID_ARGUMENT` for a key that is not 32 bytes,
-/// when no key is configured or for an invalid `options.policy_json`, `TBS_STORAGE` when the
-/// store or the audit log cannot be created or opened.
+/// when no key is configured, when both a key and `options.key_provider` are, or for an
+/// invalid `options.policy_json`, `TBS_KEY_UNAVAILABLE` when the key provider's callback
+/// refuses, `TBS_STORAGE` when the store or the audit log cannot be created or opened.
 ///
 /// # Safety
 /// Pointers must be NULL or valid as described; `out_store` must be writable.

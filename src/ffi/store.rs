@@ -105,7 +105,9 @@ pub unsafe extern "C" fn tbs_store_update_description(
     })
 }
 
-/// Deletes a secret with all its versions. Without `force`, fails with `TBS_IN_USE` (the
+/// Deletes a secret with all its versions: it is no longer resolvable nor listed, and stays
+/// recoverable with `tbs_store_undelete` for the store's retention (30 days by default; see
+/// `tbs_store_destroy` to erase it at once). Without `force`, fails with `TBS_IN_USE` (the
 /// message names the sources) while tracked sources reference it; with `force`, deletes it
 /// anyway and the references stay, so `tbs_store_where_used` shows what will break.
 ///
@@ -123,6 +125,46 @@ pub unsafe extern "C" fn tbs_store_delete(
     guard(|| {
         let s: Session = arg!(store);
         s.delete_with(arg!(tenant), arg!(name), force)
+    })
+}
+
+/// Makes a deleted secret live again, with its versions. `TBS_NOT_FOUND` when no deleted
+/// secret has that name; `TBS_INTEGRITY` when its row was moved in or out of the deleted
+/// state in the database.
+///
+/// Session handles need DELETE in `tenant`, else `TBS_PERMISSION_DENIED`.
+///
+/// # Safety
+/// `store` must be a live handle; other pointers valid NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn tbs_store_undelete(
+    store: *mut tbs_store,
+    tenant: *const c_char,
+    name: *const c_char,
+) -> tbs_status {
+    guard(|| {
+        let s: Session = arg!(store);
+        s.undelete(arg!(tenant), arg!(name))
+    })
+}
+
+/// Erases a secret, live or deleted, and all its versions for good (the stored ciphertexts
+/// are overwritten; see SECURITY.md). `TBS_NOT_FOUND` when there is no such secret;
+/// `TBS_IN_USE` for a live secret tracked sources reference (delete it with `force` first).
+///
+/// Session handles need DELETE in `tenant`, else `TBS_PERMISSION_DENIED`.
+///
+/// # Safety
+/// `store` must be a live handle; other pointers valid NUL-terminated strings.
+#[no_mangle]
+pub unsafe extern "C" fn tbs_store_destroy(
+    store: *mut tbs_store,
+    tenant: *const c_char,
+    name: *const c_char,
+) -> tbs_status {
+    guard(|| {
+        let s: Session = arg!(store);
+        s.destroy(arg!(tenant), arg!(name))
     })
 }
 
@@ -148,7 +190,8 @@ pub unsafe extern "C" fn tbs_store_info(
 
 /// A page of a tenant's secrets in name order as JSON in `*out_json`:
 /// `{"items":[<info objects as tbs_store_info>],"total":N,"has_more":bool,"next_after":NAME}`
-/// (`next_after`: the cursor for [`tbs_store_list_after`], `null` on the last page).
+/// (`next_after`: the cursor for [`tbs_store_list_after`], `null` on the last page). Deleted
+/// secrets are not listed (see `tbs_store_list_deleted`).
 ///
 /// `name_contains`: NUL-terminated UTF-8 case-sensitive substring filter, or NULL for all.
 /// `offset`: entries to skip; `limit`: page size, 0 for all. Skipping costs time in proportion
@@ -174,8 +217,36 @@ pub unsafe extern "C" fn tbs_store_list(
             tenant,
             name_contains,
             std::ptr::null(),
-            offset,
-            limit,
+            page(offset, limit, false),
+            out_json,
+        )
+    }
+}
+
+/// Like `tbs_store_list`, of the tenant's deleted secrets still recoverable with
+/// `tbs_store_undelete`; each object also has `"deleted_at"` (milliseconds since the epoch).
+///
+/// Session handles need READ in `tenant`, else `TBS_PERMISSION_DENIED`.
+///
+/// # Safety
+/// As `tbs_store_list`.
+#[no_mangle]
+pub unsafe extern "C" fn tbs_store_list_deleted(
+    store: *mut tbs_store,
+    tenant: *const c_char,
+    name_contains: *const c_char,
+    offset: usize,
+    limit: usize,
+    out_json: *mut tbs_buffer,
+) -> tbs_status {
+    // SAFETY: the caller's contract, forwarded.
+    unsafe {
+        list_page(
+            store,
+            tenant,
+            name_contains,
+            std::ptr::null(),
+            page(offset, limit, true),
             out_json,
         )
     }
@@ -204,10 +275,29 @@ pub unsafe extern "C" fn tbs_store_list_after(
     out_json: *mut tbs_buffer,
 ) -> tbs_status {
     // SAFETY: the caller's contract, forwarded.
-    unsafe { list_page(store, tenant, name_contains, after, 0, limit, out_json) }
+    unsafe {
+        list_page(
+            store,
+            tenant,
+            name_contains,
+            after,
+            page(0, limit, false),
+            out_json,
+        )
+    }
 }
 
-/// The one body of `tbs_store_list` and `tbs_store_list_after`.
+/// The offset, limit and deleted flag of a listing (`list_page` adds the filter and cursor).
+fn page(offset: usize, limit: usize, deleted: bool) -> ListQuery {
+    ListQuery {
+        offset,
+        limit,
+        deleted,
+        ..ListQuery::default()
+    }
+}
+
+/// The one body of `tbs_store_list`, `tbs_store_list_deleted` and `tbs_store_list_after`.
 ///
 /// # Safety
 /// As [`tbs_store_list_after`].
@@ -216,8 +306,7 @@ unsafe fn list_page(
     tenant: *const c_char,
     name_contains: *const c_char,
     after: *const c_char,
-    offset: usize,
-    limit: usize,
+    page: ListQuery,
     out_json: *mut tbs_buffer,
 ) -> tbs_status {
     guard(|| {
@@ -229,8 +318,7 @@ unsafe fn list_page(
         let query = ListQuery {
             name_contains: name_contains.map(str::to_owned),
             after: after.map(str::to_owned),
-            offset,
-            limit,
+            ..page
         };
         out_json.json(&s.list(tenant, &query)?)
     })

@@ -2,9 +2,10 @@
 
 use super::bridge::args as decode;
 use super::bridge::{export, new_string, secret_bytes, wire, StrArg, TENANT};
+use super::provider;
 use crate::crypto::MasterKey;
 use crate::error::Error;
-use ::jni::objects::{JByteArray, JString};
+use ::jni::objects::{JByteArray, JObject, JString};
 use ::jni::sys::jlong;
 use std::path::Path;
 
@@ -33,6 +34,17 @@ export! {
     fn rotate_master_key(env, h; new_key: JByteArray<'local>) -> JByteArray<'local> {
         let key = MasterKey::from_bytes(&secret_bytes(env, &new_key, "new master key")?)?;
         let report = h.session().rotate_master_key(&key)?;
+        wire(env, |w| w.rotation(&report))
+    }
+
+    /// Moves the master key to a host `org.tbsecrets.KeyProvider` (non-null); returns the
+    /// `RotationReport` (wire form).
+    fn rotate_key_provider(env, h; key_provider: JObject<'local>) -> JByteArray<'local> {
+        if key_provider.is_null() {
+            return Err(Error::invalid("the key provider is null").into());
+        }
+        let provider = provider::key_provider_from_java(env, &key_provider)?;
+        let report = h.session().rotate_key_provider(provider, &mut |_, _| {})?;
         wire(env, |w| w.rotation(&report))
     }
 

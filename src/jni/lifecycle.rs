@@ -2,6 +2,7 @@
 
 use super::bridge::args as decode;
 use super::bridge::{export, into_handle, secret_bytes, take_handle, BridgeResult, StrArg, TENANT};
+use super::provider;
 use super::sink;
 use crate::access::{Actor, Policy, Principal};
 use crate::audit::AuditOptions;
@@ -21,12 +22,18 @@ export! {
     /// the default policy; `audit_path` null: the default log beside the store;
     /// `audit_listener` (an `org.tbsecrets.AuditListener`) null: no listener; `materialize_dir`
     /// null: materialised files go to a fresh private temporary directory (`keep_materialized`
-    /// then ignored).
+    /// then ignored); `key_provider` (an `org.tbsecrets.KeyProvider`) null: none, else the
+    /// host provider holds the master key; `key_provider_spec` null: none, else the provider it
+    /// names (both, or either with a raw key: INVALID_ARGUMENT); `key_cache_ttl_millis` 0: data
+    /// keys stay unwrapped for the handle's life (see `key_provider::apply`).
+    /// `deleted_retention_millis`: how long deleted secrets stay recoverable.
     fn open(env; path: JString<'local>, master_key: JByteArray<'local>, key_file: JString<'local>,
             max_text_chars: jint, max_file_bytes: jint, max_versions: jint,
             create_if_missing: jboolean, busy_timeout_millis: jlong, policy_json: JString<'local>,
             audit_enabled: jboolean, audit_path: JString<'local>, audit_listener: JObject<'local>,
-            materialize_dir: JString<'local>, keep_materialized: jboolean) -> jlong {
+            materialize_dir: JString<'local>, keep_materialized: jboolean,
+            deleted_retention_millis: jlong, key_provider: JObject<'local>,
+            key_provider_spec: JString<'local>, key_cache_ttl_millis: jlong) -> jlong {
         let mut path_arg = StrArg::new();
         let path = path_arg.read(env, &path, "store path")?;
         let mut key_file_arg = StrArg::new();
@@ -59,8 +66,14 @@ export! {
         } else {
             None
         };
-        let options = StorageOptions {
+        let key_provider = if key_provider.is_null() {
+            None
+        } else {
+            Some(provider::key_provider_from_java(env, &key_provider)?)
+        };
+        let mut options = StorageOptions {
             master_key,
+            key_provider,
             limits: Limits {
                 max_text_chars: decode::positive(max_text_chars, "maxTextChars")?,
                 max_file_bytes: decode::positive(max_file_bytes, "maxFileBytes")?,
@@ -69,6 +82,9 @@ export! {
                 .unwrap_or(u32::MAX),
             create_if_missing,
             busy_timeout: Duration::from_millis(u64::try_from(busy_timeout_millis).unwrap_or(0)),
+            deleted_retention: Duration::from_millis(
+                u64::try_from(deleted_retention_millis).unwrap_or(0),
+            ),
             materialize,
             cache_values: true,
             harden_process: false,
@@ -81,6 +97,7 @@ export! {
             },
             ..StorageOptions::default()
         };
+        super::key_provider::apply(env, &key_provider_spec, key_cache_ttl_millis, &mut options)?;
         let storage = Arc::new(SecretStorage::open(path, options)?);
         Ok(into_handle(storage, Actor::Host))
     }

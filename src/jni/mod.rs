@@ -27,13 +27,17 @@
 //! The exports are grouped by concern: `lifecycle.rs` (open, sessions, close), `secrets.rs`
 //! (create, update, delete, info, list, history, rollback), `get.rs` (reading a value),
 //! `resolve.rs` (documents and the reference index), `admin.rs` (usage, rotation, audit log),
-//! `scoped.rs` (allow-listed sessions, per-message names); this file keeps the version check and the panic test hook.
+//! `scoped.rs` (allow-listed sessions, per-message names), `provider.rs` (host key providers),
+//! `key_provider.rs` (key providers by spec, forgetting keys); this file keeps the version
+//! check and the panic test hook.
 
 mod admin;
 mod bridge;
 mod bundle;
 mod get;
+mod key_provider;
 mod lifecycle;
+mod provider;
 mod resolve;
 mod scoped;
 mod secrets;

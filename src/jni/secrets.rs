@@ -1,5 +1,5 @@
-//! JNI exports of the secret operations: create, update, describe, delete, info, list,
-//! history, rollback.
+//! JNI exports of the secret operations: create, update, describe, delete, undelete, destroy,
+//! info, list, history, rollback.
 
 use super::bridge::args as decode;
 use super::bridge::{export, info_result, value_bytes, wire, StrArg, TenantName, TENANT};
@@ -45,6 +45,20 @@ export! {
         Ok(h.session().delete_with(tenant, name, force)?)
     }
 
+    /// Makes a deleted secret live again.
+    fn undelete(env, h; tenant: JString<'local>, name: JString<'local>) -> () {
+        let mut args = TenantName::new();
+        let (tenant, name) = args.read(env, &tenant, &name)?;
+        Ok(h.session().undelete(tenant, name)?)
+    }
+
+    /// Erases a secret, live or deleted, and all its versions for good.
+    fn destroy(env, h; tenant: JString<'local>, name: JString<'local>) -> () {
+        let mut args = TenantName::new();
+        let (tenant, name) = args.read(env, &tenant, &name)?;
+        Ok(h.session().destroy(tenant, name)?)
+    }
+
     /// Metadata of one secret.
     fn info(env, h; tenant: JString<'local>, name: JString<'local>) -> JByteArray<'local> {
         let mut args = TenantName::new();
@@ -53,14 +67,15 @@ export! {
     }
 
     /// A page of a tenant's secrets (`name_contains` and `after`, the cursor, may be null;
-    /// `limit` 0 means all).
+    /// `limit` 0 means all); with `deleted`, of its deleted secrets.
     fn list(env, h; tenant: JString<'local>, name_contains: JString<'local>,
-            after: JString<'local>, offset: jint, limit: jint) -> JByteArray<'local> {
+            after: JString<'local>, offset: jint, limit: jint,
+            deleted: jboolean) -> JByteArray<'local> {
         let (mut t, mut f, mut a) = (StrArg::new(), StrArg::new(), StrArg::new());
         let tenant = t.read(env, &tenant, TENANT)?;
         let filter = f.read_opt(env, &name_contains, "nameContains")?;
         let after = a.read_opt(env, &after, "after")?;
-        let query = decode::list_query(filter, after, offset, limit)?;
+        let query = decode::list_query(filter, after, offset, limit, deleted)?;
         let page = h.session().list(tenant, &query)?;
         wire(env, |w| w.page(&page))
     }

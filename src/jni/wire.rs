@@ -80,7 +80,9 @@ impl Wire {
         self
     }
 
-    /// One `SecretInfo`.
+    /// One `SecretInfo`: `str tenant | str name | u8 type | str description | i64 version |
+    /// i64 created_at | i64 updated_at | i64 value_updated_at | (u8 1 | i64 last_used_at | u8 0)
+    /// | i64 use_count | (u8 1 | i64 deleted_at | u8 0)`.
     pub(super) fn info(&mut self, info: &SecretInfo) -> &mut Self {
         self.str(&info.tenant)
             .str(&info.name)
@@ -94,7 +96,11 @@ impl Wire {
             Some(at) => self.u8(1).i64(at),
             None => self.u8(0),
         };
-        self.u64(info.use_count)
+        self.u64(info.use_count);
+        match info.deleted_at {
+            Some(at) => self.u8(1).i64(at),
+            None => self.u8(0),
+        }
     }
 
     /// A page of `SecretInfo`: `u32 count | items | i64 total | u8 has_more | u8 has_next |
@@ -210,6 +216,7 @@ mod tests {
             value_updated_at: 2,
             last_used_at: None,
             use_count: 7,
+            deleted_at: None,
         };
         let mut w = Wire::default();
         w.info(&info);
@@ -223,6 +230,7 @@ mod tests {
         }
         expected.push(0);
         expected.extend_from_slice(&7i64.to_be_bytes());
+        expected.push(0);
         assert_eq!(bytes, expected);
     }
 

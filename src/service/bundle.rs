@@ -3,6 +3,7 @@
 //! format is in `crate::bundle`.
 
 use super::operation::Op;
+use super::state::Pointer;
 use super::{value_context, SecretStorage, Session};
 use crate::access::Operation;
 use crate::audit::AuditAction;
@@ -18,7 +19,7 @@ use crate::model::{
     now_millis, validate_description, validate_name, validate_tenant, validate_value, ListQuery,
     SecretType,
 };
-use crate::store::{NextVersion, Store, StoredSecret, StoredVersion};
+use crate::store::{name_taken, NextVersion, Store, StoredSecret, StoredVersion};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use std::collections::BTreeSet;
@@ -35,8 +36,8 @@ host_operations! {
 
     /// Writes a tenant's secrets (names, types, descriptions, the current version or every
     /// kept version) into a bundle encrypted to the age recipients in `recipients` (`age1…`,
-    /// one per line) and signed by this store's export key. Audited as the host, one EXPORT
-    /// record per secret.
+    /// one per line) and signed by this store's export key. Deleted secrets are not
+    /// exported. Audited as the host, one EXPORT record per secret.
     ///
     /// ```
     /// use tbsecrets::bundle::{ExportOptions, ImportOptions};
@@ -67,8 +68,9 @@ host_operations! {
     /// `identity`, verifies its signature (this store's export key or one of
     /// `options.trusted_signers`, else INTEGRITY, before anything is written), then creates,
     /// skips or overwrites (as new versions) its secrets by `options.on_conflict`, all in one
-    /// transaction; `options.dry_run` only reports. Audited as the host, one IMPORT record per
-    /// secret written.
+    /// transaction; `options.dry_run` only reports. A deleted secret's name is taken: a
+    /// conflict under `Fail`, left deleted under `Skip`, ALREADY_EXISTS (nothing imported)
+    /// under `Overwrite`. Audited as the host, one IMPORT record per secret written.
     fn import_bundle(&self, tenant: &str, bundle: &[u8], identity: &str,
         options: &ImportOptions) -> Result<ImportReport>;
 
@@ -161,11 +163,11 @@ impl Session<'_> {
             let scope = format!("{tenant}\u{1f}\u{1f}import");
             report.items = store.commit(&scope, change, |backend, change| {
                 let mut items = plan(store, backend, tenant, &secrets, options.on_conflict)?;
-                let conflicts: Vec<&str> = items
+                let conflicts: Vec<String> = items
                     .iter()
                     .filter(|i| i.action == ImportAction::Conflict)
-                    .map(|i| i.name.as_str())
-                    .collect();
+                    .map(|i| describe_conflict(backend, tenant, &i.name))
+                    .collect::<Result<_>>()?;
                 if !conflicts.is_empty() {
                     return Err(Error::new(
                         ErrorCode::AlreadyExists,
@@ -183,7 +185,7 @@ impl Session<'_> {
                         ImportAction::Overwrite => store.import_over(backend, tenant, secret)?,
                         ImportAction::Skip | ImportAction::Conflict => continue,
                     };
-                    change.moved_pointer(tenant, &secret.name, secret.secret_type, version);
+                    change.moved_pointer(tenant, &secret.name, Pointer::live(secret.secret_type, version));
                     item.version = Some(version);
                     written.push((secret.name.clone(), version));
                 }
@@ -212,8 +214,10 @@ impl Session<'_> {
                 entry.status = Some(if crate::bundle::manifest_is_pattern(&entry.name) {
                     ManifestStatus::Pattern
                 } else {
+                    // A deleted secret is missing to the documents (they cannot resolve it).
                     match backend.secret(tenant, &entry.name)? {
                         None => ManifestStatus::Missing,
+                        Some(found) if found.deleted_at.is_some() => ManifestStatus::Missing,
                         Some(found)
                             if entry.secret_type.is_some_and(|t| t != found.secret_type) =>
                         {
@@ -283,6 +287,16 @@ fn decode_secrets(payload: &Payload, store: &SecretStorage) -> Result<Vec<Incomi
     Ok(out)
 }
 
+/// A conflicting name for the import's error: a deleted one says how to recover or erase it.
+fn describe_conflict(backend: &mut dyn Store, tenant: &str, name: &str) -> Result<String> {
+    Ok(match backend.secret(tenant, name)? {
+        Some(s) if s.deleted_at.is_some() => {
+            format!("{name} (deleted: undelete it, or destroy it to reuse the name)")
+        }
+        _ => name.to_owned(),
+    })
+}
+
 /// What an import does with each secret, given what `backend` holds.
 fn plan(
     store: &SecretStorage,
@@ -299,6 +313,12 @@ fn plan(
                 crate::service::state::verify_pointer(&store.state_key, &existing)?;
                 match on_conflict {
                     OnConflict::Fail => ImportAction::Conflict,
+                    // A deleted name is reserved (as for create): skip leaves it deleted, and
+                    // overwrite refuses rather than resurrect its old versions.
+                    OnConflict::Overwrite if existing.deleted_at.is_some() => {
+                        return Err(name_taken(&existing, true)
+                            .prefixed_by("nothing was imported"));
+                    }
                     OnConflict::Skip => ImportAction::Skip,
                     OnConflict::Overwrite if existing.secret_type != secret.secret_type => {
                         return Err(Error::new(

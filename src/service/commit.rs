@@ -2,11 +2,10 @@
 //! the seals of the pointers it moved and its audit records commit together or not at all.
 //! After the commit the anchor file is raised and the records are delivered to the log.
 
-use super::state::{pointer_seal, rollback_detected, StoreState, ADOPT_FLAG};
+use super::state::{pointer_seal, rollback_detected, Pointer, StoreState, ADOPT_FLAG};
 use super::SecretStorage;
 use crate::audit::{AuditEntry, AuditLog, SealedLine};
 use crate::error::{Error, Result};
-use crate::model::SecretType;
 use crate::store::{Store, STATE_KEY};
 
 /// The scope of changes that touch no secret (audit records alone, usage, state adoption).
@@ -21,7 +20,7 @@ pub(crate) struct Change {
     /// The audit records (none when the handle has no audit log).
     records: Vec<AuditEntry>,
     /// The secrets whose current-version pointer the change set.
-    pointers: Vec<(String, String, SecretType, u64)>,
+    pointers: Vec<(String, String, Pointer)>,
     /// A state the store must continue from (accepting a restore): its counter and audit
     /// chain head, where they are ahead of the store's.
     continue_from: Option<StoreState>,
@@ -42,6 +41,12 @@ impl Change {
             records,
             ..Change::default()
         }
+    }
+
+    /// Adds a record the change makes besides its own (e.g. a secret the retention purge
+    /// erased with it).
+    pub fn push_record(&mut self, record: AuditEntry) {
+        self.records.push(record);
     }
 
     /// The version written (or key id created), for the record.
@@ -78,16 +83,11 @@ impl Change {
             .collect();
     }
 
-    /// Notes that the change made `version` the current version of a secret.
-    pub fn moved_pointer(
-        &mut self,
-        tenant: &str,
-        name: &str,
-        secret_type: SecretType,
-        version: u64,
-    ) {
+    /// Notes that the change set a secret's current-version pointer (its version, or its
+    /// deleted state) to `pointer`.
+    pub fn moved_pointer(&mut self, tenant: &str, name: &str, pointer: Pointer) {
         self.pointers
-            .push((tenant.to_owned(), name.to_owned(), secret_type, version));
+            .push((tenant.to_owned(), name.to_owned(), pointer));
     }
 
     /// The records, when the change failed (to be audited with the failure's outcome).
@@ -170,15 +170,8 @@ impl SecretStorage {
             }
             let value = f(tx, change)?;
             state.counter += 1;
-            for (tenant, name, secret_type, version) in &change.pointers {
-                let seal = pointer_seal(
-                    &self.state_key,
-                    tenant,
-                    name,
-                    *secret_type,
-                    *version,
-                    state.counter,
-                );
+            for (tenant, name, pointer) in &change.pointers {
+                let seal = pointer_seal(&self.state_key, tenant, name, *pointer, state.counter);
                 tx.seal_pointer(tenant, name, state.counter, &seal)?;
             }
             let sealed = match &self.audit {
@@ -301,8 +294,7 @@ impl SecretStorage {
                     &self.state_key,
                     &secret.tenant,
                     &secret.name,
-                    secret.secret_type,
-                    secret.version,
+                    Pointer::of(&secret),
                     state.counter,
                 );
                 tx.seal_pointer(&secret.tenant, &secret.name, state.counter, &seal)?;

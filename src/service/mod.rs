@@ -12,6 +12,7 @@ mod bundle;
 mod cache;
 mod clock;
 mod commit;
+mod deleted;
 mod dynamic;
 mod keyring;
 mod materialize;
@@ -28,7 +29,7 @@ mod value;
 
 pub use materialize::MaterializeOptions;
 pub use migrate::{migrate, MigrationReport};
-pub use options::StorageOptions;
+pub use options::{StorageOptions, DEFAULT_DELETED_RETENTION};
 pub use references::{validate_source_id, MAX_SOURCE_ID_BYTES};
 pub use resolve::{
     write_private_atomically, write_private_atomically_with, DocumentFormat, ResolveOptions,
@@ -242,6 +243,7 @@ impl SecretStorage {
                 storage.establish_state(store)?;
             }
             storage.check_rollback(store, storage.options.accept_restore)?;
+            storage.purge_expired_on_open(store)?;
             // Records a killed process committed but never delivered.
             if let Some(audit) = &storage.audit {
                 if let Err(e) = audit.deliver(store, &[]) {
@@ -330,7 +332,8 @@ fn value_context<'a>(
     }
 }
 
-/// The master key's provider the options name, else the environment's.
+/// The master key's provider the options name, else the one `TBS_KEY_PROVIDER` names, else
+/// the raw key of the environment.
 fn key_provider_of(options: &StorageOptions) -> Result<Arc<dyn KeyProvider>> {
     match (&options.master_key, &options.key_provider) {
         (Some(_), Some(_)) => Err(Error::invalid(
@@ -338,12 +341,20 @@ fn key_provider_of(options: &StorageOptions) -> Result<Arc<dyn KeyProvider>> {
         )),
         (Some(key), None) => Ok(Arc::new(key.clone())),
         (None, Some(provider)) => Ok(provider.clone()),
-        (None, None) => match master_key_from_env()? {
-            Some(key) => Ok(Arc::new(key)),
-            None => Err(Error::invalid(
-                "no master key: pass one in the options, or set TBS_MASTER_KEY (base64) or TBS_MASTER_KEY_FILE",
-            )),
+        (None, None) => match provider::key_provider_from_env()? {
+            Some(provider) => Ok(provider),
+            None => raw_key_from_env(),
         },
+    }
+}
+
+/// The `raw` default: the key from `TBS_MASTER_KEY` / `TBS_MASTER_KEY_FILE`.
+fn raw_key_from_env() -> Result<Arc<dyn KeyProvider>> {
+    match master_key_from_env()? {
+            Some(key) => Ok(Arc::new(key)),
+        None => Err(Error::invalid(
+            "no master key: pass one in the options, set TBS_MASTER_KEY (base64) or TBS_MASTER_KEY_FILE, or name a key provider in TBS_KEY_PROVIDER",
+        )),
     }
 }
 

@@ -6,6 +6,9 @@ use crate::model::{Limits, DEFAULT_MAX_VERSIONS};
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The default [`StorageOptions::deleted_retention`]: 30 days.
+pub const DEFAULT_DELETED_RETENTION: Duration = Duration::from_secs(30 * 24 * 3600);
+
 /// How to open a store.
 #[derive(Debug, Clone)]
 pub struct StorageOptions {
@@ -46,6 +49,10 @@ pub struct StorageOptions {
     /// instead of failing with ROLLBACK_DETECTED: the store is moved past both, in one audited
     /// change (`ACCEPT_RESTORE`). Default false.
     pub accept_restore: bool,
+    /// How long a deleted secret stays recoverable with `undelete` before it is erased
+    /// (default 30 days). Expired deleted secrets are erased when a store is opened and by
+    /// every delete. Zero: a delete erases at once, as `destroy` does.
+    pub deleted_retention: Duration,
     /// Harden the whole process when the store opens (default false): no core dumps
     /// (`RLIMIT_CORE` 0, `PR_SET_DUMPABLE` 0), see [`crate::hardening::harden_process`].
     /// Process-wide and irreversible, hence off for a library; the CLI always hardens. Key
@@ -69,6 +76,7 @@ impl Default for StorageOptions {
             audit: crate::audit::AuditOptions::default(),
             anchor_path: None,
             accept_restore: false,
+            deleted_retention: DEFAULT_DELETED_RETENTION,
             harden_process: false,
         }
     }

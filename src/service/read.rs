@@ -137,7 +137,7 @@ impl SecretStorage {
         validate_name(name)?;
         // A local write or a cache clear after this point makes the read below possibly stale.
         let generation = self.generation.load(Ordering::Acquire);
-        let (secret, stored, key) = self.current_sealed(tenant, name)?;
+        let (secret, stored, key) = self.current_sealed(tenant, name, false)?;
         let header_len = crate::crypto::blob::HEADER_LEN.min(stored.blob.len());
         let aad = value_context(tenant, name, secret.secret_type, secret.version)
             .aad(&stored.blob[..header_len]);
@@ -187,11 +187,12 @@ impl SecretStorage {
     }
 
     /// A secret's current metadata and ciphertext, its pointer seal verified, with the data
-    /// key that opens it.
+    /// key that opens it; a deleted secret is NOT_FOUND unless `deleted_too`.
     fn current_sealed(
         &self,
         tenant: &str,
         name: &str,
+        deleted_too: bool,
     ) -> Result<(StoredSecret, StoredVersion, Arc<DataKey>)> {
         let mut conn = self.backend.read_connection()?;
         let backend = conn.store();
@@ -199,14 +200,17 @@ impl SecretStorage {
             .current(tenant, name)?
             .ok_or_else(|| Error::secret_not_found(tenant, name))?;
         state::verify_pointer(&self.state_key, &secret)?;
+        if secret.deleted_at.is_some() && !deleted_too {
+            return Err(Error::secret_not_found(tenant, name));
+        }
         let key = self.keyring.key(backend, tenant, stored.dek_id)?;
         Ok((secret, stored, key))
     }
 
     /// Reads and decrypts a secret's current value straight from the backend, bypassing the
-    /// cache and usage counting (for verification, not for use).
+    /// cache and usage counting, deleted or not (for verification, not for use).
     pub(super) fn read_uncounted(&self, tenant: &str, name: &str) -> Result<SecretValue> {
-        let (secret, stored, key) = self.current_sealed(tenant, name)?;
+        let (secret, stored, key) = self.current_sealed(tenant, name, true)?;
         let bytes = crate::crypto::open(
             key.cipher(),
             &value_context(tenant, name, secret.secret_type, secret.version),

@@ -1,9 +1,10 @@
-//! The CRUD operations: create, update, rollback, describe, delete, info, list, unused/stale
-//! and history, with the helpers they share. Each is one [`Session`] method (policy check
+//! The CRUD operations: create, update, rollback, describe, info, list, unused/stale
+//! and history, with the helpers they share (delete, undelete and destroy: `deleted.rs`). Each is one [`Session`] method (policy check
 //! and audit record from `operation.rs`); the host's `SecretStorage` methods are declared
 //! below, one line each.
 
 use super::operation::Op;
+use super::state::Pointer;
 use super::{state, value_context, Change, SecretStorage, Session};
 use crate::audit::AuditAction;
 use crate::crypto::seal;
@@ -48,15 +49,6 @@ host_operations! {
     /// Changes a secret's description (no new version). Audited as the host.
     fn update_description(&self, tenant: &str, name: &str, description: &str)
         -> Result<SecretInfo>;
-
-    /// Deletes a secret with all its versions. Fails with IN_USE, naming the sources, while
-    /// any tracked source references it; see [`SecretStorage::delete_with`] to force.
-    fn delete(&self, tenant: &str, name: &str) -> Result<()>;
-
-    /// Deletes a secret; with `force`, even while sources reference it (their references
-    /// stay in the index, so `where_used` still shows what will break).
-    /// Audited as the host.
-    fn delete_with(&self, tenant: &str, name: &str, force: bool) -> Result<()>;
 
     /// Metadata of one secret (never the value).
     fn info(&self, tenant: &str, name: &str) -> Result<SecretInfo>;
@@ -118,7 +110,7 @@ impl Session<'_> {
                             created_at: now,
                         };
                         backend.create(&secret, &stored)?;
-                        change.moved_pointer(tenant, name, secret_type, 1);
+                        change.moved_pointer(tenant, name, Pointer::live(secret_type, 1));
                         change.set_version(1);
                         Ok(secret)
                     })?;
@@ -195,33 +187,6 @@ impl Session<'_> {
         )
     }
 
-    /// Deletes a secret unless referenced; needs DELETE. See [`SecretStorage::delete`].
-    pub fn delete(&self, tenant: &str, name: &str) -> Result<()> {
-        self.delete_with(tenant, name, false)
-    }
-
-    /// Deletes a secret; needs DELETE. See [`SecretStorage::delete_with`].
-    pub fn delete_with(&self, tenant: &str, name: &str, force: bool) -> Result<()> {
-        self.change(
-            Op::new(
-                crate::access::Operation::Delete,
-                AuditAction::Delete,
-                tenant,
-                &[name],
-            ),
-            |store, change| {
-                store.ensure_open()?;
-                validate_tenant(tenant)?;
-                validate_name(name)?;
-                store.commit(&write_scope(tenant, name), change, |backend, _| {
-                    backend.delete(tenant, name, force)
-                })?;
-                store.discard_usage(tenant, name);
-                Ok(())
-            },
-        )
-    }
-
     /// A secret's metadata; needs READ. See [`SecretStorage::info`].
     pub fn info(&self, tenant: &str, name: &str) -> Result<SecretInfo> {
         self.read(Op::read(tenant, &[name]), |store| {
@@ -267,9 +232,7 @@ impl Session<'_> {
             validate_name(name)?;
             let mut conn = store.backend.connection()?;
             let backend = conn.store();
-            let secret = backend
-                .secret(tenant, name)?
-                .ok_or_else(|| Error::secret_not_found(tenant, name))?;
+            let secret = live(backend.secret(tenant, name)?, tenant, name)?;
             Ok(backend
                 .versions(tenant, name)?
                 .into_iter()
@@ -357,7 +320,7 @@ impl SecretStorage {
                 value: &stored,
                 max_versions: self.options.max_versions,
             })?;
-            change.moved_pointer(tenant, name, secret.secret_type, version);
+            change.moved_pointer(tenant, name, Pointer::live(secret.secret_type, version));
             change.set_version(version);
             Ok(SecretInfo {
                 version,
@@ -382,7 +345,7 @@ impl SecretStorage {
             .secret(tenant, name)?
             .ok_or_else(|| Error::secret_not_found(tenant, name))?;
         state::verify_pointer(&self.state_key, &secret)?;
-        Ok(secret)
+        live(Some(secret), tenant, name)
     }
 }
 
@@ -391,14 +354,19 @@ fn info_of(secret: StoredSecret) -> SecretInfo {
 }
 
 /// The write-lock scope of one secret.
-fn write_scope(tenant: &str, name: &str) -> String {
+pub(super) fn write_scope(tenant: &str, name: &str) -> String {
     format!("{tenant}\u{1f}{name}")
 }
 
 /// Metadata of one secret read through `backend`.
 fn info_from(backend: &mut dyn Store, tenant: &str, name: &str) -> Result<SecretInfo> {
-    backend
-        .secret(tenant, name)?
-        .map(info_of)
+    live(backend.secret(tenant, name)?, tenant, name).map(info_of)
+}
+
+/// The secret if it exists and is not deleted; NOT_FOUND otherwise (a deleted secret is
+/// missing to every operation but `undelete`, `destroy` and a listing of deleted secrets).
+pub(super) fn live(secret: Option<StoredSecret>, tenant: &str, name: &str) -> Result<StoredSecret> {
+    secret
+        .filter(|s| s.deleted_at.is_none())
         .ok_or_else(|| Error::secret_not_found(tenant, name))
 }

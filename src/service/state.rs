@@ -7,8 +7,9 @@
 //!   record), sealed together under the state key. Every change reads and rewrites it inside
 //!   its own transaction, so the row, the change and the change's audit record commit as one.
 //! - **Sealed pointers**: each secret's current-version pointer carries the counter of the
-//!   change that set it and a MAC over (tenant, name, type, version, counter). A pointer
-//!   moved in SQL fails that MAC: the read is INTEGRITY, never the older value.
+//!   change that set it and a MAC over (tenant, name, type, version, counter, and for a
+//!   deleted secret its deletion time). A pointer moved in SQL, or a secret moved in or out of
+//!   the deleted state, fails that MAC: the read is INTEGRITY, never the older value.
 //! - **The anchor file** beside the store (a copy of the latest state row it has seen,
 //!   raised after each commit) and **the audit log's last record**: a database older than
 //!   either — an older copy of the file restored, a rolled-back volume — fails to open with
@@ -122,26 +123,40 @@ fn tagged(body: &[u8]) -> Vec<u8> {
     data
 }
 
+/// What a pointer seal covers besides the tenant and name: the secret's type, its current
+/// version, the write counter of the change that set it and, for a deleted secret, when it
+/// was deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pointer {
+    /// The secret's type.
+    pub secret_type: SecretType,
+    /// The current version.
+    pub version: u64,
+    /// The deletion time of a deleted (recoverable) secret; `None` for a live one.
+    pub deleted_at: Option<i64>,
+}
+
 /// The seal of a current-version pointer.
 pub(crate) fn pointer_seal(
     key: &MacKey,
     tenant: &str,
     name: &str,
-    secret_type: SecretType,
-    version: u64,
+    pointer: Pointer,
     seal_seq: u64,
 ) -> [u8; MAC_LEN] {
-    key.tag(&pointer_data(tenant, name, secret_type, version, seal_seq))
+    key.tag(&pointer_data(tenant, name, pointer, seal_seq))
 }
 
-fn pointer_data(
-    tenant: &str,
-    name: &str,
-    secret_type: SecretType,
-    version: u64,
-    seal_seq: u64,
-) -> Vec<u8> {
-    let mut data = Vec::with_capacity(POINTER_LABEL.len() + tenant.len() + name.len() + 25);
+/// The sealed bytes. A live secret's are those of the first format (seals written before
+/// soft delete stay valid); a deleted secret's add a marker byte and the deletion time, so
+/// that setting or clearing the deletion in SQL breaks the seal.
+fn pointer_data(tenant: &str, name: &str, pointer: Pointer, seal_seq: u64) -> Vec<u8> {
+    let Pointer {
+        secret_type,
+        version,
+        deleted_at,
+    } = pointer;
+    let mut data = Vec::with_capacity(POINTER_LABEL.len() + tenant.len() + name.len() + 34);
     data.extend_from_slice(POINTER_LABEL);
     for part in [tenant.as_bytes(), name.as_bytes()] {
         data.extend_from_slice(&(part.len() as u32).to_be_bytes());
@@ -153,7 +168,31 @@ fn pointer_data(
     });
     data.extend_from_slice(&version.to_be_bytes());
     data.extend_from_slice(&seal_seq.to_be_bytes());
+    if let Some(at) = deleted_at {
+        data.push(b'D');
+        data.extend_from_slice(&at.to_be_bytes());
+    }
     data
+}
+
+impl Pointer {
+    /// The pointer of a live secret at `version`.
+    pub fn live(secret_type: SecretType, version: u64) -> Pointer {
+        Pointer {
+            secret_type,
+            version,
+            deleted_at: None,
+        }
+    }
+
+    /// The pointer a stored secret carries.
+    pub fn of(secret: &StoredSecret) -> Pointer {
+        Pointer {
+            secret_type: secret.secret_type,
+            version: secret.version,
+            deleted_at: secret.deleted_at,
+        }
+    }
 }
 
 /// INTEGRITY unless the secret's current-version pointer carries a valid seal.
@@ -161,8 +200,7 @@ pub(crate) fn verify_pointer(key: &MacKey, secret: &StoredSecret) -> Result<()> 
     let data = pointer_data(
         &secret.tenant,
         &secret.name,
-        secret.secret_type,
-        secret.version,
+        Pointer::of(secret),
         secret.seal_seq,
     );
     if key.verify(&data, &secret.seal) {
@@ -312,24 +350,26 @@ mod tests {
 
     #[test]
     fn a_pointer_seal_binds_every_field() {
-        let base = pointer_seal(&key(), "t", "n", SecretType::Text, 3, 10);
-        assert_ne!(
-            base,
-            pointer_seal(&key(), "t", "n", SecretType::Text, 2, 10)
-        );
-        assert_ne!(base, pointer_seal(&key(), "t", "n", SecretType::Text, 3, 9));
-        assert_ne!(
-            base,
-            pointer_seal(&key(), "t", "n", SecretType::TextFile, 3, 10)
-        );
-        assert_ne!(
-            base,
-            pointer_seal(&key(), "tn", "", SecretType::Text, 3, 10)
-        );
-        assert_ne!(
-            base,
-            pointer_seal(&key(), "t", "m", SecretType::Text, 3, 10)
-        );
+        let p = |secret_type, version, deleted_at| Pointer {
+            secret_type,
+            version,
+            deleted_at,
+        };
+        let seal = |t, n, pointer, seq| pointer_seal(&key(), t, n, pointer, seq);
+        let base = seal("t", "n", p(SecretType::Text, 3, None), 10);
+        let others = [
+            seal("t", "n", p(SecretType::Text, 2, None), 10),
+            seal("t", "n", p(SecretType::Text, 3, None), 9),
+            seal("t", "n", p(SecretType::TextFile, 3, None), 10),
+            seal("tn", "", p(SecretType::Text, 3, None), 10),
+            seal("t", "m", p(SecretType::Text, 3, None), 10),
+            seal("t", "n", p(SecretType::Text, 3, Some(0)), 10),
+            seal("t", "n", p(SecretType::Text, 3, Some(5)), 10),
+        ];
+        for other in others {
+            assert_ne!(base, other);
+        }
+        assert_ne!(others[5], others[6]);
     }
 
     #[test]

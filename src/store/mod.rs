@@ -58,6 +58,7 @@ impl StoredSecret {
                 value_updated_at: now,
                 last_used_at: None,
                 use_count: 0,
+                deleted_at: None,
             },
             seal_seq: 0,
             seal: Vec::new(),
@@ -244,10 +245,21 @@ pub trait SecretRows {
     fn append_version(&mut self, next: &NextVersion<'_>) -> Result<()>;
     /// Changes the description; NOT_FOUND if the secret does not exist.
     fn set_description(&mut self, tenant: &str, name: &str, text: &str, now: i64) -> Result<()>;
-    /// Deletes a secret and all its versions; NOT_FOUND if it does not exist. Unless `force`,
-    /// fails with IN_USE (naming the sources) while any source references it.
+    /// Erases a secret, live or deleted, and all its versions: their ciphertexts are
+    /// overwritten with zeros before the rows are deleted. NOT_FOUND if there is no such row.
+    /// Unless `force`, fails with IN_USE (naming the sources) while a live secret is
+    /// referenced by any source.
     fn delete(&mut self, tenant: &str, name: &str, force: bool) -> Result<()>;
-    /// A page of secrets of a tenant in name order.
+    /// Marks a live secret deleted at `at` (ms since the epoch), keeping its versions;
+    /// NOT_FOUND if there is no live secret of that name. Unless `force`, fails with IN_USE
+    /// (naming the sources) while any source references it.
+    fn mark_deleted(&mut self, tenant: &str, name: &str, force: bool, at: i64) -> Result<()>;
+    /// Makes a deleted secret live again; NOT_FOUND if there is no deleted secret of that name.
+    fn undelete(&mut self, tenant: &str, name: &str) -> Result<()>;
+    /// The (tenant, name) of every secret deleted at or before `cutoff`, in order.
+    fn deleted_before(&mut self, cutoff: i64) -> Result<Vec<(String, String)>>;
+    /// A page of secrets of a tenant in name order: the live ones, or with
+    /// [`ListQuery::deleted`] the deleted ones.
     fn list(&mut self, tenant: &str, query: &ListQuery) -> Result<Page<StoredSecret>>;
     /// Adds usage counters (batched by the caller), in one transaction (or in the transaction
     /// [`Store::with_write_lock`] holds).
@@ -359,6 +371,12 @@ pub trait Store: SecretRows + KeyRows + ReferenceRows + DumpRows + Send {
         scope: &str,
         f: &mut dyn FnMut(&mut dyn Store) -> Result<()>,
     ) -> Result<()>;
+    /// Best effort, after a destroy has committed: removes what the backend keeps of older
+    /// page images outside the database proper (SQLite: a `TRUNCATE` checkpoint of the WAL).
+    /// Default: nothing to do.
+    fn scrub(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// [`Store::with_write_lock`] whose commit may leave its sync to
     /// [`Backend::sync_commits`], so that concurrent writers share one: returns the ticket to
     /// pass there (`None`: the commit is durable already). The change is visible once this
@@ -437,6 +455,21 @@ pub(crate) fn in_use(name: &str, sources: &[String]) -> Error {
             shown.join(", ")
         ),
     )
+}
+
+/// ALREADY_EXISTS for a secret whose name is taken in its tenant: by a live secret, or by a
+/// deleted one (`deleted`), which the message says how to recover or erase.
+pub(crate) fn name_taken(secret: &StoredSecret, deleted: bool) -> Error {
+    if deleted {
+        return Error::new(
+            ErrorCode::AlreadyExists,
+            format!(
+                "secret '{}' of tenant '{}' is deleted but still recoverable: undelete it, or destroy it to reuse the name",
+                secret.name, secret.tenant
+            ),
+        );
+    }
+    already_exists(secret)
 }
 
 /// ALREADY_EXISTS for a secret whose name is taken in its tenant.

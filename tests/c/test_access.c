@@ -202,6 +202,12 @@ static void test_default_policy(tbs_store *root) {
     CHECK_OK(tbs_store_delete(admin, TA, "admin-made", false));
     CHECK_STATUS(tbs_store_delete(admin, TA, "api-key", false), TBS_IN_USE);
     CHECK_OK(tbs_store_delete(sys, TB, "sys-made", false));
+    /* undelete and destroy need DELETE like delete */
+    CHECK_STATUS(tbs_store_undelete(svc, TA, "admin-made"), TBS_PERMISSION_DENIED);
+    CHECK_STATUS(tbs_store_destroy(svc, TA, "admin-made"), TBS_PERMISSION_DENIED);
+    CHECK_STATUS(tbs_store_undelete(admin, TB, "sys-made"), TBS_PERMISSION_DENIED);
+    CHECK_OK(tbs_store_undelete(admin, TA, "admin-made"));
+    CHECK_OK(tbs_store_destroy(admin, TA, "admin-made"));
     CHECK_STATUS(tbs_store_info(root, TB, "sys-made", &out), TBS_NOT_FOUND);
 
     /* Usage reports need READ. */
@@ -385,7 +391,7 @@ static void test_options(void) {
     tbs_buffer out = {NULL, 0};
 
     CHECK_OK(tbs_options_init(&options));
-    CHECK(options.version == TBS_OPTIONS_VERSION && TBS_OPTIONS_VERSION == 2);
+    CHECK(options.version == TBS_OPTIONS_VERSION && TBS_OPTIONS_VERSION == 3);
     CHECK(options.policy_json == NULL && options.audit_path == NULL && !options.audit_disabled &&
           options.audit_callback == NULL && options.audit_user_data == NULL);
 

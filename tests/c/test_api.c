@@ -457,6 +457,40 @@ static void test_crud(tbs_store *store) {
     CHECK_STATUS(tbs_store_delete(store, NULL, "blob", false), TBS_INVALID_ARGUMENT);
     CHECK_STATUS(tbs_store_delete(store, T, NULL, false), TBS_INVALID_ARGUMENT);
     CHECK_STATUS(tbs_store_delete(store, T, BAD_UTF8, false), TBS_INVALID_ARGUMENT);
+
+    /* soft delete: listed only as deleted, undelete brings it back, destroy erases it */
+    CHECK_OK(tbs_store_list_deleted(store, T, NULL, 0, 0, &json));
+    CHECK(strstr((const char *)json.data, "\"name\":\"empty\"") != NULL);
+    CHECK(strstr((const char *)json.data, "\"deleted_at\":") != NULL);
+    tbs_buffer_free(&json);
+    CHECK_OK(tbs_store_list(store, T, NULL, 0, 0, &json));
+    CHECK(strstr((const char *)json.data, "\"empty\"") == NULL);
+    tbs_buffer_free(&json);
+    CHECK_STATUS(tbs_store_create(store, T, "empty", TBS_TYPE_TEXT, (const uint8_t *)"x", 1, NULL,
+                                  NULL),
+                 TBS_ALREADY_EXISTS);
+    CHECK(last_error_contains("undelete"));
+    CHECK_OK(tbs_store_undelete(store, T, "empty"));
+    CHECK_STATUS(tbs_store_undelete(store, T, "empty"), TBS_NOT_FOUND);
+    CHECK_OK(tbs_store_info(store, T, "empty", &json));
+    tbs_buffer_free(&json);
+    CHECK_OK(tbs_store_destroy(store, T, "empty"));
+    CHECK_STATUS(tbs_store_destroy(store, T, "empty"), TBS_NOT_FOUND);
+    CHECK_STATUS(tbs_store_undelete(store, T, "empty"), TBS_NOT_FOUND);
+    CHECK_OK(tbs_store_list_deleted(store, T, NULL, 0, 0, &json));
+    CHECK(strstr((const char *)json.data, "\"total\":0") != NULL);
+    tbs_buffer_free(&json);
+    CHECK_STATUS(tbs_store_undelete(NULL, T, "blob"), TBS_INVALID_ARGUMENT);
+    CHECK_STATUS(tbs_store_undelete(store, NULL, "blob"), TBS_INVALID_ARGUMENT);
+    CHECK_STATUS(tbs_store_undelete(store, T, NULL), TBS_INVALID_ARGUMENT);
+    CHECK_STATUS(tbs_store_undelete(store, T, BAD_UTF8), TBS_INVALID_ARGUMENT);
+    CHECK_STATUS(tbs_store_destroy(NULL, T, "blob"), TBS_INVALID_ARGUMENT);
+    CHECK_STATUS(tbs_store_destroy(store, NULL, "blob"), TBS_INVALID_ARGUMENT);
+    CHECK_STATUS(tbs_store_destroy(store, T, NULL), TBS_INVALID_ARGUMENT);
+    CHECK_STATUS(tbs_store_destroy(store, T, BAD_UTF8), TBS_INVALID_ARGUMENT);
+    CHECK_STATUS(tbs_store_list_deleted(NULL, T, NULL, 0, 0, &json), TBS_INVALID_ARGUMENT);
+    CHECK_STATUS(tbs_store_list_deleted(store, T, NULL, 0, 0, NULL), TBS_INVALID_ARGUMENT);
+    CHECK_STATUS(tbs_store_list_deleted(store, T, BAD_UTF8, 0, 0, &json), TBS_INVALID_ARGUMENT);
 }
 
 static const char PEM[] = "-----BEGIN CERTIFICATE-----\nMIIB\"quoted\"\n-----END CERTIFICATE-----\n";

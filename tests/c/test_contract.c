@@ -174,6 +174,10 @@ static void run_case(tbs_store *store, int line, char **f) {
         reads = 1;
     } else if (strcmp(op, "delete") == 0) {
         status = tbs_store_delete(store, t, n, false);
+    } else if (strcmp(op, "undelete") == 0) {
+        status = tbs_store_undelete(store, t, n);
+    } else if (strcmp(op, "destroy") == 0) {
+        status = tbs_store_destroy(store, t, n);
     } else if (strcmp(op, "resolve_text") == 0) {
         status = tbs_store_resolve_text(store, t, value.data, value.len, 0, &out);
         reads = 1;

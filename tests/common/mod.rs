@@ -7,6 +7,7 @@ use tbsecrets::{Error, ErrorCode, MasterKey, Result, SecretStorage, StorageOptio
 use tempfile::TempDir;
 
 mod fixtures;
+pub mod key_command;
 #[allow(unused_imports)]
 pub use fixtures::*;
 

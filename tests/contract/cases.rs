@@ -16,7 +16,8 @@ pub const SURFACES: [&str; 4] = ["rust", "c", "java", "cli"];
 pub struct Case {
     /// Line number in the file (1-based), for messages.
     pub line: usize,
-    /// The operation: create, update, get, rollback, delete, resolve_text, resolve_json.
+    /// The operation: create, update, get, rollback, delete, undelete, destroy, resolve_text,
+    /// resolve_json.
     pub op: String,
     pub tenant: Vec<u8>,
     pub name: Vec<u8>,

@@ -42,6 +42,11 @@ pub struct Global {
     /// --file for the value).
     #[arg(long, global = true, conflicts_with = "key_file")]
     pub master_key_stdin: bool,
+    /// Who holds the master key (docs/KEY-CUSTODY.md): `raw` (the default: the key from
+    /// --key-file, --master-key-fd, TBS_MASTER_KEY… as above), `command:PROGRAM [ARG…]` (a
+    /// KMS hook program) or `pkcs11:module=…,token=…,key=…,pin-file=…`.
+    #[arg(long, env = "TBS_KEY_PROVIDER", value_name = "SPEC", global = true)]
+    pub key_provider: Option<String>,
     /// The role to act as in --tenant: SYS_ADMIN, TENANT_ADMIN, CUSTOMER_USER or SERVICE.
     /// Default: SERVICE for `resolve` and `get`, TENANT_ADMIN for everything else.
     #[arg(long = "as", env = "TBS_ROLE", value_parser = parse_role, global = true)]
@@ -52,6 +57,15 @@ pub struct Global {
     /// An access policy (JSON) replacing the default ThingsBoard roles.
     #[arg(long, env = "TBS_POLICY_FILE", global = true)]
     pub policy: Option<PathBuf>,
+    /// How many days a deleted secret stays recoverable with `undelete` (default 30; 0: a
+    /// delete erases at once). Deleted secrets older than this are erased when the store opens.
+    #[arg(
+        long,
+        env = "TBS_DELETED_RETENTION_DAYS",
+        global = true,
+        value_name = "DAYS"
+    )]
+    pub deleted_retention_days: Option<u64>,
     /// The audit log file. Default: `<store>.audit.jsonl` beside a SQLite store; none for a
     /// postgres:// store.
     #[arg(long, env = "TBS_AUDIT_LOG", global = true)]
@@ -171,6 +185,10 @@ pub enum Command {
         /// Only names containing this text.
         #[arg(long)]
         filter: Option<String>,
+        /// List the deleted secrets still recoverable with `undelete` (with their deletion
+        /// time) instead of the live ones.
+        #[arg(long)]
+        deleted: bool,
         /// Only names after this one: the cursor a previous page printed.
         #[arg(long, value_name = "NAME")]
         after: Option<String>,
@@ -220,6 +238,26 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Bring back a deleted secret with its versions (within the retention, see `list --deleted`).
+    Undelete {
+        /// Secret name.
+        name: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Erase a secret (live or deleted) and all its versions for good: the stored ciphertexts
+    /// are overwritten. Refused without --yes.
+    Destroy {
+        /// Secret name.
+        name: String,
+        /// Confirm: the secret cannot be recovered afterwards.
+        #[arg(long)]
+        yes: bool,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Resolve the secret placeholders of a config file (strict: fails naming every problem).
     Resolve {
         /// The file to resolve.
@@ -263,8 +301,12 @@ pub enum Command {
     /// readers keep reading. With --dry-run: what would be rewrapped and an estimated time.
     RotateMasterKey {
         /// The new master key file (base64, mode 0600), e.g. written by `init` elsewhere.
-        #[arg(long, required_unless_present = "dry_run")]
+        #[arg(long, required_unless_present_any = ["dry_run", "to_key_provider"])]
         new_key_file: Option<PathBuf>,
+        /// Move the master key to this provider instead (a spec as for --key-provider, e.g.
+        /// `command:/usr/local/bin/kms-hook key-1`); afterwards only it opens the store.
+        #[arg(long, value_name = "SPEC", conflicts_with = "new_key_file")]
+        to_key_provider: Option<String>,
         /// Report what would be rewrapped and an estimated time; change nothing.
         #[arg(long)]
         dry_run: bool,

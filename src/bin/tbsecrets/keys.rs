@@ -2,15 +2,18 @@
 //!
 //! Sources, first match wins: `--master-key-fd N` or `--master-key-stdin` (read once by
 //! [`load_from_stream`] before the command runs), `--key-file`, `TBS_MASTER_KEY`,
-//! `TBS_MASTER_KEY_FILE`, then the key file beside the store.
+//! `TBS_MASTER_KEY_FILE`, then the key file beside the store. With `--key-provider`
+//! (or `TBS_KEY_PROVIDER`) other than `raw`, the provider holds the key instead
+//! ([`provider_for_store`]).
 
+use crate::args::Global;
 use std::fs::File;
 use std::io::Read;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
-use tbsecrets::{master_key_from_env, read_key_file};
-use tbsecrets::{Error, MasterKey, Result};
+use std::sync::{Arc, OnceLock};
+use tbsecrets::{key_provider_from_spec, master_key_from_env, read_key_file};
+use tbsecrets::{Error, KeyProvider, MasterKey, Result};
 use zeroize::Zeroizing;
 
 /// Longest key text accepted from a descriptor or stdin (a key is 44 base64 characters).
@@ -98,4 +101,31 @@ pub fn key_for_store(store: &Path, key_file: Option<&Path>) -> Result<MasterKey>
         "no master key: use --key-file, --master-key-fd or --master-key-stdin, set TBS_MASTER_KEY_FILE (or TBS_MASTER_KEY), or keep the key file {} that `tbsecrets init` wrote",
         beside.display()
     )))
+}
+
+/// The provider `--key-provider` (or `TBS_KEY_PROVIDER`) names, or `None` for `raw` (then
+/// the key comes from the sources above). A provider spec with a raw key source as well is
+/// INVALID_ARGUMENT: one of them would be silently ignored.
+pub fn configured_provider(g: &Global) -> Result<Option<Arc<dyn KeyProvider>>> {
+    let spec = match g.key_provider.as_deref().map(str::trim) {
+        None | Some("" | "raw") => return Ok(None),
+        Some(spec) => spec,
+    };
+    if g.key_file.is_some() || g.master_key_fd.is_some() || g.master_key_stdin {
+        return Err(Error::invalid(
+            "--key-provider names who holds the key: --key-file, --master-key-fd and --master-key-stdin go with `raw` only",
+        ));
+    }
+    key_provider_from_spec(spec)
+        .map(Some)
+        .map_err(|e| e.prefixed_by("--key-provider"))
+}
+
+/// The provider of an existing store: the configured provider, else its raw key
+/// ([`key_for_store`]).
+pub fn provider_for_store(store: &Path, g: &Global) -> Result<Arc<dyn KeyProvider>> {
+    match configured_provider(g)? {
+        Some(provider) => Ok(provider),
+        None => Ok(Arc::new(key_for_store(store, g.key_file.as_deref())?)),
+    }
 }

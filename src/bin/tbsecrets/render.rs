@@ -37,8 +37,10 @@ pub fn info(info: &SecretInfo) -> Vec<u8> {
     .into_bytes()
 }
 
-/// A table of secrets.
+/// A table of secrets; of deleted secrets (`list --deleted`), with their deletion time in
+/// place of the update time.
 pub fn list(items: &[SecretInfo]) -> Vec<u8> {
+    let deleted = items.iter().any(|i| i.deleted_at.is_some());
     let width = items
         .iter()
         .map(|i| i.name.chars().count())
@@ -47,7 +49,10 @@ pub fn list(items: &[SecretInfo]) -> Vec<u8> {
         .max(4);
     let mut out = format!(
         "{:<width$}  {:<9}  {:>7}  {:<20}  DESCRIPTION\n",
-        "NAME", "TYPE", "VERSION", "UPDATED"
+        "NAME",
+        "TYPE",
+        "VERSION",
+        if deleted { "DELETED" } else { "UPDATED" }
     );
     for i in items {
         out.push_str(&format!(
@@ -55,7 +60,7 @@ pub fn list(items: &[SecretInfo]) -> Vec<u8> {
             i.name,
             i.secret_type.as_str(),
             i.version,
-            time(i.updated_at),
+            time(i.deleted_at.unwrap_or(i.updated_at)),
             i.description
         ));
     }
@@ -148,6 +153,32 @@ pub struct Deleted<'a> {
     pub name: &'a str,
     /// Whether --force was given.
     pub force: bool,
+    /// Until when `undelete` recovers it (milliseconds since the epoch); `None`: erased at
+    /// once (a deleted retention of 0).
+    pub recoverable_until: Option<i64>,
+}
+
+/// The line `rm` prints: until when the secret is recoverable, and how to erase it now.
+pub fn deleted(name: &str, recoverable_until: Option<i64>) -> String {
+    match recoverable_until {
+        Some(until) => format!(
+            "deleted secret '{name}': recoverable with `tbsecrets undelete {name}` until {}; \
+             `tbsecrets destroy {name} --yes` erases it now",
+            time(until)
+        ),
+        None => format!("deleted secret '{name}' and erased it (deleted retention 0)"),
+    }
+}
+
+/// `undelete` and `destroy`.
+#[derive(Serialize)]
+pub struct SecretAction<'a> {
+    /// `undeleted` or `destroyed`.
+    pub action: &'static str,
+    /// The tenant.
+    pub tenant: &'a str,
+    /// The secret.
+    pub name: &'a str,
 }
 
 /// `init`.
@@ -170,6 +201,19 @@ pub struct MasterRotated {
     pub key_id: u32,
     /// The key file that now opens the store.
     pub new_key_file: String,
+}
+
+/// `rotate-master-key --to-key-provider`.
+#[derive(Serialize)]
+pub struct ProviderRotated {
+    /// `rotated_master_key`.
+    pub action: &'static str,
+    /// Tenant data keys rewrapped.
+    pub keys: usize,
+    /// The new master key's id.
+    pub key_id: u32,
+    /// The provider that now holds the key (its description: never a credential).
+    pub key_provider: String,
 }
 
 /// `rotate-tenant-key`.

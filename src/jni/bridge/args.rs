@@ -350,12 +350,14 @@ pub(in crate::jni) fn positive(value: jint, what: &str) -> BridgeResult<usize> {
 }
 
 /// A list query: an optional name filter, an optional cursor (names after it), an offset and
-/// a limit (0: all), neither negative.
+/// a limit (0: all), neither negative; `deleted`: of the deleted secrets instead of the live
+/// ones.
 pub(in crate::jni) fn list_query(
     name_contains: Option<&str>,
     after: Option<&str>,
     offset: jint,
     limit: jint,
+    deleted: bool,
 ) -> BridgeResult<ListQuery> {
     let (Ok(offset), Ok(limit)) = (usize::try_from(offset), usize::try_from(limit)) else {
         return Err(invalid("offset and limit must not be negative".to_owned()));
@@ -365,6 +367,7 @@ pub(in crate::jni) fn list_query(
         after: after.map(str::to_owned),
         offset,
         limit,
+        deleted,
     })
 }
 
@@ -415,18 +418,19 @@ mod tests {
 
     #[test]
     fn list_queries_and_documents() {
-        let query = list_query(Some("db"), Some("api"), 2, 0).unwrap();
+        let query = list_query(Some("db"), Some("api"), 2, 0, true).unwrap();
         assert_eq!(
             (
                 query.name_contains.as_deref(),
                 query.after.as_deref(),
                 query.offset,
-                query.limit
+                query.limit,
+                query.deleted
             ),
-            (Some("db"), Some("api"), 2, 0)
+            (Some("db"), Some("api"), 2, 0, true)
         );
         assert_eq!(
-            message(list_query(None, None, -1, 0)),
+            message(list_query(None, None, -1, 0, false)),
             "offset and limit must not be negative"
         );
         assert_eq!(utf8_document(b"{}").unwrap(), "{}");

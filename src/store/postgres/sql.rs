@@ -66,6 +66,9 @@ pub const MIGRATIONS: &[&str] = &[
     // from this index instead of sorting the tenant. The primary key orders by the database's
     // collation, which need not be byte order; SQLite's primary key is byte order already.
     "CREATE INDEX tbs_secrets_name_bytes ON tbs_secrets (tenant, name COLLATE \"C\");",
+    // 6: soft delete (see the SQLite migration 5).
+    "ALTER TABLE tbs_secrets ADD COLUMN deleted_at BIGINT;
+     CREATE INDEX tbs_secrets_deleted ON tbs_secrets (deleted_at) WHERE deleted_at IS NOT NULL;",
 ];
 
 pub const HEADER: &str = "SELECT key, value FROM tbs_meta WHERE key IN ('kek_id', 'key_check')";
@@ -103,15 +106,15 @@ pub const RESEAL_VERSION: &str = "UPDATE tbs_secret_versions SET dek_id = $4, va
                                   WHERE tenant = $1 AND name = $2 AND version = $3
                                     AND dek_id = $6 AND value = $7";
 pub const SECRET: &str = "SELECT tenant, name, type, description, version, created_at, updated_at,
-                                 value_updated_at, last_used_at, use_count, seal_seq, seal
+                                 value_updated_at, last_used_at, use_count, seal_seq, seal, deleted_at
                           FROM tbs_secrets WHERE tenant = $1 AND name = $2";
 pub const ALL_SECRETS: &str =
     "SELECT tenant, name, type, description, version, created_at, updated_at,
-                                      value_updated_at, last_used_at, use_count, seal_seq, seal
+                                      value_updated_at, last_used_at, use_count, seal_seq, seal, deleted_at
                                FROM tbs_secrets ORDER BY tenant COLLATE \"C\", name COLLATE \"C\"";
 pub const CURRENT: &str =
     "SELECT s.tenant, s.name, s.type, s.description, s.version, s.created_at, s.updated_at,
-            s.value_updated_at, s.last_used_at, s.use_count, s.seal_seq, s.seal,
+            s.value_updated_at, s.last_used_at, s.use_count, s.seal_seq, s.seal, s.deleted_at,
             v.dek_id, v.value, v.created_at
      FROM tbs_secrets s JOIN tbs_secret_versions v
        ON v.tenant = s.tenant AND v.name = s.name AND v.version = s.version
@@ -122,24 +125,39 @@ pub const VERSIONS: &str = "SELECT version, created_at FROM tbs_secret_versions
                             WHERE tenant = $1 AND name = $2 ORDER BY version DESC";
 pub const INSERT_SECRET: &str = "INSERT INTO tbs_secrets (tenant, name, type, description, version,
                                      created_at, updated_at, value_updated_at, last_used_at, use_count,
-                                     seal_seq, seal)
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                                     seal_seq, seal, deleted_at)
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
                                  ON CONFLICT DO NOTHING";
 pub const INSERT_VERSION: &str =
     "INSERT INTO tbs_secret_versions (tenant, name, version, dek_id, value, created_at)
      VALUES ($1, $2, $3, $4, $5, $6)";
 pub const ADVANCE_VERSION: &str =
     "UPDATE tbs_secrets SET version = $4, updated_at = $5, value_updated_at = $5
-     WHERE tenant = $1 AND name = $2 AND version = $3";
-pub const CURRENT_VERSION: &str = "SELECT version FROM tbs_secrets WHERE tenant = $1 AND name = $2";
+     WHERE tenant = $1 AND name = $2 AND version = $3 AND deleted_at IS NULL";
+pub const CURRENT_VERSION: &str =
+    "SELECT version FROM tbs_secrets WHERE tenant = $1 AND name = $2 AND deleted_at IS NULL";
 pub const PRUNE_VERSIONS: &str =
     "DELETE FROM tbs_secret_versions WHERE tenant = $1 AND name = $2 AND version <= $3";
-pub const SET_DESCRIPTION: &str =
-    "UPDATE tbs_secrets SET description = $3, updated_at = $4 WHERE tenant = $1 AND name = $2";
+pub const SET_DESCRIPTION: &str = "UPDATE tbs_secrets SET description = $3, updated_at = $4
+     WHERE tenant = $1 AND name = $2 AND deleted_at IS NULL";
 pub const SOURCES_OF: &str =
     "SELECT source_id FROM tbs_references WHERE tenant = $1 AND name = $2 ORDER BY source_id";
 pub const DELETE_SECRET: &str = "DELETE FROM tbs_secrets WHERE tenant = $1 AND name = $2";
 pub const DELETE_VERSIONS: &str = "DELETE FROM tbs_secret_versions WHERE tenant = $1 AND name = $2";
+/// Overwrites the stored ciphertexts of a secret's versions with zero bytes of the same length
+/// before they are deleted (see docs/SECURITY.md on what that means under MVCC).
+pub const OVERWRITE_VERSIONS: &str =
+    "UPDATE tbs_secret_versions SET value = decode(repeat('00', length(value)), 'hex')
+     WHERE tenant = $1 AND name = $2";
+pub const MARK_DELETED: &str = "UPDATE tbs_secrets SET deleted_at = $3
+                                WHERE tenant = $1 AND name = $2 AND deleted_at IS NULL";
+pub const UNDELETE: &str = "UPDATE tbs_secrets SET deleted_at = NULL
+                            WHERE tenant = $1 AND name = $2 AND deleted_at IS NOT NULL";
+pub const DELETED_BEFORE: &str = "SELECT tenant, name FROM tbs_secrets
+                                  WHERE deleted_at IS NOT NULL AND deleted_at <= $1
+                                  ORDER BY tenant COLLATE \"C\", name COLLATE \"C\"";
+pub const IS_LIVE: &str =
+    "SELECT deleted_at IS NULL FROM tbs_secrets WHERE tenant = $1 AND name = $2";
 pub const DELETE_SOURCE: &str = "DELETE FROM tbs_references WHERE tenant = $1 AND source_id = $2";
 pub const INSERT_REFERENCE: &str = "INSERT INTO tbs_references (tenant, source_id, name, type)
                                     VALUES ($1, $2, $3, $4)
@@ -149,16 +167,18 @@ pub const WHERE_USED: &str = "SELECT source_id, name, type FROM tbs_references
 pub const PATTERN_REFERENCES: &str = "SELECT source_id, name, type FROM tbs_references
     WHERE tenant = $1 AND strpos(name, '{{') > 0 ORDER BY source_id, name";
 pub const COUNT: &str =
-    "SELECT COUNT(*) FROM tbs_secrets WHERE tenant = $1 AND strpos(name, $2) > 0";
+    "SELECT COUNT(*) FROM tbs_secrets WHERE tenant = $1 AND strpos(name, $2) > 0
+     AND (deleted_at IS NOT NULL) = $3";
 pub const LIST: &str = "SELECT tenant, name, type, description, version, created_at, updated_at,
-                               value_updated_at, last_used_at, use_count, seal_seq, seal
+                               value_updated_at, last_used_at, use_count, seal_seq, seal, deleted_at
                         FROM tbs_secrets
                         WHERE tenant = $1 AND name COLLATE \"C\" > $3 AND strpos(name, $2) > 0
+                          AND (deleted_at IS NOT NULL) = $6
                         ORDER BY name COLLATE \"C\" LIMIT $4 OFFSET $5";
 pub const RECORD_USAGE: &str = "UPDATE tbs_secrets
                                 SET use_count = use_count + $3,
                                     last_used_at = GREATEST(COALESCE(last_used_at, 0), $4)
-                                WHERE tenant = $1 AND name = $2";
+                                WHERE tenant = $1 AND name = $2 AND deleted_at IS NULL";
 pub const NOTIFY: &str = "SELECT pg_notify($1, $2)";
 pub const META: &str = "SELECT value FROM tbs_meta WHERE key = $1";
 pub const LOCK_META: &str = "SELECT value FROM tbs_meta WHERE key = $1 FOR UPDATE";

@@ -1,6 +1,6 @@
 //! Dump and load of a whole store, for `migrate` (store-to-store copy).
 
-use super::rows::SECRET_COLUMNS;
+use super::rows::insert_secret_row;
 use super::SqliteStore;
 use crate::error::Result;
 use crate::model::SecretType;
@@ -75,23 +75,7 @@ impl DumpRows for SqliteStore {
             )?;
         }
         for s in &dump.secrets {
-            tx.execute(
-                &format!("INSERT INTO tbs_secrets ({SECRET_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
-                params![
-                    s.tenant,
-                    s.name,
-                    s.secret_type.as_str(),
-                    s.description,
-                    s.version as i64,
-                    s.created_at,
-                    s.updated_at,
-                    s.value_updated_at,
-                    s.last_used_at,
-                    s.use_count as i64,
-                    s.seal_seq as i64,
-                    s.seal
-                ],
-            )?;
+            insert_secret_row(&tx, s)?;
         }
         for (tenant, name, v) in &dump.versions {
             tx.execute(

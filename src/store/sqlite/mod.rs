@@ -105,7 +105,11 @@ impl SqliteStore {
                 path.display()
             )));
         }
-        conn.execute_batch("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")?;
+        // secure_delete: content a delete or an update frees is overwritten with zeros, so a
+        // destroyed secret's ciphertexts (and pruned versions) leave no copy in free space.
+        conn.execute_batch(
+            "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;",
+        )?;
         conn.set_prepared_statement_cache_capacity(64);
         let mut backend = SqliteStore {
             conn,

@@ -8,7 +8,7 @@ use rusqlite::Row;
 /// The columns of `tbs_secrets`, in the order `secret_from_row` reads them.
 pub(super) const SECRET_COLUMNS: &str =
     "tenant, name, type, description, version, created_at, updated_at, \
-                              value_updated_at, last_used_at, use_count, seal_seq, seal";
+                              value_updated_at, last_used_at, use_count, seal_seq, seal, deleted_at";
 
 pub(super) fn secret_from_row(row: &Row<'_>) -> rusqlite::Result<StoredSecret> {
     let type_name: String = row.get(2)?;
@@ -27,10 +27,37 @@ pub(super) fn secret_from_row(row: &Row<'_>) -> rusqlite::Result<StoredSecret> {
             value_updated_at: row.get(7)?,
             last_used_at: row.get(8)?,
             use_count: row.get::<_, i64>(9)? as u64,
+            deleted_at: row.get(12)?,
         },
         seal_seq: row.get::<_, i64>(10)? as u64,
         seal: row.get::<_, Option<Vec<u8>>>(11)?.unwrap_or_default(),
     })
+}
+
+/// Inserts a `tbs_secrets` row unless the name is taken; returns the rows inserted (0 or 1).
+pub(super) fn insert_secret_row(
+    conn: &rusqlite::Connection,
+    s: &StoredSecret,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(&format!(
+        "INSERT OR IGNORE INTO tbs_secrets ({SECRET_COLUMNS})
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
+    ))?
+    .execute(rusqlite::params![
+        s.tenant,
+        s.name,
+        s.secret_type.as_str(),
+        s.description,
+        s.version as i64,
+        s.created_at,
+        s.updated_at,
+        s.value_updated_at,
+        s.last_used_at,
+        s.use_count as i64,
+        s.seal_seq as i64,
+        s.seal,
+        s.deleted_at
+    ])
 }
 
 pub(super) fn wrapped_from_row(row: &Row<'_>) -> rusqlite::Result<WrappedKey> {

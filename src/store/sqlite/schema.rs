@@ -71,6 +71,11 @@ const MIGRATIONS: &[&str] = &[
     // (`store/sqlite/references.rs`) must stay textually the index's for SQLite to use it.
     "CREATE INDEX tbs_references_patterns ON tbs_references (tenant, source_id, name)
          WHERE instr(name, '{{') > 0;",
+    // 5: soft delete. A deleted secret keeps its row and versions with its deletion time until
+    // `undelete` clears it, `destroy` erases it or the retention purge does; the partial index
+    // makes that purge's search for expired rows one index probe.
+    "ALTER TABLE tbs_secrets ADD COLUMN deleted_at INTEGER;
+     CREATE INDEX tbs_secrets_deleted ON tbs_secrets (deleted_at) WHERE deleted_at IS NOT NULL;",
 ];
 
 /// `PRAGMA application_id` of a tbsecrets store ("tbs1"): marks the file as ours, so that any

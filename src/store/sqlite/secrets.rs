@@ -1,11 +1,11 @@
 //! Secrets and their versions: reading the current value, creating, appending a version,
-//! describing, deleting, listing, and counting uses.
+//! describing, deleting (soft), undeleting, erasing, listing, and counting uses.
 
-use super::rows::{not_found, secret_from_row, SECRET_COLUMNS};
+use super::rows::{insert_secret_row, not_found, secret_from_row, SECRET_COLUMNS};
 use super::SqliteStore;
 use crate::error::Result;
 use crate::model::{ListQuery, Page};
-use crate::store::{already_exists, version_conflict, NextVersion, SecretRows};
+use crate::store::{name_taken, version_conflict, NextVersion, SecretRows};
 use crate::store::{StoredSecret, StoredVersion, UsageUpdate};
 use rusqlite::{params, OptionalExtension};
 
@@ -27,7 +27,7 @@ impl SecretRows for SqliteStore {
     ) -> Result<Option<(StoredSecret, StoredVersion)>> {
         let sql = "SELECT s.tenant, s.name, s.type, s.description, s.version, s.created_at,
                           s.updated_at, s.value_updated_at, s.last_used_at, s.use_count,
-                          s.seal_seq, s.seal, v.dek_id, v.value, v.created_at
+                          s.seal_seq, s.seal, s.deleted_at, v.dek_id, v.value, v.created_at
                    FROM tbs_secrets s JOIN tbs_secret_versions v
                      ON v.tenant = s.tenant AND v.name = s.name AND v.version = s.version
                    WHERE s.tenant = ?1 AND s.name = ?2";
@@ -38,9 +38,9 @@ impl SecretRows for SqliteStore {
                 let secret = secret_from_row(row)?;
                 let value = StoredVersion {
                     version: secret.version,
-                    dek_id: row.get::<_, i64>(12)? as u32,
-                    blob: row.get(13)?,
-                    created_at: row.get(14)?,
+                    dek_id: row.get::<_, i64>(13)? as u32,
+                    blob: row.get(14)?,
+                    created_at: row.get(15)?,
                 };
                 Ok((secret, value))
             })
@@ -78,28 +78,13 @@ impl SecretRows for SqliteStore {
 
     fn create(&mut self, secret: &StoredSecret, value: &StoredVersion) -> Result<()> {
         let tx = self.write_tx()?;
-        let inserted = tx.execute(
-            &format!(
-                "INSERT OR IGNORE INTO tbs_secrets ({SECRET_COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
-            ),
-            params![
-                secret.tenant,
-                secret.name,
-                secret.secret_type.as_str(),
-                secret.description,
-                secret.version as i64,
-                secret.created_at,
-                secret.updated_at,
-                secret.value_updated_at,
-                secret.last_used_at,
-                secret.use_count as i64,
-                secret.seal_seq as i64,
-                secret.seal
-            ],
-        )?;
-        if inserted == 0 {
-            return Err(already_exists(secret));
+        if insert_secret_row(&tx, secret)? == 0 {
+            let deleted: bool = tx.query_row(
+                "SELECT deleted_at IS NOT NULL FROM tbs_secrets WHERE tenant = ?1 AND name = ?2",
+                params![secret.tenant, secret.name],
+                |r| r.get(0),
+            )?;
+            return Err(name_taken(secret, deleted));
         }
         tx.execute(
             "INSERT INTO tbs_secret_versions (tenant, name, version, dek_id, value, created_at)
@@ -122,7 +107,8 @@ impl SecretRows for SqliteStore {
         let tx = self.write_tx()?;
         let current: Option<i64> = tx
             .query_row(
-                "SELECT version FROM tbs_secrets WHERE tenant = ?1 AND name = ?2",
+                "SELECT version FROM tbs_secrets
+                 WHERE tenant = ?1 AND name = ?2 AND deleted_at IS NULL",
                 params![tenant, name],
                 |r| r.get(0),
             )
@@ -167,7 +153,8 @@ impl SecretRows for SqliteStore {
     fn set_description(&mut self, tenant: &str, name: &str, text: &str, now: i64) -> Result<()> {
         let tx = self.write_tx()?;
         let changed = tx.execute(
-            "UPDATE tbs_secrets SET description = ?3, updated_at = ?4 WHERE tenant = ?1 AND name = ?2",
+            "UPDATE tbs_secrets SET description = ?3, updated_at = ?4
+             WHERE tenant = ?1 AND name = ?2 AND deleted_at IS NULL",
             params![tenant, name, text, now],
         )?;
         if changed == 0 {
@@ -179,31 +166,74 @@ impl SecretRows for SqliteStore {
 
     fn delete(&mut self, tenant: &str, name: &str, force: bool) -> Result<()> {
         let tx = self.write_tx()?;
+        let live: Option<bool> = tx
+            .query_row(
+                "SELECT deleted_at IS NULL FROM tbs_secrets WHERE tenant = ?1 AND name = ?2",
+                params![tenant, name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let live = live.ok_or_else(|| not_found(tenant, name))?;
+        if live && !force {
+            refuse_in_use(&tx, tenant, name)?;
+        }
+        // The connection runs with `secure_delete` on (see `sqlite/mod.rs`): the pages the
+        // overwritten values and the deleted rows leave are zeroed, not only unlinked.
+        tx.execute(
+            "UPDATE tbs_secret_versions SET value = zeroblob(length(value))
+             WHERE tenant = ?1 AND name = ?2",
+            params![tenant, name],
+        )?;
+        tx.execute(
+            "DELETE FROM tbs_secret_versions WHERE tenant = ?1 AND name = ?2",
+            params![tenant, name],
+        )?;
+        tx.execute(
+            "DELETE FROM tbs_secrets WHERE tenant = ?1 AND name = ?2",
+            params![tenant, name],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn mark_deleted(&mut self, tenant: &str, name: &str, force: bool, at: i64) -> Result<()> {
+        let tx = self.write_tx()?;
         if !force {
-            let mut stmt = tx.prepare_cached(
-                "SELECT source_id FROM tbs_references WHERE tenant = ?1 AND name = ?2
-                 ORDER BY source_id",
-            )?;
-            let sources = stmt
-                .query_map(params![tenant, name], |r| r.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            if !sources.is_empty() {
-                return Err(crate::store::in_use(name, &sources));
-            }
+            refuse_in_use(&tx, tenant, name)?;
         }
         let changed = tx.execute(
-            "DELETE FROM tbs_secrets WHERE tenant = ?1 AND name = ?2",
+            "UPDATE tbs_secrets SET deleted_at = ?3
+             WHERE tenant = ?1 AND name = ?2 AND deleted_at IS NULL",
+            params![tenant, name, at],
+        )?;
+        if changed == 0 {
+            return Err(not_found(tenant, name));
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn undelete(&mut self, tenant: &str, name: &str) -> Result<()> {
+        let tx = self.write_tx()?;
+        let changed = tx.execute(
+            "UPDATE tbs_secrets SET deleted_at = NULL
+             WHERE tenant = ?1 AND name = ?2 AND deleted_at IS NOT NULL",
             params![tenant, name],
         )?;
         if changed == 0 {
             return Err(not_found(tenant, name));
         }
-        tx.execute(
-            "DELETE FROM tbs_secret_versions WHERE tenant = ?1 AND name = ?2",
-            params![tenant, name],
-        )?;
         tx.commit()?;
         Ok(())
+    }
+
+    fn deleted_before(&mut self, cutoff: i64) -> Result<Vec<(String, String)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT tenant, name FROM tbs_secrets
+             WHERE deleted_at IS NOT NULL AND deleted_at <= ?1 ORDER BY tenant, name",
+        )?;
+        let rows = stmt.query_map(params![cutoff], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     fn list(&mut self, tenant: &str, query: &ListQuery) -> Result<Page<StoredSecret>> {
@@ -211,15 +241,17 @@ impl SecretRows for SqliteStore {
         let total: i64 = self
             .conn
             .prepare_cached(
-                "SELECT COUNT(*) FROM tbs_secrets WHERE tenant = ?1 AND instr(name, ?2) > 0",
+                "SELECT COUNT(*) FROM tbs_secrets WHERE tenant = ?1 AND instr(name, ?2) > 0
+                 AND (deleted_at IS NOT NULL) = ?3",
             )?
-            .query_row(params![tenant, filter], |r| r.get(0))?;
+            .query_row(params![tenant, filter, query.deleted], |r| r.get(0))?;
         // Keyset paging: the primary key (tenant, name) is read from the cursor on, so a page
         // costs the same wherever it starts. No cursor: names after "" (every name).
         let after = query.after.as_deref().unwrap_or("");
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {SECRET_COLUMNS} FROM tbs_secrets
              WHERE tenant = ?1 AND name > ?3 AND instr(name, ?2) > 0
+               AND (deleted_at IS NOT NULL) = ?6
              ORDER BY name LIMIT ?4 OFFSET ?5"
         ))?;
         let items = stmt
@@ -229,7 +261,8 @@ impl SecretRows for SqliteStore {
                     filter,
                     after,
                     query.fetch_limit().unwrap_or(-1),
-                    query.fetch_offset()
+                    query.fetch_offset(),
+                    query.deleted
                 ],
                 secret_from_row,
             )?
@@ -247,7 +280,7 @@ impl SecretRows for SqliteStore {
                 "UPDATE tbs_secrets
                  SET use_count = use_count + ?3,
                      last_used_at = MAX(COALESCE(last_used_at, 0), ?4)
-                 WHERE tenant = ?1 AND name = ?2",
+                 WHERE tenant = ?1 AND name = ?2 AND deleted_at IS NULL",
             )?;
             for u in updates {
                 stmt.execute(params![u.tenant, u.name, u.uses as i64, u.last_used_at])?;
@@ -280,4 +313,18 @@ impl SecretRows for SqliteStore {
             .query_map([], secret_from_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?)
     }
+}
+
+/// IN_USE (naming the sources) while any source references the secret.
+fn refuse_in_use(tx: &rusqlite::Connection, tenant: &str, name: &str) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT source_id FROM tbs_references WHERE tenant = ?1 AND name = ?2 ORDER BY source_id",
+    )?;
+    let sources = stmt
+        .query_map(params![tenant, name], |r| r.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    if sources.is_empty() {
+        return Ok(());
+    }
+    Err(crate::store::in_use(name, &sources))
 }

@@ -6,6 +6,9 @@ use crate::error::{Error, Result};
 use crate::store::{Store, StoreHeader};
 use rusqlite::{params, OptionalExtension};
 
+/// How long the checkpoint after a destroy waits for other connections' readers.
+const SCRUB_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Store for SqliteStore {
     fn header(&mut self) -> Result<Option<StoreHeader>> {
         let mut stmt = self.conn.prepare_cached(
@@ -104,6 +107,21 @@ impl Store for SqliteStore {
         f: &mut dyn FnMut(&mut dyn Store) -> Result<()>,
     ) -> Result<()> {
         self.run_write_locked(f)
+    }
+
+    fn scrub(&mut self) -> Result<()> {
+        // Copies every WAL frame into the database and truncates the WAL to zero bytes, so the
+        // frames that still held a destroyed secret's pages are gone. It waits for readers of
+        // other connections, at most SCRUB_WAIT (not the whole busy timeout: this handle's
+        // connection is held meanwhile); past that it is partial (SQLITE_BUSY, ignored by the
+        // caller) and the frames go with a later checkpoint.
+        self.conn.busy_timeout(SCRUB_WAIT.min(self.busy_timeout))?;
+        let checkpoint = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+        self.conn.busy_timeout(self.busy_timeout)?;
+        checkpoint?;
+        Ok(())
     }
 
     fn with_write_lock_deferred(

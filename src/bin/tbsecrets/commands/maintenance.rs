@@ -5,11 +5,15 @@ use crate::args::Global;
 use crate::progress::{Progress, Unit};
 use crate::{keys, render};
 use std::path::Path;
+use std::sync::Arc;
 use tbsecrets::write_key_file;
-use tbsecrets::{Error, ErrorCode, MasterKey, Result, SecretStorage, StorageOptions};
+use tbsecrets::{Error, ErrorCode, KeyProvider, MasterKey, Result, SecretStorage, StorageOptions};
 
 /// Creates the store, generating a key file beside it when no key is configured.
 pub(super) fn init(g: &Global, json: bool) -> Result<Vec<u8>> {
+    if let Some(provider) = keys::configured_provider(g)? {
+        return init_on_provider(g, provider, json);
+    }
     if is_url(&g.store) {
         // A database: `init` creates the schema; the key must be configured (never beside it).
         let key = keys::configured_key(g.key_file.as_deref())?.ok_or_else(|| {
@@ -56,6 +60,26 @@ pub(super) fn init(g: &Global, json: bool) -> Result<Vec<u8>> {
     render::report(json, &done, || match &key_file {
         Some(path) => format!("initialized store {store} with a new master key in key file {path}"),
         None => format!("initialized store {store} (the key is the configured one)"),
+    })
+}
+
+/// Creates the store on a key provider (`--key-provider`): no key file is written.
+fn init_on_provider(g: &Global, provider: Arc<dyn KeyProvider>, json: bool) -> Result<Vec<u8>> {
+    if !is_url(&g.store) && g.store.exists() {
+        return Err(Error::new(
+            ErrorCode::AlreadyExists,
+            format!("store {} already exists", g.store.display()),
+        ));
+    }
+    let described = provider.describe();
+    SecretStorage::open(&g.store, StorageOptions::with_key_provider(provider))?.close()?;
+    let store = redact_password(&g.store.to_string_lossy());
+    let done = render::Initialized {
+        store: &store,
+        key_file: None,
+    };
+    render::report(json, &done, || {
+        format!("initialized store {store} (the key is held by the key provider {described})")
     })
 }
 

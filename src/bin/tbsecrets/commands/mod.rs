@@ -50,6 +50,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
         }
         Command::List {
             filter,
+            deleted,
             after,
             limit,
             all: _,
@@ -61,6 +62,7 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
                 after: after.clone(),
                 offset: 0,
                 limit: limit.map_or(0, |n| n as usize),
+                deleted: *deleted,
             };
             let page = store
                 .session(principal(g, Role::TenantAdmin)?)
@@ -95,14 +97,44 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             Ok(value.as_bytes().to_vec())
         }
         Command::Delete { name, force, json } => {
-            admin(&*open_existing(g)?, g)?.delete_with(&g.tenant, name, *force)?;
+            let store = open_existing(g)?;
+            let session = admin(&store, g)?;
+            session.delete_with(&g.tenant, name, *force)?;
+            let retention = store.options().deleted_retention;
+            let recoverable_until = deleted_at(&session, &g.tenant, name)?.map(|at| {
+                at.saturating_add(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX))
+            });
             let done = render::Deleted {
                 action: "deleted",
                 tenant: &g.tenant,
                 name,
                 force: *force,
+                recoverable_until,
             };
-            render::report(*json, &done, || format!("deleted secret '{name}'"))
+            render::report(*json, &done, || render::deleted(name, recoverable_until))
+        }
+        Command::Undelete { name, json } => {
+            admin(&*open_existing(g)?, g)?.undelete(&g.tenant, name)?;
+            let done = render::SecretAction {
+                action: "undeleted",
+                tenant: &g.tenant,
+                name,
+            };
+            render::report(*json, &done, || format!("undeleted secret '{name}'"))
+        }
+        Command::Destroy { name, yes, json } => {
+            if !*yes {
+                return Err(Error::invalid(format!(
+                    "destroy erases secret '{name}' and all its versions for good: add --yes to confirm"
+                )));
+            }
+            admin(&*open_existing(g)?, g)?.destroy(&g.tenant, name)?;
+            let done = render::SecretAction {
+                action: "destroyed",
+                tenant: &g.tenant,
+                name,
+            };
+            render::report(*json, &done, || format!("destroyed secret '{name}'"))
         }
         Command::Resolve {
             file,
@@ -123,8 +155,8 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             *json,
         ),
         Command::Migrate { from, to, json } => {
-            let key = keys::key_for_store(from, g.key_file.as_deref())?;
-            let report = tbsecrets::migrate(from, to, StorageOptions::with_master_key(key))?;
+            let key = keys::provider_for_store(from, g)?;
+            let report = tbsecrets::migrate(from, to, StorageOptions::with_key_provider(key))?;
             render::report(*json, &report, || {
                 format!(
                     "migrated {} secrets ({} versions, {} tenants, {} references); verified {} on the target",
@@ -134,9 +166,13 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
         }
         Command::RotateMasterKey {
             new_key_file,
+            to_key_provider,
             dry_run,
             json,
-        } => rotation::master(g, new_key_file.as_deref(), *dry_run, *json),
+        } => match to_key_provider {
+            Some(spec) => rotation::to_provider(g, spec, *dry_run, *json),
+            None => rotation::master(g, new_key_file.as_deref(), *dry_run, *json),
+        },
         Command::RotateTenantKey { dry_run, json } => rotation::tenant(g, *dry_run, *json),
         #[cfg(feature = "pkcs11")]
         Command::Pkcs11Keygen {
@@ -288,15 +324,18 @@ fn open_existing_with(g: &Global, adjust: impl FnOnce(&mut StorageOptions)) -> R
             ),
         ));
     }
-    let key = keys::key_for_store(&g.store, g.key_file.as_deref())?;
+    let key = keys::provider_for_store(&g.store, g)?;
     let mut options = StorageOptions {
         create_if_missing: false,
-        ..StorageOptions::with_master_key(key)
+        ..StorageOptions::with_key_provider(key)
     };
     if let Some(path) = &g.policy {
         options.policy = Some(Policy::from_json(&read_text(path)?)?);
     }
     options.audit.path = g.audit_log.clone();
+    if let Some(days) = g.deleted_retention_days {
+        options.deleted_retention = std::time::Duration::from_secs(days.saturating_mul(86_400));
+    }
     adjust(&mut options);
     SecretStorage::open(&g.store, options).map(Opened)
 }
@@ -319,6 +358,21 @@ fn principal(g: &Global, default_role: Role) -> Result<Principal> {
 }
 
 /// A management session: --as, or TENANT_ADMIN.
+/// When `name` was deleted, if it is a deleted (recoverable) secret now.
+fn deleted_at(session: &Session<'_>, tenant: &str, name: &str) -> Result<Option<i64>> {
+    let query = ListQuery {
+        name_contains: Some(name.to_owned()),
+        deleted: true,
+        ..ListQuery::default()
+    };
+    Ok(session
+        .list(tenant, &query)?
+        .items
+        .into_iter()
+        .find(|s| s.name == name)
+        .and_then(|s| s.deleted_at))
+}
+
 fn admin<'a>(store: &'a SecretStorage, g: &Global) -> Result<Session<'a>> {
     Ok(store.session(principal(g, Role::TenantAdmin)?))
 }

@@ -25,6 +25,7 @@ pub(super) fn secret_from_row(row: &Row) -> Result<StoredSecret> {
             value_updated_at: row.get(7),
             last_used_at: row.get(8),
             use_count: row.get::<_, i64>(9) as u64,
+            deleted_at: row.get(12),
         },
         seal_seq: row.get::<_, i64>(10) as u64,
         seal: row.get::<_, Option<Vec<u8>>>(11).unwrap_or_default(),
@@ -58,6 +59,7 @@ pub(super) fn insert_secret_row(c: &mut PgConnection, s: &StoredSecret) -> Resul
             &(s.use_count as i64),
             &(s.seal_seq as i64),
             &s.seal,
+            &s.deleted_at,
         ],
     )
 }

@@ -1,11 +1,11 @@
 //! Secrets and their versions: reading the current value, creating, appending a version,
-//! deleting and listing.
+//! deleting (soft), undeleting, erasing and listing.
 
 use super::rows::{insert_secret_row, insert_version_row, secret_from_row};
 use super::{payload, sql, PgConnection};
 use crate::error::{Error, Result};
 use crate::model::{ListQuery, Page};
-use crate::store::{already_exists, version_conflict, NextVersion, SecretRows, UsageUpdate};
+use crate::store::{name_taken, version_conflict, NextVersion, SecretRows, UsageUpdate};
 use crate::store::{StoredSecret, StoredVersion};
 
 impl SecretRows for PgConnection {
@@ -26,9 +26,9 @@ impl SecretRows for PgConnection {
         let secret = secret_from_row(&row)?;
         let value = StoredVersion {
             version: secret.version,
-            dek_id: row.get::<_, i64>(12) as u32,
-            blob: row.get(13),
-            created_at: row.get(14),
+            dek_id: row.get::<_, i64>(13) as u32,
+            blob: row.get(14),
+            created_at: row.get(15),
         };
         Ok(Some((secret, value)))
     }
@@ -57,7 +57,9 @@ impl SecretRows for PgConnection {
         self.atomic(Some(&note), |c| {
             let inserted = insert_secret_row(c, secret)?;
             if inserted == 0 {
-                return Err(already_exists(secret));
+                let live = c.query_opt(sql::IS_LIVE, &[&secret.tenant, &secret.name])?;
+                let deleted = live.is_some_and(|r| !r.get::<_, bool>(0));
+                return Err(name_taken(secret, deleted));
             }
             insert_version_row(c, &secret.tenant, &secret.name, value)?;
             Ok(())
@@ -102,28 +104,57 @@ impl SecretRows for PgConnection {
     fn delete(&mut self, tenant: &str, name: &str, force: bool) -> Result<()> {
         let note = payload(tenant);
         self.atomic(Some(&note), |c| {
-            if !force {
-                let sources: Vec<String> = c
-                    .query(sql::SOURCES_OF, &[&tenant, &name])?
-                    .iter()
-                    .map(|r| r.get(0))
-                    .collect();
-                if !sources.is_empty() {
-                    return Err(crate::store::in_use(name, &sources));
-                }
+            let live: bool = c
+                .query_opt(sql::IS_LIVE, &[&tenant, &name])?
+                .ok_or_else(|| Error::secret_not_found(tenant, name))?
+                .get(0);
+            if live && !force {
+                refuse_in_use(c, tenant, name)?;
             }
-            if c.execute(sql::DELETE_SECRET, &[&tenant, &name])? == 0 {
-                return Err(Error::secret_not_found(tenant, name));
-            }
+            // Zeros over the ciphertexts first: the new row versions hold no value (the old
+            // ones stay until VACUUM; docs/SECURITY.md says what that means).
+            c.execute(sql::OVERWRITE_VERSIONS, &[&tenant, &name])?;
             c.execute(sql::DELETE_VERSIONS, &[&tenant, &name])?;
+            c.execute(sql::DELETE_SECRET, &[&tenant, &name])?;
             Ok(())
         })
+    }
+
+    fn mark_deleted(&mut self, tenant: &str, name: &str, force: bool, at: i64) -> Result<()> {
+        let note = payload(tenant);
+        self.atomic(Some(&note), |c| {
+            if !force {
+                refuse_in_use(c, tenant, name)?;
+            }
+            if c.execute(sql::MARK_DELETED, &[&tenant, &name, &at])? == 0 {
+                return Err(Error::secret_not_found(tenant, name));
+            }
+            Ok(())
+        })
+    }
+
+    fn undelete(&mut self, tenant: &str, name: &str) -> Result<()> {
+        let note = payload(tenant);
+        self.atomic(Some(&note), |c| {
+            if c.execute(sql::UNDELETE, &[&tenant, &name])? == 0 {
+                return Err(Error::secret_not_found(tenant, name));
+            }
+            Ok(())
+        })
+    }
+
+    fn deleted_before(&mut self, cutoff: i64) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .query(sql::DELETED_BEFORE, &[&cutoff])?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
     }
 
     fn list(&mut self, tenant: &str, query: &ListQuery) -> Result<Page<StoredSecret>> {
         let filter = query.name_contains.as_deref().unwrap_or("");
         let total: i64 = self
-            .query_opt(sql::COUNT, &[&tenant, &filter])?
+            .query_opt(sql::COUNT, &[&tenant, &filter, &query.deleted])?
             .map_or(0, |r| r.get(0));
         let after = query.after.as_deref().unwrap_or("");
         let items = self
@@ -135,6 +166,7 @@ impl SecretRows for PgConnection {
                     &after,
                     &query.fetch_limit(),
                     &query.fetch_offset(),
+                    &query.deleted,
                 ],
             )?
             .iter()
@@ -177,4 +209,17 @@ impl SecretRows for PgConnection {
             .map(secret_from_row)
             .collect()
     }
+}
+
+/// IN_USE (naming the sources) while any source references the secret.
+fn refuse_in_use(c: &mut PgConnection, tenant: &str, name: &str) -> Result<()> {
+    let sources: Vec<String> = c
+        .query(sql::SOURCES_OF, &[&tenant, &name])?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if sources.is_empty() {
+        return Ok(());
+    }
+    Err(crate::store::in_use(name, &sources))
 }

@@ -43,7 +43,7 @@ public enum ErrorCode {
     ROLLBACK_DETECTED(15),
     /**
      * The key provider holding the master key could not be used: a PKCS#11 module or token
-     * missing, a wrong PIN, a key program that failed or timed out, a host {@link KeyProvider}
+     * missing, a wrong PIN, a key program that failed or timed out, a host {@code KeyProvider}
      * that threw. Nothing was changed.
      */
     KEY_UNAVAILABLE(16);

@@ -16,6 +16,8 @@ import java.time.Instant;
  * @param valueUpdatedAt when the current value was written
  * @param lastUsedAt the last time the value was read or resolved, or {@code null} if never
  * @param useCount how many times the value was read or resolved (counted in batches)
+ * @param deletedAt when the secret was deleted, for a deleted secret still recoverable with
+ *     {@code undelete} (as {@code listDeleted} returns them); {@code null} for a live secret
  */
 public record SecretInfo(
         String tenantId,
@@ -27,4 +29,15 @@ public record SecretInfo(
         Instant updatedAt,
         Instant valueUpdatedAt,
         Instant lastUsedAt,
-        long useCount) {}
+        long useCount,
+        Instant deletedAt) {
+
+    /**
+     * Whether this is a deleted secret (recoverable with {@code undelete}).
+     *
+     * @return true if {@link #deletedAt()} is set
+     */
+    public boolean isDeleted() {
+        return deletedAt != null;
+    }
+}

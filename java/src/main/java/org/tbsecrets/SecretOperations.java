@@ -27,8 +27,9 @@ import org.tbsecrets.internal.Wire;
  * <p>Which operation needs which permission: metadata reads ({@code info}, {@code list},
  * {@code history}, {@code whereUsed}, {@code unused}, {@code stale}) need READ; writes
  * ({@code create}, {@code updateValue}, {@code updateDescription}, {@code rollback},
- * {@code trackReferences}, {@code untrack}, {@code rotateTenantKey}) need WRITE; {@code delete}
- * needs DELETE; reading values ({@code getSecret}, {@code getSecretBytes}, {@code resolve…})
+ * {@code trackReferences}, {@code untrack}, {@code rotateTenantKey}) need WRITE; {@code delete},
+ * {@code undelete} and {@code destroy} need DELETE; reading values ({@code getSecret},
+ * {@code getSecretBytes}, {@code resolve…})
  * needs RESOLVE, all in the tenant named by the call. {@code rotateMasterKey} needs WRITE and
  * {@code verifyAuditLog} and {@code auditLogPath} READ in every tenant. {@code references} and
  * {@code flushUsage} need none.
@@ -231,6 +232,34 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
     }
 
     /**
+     * Makes a deleted secret live again, with its versions, as it was when deleted (within the
+     * store's retention, 30 days by default; see {@link #listDeleted}). Needs DELETE.
+     *
+     * @param tenantId the tenant
+     * @param name the secret
+     * @throws NotFoundException if no deleted secret has that name
+     * @throws IntegrityException if its row was moved in or out of the deleted state in the database
+     */
+    public void undelete(String tenantId, String name) {
+        require(tenantId, name);
+        run(h -> Native.undelete(h, tenantId, name));
+    }
+
+    /**
+     * Erases a secret, live or deleted, and all its versions for good: the stored ciphertexts
+     * are overwritten (see SECURITY.md). Needs DELETE.
+     *
+     * @param tenantId the tenant
+     * @param name the secret
+     * @throws NotFoundException if there is no such secret
+     * @throws InUseException if it is live and tracked sources reference it
+     */
+    public void destroy(String tenantId, String name) {
+        require(tenantId, name);
+        run(h -> Native.destroy(h, tenantId, name));
+    }
+
+    /**
      * Metadata of one secret (never the value).
      *
      * @param tenantId the tenant
@@ -266,7 +295,22 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
      */
     public SecretPage list(String tenantId, String nameContains, int offset, int limit) {
         Objects.requireNonNull(tenantId, "tenantId");
-        return call(h -> Wire.page(Native.list(h, tenantId, nameContains, null, offset, limit)));
+        return call(h -> Wire.page(Native.list(h, tenantId, nameContains, null, offset, limit, false)));
+    }
+
+    /**
+     * A page of a tenant's deleted secrets still recoverable with {@link #undelete}, in name
+     * order, optionally filtered; each has its {@link SecretInfo#deletedAt()}. Needs READ.
+     *
+     * @param tenantId the tenant
+     * @param nameContains a case-sensitive substring the name must contain, or {@code null}
+     * @param offset how many matching entries to skip
+     * @param limit the page size; 0 for all
+     * @return the page
+     */
+    public SecretPage listDeleted(String tenantId, String nameContains, int offset, int limit) {
+        Objects.requireNonNull(tenantId, "tenantId");
+        return call(h -> Wire.page(Native.list(h, tenantId, nameContains, null, offset, limit, true)));
     }
 
     /**
@@ -284,7 +328,7 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
      */
     public SecretPage list(String tenantId, String nameContains, String after, int limit) {
         Objects.requireNonNull(tenantId, "tenantId");
-        return call(h -> Wire.page(Native.list(h, tenantId, nameContains, after, 0, limit)));
+        return call(h -> Wire.page(Native.list(h, tenantId, nameContains, after, 0, limit, false)));
     }
 
     /**
@@ -775,6 +819,43 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
         } finally {
             Arrays.fill(key, (byte) 0);
         }
+    }
+
+    /**
+     * Moves the master key to a host {@link KeyProvider} (e.g. from a raw key to the host's
+     * KMS): every data key is unwrapped by the current key and wrapped by the provider (in
+     * memory, then written in one short transaction, as {@link #rotateMasterKey(byte[])}).
+     * Afterwards the store uses the provider and only it opens the store
+     * ({@link SecretStorageOptions.Builder#keyProvider(KeyProvider)}); to go back to a raw key,
+     * use {@link #rotateMasterKey(byte[])}.
+     *
+     * @param provider the provider; held by the store until it is closed or rotated again
+     * @return what was rewrapped
+     * @throws KeyUnavailableException if a provider threw (nothing is changed)
+     * @throws PermissionDeniedException for a session whose principal may not WRITE in every
+     *     tenant
+     */
+    public RotationReport rotateKeyProvider(KeyProvider provider) {
+        Objects.requireNonNull(provider, "provider");
+        return call(h -> Wire.rotation(Native.rotateKeyProvider(h, provider)));
+    }
+
+    /**
+     * Moves the master key to another key provider (docs/KEY-CUSTODY.md), e.g. from a raw key to
+     * a KMS hook program: every tenant data key is unwrapped by the current provider and wrapped
+     * by the new one, then written in one short transaction. Afterwards only the new provider
+     * opens the store.
+     *
+     * @param spec the new provider's spec, e.g. {@code command:/usr/local/bin/kms-hook key-1}
+     * @return what was rewrapped
+     * @throws InvalidArgumentException if the spec is malformed
+     * @throws KeyUnavailableException if either provider cannot be used (nothing is changed)
+     * @throws PermissionDeniedException for a session whose principal may not WRITE in every
+     *     tenant
+     */
+    public RotationReport rotateKeyProvider(String spec) {
+        Objects.requireNonNull(spec, "spec");
+        return call(h -> Wire.rotation(Native.rotateKeyProviderSpec(h, spec)));
     }
 
     /**

@@ -2,6 +2,7 @@ package org.tbsecrets;
 
 import java.lang.ref.Cleaner;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Objects;
 import org.tbsecrets.internal.Native;
 import org.tbsecrets.internal.NativeHandle;
@@ -55,7 +56,9 @@ public final class SecretStorage extends SecretOperations {
      * @param options the master key source, limits, access policy and audit settings
      * @return the open store
      * @throws WrongMasterKeyException if the key does not open the store (nothing is changed)
-     * @throws InvalidArgumentException if no master key is configured, the key is malformed or
+     * @throws KeyUnavailableException if the options' {@link KeyProvider} threw
+     * @throws InvalidArgumentException if no master key is configured, both a key and a
+     *     {@link KeyProvider} are, the key is malformed or
      *     all zero, the options' key was {@linkplain SecretStorageOptions#wipeMasterKey() wiped},
      *     or the policy JSON is invalid
      * @throws IntegrityException if the file is not a store or is corrupt
@@ -79,8 +82,21 @@ public final class SecretStorage extends SecretOperations {
                 options.auditLog() == null ? null : options.auditLog().toString(),
                 options.auditListener(),
                 options.materializeDir() == null ? null : options.materializeDir().toString(),
-                options.keepMaterialized()));
+                options.keepMaterialized(),
+                saturatedMillis(options.deletedRetention()),
+                options.keyProvider(),
+                options.keyProviderSpec(),
+                options.keyCacheTtl() == null ? 0L : options.keyCacheTtl().toMillis()));
         return new SecretStorage(store, new NativeHandle(pointer, store.toString()), options.maxTextChars());
+    }
+
+    /** A duration in milliseconds, {@code Long.MAX_VALUE} when it does not fit. */
+    private static long saturatedMillis(Duration duration) {
+        try {
+            return duration.toMillis();
+        } catch (ArithmeticException tooLong) {
+            return Long.MAX_VALUE;
+        }
     }
 
     /**
@@ -151,6 +167,22 @@ public final class SecretStorage extends SecretOperations {
                     "secret session of " + principal.role() + " in tenant " + principal.tenantId()
                             + " (allow-list of " + entries.size() + ") on " + path);
             return new SecretSession(this, principal, entries, session, maxTextChars);
+        } finally {
+            handle.exit(stamp);
+        }
+    }
+
+    /**
+     * Wipes the unwrapped data keys this store holds (and the values cached under them): the
+     * next use of each key asks the key provider again, e.g. after a token was removed. Done on
+     * its own when {@link SecretStorageOptions#keyCacheTtl()} runs out.
+     *
+     * @throws IllegalStateException if this store is closed
+     */
+    public void forgetKeys() {
+        long stamp = handle.enter();
+        try {
+            Native.forgetKeys(handle.pointer());
         } finally {
             handle.exit(stamp);
         }

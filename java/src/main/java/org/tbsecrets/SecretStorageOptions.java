@@ -16,6 +16,9 @@ import java.util.function.Function;
  * owner), then the environment: {@code TBS_MASTER_KEY} (base64) or {@code TBS_MASTER_KEY_FILE}.
  * A raw key is copied when it is handed over, so the caller can wipe its array at once; an
  * all-zero key (what a wiped array holds) is refused with {@link InvalidArgumentException}.
+ * Or the key stays with a key provider ({@link Builder#keyProvider(String)}, else
+ * {@code TBS_KEY_PROVIDER}): a program (a KMS hook) or a PKCS#11 token wraps the data keys and
+ * the key never enters the process (docs/KEY-CUSTODY.md).
  *
  * <pre>{@code
  * SecretStorageOptions options = SecretStorageOptions.builder()
@@ -39,6 +42,9 @@ public final class SecretStorageOptions {
     /** Default time a writer waits for another process's write lock. */
     public static final Duration DEFAULT_BUSY_TIMEOUT = Duration.ofSeconds(10);
 
+    /** The default retention of deleted secrets: 30 days. */
+    public static final Duration DEFAULT_DELETED_RETENTION = Duration.ofDays(30);
+
     /** The length of a raw master key. */
     public static final int MASTER_KEY_BYTES = 32;
 
@@ -52,12 +58,16 @@ public final class SecretStorageOptions {
     private final int maxVersions;
     private final boolean createIfMissing;
     private final Duration busyTimeout;
+    private final Duration deletedRetention;
     private final String policyJson;
     private final boolean auditEnabled;
     private final Path auditLog;
     private final AuditListener auditListener;
     private final Path materializeDir;
     private final boolean keepMaterialized;
+    private final KeyProvider keyProvider;
+    private final String keyProviderSpec;
+    private final Duration keyCacheTtl;
 
     private SecretStorageOptions(Builder b) {
         this.masterKey = b.masterKey == null ? null : b.masterKey.clone();
@@ -67,12 +77,16 @@ public final class SecretStorageOptions {
         this.maxVersions = b.maxVersions;
         this.createIfMissing = b.createIfMissing;
         this.busyTimeout = b.busyTimeout;
+        this.deletedRetention = b.deletedRetention;
         this.policyJson = b.policyJson;
         this.auditEnabled = b.auditEnabled;
         this.auditLog = b.auditLog;
         this.auditListener = b.auditListener;
         this.materializeDir = b.materializeDir;
         this.keepMaterialized = b.keepMaterialized;
+        this.keyProvider = b.keyProvider;
+        this.keyProviderSpec = b.keyProviderSpec;
+        this.keyCacheTtl = b.keyCacheTtl;
     }
 
     /**
@@ -211,6 +225,16 @@ public final class SecretStorageOptions {
     }
 
     /**
+     * How long a deleted secret stays recoverable with {@code undelete}; older ones are erased
+     * when a store opens and by each delete. Zero: a delete erases at once.
+     *
+     * @return the retention
+     */
+    public Duration deletedRetention() {
+        return deletedRetention;
+    }
+
+    /**
      * The access policy of sessions, as JSON.
      *
      * @return the policy, or {@code null} for the default ThingsBoard roles (see {@link Role})
@@ -248,6 +272,15 @@ public final class SecretStorageOptions {
     }
 
     /**
+     * The host key provider holding the master key.
+     *
+     * @return the provider, or {@code null} for a raw master key
+     */
+    public KeyProvider keyProvider() {
+        return keyProvider;
+    }
+
+    /**
      * The directory of materialised TEXT_FILE values (see
      * {@link SecretOperations#resolveMaterialized}).
      *
@@ -267,6 +300,25 @@ public final class SecretStorageOptions {
         return keepMaterialized;
     }
 
+    /**
+     * The key provider spec, if any (e.g. {@code command:/usr/local/bin/kms-hook key-1}).
+     *
+     * @return the spec, or {@code null} for the raw key sources (or {@code TBS_KEY_PROVIDER})
+     */
+    public String keyProviderSpec() {
+        return keyProviderSpec;
+    }
+
+    /**
+     * How long unwrapped data keys stay in memory before they are wiped and asked of the key
+     * provider again.
+     *
+     * @return the lifetime, or {@code null} for the store's lifetime (the default)
+     */
+    public Duration keyCacheTtl() {
+        return keyCacheTtl;
+    }
+
     /** Builds {@link SecretStorageOptions}; every setter returns the builder. */
     public static final class Builder {
         private byte[] masterKey;
@@ -276,12 +328,16 @@ public final class SecretStorageOptions {
         private int maxVersions = DEFAULT_MAX_VERSIONS;
         private boolean createIfMissing = true;
         private Duration busyTimeout = DEFAULT_BUSY_TIMEOUT;
+        private Duration deletedRetention = DEFAULT_DELETED_RETENTION;
         private String policyJson;
         private boolean auditEnabled = true;
         private Path auditLog;
         private AuditListener auditListener;
         private Path materializeDir;
         private boolean keepMaterialized;
+        private KeyProvider keyProvider;
+        private String keyProviderSpec;
+        private Duration keyCacheTtl;
 
         private Builder() {}
 
@@ -389,6 +445,23 @@ public final class SecretStorageOptions {
         }
 
         /**
+         * Sets how long a deleted secret stays recoverable with {@code undelete} (default
+         * {@link #DEFAULT_DELETED_RETENTION}); zero makes a delete erase at once, as
+         * {@code destroy} does.
+         *
+         * @param retention a non-negative duration
+         * @return this builder
+         */
+        public Builder deletedRetention(Duration retention) {
+            Objects.requireNonNull(retention, "retention");
+            if (retention.isNegative()) {
+                throw new InvalidArgumentException("deletedRetention must not be negative", null);
+            }
+            this.deletedRetention = retention;
+            return this;
+        }
+
+        /**
          * Sets the access policy of sessions: which role may do which operations (READ, WRITE,
          * DELETE, RESOLVE) in its own tenant or in any tenant; anything not granted is denied.
          * Checked when the store is opened. The store's own methods (the host) are not subject
@@ -444,6 +517,21 @@ public final class SecretStorageOptions {
         }
 
         /**
+         * Takes the master key from a host {@link KeyProvider} (a KMS client) instead of raw
+         * bytes: a new store is created with its data keys wrapped by the provider; an existing
+         * one must have been written under it ({@link WrongMasterKeyException} otherwise; see
+         * {@link SecretOperations#rotateKeyProvider(KeyProvider)}). Give no master key (nor key
+         * file) then: opening with both throws {@link InvalidArgumentException}.
+         *
+         * @param provider the provider, or {@code null} for a raw master key
+         * @return this builder
+         */
+        public Builder keyProvider(KeyProvider provider) {
+            this.keyProvider = provider;
+            return this;
+        }
+
+        /**
          * Writes materialised TEXT_FILE values (see {@link SecretOperations#resolveMaterialized})
          * to this directory instead of a fresh private temporary one. It is created with mode
          * 0700 if missing; an existing one must not be accessible by group or others (checked
@@ -467,6 +555,41 @@ public final class SecretStorageOptions {
          */
         public Builder keepMaterialized(boolean keep) {
             this.keepMaterialized = keep;
+            return this;
+        }
+
+        /**
+         * Leaves the master key with a key provider (docs/KEY-CUSTODY.md): {@code raw},
+         * {@code command:PROGRAM [ARG…]} (a program wraps and unwraps data keys) or
+         * {@code pkcs11:module=…,token=…,key=…,pin-file=…}. Exclusive with a raw key or key file
+         * and with a {@link KeyProvider} object (opening with both throws
+         * {@link InvalidArgumentException}); a malformed spec throws it
+         * when the store is opened.
+         *
+         * @param spec the provider spec
+         * @return this builder
+         */
+        public Builder keyProvider(String spec) {
+            this.keyProviderSpec = Objects.requireNonNull(spec, "spec");
+            return this;
+        }
+
+        /**
+         * Wipes unwrapped data keys (and the values cached under them) at the first call after
+         * this interval passed, so that the key provider is asked again (default: keep them while
+         * the store is open; an idle store keeps them until its next call). See also
+         * {@link SecretStorage#forgetKeys()}.
+         *
+         * @param ttl a positive duration of at least a millisecond
+         * @return this builder
+         * @throws InvalidArgumentException if it is shorter than a millisecond
+         */
+        public Builder keyCacheTtl(Duration ttl) {
+            Objects.requireNonNull(ttl, "ttl");
+            if (ttl.toMillis() < 1) {
+                throw new InvalidArgumentException("keyCacheTtl must be at least 1 ms; got " + ttl, null);
+            }
+            this.keyCacheTtl = ttl;
             return this;
         }
 

@@ -143,6 +143,12 @@ class ContractTest {
             case "delete":
                 store.delete(c.tenant(), c.name());
                 return null;
+            case "undelete":
+                store.undelete(c.tenant(), c.name());
+                return null;
+            case "destroy":
+                store.destroy(c.tenant(), c.name());
+                return null;
             case "resolve_text":
                 return store.resolveTextBytes(c.tenant(), c.value());
             case "resolve_json":

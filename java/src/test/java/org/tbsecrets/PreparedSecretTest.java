@@ -54,6 +54,10 @@ class PreparedSecretTest {
             assertEquals(ErrorCode.NOT_FOUND, gone.code());
             assertThrows(NotFoundException.class, handle::getBytes);
 
+            store.undelete(T, "token");
+            assertEquals("second", handle.get(), "an undeleted secret reads again");
+            store.destroy(T, "token");
+            assertThrows(NotFoundException.class, handle::get);
             store.create(T, "token", SecretType.TEXT, "recreated".getBytes(UTF_8), "");
             assertEquals("recreated", handle.get());
         }

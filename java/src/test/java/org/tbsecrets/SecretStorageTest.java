@@ -139,6 +139,55 @@ class SecretStorageTest {
     }
 
     @Test
+    void undeleteListDeletedAndDestroy() {
+        store.create(T, "a", SecretType.TEXT, "v1".getBytes(UTF_8), "");
+        store.updateValue(T, "a", "v2".getBytes(UTF_8));
+        store.create(T, "keep", SecretType.TEXT, "k".getBytes(UTF_8), "");
+        store.delete(T, "a");
+        assertThrows(NotFoundException.class, () -> store.getSecret(T, "a"));
+        assertEquals(List.of("keep"), store.list(T).items().stream().map(SecretInfo::name).toList());
+        SecretPage deleted = store.listDeleted(T, null, 0, 0);
+        assertEquals(1, deleted.items().size());
+        assertEquals("a", deleted.items().get(0).name());
+        assertTrue(deleted.items().get(0).isDeleted());
+        assertNotNull(deleted.items().get(0).deletedAt());
+        assertFalse(store.info(T, "keep").isDeleted());
+        AlreadyExistsException taken = assertThrows(AlreadyExistsException.class,
+                () -> store.create(T, "a", SecretType.TEXT, "x".getBytes(UTF_8), ""));
+        assertTrue(taken.getMessage().contains("undelete"), taken.getMessage());
+
+        store.undelete(T, "a");
+        assertEquals("v2", store.getSecret(T, "a"));
+        assertEquals(2, store.history(T, "a").size());
+        assertThrows(NotFoundException.class, () -> store.undelete(T, "a"));
+
+        store.destroy(T, "a");
+        assertThrows(NotFoundException.class, () -> store.undelete(T, "a"));
+        assertThrows(NotFoundException.class, () -> store.destroy(T, "a"));
+        assertTrue(store.listDeleted(T, null, 0, 0).items().isEmpty());
+        store.create(T, "a", SecretType.TEXT, "fresh".getBytes(UTF_8), "");
+        assertEquals(1, store.info(T, "a").version());
+    }
+
+    @Test
+    void aZeroDeletedRetentionErasesOnDelete() {
+        SecretStorageOptions options = SecretStorageOptions.builder()
+                .masterKey(Fixtures.newKey())
+                .deletedRetention(Duration.ZERO)
+                .build();
+        assertEquals(Duration.ofDays(30), SecretStorageOptions.builder().build().deletedRetention());
+        assertThrows(InvalidArgumentException.class,
+                () -> SecretStorageOptions.builder().deletedRetention(Duration.ofSeconds(-1)));
+        try (SecretStorage erasing = SecretStorage.open(dir.resolve("zero.db"), options)) {
+            erasing.create(T, "a", SecretType.TEXT, "v".getBytes(UTF_8), "");
+            erasing.delete(T, "a");
+            assertTrue(erasing.listDeleted(T, null, 0, 0).items().isEmpty());
+            assertThrows(NotFoundException.class, () -> erasing.undelete(T, "a"));
+            erasing.create(T, "a", SecretType.TEXT, "again".getBytes(UTF_8), "");
+        }
+    }
+
+    @Test
     void resolvesJsonAndTextAsStrings() {
         Fixtures.loadSecrets(store);
         String config = Fixtures.config("rest_api_call_node.json");

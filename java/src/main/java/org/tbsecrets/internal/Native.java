@@ -41,6 +41,10 @@ public final class Native {
      * @param materializeDir the directory of materialised TEXT_FILE values, or {@code null} for a
      *     fresh private temporary one
      * @param keepMaterialized keep materialised files when the store closes
+     * @param deletedRetentionMillis how long deleted secrets stay recoverable, 0: not at all
+     * @param keyProvider the host key provider holding the master key, or {@code null}
+     * @param keyProviderSpec a key provider spec, or {@code null}
+     * @param keyCacheTtlMillis the data-key cache lifetime in milliseconds, or 0 for the store's
      * @return the handle (acting as the host)
      */
     public static native long open(
@@ -57,7 +61,11 @@ public final class Native {
             String auditPath,
             AuditListener auditListener,
             String materializeDir,
-            boolean keepMaterialized);
+            boolean keepMaterialized,
+            long deletedRetentionMillis,
+            org.tbsecrets.KeyProvider keyProvider,
+            String keyProviderSpec,
+            long keyCacheTtlMillis);
 
     /**
      * Opens a session handle acting as a principal over a store handle.
@@ -147,6 +155,24 @@ public final class Native {
     public static native void delete(long handle, String tenant, String name, boolean force);
 
     /**
+     * Makes a deleted secret live again.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param name secret name
+     */
+    public static native void undelete(long handle, String tenant, String name);
+
+    /**
+     * Erases a secret, live or deleted, and all its versions for good.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param name secret name
+     */
+    public static native void destroy(long handle, String tenant, String name);
+
+    /**
      * Metadata of one secret.
      *
      * @param handle the handle
@@ -165,10 +191,11 @@ public final class Native {
      * @param after the cursor: only names after it, or {@code null}
      * @param offset entries to skip
      * @param limit page size, 0 for all
+     * @param deleted list the deleted secrets instead of the live ones
      * @return wire-encoded page
      */
     public static native byte[] list(long handle, String tenant, String nameContains, String after, int offset,
-            int limit);
+            int limit, boolean deleted);
 
     /**
      * Kept versions.
@@ -395,6 +422,31 @@ public final class Native {
      * @return wire-encoded RotationReport
      */
     public static native byte[] rotateMasterKey(long handle, byte[] newKey);
+
+    /**
+     * Moves the master key to a host key provider.
+     *
+     * @param handle the handle
+     * @param keyProvider the provider (non-null)
+     * @return wire-encoded RotationReport
+     */
+    public static native byte[] rotateKeyProvider(long handle, org.tbsecrets.KeyProvider keyProvider);
+
+    /**
+     * Moves the master key to the key provider a spec names.
+     *
+     * @param handle the handle
+     * @param spec the provider spec
+     * @return wire-encoded RotationReport
+     */
+    public static native byte[] rotateKeyProviderSpec(long handle, String spec);
+
+    /**
+     * Wipes the store's unwrapped data keys.
+     *
+     * @param handle the store's own handle
+     */
+    public static native void forgetKeys(long handle);
 
     /**
      * Gives a tenant a new data key.

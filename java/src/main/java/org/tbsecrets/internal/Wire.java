@@ -229,7 +229,9 @@ public final class Wire {
         Instant valueUpdated = Instant.ofEpochMilli(in.getLong());
         Instant lastUsed = in.get() != 0 ? Instant.ofEpochMilli(in.getLong()) : null;
         long useCount = in.getLong();
-        return new SecretInfo(tenant, name, type, description, version, created, updated, valueUpdated, lastUsed, useCount);
+        Instant deleted = in.get() != 0 ? Instant.ofEpochMilli(in.getLong()) : null;
+        return new SecretInfo(
+                tenant, name, type, description, version, created, updated, valueUpdated, lastUsed, useCount, deleted);
     }
 
     private int count() {
