@@ -54,6 +54,8 @@ pub use crypto::provider::{
     key_provider_from_env, key_provider_from_spec, CommandWrapper, KEY_AAD_ENV,
     KEY_COMMAND_TIMEOUT_ENV, KEY_PROVIDER_ENV, WRAPPED_BLOB_VERSION,
 };
+#[cfg(feature = "pkcs11")]
+pub use crypto::provider::{PinSource, Pkcs11Config, Pkcs11Provider, TokenSelector};
 pub use crypto::{
     master_key_from_env, read_key_file, write_key_file, BlobContext, KeyProvider, KeyWrapper,
     MasterKey, WrapperProvider,

@@ -1,21 +1,28 @@
 //! The backend conformance suite: every backend-dependent behaviour, run against SQLite and
 //! against PostgreSQL (the server `./scripts/test-all.sh` starts; its URL comes in
-//! `TBS_TEST_POSTGRES_URL`, and each test works in a schema of its own).
+//! `TBS_TEST_POSTGRES_URL`, and each test works in a schema of its own), and once more on
+//! SQLite with the master key in a SoftHSM2 token (the `pkcs11` key provider).
 
+#[cfg(feature = "pkcs11")]
+#[path = "common/softhsm.rs"]
+mod softhsm;
 #[path = "common/postgres.rs"]
 mod test_postgres;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
-use tbsecrets::{ErrorCode, ListQuery, MasterKey, SecretStorage, SecretType, StorageOptions};
+use tbsecrets::{
+    ErrorCode, KeyProvider, ListQuery, MasterKey, SecretStorage, SecretType, StorageOptions,
+};
 use test_postgres::postgres_url;
 
 const T: &str = "13814000-1dd2-11b2-8080-808080808080";
 
-/// One store location on one backend, with its key.
+/// One store location on one backend, with its key (raw, or a provider's).
 struct Harness {
     location: String,
     key: MasterKey,
+    provider: Option<Arc<dyn KeyProvider>>,
     _dir: Option<tempfile::TempDir>,
 }
 
@@ -25,7 +32,26 @@ impl Harness {
         Harness {
             location: dir.path().join("store.db").to_str().unwrap().to_owned(),
             key: MasterKey::generate(),
+            provider: None,
             _dir: Some(dir),
+        }
+    }
+
+    /// SQLite, the master key in a SoftHSM2 token.
+    #[cfg(feature = "pkcs11")]
+    fn pkcs11() -> Harness {
+        let hsm = softhsm::softhsm();
+        Harness {
+            provider: Some(Arc::new(hsm.provider(softhsm::KEY))),
+            ..Harness::sqlite()
+        }
+    }
+
+    /// Options opening the store with its key.
+    fn options(&self) -> StorageOptions {
+        match &self.provider {
+            Some(provider) => StorageOptions::with_key_provider(provider.clone()),
+            None => StorageOptions::with_master_key(self.key.clone()),
         }
     }
 
@@ -45,16 +71,14 @@ impl Harness {
         Harness {
             location: format!("{url}{sep}schema={schema}&pool_max=4"),
             key: MasterKey::generate(),
+            provider: None,
             _dir: None,
         }
     }
 
     fn open(&self) -> SecretStorage {
-        SecretStorage::open(
-            &self.location,
-            StorageOptions::with_master_key(self.key.clone()),
-        )
-        .unwrap_or_else(|e| panic!("open {}: {e}", self.location))
+        SecretStorage::open(&self.location, self.options())
+            .unwrap_or_else(|e| panic!("open {}: {e}", self.location))
     }
 }
 
@@ -65,6 +89,10 @@ macro_rules! conformance {
         }
         mod postgres {
             $( #[test] fn $name() { super::$name(&super::Harness::postgres()); } )*
+        }
+        #[cfg(feature = "pkcs11")]
+        mod pkcs11 {
+            $( #[test] fn $name() { super::$name(&super::Harness::pkcs11()); } )*
         }
     };
 }
@@ -153,7 +181,7 @@ fn check_and_set(h: &Harness) {
 }
 
 fn versions_history_rollback_and_pruning(h: &Harness) {
-    let mut options = StorageOptions::with_master_key(h.key.clone());
+    let mut options = h.options();
     options.max_versions = 3;
     let store = SecretStorage::open(&h.location, options).unwrap();
     store.create(T, "k", SecretType::Text, b"v1", "").unwrap();
@@ -578,7 +606,7 @@ fn fixtures_resolve_identically(h: &Harness) {
 
 fn uncached_handle_reads_through(h: &Harness) {
     let writer = h.open();
-    let mut options = StorageOptions::with_master_key(h.key.clone());
+    let mut options = h.options();
     options.cache_values = false;
     let reader = SecretStorage::open(&h.location, options).unwrap();
     writer.create(T, "k", SecretType::Text, b"v1", "").unwrap();
@@ -637,8 +665,7 @@ fn master_key_rotation_is_online_and_retires_the_old_key(h: &Harness) {
         .create("t-new", "k", SecretType::Text, b"v", "")
         .unwrap();
     // Only the new key opens the store now.
-    let old = SecretStorage::open(&h.location, StorageOptions::with_master_key(h.key.clone()))
-        .unwrap_err();
+    let old = SecretStorage::open(&h.location, h.options()).unwrap_err();
     assert_eq!(old.code(), ErrorCode::WrongMasterKey);
     let reopened =
         SecretStorage::open(&h.location, StorageOptions::with_master_key(new_key)).unwrap();

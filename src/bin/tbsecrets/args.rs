@@ -314,6 +314,24 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Create the AES-256 master key of the pkcs11 key provider in a PKCS#11 token
+    /// (C_GenerateKey: a token object, sensitive, never extractable, encrypt/decrypt only).
+    /// Refuses a label that the token already has.
+    #[cfg(feature = "pkcs11")]
+    Pkcs11Keygen {
+        /// The PKCS#11 module (shared library), e.g. /usr/lib/softhsm/libsofthsm2.so.
+        #[arg(long)]
+        module: PathBuf,
+        /// The label of the (initialized) token.
+        #[arg(long)]
+        token: String,
+        /// The label (CKA_LABEL) of the new key: `key=` of the provider spec.
+        #[arg(long)]
+        key_label: String,
+        /// A file holding the token's user PIN (mode 0600).
+        #[arg(long)]
+        pin_file: PathBuf,
+    },
     /// Give the tenant (--tenant) a new data key and re-encrypt all its kept versions (in
     /// batches; run it again to finish an interrupted one). With --dry-run: what would be
     /// re-encrypted and an estimated time.

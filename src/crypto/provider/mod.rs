@@ -11,10 +11,14 @@
 //! adapted by [`WrapperProvider`], which writes the wrapped-blob format (version 2).
 
 mod command;
+#[cfg(feature = "pkcs11")]
+pub mod pkcs11;
 mod spec;
 mod wrapper;
 
 pub use command::{CommandWrapper, KEY_AAD_ENV, KEY_COMMAND_TIMEOUT_ENV};
+#[cfg(feature = "pkcs11")]
+pub use pkcs11::{PinSource, Pkcs11Config, Pkcs11Provider, TokenSelector};
 pub use spec::{key_provider_from_env, key_provider_from_spec, KEY_PROVIDER_ENV};
 pub use wrapper::{KeyWrapper, WrapperProvider, WRAPPED_BLOB_VERSION};
 

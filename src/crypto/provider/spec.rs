@@ -25,7 +25,6 @@ pub const KEY_PROVIDER_ENV: &str = "TBS_KEY_PROVIDER";
 /// assert_eq!(provider.describe(), "command:/usr/local/bin/kms-wrap");
 /// # Ok::<(), tbsecrets::Error>(())
 /// ```
-#[allow(unexpected_cfgs)] // the `pkcs11` feature comes with the PKCS#11 provider
 pub fn key_provider_from_spec(spec: &str) -> Result<Arc<dyn KeyProvider>> {
     let spec = spec.trim();
     let (kind, rest) = match spec.split_once(':') {

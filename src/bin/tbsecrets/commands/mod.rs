@@ -2,12 +2,14 @@
 //!
 //! This file dispatches the commands and holds the helpers they share (opening the store,
 //! the acting principal); `secrets.rs` has `put` and `resolve`, `maintenance.rs` `init` and
-//! `audit verify`, `rotation.rs` the key rotations and their dry runs, `io.rs` the bounded
-//! reading of files and stdin.
+//! `audit verify`, `rotation.rs` the key rotations and their dry runs, `pkcs11.rs`
+//! `pkcs11-keygen`, `io.rs` the bounded reading of files and stdin.
 
 mod bundle;
 mod io;
 mod maintenance;
+#[cfg(feature = "pkcs11")]
+mod pkcs11;
 mod rotation;
 mod secrets;
 
@@ -172,6 +174,13 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             None => rotation::master(g, new_key_file.as_deref(), *dry_run, *json),
         },
         Command::RotateTenantKey { dry_run, json } => rotation::tenant(g, *dry_run, *json),
+        #[cfg(feature = "pkcs11")]
+        Command::Pkcs11Keygen {
+            module,
+            token,
+            key_label,
+            pin_file,
+        } => pkcs11::keygen(module, token, key_label, pin_file),
         Command::Unused { days, json } => {
             let found = admin(&*open_existing(g)?, g)?.unused(&g.tenant, days_of(*days))?;
             listing(&found, *json)
