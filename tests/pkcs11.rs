@@ -292,30 +292,34 @@ fn pkcs11_keygen_creates_a_key_once() {
     let hsm = softhsm();
     let _only = process_lock();
     let (_, label) = known_key("cli");
-    let keygen = || {
+    let keygen = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_tbsecrets"))
             .arg("pkcs11-keygen")
             .arg("--module")
             .arg(&hsm.module)
             .args(["--token", PROC_TOKEN, "--key-label", &label, "--pin-file"])
             .arg(&hsm.pin_file)
+            .args(extra)
             .output()
             .expect("run tbsecrets")
     };
-    let out = keygen();
+    let out = keygen(&["--json"]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let stdout = String::from_utf8(out.stdout).unwrap();
+    let created: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(created["key_label"], label.as_str());
+    assert_eq!(created["token"], PROC_TOKEN);
+    let spec = created["key_provider"].as_str().unwrap();
     assert!(
-        stdout.contains(&format!("token={PROC_TOKEN},key={label}")),
-        "{stdout}"
+        spec.contains(&format!("token={PROC_TOKEN},key={label}")),
+        "{spec}"
     );
 
     // A second run (a new process, which loads the token afresh) finds the key.
-    let again = keygen();
+    let again = keygen(&[]);
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert_eq!(
         again.status.code(),

@@ -331,6 +331,9 @@ pub enum Command {
         /// A file holding the token's user PIN (mode 0600).
         #[arg(long)]
         pin_file: PathBuf,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Give the tenant (--tenant) a new data key and re-encrypt all its kept versions (in
     /// batches; run it again to finish an interrupted one). With --dry-run: what would be

@@ -180,7 +180,8 @@ pub fn run(cli: &Cli) -> Result<Vec<u8>> {
             token,
             key_label,
             pin_file,
-        } => pkcs11::keygen(module, token, key_label, pin_file),
+            json,
+        } => pkcs11::keygen(module, token, key_label, pin_file, *json),
         Command::Unused { days, json } => {
             let found = admin(&*open_existing(g)?, g)?.unused(&g.tenant, days_of(*days))?;
             listing(&found, *json)
