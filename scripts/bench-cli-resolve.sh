@@ -6,9 +6,12 @@
 # Builds the release CLI (unless TBSECRETS=/path/to/tbsecrets is given), makes a store with
 # 50 TEXT secrets in a temporary directory, writes a text file of SIZE_MIB MiB with a
 # placeholder every ~64 KiB, then alternates `tbsecrets resolve FILE -o OUT`, `tbsecrets
-# resolve FILE > OUT` and `cp FILE OUT` RUNS times (after one warm-up) and prints the median
-# wall time of each, their ratios to `cp`, and the peak RSS of each (from /usr/bin/time -v
-# when it is installed). The file stays in the page cache, so `cp` is a memory-speed copy.
+# resolve FILE > OUT`, `cp FILE OUT` and `dd ... conv=fsync` (a copy synced to disk) RUNS times
+# (after one warm-up) and prints the median wall time of each, their ratios to `cp`, and the
+# peak RSS of each (from /usr/bin/time -v when it is installed). The file stays in the page
+# cache, so `cp` is a memory-speed copy. `-o` replaces OUT atomically and syncs it before the
+# rename (a crash never leaves half a resolved file), so its like-for-like baseline is the
+# synced copy (`cp_fsync`); `> OUT` syncs nothing, like `cp`.
 set -euo pipefail
 
 size_mib=${1:-64}
@@ -44,12 +47,13 @@ EOF
 now() { date +%s%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 declare -A times
-kinds=(resolve_o resolve_stdout cp)
+kinds=(resolve_o resolve_stdout cp cp_fsync)
 run_one() {
     case $1 in
         resolve_o) "$TBSECRETS" resolve "$work/in.txt" -o "$work/out.txt" >/dev/null ;;
         resolve_stdout) "$TBSECRETS" resolve "$work/in.txt" >"$work/out.txt" ;;
         cp) cp "$work/in.txt" "$work/copy.txt" ;;
+        cp_fsync) dd if="$work/in.txt" of="$work/copy.txt" bs=1M conv=fsync status=none ;;
     esac
 }
 for kind in "${kinds[@]}"; do run_one "$kind"; done # warm-up
@@ -82,6 +86,7 @@ for kind in "${kinds[@]}"; do
         resolve_o) rss=$(peak "$TBSECRETS" resolve "$work/in.txt" -o "$work/out.txt") ;;
         resolve_stdout) rss=$(peak sh -c "exec \"$TBSECRETS\" resolve \"$work/in.txt\" >\"$work/out.txt\"") ;;
         cp) rss=$(peak cp "$work/in.txt" "$work/copy.txt") ;;
+        cp_fsync) rss=$(peak dd if="$work/in.txt" of="$work/copy.txt" bs=1M conv=fsync status=none) ;;
     esac
     awk -v k="$kind" -v us="$us" -v cp="$cp_us" -v rss="$rss" -v b="$bytes" \
         'BEGIN {printf "  %-15s %8.1f ms  %5.2f GB/s  %5.2fx cp  peak RSS %s\n", k, us/1000, b/us/1000, us/cp, rss}'

@@ -65,10 +65,14 @@ crit() { # crit BENCH SAMPLES
 # (target/release/deps/libtbsecrets.so, bench profile: release settings + LTO, default features
 # ffi, jni, postgres). C and Java use a copy of that file: a separate `cargo build --lib` would
 # resolve other dependency features (no dev-dependencies), overwrite the same file and make the
-# next `cargo bench` rebuild and relink every bench.
+# next `cargo bench` rebuild and relink every bench. The same goes for the CLI: `cargo bench`
+# builds the package's binaries too, so the CLI stage runs target/release/tbsecrets of the bench
+# profile (a `cargo build --release` would share the library's output files under another
+# profile and make every later `cargo bench --bench X` rebuild it, a minute each).
+# Only the benches this report runs: each is a fat-LTO link of about a minute.
 echo "== building the benches (bench profile: release settings + LTO)"
-cargo bench --locked --no-run 2>&1 | tail -3
-cargo build --locked --release --quiet --bin tbsecrets # for the CLI stage
+cargo bench --locked --no-run --bench core --bench ffi --bench dynamic_names --bench placeholder \
+    --bench resolve_sizes --bench postgres --bench scale 2>&1 | tail -3
 libdir=$out/cargo/release
 mkdir -p "$libdir"
 cp "$target/release/deps/libtbsecrets.so" "$libdir/"
