@@ -48,12 +48,15 @@ now() { date +%s%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 declare -A times
 kinds=(resolve_o resolve_stdout cp cp_fsync)
+# run_one KIND [WRAPPER...]: one run of KIND's command, started through WRAPPER when given.
 run_one() {
-    case $1 in
-        resolve_o) "$TBSECRETS" resolve "$work/in.txt" -o "$work/out.txt" >/dev/null ;;
-        resolve_stdout) "$TBSECRETS" resolve "$work/in.txt" >"$work/out.txt" ;;
-        cp) cp "$work/in.txt" "$work/copy.txt" ;;
-        cp_fsync) dd if="$work/in.txt" of="$work/copy.txt" bs=1M conv=fsync status=none ;;
+    local kind=$1
+    shift
+    case $kind in
+        resolve_o) "$@" "$TBSECRETS" resolve "$work/in.txt" -o "$work/out.txt" >/dev/null ;;
+        resolve_stdout) "$@" "$TBSECRETS" resolve "$work/in.txt" >"$work/out.txt" ;;
+        cp) "$@" cp "$work/in.txt" "$work/copy.txt" ;;
+        cp_fsync) "$@" dd if="$work/in.txt" of="$work/copy.txt" bs=1M conv=fsync status=none ;;
     esac
 }
 for kind in "${kinds[@]}"; do run_one "$kind"; done # warm-up
@@ -70,9 +73,11 @@ if cmp -s "$work/in.txt" "$work/out.txt"; then
     exit 1
 fi
 
+# peak KIND: the peak RSS of one run of KIND (time -v reports on stderr; the command's own
+# output goes where run_one sends it).
 peak() {
     if [[ -x /usr/bin/time ]]; then
-        /usr/bin/time -v "$@" 2>&1 >/dev/null | awk -F': ' '/Maximum resident/ {print $2 " KiB"}'
+        run_one "$1" /usr/bin/time -v 2>&1 | awk -F': ' '/Maximum resident/ {print $2 " KiB"}'
     else
         echo "n/a"
     fi
@@ -82,12 +87,7 @@ cp_us=$(tr ' ' '\n' <<<"${times[cp]}" | grep . | median)
 printf '%s MiB text (%s bytes), %s runs, median wall time:\n' "$size_mib" "$bytes" "$runs"
 for kind in "${kinds[@]}"; do
     us=$(tr ' ' '\n' <<<"${times[$kind]}" | grep . | median)
-    case $kind in
-        resolve_o) rss=$(peak "$TBSECRETS" resolve "$work/in.txt" -o "$work/out.txt") ;;
-        resolve_stdout) rss=$(peak sh -c "exec \"$TBSECRETS\" resolve \"$work/in.txt\" >\"$work/out.txt\"") ;;
-        cp) rss=$(peak cp "$work/in.txt" "$work/copy.txt") ;;
-        cp_fsync) rss=$(peak dd if="$work/in.txt" of="$work/copy.txt" bs=1M conv=fsync status=none) ;;
-    esac
+    rss=$(peak "$kind")
     awk -v k="$kind" -v us="$us" -v cp="$cp_us" -v rss="$rss" -v b="$bytes" \
         'BEGIN {printf "  %-15s %8.1f ms  %5.2f GB/s  %5.2fx cp  peak RSS %s\n", k, us/1000, b/us/1000, us/cp, rss}'
 done

@@ -254,11 +254,11 @@ SIZES = None  # resolve_sizes: whatever sizes exist in the run
 
 
 class Report:
-    def __init__(self, figures: dict[str, Figure], meta: dict):
+    def __init__(self, figures: dict[str, Figure], meta: dict, findings: str = ""):
         self.f = figures
         self.meta = meta
         self.missing: list[str] = []
-        self.findings = ""
+        self.findings = findings
 
     def need(self, key: str | None) -> Figure | None:
         if key is None:
@@ -578,9 +578,7 @@ def generate(criterion: Path | None, jmh: Path | None, c_output: Path | None, me
     figures: dict[str, Figure] = {}
     for part in (read_criterion(criterion), read_jmh(jmh), read_c(c_output), read_extra(extra)):
         figures.update(part)
-    report = Report(figures, meta)
-    if findings is not None and findings.is_file():
-        report.findings = findings.read_text()
+    report = Report(figures, meta, findings.read_text() if findings is not None and findings.is_file() else "")
     svg_dir.mkdir(parents=True, exist_ok=True)
     for old in svg_dir.glob("*.svg"):
         old.unlink()
