@@ -121,6 +121,7 @@ scripts/bench-report.sh --test 2>&1 | tee -a "$log"
 stage "done"
 echo "== stage times"
 printf '%s' "$stage_times"
+echo "== disk: target/ holds $(du -sh "${CARGO_TARGET_DIR:-target}" | cut -f1), $(df -h --output=avail . | tail -1 | tr -d ' ') free"
 
 # One closing line for the whole suite: every cargo test binary's result line, Maven's
 # per-plugin totals (the "Tests run:" lines without a class name) and pytest's summary line.
