@@ -146,3 +146,158 @@ fn concurrent_postgres_creates_are_all_durable_audited_and_in_order() {
     assert_all_present(&reopened, "p");
     assert_log_complete(&reopened, Some(&log), (THREADS * PER_THREAD) as u64);
 }
+
+// ---- a full disk under concurrent creates ---------------------------------------------------
+
+const CHILD_DIR: &str = "TBS_TEST_GROUP_COMMIT_DIR";
+const MARK: &str = "@tbs-child@ batches on a full disk done";
+
+/// Concurrent creates share batch transactions (SQLite); when the disk fills up midway, a
+/// batch's commit fails for every change in it. Each create's answer must say exactly what
+/// committed: after space is freed and the store reopened, every create that succeeded is
+/// there with its value, every one that failed (a STORAGE error) is absent, and the audit
+/// chain is intact with no rollback detected.
+#[test]
+fn on_a_full_disk_every_concurrent_create_is_reported_exactly_as_it_committed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mnt = tmp.path().join("mnt");
+    std::fs::create_dir(&mnt).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let output = std::process::Command::new("unshare")
+        .args(["-m", "--propagation", "private", "--", "sh", "-c"])
+        .arg(
+            "mount -t tmpfs -o size=2m tmpfs \"$1\" && \
+             exec \"$2\" --exact child_batches_on_a_full_disk --nocapture --test-threads=1",
+        )
+        .arg("sh")
+        .arg(&mnt)
+        .arg(&exe)
+        .env(CHILD_DIR, tmp.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run `unshare` (util-linux) for a private mount namespace: {e}")
+        });
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the full-disk scenario failed ({}). It needs `unshare -m` and `mount -t tmpfs` \
+         (root or CAP_SYS_ADMIN).\nstdout:\n{stdout}\nstderr:\n{stderr}",
+        output.status
+    );
+    assert!(
+        stdout.contains(MARK),
+        "the child scenario did not run to its end:\n{stdout}\n{stderr}"
+    );
+    eprint!("{stdout}");
+}
+
+/// Fills the file system holding `dir` but for about `slack` bytes.
+fn fill_leaving(dir: &Path, slack: usize) -> std::path::PathBuf {
+    use std::io::Write;
+    let reserve = dir.join("slack");
+    std::fs::write(&reserve, vec![0u8; slack]).unwrap();
+    let filler = dir.join("filler");
+    let mut file = std::fs::File::create(&filler).unwrap();
+    let e = loop {
+        if let Err(e) = file.write_all(&[0u8; 4096]) {
+            break e;
+        }
+    };
+    assert_eq!(
+        e.raw_os_error(),
+        Some(libc::ENOSPC),
+        "filling the tmpfs: {e}"
+    );
+    std::fs::remove_file(reserve).unwrap();
+    filler
+}
+
+/// Runs inside the mount namespace, with a 2 MiB tmpfs at `$TBS_TEST_GROUP_COMMIT_DIR/mnt`.
+#[test]
+fn child_batches_on_a_full_disk() {
+    let Ok(dir) = std::env::var(CHILD_DIR) else {
+        return; // not re-executed by the test above
+    };
+    let mnt = Path::new(&dir).join("mnt");
+    let path = mnt.join("store.db");
+    let key = MasterKey::generate();
+    let store = Arc::new(SecretStorage::open(&path, options(&key)).unwrap());
+    store
+        .create(TENANT, "before", SecretType::Text, b"v", "")
+        .unwrap();
+    let filler = fill_leaving(&mnt, 256 * 1024);
+
+    const ATTEMPTS: usize = 40;
+    let value = |name: &str| format!("{name}:{}", "x".repeat(3000));
+    let start = Barrier::new(THREADS);
+    type Outcome = Result<(), (tbsecrets::ErrorCode, String)>;
+    let outcomes: Vec<(String, Outcome)> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (store, start) = (&store, &start);
+                s.spawn(move || {
+                    start.wait();
+                    (0..ATTEMPTS)
+                        .map(|i| {
+                            let name = format!("full-{t}-{i}");
+                            let made = store.create(
+                                TENANT,
+                                &name,
+                                SecretType::TextFile,
+                                value(&name).as_bytes(),
+                                "",
+                            );
+                            (
+                                name,
+                                made.map(|_| ()).map_err(|e| (e.code(), e.to_string())),
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
+    });
+    let committed = outcomes.iter().filter(|(_, o)| o.is_ok()).count();
+    let refused = outcomes.len() - committed;
+    println!("{committed} creates committed, {refused} refused on the full disk");
+    assert!(committed > 0, "256 KiB hold the first creates");
+    assert!(
+        refused > 0,
+        "the disk filled up: {} creates of 2 KiB",
+        outcomes.len()
+    );
+    for (name, outcome) in &outcomes {
+        if let Err((code, message)) = outcome {
+            assert_eq!(*code, tbsecrets::ErrorCode::Storage, "{name}: {message}");
+        }
+    }
+
+    std::fs::remove_file(filler).unwrap();
+    drop(store);
+    let reopened = SecretStorage::open(&path, options(&key)).expect("reopen: no rollback detected");
+    for (name, outcome) in &outcomes {
+        match outcome {
+            Ok(()) => {
+                let got = reopened.get(TENANT, name).expect("reported committed");
+                assert_eq!(got.as_bytes(), value(name).as_bytes(), "{name}");
+            }
+            Err(_) => {
+                let err = reopened.get(TENANT, name).err();
+                assert_eq!(
+                    err.map(|e| e.code()),
+                    Some(tbsecrets::ErrorCode::NotFound),
+                    "{name} was reported not committed"
+                );
+            }
+        }
+    }
+    let report = reopened.verify_audit_log(None).unwrap();
+    assert!(report.is_intact(), "{:?}", report.problem);
+    println!("{MARK}");
+}

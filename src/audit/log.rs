@@ -143,6 +143,12 @@ impl AuditLog {
         self.batch.restore(entries);
     }
 
+    /// Whether [`AuditLog::deliver`] writes to the store (without a log file it drops the
+    /// delivered outbox rows at once); with a file it only reads committed rows.
+    pub fn delivery_writes(&self) -> bool {
+        self.file.lock().is_none()
+    }
+
     /// Copies committed records to the log file (and queues them for the sink): `fresh` (just committed) and
     /// whatever the file lacks of the store's outbox before them (a backlog left by a killed
     /// process or a failed write). Without a file, the sink receives them and the outbox

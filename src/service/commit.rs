@@ -109,14 +109,22 @@ impl SecretStorage {
         change: &mut Change,
         f: impl FnMut(&mut dyn Store, &mut Change) -> Result<T>,
     ) -> Result<T> {
-        let mut conn = self.backend.connection()?;
+        let mut conn = self.backend.change_connection()?;
         let transacted = self.transact(conn.store(), scope, change, f, true);
         let result = match transacted {
             Ok((committed, None)) => Ok(self.finish(conn.store(), committed)),
             Ok((committed, Some(ticket))) => {
                 drop(conn);
                 self.backend.sync_commits(ticket).and_then(|()| {
-                    let mut conn = self.backend.connection()?;
+                    // Delivery reads committed outbox rows only, unless it must drop them
+                    // too: then it needs the writer (which would end a batch of changes).
+                    let delivery_writes =
+                        self.audit.as_ref().is_some_and(AuditLog::delivery_writes);
+                    let mut conn = if delivery_writes {
+                        self.backend.connection()?
+                    } else {
+                        self.backend.read_connection()?
+                    };
                     Ok(self.finish(conn.store(), committed))
                 })
             }
@@ -161,6 +169,9 @@ impl SecretStorage {
     ) -> Result<(Committed<T>, Option<u64>)> {
         let mut outcome = None;
         let mut body = |tx: &mut dyn Store| {
+            let value = f(tx, change)?;
+            // The state row serialises every change (PostgreSQL: until commit, across nodes):
+            // locked after `f`, so that only the seals, the records and the commit wait.
             let mut state = self.locked_state(tx)?;
             if let Some(base) = &change.continue_from {
                 state.counter = state.counter.max(base.counter);
@@ -168,7 +179,6 @@ impl SecretStorage {
                     state.audit = base.audit.clone();
                 }
             }
-            let value = f(tx, change)?;
             state.counter += 1;
             for (tenant, name, pointer) in &change.pointers {
                 let seal = pointer_seal(&self.state_key, tenant, name, *pointer, state.counter);

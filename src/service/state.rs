@@ -233,6 +233,9 @@ pub(crate) fn rollback_detected(what: &str, unit: &str, store: u64, seen: u64) -
 pub(crate) struct AnchorFile {
     path: PathBuf,
     file: File,
+    /// The highest counter this handle found or wrote in the file: a raise to it or below has
+    /// nothing to do (the file only ever goes up), and skips the lock, read and write.
+    raised: std::sync::atomic::AtomicU64,
 }
 
 impl AnchorFile {
@@ -254,6 +257,7 @@ impl AnchorFile {
         Ok(AnchorFile {
             path: path.to_owned(),
             file,
+            raised: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -283,14 +287,21 @@ impl AnchorFile {
 
     /// Records `state` unless the file already holds a newer one.
     pub fn raise(&self, key: &MacKey, state: &StoreState) -> Result<()> {
+        use std::sync::atomic::Ordering;
+        if self.raised.load(Ordering::Acquire) >= state.counter {
+            return Ok(());
+        }
         let _lock = FileLock::new(&self.file, libc::LOCK_EX, &self.path)?;
         // An unreadable anchor is overwritten only by the open that accepted it.
         if let Ok(Some(current)) = self.read_locked(key) {
             if current.counter >= state.counter {
+                self.raised.fetch_max(current.counter, Ordering::AcqRel);
                 return Ok(());
             }
         }
-        self.write_locked(key, state)
+        self.write_locked(key, state)?;
+        self.raised.fetch_max(state.counter, Ordering::AcqRel);
+        Ok(())
     }
 
     fn write_locked(&self, key: &MacKey, state: &StoreState) -> Result<()> {

@@ -200,6 +200,12 @@ pub trait Backend: Send + Sync {
     fn connection(&self) -> Result<Box<dyn StoreGuard + '_>>;
     /// A connection if one is free right now (for best-effort background work).
     fn try_connection(&self) -> Option<Box<dyn StoreGuard + '_>>;
+    /// A connection for one deferred change ([`Store::with_write_lock_deferred`]), which may
+    /// continue a transaction that the change before it left open for it (SQLite's batches).
+    /// Default: `connection`.
+    fn change_connection(&self) -> Result<Box<dyn StoreGuard + '_>> {
+        self.connection()
+    }
     /// A connection for a read of committed data on the get path, which never waits for a
     /// write transaction of this handle where the backend can avoid it (SQLite: a second,
     /// read-only connection reading the WAL while the writer writes). Default: `connection`.

@@ -2,7 +2,7 @@
 //! master-key rotation, and the versions a tenant-key rotation re-seals.
 
 use super::rows::wrapped_from_row;
-use super::SqliteStore;
+use super::{execute_cached, SqliteStore};
 use crate::error::Result;
 use crate::model::SecretType;
 use crate::store::KeyRows;
@@ -42,7 +42,8 @@ impl KeyRows for SqliteStore {
         if current.as_deref() != Some(&key.kek_id.to_be_bytes()[..]) {
             return Err(crate::store::master_key_rotated());
         }
-        let inserted = tx.execute(
+        let inserted = execute_cached(
+            &tx,
             "INSERT OR IGNORE INTO tbs_tenant_keys (tenant, dek_id, kek_id, wrapped, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![tenant, key.dek_id, key.kek_id, key.blob, key.created_at],
@@ -76,11 +77,13 @@ impl KeyRows for SqliteStore {
                 update.execute(params![tenant, key.dek_id, key.kek_id, key.blob])?;
             }
         }
-        tx.execute(
+        execute_cached(
+            &tx,
             "UPDATE tbs_meta SET value = ?1 WHERE key = 'kek_id'",
             params![header.kek_id.to_be_bytes().to_vec()],
         )?;
-        tx.execute(
+        execute_cached(
+            &tx,
             "UPDATE tbs_meta SET value = ?1 WHERE key = 'key_check'",
             params![header.key_check],
         )?;

@@ -1,5 +1,6 @@
 //! The embedded default backend: one SQLite file in WAL mode with `synchronous=FULL`, whose
-//! changes commit in groups that share one sync of the WAL (`group_sync.rs`).
+//! concurrent changes commit in batches that share one transaction and one sync of the WAL
+//! (`group_commit.rs`).
 //!
 //! Several processes may open the same file; write transactions start `IMMEDIATE` so two
 //! writers queue on the busy timeout instead of deadlocking.
@@ -10,7 +11,7 @@
 //! `references.rs` and `dump.rs`.
 
 mod dump;
-mod group_sync;
+mod group_commit;
 mod keys;
 mod references;
 mod rows;
@@ -20,7 +21,7 @@ mod store_impl;
 
 use super::{Backend, ChangeProbe, Fingerprint, Store, StoreGuard};
 use crate::error::{Error, ErrorCode, Result};
-use group_sync::GroupSync;
+use group_commit::{GroupCommit, MAX_BATCH};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use schema::{check_is_store, enable_wal};
 use std::path::Path;
@@ -51,15 +52,27 @@ pub struct SqliteStore {
     busy_timeout: Duration,
     /// Whether `with_write_lock` holds a write transaction that the methods join.
     write_locked: bool,
-    /// The WAL sync that deferred commits wait for (shared by the backend).
-    group: Arc<GroupSync>,
+    /// The group commit that deferred changes join (shared by the backend).
+    group: Arc<GroupCommit>,
+    /// The batch transaction open on this connection, if any.
+    batch: Option<OpenBatch>,
+    /// `synchronous=FULL` could not be restored after a batch (retried before the next use).
+    full_sync_lost: bool,
+}
+
+/// A batch transaction of deferred changes left open for the next one (`group_commit.rs`).
+#[derive(Debug, Clone, Copy)]
+struct OpenBatch {
+    ticket: u64,
+    /// The changes it holds (their own work done, their savepoints released).
+    changes: usize,
 }
 
 /// The write transaction of one backend method: its own `BEGIN IMMEDIATE`, or a savepoint
 /// inside the transaction that `with_write_lock` holds.
 enum WriteTx<'a> {
     Own(rusqlite::Transaction<'a>),
-    Nested(rusqlite::Savepoint<'a>),
+    Nested(Savepoint<'a>),
 }
 
 impl std::ops::Deref for WriteTx<'_> {
@@ -68,7 +81,7 @@ impl std::ops::Deref for WriteTx<'_> {
     fn deref(&self) -> &Connection {
         match self {
             WriteTx::Own(tx) => tx,
-            WriteTx::Nested(savepoint) => savepoint,
+            WriteTx::Nested(savepoint) => savepoint.conn,
         }
     }
 }
@@ -77,9 +90,66 @@ impl WriteTx<'_> {
     fn commit(self) -> rusqlite::Result<()> {
         match self {
             WriteTx::Own(tx) => tx.commit(),
-            WriteTx::Nested(savepoint) => savepoint.commit(),
+            WriteTx::Nested(savepoint) => savepoint.release(),
         }
     }
+}
+
+/// A savepoint of one backend method inside a held transaction, rolled back unless
+/// released. Its statements are prepared once per connection (a change makes several, and
+/// parsing them each time was a measurable part of a create).
+struct Savepoint<'a> {
+    conn: &'a Connection,
+    released: bool,
+}
+
+impl<'a> Savepoint<'a> {
+    fn new(conn: &'a Connection) -> rusqlite::Result<Savepoint<'a>> {
+        run_cached(conn, "SAVEPOINT tbs_method")?;
+        Ok(Savepoint {
+            conn,
+            released: false,
+        })
+    }
+
+    fn release(mut self) -> rusqlite::Result<()> {
+        self.released = true;
+        run_cached(self.conn, "RELEASE tbs_method")
+    }
+}
+
+impl Drop for Savepoint<'_> {
+    fn drop(&mut self) {
+        if !self.released && !self.conn.is_autocommit() {
+            let _ = run_cached(self.conn, "ROLLBACK TO tbs_method")
+                .and_then(|()| run_cached(self.conn, "RELEASE tbs_method"));
+        }
+    }
+}
+
+/// Runs one statement that returns no rows, prepared once per connection.
+fn run_cached(conn: &Connection, sql: &str) -> rusqlite::Result<()> {
+    execute_cached(conn, sql, []).map(|_| ())
+}
+
+/// `Connection::execute` with the statement prepared once per connection: a change runs the
+/// same few statements each time, and parsing them anew was a measurable part of a create.
+fn execute_cached(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params)
+}
+
+/// `Connection::query_row` with the statement prepared once per connection.
+fn query_row_cached<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    f: impl FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    conn.prepare_cached(sql)?.query_row(params, f)
 }
 
 impl SqliteStore {
@@ -110,12 +180,14 @@ impl SqliteStore {
         conn.execute_batch(
             "PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA secure_delete=ON;",
         )?;
-        conn.set_prepared_statement_cache_capacity(64);
+        conn.set_prepared_statement_cache_capacity(128);
         let mut backend = SqliteStore {
             conn,
             busy_timeout: options.busy_timeout,
             write_locked: false,
-            group: Arc::new(GroupSync::new(path)),
+            group: Arc::new(GroupCommit::new(path)),
+            batch: None,
+            full_sync_lost: false,
         };
         backend.migrate()?;
         Ok(backend)
@@ -126,24 +198,26 @@ impl SqliteStore {
     fn open_reader(
         path: &Path,
         busy_timeout: Duration,
-        group: Arc<GroupSync>,
+        group: Arc<GroupCommit>,
     ) -> Result<SqliteStore> {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)?;
         conn.busy_timeout(busy_timeout)?;
         conn.execute_batch("PRAGMA query_only=1; PRAGMA foreign_keys=ON;")?;
-        conn.set_prepared_statement_cache_capacity(64);
+        conn.set_prepared_statement_cache_capacity(128);
         Ok(SqliteStore {
             conn,
             busy_timeout,
             write_locked: false,
             group,
+            batch: None,
+            full_sync_lost: false,
         })
     }
 
     fn write_tx(&mut self) -> Result<WriteTx<'_>> {
         Ok(if self.write_locked {
-            WriteTx::Nested(self.conn.savepoint()?)
+            WriteTx::Nested(Savepoint::new(&self.conn)?)
         } else {
             WriteTx::Own(
                 self.conn
@@ -188,6 +262,108 @@ impl SqliteStore {
                 std::panic::resume_unwind(panic)
             }
         }
+    }
+}
+
+/// The batch transactions of deferred changes (`group_commit.rs`).
+impl SqliteStore {
+    /// Runs `f` as one change of the open batch transaction (opening one if none is), in a
+    /// savepoint that a failure of `f` rolls back alone. The batch's ticket.
+    fn run_in_batch(&mut self, f: &mut dyn FnMut(&mut dyn Store) -> Result<()>) -> Result<u64> {
+        let ticket = match self.batch {
+            Some(batch) => batch.ticket,
+            None => self.begin_batch()?,
+        };
+        run_cached(&self.conn, "SAVEPOINT tbs_change")?;
+        self.write_locked = true;
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        self.write_locked = false;
+        let done = match outcome {
+            Ok(Ok(())) => run_cached(&self.conn, "RELEASE tbs_change").map_err(Error::from),
+            Ok(Err(e)) => Err(e),
+            Err(panic) => {
+                self.undo_change();
+                std::panic::resume_unwind(panic)
+            }
+        };
+        match done {
+            Ok(()) => {
+                if let Some(batch) = self.batch.as_mut() {
+                    batch.changes += 1;
+                }
+                Ok(ticket)
+            }
+            Err(e) => {
+                self.undo_change();
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts a batch transaction: `synchronous=NORMAL` (the changes' waiters sync the WAL),
+    /// `BEGIN IMMEDIATE`. Its ticket.
+    fn begin_batch(&mut self) -> Result<u64> {
+        run_cached(&self.conn, "PRAGMA synchronous=NORMAL")?;
+        if let Err(e) = run_cached(&self.conn, "BEGIN IMMEDIATE") {
+            self.restore_full_sync();
+            return Err(e.into());
+        }
+        let ticket = self.group.open_batch();
+        self.batch = Some(OpenBatch { ticket, changes: 0 });
+        Ok(ticket)
+    }
+
+    /// Rolls back the savepoint of a change that failed. Some errors (a full disk, an I/O
+    /// error) make SQLite roll back the whole transaction: the batch then fails, at its end.
+    fn undo_change(&mut self) {
+        if !self.conn.is_autocommit() {
+            let _ = run_cached(&self.conn, "ROLLBACK TO tbs_change")
+                .and_then(|()| run_cached(&self.conn, "RELEASE tbs_change"));
+        }
+    }
+
+    /// Commits the open batch, if any, and tells its changes the outcome; the connection is
+    /// back to `synchronous=FULL`.
+    fn end_batch(&mut self) {
+        let Some(batch) = self.batch.take() else {
+            return;
+        };
+        let outcome = if self.conn.is_autocommit() {
+            Err(Error::storage(
+                "SQLite rolled back the transaction of a batch of changes after an error: none of them committed",
+            ))
+        } else {
+            run_cached(&self.conn, "COMMIT").map_err(|e| {
+                self.rollback_held();
+                Error::from(e)
+            })
+        };
+        self.restore_full_sync();
+        self.group
+            .close_batch(batch.ticket, batch.changes, &outcome);
+    }
+
+    /// Back to `synchronous=FULL` after a batch; a failure is kept and reported by the next
+    /// use of the connection ([`SqliteStore::ready_for_use`]).
+    fn restore_full_sync(&mut self) {
+        self.full_sync_lost = run_cached(&self.conn, "PRAGMA synchronous=FULL").is_err();
+    }
+
+    /// Makes the write connection ready for any use but a deferred change: commits an open
+    /// batch, and makes sure commits sync again.
+    fn ready_for_use(&mut self) -> Result<()> {
+        self.end_batch();
+        if self.full_sync_lost {
+            self.conn.execute_batch("PRAGMA synchronous=FULL")?;
+            self.full_sync_lost = false;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        self.end_batch();
     }
 }
 
@@ -243,7 +419,7 @@ pub struct SqliteBackend {
     // the WAL into the file (a read-only connection cannot).
     reader: parking_lot::Mutex<SqliteStore>,
     conn: parking_lot::Mutex<SqliteStore>,
-    group: Arc<GroupSync>,
+    group: Arc<GroupCommit>,
 }
 
 impl SqliteBackend {
@@ -271,13 +447,24 @@ impl StoreGuard for parking_lot::MutexGuard<'_, SqliteStore> {
 
 impl Backend for SqliteBackend {
     fn connection(&self) -> Result<Box<dyn StoreGuard + '_>> {
-        Ok(Box::new(self.conn.lock()))
+        let mut writer = self.conn.lock();
+        writer.ready_for_use()?;
+        Ok(Box::new(writer))
     }
 
     fn try_connection(&self) -> Option<Box<dyn StoreGuard + '_>> {
-        self.conn
-            .try_lock()
-            .map(|guard| Box::new(guard) as Box<dyn StoreGuard + '_>)
+        let mut writer = self.conn.try_lock()?;
+        writer.ready_for_use().ok()?;
+        Some(Box::new(writer))
+    }
+
+    fn change_connection(&self) -> Result<Box<dyn StoreGuard + '_>> {
+        // Counted while waiting, so that the change holding the connection leaves its batch
+        // open for this one.
+        self.group.waits();
+        let writer = self.conn.lock();
+        self.group.arrived();
+        Ok(Box::new(writer))
     }
 
     fn read_connection(&self) -> Result<Box<dyn StoreGuard + '_>> {
@@ -296,6 +483,102 @@ impl Backend for SqliteBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn backend(dir: &tempfile::TempDir) -> SqliteBackend {
+        SqliteBackend::open(&dir.path().join("batch.db"), &SqliteOptions::default()).unwrap()
+    }
+
+    /// One deferred change setting metadata `key`; its batch's ticket.
+    fn change(backend: &SqliteBackend, key: &str) -> Result<Option<u64>> {
+        let mut conn = backend.change_connection()?;
+        conn.store()
+            .with_write_lock_deferred(key, &mut |tx| tx.put_meta(key, b"v"))
+    }
+
+    /// Whether the read-only connection sees metadata `key` (committed).
+    fn committed(backend: &SqliteBackend, key: &str) -> bool {
+        let mut reader = backend.read_connection().unwrap();
+        reader.store().meta(key).unwrap().is_some()
+    }
+
+    #[test]
+    fn changes_share_one_transaction_while_another_waits_and_the_last_commits_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = backend(&dir);
+        backend.group.waits(); // a change waiting for the writer, as far as the batch knows
+        let first = change(&backend, "a").unwrap().unwrap();
+        assert!(
+            !committed(&backend, "a"),
+            "left open for the waiting change"
+        );
+        let second = change(&backend, "b").unwrap().unwrap();
+        assert_eq!(first, second, "one batch");
+        backend.group.arrived();
+        let last = change(&backend, "c").unwrap().unwrap();
+        assert_eq!(first, last, "the last change joins and commits the batch");
+        for key in ["a", "b", "c"] {
+            assert!(committed(&backend, key), "{key}");
+        }
+        backend.sync_commits(first).unwrap();
+        assert!(
+            change(&backend, "d").unwrap().unwrap() > first,
+            "a new batch"
+        );
+    }
+
+    #[test]
+    fn a_failed_change_rolls_back_alone_and_the_next_use_of_the_writer_commits_the_rest() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = backend(&dir);
+        backend.group.waits();
+        let ticket = change(&backend, "kept").unwrap().unwrap();
+        let failed = backend
+            .change_connection()
+            .unwrap()
+            .store()
+            .with_write_lock_deferred("failed", &mut |tx| {
+                tx.put_meta("failed", b"v")?;
+                Err(Error::invalid("the change's own check fails"))
+            })
+            .unwrap_err();
+        assert_eq!(failed.code(), ErrorCode::InvalidArgument);
+        backend.group.arrived();
+        assert!(!committed(&backend, "kept"), "the batch is still open");
+        // Any other use of the writer commits the open batch before it starts.
+        backend
+            .connection()
+            .unwrap()
+            .store()
+            .put_meta("own", b"v")
+            .unwrap();
+        assert!(committed(&backend, "kept"));
+        assert!(
+            !committed(&backend, "failed"),
+            "its savepoint was rolled back"
+        );
+        assert!(committed(&backend, "own"));
+        backend.sync_commits(ticket).unwrap();
+    }
+
+    #[test]
+    fn a_batch_commits_after_max_batch_changes_even_while_others_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = backend(&dir);
+        backend.group.waits();
+        let tickets: Vec<u64> = (0..=MAX_BATCH)
+            .map(|i| change(&backend, &format!("k{i}")).unwrap().unwrap())
+            .collect();
+        assert!(tickets[..MAX_BATCH].iter().all(|t| *t == tickets[0]));
+        assert!(committed(&backend, &format!("k{}", MAX_BATCH - 1)));
+        assert!(
+            tickets[MAX_BATCH] > tickets[0],
+            "the next change opens a new batch"
+        );
+        assert!(!committed(&backend, &format!("k{MAX_BATCH}")));
+        backend.group.arrived();
+        drop(backend.connection().unwrap());
+        assert!(committed(&backend, &format!("k{MAX_BATCH}")));
+    }
 
     #[test]
     fn the_change_token_comes_from_sqlite_and_moves_on_foreign_commits() {

@@ -1,6 +1,6 @@
 //! The reference index: which source documents use which secret.
 
-use super::SqliteStore;
+use super::{execute_cached, SqliteStore};
 use crate::error::Result;
 use crate::model::SecretType;
 use crate::store::ReferenceRows;
@@ -24,7 +24,8 @@ impl ReferenceRows for SqliteStore {
         references: &[StoredReference],
     ) -> Result<()> {
         let tx = self.write_tx()?;
-        tx.execute(
+        execute_cached(
+            &tx,
             "DELETE FROM tbs_references WHERE tenant = ?1 AND source_id = ?2",
             params![tenant, source_id],
         )?;
@@ -48,7 +49,8 @@ impl ReferenceRows for SqliteStore {
 
     fn remove_references(&mut self, tenant: &str, source_id: &str) -> Result<usize> {
         let tx = self.write_tx()?;
-        let removed = tx.execute(
+        let removed = execute_cached(
+            &tx,
             "DELETE FROM tbs_references WHERE tenant = ?1 AND source_id = ?2",
             params![tenant, source_id],
         )?;

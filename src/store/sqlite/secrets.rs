@@ -2,7 +2,7 @@
 //! describing, deleting (soft), undeleting, erasing, listing, and counting uses.
 
 use super::rows::{insert_secret_row, not_found, secret_from_row, SECRET_COLUMNS};
-use super::SqliteStore;
+use super::{execute_cached, query_row_cached, SqliteStore};
 use crate::error::Result;
 use crate::model::{ListQuery, Page};
 use crate::store::{name_taken, version_conflict, NextVersion, SecretRows};
@@ -79,14 +79,16 @@ impl SecretRows for SqliteStore {
     fn create(&mut self, secret: &StoredSecret, value: &StoredVersion) -> Result<()> {
         let tx = self.write_tx()?;
         if insert_secret_row(&tx, secret)? == 0 {
-            let deleted: bool = tx.query_row(
+            let deleted: bool = query_row_cached(
+                &tx,
                 "SELECT deleted_at IS NOT NULL FROM tbs_secrets WHERE tenant = ?1 AND name = ?2",
                 params![secret.tenant, secret.name],
                 |r| r.get(0),
             )?;
             return Err(name_taken(secret, deleted));
         }
-        tx.execute(
+        execute_cached(
+            &tx,
             "INSERT INTO tbs_secret_versions (tenant, name, version, dek_id, value, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -121,7 +123,8 @@ impl SecretRows for SqliteStore {
                 next.expected_current,
             ));
         }
-        tx.execute(
+        execute_cached(
+            &tx,
             "INSERT INTO tbs_secret_versions (tenant, name, version, dek_id, value, created_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![
@@ -133,12 +136,14 @@ impl SecretRows for SqliteStore {
                 value.created_at
             ],
         )?;
-        tx.execute(
+        execute_cached(
+            &tx,
             "UPDATE tbs_secrets SET version = ?3, updated_at = ?4, value_updated_at = ?4
              WHERE tenant = ?1 AND name = ?2",
             params![tenant, name, value.version as i64, value.created_at],
         )?;
-        tx.execute(
+        execute_cached(
+            &tx,
             "DELETE FROM tbs_secret_versions WHERE tenant = ?1 AND name = ?2 AND version <= ?3",
             params![
                 tenant,
@@ -152,7 +157,8 @@ impl SecretRows for SqliteStore {
 
     fn set_description(&mut self, tenant: &str, name: &str, text: &str, now: i64) -> Result<()> {
         let tx = self.write_tx()?;
-        let changed = tx.execute(
+        let changed = execute_cached(
+            &tx,
             "UPDATE tbs_secrets SET description = ?3, updated_at = ?4
              WHERE tenant = ?1 AND name = ?2 AND deleted_at IS NULL",
             params![tenant, name, text, now],
@@ -179,16 +185,19 @@ impl SecretRows for SqliteStore {
         }
         // The connection runs with `secure_delete` on (see `sqlite/mod.rs`): the pages the
         // overwritten values and the deleted rows leave are zeroed, not only unlinked.
-        tx.execute(
+        execute_cached(
+            &tx,
             "UPDATE tbs_secret_versions SET value = zeroblob(length(value))
              WHERE tenant = ?1 AND name = ?2",
             params![tenant, name],
         )?;
-        tx.execute(
+        execute_cached(
+            &tx,
             "DELETE FROM tbs_secret_versions WHERE tenant = ?1 AND name = ?2",
             params![tenant, name],
         )?;
-        tx.execute(
+        execute_cached(
+            &tx,
             "DELETE FROM tbs_secrets WHERE tenant = ?1 AND name = ?2",
             params![tenant, name],
         )?;
@@ -201,7 +210,8 @@ impl SecretRows for SqliteStore {
         if !force {
             refuse_in_use(&tx, tenant, name)?;
         }
-        let changed = tx.execute(
+        let changed = execute_cached(
+            &tx,
             "UPDATE tbs_secrets SET deleted_at = ?3
              WHERE tenant = ?1 AND name = ?2 AND deleted_at IS NULL",
             params![tenant, name, at],
@@ -215,7 +225,8 @@ impl SecretRows for SqliteStore {
 
     fn undelete(&mut self, tenant: &str, name: &str) -> Result<()> {
         let tx = self.write_tx()?;
-        let changed = tx.execute(
+        let changed = execute_cached(
+            &tx,
             "UPDATE tbs_secrets SET deleted_at = NULL
              WHERE tenant = ?1 AND name = ?2 AND deleted_at IS NOT NULL",
             params![tenant, name],

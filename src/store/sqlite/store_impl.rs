@@ -1,7 +1,7 @@
 //! The `Store` trait of `SqliteStore`: metadata, the outbox and the write lock. The concern
 //! traits are implemented in `secrets.rs`, `keys.rs`, `references.rs` and `dump.rs`.
 
-use super::SqliteStore;
+use super::{execute_cached, SqliteStore, MAX_BATCH};
 use crate::error::{Error, Result};
 use crate::store::{Store, StoreHeader};
 use rusqlite::{params, OptionalExtension};
@@ -24,11 +24,13 @@ impl Store for SqliteStore {
 
     fn initialize(&mut self, header: &StoreHeader) -> Result<StoreHeader> {
         let tx = self.write_tx()?;
-        tx.execute(
+        execute_cached(
+            &tx,
             "INSERT OR IGNORE INTO tbs_meta (key, value) VALUES ('kek_id', ?1)",
             params![header.kek_id.to_be_bytes().to_vec()],
         )?;
-        tx.execute(
+        execute_cached(
+            &tx,
             "INSERT OR IGNORE INTO tbs_meta (key, value) VALUES ('key_check', ?1)",
             params![header.key_check],
         )?;
@@ -133,13 +135,16 @@ impl Store for SqliteStore {
             // Inside another change: its commit decides.
             return f(self).map(|()| None);
         }
-        // The frames are written at COMMIT but synced by `SqliteBackend::sync_commits`.
-        self.conn.execute_batch("PRAGMA synchronous=NORMAL")?;
-        let outcome = self.run_write_locked(f);
-        let restored = self.conn.execute_batch("PRAGMA synchronous=FULL");
-        outcome?;
-        let ticket = self.group.committed();
-        restored?;
-        Ok(Some(ticket))
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_in_batch(f)));
+        // The turn ends: the batch stays open only for a change waiting for the connection.
+        let full = self.batch.is_some_and(|b| b.changes >= MAX_BATCH);
+        if full || !self.group.waiting() {
+            self.end_batch();
+        }
+        match outcome {
+            Ok(outcome) => outcome.map(Some),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
     }
 }

@@ -1,0 +1,238 @@
+//! Group commit for SQLite: concurrent changes share one transaction and one `fdatasync` of
+//! the WAL.
+//!
+//! **One transaction for a batch of changes.** A change ([`Store::with_write_lock_deferred`](
+//! crate::store::Store)) runs inside a savepoint of the write connection's batch transaction
+//! (`BEGIN IMMEDIATE`, `synchronous=NORMAL`), opened by the first change of the batch. When
+//! the change hands the connection back and other changes are waiting for it
+//! ([`GroupCommit::waiting`]), the transaction stays open and the next change continues it;
+//! the last one (nobody waiting, or [`MAX_BATCH`] changes) commits it. Every other use of the
+//! connection commits an open batch before it starts. A change whose own work fails rolls back
+//! its savepoint only; a failed `COMMIT` fails every change of the batch.
+//!
+//! **One sync for the commits before it.** The commit appends the batch's frames to the WAL
+//! with `write()` (safe against a killed process: they are in the page cache) but does not
+//! sync them. Each change of the batch then waits in [`GroupCommit::sync_through`] with the
+//! batch's ticket: for the commit, then for a sync that started after it — one writer at a
+//! time syncs the WAL file, and that one sync covers every batch committed before it started.
+//! A change is reported committed only after a sync that covers it has returned.
+//!
+//! Syncing the WAL file from our own descriptor is what `synchronous=FULL` does at commit
+//! (SQLite syncs the same file); a checkpoint that moves frames into the database syncs both
+//! files before the WAL is reused, so frames that a checkpoint consumed are durable already.
+
+use crate::error::{Error, Result};
+use parking_lot::{Condvar, Mutex};
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+/// At most this many changes share one transaction (a batch holds the store's write lock
+/// against other processes meanwhile).
+pub const MAX_BATCH: usize = 32;
+
+/// The group commit shared by the connections of one backend.
+#[derive(Debug)]
+pub struct GroupCommit {
+    wal_path: PathBuf,
+    /// The WAL file, opened on first use; held by the writer that syncs.
+    wal: Mutex<Option<File>>,
+    /// Changes waiting for the write connection (an open batch waits for them).
+    waiting: AtomicUsize,
+    /// The batches closed so far, and the changes of failed ones still to hear of it.
+    closed: Mutex<Closed>,
+    /// Signalled whenever a batch closes.
+    closed_signal: Condvar,
+    /// Every batch up to this ticket is durable.
+    synced: AtomicU64,
+}
+
+/// Tickets are batch numbers, handed out in commit order (one batch is open at a time).
+#[derive(Debug, Default)]
+struct Closed {
+    /// Every batch up to this ticket has committed or failed.
+    through: u64,
+    /// The batch being filled, if any (its ticket is `through + 1`).
+    open: bool,
+    /// Failed batches: the error and how many of their changes have yet to collect it.
+    failed: HashMap<u64, (Error, usize)>,
+}
+
+impl GroupCommit {
+    /// The group commit of the store file at `db` (its WAL is `db` + `-wal`).
+    pub fn new(db: &Path) -> GroupCommit {
+        let mut wal_path = db.as_os_str().to_owned();
+        wal_path.push("-wal");
+        GroupCommit {
+            wal_path: wal_path.into(),
+            wal: Mutex::new(None),
+            waiting: AtomicUsize::new(0),
+            closed: Mutex::new(Closed::default()),
+            closed_signal: Condvar::new(),
+            synced: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts a change about to wait for the write connection; call [`GroupCommit::arrived`]
+    /// as soon as it holds it.
+    pub fn waits(&self) {
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// The change counted by [`GroupCommit::waits`] holds the connection now.
+    pub fn arrived(&self) {
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Whether a change waits for the write connection, so that an open batch should stay
+    /// open for it.
+    pub fn waiting(&self) -> bool {
+        self.waiting.load(Ordering::Acquire) > 0
+    }
+
+    /// Opens the next batch (its transaction has begun): its ticket.
+    pub fn open_batch(&self) -> u64 {
+        let mut closed = self.closed.lock();
+        closed.open = true;
+        closed.through + 1
+    }
+
+    /// Notes that the open batch `ticket`, holding `changes` changes, committed (`Ok`) or
+    /// failed; wakes the changes waiting for it.
+    pub fn close_batch(&self, ticket: u64, changes: usize, outcome: &Result<()>) {
+        let mut closed = self.closed.lock();
+        debug_assert!(closed.open && closed.through + 1 == ticket);
+        closed.open = false;
+        closed.through = ticket;
+        if let Err(e) = outcome {
+            if changes > 0 {
+                closed.failed.insert(ticket, (e.clone(), changes));
+            }
+        }
+        drop(closed);
+        self.closed_signal.notify_all();
+    }
+
+    /// Returns once the batch of `ticket` is durable: waits for its commit, then syncs the
+    /// WAL unless a sync that started after that commit has completed already. The error of a
+    /// failed commit, for each change of the batch.
+    pub fn sync_through(&self, ticket: u64) -> Result<()> {
+        if self.synced.load(Ordering::Acquire) >= ticket {
+            return Ok(());
+        }
+        self.committed(ticket)?;
+        let mut wal = self.wal.lock();
+        // Whoever held the lock before may have covered us.
+        if self.synced.load(Ordering::Acquire) >= ticket {
+            return Ok(());
+        }
+        // Every batch numbered up to `target` wrote its frames before this sync starts.
+        let target = self.closed.lock().through;
+        let file = match wal.as_mut() {
+            Some(file) => file,
+            None => wal.insert(File::open(&self.wal_path).map_err(|e| self.failed(e))?),
+        };
+        file.sync_data().map_err(|e| self.failed(e))?;
+        self.synced.fetch_max(target, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Waits until the batch of `ticket` has closed; its error if its commit failed.
+    fn committed(&self, ticket: u64) -> Result<()> {
+        let mut closed = self.closed.lock();
+        while closed.through < ticket {
+            self.closed_signal.wait(&mut closed);
+        }
+        let Some((error, left)) = closed.failed.get_mut(&ticket) else {
+            return Ok(());
+        };
+        let error = error.clone();
+        *left -= 1;
+        if *left == 0 {
+            closed.failed.remove(&ticket);
+        }
+        Err(error)
+    }
+
+    fn failed(&self, e: std::io::Error) -> Error {
+        Error::storage(format!(
+            "cannot sync the store's write-ahead log {}: {e}",
+            self.wal_path.display()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn closed_batch(group: &GroupCommit, changes: usize, outcome: Result<()>) -> u64 {
+        let ticket = group.open_batch();
+        group.close_batch(ticket, changes, &outcome);
+        ticket
+    }
+
+    #[test]
+    fn a_sync_covers_every_batch_before_it_and_no_later_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.db");
+        std::fs::write(dir.path().join("s.db-wal"), b"frames").unwrap();
+        let group = GroupCommit::new(&db);
+        let first = closed_batch(&group, 1, Ok(()));
+        let second = closed_batch(&group, 1, Ok(()));
+        group.sync_through(first).unwrap();
+        assert_eq!(
+            group.synced.load(Ordering::Acquire),
+            second,
+            "one sync for both"
+        );
+        let third = closed_batch(&group, 1, Ok(()));
+        assert!(group.synced.load(Ordering::Acquire) < third);
+        group.sync_through(third).unwrap();
+        assert_eq!(group.synced.load(Ordering::Acquire), third);
+    }
+
+    #[test]
+    fn a_change_waits_for_the_commit_of_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.db");
+        std::fs::write(dir.path().join("s.db-wal"), b"frames").unwrap();
+        let group = GroupCommit::new(&db);
+        let ticket = group.open_batch();
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| group.sync_through(ticket));
+            // The waiter cannot return before the close below: it would read `through` < ticket.
+            group.close_batch(ticket, 1, &Ok(()));
+            waiter.join().unwrap().unwrap();
+        });
+        assert_eq!(group.synced.load(Ordering::Acquire), ticket);
+    }
+
+    #[test]
+    fn every_change_of_a_failed_batch_gets_its_error_and_later_batches_go_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("s.db");
+        std::fs::write(dir.path().join("s.db-wal"), b"frames").unwrap();
+        let group = GroupCommit::new(&db);
+        let failed = closed_batch(&group, 2, Err(Error::storage("disk full")));
+        for _ in 0..2 {
+            let err = group.sync_through(failed).unwrap_err();
+            assert_eq!(err.code(), crate::ErrorCode::Storage);
+            assert!(err.to_string().contains("disk full"), "{err}");
+        }
+        assert!(group.closed.lock().failed.is_empty(), "collected by both");
+        let next = closed_batch(&group, 1, Ok(()));
+        group.sync_through(next).unwrap();
+    }
+
+    #[test]
+    fn a_missing_wal_is_a_storage_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let group = GroupCommit::new(&dir.path().join("gone.db"));
+        let ticket = closed_batch(&group, 1, Ok(()));
+        let err = group.sync_through(ticket).unwrap_err();
+        assert_eq!(err.code(), crate::ErrorCode::Storage);
+        assert!(err.to_string().contains("gone.db-wal"), "{err}");
+    }
+}
