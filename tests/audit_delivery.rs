@@ -10,6 +10,9 @@
 //! The full disk is a tiny tmpfs mounted in a private mount namespace (`unshare -m`): this
 //! test binary is re-executed there on `child_full_disk` with `TBS_TEST_DELIVERY_DIR` set.
 
+mod common;
+
+use common::full_disk::fill;
 use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -131,64 +134,7 @@ fn records(log: &Path) -> Vec<Value> {
 
 #[test]
 fn a_full_disk_after_the_commit_warns_and_the_next_run_delivers_the_backlog() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mnt = tmp.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let output = Command::new("unshare")
-        .args(["-m", "--propagation", "private", "--", "sh", "-c"])
-        .arg(
-            "mount -t tmpfs -o size=64k tmpfs \"$1\" && \
-             exec \"$2\" --exact child_full_disk --nocapture --test-threads=1",
-        )
-        .arg("sh")
-        .arg(&mnt)
-        .arg(&exe)
-        .env(CHILD_DIR, tmp.path())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run `unshare` (util-linux) for a private mount namespace: {e}")
-        });
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the full-disk scenario failed ({}). It needs `unshare -m` and `mount -t tmpfs` \
-         (root or CAP_SYS_ADMIN); if those are not permitted here, this test cannot run.\n\
-         stdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
-    assert!(
-        stdout.contains(MARK),
-        "the child scenario did not run to its end:\n{stdout}\n{stderr}"
-    );
-    eprint!("{stdout}");
-    // The namespace was private: nothing stays mounted on the host.
-    assert!(
-        std::fs::read_dir(&mnt).unwrap().next().is_none(),
-        "the tmpfs leaked out of its mount namespace"
-    );
-}
-
-/// Fills the file system holding `path` until it refuses with ENOSPC.
-fn fill(path: &Path) {
-    let mut file = std::fs::File::create(path).unwrap();
-    let mut until_full = |chunk: &[u8]| {
-        let e = loop {
-            if let Err(e) = file.write_all(chunk) {
-                break e;
-            }
-        };
-        assert_eq!(
-            e.raw_os_error(),
-            Some(libc::ENOSPC),
-            "filling the tmpfs failed otherwise: {e}"
-        );
-    };
-    until_full(&[0u8; 4096]);
-    // Use up a partly filled last page as well.
-    until_full(&[0u8]);
+    common::full_disk::run_child_on_tmpfs("child_full_disk", "64k", CHILD_DIR, MARK);
 }
 
 /// Runs inside the mount namespace, with the tmpfs mounted at `$TBS_TEST_DELIVERY_DIR/mnt`.

@@ -159,59 +159,7 @@ const MARK: &str = "@tbs-child@ batches on a full disk done";
 /// chain is intact with no rollback detected.
 #[test]
 fn on_a_full_disk_every_concurrent_create_is_reported_exactly_as_it_committed() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mnt = tmp.path().join("mnt");
-    std::fs::create_dir(&mnt).unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let output = std::process::Command::new("unshare")
-        .args(["-m", "--propagation", "private", "--", "sh", "-c"])
-        .arg(
-            "mount -t tmpfs -o size=2m tmpfs \"$1\" && \
-             exec \"$2\" --exact child_batches_on_a_full_disk --nocapture --test-threads=1",
-        )
-        .arg("sh")
-        .arg(&mnt)
-        .arg(&exe)
-        .env(CHILD_DIR, tmp.path())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run `unshare` (util-linux) for a private mount namespace: {e}")
-        });
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the full-disk scenario failed ({}). It needs `unshare -m` and `mount -t tmpfs` \
-         (root or CAP_SYS_ADMIN).\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
-    assert!(
-        stdout.contains(MARK),
-        "the child scenario did not run to its end:\n{stdout}\n{stderr}"
-    );
-    eprint!("{stdout}");
-}
-
-/// Fills the file system holding `dir` but for about `slack` bytes.
-fn fill_leaving(dir: &Path, slack: usize) -> std::path::PathBuf {
-    use std::io::Write;
-    let reserve = dir.join("slack");
-    std::fs::write(&reserve, vec![0u8; slack]).unwrap();
-    let filler = dir.join("filler");
-    let mut file = std::fs::File::create(&filler).unwrap();
-    let e = loop {
-        if let Err(e) = file.write_all(&[0u8; 4096]) {
-            break e;
-        }
-    };
-    assert_eq!(
-        e.raw_os_error(),
-        Some(libc::ENOSPC),
-        "filling the tmpfs: {e}"
-    );
-    std::fs::remove_file(reserve).unwrap();
-    filler
+    common::full_disk::run_child_on_tmpfs("child_batches_on_a_full_disk", "2m", CHILD_DIR, MARK);
 }
 
 /// Runs inside the mount namespace, with a 2 MiB tmpfs at `$TBS_TEST_GROUP_COMMIT_DIR/mnt`.
@@ -227,7 +175,7 @@ fn child_batches_on_a_full_disk() {
     store
         .create(TENANT, "before", SecretType::Text, b"v", "")
         .unwrap();
-    let filler = fill_leaving(&mnt, 256 * 1024);
+    let filler = common::full_disk::fill_leaving(&mnt, 256 * 1024);
 
     const ATTEMPTS: usize = 40;
     let value = |name: &str| format!("{name}:{}", "x".repeat(3000));

@@ -7,6 +7,7 @@ use tbsecrets::{Error, ErrorCode, MasterKey, Result, SecretStorage, StorageOptio
 use tempfile::TempDir;
 
 mod fixtures;
+pub mod full_disk;
 pub mod key_command;
 #[allow(unused_imports)]
 pub use fixtures::*;
