@@ -3,7 +3,8 @@
 //!
 //! Statements are prepared once per connection. Every mutation runs in a transaction (a
 //! savepoint inside `with_write_lock`) and, except for usage counters, sends a NOTIFY on the
-//! store's channel so other nodes drop their caches; PostgreSQL delivers it on commit.
+//! store's channel so other nodes drop their caches (inside `with_write_lock`, once per tenant
+//! just before the commit); PostgreSQL delivers it on commit.
 //!
 //! The `Store` implementation is in `connection/store_impl.rs`, its longer operations in
 //! `secrets.rs`, `keys.rs`, `references.rs` and `dump.rs` beside it; `rows.rs` maps rows.
@@ -83,6 +84,7 @@ impl r2d2::ManageConnection for PgManager {
             channel: channel_of(&self.schema),
             statements: HashMap::new(),
             write_locked: false,
+            pending_notify: Vec::new(),
             writers: self.writers.clone(),
         })
     }
@@ -104,6 +106,10 @@ pub struct PgConnection {
     statements: HashMap<&'static str, Statement>,
     /// Whether `with_write_lock` holds a transaction that the methods join.
     write_locked: bool,
+    /// The NOTIFY payloads of the methods that joined that transaction: sent once each, just
+    /// before it commits (a round trip per method saved; PostgreSQL delivers them at commit
+    /// either way).
+    pending_notify: Vec<String>,
     /// Changes in flight on the pool's connections.
     writers: Arc<AtomicUsize>,
 }
@@ -154,16 +160,21 @@ impl PgConnection {
             ("BEGIN", "COMMIT", "ROLLBACK")
         };
         self.client.batch_execute(begin).map_err(storage)?;
+        let joined = self.write_locked;
         let outcome = f(self).and_then(|value| {
-            if let Some(payload) = notify {
-                let channel = self.channel.clone();
-                self.execute(sql::NOTIFY, &[&channel, &payload])?;
+            if let (Some(payload), false) = (notify, joined) {
+                self.notify(payload)?;
             }
             Ok(value)
         });
         match outcome {
             Ok(value) => {
                 self.client.batch_execute(commit).map_err(storage)?;
+                if let (Some(payload), true) = (notify, joined) {
+                    if !self.pending_notify.iter().any(|p| p == payload) {
+                        self.pending_notify.push(payload.to_owned());
+                    }
+                }
                 Ok(value)
             }
             Err(e) => {
@@ -174,13 +185,19 @@ impl PgConnection {
         }
     }
 
+    /// Tells other nodes (at commit) that the store changed in the tenant of `payload`.
+    fn notify(&mut self, payload: &str) -> Result<()> {
+        let channel = self.channel.clone();
+        self.execute(sql::NOTIFY, &[&channel, &payload]).map(|_| ())
+    }
+
     /// Creates or upgrades the schema, serialised across nodes by an advisory lock.
     pub fn migrate(&mut self) -> Result<()> {
         let lock_key = format!("tbsecrets:{}", self.schema);
         self.client.batch_execute("BEGIN").map_err(storage)?;
         let result = (|| -> Result<()> {
             self.client
-                .execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&lock_key])
+                .execute(sql::ADVISORY_XACT_LOCK, &[&lock_key])
                 .map_err(storage)?;
             self.client
                 .batch_execute(
@@ -249,17 +266,20 @@ impl PgConnection {
         };
         self.client.batch_execute(begin).map_err(storage)?;
         // Serialises writers of this one secret across every node until commit.
-        let locked = self
-            .client
-            .execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&scope])
-            .map_err(storage);
-        if let Err(e) = locked {
+        if let Err(e) = self.execute(sql::ADVISORY_XACT_LOCK, &[&scope]) {
             let _ = self.client.batch_execute("ROLLBACK");
             return Err(e);
         }
         self.write_locked = true;
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            f(self)?;
+            for payload in std::mem::take(&mut self.pending_notify) {
+                self.notify(&payload)?;
+            }
+            Ok(())
+        }));
         self.write_locked = false;
+        self.pending_notify.clear();
         match outcome {
             Ok(Ok(())) => self
                 .client

@@ -180,6 +180,9 @@ pub const RECORD_USAGE: &str = "UPDATE tbs_secrets
                                     last_used_at = GREATEST(COALESCE(last_used_at, 0), $4)
                                 WHERE tenant = $1 AND name = $2 AND deleted_at IS NULL";
 pub const NOTIFY: &str = "SELECT pg_notify($1, $2)";
+
+/// Serialises the writers of one scope (a tenant's secret) across every node until commit.
+pub const ADVISORY_XACT_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext($1))";
 pub const META: &str = "SELECT value FROM tbs_meta WHERE key = $1";
 pub const LOCK_META: &str = "SELECT value FROM tbs_meta WHERE key = $1 FOR UPDATE";
 pub const PUT_META: &str = "INSERT INTO tbs_meta (key, value) VALUES ($1, $2)
