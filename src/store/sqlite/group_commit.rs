@@ -167,6 +167,14 @@ impl GroupCommit {
 mod tests {
     use super::*;
 
+    /// A group commit of a store whose WAL file exists (in a directory dropped with it).
+    fn group_with_wal() -> (tempfile::TempDir, GroupCommit) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("s.db-wal"), b"frames").unwrap();
+        let group = GroupCommit::new(&dir.path().join("s.db"));
+        (dir, group)
+    }
+
     fn closed_batch(group: &GroupCommit, changes: usize, outcome: Result<()>) -> u64 {
         let ticket = group.open_batch();
         group.close_batch(ticket, changes, &outcome);
@@ -175,10 +183,7 @@ mod tests {
 
     #[test]
     fn a_sync_covers_every_batch_before_it_and_no_later_one() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("s.db");
-        std::fs::write(dir.path().join("s.db-wal"), b"frames").unwrap();
-        let group = GroupCommit::new(&db);
+        let (_dir, group) = group_with_wal();
         let first = closed_batch(&group, 1, Ok(()));
         let second = closed_batch(&group, 1, Ok(()));
         group.sync_through(first).unwrap();
@@ -195,10 +200,7 @@ mod tests {
 
     #[test]
     fn a_change_waits_for_the_commit_of_its_batch() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("s.db");
-        std::fs::write(dir.path().join("s.db-wal"), b"frames").unwrap();
-        let group = GroupCommit::new(&db);
+        let (_dir, group) = group_with_wal();
         let ticket = group.open_batch();
         std::thread::scope(|s| {
             let waiter = s.spawn(|| group.sync_through(ticket));
@@ -211,10 +213,7 @@ mod tests {
 
     #[test]
     fn every_change_of_a_failed_batch_gets_its_error_and_later_batches_go_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let db = dir.path().join("s.db");
-        std::fs::write(dir.path().join("s.db-wal"), b"frames").unwrap();
-        let group = GroupCommit::new(&db);
+        let (_dir, group) = group_with_wal();
         let failed = closed_batch(&group, 2, Err(Error::storage("disk full")));
         for _ in 0..2 {
             let err = group.sync_through(failed).unwrap_err();
