@@ -51,10 +51,9 @@ pub struct GroupCommit {
 /// Tickets are batch numbers, handed out in commit order (one batch is open at a time).
 #[derive(Debug, Default)]
 struct Closed {
-    /// Every batch up to this ticket has committed or failed.
+    /// Every batch up to this ticket has committed or failed; the one being filled, if any,
+    /// is `through + 1`.
     through: u64,
-    /// The batch being filled, if any (its ticket is `through + 1`).
-    open: bool,
     /// Failed batches: the error and how many of their changes have yet to collect it.
     failed: HashMap<u64, (Error, usize)>,
 }
@@ -91,19 +90,17 @@ impl GroupCommit {
         self.waiting.load(Ordering::Acquire) > 0
     }
 
-    /// Opens the next batch (its transaction has begun): its ticket.
+    /// The ticket of the batch whose transaction has just begun: the one after the last
+    /// closed (one batch is open at a time).
     pub fn open_batch(&self) -> u64 {
-        let mut closed = self.closed.lock();
-        closed.open = true;
-        closed.through + 1
+        self.closed.lock().through + 1
     }
 
     /// Notes that the open batch `ticket`, holding `changes` changes, committed (`Ok`) or
     /// failed; wakes the changes waiting for it.
     pub fn close_batch(&self, ticket: u64, changes: usize, outcome: &Result<()>) {
         let mut closed = self.closed.lock();
-        debug_assert!(closed.open && closed.through + 1 == ticket);
-        closed.open = false;
+        debug_assert_eq!(closed.through + 1, ticket, "batches close in ticket order");
         closed.through = ticket;
         if let Err(e) = outcome {
             if changes > 0 {

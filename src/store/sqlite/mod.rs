@@ -96,8 +96,7 @@ impl WriteTx<'_> {
 }
 
 /// A savepoint of one backend method inside a held transaction, rolled back unless
-/// released. Its statements are prepared once per connection (a change makes several, and
-/// parsing them each time was a measurable part of a create).
+/// released.
 struct Savepoint<'a> {
     conn: &'a Connection,
     released: bool,
@@ -105,7 +104,7 @@ struct Savepoint<'a> {
 
 impl<'a> Savepoint<'a> {
     fn new(conn: &'a Connection) -> rusqlite::Result<Savepoint<'a>> {
-        run_cached(conn, "SAVEPOINT tbs_method")?;
+        begin_savepoint(conn)?;
         Ok(Savepoint {
             conn,
             released: false,
@@ -114,16 +113,36 @@ impl<'a> Savepoint<'a> {
 
     fn release(mut self) -> rusqlite::Result<()> {
         self.released = true;
-        run_cached(self.conn, "RELEASE tbs_method")
+        release_savepoint(self.conn)
     }
 }
 
 impl Drop for Savepoint<'_> {
     fn drop(&mut self) {
-        if !self.released && !self.conn.is_autocommit() {
-            let _ = run_cached(self.conn, "ROLLBACK TO tbs_method")
-                .and_then(|()| run_cached(self.conn, "RELEASE tbs_method"));
+        if !self.released {
+            undo_savepoint(self.conn);
         }
+    }
+}
+
+// Savepoints: a change's (`run_in_batch`) and its methods' (`Savepoint`) inside it. Nested
+// ones share the name (SQLite releases or rolls back the innermost of that name), and their
+// statements are prepared once per connection: a change makes several, and parsing them each
+// time was a measurable part of a create.
+
+fn begin_savepoint(conn: &Connection) -> rusqlite::Result<()> {
+    run_cached(conn, "SAVEPOINT tbs")
+}
+
+fn release_savepoint(conn: &Connection) -> rusqlite::Result<()> {
+    run_cached(conn, "RELEASE tbs")
+}
+
+/// Rolls back the innermost savepoint and ends it. Some errors (a full disk, an I/O error)
+/// make SQLite roll back the whole transaction already: then there is none to undo.
+fn undo_savepoint(conn: &Connection) {
+    if !conn.is_autocommit() {
+        let _ = run_cached(conn, "ROLLBACK TO tbs").and_then(|()| release_savepoint(conn));
     }
 }
 
@@ -268,25 +287,35 @@ impl SqliteStore {
 /// The batch transactions of deferred changes (`group_commit.rs`).
 impl SqliteStore {
     /// Runs `f` as one change of the open batch transaction (opening one if none is), in a
-    /// savepoint that a failure of `f` rolls back alone. The batch's ticket.
-    fn run_in_batch(&mut self, f: &mut dyn FnMut(&mut dyn Store) -> Result<()>) -> Result<u64> {
+    /// savepoint that a failure of `f` rolls back alone. The batch's ticket; a panic of `f`
+    /// comes back as the outer `Err`, its savepoint rolled back, for the caller to resume once
+    /// it has ended its turn on the batch.
+    fn run_in_batch(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn Store) -> Result<()>,
+    ) -> std::thread::Result<Result<u64>> {
         let ticket = match self.batch {
             Some(batch) => batch.ticket,
-            None => self.begin_batch()?,
+            None => match self.begin_batch() {
+                Ok(ticket) => ticket,
+                Err(e) => return Ok(Err(e)),
+            },
         };
-        run_cached(&self.conn, "SAVEPOINT tbs_change")?;
+        if let Err(e) = begin_savepoint(&self.conn) {
+            return Ok(Err(e.into()));
+        }
         self.write_locked = true;
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
         self.write_locked = false;
         let done = match outcome {
-            Ok(Ok(())) => run_cached(&self.conn, "RELEASE tbs_change").map_err(Error::from),
+            Ok(Ok(())) => release_savepoint(&self.conn).map_err(Error::from),
             Ok(Err(e)) => Err(e),
             Err(panic) => {
-                self.undo_change();
-                std::panic::resume_unwind(panic)
+                undo_savepoint(&self.conn);
+                return Err(panic);
             }
         };
-        match done {
+        Ok(match done {
             Ok(()) => {
                 if let Some(batch) = self.batch.as_mut() {
                     batch.changes += 1;
@@ -294,10 +323,10 @@ impl SqliteStore {
                 Ok(ticket)
             }
             Err(e) => {
-                self.undo_change();
+                undo_savepoint(&self.conn);
                 Err(e)
             }
-        }
+        })
     }
 
     /// Starts a batch transaction: `synchronous=NORMAL` (the changes' waiters sync the WAL),
@@ -311,15 +340,6 @@ impl SqliteStore {
         let ticket = self.group.open_batch();
         self.batch = Some(OpenBatch { ticket, changes: 0 });
         Ok(ticket)
-    }
-
-    /// Rolls back the savepoint of a change that failed. Some errors (a full disk, an I/O
-    /// error) make SQLite roll back the whole transaction: the batch then fails, at its end.
-    fn undo_change(&mut self) {
-        if !self.conn.is_autocommit() {
-            let _ = run_cached(&self.conn, "ROLLBACK TO tbs_change")
-                .and_then(|()| run_cached(&self.conn, "RELEASE tbs_change"));
-        }
     }
 
     /// Commits the open batch, if any, and tells its changes the outcome; the connection is
@@ -354,7 +374,7 @@ impl SqliteStore {
     fn ready_for_use(&mut self) -> Result<()> {
         self.end_batch();
         if self.full_sync_lost {
-            self.conn.execute_batch("PRAGMA synchronous=FULL")?;
+            run_cached(&self.conn, "PRAGMA synchronous=FULL")?;
             self.full_sync_lost = false;
         }
         Ok(())
@@ -557,6 +577,33 @@ mod tests {
             "its savepoint was rolled back"
         );
         assert!(committed(&backend, "own"));
+        backend.sync_commits(ticket).unwrap();
+    }
+
+    #[test]
+    fn a_panicking_change_rolls_back_alone_and_its_panic_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = backend(&dir);
+        backend.group.waits();
+        let ticket = change(&backend, "kept").unwrap().unwrap();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            backend
+                .change_connection()
+                .unwrap()
+                .store()
+                .with_write_lock_deferred("panics", &mut |tx| {
+                    tx.put_meta("panics", b"v")?;
+                    panic!("a bug in the change");
+                })
+        }));
+        assert!(panicked.is_err(), "the panic reaches the caller");
+        backend.group.arrived();
+        drop(backend.connection().unwrap());
+        assert!(committed(&backend, "kept"), "the batch survived the panic");
+        assert!(
+            !committed(&backend, "panics"),
+            "its savepoint was rolled back"
+        );
         backend.sync_commits(ticket).unwrap();
     }
 

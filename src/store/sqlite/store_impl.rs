@@ -135,8 +135,7 @@ impl Store for SqliteStore {
             // Inside another change: its commit decides.
             return f(self).map(|()| None);
         }
-        let outcome =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run_in_batch(f)));
+        let outcome = self.run_in_batch(f);
         // The turn ends: the batch stays open only for a change waiting for the connection.
         let full = self.batch.is_some_and(|b| b.changes >= MAX_BATCH);
         if full || !self.group.waiting() {
