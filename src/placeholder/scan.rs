@@ -133,34 +133,49 @@ fn follows_dollar(bytes: &[u8], at: usize) -> bool {
     at > 0 && bytes[at - 1] == b'$'
 }
 
-/// The first position at or after a given one of one byte, for positions asked in
-/// non-decreasing order: the answer is remembered until it is passed, so each byte is
-/// searched at most once.
+/// The first position of one byte within a range, for ranges asked with non-decreasing
+/// starts: an answer is remembered until it is passed and a range searched in vain is not
+/// searched again, so each byte is read at most once.
 #[derive(Debug)]
 struct NextByte {
     byte: u8,
-    /// The last answer: `Some(position)`, or `None` when the byte does not occur any more.
-    found: Option<Option<usize>>,
+    /// The last occurrence found, if it has not been passed yet.
+    found: Option<usize>,
+    /// The byte does not occur between the start of the last search and this position
+    /// (other than at `found`): searches go on from here, so each byte is read once.
+    clear_until: usize,
 }
 
 impl NextByte {
     fn new(byte: u8) -> Self {
-        NextByte { byte, found: None }
+        NextByte {
+            byte,
+            found: None,
+            clear_until: 0,
+        }
     }
 
-    /// The first position `>= at` of the byte in `haystack`.
-    fn at_or_after(&mut self, haystack: &[u8], at: usize) -> Option<usize> {
-        match self.found {
-            Some(None) => return None,
-            Some(Some(position)) if position >= at => return Some(position),
-            _ => {}
+    /// The first position of the byte in `haystack[at..end]`. Calls come with `at` never
+    /// decreasing; the search reads only what no earlier call read.
+    fn first_in(&mut self, haystack: &[u8], at: usize, end: usize) -> Option<usize> {
+        if let Some(position) = self.found {
+            if position >= at {
+                return (position < end).then_some(position);
+            }
+            self.found = None;
         }
-        let rest = haystack.get(at..).unwrap_or_default();
+        let start = at.max(self.clear_until);
+        let rest = haystack.get(start..end).unwrap_or_default();
         let found = memchr::memchr(self.byte, rest);
         step(found.map_or(rest.len(), |i| i + 1));
-        let found = found.map(|i| at + i);
-        self.found = Some(found);
-        found
+        match found {
+            Some(i) => {
+                self.found = Some(start + i);
+                self.clear_until = start + i;
+            }
+            None => self.clear_until = self.clear_until.max(end),
+        }
+        self.found
     }
 }
 
@@ -175,7 +190,7 @@ impl<'a> Scan<'a> {
         let body_start = at + OPEN.len();
         let close = self
             .close
-            .at_or_after(bytes, body_start)
+            .first_in(bytes, body_start, bytes.len())
             .filter(|&close| close - body_start <= MAX_BODY_BYTES);
         let Some(close) = close else {
             let reason = if bytes.len() - body_start > MAX_BODY_BYTES {
@@ -187,11 +202,8 @@ impl<'a> Scan<'a> {
         };
         let mut dynamic = false;
         let mut close = close;
-        if let Some(brace) = self
-            .brace
-            .at_or_after(bytes, body_start)
-            .filter(|&brace| brace < close)
-        {
+        // Only a `{` inside the body matters: the search stops at the close.
+        if let Some(brace) = self.brace.first_in(bytes, body_start, close) {
             if !bytes[brace..].starts_with(b"{{") {
                 // The body holds a `{` (maybe of a later opener): say so without reading it all.
                 let reason = match validate_name("{") {
@@ -352,6 +364,24 @@ mod tests {
 
     fn tokens(text: &str) -> Vec<Token<'_>> {
         scan(text).collect()
+    }
+
+    #[test]
+    fn a_scan_reads_a_json_document_about_once() {
+        // Rule-node objects: a `{` opens each, far after the placeholder before it. Looking
+        // for a `{` inside a body must stop at the body's `}`, not read on to the next object.
+        let object = format!(
+            "{{\"password\": \"${{secret:db-password}}\", \"filler\": \"{}\"}},",
+            "x".repeat(8000)
+        );
+        let doc = object.repeat(64);
+        let (found, steps) = crate::placeholder::work::count(|| scan(&doc).count());
+        assert_eq!(found, 64);
+        assert!(
+            steps <= doc.len() as u64 + doc.len() as u64 / 50,
+            "{steps} steps for {} bytes",
+            doc.len()
+        );
     }
 
     fn reason(token: &Token<'_>) -> String {
