@@ -165,14 +165,40 @@ impl AuditLog {
                 lines
             }
         };
-        // Queued before the file lock goes, so the sink sees the lines in chain order.
+        self.queue_for_sink(&lines);
+        drop(file);
+        Ok(())
+    }
+
+    /// [`AuditLog::deliver`] without a store, for a change that holds no connection any more:
+    /// delivers `fresh` when the log file needs nothing before it from the store's outbox
+    /// (its last record is the one before `fresh`, or a later one), and returns whether it
+    /// did. `false` (nothing done) when it does need the outbox, or has no file: then call
+    /// [`AuditLog::deliver`] with a connection. With group commit, the changes of one sync
+    /// mostly deliver this way, without queueing for a connection one after another.
+    pub fn deliver_fresh(&self, fresh: &[SealedLine]) -> Result<bool> {
+        let mut file = self.file.lock();
+        let Some(file) = file.as_mut() else {
+            return Ok(false);
+        };
+        let mut continues = true;
+        let lines = file.append(|head| {
+            let lines = fresh_lines_after(head.seq, fresh);
+            continues = lines.is_some();
+            Ok(lines.unwrap_or_default())
+        })?;
+        self.queue_for_sink(&lines);
+        Ok(continues)
+    }
+
+    /// Queues delivered lines for the sink (called under the file lock, so that the sink sees
+    /// them in chain order).
+    fn queue_for_sink(&self, lines: &str) {
         if self.sink.is_some() && !lines.is_empty() {
             self.sink_queue
                 .lock()
                 .extend(lines.lines().map(str::to_owned));
         }
-        drop(file);
-        Ok(())
     }
 
     /// Hands the delivered lines to the sink, in order. Call with no store connection held:
@@ -244,18 +270,11 @@ impl AuditLog {
 /// sync has not returned yet (group commit), and the log must never get ahead of what is
 /// durable in the store. That change delivers it itself.
 fn lines_after(store: &mut dyn Store, after: u64, fresh: &[SealedLine]) -> Result<String> {
+    if let Some(lines) = fresh_lines_after(after, fresh) {
+        return Ok(lines);
+    }
     let upto = fresh.last().map_or(u64::MAX, |(seq, _)| *seq);
     let mut lines = String::new();
-    if let Some((first, _)) = fresh.first() {
-        if *first <= after + 1 {
-            for (seq, line) in fresh {
-                if *seq > after {
-                    lines.push_str(line);
-                }
-            }
-            return Ok(lines);
-        }
-    }
     let mut from = after;
     loop {
         let page = store.outbox_after(from, BACKLOG_PAGE)?;
@@ -274,6 +293,20 @@ fn lines_after(store: &mut dyn Store, after: u64, fresh: &[SealedLine]) -> Resul
             return Ok(lines);
         }
     }
+}
+
+/// The lines of `fresh` after record `after`, when `fresh` continues the chain right there
+/// or overlaps what came before (`None` when records between `after` and `fresh` are
+/// missing, or `fresh` is empty).
+fn fresh_lines_after(after: u64, fresh: &[SealedLine]) -> Option<String> {
+    let (first, _) = fresh.first()?;
+    (*first <= after + 1).then(|| {
+        fresh
+            .iter()
+            .filter(|(seq, _)| *seq > after)
+            .map(|(_, line)| line.as_str())
+            .collect()
+    })
 }
 
 /// The sequence number of the last of `lines`.

@@ -115,18 +115,9 @@ impl SecretStorage {
             Ok((committed, None)) => Ok(self.finish(conn.store(), committed)),
             Ok((committed, Some(ticket))) => {
                 drop(conn);
-                self.backend.sync_commits(ticket).and_then(|()| {
-                    // Delivery reads committed outbox rows only, unless it must drop them
-                    // too: then it needs the writer (which would end a batch of changes).
-                    let delivery_writes =
-                        self.audit.as_ref().is_some_and(AuditLog::delivery_writes);
-                    let mut conn = if delivery_writes {
-                        self.backend.connection()?
-                    } else {
-                        self.backend.read_connection()?
-                    };
-                    Ok(self.finish(conn.store(), committed))
-                })
+                self.backend
+                    .sync_commits(ticket)
+                    .map(|()| self.finish_without_connection(committed))
             }
             Err(e) => Err(e),
         };
@@ -223,24 +214,64 @@ impl SecretStorage {
     /// raised and the records are delivered (a failure there is kept for
     /// [`SecretStorage::audit_delivery_error`]).
     fn finish<T>(&self, store: &mut dyn Store, committed: Committed<T>) -> T {
-        if let (Some(audit), Some(through)) = (&self.audit, committed.pruned) {
-            audit.pruned(through);
-        }
+        self.note_pruned(committed.pruned);
         self.after_commit(store, &committed.state, &committed.sealed);
         committed.value
     }
 
+    /// [`SecretStorage::finish`] for a change whose connection went back before its sync
+    /// (group commit): a connection is taken only when delivering the records needs the
+    /// store's outbox, so the changes one sync covered finish side by side.
+    fn finish_without_connection<T>(&self, committed: Committed<T>) -> T {
+        self.note_pruned(committed.pruned);
+        self.raise_anchor(&committed.state);
+        if let Some(audit) = &self.audit {
+            let delivered = audit.deliver_fresh(&committed.sealed).and_then(|done| {
+                if done {
+                    return Ok(());
+                }
+                // Delivery reads committed outbox rows only, unless it must drop them too:
+                // then it needs the writer (which would end a batch of changes).
+                let mut conn = if audit.delivery_writes() {
+                    self.backend.connection()?
+                } else {
+                    self.backend.read_connection()?
+                };
+                audit.deliver(conn.store(), &committed.sealed)
+            });
+            self.synced_delivery(audit, delivered, &committed.sealed);
+        }
+        committed.value
+    }
+
+    /// Notes the outbox rows a committed change pruned.
+    fn note_pruned(&self, pruned: Option<u64>) {
+        if let (Some(audit), Some(through)) = (&self.audit, pruned) {
+            audit.pruned(through);
+        }
+    }
+
     /// Raises the anchor and delivers the records of a committed change.
     fn after_commit(&self, store: &mut dyn Store, state: &StoreState, sealed: &[SealedLine]) {
+        self.raise_anchor(state);
+        if let Some(audit) = &self.audit {
+            self.synced_delivery(audit, audit.deliver(store, sealed), sealed);
+        }
+    }
+
+    /// Raises the anchor file to a committed state (a failure is kept as a delivery error).
+    fn raise_anchor(&self, state: &StoreState) {
         if let Some(anchor) = &self.anchor {
             if let Err(e) = anchor.raise(&self.state_key, state) {
                 self.keep_delivery_error(e);
             }
         }
-        let Some(audit) = &self.audit else {
-            return;
-        };
-        let mut delivered = audit.deliver(store, sealed);
+    }
+
+    /// After a delivery: syncs the log file whenever the records crossed a multiple of
+    /// [`PRUNE_EVERY`] (so the outbox can be pruned), and keeps a failure.
+    fn synced_delivery(&self, audit: &AuditLog, delivered: Result<()>, sealed: &[SealedLine]) {
+        let mut delivered = delivered;
         let crossed = sealed.iter().any(|(seq, _)| seq % PRUNE_EVERY == 0);
         if delivered.is_ok() && crossed {
             delivered = audit.sync_file();
