@@ -36,7 +36,7 @@ start_server() {
     tls="-c ssl=on -c ssl_cert_file=$dir/server.pem -c ssl_key_file=$dir/server.key"
   fi
   as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-p $port -c listen_addresses=127.0.0.1 -k $dir -c fsync=off -c max_connections=300 $tls" \
+    -o "-p $port -c listen_addresses=127.0.0.1 -k $dir -c fsync=$(cat "$dir/fsync") -c max_connections=300 $tls" \
     start >/dev/null
 }
 
@@ -66,6 +66,8 @@ case $cmd in
     port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
     as_owner "$bindir/initdb" -D "$dir/data" -U tbs -A trust -E UTF8 --no-sync >/dev/null
     echo "$port" > "$dir/port"
+    # Tests run without flushes (fast); TBS_PG_FSYNC=on gives a durable server (benchmarks).
+    echo "${TBS_PG_FSYNC:-off}" > "$dir/fsync"
     if [ "${TBS_PG_TLS:-0}" = 1 ]; then
       make_certificates "$dir"
       # TCP clients must use TLS: a connection that succeeds was encrypted.

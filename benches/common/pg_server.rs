@@ -1,5 +1,6 @@
 //! The PostgreSQL server of a benchmark: `TBS_TEST_POSTGRES_URL` when set, else a throwaway
-//! server started with scripts/pg-test-server.sh and stopped on drop.
+//! server started with scripts/pg-test-server.sh and stopped on drop — durable (`fsync=on`,
+//! unlike the tests' server), so that creates measured on it are durable creates.
 
 use std::path::Path;
 
@@ -27,6 +28,7 @@ impl Server {
         let out = std::process::Command::new(script)
             .arg("start")
             .arg(dir.path().join("pg"))
+            .env("TBS_PG_FSYNC", "on")
             .output()
             .unwrap();
         assert!(
