@@ -1,8 +1,9 @@
 //! Resolution throughput against input size (issue 15, the benchmark report's
 //! "resolve throughput against input size" plot): text and JSON documents of 64 KiB, 1 MiB and
 //! 10 MiB, each with one placeholder per ~8 KiB over 50 secrets, resolved through the store
-//! (`resolve_str`, `resolve_json`), against a bare `memchr::memmem` scan of the same buffer in
-//! the same run (the floor: every resolver reads the whole input at least once).
+//! (`resolve_str`, `resolve_json`, and `resolve_into` with one output buffer reused), against a
+//! bare `memchr::memmem` scan of the same buffer in the same run (the floor: every resolver
+//! reads the whole input at least once).
 //!
 //! `cargo bench --bench resolve_sizes -- --warm-up-time 1 --measurement-time 2`
 
@@ -79,6 +80,20 @@ fn resolve_sizes(c: &mut Criterion) {
                     .resolve_str("default", black_box(d))
                     .expect("resolve")
                     .len()
+            })
+        });
+        // The same into one output buffer reused call after call (no allocation).
+        let mut out = vec![0u8; text.len()];
+        let written = store
+            .resolve_into("default", &doc, false, Default::default(), &mut out)
+            .expect("resolve into");
+        assert!(written == text.len() && out == text.as_bytes());
+        group.bench_with_input(BenchmarkId::new("resolve_into_text", size), &doc, |b, d| {
+            b.iter(|| {
+                let options = tbsecrets::ResolveOptions::default();
+                store
+                    .resolve_into("default", black_box(d), false, options, &mut out)
+                    .expect("resolve")
             })
         });
         group.bench_with_input(BenchmarkId::new("resolve_json", size), &doc, |b, d| {

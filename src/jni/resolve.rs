@@ -2,13 +2,13 @@
 //! reference index (references, track, untrack, where used).
 
 use super::bridge::{
-    count, direct_bytes, document_bytes, export, new_bytes, utf8_document, wire, BridgeResult,
-    StrArg, TenantName, Wiped, TENANT,
+    count, direct_bytes, direct_bytes_mut, document_bytes, export, new_bytes, utf8_document, wire,
+    BridgeResult, StrArg, TenantName, Wiped, TENANT,
 };
 use super::wire::Wire;
 use crate::service::{ResolveOptions, SecretStorage, Session};
 use ::jni::objects::{JByteArray, JByteBuffer, JString};
-use ::jni::sys::{jboolean, jint};
+use ::jni::sys::{jboolean, jint, jlong};
 use ::jni::Env;
 use std::borrow::Cow;
 
@@ -31,6 +31,24 @@ export! {
         // SAFETY: `doc` is a local reference held for the whole call (see `direct_bytes`).
         let bytes = unsafe { direct_bytes(env, &doc, offset, len) }?;
         resolve_document(env, &h.session(), tenant, bytes, json, ResolveOptions::default())
+    }
+
+    /// [`resolve_direct`] into `out[out_offset..out_offset + out_len]`, another direct
+    /// buffer (which must not overlap the document): returns the resolved length. When it is
+    /// at most `out_len` the document is there; otherwise, and on an error, nothing of it is
+    /// (see `SecretStorage::resolve_into`).
+    fn resolve_direct_into(env, h; tenant: JString<'local>, doc: JByteBuffer<'local>,
+                           offset: jint, len: jint, json: jboolean, out: JByteBuffer<'local>,
+                           out_offset: jint, out_len: jint) -> jlong {
+        let mut t = StrArg::new();
+        let tenant = t.read(env, &tenant, TENANT)?;
+        // SAFETY: `doc` and `out` are local references held for the whole call (see
+        // `direct_bytes`); `out` is refused where it overlaps `doc`.
+        let bytes = unsafe { direct_bytes(env, &doc, offset, len) }?;
+        let out = unsafe { direct_bytes_mut(env, &out, out_offset, out_len, "output", bytes) }?;
+        let text = utf8_document(bytes)?;
+        let length = h.session().resolve_into(tenant, text, json, ResolveOptions::default(), out)?;
+        Ok(jlong::try_from(length).unwrap_or(jlong::MAX))
     }
 
     /// Resolves a UTF-8 document held in `doc[offset..offset + len]`, as JSON or as text,

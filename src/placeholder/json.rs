@@ -3,7 +3,7 @@
 
 use super::dynamic::Variables;
 use super::json_string::{push_escaped, secret_strings};
-use super::output::OutputBuffer;
+use super::output::{Output, OutputBuffer, SliceOutput};
 use super::resolve::Resolver;
 use super::SecretSource;
 use crate::error::Error;
@@ -44,9 +44,39 @@ pub fn resolve_json_with<'a, S: SecretSource + ?Sized>(
         return Ok(Cow::Borrowed(doc));
     }
     let mut out = OutputBuffer::with_capacity(doc.len() + doc.len() / 8 + 256);
+    resolve_units_to(doc, &units, source, variables, &mut out)?;
+    Ok(Cow::Owned(out.into_string()))
+}
+
+/// [`resolve_json_with`] into the caller's buffer `out`, as
+/// [`resolve_text_into`](super::resolve_text_into) does for text: returns the resolved
+/// length; the document is in `out[..length]` when that fits, else (and on an error) nothing
+/// of it is left in `out`.
+pub fn resolve_json_into<S: SecretSource + ?Sized>(
+    doc: &str,
+    source: &mut S,
+    variables: Option<&Variables>,
+    out: &mut [u8],
+) -> Result<usize> {
+    super::check_document_len(doc.len())?;
+    validate_json(doc)?;
+    let units = secret_strings(doc)?;
+    let mut sink = SliceOutput::new(out);
+    let outcome = resolve_units_to(doc, &units, source, variables, &mut sink);
+    sink.finish(outcome)
+}
+
+/// `doc` with its string values `units` resolved, written to `out`.
+fn resolve_units_to<S: SecretSource + ?Sized>(
+    doc: &str,
+    units: &[super::json_string::Unit<'_>],
+    source: &mut S,
+    variables: Option<&Variables>,
+    out: &mut impl Output,
+) -> Result<()> {
     let mut resolver = Resolver::with_variables(variables);
     let mut pos = 0;
-    for unit in &units {
+    for unit in units {
         out.push(&doc[pos..unit.start]);
         out.push("\"");
         resolver.resolve(
@@ -59,8 +89,7 @@ pub fn resolve_json_with<'a, S: SecretSource + ?Sized>(
         pos = unit.end;
     }
     out.push(&doc[pos..]);
-    resolver.finish()?;
-    Ok(Cow::Owned(out.into_string()))
+    resolver.finish()
 }
 
 /// Checks that `doc` is one valid JSON value (`INVALID_ARGUMENT` otherwise).

@@ -35,9 +35,9 @@ pub use dynamic::{
     is_dynamic, pattern_matches, VariableSource, Variables, MAX_VARIABLE_CHARS,
     MAX_VARIABLE_KEY_CHARS,
 };
-pub use json::{resolve_json, resolve_json_with};
+pub use json::{resolve_json, resolve_json_into, resolve_json_with};
 pub use references::{references, Reference};
-pub use resolve::{resolve_text, resolve_text_with};
+pub use resolve::{resolve_text, resolve_text_into, resolve_text_with};
 pub use scan::{contains_placeholder, scan, Malformed, Placeholder, Scan, Token, OPEN};
 pub use stream::{resolve_text_stream, CHUNK_BYTES};
 pub use yaml::resolve_yaml;

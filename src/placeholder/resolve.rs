@@ -2,7 +2,7 @@
 //! output only if everything resolved.
 
 use super::dynamic::{fill, is_dynamic, Variables};
-use super::output::OutputBuffer;
+use super::output::{Output, OutputBuffer, SliceOutput};
 use super::scan::{find_open, scan, Placeholder, Token};
 use super::{Fetched, SecretSource};
 use crate::error::{Error, ErrorCode, PlaceholderProblem};
@@ -40,10 +40,42 @@ pub fn resolve_text_with<'a, S: SecretSource + ?Sized>(
         return Ok(Cow::Borrowed(text));
     }
     let mut out = OutputBuffer::with_capacity(text.len() + text.len() / 8 + 256);
+    resolve_text_to(text, source, variables, &mut out)?;
+    Ok(Cow::Owned(out.into_string()))
+}
+
+/// [`resolve_text_with`] into the caller's buffer `out` (a text without placeholders is
+/// copied as it is): returns the resolved length. When it is at most `out.len()`, the
+/// resolved text is in `out[..length]`; otherwise nothing of it is left in `out` (what was
+/// written is zeroed) and the caller tries again with at least `length` bytes. On an error
+/// nothing is left in `out` either.
+pub fn resolve_text_into<S: SecretSource + ?Sized>(
+    text: &str,
+    source: &mut S,
+    variables: Option<&Variables>,
+    out: &mut [u8],
+) -> Result<usize> {
+    super::check_document_len(text.len())?;
+    let mut sink = SliceOutput::new(out);
+    let outcome = if find_open(text.as_bytes()).is_none() {
+        sink.push(text);
+        Ok(())
+    } else {
+        resolve_text_to(text, source, variables, &mut sink)
+    };
+    sink.finish(outcome)
+}
+
+/// The resolution of a text that holds an opener, written to `out`.
+fn resolve_text_to<S: SecretSource + ?Sized>(
+    text: &str,
+    source: &mut S,
+    variables: Option<&Variables>,
+    out: &mut impl Output,
+) -> Result<()> {
     let mut resolver = Resolver::with_variables(variables);
     resolver.resolve(source, text, |offset| offset, |piece| out.push(piece))?;
-    resolver.finish()?;
-    Ok(Cow::Owned(out.into_string()))
+    resolver.finish()
 }
 
 /// One resolve call: the source's answers so far (each name is fetched once) and the problems
@@ -267,6 +299,49 @@ mod tests {
     use super::*;
     use crate::placeholder::test_support::secrets;
     use crate::SecretType;
+
+    #[test]
+    fn resolving_into_a_buffer_gives_the_same_output_as_a_string() {
+        let mut src = secrets(&[("user", SecretType::Text, "alice")]);
+        let text = "u=${secret:user} and $${secret:literal}";
+        let expected = resolve_text(text, &mut src).unwrap().into_owned();
+        let mut out = vec![b'#'; expected.len() + 3];
+        let n = resolve_text_into(text, &mut src, None, &mut out).unwrap();
+        assert_eq!(&out[..n], expected.as_bytes());
+        assert_eq!(&out[n..], b"###", "nothing past the output");
+
+        let json = r#"{"user": "${secret:user}", "n": 1}"#;
+        let expected = crate::placeholder::resolve_json(json, &mut src)
+            .unwrap()
+            .into_owned();
+        let n = crate::placeholder::resolve_json_into(json, &mut src, None, &mut out).unwrap();
+        assert_eq!(&out[..n], expected.as_bytes());
+        let mut small = [0u8; 4];
+        let bad_json = crate::placeholder::resolve_json_into("{", &mut src, None, &mut small);
+        assert_eq!(bad_json.unwrap_err().code(), ErrorCode::InvalidArgument);
+    }
+
+    #[test]
+    fn resolving_into_a_buffer_leaves_no_value_on_failure_or_overflow() {
+        let mut src = secrets(&[("user", SecretType::Text, "alice")]);
+        let mut out = [b'#'; 32];
+        let err = resolve_text_into("${secret:user} ${secret:gone}", &mut src, None, &mut out)
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Unresolved);
+        assert!(!out.windows(5).any(|w| w == b"alice"), "{out:?}");
+
+        let mut small = [b'#'; 8];
+        let text = "x ${secret:user} and more";
+        let needed = resolve_text_into(text, &mut src, None, &mut small).unwrap();
+        assert_eq!(needed, "x alice and more".len());
+        assert!(!small.windows(3).any(|w| w == b"ali"), "{small:?}");
+        let plain = resolve_text_into("plain", &mut src, None, &mut small).unwrap();
+        assert_eq!(
+            &small[..plain],
+            b"plain",
+            "a text without placeholders is copied"
+        );
+    }
 
     #[test]
     fn substitutes_two_placeholders_in_one_string() {

@@ -264,19 +264,66 @@ pub(in crate::jni) unsafe fn direct_bytes<'a>(
     offset: i32,
     len: i32,
 ) -> BridgeResult<&'a [u8]> {
-    if buffer.is_null() {
-        return Err(null_argument("document"));
-    }
-    let address = env
-        .get_direct_buffer_address(buffer)
-        .map_err(|_| Error::invalid("the ByteBuffer is not a direct buffer"))?;
-    let capacity = env.get_direct_buffer_capacity(buffer)?;
-    let (start, count) = checked_range(offset, len, capacity)?;
+    let (address, count) = direct_range(env, buffer, offset, len, "document")?;
     if count == 0 {
         return Ok(&[]);
     }
-    // SAFETY: [start, start + count) lies inside the buffer's capacity; liveness per contract.
-    Ok(unsafe { std::slice::from_raw_parts(address.add(start), count) })
+    // SAFETY: the range lies inside the buffer's capacity; liveness per contract.
+    Ok(unsafe { std::slice::from_raw_parts(address, count) })
+}
+
+/// The `len` bytes at `offset` of a direct `ByteBuffer` to write to (`what` names it in
+/// errors), refused when they overlap `other` (a slice the same call reads).
+///
+/// # Safety
+/// As [`direct_bytes`]; besides, nothing else may read or write the range while the slice
+/// lives (the Java API documents that the buffer belongs to the call).
+pub(in crate::jni) unsafe fn direct_bytes_mut<'a>(
+    env: &Env<'_>,
+    buffer: &JByteBuffer<'_>,
+    offset: i32,
+    len: i32,
+    what: &str,
+    other: &[u8],
+) -> BridgeResult<&'a mut [u8]> {
+    let (address, count) = direct_range(env, buffer, offset, len, what)?;
+    if count == 0 {
+        return Ok(&mut []);
+    }
+    let (start, end) = (address as usize, address as usize + count);
+    let (other_start, other_end) = (
+        other.as_ptr() as usize,
+        other.as_ptr() as usize + other.len(),
+    );
+    if !other.is_empty() && start < other_end && other_start < end {
+        return Err(Error::invalid(format!(
+            "the {what} overlaps the document it is resolved from"
+        ))
+        .into());
+    }
+    // SAFETY: the range lies inside the buffer's capacity, apart from `other`; exclusive use
+    // per contract.
+    Ok(unsafe { std::slice::from_raw_parts_mut(address, count) })
+}
+
+/// The address and length of `len` bytes at `offset` of a direct buffer, range-checked.
+fn direct_range(
+    env: &Env<'_>,
+    buffer: &JByteBuffer<'_>,
+    offset: i32,
+    len: i32,
+    what: &str,
+) -> BridgeResult<(*mut u8, usize)> {
+    if buffer.is_null() {
+        return Err(null_argument(what));
+    }
+    let address = env
+        .get_direct_buffer_address(buffer)
+        .map_err(|_| Error::invalid(format!("the {what} ByteBuffer is not a direct buffer")))?;
+    let capacity = env.get_direct_buffer_capacity(buffer)?;
+    let (start, count) = checked_range(offset, len, capacity)?;
+    // SAFETY: `start` is within the buffer's capacity (checked above).
+    Ok((unsafe { address.add(start) }, count))
 }
 
 fn checked_range(offset: i32, len: i32, total: usize) -> BridgeResult<(usize, usize)> {

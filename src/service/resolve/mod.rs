@@ -40,6 +40,34 @@ host_operations! {
     fn resolve_yaml_with<'a>(&self, tenant: &str, yaml: &'a str, options: ResolveOptions)
         -> Result<Cow<'a, str>> => resolve_yaml;
 
+    /// Resolves a text, or with `json` a JSON document, into the caller's buffer `out`,
+    /// with the rules of [`SecretStorage::resolve_str`] and [`SecretStorage::resolve_json`]:
+    /// no allocation for the output, so a caller that resolves large documents again and
+    /// again reuses one buffer. Returns the resolved length: when it is at most `out.len()`
+    /// the document is in `out[..length]` (a document without placeholders is copied as it
+    /// is); otherwise, and on an error, nothing of it is left in `out` (what was written is
+    /// zeroed) and the caller may try again with at least `length` bytes. The buffer then
+    /// holds secret values: the caller wipes it when done.
+    ///
+    /// ```
+    /// use tbsecrets::{MasterKey, ResolveOptions, SecretStorage, SecretType, StorageOptions};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let options = StorageOptions::with_master_key(MasterKey::generate());
+    /// let store = SecretStorage::open(dir.path().join("tbsecrets.db"), options)?;
+    /// store.create("tenant-a", "MyApiKey", SecretType::Text, b"s3cr3t", "")?;
+    /// let mut out = [0u8; 8];
+    /// let text = "Bearer ${secret:MyApiKey}";
+    /// let needed = store.resolve_into("tenant-a", text, false, ResolveOptions::default(), &mut out)?;
+    /// assert_eq!((needed, out), (13, [0; 8]), "too small: nothing written, the size needed");
+    /// let mut out = vec![0u8; needed];
+    /// store.resolve_into("tenant-a", text, false, ResolveOptions::default(), &mut out)?;
+    /// assert_eq!(out, b"Bearer s3cr3t");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn resolve_into(&self, tenant: &str, document: &str, json: bool, options: ResolveOptions,
+        out: &mut [u8]) -> Result<usize>;
+
     /// Reads a file and resolves it as JSON, YAML or text (`Auto`: `.json` → JSON,
     /// `.yaml`/`.yml` → YAML).
     fn resolve_file(&self, tenant: &str, path: &Path, format: DocumentFormat,
@@ -172,6 +200,26 @@ impl Session<'_> {
         options: ResolveOptions,
     ) -> Result<Cow<'t, str>> {
         self.resolve(tenant, yaml, Syntax::Yaml, options, &mut Vec::new())
+    }
+
+    /// Resolves a text or a JSON document into `out`; needs RESOLVE. See
+    /// [`SecretStorage::resolve_into`].
+    pub fn resolve_into(
+        &self,
+        tenant: &str,
+        document: &str,
+        json: bool,
+        options: ResolveOptions,
+        out: &mut [u8],
+    ) -> Result<usize> {
+        let variables = options.variables;
+        self.run_resolve(tenant, options, &mut Vec::new(), |source| {
+            if json {
+                placeholder::resolve_json_into(document, source, variables, out)
+            } else {
+                placeholder::resolve_text_into(document, source, variables, out)
+            }
+        })
     }
 
     /// Resolves a document (JSON or text) with TEXT_FILE values materialised as private files;

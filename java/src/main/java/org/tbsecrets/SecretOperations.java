@@ -616,6 +616,72 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
         return resolveBuffer(tenantId, utf8Text, false);
     }
 
+    /**
+     * Resolves the UTF-8 text between a buffer's position and limit into {@code out}, from its
+     * position: no array is allocated for the result, so a caller that resolves large texts
+     * again and again reuses one output buffer. With direct buffers on both sides the text is
+     * read and written in place by the native code.
+     *
+     * <p>Returns the resolved length {@code n}. When {@code n <= out.remaining()} the resolved
+     * text is in {@code out} and its position has moved on by {@code n}; otherwise nothing was
+     * written (the position is unchanged) and the caller tries again with at least {@code n}
+     * bytes remaining. A text without placeholders is copied as it is. {@code out} then holds
+     * secret values: wipe it when done. Neither buffer may change during the call, and they
+     * must not overlap.
+     *
+     * @param tenantId the tenant
+     * @param utf8Text the text; its position is not changed
+     * @param out where the resolved text goes
+     * @return the resolved length
+     * @throws UnresolvedPlaceholderException if a secret is missing (all offenders listed);
+     *     nothing is then left in {@code out}
+     */
+    public long resolveTextBytes(String tenantId, ByteBuffer utf8Text, ByteBuffer out) {
+        return resolveInto(tenantId, utf8Text, out, false);
+    }
+
+    /**
+     * {@link #resolveTextBytes(String, ByteBuffer, ByteBuffer)} for a JSON document, resolved
+     * as {@link #resolveBytes(String, ByteBuffer)} does (string values only).
+     *
+     * @param tenantId the tenant
+     * @param utf8Json the JSON document; its position is not changed
+     * @param out where the resolved document goes
+     * @return the resolved length
+     * @throws UnresolvedPlaceholderException if a secret is missing (all offenders listed);
+     *     nothing is then left in {@code out}
+     */
+    public long resolveBytes(String tenantId, ByteBuffer utf8Json, ByteBuffer out) {
+        return resolveInto(tenantId, utf8Json, out, true);
+    }
+
+    private long resolveInto(String tenantId, ByteBuffer doc, ByteBuffer out, boolean json) {
+        Objects.requireNonNull(tenantId, "tenantId");
+        Objects.requireNonNull(doc, "document");
+        Objects.requireNonNull(out, "out");
+        if (out.isReadOnly()) {
+            throw new java.nio.ReadOnlyBufferException();
+        }
+        if (doc.isDirect() && out.isDirect()) {
+            long n = call(h -> Native.resolveDirectInto(h, tenantId, doc, doc.position(), doc.remaining(), json,
+                    out, out.position(), out.remaining()));
+            if (n <= out.remaining()) {
+                out.position(out.position() + (int) n);
+            }
+            return n;
+        }
+        // Heap buffers: resolve to a fresh buffer, then copy what fits.
+        ByteBuffer resolved = resolveBuffer(tenantId, doc, json);
+        int n = resolved.remaining();
+        if (n <= out.remaining()) {
+            out.put(resolved);
+        }
+        if (resolved.hasArray() && resolved.array() != (doc.hasArray() ? doc.array() : null)) {
+            Arrays.fill(resolved.array(), (byte) 0);
+        }
+        return n;
+    }
+
     private ByteBuffer resolveBuffer(String tenantId, ByteBuffer doc, boolean json) {
         Objects.requireNonNull(tenantId, "tenantId");
         Objects.requireNonNull(doc, "document");

@@ -244,6 +244,53 @@ class SecretStorageTest {
     }
 
     @Test
+    void resolveIntoACallersBuffer() {
+        Fixtures.loadSecrets(store);
+        String expected = "Bearer tok_9f8e7d6c5b4a39281706f5e4d3c2b1a0";
+        byte[] text = "Bearer ${secret:partner-api-token}".getBytes(UTF_8);
+        ByteBuffer doc = ByteBuffer.allocateDirect(text.length).put(text).flip();
+
+        ByteBuffer out = ByteBuffer.allocateDirect(64).position(2);
+        assertEquals(expected.length(), store.resolveTextBytes(Fixtures.TENANT, doc, out));
+        assertEquals(2 + expected.length(), out.position(), "the output's position moves on");
+        assertEquals(0, doc.position(), "the input's position is not changed");
+        assertEquals(expected, UTF_8.decode(out.flip().position(2)).toString());
+
+        ByteBuffer small = ByteBuffer.allocateDirect(10);
+        assertEquals(expected.length(), store.resolveTextBytes(Fixtures.TENANT, doc, small),
+                "too small: the length needed");
+        assertEquals(0, small.position(), "nothing written");
+        assertFalse(UTF_8.decode(small.duplicate().clear()).toString().contains("tok_"));
+
+        byte[] missing = "${secret:partner-api-token} ${secret:no-such}".getBytes(UTF_8);
+        ByteBuffer failing = ByteBuffer.allocateDirect(missing.length).put(missing).flip();
+        ByteBuffer target = ByteBuffer.allocateDirect(128);
+        assertThrows(UnresolvedPlaceholderException.class,
+                () -> store.resolveTextBytes(Fixtures.TENANT, failing, target));
+        assertEquals(0, target.position());
+        assertFalse(UTF_8.decode(target.duplicate().clear()).toString().contains("tok_"),
+                "a failed call leaves no value in the output");
+
+        InvalidArgumentException overlap = assertThrows(InvalidArgumentException.class,
+                () -> store.resolveTextBytes(Fixtures.TENANT, doc, doc.duplicate().clear()));
+        assertTrue(overlap.getMessage().contains("overlaps"), overlap.getMessage());
+
+        // JSON, and heap buffers (resolved through an array, then copied).
+        byte[] json = "{\"token\": \"${secret:partner-api-token}\", \"n\": 1}".getBytes(UTF_8);
+        ByteBuffer heapOut = ByteBuffer.allocate(100);
+        long n = store.resolveBytes(Fixtures.TENANT, ByteBuffer.wrap(json), heapOut);
+        assertEquals("{\"token\": \"tok_9f8e7d6c5b4a39281706f5e4d3c2b1a0\", \"n\": 1}",
+                new String(heapOut.array(), 0, (int) n, UTF_8));
+        byte[] plain = "no placeholder".getBytes(UTF_8);
+        ByteBuffer plainOut = ByteBuffer.allocateDirect(32);
+        assertEquals(plain.length, store.resolveTextBytes(Fixtures.TENANT,
+                ByteBuffer.allocateDirect(plain.length).put(plain).flip(), plainOut));
+        assertEquals("no placeholder", UTF_8.decode(plainOut.flip()).toString(), "copied as it is");
+        assertThrows(java.nio.ReadOnlyBufferException.class,
+                () -> store.resolveTextBytes(Fixtures.TENANT, doc, ByteBuffer.allocate(64).asReadOnlyBuffer()));
+    }
+
+    @Test
     void referencesTrackingAndWhereUsed() {
         String config = Fixtures.config("rest_api_call_node.json");
         List<SecretRef> refs = store.references(config);

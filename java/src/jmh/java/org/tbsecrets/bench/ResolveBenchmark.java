@@ -39,7 +39,8 @@ import org.tbsecrets.SecretStorage;
  *   <li>{@code ruleChain*}: a 1 MiB rule-chain export (the nodes of rule_chain_with_secrets.json
  *       repeated, about one placeholder per KiB);
  *   <li>{@code large*}: a 10 MiB JSON document with 6 placeholders, as {@code byte[]}, direct
- *       {@code ByteBuffer}, and as text; {@code largeBaselineArrayCopy} is one copy of it (the
+ *       {@code ByteBuffer}, and as text, and into a reused direct output buffer
+ *       ({@code large*IntoDirectBuffer}); {@code largeBaselineArrayCopy} is one copy of it (the
  *       memory-bandwidth ceiling of producing a new document).
  * </ul>
  */
@@ -59,6 +60,7 @@ public class ResolveBenchmark {
     byte[] ruleChainBytes;
     byte[] large;
     ByteBuffer largeDirect;
+    ByteBuffer outDirect;
     byte[] copyTarget;
 
     @Setup(Level.Trial)
@@ -76,6 +78,7 @@ public class ResolveBenchmark {
         large = BenchFixtures.json10MiBFewPlaceholders().getBytes(StandardCharsets.UTF_8);
         largeDirect = ByteBuffer.allocateDirect(large.length).put(large).flip();
         copyTarget = new byte[large.length];
+        outDirect = ByteBuffer.allocateDirect(2 * large.length);
         // Both approaches must agree before they are timed.
         for (String doc : new String[] {restNode, ruleChain}) {
             JsonNode ours = BenchFixtures.MAPPER.readTree(store.resolve(BenchFixtures.TENANT, doc));
@@ -205,6 +208,16 @@ public class ResolveBenchmark {
     @Benchmark
     public ByteBuffer largeTextDirectBuffer() {
         return store.resolveTextBytes(BenchFixtures.TENANT, largeDirect);
+    }
+
+    @Benchmark
+    public long largeTextIntoDirectBuffer() {
+        return store.resolveTextBytes(BenchFixtures.TENANT, largeDirect, outDirect.clear());
+    }
+
+    @Benchmark
+    public long largeJsonIntoDirectBuffer() {
+        return store.resolveBytes(BenchFixtures.TENANT, largeDirect, outDirect.clear());
     }
 
     @Benchmark

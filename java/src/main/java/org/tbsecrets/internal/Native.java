@@ -320,6 +320,25 @@ public final class Native {
             long handle, String tenant, ByteBuffer doc, int offset, int length, boolean json);
 
     /**
+     * Resolves a UTF-8 document held in a direct buffer, read in place, into another direct
+     * buffer that must not overlap it.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param doc the document's direct buffer
+     * @param offset start of the document
+     * @param length its length in bytes
+     * @param json JSON (string values only) or text
+     * @param out the output's direct buffer
+     * @param outOffset where the output starts
+     * @param outLength the room for it
+     * @return the resolved length: the document is in {@code out} when it is at most
+     *     {@code outLength}, else nothing of it is
+     */
+    public static native long resolveDirectInto(long handle, String tenant, ByteBuffer doc, int offset,
+            int length, boolean json, ByteBuffer out, int outOffset, int outLength);
+
+    /**
      * Resolves a UTF-8 document held in a byte array with TEXT_FILE values materialised as
      * private files.
      *
