@@ -2,10 +2,10 @@
 # The benchmark report (issue 15): runs the Rust (criterion), C (benches/c/bench_ffi.c) and Java
 # (JMH) benches with short settings and writes docs/BENCHMARKS.md with tables and SVG plots in
 # docs/benchmarks/ (scripts/bench_report/generate.py, matplotlib in a venv this script creates
-# under target/bench-report-venv). About 10-15 minutes on 2 cores with a warm build (about 18 from a cold target: the fat-LTO build
-# takes 8 of them); it prints
-# its duration. A stage that fails or cannot run (no PostgreSQL binaries, no JDK/Maven, a bench
-# not yet written) is skipped and named in the report, never fatal.
+# under target/bench-report-venv). About 10-15 minutes on 2 cores with a warm build, about 18
+# from a cold target (the fat-LTO build takes 8 of them); it prints its duration. A stage that
+# fails or cannot run (no PostgreSQL binaries, no JDK/Maven, a bench not yet written) is skipped
+# and named in the report, never fatal.
 #
 #   scripts/bench-report.sh            the whole run
 #   scripts/bench-report.sh --test     only the generator's test on tests/fixtures/bench-report/
