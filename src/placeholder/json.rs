@@ -43,7 +43,7 @@ pub fn resolve_json_with<'a, S: SecretSource + ?Sized>(
     if units.is_empty() {
         return Ok(Cow::Borrowed(doc));
     }
-    let mut out = OutputBuffer::with_capacity(doc.len() + doc.len() / 8 + 256);
+    let mut out = OutputBuffer::for_document(doc.len());
     resolve_units_to(doc, &units, source, variables, &mut out)?;
     Ok(Cow::Owned(out.into_string()))
 }
@@ -61,9 +61,9 @@ pub fn resolve_json_into<S: SecretSource + ?Sized>(
     super::check_document_len(doc.len())?;
     validate_json(doc)?;
     let units = secret_strings(doc)?;
-    let mut sink = SliceOutput::new(out);
-    let outcome = resolve_units_to(doc, &units, source, variables, &mut sink);
-    sink.finish(outcome)
+    SliceOutput::write_into(out, |sink| {
+        resolve_units_to(doc, &units, source, variables, sink)
+    })
 }
 
 /// `doc` with its string values `units` resolved, written to `out`.

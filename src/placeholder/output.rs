@@ -19,6 +19,12 @@ impl OutputBuffer {
         OutputBuffer(String::with_capacity(capacity))
     }
 
+    /// An empty buffer for the resolution of a document of `len` bytes (room for values
+    /// longer than their placeholders).
+    pub(crate) fn for_document(len: usize) -> Self {
+        OutputBuffer::with_capacity(len + len / 8 + 256)
+    }
+
     /// Appends `s`.
     pub(crate) fn push(&mut self, s: &str) {
         if self.0.capacity() - self.0.len() < s.len() {
@@ -70,6 +76,16 @@ pub(crate) struct SliceOutput<'b> {
 }
 
 impl<'b> SliceOutput<'b> {
+    /// Runs `write` with output into `buf`, from its start; see [`SliceOutput::finish`].
+    pub(crate) fn write_into(
+        buf: &'b mut [u8],
+        write: impl FnOnce(&mut SliceOutput<'b>) -> crate::Result<()>,
+    ) -> crate::Result<usize> {
+        let mut sink = SliceOutput::new(buf);
+        let outcome = write(&mut sink);
+        sink.finish(outcome)
+    }
+
     /// Output into `buf`, from its start.
     pub(crate) fn new(buf: &'b mut [u8]) -> Self {
         SliceOutput {

@@ -39,7 +39,7 @@ pub fn resolve_text_with<'a, S: SecretSource + ?Sized>(
     if find_open(text.as_bytes()).is_none() {
         return Ok(Cow::Borrowed(text));
     }
-    let mut out = OutputBuffer::with_capacity(text.len() + text.len() / 8 + 256);
+    let mut out = OutputBuffer::for_document(text.len());
     resolve_text_to(text, source, variables, &mut out)?;
     Ok(Cow::Owned(out.into_string()))
 }
@@ -56,14 +56,13 @@ pub fn resolve_text_into<S: SecretSource + ?Sized>(
     out: &mut [u8],
 ) -> Result<usize> {
     super::check_document_len(text.len())?;
-    let mut sink = SliceOutput::new(out);
-    let outcome = if find_open(text.as_bytes()).is_none() {
-        sink.push(text);
-        Ok(())
-    } else {
-        resolve_text_to(text, source, variables, &mut sink)
-    };
-    sink.finish(outcome)
+    SliceOutput::write_into(out, |sink| {
+        if find_open(text.as_bytes()).is_none() {
+            sink.push(text);
+            return Ok(());
+        }
+        resolve_text_to(text, source, variables, sink)
+    })
 }
 
 /// The resolution of a text that holds an opener, written to `out`.

@@ -63,7 +63,7 @@ pub fn resolve_yaml<'a, S: SecretSource + ?Sized>(
     if units.is_empty() {
         return Ok(Cow::Borrowed(doc));
     }
-    let mut out = OutputBuffer::with_capacity(doc.len() + doc.len() / 8 + 256);
+    let mut out = OutputBuffer::for_document(doc.len());
     let mut resolver = Resolver::default();
     // Block scalars are rewritten in their raw text, which needs each name's replacement:
     // the values fetched are recorded (zeroized when dropped).
