@@ -6,7 +6,7 @@ use super::state::{pointer_seal, rollback_detected, Pointer, StoreState, ADOPT_F
 use super::SecretStorage;
 use crate::audit::{AuditEntry, AuditLog, SealedLine};
 use crate::error::{Error, Result};
-use crate::store::{Store, STATE_KEY};
+use crate::store::{ChangeClose, Store, STATE_KEY};
 
 /// The scope of changes that touch no secret (audit records alone, usage, state adoption).
 pub(super) const STATE_SCOPE: &str = "\u{1f}state";
@@ -171,26 +171,28 @@ impl SecretStorage {
                 }
             }
             state.counter += 1;
-            for (tenant, name, pointer) in &change.pointers {
-                let seal = pointer_seal(&self.state_key, tenant, name, *pointer, state.counter);
-                tx.seal_pointer(tenant, name, state.counter, &seal)?;
-            }
+            let seals: Vec<(&str, &str, [u8; 32])> = change
+                .pointers
+                .iter()
+                .map(|(tenant, name, pointer)| {
+                    let seal = pointer_seal(&self.state_key, tenant, name, *pointer, state.counter);
+                    (tenant.as_str(), name.as_str(), seal)
+                })
+                .collect();
             let sealed = match &self.audit {
                 Some(audit) => audit.seal(&mut state.audit, &change.records)?,
                 None => Vec::new(),
             };
-            for (seq, line) in &sealed {
-                tx.outbox_push(*seq, line)?;
-            }
             // Rows a synced log holds go with this commit (no transaction of their own).
-            let pruned = match self.audit.as_ref().and_then(AuditLog::prunable) {
-                Some(through) => {
-                    tx.outbox_prune(through)?;
-                    Some(through)
-                }
-                None => None,
-            };
-            tx.put_meta(STATE_KEY, &state.encode(&self.state_key))?;
+            let pruned = self.audit.as_ref().and_then(AuditLog::prunable);
+            let encoded = state.encode(&self.state_key);
+            tx.close_change(&ChangeClose {
+                seals: &seals,
+                seal_seq: state.counter,
+                outbox: &sealed,
+                prune_through: pruned,
+                state: (STATE_KEY, &encoded),
+            })?;
             outcome = Some(Committed {
                 value,
                 state,

@@ -368,6 +368,14 @@ pub trait Store: SecretRows + KeyRows + ReferenceRows + DumpRows + Send {
     fn outbox_after(&mut self, after: u64, limit: usize) -> Result<Vec<(u64, String)>>;
     /// Removes the outbox lines up to and including `through` (they are in a synced log).
     fn outbox_prune(&mut self, through: u64) -> Result<()>;
+    /// Writes what closes a change (`service/commit.rs`) in the transaction
+    /// [`Store::with_write_lock`] holds, after the change's own work: its pointer seals, its
+    /// sealed audit lines, the outbox rows a synced log holds, and the state row. An error
+    /// fails the whole change (the caller rolls it back), so a backend need not isolate these
+    /// writes from each other. Default: the methods one by one.
+    fn close_change(&mut self, close: &ChangeClose<'_>) -> Result<()> {
+        close_change_by_parts(self, close)
+    }
     /// Runs `f` holding the store's write lock: what `f` reads and writes through the backend
     /// it is given is one transaction, committed when `f` succeeds and rolled back when it
     /// fails, and no other connection commits in between.
@@ -394,6 +402,37 @@ pub trait Store: SecretRows + KeyRows + ReferenceRows + DumpRows + Send {
     ) -> Result<Option<u64>> {
         self.with_write_lock(scope, f).map(|()| None)
     }
+}
+
+/// What closes a change: see [`Store::close_change`].
+pub struct ChangeClose<'a> {
+    /// The secrets whose current-version pointer the change moved, with their new seals.
+    pub seals: &'a [(&'a str, &'a str, [u8; 32])],
+    /// The sequence number every seal of the change carries (the state's counter).
+    pub seal_seq: u64,
+    /// The change's sealed audit lines, by sequence number.
+    pub outbox: &'a [(u64, String)],
+    /// The outbox rows up to this sequence number are in a synced log: removed with the change.
+    pub prune_through: Option<u64>,
+    /// The state row: its metadata key and new value.
+    pub state: (&'a str, &'a [u8]),
+}
+
+/// [`Store::close_change`] through the store's single-row methods.
+pub fn close_change_by_parts(
+    store: &mut (impl Store + ?Sized),
+    close: &ChangeClose<'_>,
+) -> Result<()> {
+    for (tenant, name, seal) in close.seals {
+        store.seal_pointer(tenant, name, close.seal_seq, seal)?;
+    }
+    for (seq, line) in close.outbox {
+        store.outbox_push(*seq, line)?;
+    }
+    if let Some(through) = close.prune_through {
+        store.outbox_prune(through)?;
+    }
+    store.put_meta(close.state.0, close.state.1)
 }
 
 impl Page<StoredSecret> {

@@ -171,9 +171,7 @@ impl PgConnection {
             Ok(value) => {
                 self.client.batch_execute(commit).map_err(storage)?;
                 if let (Some(payload), true) = (notify, joined) {
-                    if !self.pending_notify.iter().any(|p| p == payload) {
-                        self.pending_notify.push(payload.to_owned());
-                    }
+                    self.notify_at_commit(payload);
                 }
                 Ok(value)
             }
@@ -182,6 +180,14 @@ impl PgConnection {
                 let _ = self.client.batch_execute(rollback);
                 Err(e)
             }
+        }
+    }
+
+    /// Queues the NOTIFY of `payload` for the commit of the transaction `with_write_lock`
+    /// holds (once per payload).
+    fn notify_at_commit(&mut self, payload: &str) {
+        if !self.pending_notify.iter().any(|p| p == payload) {
+            self.pending_notify.push(payload.to_owned());
         }
     }
 
