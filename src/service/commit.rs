@@ -272,8 +272,7 @@ impl SecretStorage {
 
     /// After a delivery: syncs the log file whenever the records crossed a multiple of
     /// [`PRUNE_EVERY`] (so the outbox can be pruned), and keeps a failure.
-    fn synced_delivery(&self, audit: &AuditLog, delivered: Result<()>, sealed: &[SealedLine]) {
-        let mut delivered = delivered;
+    fn synced_delivery(&self, audit: &AuditLog, mut delivered: Result<()>, sealed: &[SealedLine]) {
         let crossed = sealed.iter().any(|(seq, _)| seq % PRUNE_EVERY == 0);
         if delivered.is_ok() && crossed {
             delivered = audit.sync_file();

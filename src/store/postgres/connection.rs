@@ -84,6 +84,7 @@ impl r2d2::ManageConnection for PgManager {
             channel: channel_of(&self.schema),
             statements: HashMap::new(),
             write_locked: false,
+            unguarded: false,
             pending_notify: Vec::new(),
             writers: self.writers.clone(),
         })
@@ -106,6 +107,9 @@ pub struct PgConnection {
     statements: HashMap<&'static str, Statement>,
     /// Whether `with_write_lock` holds a transaction that the methods join.
     write_locked: bool,
+    /// Inside that transaction, writes whose failure fails the whole transaction
+    /// ([`PgConnection::unguarded`]): the methods join it without a savepoint each.
+    unguarded: bool,
     /// The NOTIFY payloads of the methods that joined that transaction: sent once each, just
     /// before it commits (a round trip per method saved; PostgreSQL delivers them at commit
     /// either way).
@@ -144,12 +148,21 @@ impl PgConnection {
     }
 
     /// Runs `f` atomically: in its own transaction, or in a savepoint of the transaction
-    /// `with_write_lock` holds. With `notify`, other nodes are told about the change.
+    /// `with_write_lock` holds (none in an [`unguarded`](PgConnection::unguarded) stretch,
+    /// where a failure fails that transaction anyway). With `notify`, other nodes are told
+    /// about the change.
     fn atomic<R>(
         &mut self,
         notify: Option<&str>,
         f: impl FnOnce(&mut PgConnection) -> Result<R>,
     ) -> Result<R> {
+        if self.write_locked && self.unguarded {
+            let value = f(self)?;
+            if let Some(payload) = notify {
+                self.notify_at_commit(payload);
+            }
+            return Ok(value);
+        }
         let (begin, commit, rollback) = if self.write_locked {
             (
                 "SAVEPOINT tbs",
@@ -181,6 +194,19 @@ impl PgConnection {
                 Err(e)
             }
         }
+    }
+
+    /// Runs `f`, writes in the transaction `with_write_lock` holds whose every failure the
+    /// caller turns into the failure of that transaction (it is rolled back): the methods `f`
+    /// calls go without a savepoint each, a third of their round trips.
+    pub(super) fn unguarded<R>(
+        &mut self,
+        f: impl FnOnce(&mut PgConnection) -> Result<R>,
+    ) -> Result<R> {
+        let outer = std::mem::replace(&mut self.unguarded, true);
+        let outcome = f(self);
+        self.unguarded = outer;
+        outcome
     }
 
     /// Queues the NOTIFY of `payload` for the commit of the transaction `with_write_lock`

@@ -1,7 +1,7 @@
 //! The `Store` trait of `PgConnection`: metadata, the outbox and the write lock. The concern
 //! traits are implemented in `secrets.rs`, `keys.rs`, `references.rs` and `dump.rs`.
 
-use super::{payload, sql, PgConnection};
+use super::{sql, PgConnection};
 use crate::error::{Error, Result};
 use crate::store::{close_change_by_parts, ChangeClose, Store, StoreHeader};
 
@@ -69,29 +69,9 @@ impl Store for PgConnection {
     }
 
     fn close_change(&mut self, close: &ChangeClose<'_>) -> Result<()> {
-        if !self.write_locked {
-            return close_change_by_parts(self, close);
-        }
         // In the change's transaction, with the state row locked: an error fails the whole
-        // change (`run_write_locked` rolls it back), so these statements go without a
-        // savepoint each — a third of the round trips the single-row methods take.
-        let seal_seq = close.seal_seq as i64;
-        for (tenant, name, seal) in close.seals {
-            let seal: &[u8] = seal;
-            if self.execute(sql::SEAL_POINTER, &[tenant, name, &seal_seq, &seal])? == 0 {
-                return Err(Error::secret_not_found(tenant, name));
-            }
-            self.notify_at_commit(&payload(tenant));
-        }
-        for (seq, line) in close.outbox {
-            self.execute(sql::OUTBOX_PUSH, &[&(*seq as i64), line])?;
-        }
-        if let Some(through) = close.prune_through {
-            self.execute(sql::OUTBOX_PRUNE, &[&(through as i64)])?;
-        }
-        let (key, value) = close.state;
-        self.execute(sql::PUT_META, &[&key, &value])?;
-        Ok(())
+        // change (`run_write_locked` rolls it back), so no savepoint per statement.
+        self.unguarded(|c| close_change_by_parts(c, close))
     }
 
     fn with_write_lock(
