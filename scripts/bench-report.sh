@@ -2,8 +2,8 @@
 # The benchmark report (issue 15): runs the Rust (criterion), C (benches/c/bench_ffi.c) and Java
 # (JMH) benches with short settings and writes docs/BENCHMARKS.md with tables and SVG plots in
 # docs/benchmarks/ (scripts/bench_report/generate.py, matplotlib in a venv this script creates
-# under target/bench-report-venv). About 10-15 minutes on 2 cores with a warm build, about 18
-# from a cold target (the fat-LTO build takes 8 of them); it prints its duration. A stage that
+# under target/bench-report-venv). About 10-13 minutes on 2 cores, the fat-LTO build of a cold
+# target included (about 4 of them); it prints its duration. A stage that
 # fails or cannot run (no PostgreSQL binaries, no JDK/Maven, a bench not yet written) is skipped
 # and named in the report, never fatal.
 #
@@ -46,19 +46,21 @@ stages=${BENCH_STAGES:-rust c cli scale java}
 filter=${BENCH_FILTER:-}
 ensure_venv
 
-# Short criterion settings; benches with 10 MiB inputs use the minimum sample count.
-crit() { # crit BENCH SAMPLES
-    local bench=$1 samples=$2 rc
-    echo "== cargo bench --bench $bench"
+# Short criterion settings; benches with 10 MiB inputs use the minimum sample count. Each suite
+# runs from the one report binary (benches/report.rs), named by TBS_BENCH_SUITES.
+crit() { # crit SUITE SAMPLES [FILTER]: FILTER (a regex of ids) unless BENCH_FILTER is set
+    local suite=$1 samples=$2 rc
+    local only=${filter:-${3:-}}
+    echo "== cargo bench --bench $suite"
     set +e
-    # shellcheck disable=SC2086 # BENCH_FILTER is a word list on purpose
-    cargo bench --locked --bench "$bench" -- --noplot --warm-up-time 1 --measurement-time 2 \
-        --sample-size "$samples" $filter 2>&1 | tee "$out/$bench.log" \
+    # shellcheck disable=SC2086 # an empty filter is no argument
+    TBS_BENCH_SUITES=$suite cargo bench --locked --bench report -- --noplot --warm-up-time 1 \
+        --measurement-time 2 --sample-size "$samples" $only 2>&1 | tee "$out/$suite.log" \
         | grep --line-buffered -E '^[A-Za-z0-9_]+/[^ ]*( |$)|^ +(time|thrpt):'
     rc=${PIPESTATUS[0]}
     set -e
     if [ "$rc" != 0 ]; then
-        note "criterion bench \`$bench\` failed or is absent (exit $rc; target/bench-report/$bench.log)"
+        note "criterion suite \`$suite\` failed (exit $rc; target/bench-report/$suite.log)"
     fi
 }
 
@@ -70,10 +72,10 @@ crit() { # crit BENCH SAMPLES
 # builds the package's binaries too, so the CLI stage runs target/release/tbsecrets of the bench
 # profile (a `cargo build --release` would share the library's output files under another
 # profile and make every later `cargo bench --bench X` rebuild it, a minute each).
-# Only the benches this report runs: each is a fat-LTO link of about a minute.
+# Only the report's bench binary, which holds every suite the report runs: a fat-LTO link takes
+# about 90 s here, so one binary instead of seven saves about 4 minutes of a cold build.
 echo "== building the benches (bench profile: release settings + LTO)"
-cargo bench --locked --no-run --bench core --bench ffi --bench dynamic_names --bench placeholder \
-    --bench resolve_sizes --bench postgres --bench scale 2>&1 | tail -3
+cargo bench --locked --no-run --bench report 2>&1 | tail -3
 libdir=$out/cargo/release
 mkdir -p "$libdir"
 cp "$target/release/deps/libtbsecrets.so" "$libdir/"
@@ -84,9 +86,10 @@ if [[ " $stages " == *" rust "* ]]; then
     for bench in core ffi dynamic_names; do
         crit "$bench" 30
     done
-    for bench in placeholder resolve_sizes; do
-        crit "$bench" 10
-    done
+    # Only the groups the report shows (the adversarial inputs and the 6-placeholder JSON are
+    # `cargo bench --bench placeholder`'s).
+    crit placeholder 10 '^(resolve_text_10MiB|resolve_json_1MiB|scan_10MiB)'
+    crit resolve_sizes 10
     # Uses TBS_TEST_POSTGRES_URL or starts its own throwaway server (scripts/pg-test-server.sh).
     crit postgres 20
     lap "Rust benches"
@@ -117,7 +120,8 @@ if [[ " $stages " == *" scale "* ]]; then
     # Generates the 1,000,000-secret store once (target/bench-data, ~1.5 min), then rotates the
     # master key of a copy while two threads read.
     echo "== scale: master-key rotation of 1,000,000 secrets over 10,000 tenants, readers reading"
-    if TBS_SCALE_ONLY_ROTATION=1 cargo bench --locked --bench scale 2>&1 | tee "$out/scale.log" \
+    if TBS_SCALE_ONLY_ROTATION=1 TBS_BENCH_SUITES=scale cargo bench --locked --bench report 2>&1 \
+        | tee "$out/scale.log" \
         | grep --line-buffered -E '^(generated|scale_rotation)' | tee -a "$out/extra.txt"; then
         :
     fi
@@ -130,10 +134,12 @@ if [[ " $stages " == *" java "* ]]; then
     if ! command -v mvn >/dev/null || ! command -v java >/dev/null; then
         note "Java benches skipped: no mvn or java on PATH"
     else
-        # One fork, 2 warm-up and 3 measured iterations of 1 s per benchmark and mode.
+        # One fork, 2 warm-up and 3 measured iterations of 1 s per benchmark and mode; without
+        # the benchmarks the report does not show (plain-Jackson baselines, `byte[]` variants).
         if mvn -B -ntp -q -f java/pom.xml -Pbench verify -DskipTests -Dcargo.skip=true \
             -Dcargo.target.dir="$out/cargo" \
-            "-Dbench.args=-f 1 -wi 2 -w 1s -i 3 -r 1s" >"$out/jmh.log" 2>&1; then
+            "-Dbench.args=-f 1 -wi 2 -w 1s -i 3 -r 1s -e JacksonPlainMap|ruleChainTbsecretsBytes|largeTextBytes" \
+            >"$out/jmh.log" 2>&1; then
             cp java/target/jmh.json "$out/jmh.json"
             grep -E '^(Benchmark|GetSecret|Resolve)' "$out/jmh.log" | grep -v ':p0\.' || true
         else

@@ -199,6 +199,10 @@ GET_ROWS = [
      "Rust SERVICE session `get`", "get/audit_on_service_session"),
     ("JNI `getSecret`, audit off, average", "jmh:GetSecretBenchmark.tbsecretsAuditOff:avgt",
      "JNI `getSecret`, average", "jmh:GetSecretBenchmark.tbsecrets:avgt"),
+    ("JNI `PreparedSecret.get`, average", "jmh:GetSecretBenchmark.tbsecretsPrepared:avgt",
+     "JNI `getSecret`, average", "jmh:GetSecretBenchmark.tbsecrets:avgt"),
+    ("JNI SERVICE session `PreparedSecret.get`, average", "jmh:GetSecretBenchmark.tbsecretsServicePrepared:avgt",
+     "JNI SERVICE session `getSecret`, average", "jmh:GetSecretBenchmark.tbsecretsServiceSession:avgt"),
 ]
 
 RESOLVE_ROWS = [
