@@ -113,12 +113,18 @@ impl UseBatch {
             ..u
         };
         let (actor, now) = (u.actor, u.now);
-        // Hashed on the secret and the outcome only: the few actors using one secret share a
-        // bucket and are told apart by `counts`, which spares hashing the actor on every use.
+        // Hashed on the secret, the outcome and the principal's id (the role and the
+        // principal's tenant are few: actors differing only there share a bucket and are told
+        // apart by `counts`). With the id, the many users of one secret get a bucket each
+        // instead of one bucket searched on every use (200,000 users: 20 s of memcmp).
         let mut hasher = self.hasher.build_hasher();
         u.tenant.hash(&mut hasher);
         u.name.hash(&mut hasher);
         (u.action, u.outcome).hash(&mut hasher);
+        actor
+            .principal()
+            .and_then(|p| p.id.as_deref())
+            .hash(&mut hasher);
         let key = hasher.finish();
         let mut counters = self.shards[shard_of_this_thread()].0.lock();
         let bucket = counters.entry(key).or_default();
@@ -241,6 +247,33 @@ mod tests {
             outcome,
             now,
         }
+    }
+
+    #[test]
+    fn users_of_one_secret_are_counted_apart_without_sharing_a_bucket() {
+        let batch = UseBatch::default();
+        let users: Vec<Actor> = (0..1000)
+            .map(|i| {
+                Actor::Principal(Principal::new("t", Role::TenantAdmin).with_id(format!("u{i}")))
+            })
+            .collect();
+        for (i, user) in users.iter().enumerate() {
+            batch.note(noted(user, AuditAction::Get, ErrorCode::Ok, i as i64));
+            batch.note(noted(user, AuditAction::Get, ErrorCode::Ok, i as i64 + 1));
+        }
+        let longest = batch
+            .shards
+            .iter()
+            .flat_map(|shard| shard.0.lock().values().map(Vec::len).collect::<Vec<_>>())
+            .max();
+        // A bucket of its own per user: noting a use does not search the others.
+        assert_eq!(longest, Some(1));
+        let entries = batch.take();
+        assert_eq!(entries.len(), 1000);
+        assert!(
+            entries.iter().all(|e| e.count == 2),
+            "each user's two uses in one record"
+        );
     }
 
     #[test]
