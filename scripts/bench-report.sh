@@ -44,7 +44,9 @@ note() { notes+=("$1"); echo "   note: $1"; }
 load_start=$(cut -d' ' -f1 /proc/loadavg)
 stages=${BENCH_STAGES:-rust c cli scale java}
 filter=${BENCH_FILTER:-}
-ensure_venv
+# The plotting venv (pip downloads) is made while the benches build; waited for before its use.
+ensure_venv >"$out/venv.log" 2>&1 &
+venv_job=$!
 
 # Short criterion settings; benches with 10 MiB inputs use the minimum sample count. Each suite
 # runs from the one report binary (benches/report.rs), named by TBS_BENCH_SUITES.
@@ -155,6 +157,7 @@ if [[ " $stages " == *" java "* ]]; then
 fi
 
 load_end=$(cut -d' ' -f1 /proc/loadavg)
+wait "$venv_job" || { cat "$out/venv.log"; exit 1; }
 duration=$((SECONDS - start))
 cores=$(nproc)
 loaded=""
