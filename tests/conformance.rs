@@ -120,6 +120,7 @@ conformance!(
     deleted_names_are_reserved_until_destroyed,
     retention_purge_on_open_and_on_delete,
     rotation_keeps_deleted_secrets_recoverable,
+    per_message_patterns_keep_the_names_they_can_fill_in_use,
 );
 
 fn round_trips_both_types(h: &Harness) {
@@ -782,6 +783,56 @@ fn soft_delete_undelete_and_destroy(h: &Harness) {
     assert_eq!(store.delete(T, "api").unwrap_err().code(), ErrorCode::InUse);
     store.delete_with(T, "api", true).unwrap();
     store.destroy(T, "api").unwrap();
+}
+
+/// A source resolving `device-{{metadata.deviceName}}-token` per message uses every secret
+/// that pattern can be filled to: delete and destroy refuse them (IN_USE, naming it) as
+/// `where_used` lists it, force deletes anyway, and other names are not held.
+fn per_message_patterns_keep_the_names_they_can_fill_in_use(h: &Harness) {
+    let store = h.open();
+    for name in ["device-7-token", "device-8-token", "gateway-token"] {
+        store.create(T, name, SecretType::Text, b"v", "").unwrap();
+    }
+    store
+        .track_references(
+            T,
+            "rule-node-1",
+            r#"{"auth":"Bearer ${secret:device-{{metadata.deviceName}}-token}"}"#,
+        )
+        .unwrap();
+    store
+        .track_references(T, "rule-node-2", "${secret:device-8-token}")
+        .unwrap();
+    let used_by: Vec<String> = store
+        .where_used(T, "device-7-token")
+        .unwrap()
+        .into_iter()
+        .map(|r| r.source_id)
+        .collect();
+    assert_eq!(used_by, ["rule-node-1"]);
+
+    let err = store.delete(T, "device-7-token").unwrap_err();
+    assert_eq!(err.code(), ErrorCode::InUse);
+    assert!(err.message().contains("rule-node-1"), "{err}");
+    assert_eq!(
+        store.destroy(T, "device-7-token").unwrap_err().code(),
+        ErrorCode::InUse
+    );
+    assert_eq!(store.get(T, "device-7-token").unwrap().as_bytes(), b"v");
+    // By name and by pattern: both sources are named.
+    let err = store.delete(T, "device-8-token").unwrap_err();
+    assert!(
+        err.message().contains("rule-node-1") && err.message().contains("rule-node-2"),
+        "{err}"
+    );
+    store.delete(T, "gateway-token").unwrap();
+    store.delete_with(T, "device-7-token", true).unwrap();
+    assert_eq!(
+        store.get(T, "device-7-token").unwrap_err().code(),
+        ErrorCode::NotFound
+    );
+    // A deleted secret may be destroyed whatever references it.
+    store.destroy(T, "device-7-token").unwrap();
 }
 
 fn deleted_names_are_reserved_until_destroyed(h: &Harness) {

@@ -25,8 +25,9 @@ host_operations! {
     /// by a listing of deleted secrets), and stays recoverable with
     /// [`SecretStorage::undelete`] for the store's `deleted_retention` (default 30 days;
     /// zero: erased at once, as by [`SecretStorage::destroy`]). Fails with IN_USE, naming the
-    /// sources, while any tracked source references it; see [`SecretStorage::delete_with`]
-    /// to force. Audited as the host.
+    /// sources, while any tracked source references it, by its name or by a per-message
+    /// pattern that can be filled to it (`device-{{metadata.deviceName}}` for `device-7`);
+    /// see [`SecretStorage::delete_with`] to force. Audited as the host.
     ///
     /// ```
     /// use tbsecrets::{ErrorCode, ListQuery, MasterKey, SecretStorage, SecretType, StorageOptions};
@@ -58,7 +59,8 @@ host_operations! {
     /// Erases a secret, live or deleted, and all its versions for good: the stored
     /// ciphertexts are overwritten before the rows are deleted (docs/SECURITY.md, "What
     /// destroy guarantees"). NOT_FOUND when there is no such secret; IN_USE, naming the
-    /// sources, for a live secret that tracked sources reference (delete it with force first).
+    /// sources, for a live secret that tracked sources reference, by name or by a matching
+    /// per-message pattern (delete it with force first).
     /// Audited as the host (DESTROY).
     ///
     /// ```
@@ -95,9 +97,15 @@ impl Session<'_> {
             store.commit(&write_scope(tenant, name), change, |backend, change| {
                 if retention.is_zero() {
                     live(backend.secret(tenant, name)?, tenant, name)?;
+                    if !force {
+                        super::dynamic::refuse_in_use(backend, tenant, name)?;
+                    }
                     return backend.delete(tenant, name, force);
                 }
                 let secret = store.authentic_secret(backend, tenant, name)?;
+                if !force {
+                    super::dynamic::refuse_in_use(backend, tenant, name)?;
+                }
                 let now = now_millis();
                 backend.mark_deleted(tenant, name, force, now)?;
                 let pointer = Pointer {
@@ -152,6 +160,10 @@ impl Session<'_> {
             validate_tenant(tenant)?;
             validate_name(name)?;
             store.commit(&write_scope(tenant, name), change, |backend, _| {
+                let secret = backend.secret(tenant, name)?;
+                if secret.is_some_and(|s| s.deleted_at.is_none()) {
+                    super::dynamic::refuse_in_use(backend, tenant, name)?;
+                }
                 backend.delete(tenant, name, false)
             })?;
             store.discard_usage(tenant, name);

@@ -18,14 +18,39 @@ pub(super) fn where_used(
         return Ok(found);
     }
     let before = found.len();
-    found.extend(
-        store
-            .pattern_references(tenant)?
-            .into_iter()
-            .filter(|r| pattern_matches(&r.name, name)),
-    );
+    found.extend(patterns_naming(store, tenant, name)?);
     if found.len() > before {
         found.sort_by(|a, b| (&a.source_id, &a.name).cmp(&(&b.source_id, &b.name)));
     }
     Ok(found)
+}
+
+/// IN_USE, naming the sources, when tracked sources reference `name`: by the name, or by a
+/// per-message pattern that can be filled to it (`device-{{metadata.deviceName}}` names
+/// `device-7`), since deleting it would break them for some messages. (The backends' own
+/// check, in the same transaction, sees references by name only.)
+pub(super) fn refuse_in_use(store: &mut dyn Store, tenant: &str, name: &str) -> Result<()> {
+    let mut sources: Vec<String> = where_used(store, tenant, name)?
+        .into_iter()
+        .map(|r| r.source_id)
+        .collect();
+    if sources.is_empty() {
+        return Ok(());
+    }
+    sources.sort();
+    sources.dedup();
+    Err(crate::store::in_use(name, &sources))
+}
+
+/// The references by pattern that can be filled to `name`.
+fn patterns_naming(
+    store: &mut dyn Store,
+    tenant: &str,
+    name: &str,
+) -> Result<impl Iterator<Item = StoredReference>> {
+    let name = name.to_owned();
+    Ok(store
+        .pattern_references(tenant)?
+        .into_iter()
+        .filter(move |r| pattern_matches(&r.name, &name)))
 }
