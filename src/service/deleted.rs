@@ -95,16 +95,16 @@ impl Session<'_> {
             validate_name(name)?;
             let retention = store.options.deleted_retention;
             store.commit(&write_scope(tenant, name), change, |backend, change| {
-                if retention.is_zero() {
-                    live(backend.secret(tenant, name)?, tenant, name)?;
-                    if !force {
-                        super::dynamic::refuse_in_use(backend, tenant, name)?;
-                    }
-                    return backend.delete(tenant, name, force);
-                }
-                let secret = store.authentic_secret(backend, tenant, name)?;
+                let secret = if retention.is_zero() {
+                    live(backend.secret(tenant, name)?, tenant, name)?
+                } else {
+                    store.authentic_secret(backend, tenant, name)?
+                };
                 if !force {
                     super::dynamic::refuse_in_use(backend, tenant, name)?;
+                }
+                if retention.is_zero() {
+                    return backend.delete(tenant, name, force);
                 }
                 let now = now_millis();
                 backend.mark_deleted(tenant, name, force, now)?;

@@ -18,7 +18,12 @@ pub(super) fn where_used(
         return Ok(found);
     }
     let before = found.len();
-    found.extend(patterns_naming(store, tenant, name)?);
+    found.extend(
+        store
+            .pattern_references(tenant)?
+            .into_iter()
+            .filter(|r| pattern_matches(&r.name, name)),
+    );
     if found.len() > before {
         found.sort_by(|a, b| (&a.source_id, &a.name).cmp(&(&b.source_id, &b.name)));
     }
@@ -40,17 +45,4 @@ pub(super) fn refuse_in_use(store: &mut dyn Store, tenant: &str, name: &str) -> 
     sources.sort();
     sources.dedup();
     Err(crate::store::in_use(name, &sources))
-}
-
-/// The references by pattern that can be filled to `name`.
-fn patterns_naming(
-    store: &mut dyn Store,
-    tenant: &str,
-    name: &str,
-) -> Result<impl Iterator<Item = StoredReference>> {
-    let name = name.to_owned();
-    Ok(store
-        .pattern_references(tenant)?
-        .into_iter()
-        .filter(move |r| pattern_matches(&r.name, &name)))
 }
