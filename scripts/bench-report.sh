@@ -2,8 +2,8 @@
 # The benchmark report (issue 15): runs the Rust (criterion), C (benches/c/bench_ffi.c) and Java
 # (JMH) benches with short settings and writes docs/BENCHMARKS.md with tables and SVG plots in
 # docs/benchmarks/ (scripts/bench_report/generate.py, matplotlib in a venv this script creates
-# under target/bench-report-venv). About 10-13 minutes on 2 cores, the fat-LTO build of a cold
-# target included (about 4 of them); it prints its duration. A stage that
+# under target/bench-report-venv). About 14 minutes on 2 cores from an empty target (7-8 of them
+# the fat-LTO build), about 7 with the build warm; it prints its duration. A stage that
 # fails or cannot run (no PostgreSQL binaries, no JDK/Maven, a bench not yet written) is skipped
 # and named in the report, never fatal.
 #
