@@ -108,7 +108,8 @@ pub struct PgConnection {
     /// Whether `with_write_lock` holds a transaction that the methods join.
     write_locked: bool,
     /// Inside that transaction, writes whose failure fails the whole transaction
-    /// ([`PgConnection::unguarded`]): the methods join it without a savepoint each.
+    /// ([`PgConnection::unguarded`]): the methods join it without a savepoint each. Cleared
+    /// with `write_locked` when the transaction ends.
     unguarded: bool,
     /// The NOTIFY payloads of the methods that joined that transaction: sent once each, just
     /// before it commits (a round trip per method saved; PostgreSQL delivers them at commit
@@ -310,7 +311,10 @@ impl PgConnection {
             }
             Ok(())
         }));
+        // The transaction's state ends with it, a panic in an unguarded stretch included
+        // (else the next transaction's methods would go without their savepoints).
         self.write_locked = false;
+        self.unguarded = false;
         self.pending_notify.clear();
         match outcome {
             Ok(Ok(())) => self
