@@ -8,7 +8,9 @@
 //! ([`GroupCommit::waiting`]), the transaction stays open and the next change continues it;
 //! the last one (nobody waiting, or [`MAX_BATCH`] changes) commits it. Every other use of the
 //! connection commits an open batch before it starts. A change whose own work fails rolls back
-//! its savepoint only; a failed `COMMIT` fails every change of the batch.
+//! its savepoint only; a failed `COMMIT` fails every change of the batch, as does SQLite
+//! rolling the batch's transaction back by itself after an error (`SQLITE_FULL`,
+//! `SQLITE_IOERR`), which the next change notices before it would join the batch.
 //!
 //! **One sync for the commits before it.** The commit appends the batch's frames to the WAL
 //! with `write()` (safe against a killed process: they are in the page cache) but does not
@@ -115,10 +117,12 @@ impl GroupCommit {
     /// WAL unless a sync that started after that commit has completed already. The error of a
     /// failed commit, for each change of the batch.
     pub fn sync_through(&self, ticket: u64) -> Result<()> {
+        // First the batch's own outcome: a sync covering its ticket does not make a failed
+        // batch committed (`synced` counts every batch closed before the sync started).
+        self.committed(ticket)?;
         if self.synced.load(Ordering::Acquire) >= ticket {
             return Ok(());
         }
-        self.committed(ticket)?;
         let mut wal = self.wal.lock();
         // Whoever held the lock before may have covered us.
         if self.synced.load(Ordering::Acquire) >= ticket {
@@ -220,6 +224,20 @@ mod tests {
         assert!(group.closed.lock().failed.is_empty(), "collected by both");
         let next = closed_batch(&group, 1, Ok(()));
         group.sync_through(next).unwrap();
+    }
+
+    /// A sync that covers a failed batch's ticket (it started after a later batch committed)
+    /// does not make the failed batch's changes committed: each still gets its error.
+    #[test]
+    fn a_failed_batch_fails_its_changes_after_a_later_sync_covered_its_ticket() {
+        let (_dir, group) = group_with_wal();
+        let failed = closed_batch(&group, 1, Err(Error::storage("disk full")));
+        let next = closed_batch(&group, 1, Ok(()));
+        group.sync_through(next).unwrap();
+        assert!(group.synced.load(Ordering::Acquire) >= failed);
+        let err = group.sync_through(failed).unwrap_err();
+        assert!(err.to_string().contains("disk full"), "{err}");
+        assert!(group.closed.lock().failed.is_empty(), "collected");
     }
 
     #[test]

@@ -294,6 +294,12 @@ impl SqliteStore {
         &mut self,
         f: &mut dyn FnMut(&mut dyn Store) -> Result<()>,
     ) -> std::thread::Result<Result<u64>> {
+        if self.batch.is_some() && self.conn.is_autocommit() {
+            // SQLite rolled the batch back after an error (SQLITE_FULL, SQLITE_IOERR, ...):
+            // its changes hear of it, and this one starts a new batch. (A savepoint here
+            // would begin a transaction of its own, committed on release.)
+            self.end_batch();
+        }
         let ticket = match self.batch {
             Some(batch) => batch.ticket,
             None => match self.begin_batch() {
@@ -578,6 +584,29 @@ mod tests {
         );
         assert!(committed(&backend, "own"));
         backend.sync_commits(ticket).unwrap();
+    }
+
+    /// SQLite rolls a whole transaction back by itself after some errors (SQLITE_FULL,
+    /// SQLITE_IOERR, ...). The changes the batch held before are gone: they hear of it, and
+    /// the next change opens a new batch instead of a savepoint that would begin (and
+    /// commit) a transaction of its own under the dead batch's ticket.
+    #[test]
+    fn a_batch_sqlite_rolled_back_fails_its_changes_and_the_next_change_opens_a_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = backend(&dir);
+        backend.group.waits();
+        let lost = change(&backend, "lost").unwrap().unwrap();
+        // What SQLite does after a disk-full error inside the transaction.
+        backend.conn.lock().conn.execute_batch("ROLLBACK").unwrap();
+        let next = change(&backend, "next").unwrap().unwrap();
+        backend.group.arrived();
+        backend.connection().unwrap(); // ends any open batch
+        assert!(next > lost, "a new batch");
+        let err = backend.sync_commits(lost).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Storage, "{err}");
+        assert!(!committed(&backend, "lost"));
+        backend.sync_commits(next).unwrap();
+        assert!(committed(&backend, "next"));
     }
 
     #[test]
