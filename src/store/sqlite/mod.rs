@@ -235,6 +235,14 @@ impl SqliteStore {
     }
 
     fn write_tx(&mut self) -> Result<WriteTx<'_>> {
+        if self.write_locked && self.conn.is_autocommit() {
+            // SQLite rolled the held transaction back after an error (SQLITE_FULL,
+            // SQLITE_IOERR, ...) that the change went on from: a savepoint now would begin a
+            // transaction of its own and commit this write alone.
+            return Err(Error::storage(
+                "SQLite rolled back the change's transaction after an error: nothing of it committed",
+            ));
+        }
         Ok(if self.write_locked {
             WriteTx::Nested(Savepoint::new(&self.conn)?)
         } else {
@@ -607,6 +615,32 @@ mod tests {
         assert!(!committed(&backend, "lost"));
         backend.sync_commits(next).unwrap();
         assert!(committed(&backend, "next"));
+    }
+
+    /// A change that goes on after SQLite rolled its transaction back (an error it ignored)
+    /// cannot write outside it: each later write is STORAGE, and nothing reaches the file.
+    #[test]
+    fn no_write_of_a_change_runs_after_sqlite_rolled_its_transaction_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store =
+            SqliteStore::open(&dir.path().join("s.db"), &SqliteOptions::default()).unwrap();
+        let outcome = store.run_write_locked(&mut |tx| {
+            tx.put_meta("before", b"v")?;
+            Ok(())
+        });
+        outcome.unwrap();
+        store.conn.execute_batch("BEGIN IMMEDIATE").unwrap();
+        store.write_locked = true;
+        store.put_meta("lost", b"v").unwrap();
+        // What SQLite does after a disk-full error inside the transaction.
+        store.conn.execute_batch("ROLLBACK").unwrap();
+        let err = store.put_meta("after", b"v").unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Storage, "{err}");
+        store.write_locked = false;
+        assert!(store.conn.is_autocommit(), "no transaction began");
+        assert_eq!(store.meta("after").unwrap(), None);
+        assert_eq!(store.meta("lost").unwrap(), None);
+        assert!(store.meta("before").unwrap().is_some());
     }
 
     #[test]
