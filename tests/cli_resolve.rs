@@ -298,7 +298,7 @@ fn resolve_to_a_file_confirms_as_json_and_json_needs_a_file() {
     );
 }
 
-/// A text longer than the CLI's read chunk (1 MiB) is streamed: placeholders on either side of
+/// A text of several of the CLI's read chunks (`CHUNK_BYTES`) is streamed: placeholders on either side of
 /// every chunk border resolve as in a small file, to stdout and to `-o`; a problem near the end
 /// writes nothing to stdout and leaves no output file.
 #[test]
@@ -308,7 +308,7 @@ fn long_text_streams_with_placeholders_across_chunk_borders() {
     let line = "é${deviceName} $${secret:pw} ${secret:pw} ".repeat(1000);
     let mut doc = String::new();
     let mut expected = String::new();
-    while doc.len() < 3 * 1024 * 1024 + 500 {
+    while doc.len() < 3 * tbsecrets::placeholder::CHUNK_BYTES + 500 {
         doc.push_str(&line);
         doc.push('\n');
     }
