@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 /// Bytes read at a time (the memory a call holds is about twice this, plus the output of one
 /// chunk). Small enough that a chunk and its output stay in a core's L2 cache while they are
 /// read, validated, scanned, copied and written: `tbsecrets resolve` of 64 MiB took 0.48× the
-/// time of 1 MiB chunks (1.03× `cp` against 2.1×), 0.67× with 256 KiB and 0.54× with 64 KiB.
+/// time of 1 MiB chunks (1.03× `cp` against 2.1×), 0.72× with 256 KiB and 0.54× with 64 KiB.
 pub const CHUNK_BYTES: usize = 128 * 1024;
 
 /// Bytes kept back at the end of a chunk that is not the last: more than the longest
