@@ -104,10 +104,10 @@ impl Session<'_> {
                     super::dynamic::refuse_in_use(backend, tenant, name)?;
                 }
                 if retention.is_zero() {
-                    return backend.delete(tenant, name, force);
+                    return backend.delete(tenant, name);
                 }
                 let now = now_millis();
-                backend.mark_deleted(tenant, name, force, now)?;
+                backend.mark_deleted(tenant, name, now)?;
                 let pointer = Pointer {
                     deleted_at: Some(now),
                     ..Pointer::of(&secret)
@@ -164,7 +164,7 @@ impl Session<'_> {
                 if secret.is_some_and(|s| s.deleted_at.is_none()) {
                     super::dynamic::refuse_in_use(backend, tenant, name)?;
                 }
-                backend.delete(tenant, name, false)
+                backend.delete(tenant, name)
             })?;
             store.discard_usage(tenant, name);
             store.scrub();
@@ -180,7 +180,7 @@ impl SecretStorage {
         let retention = self.retention_millis();
         let expired = backend.deleted_before(now.saturating_sub(retention))?;
         for (tenant, name) in &expired {
-            backend.delete(tenant, name, true)?;
+            backend.delete(tenant, name)?;
             if self.audit.is_some() {
                 change.push_record(purge_record(tenant, name, retention));
             }

@@ -32,8 +32,9 @@ pub(super) fn where_used(
 
 /// IN_USE, naming the sources, when tracked sources reference `name`: by the name, or by a
 /// per-message pattern that can be filled to it (`device-{{metadata.deviceName}}` names
-/// `device-7`), since deleting it would break them for some messages. (The backends' own
-/// check, in the same transaction, sees references by name only.)
+/// `device-7`), since deleting it would break them for some messages. The one IN_USE check
+/// of `delete` and `destroy`, made inside the change's transaction before the backend
+/// deletes.
 pub(super) fn refuse_in_use(store: &mut dyn Store, tenant: &str, name: &str) -> Result<()> {
     let mut sources: Vec<String> = where_used(store, tenant, name)?
         .into_iter()

@@ -253,13 +253,12 @@ pub trait SecretRows {
     fn set_description(&mut self, tenant: &str, name: &str, text: &str, now: i64) -> Result<()>;
     /// Erases a secret, live or deleted, and all its versions: their ciphertexts are
     /// overwritten with zeros before the rows are deleted. NOT_FOUND if there is no such row.
-    /// Unless `force`, fails with IN_USE (naming the sources) while a live secret is
-    /// referenced by any source.
-    fn delete(&mut self, tenant: &str, name: &str, force: bool) -> Result<()>;
+    /// (Whether tracked sources hold the secret is the service's check, made before in the same
+    /// transaction: `service/dynamic.rs`.)
+    fn delete(&mut self, tenant: &str, name: &str) -> Result<()>;
     /// Marks a live secret deleted at `at` (ms since the epoch), keeping its versions;
-    /// NOT_FOUND if there is no live secret of that name. Unless `force`, fails with IN_USE
-    /// (naming the sources) while any source references it.
-    fn mark_deleted(&mut self, tenant: &str, name: &str, force: bool, at: i64) -> Result<()>;
+    /// NOT_FOUND if there is no live secret of that name.
+    fn mark_deleted(&mut self, tenant: &str, name: &str, at: i64) -> Result<()>;
     /// Makes a deleted secret live again; NOT_FOUND if there is no deleted secret of that name.
     fn undelete(&mut self, tenant: &str, name: &str) -> Result<()>;
     /// The (tenant, name) of every secret deleted at or before `cutoff`, in order.

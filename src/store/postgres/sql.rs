@@ -140,8 +140,6 @@ pub const PRUNE_VERSIONS: &str =
     "DELETE FROM tbs_secret_versions WHERE tenant = $1 AND name = $2 AND version <= $3";
 pub const SET_DESCRIPTION: &str = "UPDATE tbs_secrets SET description = $3, updated_at = $4
      WHERE tenant = $1 AND name = $2 AND deleted_at IS NULL";
-pub const SOURCES_OF: &str =
-    "SELECT source_id FROM tbs_references WHERE tenant = $1 AND name = $2 ORDER BY source_id";
 pub const DELETE_SECRET: &str = "DELETE FROM tbs_secrets WHERE tenant = $1 AND name = $2";
 pub const DELETE_VERSIONS: &str = "DELETE FROM tbs_secret_versions WHERE tenant = $1 AND name = $2";
 /// Overwrites the stored ciphertexts of a secret's versions with zero bytes of the same length

@@ -170,19 +170,8 @@ impl SecretRows for SqliteStore {
         Ok(())
     }
 
-    fn delete(&mut self, tenant: &str, name: &str, force: bool) -> Result<()> {
+    fn delete(&mut self, tenant: &str, name: &str) -> Result<()> {
         let tx = self.write_tx()?;
-        let live: Option<bool> = tx
-            .query_row(
-                "SELECT deleted_at IS NULL FROM tbs_secrets WHERE tenant = ?1 AND name = ?2",
-                params![tenant, name],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let live = live.ok_or_else(|| not_found(tenant, name))?;
-        if live && !force {
-            refuse_in_use(&tx, tenant, name)?;
-        }
         // The connection runs with `secure_delete` on (see `sqlite/mod.rs`): the pages the
         // overwritten values and the deleted rows leave are zeroed, not only unlinked.
         execute_cached(
@@ -196,20 +185,20 @@ impl SecretRows for SqliteStore {
             "DELETE FROM tbs_secret_versions WHERE tenant = ?1 AND name = ?2",
             params![tenant, name],
         )?;
-        execute_cached(
+        let deleted = execute_cached(
             &tx,
             "DELETE FROM tbs_secrets WHERE tenant = ?1 AND name = ?2",
             params![tenant, name],
         )?;
+        if deleted == 0 {
+            return Err(not_found(tenant, name)); // the transaction rolls back
+        }
         tx.commit()?;
         Ok(())
     }
 
-    fn mark_deleted(&mut self, tenant: &str, name: &str, force: bool, at: i64) -> Result<()> {
+    fn mark_deleted(&mut self, tenant: &str, name: &str, at: i64) -> Result<()> {
         let tx = self.write_tx()?;
-        if !force {
-            refuse_in_use(&tx, tenant, name)?;
-        }
         let changed = execute_cached(
             &tx,
             "UPDATE tbs_secrets SET deleted_at = ?3
@@ -324,18 +313,4 @@ impl SecretRows for SqliteStore {
             .query_map([], secret_from_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?)
     }
-}
-
-/// IN_USE (naming the sources) while any source references the secret.
-fn refuse_in_use(tx: &rusqlite::Connection, tenant: &str, name: &str) -> Result<()> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT source_id FROM tbs_references WHERE tenant = ?1 AND name = ?2 ORDER BY source_id",
-    )?;
-    let sources = stmt
-        .query_map(params![tenant, name], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    if sources.is_empty() {
-        return Ok(());
-    }
-    Err(crate::store::in_use(name, &sources))
 }

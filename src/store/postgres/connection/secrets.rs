@@ -101,31 +101,23 @@ impl SecretRows for PgConnection {
         Ok(())
     }
 
-    fn delete(&mut self, tenant: &str, name: &str, force: bool) -> Result<()> {
+    fn delete(&mut self, tenant: &str, name: &str) -> Result<()> {
         let note = payload(tenant);
         self.atomic(Some(&note), |c| {
-            let live: bool = c
-                .query_opt(sql::IS_LIVE, &[&tenant, &name])?
-                .ok_or_else(|| Error::secret_not_found(tenant, name))?
-                .get(0);
-            if live && !force {
-                refuse_in_use(c, tenant, name)?;
-            }
             // Zeros over the ciphertexts first: the new row versions hold no value (the old
             // ones stay until VACUUM; docs/SECURITY.md says what that means).
             c.execute(sql::OVERWRITE_VERSIONS, &[&tenant, &name])?;
             c.execute(sql::DELETE_VERSIONS, &[&tenant, &name])?;
-            c.execute(sql::DELETE_SECRET, &[&tenant, &name])?;
+            if c.execute(sql::DELETE_SECRET, &[&tenant, &name])? == 0 {
+                return Err(Error::secret_not_found(tenant, name)); // rolled back
+            }
             Ok(())
         })
     }
 
-    fn mark_deleted(&mut self, tenant: &str, name: &str, force: bool, at: i64) -> Result<()> {
+    fn mark_deleted(&mut self, tenant: &str, name: &str, at: i64) -> Result<()> {
         let note = payload(tenant);
         self.atomic(Some(&note), |c| {
-            if !force {
-                refuse_in_use(c, tenant, name)?;
-            }
             if c.execute(sql::MARK_DELETED, &[&tenant, &name, &at])? == 0 {
                 return Err(Error::secret_not_found(tenant, name));
             }
@@ -209,17 +201,4 @@ impl SecretRows for PgConnection {
             .map(secret_from_row)
             .collect()
     }
-}
-
-/// IN_USE (naming the sources) while any source references the secret.
-fn refuse_in_use(c: &mut PgConnection, tenant: &str, name: &str) -> Result<()> {
-    let sources: Vec<String> = c
-        .query(sql::SOURCES_OF, &[&tenant, &name])?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    if sources.is_empty() {
-        return Ok(());
-    }
-    Err(crate::store::in_use(name, &sources))
 }
