@@ -6,7 +6,7 @@ use super::bridge::{
     BridgeResult, StrArg, TenantName, Wiped, TENANT,
 };
 use super::wire::Wire;
-use crate::service::{ResolveOptions, SecretStorage, Session};
+use crate::service::{ResolveOptions, SecretStorage, Session, Syntax};
 use ::jni::objects::{JByteArray, JByteBuffer, JString};
 use ::jni::sys::{jboolean, jint, jlong};
 use ::jni::Env;
@@ -20,7 +20,20 @@ export! {
         let mut t = StrArg::new();
         let tenant = t.read(env, &tenant, TENANT)?;
         let bytes = document_bytes(env, &doc, offset, len)?;
-        resolve_document(env, &h.session(), tenant, &bytes, json, ResolveOptions::default())
+        let syntax = Syntax::json_or_text(json);
+        resolve_document(env, &h.session(), tenant, &bytes, syntax, ResolveOptions::default())
+    }
+
+    /// Resolves a UTF-8 YAML document held in `doc[offset..offset + len]`: every scalar value
+    /// (never a key), written back by YAML's quoting rules. Returns `null` when it holds
+    /// nothing to replace.
+    fn resolve_yaml(env, h; tenant: JString<'local>, doc: JByteArray<'local>, offset: jint,
+                    len: jint) -> JByteArray<'local> {
+        let mut t = StrArg::new();
+        let tenant = t.read(env, &tenant, TENANT)?;
+        let bytes = document_bytes(env, &doc, offset, len)?;
+        let options = ResolveOptions::default();
+        resolve_document(env, &h.session(), tenant, &bytes, Syntax::Yaml, options)
     }
 
     /// [`resolve`] over `len` bytes at `offset` of a direct `ByteBuffer`, read in place.
@@ -30,7 +43,8 @@ export! {
         let tenant = t.read(env, &tenant, TENANT)?;
         // SAFETY: `doc` is a local reference held for the whole call (see `direct_bytes`).
         let bytes = unsafe { direct_bytes(env, &doc, offset, len) }?;
-        resolve_document(env, &h.session(), tenant, bytes, json, ResolveOptions::default())
+        let syntax = Syntax::json_or_text(json);
+        resolve_document(env, &h.session(), tenant, bytes, syntax, ResolveOptions::default())
     }
 
     /// [`resolve_direct`] into `out[out_offset..out_offset + out_len]`, another direct
@@ -127,21 +141,21 @@ export! {
 /// How exports name the source id argument in errors (its Java name).
 const SOURCE: &str = "sourceId";
 
-/// The shared body of [`resolve`], [`resolve_direct`] and `resolve_vars` (`scoped.rs`):
-/// `null` for an unchanged document.
+/// The shared body of [`resolve`], [`resolve_yaml`], [`resolve_direct`] and `resolve_vars`
+/// (`scoped.rs`): `null` for an unchanged document.
 pub(super) fn resolve_document<'local>(
     env: &mut Env<'local>,
     store: &Session<'_>,
     tenant: &str,
     bytes: &[u8],
-    json: bool,
+    syntax: Syntax,
     options: ResolveOptions<'_>,
 ) -> BridgeResult<JByteArray<'local>> {
     let text = utf8_document(bytes)?;
-    let resolved = if json {
-        store.resolve_json(tenant, text, options)?
-    } else {
-        store.resolve_str(tenant, text, options)?
+    let resolved = match syntax {
+        Syntax::Text => store.resolve_str(tenant, text, options)?,
+        Syntax::Json => store.resolve_json(tenant, text, options)?,
+        Syntax::Yaml => store.resolve_yaml(tenant, text, options)?,
     };
     match resolved {
         Cow::Borrowed(_) => Ok(JByteArray::default()),

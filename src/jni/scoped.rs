@@ -45,7 +45,8 @@ export! {
             variables: Some(&variables),
             ..ResolveOptions::default()
         };
-        resolve_document(env, &h.session(), tenant, &bytes, json, options)
+        let syntax = crate::service::Syntax::json_or_text(json);
+        resolve_document(env, &h.session(), tenant, &bytes, syntax, options)
     }
 }
 

@@ -488,6 +488,32 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
     }
 
     /**
+     * Resolves every placeholder in the scalar values of a YAML document (a gateway or
+     * application configuration); mapping keys are never resolved. A rewritten scalar is always
+     * a string, written so that YAML reads back the exact value: a double-quoted scalar stays
+     * double-quoted, a plain one becomes double-quoted (so values such as {@code yes},
+     * {@code 1883} or {@code a: b} stay strings), a plain scalar that is one multi-line value (a
+     * PEM) becomes a literal block, and inside a block scalar the value is written in place.
+     * Every other byte is kept; the output is parsed again and each rewritten scalar compared
+     * with its value.
+     *
+     * @param tenantId the tenant whose secrets are substituted
+     * @param yaml the YAML document
+     * @return the resolved document ({@code yaml} itself when it holds no placeholder)
+     * @throws UnresolvedPlaceholderException if a secret is missing (all offenders listed)
+     * @throws TypeMismatchException if the only problems are placeholders asking for another type
+     * @throws MalformedPlaceholderException if a placeholder is malformed
+     * @throws InvalidArgumentException if the document is not YAML, or a value cannot be written
+     *     where its placeholder stands (a multi-line value in a folded block scalar)
+     */
+    public String resolveYaml(String tenantId, String yaml) {
+        Objects.requireNonNull(tenantId, "tenantId");
+        Objects.requireNonNull(yaml, "yaml");
+        byte[] in = yaml.getBytes(StandardCharsets.UTF_8);
+        return decodeResolved(yaml, call(h -> Native.resolveYaml(h, tenantId, in, 0, in.length)));
+    }
+
+    /**
      * Resolves a JSON document like {@link #resolve(String, String)}, also filling per-message
      * names from the message's metadata: {@code ${secret:device-{{metadata.deviceName}}-token}}
      * becomes the value of {@code device-sensor-7-token} for {@code deviceName = sensor-7}
@@ -546,7 +572,11 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
         Objects.requireNonNull(tenantId, "tenantId");
         Objects.requireNonNull(document, "document");
         byte[] in = document.getBytes(StandardCharsets.UTF_8);
-        byte[] out = resolveArray(tenantId, in, 0, in.length, json);
+        return decodeResolved(document, resolveArray(tenantId, in, 0, in.length, json));
+    }
+
+    /** The resolved UTF-8 {@code out} as a string, wiped after; {@code document} when null. */
+    private static String decodeResolved(String document, byte[] out) {
         if (out == null) {
             return document;
         }

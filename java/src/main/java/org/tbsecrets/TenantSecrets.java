@@ -97,6 +97,19 @@ public final class TenantSecrets {
         return store.resolveText(tenantId, text);
     }
 
+    /**
+     * Resolves the scalar values of a YAML document against the tenant's secrets (see {@link
+     * SecretOperations#resolveYaml}).
+     *
+     * @param yaml the YAML document
+     * @return the resolved document
+     * @throws UnresolvedPlaceholderException if a secret is missing
+     * @throws InvalidArgumentException if the document is not YAML
+     */
+    public String resolveYaml(String yaml) {
+        return store.resolveYaml(tenantId, yaml);
+    }
+
     @Override
     public String toString() {
         return "TenantSecrets[" + tenantId + "]";

@@ -188,6 +188,36 @@ class SecretStorageTest {
     }
 
     @Test
+    void resolvesYamlScalarsByYamlRules() {
+        store.create(T, "mqtt-pass", SecretType.TEXT, "yes: #1".getBytes(UTF_8), "");
+        store.create(T, "ca", SecretType.TEXT_FILE,
+                "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n".getBytes(UTF_8), "");
+        String yaml = "broker:\n"
+                + "  password: ${secret:mqtt-pass}\n"
+                + "  port: 1883\n"
+                + "  ca: ${secret:ca;type:TEXT_FILE}\n"
+                + "  quoted: \"x ${secret:mqtt-pass}\"\n";
+        assertEquals("broker:\n"
+                + "  password: \"yes: #1\"\n"
+                + "  port: 1883\n"
+                + "  ca: |\n"
+                + "    -----BEGIN CERTIFICATE-----\n"
+                + "    MIIB\n"
+                + "    -----END CERTIFICATE-----\n"
+                + "  quoted: \"x yes: #1\"\n", store.resolveYaml(T, yaml));
+        String plain = "port: 1883\n";
+        assertSame(plain, store.resolveYaml(T, plain), "nothing to replace: the input itself");
+
+        var missing = assertThrows(UnresolvedPlaceholderException.class,
+                () -> store.resolveYaml(T, "a: ${secret:gone}\nb: ${secret:mqtt-pass}\n"));
+        assertEquals(List.of("gone"), missing.problems().stream().map(PlaceholderProblem::name).toList());
+        var notYaml = assertThrows(InvalidArgumentException.class, () -> store.resolveYaml(T, "a: [1\n"));
+        assertTrue(notYaml.getMessage().contains("not valid YAML"), notYaml.getMessage());
+        assertFalse(notYaml.getMessage().contains("yes: #1"), "no value in the error");
+        assertThrows(NullPointerException.class, () -> store.resolveYaml(T, null));
+    }
+
+    @Test
     void resolvesJsonAndTextAsStrings() {
         Fixtures.loadSecrets(store);
         String config = Fixtures.config("rest_api_call_node.json");

@@ -290,6 +290,19 @@ public final class Native {
             long handle, String tenant, byte[] doc, int offset, int length, boolean json);
 
     /**
+     * Resolves a UTF-8 YAML document held in an array: every scalar value (never a key), written
+     * back by YAML's quoting rules.
+     *
+     * @param handle the handle
+     * @param tenant tenant id
+     * @param doc the array
+     * @param offset start of the document
+     * @param length its length in bytes
+     * @return the resolved UTF-8 document, or {@code null} when unchanged
+     */
+    public static native byte[] resolveYaml(long handle, String tenant, byte[] doc, int offset, int length);
+
+    /**
      * Resolves a UTF-8 document, filling per-message names from message metadata.
      *
      * @param handle the store or session handle
