@@ -31,6 +31,7 @@ pub use materialize::MaterializeOptions;
 pub use migrate::{migrate, MigrationReport};
 pub use options::{StorageOptions, DEFAULT_DELETED_RETENTION};
 pub use references::{validate_source_id, MAX_SOURCE_ID_BYTES};
+#[cfg(feature = "jni")]
 pub(crate) use resolve::Syntax;
 pub use resolve::{
     write_private_atomically, write_private_atomically_with, DocumentFormat, ResolveOptions,
