@@ -2,7 +2,7 @@
 //! `getBytesInto` through the call buffer, and `getSecretBytes`.
 
 use super::bridge::{
-    buffer_str, call_buffer, export, handle_ref, new_bytes, new_string, resolve_fast, BridgeError,
+    buffer_str, call_buffer, export, handle_ref, new_bytes, new_string, without_env, BridgeError,
     BridgeResult, TenantName,
 };
 use crate::error::{Error, ErrorCode};
@@ -47,7 +47,7 @@ export! {
 /// and the value is written over them: its length (`i32`, native byte order) at offset 0, its
 /// UTF-8 bytes from offset 4; the result is then `null`. A value too long for the buffer is
 /// returned as a `String` instead (the only JNI call, and a rare one). Written out rather than
-/// declared with `export!`: success skips the second attach guard (`resolve_fast`).
+/// declared with `export!`: a value that fits skips jni-rs's attach guard (`without_env`).
 #[allow(clippy::too_many_arguments)]
 #[jni_mangle("org.tbsecrets.internal.Native")]
 pub extern "system" fn get_secret_into<'local>(
@@ -79,10 +79,11 @@ pub extern "system" fn get_bytes_into<'local>(
 }
 
 /// The body of both call-buffer reads: `text_only` refuses a TEXT_FILE value (TYPE_MISMATCH)
-/// and returns a value too long for the buffer as a `String` (else as a `byte[]`).
+/// and returns a value too long for the buffer as a `String` (else as a `byte[]`). A value that
+/// fits makes no JNI call and does not enter jni-rs's attach guard (`without_env`).
 #[inline(always)]
 fn value_into<'local>(
-    mut env: EnvUnowned<'local>,
+    env: EnvUnowned<'local>,
     handle: jlong,
     address: jlong,
     capacity: jint,
@@ -90,36 +91,45 @@ fn value_into<'local>(
     name_len: jint,
     text_only: bool,
 ) -> JObject<'local> {
-    let outcome = env.with_env(|env| -> BridgeResult<JObject<'local>> {
-        // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
-        let store = unsafe { handle_ref(handle) }?.session();
-        // SAFETY: `address` is this thread's call buffer of `capacity` bytes (see `call_buffer`).
-        let buffer = unsafe { call_buffer(address, capacity) }?;
-        let value = {
-            let tenant = buffer_str(buffer, 0, tenant_len, "tenantId")?;
-            let name = buffer_str(buffer, tenant.len(), name_len, "name")?;
-            let value = store.get(tenant, name)?;
-            if text_only {
-                text_value(value, name)?
+    without_env(
+        env,
+        || {
+            // SAFETY: the handle is live during the call (see `bridge::handle_ref`).
+            let store = unsafe { handle_ref(handle) }?.session();
+            // SAFETY: `address` is this thread's call buffer of `capacity` bytes (see `call_buffer`).
+            let buffer = unsafe { call_buffer(address, capacity) }?;
+            let value = {
+                let tenant = buffer_str(buffer, 0, tenant_len, "tenantId")?;
+                let name = buffer_str(buffer, tenant.len(), name_len, "name")?;
+                let value = store.get(tenant, name)?;
+                if text_only {
+                    text_value(value, name)?
+                } else {
+                    value
+                }
+            };
+            let bytes = value.as_bytes();
+            match (
+                i32::try_from(bytes.len()),
+                buffer.get_mut(..bytes.len() + 4),
+            ) {
+                (Ok(len), Some(out)) => {
+                    out[..4].copy_from_slice(&len.to_ne_bytes());
+                    out[4..].copy_from_slice(bytes);
+                    Ok(None)
+                }
+                _ => Ok(Some(value)),
+            }
+        },
+        |env, too_long| -> BridgeResult<JObject<'local>> {
+            let bytes = too_long.as_bytes();
+            Ok(if text_only {
+                new_string(env, bytes)?.into()
             } else {
-                value
-            }
-        };
-        let bytes = value.as_bytes();
-        match (
-            i32::try_from(bytes.len()),
-            buffer.get_mut(..bytes.len() + 4),
-        ) {
-            (Ok(len), Some(out)) => {
-                out[..4].copy_from_slice(&len.to_ne_bytes());
-                out[4..].copy_from_slice(bytes);
-                Ok(JObject::default())
-            }
-            _ if text_only => Ok(new_string(env, bytes)?.into()),
-            _ => Ok(new_bytes(env, bytes)?.into()),
-        }
-    });
-    resolve_fast(&mut env, outcome)
+                new_bytes(env, bytes)?.into()
+            })
+        },
+    )
 }
 
 /// `value` if it is a TEXT secret's; TYPE_MISMATCH otherwise (`getSecret` reads TEXT only).

@@ -6,8 +6,8 @@
 //! writes the boundary once: the handle lookup and the error policy, under which a store error
 //! becomes the `SecretStorageException` subclass of its code, a panic an `InternalException`,
 //! and nothing unwinds into or aborts the JVM. (The hot path `getSecretInto` resolves its
-//! outcome with the same policy through `bridge::resolve_fast`, which skips jni-rs's second
-//! attach guard on success.)
+//! outcome with the same policy through `bridge::without_env`, which enters jni-rs's attach
+//! guard only when it needs the JVM: for an error, a panic or a value too long for the buffer.)
 //!
 //! Conventions shared with the Java side:
 //! - a handle is a `long`: a pointer to a boxed `bridge::Handle` (the shared store and who

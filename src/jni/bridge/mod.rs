@@ -26,7 +26,7 @@ mod handle;
 mod results;
 
 pub(super) use args::*;
-pub(super) use error::{resolve_fast, BridgeError, BridgeResult, ThrowSecretStorageException};
+pub(super) use error::{without_env, BridgeError, BridgeResult, ThrowSecretStorageException};
 pub(super) use handle::{handle_ref, into_handle, take_handle};
 pub(super) use results::{count, info_result, new_bytes, new_string, wire, Wiped};
 

@@ -69,7 +69,7 @@ public final class PreparedSecret implements AutoCloseable {
     public String get() {
         ensureOpen();
         if (tenantAscii != null) {
-            return (String) store.throughBuffer(tenantAscii, nameAscii, true);
+            return (String) store.throughBuffer(tenantAscii, nameAscii, tenantId, name, true);
         }
         return store.getSecret(tenantId, name);
     }
@@ -85,7 +85,7 @@ public final class PreparedSecret implements AutoCloseable {
     public byte[] getBytes() {
         ensureOpen();
         if (tenantAscii != null) {
-            return (byte[]) store.throughBuffer(tenantAscii, nameAscii, false);
+            return (byte[]) store.throughBuffer(tenantAscii, nameAscii, tenantId, name, false);
         }
         return store.getSecretBytes(tenantId, name);
     }

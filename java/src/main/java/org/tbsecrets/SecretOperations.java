@@ -15,6 +15,7 @@ import java.util.function.LongFunction;
 import org.tbsecrets.internal.CallBuffer;
 import org.tbsecrets.internal.Native;
 import org.tbsecrets.internal.NativeHandle;
+import org.tbsecrets.internal.NativeThread;
 import org.tbsecrets.internal.Utf8;
 import org.tbsecrets.internal.Wire;
 
@@ -381,9 +382,9 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
      */
     String getSecret(byte[] tenantAscii, String tenantId, String name) {
         byte[] nameAscii = tenantAscii == null ? null : ascii(name);
-        if (nameAscii != null && tenantAscii.length + nameAscii.length <= ARGUMENT_BYTES) {
+        if (fitsArguments(tenantAscii, nameAscii)) {
             // Hot path: no JNI call; arguments and value go through the thread's call buffer.
-            return (String) throughBuffer(tenantAscii, nameAscii, true);
+            return (String) throughBuffer(tenantAscii, nameAscii, tenantId, name, true);
         }
         return call(h -> Native.getSecret(h, tenantId, name));
     }
@@ -406,16 +407,24 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
     /**
      * The hot path of {@link #getSecret} and {@link PreparedSecret}: passes the ASCII tenant id and
      * name through the thread's call buffer and reads the value back from it, as a {@code String}
-     * if {@code text} (TEXT secrets only) or else as a {@code byte[]} the caller wipes.
+     * if {@code text} (TEXT secrets only) or else as a {@code byte[]} the caller wipes. Called
+     * from an audit listener inside another native call of this thread, whose arguments the
+     * buffer holds, it takes the object path with {@code tenantId} and {@code name} instead.
      */
-    Object throughBuffer(byte[] tenantAscii, byte[] nameAscii, boolean text) {
-        CallBuffer buffer = CallBuffer.get(callBufferBytes);
+    Object throughBuffer(byte[] tenantAscii, byte[] nameAscii, String tenantId, String name, boolean text) {
+        NativeThread thread = NativeThread.current();
+        if (thread.inCall()) {
+            return text
+                    ? call(h -> Native.getSecret(h, tenantId, name))
+                    : call(h -> Native.getSecretBytes(h, tenantId, name));
+        }
+        CallBuffer buffer = thread.callBuffer(callBufferBytes);
         buffer.putArguments(tenantAscii, nameAscii);
         Object tooLong;
         NativeHandle store = storeHandle;
-        long storeStamp = store == null ? 0L : store.enter();
+        long storeStamp = store == null ? 0L : store.enter(thread);
         try {
-            long stamp = handle.enter();
+            long stamp = handle.enter(thread);
             try {
                 long h = handle.pointer();
                 tooLong = text
@@ -424,11 +433,11 @@ public abstract sealed class SecretOperations implements AutoCloseable permits S
                         : Native.getBytesInto(h, buffer.address(), buffer.capacity(), tenantAscii.length,
                                 nameAscii.length);
             } finally {
-                handle.exit(stamp);
+                handle.exit(stamp, thread);
             }
         } finally {
             if (store != null) {
-                store.exit(storeStamp);
+                store.exit(storeStamp, thread);
             }
         }
         if (tooLong != null) {

@@ -12,38 +12,24 @@ import java.util.Arrays;
  * Java writes the tenant id and name, the native code reads them and writes the value over them,
  * and Java copies the value out and wipes it from the buffer at once. Internal.
  *
- * <p>One buffer per thread (a {@link ThreadLocal}), used for one call at a time; it grows to the
- * largest size a store needs ({@code 4 × maxTextChars} plus room for the tenant id and name). A
- * value that does not fit (written under a larger limit) comes back as a {@code String}.
+ * <p>One buffer per thread ({@link NativeThread#callBuffer}), used for one call at a time (a
+ * call made from an audit listener inside another native call takes the object path instead);
+ * it grows to the largest size a store needs ({@code 4 × maxTextChars} plus room for the tenant
+ * id and name). A value that does not fit (written under a larger limit) comes back as a
+ * {@code String}.
  */
 public final class CallBuffer {
-    private static final ThreadLocal<CallBuffer> LOCAL = new ThreadLocal<>();
-
     private final ByteBuffer buffer;
     private final long address;
     private final int capacity;
     /** Where {@link #takeString} decodes a value from, wiped after each use. */
     private byte[] scratch = new byte[64];
 
-    private CallBuffer(int capacity) {
+    /** A buffer of {@code capacity} bytes ({@link NativeThread#callBuffer} makes one per thread). */
+    CallBuffer(int capacity) {
         this.capacity = capacity;
         this.buffer = ByteBuffer.allocateDirect(capacity).order(ByteOrder.nativeOrder());
         this.address = Native.directBufferAddress(buffer);
-    }
-
-    /**
-     * This thread's buffer, of at least {@code capacity} bytes.
-     *
-     * @param capacity the size the caller needs
-     * @return the buffer
-     */
-    public static CallBuffer get(int capacity) {
-        CallBuffer b = LOCAL.get();
-        if (b == null || b.capacity < capacity) {
-            b = new CallBuffer(capacity);
-            LOCAL.set(b);
-        }
-        return b;
     }
 
     /**

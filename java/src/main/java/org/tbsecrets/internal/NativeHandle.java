@@ -1,6 +1,5 @@
 package org.tbsecrets.internal;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -27,16 +26,14 @@ import java.util.concurrent.locks.StampedLock;
  * while that call holds its read locks) cannot wait for that call: it would wait for itself.
  * Such a close marks the handle closing at once (new calls on any thread fail with
  * {@link IllegalStateException}) and takes effect once that thread's outermost native call
- * returns, in {@link #exit(long)}: a callback can never deadlock the store.
+ * returns, in {@link #exit(long)}: a callback can never deadlock the store. Each thread's part of this
+ * (its call depth and deferred closes) is its {@link NativeThread}.
  *
  * <p>It is also the {@link java.lang.ref.Cleaner} action of its {@code SecretStorage} or
  * {@code SecretSession}, so a handle that is never closed is closed when its owner becomes
  * unreachable; it holds no reference to the owner. Running it again does nothing.
  */
 public final class NativeHandle implements Runnable {
-    /** Per thread: how many native calls it is inside, and the closes deferred until it is in none. */
-    private static final ThreadLocal<Calls> CALLS = ThreadLocal.withInitial(Calls::new);
-
     private final StampedLock lock = new StampedLock();
     private final String description;
     /** The store's handle for a session handle, else {@code null}. */
@@ -116,6 +113,18 @@ public final class NativeHandle implements Runnable {
      * @throws IllegalStateException if the handle is closed or closing
      */
     public long enter() {
+        return enter(NativeThread.current());
+    }
+
+    /**
+     * {@link #enter()} with the calling thread's state already looked up (the hot path looks it
+     * up once for its call buffer and both guards).
+     *
+     * @param thread {@link NativeThread#current()}
+     * @return the stamp to pass to {@link #exit(long, NativeThread)}
+     * @throws IllegalStateException if the handle is closed or closing
+     */
+    public long enter(NativeThread thread) {
         long stamp = lock.tryReadLock();
         if (stamp == 0L) {
             throw closed();
@@ -124,7 +133,7 @@ public final class NativeHandle implements Runnable {
             lock.unlockRead(stamp);
             throw closed();
         }
-        CALLS.get().depth++;
+        thread.depth++;
         return stamp;
     }
 
@@ -143,17 +152,29 @@ public final class NativeHandle implements Runnable {
      * @param stamp the stamp {@link #enter()} returned
      */
     public void exit(long stamp) {
+        exit(stamp, NativeThread.current());
+    }
+
+    /**
+     * Ends a native call; frees the handles whose close was deferred once the thread is inside
+     * none.
+     *
+     * @param stamp the stamp {@link #enter(NativeThread)} returned
+     * @param thread {@link NativeThread#current()}
+     */
+    public void exit(long stamp, NativeThread thread) {
         lock.unlockRead(stamp);
-        Calls calls = CALLS.get();
-        if (--calls.depth == 0 && calls.deferred != null) {
-            List<NativeHandle> deferred = calls.deferred;
-            calls.deferred = null;
-            for (NativeHandle handle : deferred) {
-                try {
-                    handle.free();
-                } catch (RuntimeException flushFailed) {
-                    // The handle is freed anyway; the call that returns here has its own outcome,
-                    // which a failure of a close requested from a callback must not replace.
+        if (--thread.depth == 0) {
+            List<NativeHandle> deferred = thread.takeDeferred();
+            if (deferred != null) {
+                for (NativeHandle handle : deferred) {
+                    try {
+                        handle.free();
+                    } catch (RuntimeException flushFailed) {
+                        // The handle is freed anyway; the call that returns here has its own
+                        // outcome, which a failure of a close requested from a callback must not
+                        // replace.
+                    }
                 }
             }
         }
@@ -180,12 +201,9 @@ public final class NativeHandle implements Runnable {
             return;
         }
         closing = true;
-        Calls calls = CALLS.get();
-        if (calls.depth > 0) {
-            if (calls.deferred == null) {
-                calls.deferred = new ArrayList<>(2);
-            }
-            calls.deferred.add(this);
+        NativeThread thread = NativeThread.current();
+        if (thread.inCall()) {
+            thread.defer(this);
             return;
         }
         free();
@@ -215,13 +233,5 @@ public final class NativeHandle implements Runnable {
             return store.closed();
         }
         return new IllegalStateException("the " + description + " is closed");
-    }
-
-    /** The native calls one thread is inside. */
-    private static final class Calls {
-        /** Calls entered and not yet exited (nested only through audit listeners). */
-        int depth;
-        /** Handles whose close was requested inside a call, freed when {@link #depth} drops to 0. */
-        List<NativeHandle> deferred;
     }
 }
