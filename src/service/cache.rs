@@ -199,6 +199,12 @@ impl ValueCache {
             .collect()
     }
 
+    /// How many entries are cached (for tests).
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.entries.read().len()
+    }
+
     /// Harvests usage counted on every entry, leaving the entries in place.
     pub fn take_usage(&self) -> Vec<UsageUpdate> {
         self.entries

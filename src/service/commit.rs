@@ -144,8 +144,22 @@ impl SecretStorage {
         change: &mut Change,
         f: impl FnMut(&mut dyn Store, &mut Change) -> Result<T>,
     ) -> Result<T> {
-        let (committed, _) = self.transact(store, scope, change, f, false)?;
-        Ok(self.finish(store, committed))
+        self.commit_on_then(store, scope, change, f, |_, _| ())
+    }
+
+    /// [`SecretStorage::commit_on`] that runs `committed` on `store` and the change's value
+    /// right after the commit, before the anchor is raised and the records are delivered.
+    pub(super) fn commit_on_then<T>(
+        &self,
+        store: &mut dyn Store,
+        scope: &str,
+        change: &mut Change,
+        f: impl FnMut(&mut dyn Store, &mut Change) -> Result<T>,
+        committed: impl FnOnce(&mut dyn Store, &mut T),
+    ) -> Result<T> {
+        let (mut done, _) = self.transact(store, scope, change, f, false)?;
+        committed(store, &mut done.value);
+        Ok(self.finish(store, done))
     }
 
     /// The transaction of [`SecretStorage::commit_on`]; with `deferred`, its commit may wait

@@ -71,6 +71,10 @@ pub struct SecretStorage {
     /// Bumped after every local write and every cache clear; a cache fill that raced one of
     /// them is not inserted (see `load_entry`).
     generation: AtomicU64,
+    /// Held by a usage flush from inside its transaction until it has recorded its own commit
+    /// as seen (`read.rs`, `OwnCommit`); a reader that sees the change token move waits for
+    /// it before it decides to clear the cache.
+    own_commit: Mutex<()>,
     cache: ValueCache,
     keyring: Keyring,
     /// When set, unwrapped data keys (and the cache entries holding them) are wiped each time
@@ -222,6 +226,7 @@ impl SecretStorage {
         let storage = SecretStorage {
             seen,
             generation: AtomicU64::new(0),
+            own_commit: Mutex::new(()),
             cache: ValueCache::default(),
             keyring,
             key_expiry,

@@ -63,6 +63,15 @@ impl Session<'_> {
     }
 }
 
+/// A value-preserving commit of this handle in progress (see
+/// [`SecretStorage::own_commit_begins`]): the write connection's data version and the change
+/// token inside its transaction; readers that see the token move wait while it lives.
+struct OwnCommit<'a> {
+    _readers_wait: parking_lot::MutexGuard<'a, ()>,
+    version: u64,
+    token: crate::store::Fingerprint,
+}
+
 impl SecretStorage {
     /// The current value through the cache, its use at `now` counted (the audit record is
     /// the caller's).
@@ -164,8 +173,9 @@ impl SecretStorage {
         Ok(entry)
     }
 
-    /// Drops every cache entry when the backend's change token moved (anyone committed).
-    /// Lock-free when nothing changed. Returns false when the backend cannot report changes
+    /// Drops every cache entry when the backend's change token moved (anyone committed but
+    /// this handle's own usage flush, which records its commit as seen). Lock-free when
+    /// nothing changed. Returns false when the backend cannot report changes
     /// right now: the caller must read through.
     #[inline]
     pub(super) fn sync_external_changes(&self) -> bool {
@@ -176,12 +186,20 @@ impl SecretStorage {
             return false;
         };
         if self.seen.differs(&token) {
-            self.generation.fetch_add(1, Ordering::AcqRel);
-            let usage = self.cache.clear();
-            if !usage.is_empty() {
-                self.pending_usage.lock().extend(usage);
+            // A usage flush of this handle may be committing: it records its own commit as
+            // seen (`OwnCommit`). Wait for it, then look again.
+            let _flush = self.own_commit.lock();
+            let Some(token) = self.backend.change_token() else {
+                return false;
+            };
+            if self.seen.differs(&token) {
+                self.generation.fetch_add(1, Ordering::AcqRel);
+                let usage = self.cache.clear();
+                if !usage.is_empty() {
+                    self.pending_usage.lock().extend(usage);
+                }
+                self.seen.record(&token);
             }
-            self.seen.record(&token);
         }
         true
     }
@@ -265,13 +283,34 @@ impl SecretStorage {
         if updates.is_empty() && uses.is_empty() {
             return Ok(());
         }
+        // Usage counters and use records change no value: the flush keeps the value cache
+        // across its own commit (`OwnCommit`).
         let written = if uses.is_empty() {
-            backend.record_usage(&updates)
+            let mut own = None;
+            let written = backend.with_write_lock(STATE_SCOPE, &mut |tx| {
+                tx.record_usage(&updates)?;
+                own = None; // released before it is taken again
+                own = self.own_commit_begins(tx);
+                Ok(())
+            });
+            if written.is_ok() {
+                self.own_commit_ends(own.take(), backend);
+            }
+            written
         } else {
             let mut change = Change::with_records(uses);
-            let written = self.commit_on(backend, STATE_SCOPE, &mut change, |tx, _| {
-                tx.record_usage(&updates)
-            });
+            let written = self
+                .commit_on_then(
+                    backend,
+                    STATE_SCOPE,
+                    &mut change,
+                    |tx, _| {
+                        tx.record_usage(&updates)?;
+                        Ok(self.own_commit_begins(tx))
+                    },
+                    |store, own| self.own_commit_ends(own.take(), store),
+                )
+                .map(drop);
             if written.is_err() {
                 if let Some(audit) = &self.audit {
                     audit.restore_uses(change.into_records());
@@ -285,6 +324,40 @@ impl SecretStorage {
             return Err(e);
         }
         Ok(())
+    }
+
+    /// Called inside the write transaction of a change that alters no value (a usage flush),
+    /// on the write connection `tx`: when every commit up to now is synchronised with the
+    /// cache (the change token is the one seen) and the backend can tell its own commits from
+    /// others' ([`Store::data_version`]), holds readers that see the token move until
+    /// [`SecretStorage::own_commit_ends`] (see `sync_external_changes`).
+    fn own_commit_begins(&self, tx: &mut dyn Store) -> Option<OwnCommit<'_>> {
+        let version = tx.data_version().ok().flatten()?;
+        let token = self.backend.change_token()?;
+        if self.seen.differs(&token) {
+            return None; // others' commits wait for a reader to clear the cache
+        }
+        let readers_wait = self.own_commit.lock();
+        Some(OwnCommit {
+            _readers_wait: readers_wait,
+            version,
+            token,
+        })
+    }
+
+    /// Right after the commit of [`SecretStorage::own_commit_begins`], on the same connection:
+    /// when no other connection committed meanwhile, records the change token after it as
+    /// seen, so the cache stays; then lets waiting readers go on.
+    fn own_commit_ends(&self, own: Option<OwnCommit<'_>>, store: &mut dyn Store) {
+        let Some(own) = own else {
+            return;
+        };
+        // The token first: a commit by anyone else before it moves the data version read after.
+        let after = self.backend.change_token();
+        let alone = store.data_version().ok().flatten() == Some(own.version);
+        if let Some(after) = after.filter(|_| alone && !self.seen.differs(&own.token)) {
+            self.seen.record(&after);
+        }
     }
 
     /// Drops the cache entry of a secret after a local write, keeping its usage counts.
@@ -309,6 +382,7 @@ impl SecretStorage {
 
 #[cfg(test)]
 mod tests {
+    use crate::audit::AuditOptions;
     use crate::{MasterKey, SecretStorage, SecretType, StorageOptions};
     use std::sync::mpsc;
     use std::time::Duration;
@@ -347,5 +421,51 @@ mod tests {
             );
             read.send(()).unwrap();
         });
+    }
+
+    /// The handle's own usage flush (batched use records, usage counters) changes no value:
+    /// the value cache survives it, with the audit log on (a change of the state row) and off
+    /// (usage columns only). A value changed through another handle still clears it.
+    #[test]
+    fn the_handles_own_usage_flush_keeps_the_value_cache() {
+        for audit in [true, false] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("c.db");
+            let key = MasterKey::generate();
+            let mut options = StorageOptions::with_master_key(key.clone());
+            if !audit {
+                options.audit = AuditOptions::disabled();
+            }
+            let store = SecretStorage::open(&path, options).unwrap();
+            store.create("t", "a", SecretType::Text, b"a1", "").unwrap();
+            store.create("t", "b", SecretType::Text, b"b1", "").unwrap();
+            assert_eq!(store.get("t", "a").unwrap().as_bytes(), b"a1");
+            assert_eq!(store.get("t", "b").unwrap().as_bytes(), b"b1");
+            assert_eq!(store.cache.len(), 2, "audit {audit}: both values cached");
+
+            let token = store.backend.change_token();
+            store.flush_usage().unwrap();
+            assert_ne!(
+                token,
+                store.backend.change_token(),
+                "audit {audit}: the flush committed (the token moved)"
+            );
+            assert_eq!(store.get("t", "a").unwrap().as_bytes(), b"a1");
+            assert_eq!(
+                store.cache.len(),
+                2,
+                "audit {audit}: the handle's own flush cleared the cache"
+            );
+
+            let other = SecretStorage::open(&path, StorageOptions::with_master_key(key)).unwrap();
+            other.update_value("t", "b", b"b2", None).unwrap();
+            assert_eq!(store.get("t", "a").unwrap().as_bytes(), b"a1");
+            assert_eq!(
+                store.cache.len(),
+                1,
+                "audit {audit}: another handle's change cleared the cache (then a was read)"
+            );
+            assert_eq!(store.get("t", "b").unwrap().as_bytes(), b"b2");
+        }
     }
 }

@@ -384,6 +384,12 @@ pub trait Store: SecretRows + KeyRows + ReferenceRows + DumpRows + Send {
         scope: &str,
         f: &mut dyn FnMut(&mut dyn Store) -> Result<()>,
     ) -> Result<()>;
+    /// A number that changes when another connection commits, and not when this one does
+    /// (SQLite: `PRAGMA data_version`); `None` where the backend has none (the default). The
+    /// value cache uses it to tell its own handle's usage flush from anyone else's commit.
+    fn data_version(&mut self) -> Result<Option<u64>> {
+        Ok(None)
+    }
     /// Best effort, after a destroy has committed: removes what the backend keeps of older
     /// page images outside the database proper (SQLite: a `TRUNCATE` checkpoint of the WAL).
     /// Default: nothing to do.

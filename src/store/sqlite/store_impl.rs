@@ -111,6 +111,13 @@ impl Store for SqliteStore {
         self.run_write_locked(f)
     }
 
+    fn data_version(&mut self) -> Result<Option<u64>> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA data_version", [], |row| row.get(0))?;
+        Ok(Some(version as u64))
+    }
+
     fn scrub(&mut self) -> Result<()> {
         // Copies every WAL frame into the database and truncates the WAL to zero bytes, so the
         // frames that still held a destroyed secret's pages are gone. It waits for readers of
