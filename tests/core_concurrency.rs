@@ -79,6 +79,52 @@ fn a_local_write_does_not_mask_a_foreign_one() {
     }
 }
 
+/// A's own usage flush (which keeps A's cache) must not hide B's commit: neither one that
+/// came just before the flush nor one that landed while it committed. A thread of A reads and
+/// flushes without pause while B writes; after each of B's writes, A reads the new value.
+#[test]
+fn a_usage_flush_does_not_mask_a_foreign_commit() {
+    let f = Fixture::new();
+    let a = &f.store;
+    let b = f.reopen();
+    a.create(TENANT, "busy", SecretType::Text, b"used", "")
+        .unwrap();
+    a.create(TENANT, "x", SecretType::Text, b"x0", "").unwrap();
+    assert_eq!(a.get(TENANT, "x").unwrap().as_bytes(), b"x0");
+
+    // Deterministic order first: B's write, then A's flush (of a use counted before), then
+    // A's read.
+    a.get(TENANT, "busy").unwrap();
+    b.update_value(TENANT, "x", b"x1", None).unwrap();
+    a.flush_usage().unwrap();
+    assert_eq!(a.get(TENANT, "x").unwrap().as_bytes(), b"x1");
+
+    /// Stops the flushing thread when dropped, also when an assertion fails (the scope would
+    /// otherwise wait for it forever).
+    struct StopOnDrop<'a>(&'a AtomicBool);
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Release);
+        }
+    }
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            while !stop.load(Ordering::Acquire) {
+                a.get(TENANT, "busy").unwrap();
+                a.flush_usage().unwrap();
+            }
+        });
+        let _stop = StopOnDrop(&stop);
+        for i in 2..100u32 {
+            let value = format!("x{i}");
+            b.update_value(TENANT, "x", value.as_bytes(), None).unwrap();
+            let got = a.get(TENANT, "x").unwrap();
+            assert_eq!(got.as_bytes(), value.as_bytes(), "round {i}");
+        }
+    });
+}
+
 /// Three handles, each reading what the others wrote, in every order.
 #[test]
 fn several_handles_agree() {
