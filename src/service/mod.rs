@@ -72,8 +72,8 @@ pub struct SecretStorage {
     /// them is not inserted (see `load_entry`).
     generation: AtomicU64,
     /// Held by a usage flush from inside its transaction until it has recorded its own commit
-    /// as seen (`read.rs`, `OwnCommit`); a reader that sees the change token move waits for
-    /// it before it decides to clear the cache.
+    /// as seen (`read.rs`, `OwnCommit`); a reader that sees the change token move meanwhile
+    /// reads through instead of deciding whether to clear the cache.
     own_commit: Mutex<()>,
     cache: ValueCache,
     keyring: Keyring,

@@ -65,7 +65,8 @@ impl Session<'_> {
 
 /// A value-preserving commit of this handle in progress (see
 /// [`SecretStorage::own_commit_begins`]): the write connection's data version and the change
-/// token inside its transaction; readers that see the token move wait while it lives.
+/// token inside its transaction; readers that see the token move read through while it
+/// lives.
 struct OwnCommit<'a> {
     _readers_wait: parking_lot::MutexGuard<'a, ()>,
     version: u64,
@@ -186,9 +187,12 @@ impl SecretStorage {
             return false;
         };
         if self.seen.differs(&token) {
-            // A usage flush of this handle may be committing: it records its own commit as
-            // seen (`OwnCommit`). Wait for it, then look again.
-            let _flush = self.own_commit.lock();
+            // While a usage flush of this handle commits (it then records its own commit as
+            // seen, `OwnCommit`), whose commit moved the token is not known yet: read through
+            // rather than wait for it (its commit may run a checkpoint) or clear the cache.
+            let Some(_flush) = self.own_commit.try_lock() else {
+                return false;
+            };
             let Some(token) = self.backend.change_token() else {
                 return false;
             };
@@ -329,8 +333,8 @@ impl SecretStorage {
     /// Called inside the write transaction of a change that alters no value (a usage flush),
     /// on the write connection `tx`: when every commit up to now is synchronised with the
     /// cache (the change token is the one seen) and the backend can tell its own commits from
-    /// others' ([`Store::data_version`]), holds readers that see the token move until
-    /// [`SecretStorage::own_commit_ends`] (see `sync_external_changes`).
+    /// others' ([`Store::data_version`]), makes readers that see the token move read through
+    /// until [`SecretStorage::own_commit_ends`] (see `sync_external_changes`).
     fn own_commit_begins(&self, tx: &mut dyn Store) -> Option<OwnCommit<'_>> {
         let version = tx.data_version().ok().flatten()?;
         let token = self.backend.change_token()?;
@@ -347,7 +351,7 @@ impl SecretStorage {
 
     /// Right after the commit of [`SecretStorage::own_commit_begins`], on the same connection:
     /// when no other connection committed meanwhile, records the change token after it as
-    /// seen, so the cache stays; then lets waiting readers go on.
+    /// seen, so the cache stays; then lets readers use the cache again.
     fn own_commit_ends(&self, own: Option<OwnCommit<'_>>, store: &mut dyn Store) {
         let Some(own) = own else {
             return;
