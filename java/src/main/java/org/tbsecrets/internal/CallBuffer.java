@@ -25,7 +25,7 @@ public final class CallBuffer {
     /** Where {@link #takeString} decodes a value from, wiped after each use. */
     private byte[] scratch = new byte[64];
 
-    /** A buffer of {@code capacity} bytes ({@link NativeThread#callBuffer} makes one per thread). */
+    /** A buffer of {@code capacity} bytes (one per thread: {@link NativeThread#callBuffer}). */
     CallBuffer(int capacity) {
         this.capacity = capacity;
         this.buffer = ByteBuffer.allocateDirect(capacity).order(ByteOrder.nativeOrder());

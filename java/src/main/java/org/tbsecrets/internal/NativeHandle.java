@@ -26,8 +26,8 @@ import java.util.concurrent.locks.StampedLock;
  * while that call holds its read locks) cannot wait for that call: it would wait for itself.
  * Such a close marks the handle closing at once (new calls on any thread fail with
  * {@link IllegalStateException}) and takes effect once that thread's outermost native call
- * returns, in {@link #exit(long)}: a callback can never deadlock the store. Each thread's part of this
- * (its call depth and deferred closes) is its {@link NativeThread}.
+ * returns, in {@link #exit(long)}: a callback can never deadlock the store. Each thread's part
+ * of this (its call depth and deferred closes) is its {@link NativeThread}.
  *
  * <p>It is also the {@link java.lang.ref.Cleaner} action of its {@code SecretStorage} or
  * {@code SecretSession}, so a handle that is never closed is closed when its owner becomes
