@@ -298,9 +298,9 @@ fn resolve_to_a_file_confirms_as_json_and_json_needs_a_file() {
     );
 }
 
-/// A text of several of the CLI's read chunks (`CHUNK_BYTES`) is streamed: placeholders on either side of
-/// every chunk border resolve as in a small file, to stdout and to `-o`; a problem near the end
-/// writes nothing to stdout and leaves no output file.
+/// A text of several of the CLI's read chunks (`CHUNK_BYTES`) is streamed: placeholders on
+/// either side of every chunk border resolve as in a small file, to stdout and to `-o`; a
+/// problem near the end writes nothing to stdout and leaves no output file.
 #[test]
 fn long_text_streams_with_placeholders_across_chunk_borders() {
     let cli = Cli::new();

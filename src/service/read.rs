@@ -66,9 +66,9 @@ impl Session<'_> {
 /// A value-preserving commit of this handle in progress (see
 /// [`SecretStorage::own_commit_begins`]): the write connection's data version and the change
 /// token inside its transaction; readers that see the token move read through while it
-/// lives.
+/// lives (it holds `SecretStorage::own_commit`).
 struct OwnCommit<'a> {
-    _readers_wait: parking_lot::MutexGuard<'a, ()>,
+    _held: parking_lot::MutexGuard<'a, ()>,
     version: u64,
     token: crate::store::Fingerprint,
 }
@@ -293,7 +293,6 @@ impl SecretStorage {
             let mut own = None;
             let written = backend.with_write_lock(STATE_SCOPE, &mut |tx| {
                 tx.record_usage(&updates)?;
-                own = None; // released before it is taken again
                 own = self.own_commit_begins(tx);
                 Ok(())
             });
@@ -341,9 +340,10 @@ impl SecretStorage {
         if self.seen.differs(&token) {
             return None; // others' commits wait for a reader to clear the cache
         }
-        let readers_wait = self.own_commit.lock();
+        // Held for a moment by a reader clearing the cache: this flush then clears it too.
+        let held = self.own_commit.try_lock()?;
         Some(OwnCommit {
-            _readers_wait: readers_wait,
+            _held: held,
             version,
             token,
         })
