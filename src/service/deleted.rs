@@ -57,7 +57,7 @@ host_operations! {
     fn undelete(&self, tenant: &str, name: &str) -> Result<()>;
 
     /// Erases a secret, live or deleted, and all its versions for good: the stored
-    /// ciphertexts are overwritten before the rows are deleted (docs/SECURITY.md, "What
+    /// ciphertexts are overwritten before the rows are deleted (SECURITY.md, "What
     /// destroy guarantees"). NOT_FOUND when there is no such secret; IN_USE, naming the
     /// sources, for a live secret that tracked sources reference, by name or by a matching
     /// per-message pattern (delete it with force first).

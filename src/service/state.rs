@@ -28,6 +28,7 @@ use crate::model::SecretType;
 use crate::store::StoredSecret;
 use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
 use base64::Engine;
+use parking_lot::Mutex;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -226,13 +227,16 @@ pub(crate) fn rollback_detected(what: &str, unit: &str, store: u64, seen: u64) -
 }
 
 /// The anchor file beside a store: the newest sealed state this machine has seen committed.
-/// Raised after each commit (never lowered; shared safely by processes through `flock`), not
-/// synced: after a crash it may lag the database, which is safe — it is only ever compared
-/// as a lower bound.
+/// Raised after each commit (never lowered), not synced: after a crash it may lag the
+/// database, which is safe — it is only ever compared as a lower bound.
+///
+/// Processes take turns through `flock`; the threads of one handle through the mutex around
+/// the file, since they share its open file description and `flock` does not tell them apart
+/// (two raises could otherwise both read the old state and the lower one write last).
 #[derive(Debug)]
 pub(crate) struct AnchorFile {
     path: PathBuf,
-    file: File,
+    file: Mutex<File>,
     /// The highest counter this handle found or wrote in the file: a raise to it or below has
     /// nothing to do (the file only ever goes up), and skips the lock, read and write.
     raised: std::sync::atomic::AtomicU64,
@@ -256,7 +260,7 @@ impl AnchorFile {
             })?;
         Ok(AnchorFile {
             path: path.to_owned(),
-            file,
+            file: Mutex::new(file),
             raised: std::sync::atomic::AtomicU64::new(0),
         })
     }
@@ -269,13 +273,13 @@ impl AnchorFile {
     /// The state recorded in the file (`None` when empty); INTEGRITY when it fails
     /// authentication.
     pub fn read(&self, key: &MacKey) -> Result<Option<StoreState>> {
-        let _lock = FileLock::new(&self.file, libc::LOCK_SH, &self.path)?;
-        self.read_locked(key)
+        let file = self.file.lock();
+        let _lock = FileLock::new(&file, libc::LOCK_SH, &self.path)?;
+        self.read_locked(&file, key)
     }
 
-    fn read_locked(&self, key: &MacKey) -> Result<Option<StoreState>> {
+    fn read_locked(&self, mut file: &File, key: &MacKey) -> Result<Option<StoreState>> {
         let mut bytes = Vec::with_capacity(ENCODED_LEN);
-        let mut file = &self.file;
         file.seek(SeekFrom::Start(0))?;
         file.take(ENCODED_LEN as u64 + 1).read_to_end(&mut bytes)?;
         if bytes.is_empty() {
@@ -291,26 +295,30 @@ impl AnchorFile {
         if self.raised.load(Ordering::Acquire) >= state.counter {
             return Ok(());
         }
-        let _lock = FileLock::new(&self.file, libc::LOCK_EX, &self.path)?;
+        let file = self.file.lock();
+        // A raise that waited for the file may find it covered by the one before.
+        if self.raised.load(Ordering::Acquire) >= state.counter {
+            return Ok(());
+        }
+        let _lock = FileLock::new(&file, libc::LOCK_EX, &self.path)?;
         // An unreadable anchor is overwritten only by the open that accepted it.
-        if let Ok(Some(current)) = self.read_locked(key) {
+        if let Ok(Some(current)) = self.read_locked(&file, key) {
             if current.counter >= state.counter {
                 self.raised.fetch_max(current.counter, Ordering::AcqRel);
                 return Ok(());
             }
         }
-        self.write_locked(key, state)?;
+        self.write_locked(&file, key, state)?;
         self.raised.fetch_max(state.counter, Ordering::AcqRel);
         Ok(())
     }
 
-    fn write_locked(&self, key: &MacKey, state: &StoreState) -> Result<()> {
+    fn write_locked(&self, mut file: &File, key: &MacKey, state: &StoreState) -> Result<()> {
         let bytes = state.encode(key);
-        let mut file = &self.file;
         let written = file
             .seek(SeekFrom::Start(0))
             .and_then(|_| file.write_all(&bytes))
-            .and_then(|_| self.file.set_len(bytes.len() as u64));
+            .and_then(|_| file.set_len(bytes.len() as u64));
         written.map_err(|e| {
             Error::storage(format!(
                 "cannot write the anchor file {}: {e}",
@@ -397,5 +405,41 @@ mod tests {
         assert_eq!(anchor.read(&key()).unwrap(), Some(at(5)));
         anchor.raise(&key(), &at(6)).unwrap();
         assert_eq!(anchor.read(&key()).unwrap(), Some(at(6)));
+    }
+
+    /// The threads of one handle share the file's open description, which `flock` does not
+    /// tell apart: raised from many threads at once, the anchor still ends at the highest
+    /// state, never at one a slower thread read past.
+    #[test]
+    fn concurrent_raises_of_one_handle_leave_the_highest_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let anchor = AnchorFile::open(&dir.path().join("a")).unwrap();
+        let at = |counter| StoreState {
+            counter,
+            audit: ChainHead::default(),
+        };
+        const THREADS: u64 = 8;
+        const RAISES: u64 = 300;
+        for round in 0..20 {
+            let base = round * THREADS * RAISES;
+            std::thread::scope(|s| {
+                for t in 0..THREADS {
+                    let anchor = &anchor;
+                    s.spawn(move || {
+                        for i in 0..RAISES {
+                            anchor
+                                .raise(&key(), &at(base + i * THREADS + t + 1))
+                                .unwrap();
+                        }
+                    });
+                }
+            });
+            let highest = base + THREADS * RAISES;
+            assert_eq!(
+                anchor.read(&key()).unwrap(),
+                Some(at(highest)),
+                "round {round}"
+            );
+        }
     }
 }

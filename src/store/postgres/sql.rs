@@ -143,7 +143,7 @@ pub const SET_DESCRIPTION: &str = "UPDATE tbs_secrets SET description = $3, upda
 pub const DELETE_SECRET: &str = "DELETE FROM tbs_secrets WHERE tenant = $1 AND name = $2";
 pub const DELETE_VERSIONS: &str = "DELETE FROM tbs_secret_versions WHERE tenant = $1 AND name = $2";
 /// Overwrites the stored ciphertexts of a secret's versions with zero bytes of the same length
-/// before they are deleted (see docs/SECURITY.md on what that means under MVCC).
+/// before they are deleted (see SECURITY.md on what that means under MVCC).
 pub const OVERWRITE_VERSIONS: &str =
     "UPDATE tbs_secret_versions SET value = decode(repeat('00', length(value)), 'hex')
      WHERE tenant = $1 AND name = $2";

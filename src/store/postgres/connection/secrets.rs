@@ -105,7 +105,7 @@ impl SecretRows for PgConnection {
         let note = payload(tenant);
         self.atomic(Some(&note), |c| {
             // Zeros over the ciphertexts first: the new row versions hold no value (the old
-            // ones stay until VACUUM; docs/SECURITY.md says what that means).
+            // ones stay until VACUUM; SECURITY.md says what that means).
             c.execute(sql::OVERWRITE_VERSIONS, &[&tenant, &name])?;
             c.execute(sql::DELETE_VERSIONS, &[&tenant, &name])?;
             if c.execute(sql::DELETE_SECRET, &[&tenant, &name])? == 0 {
