@@ -30,8 +30,7 @@ use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
 use base64::Engine;
 use parking_lot::Mutex;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// The environment variable naming the anchor file when the options name none (for a
@@ -240,6 +239,9 @@ pub(crate) struct AnchorFile {
     /// The highest counter this handle found or wrote in the file: a raise to it or below has
     /// nothing to do (the file only ever goes up), and skips the lock, read and write.
     raised: std::sync::atomic::AtomicU64,
+    /// The newest committed state a raise of this handle has asked for: the raise that gets
+    /// the file writes it, so that the changes one sync covered write the file once.
+    newest: Mutex<Option<StoreState>>,
 }
 
 impl AnchorFile {
@@ -262,6 +264,7 @@ impl AnchorFile {
             path: path.to_owned(),
             file: Mutex::new(file),
             raised: std::sync::atomic::AtomicU64::new(0),
+            newest: Mutex::new(None),
         })
     }
 
@@ -278,47 +281,72 @@ impl AnchorFile {
         self.read_locked(&file, key)
     }
 
-    fn read_locked(&self, mut file: &File, key: &MacKey) -> Result<Option<StoreState>> {
-        let mut bytes = Vec::with_capacity(ENCODED_LEN);
-        file.seek(SeekFrom::Start(0))?;
-        file.take(ENCODED_LEN as u64 + 1).read_to_end(&mut bytes)?;
+    fn read_locked(&self, file: &File, key: &MacKey) -> Result<Option<StoreState>> {
+        let (bytes, len) = read_anchor_bytes(file)?;
+        self.decode(key, &bytes[..len])
+    }
+
+    /// The state in the file's bytes (`None` when it is empty).
+    fn decode(&self, key: &MacKey, bytes: &[u8]) -> Result<Option<StoreState>> {
         if bytes.is_empty() {
             return Ok(None);
         }
         let what = format!("the anchor file {}", self.path.display());
-        StoreState::decode(key, &bytes, &what).map(Some)
+        StoreState::decode(key, bytes, &what).map(Some)
     }
 
-    /// Records `state` unless the file already holds a newer one.
+    /// Records `state` unless the file already holds a newer one. The changes that one sync
+    /// covered mostly write the file once: the raise that gets the file writes the newest
+    /// state asked for so far, and those that waited for it find theirs covered.
     pub fn raise(&self, key: &MacKey, state: &StoreState) -> Result<()> {
         use std::sync::atomic::Ordering;
         if self.raised.load(Ordering::Acquire) >= state.counter {
             return Ok(());
         }
+        {
+            let mut newest = self.newest.lock();
+            if newest.as_ref().is_none_or(|n| n.counter < state.counter) {
+                *newest = Some(state.clone());
+            }
+        }
         let file = self.file.lock();
-        // A raise that waited for the file may find it covered by the one before.
         if self.raised.load(Ordering::Acquire) >= state.counter {
             return Ok(());
         }
+        // Every state asked for is one a change committed, synced, before asking.
+        let Some(state) = self.newest.lock().clone() else {
+            return Err(Error::internal("an anchor raise without a state"));
+        };
         let _lock = FileLock::new(&file, libc::LOCK_EX, &self.path)?;
+        let read = read_anchor_bytes(&file);
         // An unreadable anchor is overwritten only by the open that accepted it.
-        if let Ok(Some(current)) = self.read_locked(&file, key) {
-            if current.counter >= state.counter {
-                self.raised.fetch_max(current.counter, Ordering::AcqRel);
-                return Ok(());
+        if let Ok((bytes, len)) = &read {
+            if let Ok(Some(current)) = self.decode(key, &bytes[..*len]) {
+                if current.counter >= state.counter {
+                    self.raised.fetch_max(current.counter, Ordering::AcqRel);
+                    return Ok(());
+                }
             }
         }
-        self.write_locked(&file, key, state)?;
+        // A file of exactly one state is overwritten in place; anything else is cut to it.
+        let exact = matches!(read, Ok((_, ENCODED_LEN)));
+        self.write_locked(&file, key, &state, !exact)?;
         self.raised.fetch_max(state.counter, Ordering::AcqRel);
         Ok(())
     }
 
-    fn write_locked(&self, mut file: &File, key: &MacKey, state: &StoreState) -> Result<()> {
+    fn write_locked(
+        &self,
+        file: &File,
+        key: &MacKey,
+        state: &StoreState,
+        truncate: bool,
+    ) -> Result<()> {
         let bytes = state.encode(key);
-        let written = file
-            .seek(SeekFrom::Start(0))
-            .and_then(|_| file.write_all(&bytes))
-            .and_then(|_| file.set_len(bytes.len() as u64));
+        let mut written = file.write_all_at(&bytes, 0);
+        if truncate {
+            written = written.and_then(|()| file.set_len(bytes.len() as u64));
+        }
         written.map_err(|e| {
             Error::storage(format!(
                 "cannot write the anchor file {}: {e}",
@@ -326,6 +354,22 @@ impl AnchorFile {
             ))
         })
     }
+}
+
+/// The anchor file's bytes, up to one more than a state holds (a longer file is not a state),
+/// and how many there are.
+fn read_anchor_bytes(file: &File) -> std::io::Result<([u8; ENCODED_LEN + 1], usize)> {
+    let mut bytes = [0u8; ENCODED_LEN + 1];
+    let mut len = 0;
+    while len < bytes.len() {
+        match file.read_at(&mut bytes[len..], len as u64) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((bytes, len))
 }
 
 /// The default anchor file of a SQLite store: the store's path plus `.anchor`.
@@ -405,6 +449,51 @@ mod tests {
         assert_eq!(anchor.read(&key()).unwrap(), Some(at(5)));
         anchor.raise(&key(), &at(6)).unwrap();
         assert_eq!(anchor.read(&key()).unwrap(), Some(at(6)));
+    }
+
+    /// The raise that gets the file writes the newest state asked for (here one another
+    /// thread posted), so that the raise of the later change finds its state covered.
+    #[test]
+    fn a_raise_writes_the_newest_state_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let anchor = AnchorFile::open(&dir.path().join("a")).unwrap();
+        let at = |counter| StoreState {
+            counter,
+            audit: ChainHead::default(),
+        };
+        *anchor.newest.lock() = Some(at(9));
+        anchor.raise(&key(), &at(7)).unwrap();
+        assert_eq!(anchor.read(&key()).unwrap(), Some(at(9)));
+        anchor.raise(&key(), &at(8)).unwrap();
+        anchor.raise(&key(), &at(9)).unwrap();
+        assert_eq!(anchor.read(&key()).unwrap(), Some(at(9)));
+        anchor.raise(&key(), &at(10)).unwrap();
+        assert_eq!(anchor.read(&key()).unwrap(), Some(at(10)));
+    }
+
+    /// A file that is not exactly one state (bytes after it, or garbage longer than one) is
+    /// cut to the state a raise writes; one that is exactly a state is overwritten in place.
+    #[test]
+    fn a_raise_leaves_exactly_one_state_in_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a");
+        let at = |counter| StoreState {
+            counter,
+            audit: ChainHead::default(),
+        };
+        let mut trailing = at(3).encode(&key());
+        trailing.extend_from_slice(&[7u8; 200]);
+        for (content, counter) in [(trailing, 4), (vec![b'x'; 500], 5), (Vec::new(), 6)] {
+            std::fs::write(&path, &content).unwrap();
+            let anchor = AnchorFile::open(&path).unwrap();
+            anchor.raise(&key(), &at(counter)).unwrap();
+            assert_eq!(std::fs::read(&path).unwrap(), at(counter).encode(&key()));
+            anchor.raise(&key(), &at(counter + 10)).unwrap();
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                at(counter + 10).encode(&key())
+            );
+        }
     }
 
     /// The threads of one handle share the file's open description, which `flock` does not
