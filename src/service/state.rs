@@ -313,10 +313,9 @@ impl AnchorFile {
         if self.raised.load(Ordering::Acquire) >= state.counter {
             return Ok(());
         }
-        // Every state asked for is one a change committed, synced, before asking.
-        let Some(state) = self.newest.lock().clone() else {
-            return Err(Error::internal("an anchor raise without a state"));
-        };
+        // Every state asked for is one a change committed, synced, before asking; the newest
+        // is this one or a later one.
+        let state = self.newest.lock().clone().unwrap_or_else(|| state.clone());
         let _lock = FileLock::new(&file, libc::LOCK_EX, &self.path)?;
         let read = read_anchor_bytes(&file);
         // An unreadable anchor is overwritten only by the open that accepted it.
