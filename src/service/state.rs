@@ -386,6 +386,14 @@ mod tests {
         MacKey::derive(b"k", b"l")
     }
 
+    /// A state at `counter` with no audit record yet.
+    fn at(counter: u64) -> StoreState {
+        StoreState {
+            counter,
+            audit: ChainHead::default(),
+        }
+    }
+
     #[test]
     fn state_round_trips_and_detects_edits() {
         let state = StoreState {
@@ -439,10 +447,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let anchor = AnchorFile::open(&dir.path().join("a")).unwrap();
         assert_eq!(anchor.read(&key()).unwrap(), None);
-        let at = |counter| StoreState {
-            counter,
-            audit: ChainHead::default(),
-        };
         anchor.raise(&key(), &at(5)).unwrap();
         anchor.raise(&key(), &at(3)).unwrap();
         assert_eq!(anchor.read(&key()).unwrap(), Some(at(5)));
@@ -456,10 +460,6 @@ mod tests {
     fn a_raise_writes_the_newest_state_asked_for() {
         let dir = tempfile::tempdir().unwrap();
         let anchor = AnchorFile::open(&dir.path().join("a")).unwrap();
-        let at = |counter| StoreState {
-            counter,
-            audit: ChainHead::default(),
-        };
         *anchor.newest.lock() = Some(at(9));
         anchor.raise(&key(), &at(7)).unwrap();
         assert_eq!(anchor.read(&key()).unwrap(), Some(at(9)));
@@ -476,10 +476,6 @@ mod tests {
     fn a_raise_leaves_exactly_one_state_in_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a");
-        let at = |counter| StoreState {
-            counter,
-            audit: ChainHead::default(),
-        };
         let mut trailing = at(3).encode(&key());
         trailing.extend_from_slice(&[7u8; 200]);
         for (content, counter) in [(trailing, 4), (vec![b'x'; 500], 5), (Vec::new(), 6)] {
@@ -502,10 +498,6 @@ mod tests {
     fn concurrent_raises_of_one_handle_leave_the_highest_state() {
         let dir = tempfile::tempdir().unwrap();
         let anchor = AnchorFile::open(&dir.path().join("a")).unwrap();
-        let at = |counter| StoreState {
-            counter,
-            audit: ChainHead::default(),
-        };
         const THREADS: u64 = 8;
         const RAISES: u64 = 300;
         for round in 0..20 {
