@@ -195,6 +195,49 @@ fn moving_a_row_in_or_out_of_deleted_in_sql_is_integrity() {
     expect_code(f.reopen().undelete(TENANT, "gone"), ErrorCode::Integrity);
 }
 
+/// A deletion set in SQL is not taken at its word: the retention purge (at open, and with
+/// every delete) leaves the row, whose reads are INTEGRITY, and `destroy` still refuses a
+/// secret that a tracked source uses.
+#[test]
+fn a_deletion_set_in_sql_neither_purges_the_secret_nor_skips_the_in_use_check() {
+    let f = Fixture::new();
+    f.store
+        .create(TENANT, "live", SecretType::Text, b"v", "")
+        .unwrap();
+    f.store
+        .track_references(TENANT, "rule-node:mqtt", r#"{"password":"${secret:live}"}"#)
+        .unwrap();
+    let rows = || -> i64 {
+        raw_connection(&f.path)
+            .query_row(
+                "SELECT COUNT(*) FROM tbs_secrets WHERE tenant = ?1 AND name = 'live'",
+                params![TENANT],
+                |r| r.get(0),
+            )
+            .unwrap()
+    };
+    // Deleted in 1970, as far as SQL says: long past any retention.
+    set_deleted_at(&f.path, "live", Some(1));
+    let store = f.reopen();
+    assert_eq!(
+        rows(),
+        1,
+        "the purge at open erased a secret on an edited deletion time"
+    );
+    expect_code(store.get(TENANT, "live"), ErrorCode::Integrity);
+    let err = expect_code(store.destroy(TENANT, "live"), ErrorCode::InUse);
+    assert!(err.message().contains("rule-node:mqtt"), "{err}");
+    store
+        .create(TENANT, "other", SecretType::Text, b"w", "")
+        .unwrap();
+    store.delete(TENANT, "other").unwrap();
+    assert_eq!(rows(), 1, "the purge of a delete erased it");
+    // Once nothing uses it, destroy is how an operator removes the edited row.
+    assert_eq!(store.untrack(TENANT, "rule-node:mqtt").unwrap(), 1);
+    store.destroy(TENANT, "live").unwrap();
+    assert_eq!(rows(), 0);
+}
+
 #[test]
 fn undelete_and_destroy_are_audited_without_values() {
     let f = Fixture::new();

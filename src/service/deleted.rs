@@ -6,7 +6,8 @@
 //!
 //! A deleted secret keeps its row, with its deletion time, which its sealed current-version
 //! pointer covers (`state.rs`): a row moved in or out of the deleted state in SQL fails
-//! authentication (INTEGRITY) at the next read, `undelete` or `audit verify`.
+//! authentication (INTEGRITY) at the next read, `undelete` or `audit verify`, the retention
+//! purge does not erase it, and `destroy` treats it as live.
 //!
 //! [`StorageOptions::deleted_retention`]: super::StorageOptions::deleted_retention
 
@@ -60,8 +61,8 @@ host_operations! {
     /// ciphertexts are overwritten before the rows are deleted (SECURITY.md, "What
     /// destroy guarantees"). NOT_FOUND when there is no such secret; IN_USE, naming the
     /// sources, for a live secret that tracked sources reference, by name or by a matching
-    /// per-message pattern (delete it with force first).
-    /// Audited as the host (DESTROY).
+    /// per-message pattern (delete it with force first); a secret whose deleted state fails
+    /// its seal (set in SQL) counts as live. Audited as the host (DESTROY).
     ///
     /// ```
     /// use tbsecrets::{ErrorCode, MasterKey, SecretStorage, SecretType, StorageOptions};
@@ -161,7 +162,12 @@ impl Session<'_> {
             validate_name(name)?;
             store.commit(&write_scope(tenant, name), change, |backend, _| {
                 let secret = backend.secret(tenant, name)?;
-                if secret.is_some_and(|s| s.deleted_at.is_none()) {
+                // A deletion set in SQL fails the seal: the secret then counts as live, so that
+                // the edit cannot skip the in-use check.
+                let deleted = secret
+                    .as_ref()
+                    .is_some_and(|s| store.authentically_deleted(s));
+                if secret.is_some() && !deleted {
                     super::dynamic::refuse_in_use(backend, tenant, name)?;
                 }
                 backend.delete(tenant, name)
@@ -178,8 +184,7 @@ impl SecretStorage {
     /// retention (one indexed lookup when there is none), each with a DESTROY record.
     fn purge_expired(&self, backend: &mut dyn Store, change: &mut Change, now: i64) -> Result<()> {
         let retention = self.retention_millis();
-        let expired = backend.deleted_before(now.saturating_sub(retention))?;
-        for (tenant, name) in &expired {
+        for (tenant, name) in &self.expired(backend, now)? {
             backend.delete(tenant, name)?;
             if self.audit.is_some() {
                 change.push_record(purge_record(tenant, name, retention));
@@ -192,11 +197,7 @@ impl SecretStorage {
     /// secret, or nothing (one indexed lookup) when there is none.
     pub(super) fn purge_expired_on_open(&self, store: &mut dyn Store) -> Result<()> {
         let now = now_millis();
-        let retention = self.retention_millis();
-        if store
-            .deleted_before(now.saturating_sub(retention))?
-            .is_empty()
-        {
+        if self.expired(store, now)?.is_empty() {
             return Ok(());
         }
         let mut change = Change::with_records(Vec::new());
@@ -208,6 +209,27 @@ impl SecretStorage {
         )?;
         self.scrub_on(store);
         Ok(())
+    }
+
+    /// The secrets deleted longer ago than the retention at `now` whose deletion is authentic:
+    /// a row whose deletion time was set or moved in SQL fails its seal and is not erased on
+    /// its strength (reads of it are INTEGRITY).
+    fn expired(&self, backend: &mut dyn Store, now: i64) -> Result<Vec<(String, String)>> {
+        let candidates = backend.deleted_before(now.saturating_sub(self.retention_millis()))?;
+        let mut expired = Vec::with_capacity(candidates.len());
+        for (tenant, name) in candidates {
+            if let Some(secret) = backend.secret(&tenant, &name)? {
+                if self.authentically_deleted(&secret) {
+                    expired.push((tenant, name));
+                }
+            }
+        }
+        Ok(expired)
+    }
+
+    /// Whether `secret` is deleted and its sealed pointer says so.
+    fn authentically_deleted(&self, secret: &crate::store::StoredSecret) -> bool {
+        secret.deleted_at.is_some() && state::verify_pointer(&self.state_key, secret).is_ok()
     }
 
     /// The retention in milliseconds (a zero retention expires every deleted secret; a store
