@@ -164,10 +164,7 @@ impl Session<'_> {
                 let secret = backend.secret(tenant, name)?;
                 // A deletion set in SQL fails the seal: the secret then counts as live, so that
                 // the edit cannot skip the in-use check.
-                let deleted = secret
-                    .as_ref()
-                    .is_some_and(|s| store.authentically_deleted(s));
-                if secret.is_some() && !deleted {
+                if secret.is_some_and(|s| !store.authentically_deleted(&s)) {
                     super::dynamic::refuse_in_use(backend, tenant, name)?;
                 }
                 backend.delete(tenant, name)

@@ -278,11 +278,7 @@ impl AnchorFile {
     pub fn read(&self, key: &MacKey) -> Result<Option<StoreState>> {
         let file = self.file.lock();
         let _lock = FileLock::new(&file, libc::LOCK_SH, &self.path)?;
-        self.read_locked(&file, key)
-    }
-
-    fn read_locked(&self, file: &File, key: &MacKey) -> Result<Option<StoreState>> {
-        let (bytes, len) = read_anchor_bytes(file)?;
+        let (bytes, len) = read_anchor_bytes(&file)?;
         self.decode(key, &bytes[..len])
     }
 
