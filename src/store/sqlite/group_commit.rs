@@ -4,9 +4,10 @@
 //! **One transaction for a batch of changes.** A change ([`Store::with_write_lock_deferred`](
 //! crate::store::Store)) runs inside a savepoint of the write connection's batch transaction
 //! (`BEGIN IMMEDIATE`, `synchronous=NORMAL`), opened by the first change of the batch. When
-//! the change hands the connection back and other changes are waiting for it
-//! ([`GroupCommit::waiting`]), the transaction stays open and the next change continues it;
-//! the last one (nobody waiting, or [`MAX_BATCH`] changes) commits it. Every other use of the
+//! the change hands the connection back while other changes wait for it
+//! ([`GroupCommit::waiting`]) and a sync runs ([`GroupCommit::syncing`]), the transaction
+//! stays open and the next change continues it; otherwise (or after [`MAX_BATCH`] changes)
+//! the change commits it. Every other use of the
 //! connection commits an open batch before it starts. A change whose own work fails rolls back
 //! its savepoint only; a failed `COMMIT` fails every change of the batch, as does SQLite
 //! rolling the batch's transaction back by itself after an error (`SQLITE_FULL`,
@@ -18,6 +19,14 @@
 //! batch's ticket: for the commit, then for a sync that started after it — one writer at a
 //! time syncs the WAL file, and that one sync covers every batch committed before it started.
 //! A change is reported committed only after a sync that covers it has returned.
+//!
+//! **The disk and the connection work side by side.** While a sync runs, the changes it does
+//! not cover wait on a condition variable, not in a queue behind whoever syncs next: when it
+//! ends, the changes it covered return at once and one of the others starts the next sync. A
+//! batch closes at the end of a turn when no sync is running ([`GroupCommit::syncing`]), even
+//! if changes wait for the connection: its sync starts then, and the waiting changes fill the
+//! next batch meanwhile, so with many writers one batch syncs while the next one runs instead
+//! of all writers doing one then the other.
 //!
 //! Syncing the WAL file from our own descriptor is what `synchronous=FULL` does at commit
 //! (SQLite syncs the same file); a checkpoint that moves frames into the database syncs both
@@ -40,6 +49,13 @@ pub struct GroupCommit {
     wal_path: PathBuf,
     /// The WAL file, opened on first use; held by the writer that syncs.
     wal: Mutex<Option<File>>,
+    /// Whether a sync of the WAL runs now (one at a time).
+    syncing: Mutex<bool>,
+    /// Signalled whenever a sync ends.
+    sync_ended: Condvar,
+    /// Tests hold syncs here to order them.
+    #[cfg(test)]
+    test_gate: tests::SyncGate,
     /// Changes waiting for the write connection (an open batch waits for them).
     waiting: AtomicUsize,
     /// The batches closed so far, and the changes of failed ones still to hear of it.
@@ -68,6 +84,10 @@ impl GroupCommit {
         GroupCommit {
             wal_path: wal_path.into(),
             wal: Mutex::new(None),
+            syncing: Mutex::new(false),
+            sync_ended: Condvar::new(),
+            #[cfg(test)]
+            test_gate: tests::SyncGate::default(),
             waiting: AtomicUsize::new(0),
             closed: Mutex::new(Closed::default()),
             closed_signal: Condvar::new(),
@@ -84,6 +104,19 @@ impl GroupCommit {
     /// The change counted by [`GroupCommit::waits`] holds the connection now.
     pub fn arrived(&self) {
         self.waiting.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Whether a sync of the WAL runs now: while none does, a batch should close at the end
+    /// of a turn so that its sync starts at once.
+    pub fn syncing(&self) -> bool {
+        *self.syncing.lock()
+    }
+
+    /// Marks a sync as running (or not) without one, so that a test can hold batches open.
+    #[cfg(test)]
+    pub fn pretend_syncing(&self, running: bool) {
+        *self.syncing.lock() = running;
+        self.sync_ended.notify_all();
     }
 
     /// Whether a change waits for the write connection, so that an open batch should stay
@@ -113,30 +146,53 @@ impl GroupCommit {
         self.closed_signal.notify_all();
     }
 
-    /// Returns once the batch of `ticket` is durable: waits for its commit, then syncs the
-    /// WAL unless a sync that started after that commit has completed already. The error of a
-    /// failed commit, for each change of the batch.
+    /// Returns once the batch of `ticket` is durable: waits for its commit, then for a sync
+    /// that started after that commit — running one itself when no sync runs. A change that
+    /// the running sync covers waits only for it. The error of a failed commit, for each
+    /// change of the batch; a failed sync's error for the change that ran it.
     pub fn sync_through(&self, ticket: u64) -> Result<()> {
         // First the batch's own outcome: a sync covering its ticket does not make a failed
         // batch committed (`synced` counts every batch closed before the sync started).
         self.committed(ticket)?;
-        if self.synced.load(Ordering::Acquire) >= ticket {
-            return Ok(());
+        let mut syncing = self.syncing.lock();
+        loop {
+            if self.synced.load(Ordering::Acquire) >= ticket {
+                return Ok(());
+            }
+            if !*syncing {
+                break;
+            }
+            #[cfg(test)]
+            self.test_gate.sync_waiters.fetch_add(1, Ordering::AcqRel);
+            self.sync_ended.wait(&mut syncing);
+            #[cfg(test)]
+            self.test_gate.sync_waiters.fetch_sub(1, Ordering::AcqRel);
         }
-        let mut wal = self.wal.lock();
-        // Whoever held the lock before may have covered us.
-        if self.synced.load(Ordering::Acquire) >= ticket {
-            return Ok(());
-        }
+        *syncing = true;
+        drop(syncing);
         // Every batch numbered up to `target` wrote its frames before this sync starts.
         let target = self.closed.lock().through;
+        let outcome = self.sync_wal();
+        let mut syncing = self.syncing.lock();
+        if outcome.is_ok() {
+            self.synced.fetch_max(target, Ordering::AcqRel);
+        }
+        *syncing = false;
+        drop(syncing);
+        self.sync_ended.notify_all();
+        outcome
+    }
+
+    /// One `fdatasync` of the WAL file (opened on first use).
+    fn sync_wal(&self) -> Result<()> {
+        let mut wal = self.wal.lock();
         let file = match wal.as_mut() {
             Some(file) => file,
             None => wal.insert(File::open(&self.wal_path).map_err(|e| self.failed(e))?),
         };
-        file.sync_data().map_err(|e| self.failed(e))?;
-        self.synced.fetch_max(target, Ordering::AcqRel);
-        Ok(())
+        #[cfg(test)]
+        self.test_gate.pass();
+        file.sync_data().map_err(|e| self.failed(e))
     }
 
     /// Waits until the batch of `ticket` has closed; its error if its commit failed.
@@ -167,6 +223,96 @@ impl GroupCommit {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Holds the syncs of a group commit, once closed, until the test lets each one pass.
+    #[derive(Debug, Default)]
+    pub(super) struct SyncGate {
+        state: Mutex<GateState>,
+        changed: Condvar,
+        /// Changes waiting for a running sync to end.
+        pub(super) sync_waiters: AtomicUsize,
+    }
+
+    #[derive(Debug, Default)]
+    struct GateState {
+        closed: bool,
+        permits: usize,
+        held: usize,
+    }
+
+    impl SyncGate {
+        /// Called by a sync before it syncs: waits for a permit while the gate is closed.
+        pub(super) fn pass(&self) {
+            let mut state = self.state.lock();
+            if !state.closed {
+                return;
+            }
+            state.held += 1;
+            self.changed.notify_all();
+            while state.permits == 0 {
+                self.changed.wait(&mut state);
+            }
+            state.permits -= 1;
+            state.held -= 1;
+            self.changed.notify_all();
+        }
+
+        fn close(&self) {
+            self.state.lock().closed = true;
+        }
+
+        /// Lets one held (or the next) sync go on.
+        fn permit_one(&self) {
+            self.state.lock().permits += 1;
+            self.changed.notify_all();
+        }
+
+        /// Waits until a sync is held at the gate.
+        fn until_a_sync_is_held(&self) {
+            let mut state = self.state.lock();
+            while state.held == 0 {
+                self.changed.wait(&mut state);
+            }
+        }
+    }
+
+    /// Yields until `n` changes wait for the running sync to end.
+    fn until_sync_waiters(group: &GroupCommit, n: usize) {
+        while group.test_gate.sync_waiters.load(Ordering::Acquire) < n {
+            std::thread::yield_now();
+        }
+    }
+
+    /// A change covered by the running sync returns when that sync ends, not after the next
+    /// one, which a change it does not cover starts meanwhile.
+    #[test]
+    fn a_change_covered_by_the_running_sync_does_not_wait_for_the_next() {
+        let (_dir, group) = group_with_wal();
+        group.test_gate.close();
+        let group = &group;
+        let first = closed_batch(group, 2, Ok(()));
+        std::thread::scope(|s| {
+            let syncer = s.spawn(move || group.sync_through(first));
+            group.test_gate.until_a_sync_is_held();
+            assert!(group.syncing());
+            let second = closed_batch(group, 1, Ok(()));
+            let later = s.spawn(move || group.sync_through(second));
+            let covered = s.spawn(move || group.sync_through(first));
+            until_sync_waiters(group, 2);
+            group.test_gate.permit_one();
+            syncer.join().unwrap().unwrap();
+            // The first sync ended: the covered change returns while the second sync, which
+            // the later change runs, is held at the gate.
+            covered.join().unwrap().unwrap();
+            group.test_gate.until_a_sync_is_held();
+            assert_eq!(group.synced.load(Ordering::Acquire), first);
+            assert!(!later.is_finished(), "the second sync is still held");
+            group.test_gate.permit_one();
+            later.join().unwrap().unwrap();
+            assert_eq!(group.synced.load(Ordering::Acquire), second);
+            assert!(!group.syncing());
+        });
+    }
 
     /// A group commit of a store whose WAL file exists (in a directory dropped with it).
     fn group_with_wal() -> (tempfile::TempDir, GroupCommit) {

@@ -529,6 +529,38 @@ mod tests {
             .with_write_lock_deferred(key, &mut |tx| tx.put_meta(key, b"v"))
     }
 
+    /// Makes the batch see (or no longer see) a change waiting for the writer while a sync
+    /// runs: the two conditions under which it stays open at the end of a turn.
+    fn others_wait_during_a_sync(backend: &SqliteBackend, waiting: bool) {
+        if waiting {
+            backend.group.waits();
+        } else {
+            backend.group.arrived();
+        }
+        backend.group.pretend_syncing(waiting);
+    }
+
+    /// A batch closes at the end of a turn when no sync runs, even while a change waits for
+    /// the writer: its sync can start at once, and the waiting change opens the next batch.
+    #[test]
+    fn a_batch_closes_while_others_wait_when_no_sync_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = backend(&dir);
+        backend.group.waits();
+        let first = change(&backend, "a").unwrap().unwrap();
+        assert!(committed(&backend, "a"), "committed at the end of its turn");
+        backend.group.pretend_syncing(true);
+        let second = change(&backend, "b").unwrap().unwrap();
+        assert!(second > first, "a new batch");
+        assert!(!committed(&backend, "b"), "left open while a sync runs");
+        backend.group.pretend_syncing(false);
+        let third = change(&backend, "c").unwrap().unwrap();
+        assert_eq!(third, second, "joins the open batch and commits it");
+        assert!(committed(&backend, "c"));
+        backend.group.arrived();
+        backend.sync_commits(third).unwrap();
+    }
+
     /// Whether the read-only connection sees metadata `key` (committed).
     fn committed(backend: &SqliteBackend, key: &str) -> bool {
         let mut reader = backend.read_connection().unwrap();
@@ -539,7 +571,7 @@ mod tests {
     fn changes_share_one_transaction_while_another_waits_and_the_last_commits_it() {
         let dir = tempfile::tempdir().unwrap();
         let backend = backend(&dir);
-        backend.group.waits(); // a change waiting for the writer, as far as the batch knows
+        others_wait_during_a_sync(&backend, true);
         let first = change(&backend, "a").unwrap().unwrap();
         assert!(
             !committed(&backend, "a"),
@@ -547,7 +579,7 @@ mod tests {
         );
         let second = change(&backend, "b").unwrap().unwrap();
         assert_eq!(first, second, "one batch");
-        backend.group.arrived();
+        others_wait_during_a_sync(&backend, false);
         let last = change(&backend, "c").unwrap().unwrap();
         assert_eq!(first, last, "the last change joins and commits the batch");
         for key in ["a", "b", "c"] {
@@ -564,7 +596,7 @@ mod tests {
     fn a_failed_change_rolls_back_alone_and_the_next_use_of_the_writer_commits_the_rest() {
         let dir = tempfile::tempdir().unwrap();
         let backend = backend(&dir);
-        backend.group.waits();
+        others_wait_during_a_sync(&backend, true);
         let ticket = change(&backend, "kept").unwrap().unwrap();
         let failed = backend
             .change_connection()
@@ -576,7 +608,7 @@ mod tests {
             })
             .unwrap_err();
         assert_eq!(failed.code(), ErrorCode::InvalidArgument);
-        backend.group.arrived();
+        others_wait_during_a_sync(&backend, false);
         assert!(!committed(&backend, "kept"), "the batch is still open");
         // Any other use of the writer commits the open batch before it starts.
         backend
@@ -602,12 +634,12 @@ mod tests {
     fn a_batch_sqlite_rolled_back_fails_its_changes_and_the_next_change_opens_a_new_one() {
         let dir = tempfile::tempdir().unwrap();
         let backend = backend(&dir);
-        backend.group.waits();
+        others_wait_during_a_sync(&backend, true);
         let lost = change(&backend, "lost").unwrap().unwrap();
         // What SQLite does after a disk-full error inside the transaction.
         backend.conn.lock().conn.execute_batch("ROLLBACK").unwrap();
         let next = change(&backend, "next").unwrap().unwrap();
-        backend.group.arrived();
+        others_wait_during_a_sync(&backend, false);
         backend.connection().unwrap(); // ends any open batch
         assert!(next > lost, "a new batch");
         let err = backend.sync_commits(lost).unwrap_err();
@@ -647,7 +679,7 @@ mod tests {
     fn a_panicking_change_rolls_back_alone_and_its_panic_goes_on() {
         let dir = tempfile::tempdir().unwrap();
         let backend = backend(&dir);
-        backend.group.waits();
+        others_wait_during_a_sync(&backend, true);
         let ticket = change(&backend, "kept").unwrap().unwrap();
         let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             backend
@@ -660,7 +692,7 @@ mod tests {
                 })
         }));
         assert!(panicked.is_err(), "the panic reaches the caller");
-        backend.group.arrived();
+        others_wait_during_a_sync(&backend, false);
         drop(backend.connection().unwrap());
         assert!(committed(&backend, "kept"), "the batch survived the panic");
         assert!(
@@ -674,7 +706,7 @@ mod tests {
     fn a_batch_commits_after_max_batch_changes_even_while_others_wait() {
         let dir = tempfile::tempdir().unwrap();
         let backend = backend(&dir);
-        backend.group.waits();
+        others_wait_during_a_sync(&backend, true);
         let tickets: Vec<u64> = (0..=MAX_BATCH)
             .map(|i| change(&backend, &format!("k{i}")).unwrap().unwrap())
             .collect();
@@ -685,7 +717,7 @@ mod tests {
             "the next change opens a new batch"
         );
         assert!(!committed(&backend, &format!("k{MAX_BATCH}")));
-        backend.group.arrived();
+        others_wait_during_a_sync(&backend, false);
         drop(backend.connection().unwrap());
         assert!(committed(&backend, &format!("k{MAX_BATCH}")));
     }

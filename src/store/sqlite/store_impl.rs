@@ -143,9 +143,10 @@ impl Store for SqliteStore {
             return f(self).map(|()| None);
         }
         let outcome = self.run_in_batch(f);
-        // The turn ends: the batch stays open only for a change waiting for the connection.
+        // The turn ends: the batch stays open only for a change waiting for the connection,
+        // and only while a sync runs (else its sync starts now, as the next batch fills).
         let full = self.batch.is_some_and(|b| b.changes >= MAX_BATCH);
-        if full || !self.group.waiting() {
+        if full || !self.group.waiting() || !self.group.syncing() {
             self.end_batch();
         }
         match outcome {
