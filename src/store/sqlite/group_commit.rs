@@ -7,11 +7,11 @@
 //! the change hands the connection back while other changes wait for it
 //! ([`GroupCommit::waiting`]) and a sync runs ([`GroupCommit::syncing`]), the transaction
 //! stays open and the next change continues it; otherwise (or after [`MAX_BATCH`] changes)
-//! the change commits it. Every other use of the
-//! connection commits an open batch before it starts. A change whose own work fails rolls back
-//! its savepoint only; a failed `COMMIT` fails every change of the batch, as does SQLite
-//! rolling the batch's transaction back by itself after an error (`SQLITE_FULL`,
-//! `SQLITE_IOERR`), which the next change notices before it would join the batch.
+//! the change commits it. Every other use of the connection commits an open batch before it
+//! starts. A change whose own work fails rolls back its savepoint only; a failed `COMMIT`
+//! fails every change of the batch, as does SQLite rolling the batch's transaction back by
+//! itself after an error (`SQLITE_FULL`, `SQLITE_IOERR`), which the next change notices
+//! before it would join the batch.
 //!
 //! **One sync for the commits before it.** The commit appends the batch's frames to the WAL
 //! with `write()` (safe against a killed process: they are in the page cache) but does not
@@ -154,6 +154,9 @@ impl GroupCommit {
         // First the batch's own outcome: a sync covering its ticket does not make a failed
         // batch committed (`synced` counts every batch closed before the sync started).
         self.committed(ticket)?;
+        if self.synced.load(Ordering::Acquire) >= ticket {
+            return Ok(());
+        }
         let mut syncing = self.syncing.lock();
         loop {
             if self.synced.load(Ordering::Acquire) >= ticket {
