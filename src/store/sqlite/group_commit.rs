@@ -38,6 +38,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::OnceLock;
 
 /// At most this many changes share one transaction (a batch holds the store's write lock
 /// against other processes meanwhile).
@@ -47,8 +48,8 @@ pub const MAX_BATCH: usize = 32;
 #[derive(Debug)]
 pub struct GroupCommit {
     wal_path: PathBuf,
-    /// The WAL file, opened on first use; held by the writer that syncs.
-    wal: Mutex<Option<File>>,
+    /// The WAL file, opened by the first sync (one sync runs at a time: `syncing`).
+    wal: OnceLock<File>,
     /// Whether a sync of the WAL runs now (one at a time).
     syncing: Mutex<bool>,
     /// Signalled whenever a sync ends.
@@ -83,7 +84,7 @@ impl GroupCommit {
         wal_path.push("-wal");
         GroupCommit {
             wal_path: wal_path.into(),
-            wal: Mutex::new(None),
+            wal: OnceLock::new(),
             syncing: Mutex::new(false),
             sync_ended: Condvar::new(),
             #[cfg(test)]
@@ -188,10 +189,12 @@ impl GroupCommit {
 
     /// One `fdatasync` of the WAL file (opened on first use).
     fn sync_wal(&self) -> Result<()> {
-        let mut wal = self.wal.lock();
-        let file = match wal.as_mut() {
+        let file = match self.wal.get() {
             Some(file) => file,
-            None => wal.insert(File::open(&self.wal_path).map_err(|e| self.failed(e))?),
+            None => {
+                let opened = File::open(&self.wal_path).map_err(|e| self.failed(e))?;
+                self.wal.get_or_init(|| opened)
+            }
         };
         #[cfg(test)]
         self.test_gate.pass();
