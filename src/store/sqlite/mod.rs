@@ -52,6 +52,10 @@ pub struct SqliteStore {
     busy_timeout: Duration,
     /// Whether `with_write_lock` holds a write transaction that the methods join.
     write_locked: bool,
+    /// Inside that transaction, writes whose failure fails the whole change
+    /// ([`SqliteStore::unguarded`]): the methods join it without a savepoint each. Cleared
+    /// with `write_locked`.
+    unguarded: bool,
     /// The group commit that deferred changes join (shared by the backend).
     group: Arc<GroupCommit>,
     /// The batch transaction open on this connection, if any.
@@ -73,6 +77,9 @@ struct OpenBatch {
 enum WriteTx<'a> {
     Own(rusqlite::Transaction<'a>),
     Nested(Savepoint<'a>),
+    /// The held transaction itself, in an [`SqliteStore::unguarded`] stretch: a failure
+    /// fails (and rolls back) the whole change anyway.
+    Joined(&'a Connection),
 }
 
 impl std::ops::Deref for WriteTx<'_> {
@@ -82,6 +89,7 @@ impl std::ops::Deref for WriteTx<'_> {
         match self {
             WriteTx::Own(tx) => tx,
             WriteTx::Nested(savepoint) => savepoint.conn,
+            WriteTx::Joined(conn) => conn,
         }
     }
 }
@@ -91,6 +99,7 @@ impl WriteTx<'_> {
         match self {
             WriteTx::Own(tx) => tx.commit(),
             WriteTx::Nested(savepoint) => savepoint.release(),
+            WriteTx::Joined(_) => Ok(()),
         }
     }
 }
@@ -204,6 +213,7 @@ impl SqliteStore {
             conn,
             busy_timeout: options.busy_timeout,
             write_locked: false,
+            unguarded: false,
             group: Arc::new(GroupCommit::new(path)),
             batch: None,
             full_sync_lost: false,
@@ -228,6 +238,7 @@ impl SqliteStore {
             conn,
             busy_timeout,
             write_locked: false,
+            unguarded: false,
             group,
             batch: None,
             full_sync_lost: false,
@@ -243,7 +254,9 @@ impl SqliteStore {
                 "SQLite rolled back the change's transaction after an error: nothing of it committed",
             ));
         }
-        Ok(if self.write_locked {
+        Ok(if self.write_locked && self.unguarded {
+            WriteTx::Joined(&self.conn)
+        } else if self.write_locked {
             WriteTx::Nested(Savepoint::new(&self.conn)?)
         } else {
             WriteTx::Own(
@@ -251,6 +264,16 @@ impl SqliteStore {
                     .transaction_with_behavior(TransactionBehavior::Immediate)?,
             )
         })
+    }
+
+    /// Runs `f`, writes in the transaction `with_write_lock` holds whose every failure the
+    /// caller turns into the failure of the whole change (its transaction, or its savepoint
+    /// in a batch, is rolled back): the methods `f` calls go without a savepoint each.
+    pub(super) fn unguarded<R>(&mut self, f: impl FnOnce(&mut SqliteStore) -> R) -> R {
+        let outer = std::mem::replace(&mut self.unguarded, true);
+        let outcome = f(self);
+        self.unguarded = outer;
+        outcome
     }
 
     /// Rolls back the transaction `with_write_lock` opened, if it is still open.
@@ -274,7 +297,9 @@ impl SqliteStore {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         self.write_locked = true;
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        // The transaction's state ends with it, a panic in an unguarded stretch included.
         self.write_locked = false;
+        self.unguarded = false;
         match outcome {
             Ok(Ok(())) => self.conn.execute_batch("COMMIT").map_err(|e| {
                 self.rollback_held();
@@ -320,7 +345,9 @@ impl SqliteStore {
         }
         self.write_locked = true;
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(self)));
+        // The transaction's state ends with it, a panic in an unguarded stretch included.
         self.write_locked = false;
+        self.unguarded = false;
         let done = match outcome {
             Ok(Ok(())) => release_savepoint(&self.conn).map_err(Error::from),
             Ok(Err(e)) => Err(e),
@@ -517,6 +544,7 @@ impl Backend for SqliteBackend {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::ChangeClose;
 
     fn backend(dir: &tempfile::TempDir) -> SqliteBackend {
         SqliteBackend::open(&dir.path().join("batch.db"), &SqliteOptions::default()).unwrap()
@@ -700,6 +728,94 @@ mod tests {
             "its savepoint was rolled back"
         );
         backend.sync_commits(ticket).unwrap();
+    }
+
+    /// The close of a change `key` that pushes outbox rows `seqs` in order after its own
+    /// write of `key` (no seals; the state row under `key` too).
+    fn change_closing_with(
+        backend: &SqliteBackend,
+        key: &str,
+        seqs: &[u64],
+    ) -> Result<Option<u64>> {
+        let outbox: Vec<(u64, String)> = seqs
+            .iter()
+            .map(|seq| (*seq, format!("line {seq}")))
+            .collect();
+        let mut conn = backend.change_connection()?;
+        conn.store().with_write_lock_deferred(key, &mut |tx| {
+            tx.put_meta(key, b"v")?;
+            tx.close_change(&ChangeClose {
+                seals: &[],
+                seal_seq: 1,
+                outbox: &outbox,
+                prune_through: None,
+                state: (key, b"state"),
+            })
+        })
+    }
+
+    fn outbox_seqs(backend: &SqliteBackend) -> Vec<u64> {
+        let mut reader = backend.read_connection().unwrap();
+        let rows = reader.store().outbox_after(0, 100).unwrap();
+        rows.into_iter().map(|(seq, _)| seq).collect()
+    }
+
+    /// The close of a change writes without a savepoint per statement: a write of it that
+    /// fails after others succeeded rolls back the whole change — its own work and the
+    /// close's earlier writes — and the other changes of its batch still commit.
+    #[test]
+    fn a_close_that_fails_half_way_rolls_back_its_whole_change_and_only_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = backend(&dir);
+        let first = change_closing_with(&backend, "first", &[7])
+            .unwrap()
+            .unwrap();
+        backend.sync_commits(first).unwrap();
+        others_wait_during_a_sync(&backend, true);
+        let kept = change(&backend, "kept").unwrap().unwrap();
+        // Row 8 goes in, then row 7 is a duplicate key.
+        let err = change_closing_with(&backend, "failed", &[8, 7]).unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Storage, "{err}");
+        let after = change(&backend, "after").unwrap().unwrap();
+        assert_eq!(after, kept, "the batch went on");
+        others_wait_during_a_sync(&backend, false);
+        drop(backend.connection().unwrap());
+        backend.sync_commits(after).unwrap();
+        assert!(committed(&backend, "kept") && committed(&backend, "after"));
+        assert!(!committed(&backend, "failed"), "its own write rolled back");
+        assert_eq!(outbox_seqs(&backend), [7], "and the close's first row");
+    }
+
+    /// The same outside a batch (a change that commits on its own), and the unguarded stretch
+    /// ends with the change even when it panics.
+    #[test]
+    fn a_failed_or_panicking_close_outside_a_batch_leaves_nothing_and_no_unguarded_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store =
+            SqliteStore::open(&dir.path().join("s.db"), &SqliteOptions::default()).unwrap();
+        store.outbox_push(7, "line 7").unwrap();
+        let err = store
+            .run_write_locked(&mut |tx| {
+                tx.put_meta("failed", b"v")?;
+                tx.close_change(&ChangeClose {
+                    seals: &[],
+                    seal_seq: 1,
+                    outbox: &[(8, "line 8".to_owned()), (7, "again".to_owned())],
+                    prune_through: None,
+                    state: ("failed", b"state"),
+                })
+            })
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::Storage, "{err}");
+        assert_eq!(store.meta("failed").unwrap(), None);
+        let rows = store.outbox_after(0, 100).unwrap();
+        assert_eq!(rows, [(7, "line 7".to_owned())]);
+        // A panic inside the change ends the unguarded stretch with its transaction.
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            store.unguarded(|s| s.run_write_locked(&mut |_| panic!("a bug in the change")))
+        }));
+        assert!(panicked.is_err(), "the panic reaches the caller");
+        assert!(!store.unguarded && !store.write_locked);
     }
 
     #[test]
