@@ -4,7 +4,8 @@
 //! Statements are prepared once per connection. Every mutation runs in a transaction (a
 //! savepoint inside `with_write_lock`) and, except for usage counters, sends a NOTIFY on the
 //! store's channel so other nodes drop their caches (inside `with_write_lock`, once per tenant
-//! just before the commit); PostgreSQL delivers it on commit.
+//! with the change's close, or just before the commit); PostgreSQL delivers it on commit. The
+//! writes that close a change go in one statement (`close_in_one_statement`).
 //!
 //! The `Store` implementation is in `connection/store_impl.rs`, its longer operations in
 //! `secrets.rs`, `keys.rs`, `references.rs` and `dump.rs` beside it; `rows.rs` maps rows.
@@ -84,7 +85,6 @@ impl r2d2::ManageConnection for PgManager {
             channel: channel_of(&self.schema),
             statements: HashMap::new(),
             write_locked: false,
-            unguarded: false,
             pending_notify: Vec::new(),
             writers: self.writers.clone(),
         })
@@ -107,13 +107,9 @@ pub struct PgConnection {
     statements: HashMap<&'static str, Statement>,
     /// Whether `with_write_lock` holds a transaction that the methods join.
     write_locked: bool,
-    /// Inside that transaction, writes whose failure fails the whole transaction
-    /// ([`PgConnection::unguarded`]): the methods join it without a savepoint each. Cleared
-    /// with `write_locked` when the transaction ends.
-    unguarded: bool,
-    /// The NOTIFY payloads of the methods that joined that transaction: sent once each, just
-    /// before it commits (a round trip per method saved; PostgreSQL delivers them at commit
-    /// either way).
+    /// The NOTIFY payloads of the methods that joined that transaction: sent once each, with
+    /// the change's close or just before the commit (a round trip per method saved;
+    /// PostgreSQL delivers them at commit either way).
     pending_notify: Vec<String>,
     /// Changes in flight on the pool's connections.
     writers: Arc<AtomicUsize>,
@@ -149,21 +145,12 @@ impl PgConnection {
     }
 
     /// Runs `f` atomically: in its own transaction, or in a savepoint of the transaction
-    /// `with_write_lock` holds (none in an [`unguarded`](PgConnection::unguarded) stretch,
-    /// where a failure fails that transaction anyway). With `notify`, other nodes are told
-    /// about the change.
+    /// `with_write_lock` holds. With `notify`, other nodes are told about the change.
     fn atomic<R>(
         &mut self,
         notify: Option<&str>,
         f: impl FnOnce(&mut PgConnection) -> Result<R>,
     ) -> Result<R> {
-        if self.write_locked && self.unguarded {
-            let value = f(self)?;
-            if let Some(payload) = notify {
-                self.notify_at_commit(payload);
-            }
-            return Ok(value);
-        }
         let (begin, commit, rollback) = if self.write_locked {
             (
                 "SAVEPOINT tbs",
@@ -197,17 +184,74 @@ impl PgConnection {
         }
     }
 
-    /// Runs `f`, writes in the transaction `with_write_lock` holds whose every failure the
-    /// caller turns into the failure of that transaction (it is rolled back): the methods `f`
-    /// calls go without a savepoint each, a third of their round trips.
-    pub(super) fn unguarded<R>(
+    /// Whether `with_write_lock` holds a transaction that the methods join.
+    pub(super) fn in_write_lock(&self) -> bool {
+        self.write_locked
+    }
+
+    /// [`Store::close_change`] in the transaction `with_write_lock` holds, in one round trip
+    /// ([`sql::CLOSE_CHANGE`]) with the NOTIFYs queued for its commit (nothing is written
+    /// after the close), plus one for each pointer beyond the last one the change moved:
+    /// NOT_FOUND if a sealed pointer's secret is missing.
+    pub(super) fn close_in_one_statement(
         &mut self,
-        f: impl FnOnce(&mut PgConnection) -> Result<R>,
-    ) -> Result<R> {
-        let outer = std::mem::replace(&mut self.unguarded, true);
-        let outcome = f(self);
-        self.unguarded = outer;
-        outcome
+        close: &crate::store::ChangeClose<'_>,
+    ) -> Result<()> {
+        let seal_seq = close.seal_seq as i64;
+        let (last, others) = match close.seals.split_last() {
+            Some((last, others)) => (Some(last), others),
+            None => (None, &[][..]),
+        };
+        for (tenant, name, seal) in others {
+            self.seal_in_transaction(tenant, name, seal_seq, seal)?;
+        }
+        for (tenant, _, _) in close.seals {
+            self.notify_at_commit(&payload(tenant));
+        }
+        let seqs: Vec<i64> = close.outbox.iter().map(|(seq, _)| *seq as i64).collect();
+        let lines: Vec<&str> = close.outbox.iter().map(|(_, line)| line.as_str()).collect();
+        let prune = close.prune_through.map(|through| through as i64);
+        let payloads = std::mem::take(&mut self.pending_notify);
+        let channel = self.channel.clone();
+        let row = self.query_opt(
+            sql::CLOSE_CHANGE,
+            &[
+                &last.map(|(tenant, _, _)| *tenant),
+                &last.map(|(_, name, _)| *name),
+                &seal_seq,
+                &last.map(|(_, _, seal)| seal.as_slice()),
+                &seqs,
+                &lines,
+                &prune,
+                &close.state.0,
+                &close.state.1,
+                &channel,
+                &payloads,
+            ],
+        )?;
+        let sealed: i64 = row
+            .ok_or_else(|| Error::internal("closing a change returned no row"))?
+            .get(0);
+        match last {
+            Some((tenant, name, _)) if sealed == 0 => Err(Error::secret_not_found(tenant, name)),
+            _ => Ok(()),
+        }
+    }
+
+    /// One pointer seal in the transaction `with_write_lock` holds (no savepoint: its failure
+    /// fails the change).
+    fn seal_in_transaction(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        seal_seq: i64,
+        seal: &[u8],
+    ) -> Result<()> {
+        let changed = self.execute(sql::SEAL_POINTER, &[&tenant, &name, &seal_seq, &seal])?;
+        if changed == 0 {
+            return Err(Error::secret_not_found(tenant, name));
+        }
+        Ok(())
     }
 
     /// Queues the NOTIFY of `payload` for the commit of the transaction `with_write_lock`
@@ -311,10 +355,8 @@ impl PgConnection {
             }
             Ok(())
         }));
-        // The transaction's state ends with it, a panic in an unguarded stretch included
-        // (else the next transaction's methods would go without their savepoints).
+        // The transaction's state ends with it, a panic included.
         self.write_locked = false;
-        self.unguarded = false;
         self.pending_notify.clear();
         match outcome {
             Ok(Ok(())) => self

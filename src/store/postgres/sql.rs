@@ -189,6 +189,26 @@ pub const SEAL_POINTER: &str =
     "UPDATE tbs_secrets SET seal_seq = $3, seal = $4 WHERE tenant = $1 AND name = $2";
 pub const IS_EMPTY: &str = "SELECT NOT EXISTS (SELECT 1 FROM tbs_tenant_keys)
                                 AND NOT EXISTS (SELECT 1 FROM tbs_secrets)";
+/// Everything that closes a change (`Store::close_change`) in one round trip: the seal of
+/// one pointer ($1 tenant, $2 name — NULL for none —, $3 the sequence number, $4 the seal; the
+/// rows sealed come back), the outbox lines ($5 numbers, $6 lines), the outbox rows a synced
+/// log holds ($7, NULL for none), the state row ($8 key, $9 value) and the change's
+/// notifications ($10 channel, $11 payloads). Each part touches its own rows, so the one
+/// snapshot they share changes nothing.
+pub const CLOSE_CHANGE: &str = "WITH sealed AS (
+        UPDATE tbs_secrets SET seal_seq = $3, seal = $4 WHERE tenant = $1 AND name = $2
+        RETURNING 1
+    ), pushed AS (
+        INSERT INTO tbs_audit_outbox (seq, line)
+        SELECT * FROM unnest($5::bigint[], $6::text[])
+    ), pruned AS (
+        DELETE FROM tbs_audit_outbox WHERE seq <= $7::bigint
+    ), state AS (
+        INSERT INTO tbs_meta (key, value) VALUES ($8, $9)
+        ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value
+    )
+    SELECT (SELECT count(*) FROM sealed),
+           (SELECT count(*) FROM (SELECT pg_notify($10, p) FROM unnest($11::text[]) AS p) AS n)";
 pub const OUTBOX_PUSH: &str = "INSERT INTO tbs_audit_outbox (seq, line) VALUES ($1, $2)";
 pub const OUTBOX_AFTER: &str =
     "SELECT seq, line FROM tbs_audit_outbox WHERE seq > $1 ORDER BY seq LIMIT $2";

@@ -69,9 +69,12 @@ impl Store for PgConnection {
     }
 
     fn close_change(&mut self, close: &ChangeClose<'_>) -> Result<()> {
-        // In the change's transaction, with the state row locked: an error fails the whole
-        // change (`run_write_locked` rolls it back), so no savepoint per statement.
-        self.unguarded(|c| close_change_by_parts(c, close))
+        if !self.in_write_lock() {
+            return close_change_by_parts(self, close);
+        }
+        // In the change's transaction, with the state row locked: one statement for all of
+        // it, and an error fails the whole change (`run_write_locked` rolls it back).
+        self.close_in_one_statement(close)
     }
 
     fn with_write_lock(
