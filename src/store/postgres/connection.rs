@@ -238,8 +238,7 @@ impl PgConnection {
         }
     }
 
-    /// One pointer seal in the transaction `with_write_lock` holds (no savepoint: its failure
-    /// fails the change).
+    /// One pointer seal in the current transaction (NOT_FOUND if the secret is missing).
     fn seal_in_transaction(
         &mut self,
         tenant: &str,

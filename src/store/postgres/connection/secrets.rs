@@ -183,16 +183,9 @@ impl SecretRows for PgConnection {
     }
 
     fn seal_pointer(&mut self, tenant: &str, name: &str, seal_seq: u64, seal: &[u8]) -> Result<()> {
-        let changed = self.atomic(Some(&payload(tenant)), |c| {
-            c.execute(
-                sql::SEAL_POINTER,
-                &[&tenant, &name, &(seal_seq as i64), &seal],
-            )
-        })?;
-        if changed == 0 {
-            return Err(Error::secret_not_found(tenant, name));
-        }
-        Ok(())
+        self.atomic(Some(&payload(tenant)), |c| {
+            c.seal_in_transaction(tenant, name, seal_seq as i64, seal)
+        })
     }
 
     fn all_secrets(&mut self) -> Result<Vec<StoredSecret>> {
