@@ -5,7 +5,8 @@
 //! savepoint inside `with_write_lock`) and, except for usage counters, sends a NOTIFY on the
 //! store's channel so other nodes drop their caches (inside `with_write_lock`, once per tenant
 //! with the change's close, or just before the commit); PostgreSQL delivers it on commit. The
-//! writes that close a change go in one statement (`close_in_one_statement`).
+//! writes that close a change go in one statement (`Store::close_change`, in
+//! `connection/store_impl.rs`).
 //!
 //! The `Store` implementation is in `connection/store_impl.rs`, its longer operations in
 //! `secrets.rs`, `keys.rs`, `references.rs` and `dump.rs` beside it; `rows.rs` maps rows.
@@ -182,75 +183,6 @@ impl PgConnection {
                 Err(e)
             }
         }
-    }
-
-    /// Whether `with_write_lock` holds a transaction that the methods join.
-    pub(super) fn in_write_lock(&self) -> bool {
-        self.write_locked
-    }
-
-    /// [`Store::close_change`] in the transaction `with_write_lock` holds, in one round trip
-    /// ([`sql::CLOSE_CHANGE`]) with the NOTIFYs queued for its commit (nothing is written
-    /// after the close), plus one for each pointer beyond the last one the change moved:
-    /// NOT_FOUND if a sealed pointer's secret is missing.
-    pub(super) fn close_in_one_statement(
-        &mut self,
-        close: &crate::store::ChangeClose<'_>,
-    ) -> Result<()> {
-        let seal_seq = close.seal_seq as i64;
-        let (last, others) = match close.seals.split_last() {
-            Some((last, others)) => (Some(last), others),
-            None => (None, &[][..]),
-        };
-        for (tenant, name, seal) in others {
-            self.seal_in_transaction(tenant, name, seal_seq, seal)?;
-        }
-        for (tenant, _, _) in close.seals {
-            self.notify_at_commit(&payload(tenant));
-        }
-        let seqs: Vec<i64> = close.outbox.iter().map(|(seq, _)| *seq as i64).collect();
-        let lines: Vec<&str> = close.outbox.iter().map(|(_, line)| line.as_str()).collect();
-        let prune = close.prune_through.map(|through| through as i64);
-        let payloads = std::mem::take(&mut self.pending_notify);
-        let channel = self.channel.clone();
-        let row = self.query_opt(
-            sql::CLOSE_CHANGE,
-            &[
-                &last.map(|(tenant, _, _)| *tenant),
-                &last.map(|(_, name, _)| *name),
-                &seal_seq,
-                &last.map(|(_, _, seal)| seal.as_slice()),
-                &seqs,
-                &lines,
-                &prune,
-                &close.state.0,
-                &close.state.1,
-                &channel,
-                &payloads,
-            ],
-        )?;
-        let sealed: i64 = row
-            .ok_or_else(|| Error::internal("closing a change returned no row"))?
-            .get(0);
-        match last {
-            Some((tenant, name, _)) if sealed == 0 => Err(Error::secret_not_found(tenant, name)),
-            _ => Ok(()),
-        }
-    }
-
-    /// One pointer seal in the current transaction (NOT_FOUND if the secret is missing).
-    fn seal_in_transaction(
-        &mut self,
-        tenant: &str,
-        name: &str,
-        seal_seq: i64,
-        seal: &[u8],
-    ) -> Result<()> {
-        let changed = self.execute(sql::SEAL_POINTER, &[&tenant, &name, &seal_seq, &seal])?;
-        if changed == 0 {
-            return Err(Error::secret_not_found(tenant, name));
-        }
-        Ok(())
     }
 
     /// Queues the NOTIFY of `payload` for the commit of the transaction `with_write_lock`

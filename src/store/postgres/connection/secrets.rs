@@ -195,3 +195,20 @@ impl SecretRows for PgConnection {
             .collect()
     }
 }
+
+impl PgConnection {
+    /// One pointer seal in the current transaction (NOT_FOUND if the secret is missing).
+    pub(super) fn seal_in_transaction(
+        &mut self,
+        tenant: &str,
+        name: &str,
+        seal_seq: i64,
+        seal: &[u8],
+    ) -> Result<()> {
+        let changed = self.execute(sql::SEAL_POINTER, &[&tenant, &name, &seal_seq, &seal])?;
+        if changed == 0 {
+            return Err(Error::secret_not_found(tenant, name));
+        }
+        Ok(())
+    }
+}

@@ -1,7 +1,7 @@
 //! The `Store` trait of `PgConnection`: metadata, the outbox and the write lock. The concern
 //! traits are implemented in `secrets.rs`, `keys.rs`, `references.rs` and `dump.rs`.
 
-use super::{sql, PgConnection};
+use super::{payload, sql, PgConnection};
 use crate::error::{Error, Result};
 use crate::store::{close_change_by_parts, ChangeClose, Store, StoreHeader};
 
@@ -69,12 +69,53 @@ impl Store for PgConnection {
     }
 
     fn close_change(&mut self, close: &ChangeClose<'_>) -> Result<()> {
-        if !self.in_write_lock() {
+        if !self.write_locked {
             return close_change_by_parts(self, close);
         }
-        // In the change's transaction, with the state row locked: one statement for all of
-        // it, and an error fails the whole change (`run_write_locked` rolls it back).
-        self.close_in_one_statement(close)
+        // In the change's transaction, with the state row locked: one round trip
+        // (`sql::CLOSE_CHANGE`) for the last pointer's seal, the outbox, the state row and the
+        // NOTIFYs queued for the commit (nothing is written after the close), plus one for
+        // each pointer the change moved before that. An error fails the whole change
+        // (`run_write_locked` rolls it back).
+        let seal_seq = close.seal_seq as i64;
+        let (last, others) = match close.seals.split_last() {
+            Some((last, others)) => (Some(last), others),
+            None => (None, &[][..]),
+        };
+        for (tenant, name, seal) in others {
+            self.seal_in_transaction(tenant, name, seal_seq, seal)?;
+        }
+        for (tenant, _, _) in close.seals {
+            self.notify_at_commit(&payload(tenant));
+        }
+        let seqs: Vec<i64> = close.outbox.iter().map(|(seq, _)| *seq as i64).collect();
+        let lines: Vec<&str> = close.outbox.iter().map(|(_, line)| line.as_str()).collect();
+        let prune = close.prune_through.map(|through| through as i64);
+        let payloads = std::mem::take(&mut self.pending_notify);
+        let channel = self.channel.clone();
+        let row = self.query_opt(
+            sql::CLOSE_CHANGE,
+            &[
+                &last.map(|(tenant, _, _)| *tenant),
+                &last.map(|(_, name, _)| *name),
+                &seal_seq,
+                &last.map(|(_, _, seal)| seal.as_slice()),
+                &seqs,
+                &lines,
+                &prune,
+                &close.state.0,
+                &close.state.1,
+                &channel,
+                &payloads,
+            ],
+        )?;
+        let sealed: i64 = row
+            .ok_or_else(|| Error::internal("closing a change returned no row"))?
+            .get(0);
+        match last {
+            Some((tenant, name, _)) if sealed == 0 => Err(Error::secret_not_found(tenant, name)),
+            _ => Ok(()),
+        }
     }
 
     fn with_write_lock(
