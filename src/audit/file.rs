@@ -63,6 +63,16 @@ impl AuditFile {
         &self.path
     }
 
+    /// The sequence number of the file's last record as of the last append or read (0 for
+    /// none, or when it must be read again).
+    pub fn last_seq(&self) -> u64 {
+        if self.end == u64::MAX {
+            0
+        } else {
+            self.head.seq
+        }
+    }
+
     /// The last record in the file now.
     pub fn head(&mut self) -> Result<ChainHead> {
         let _lock = FileLock::new(&self.file, libc::LOCK_EX, &self.path)?;
@@ -70,9 +80,19 @@ impl AuditFile {
         Ok(self.head.clone())
     }
 
+    /// The file's length now, from `lseek` rather than `fstat`: asking a file for its times
+    /// (as `fstat` does) makes the kernel stamp the file's next write with a fine-grained
+    /// time (Linux 6.13+, multigrain timestamps), which moves the clock of every other file's
+    /// next write too — so the store's next WAL write changes the WAL's mtime, and its
+    /// `fdatasync` then writes the inode as well: one more synchronous disk write for every
+    /// change (CONTRIBUTING.md, "Timestamps").
+    fn len(&self) -> Result<u64> {
+        Ok((&self.file).seek(SeekFrom::End(0))?)
+    }
+
     /// Re-reads the head when someone else changed the file (call under the lock).
     fn refresh(&mut self) -> Result<u64> {
-        let len = self.file.metadata()?.len();
+        let len = self.len()?;
         if len != self.end {
             let (head, len) = self.read_head(len)?;
             self.head = head;
@@ -114,7 +134,7 @@ impl AuditFile {
     /// empty head for an empty file.
     pub fn verified_head(&mut self, key: &crate::crypto::MacKey) -> Result<ChainHead> {
         let _lock = FileLock::new(&self.file, libc::LOCK_EX, &self.path)?;
-        let len = self.file.metadata()?.len();
+        let len = self.len()?;
         let (line, _) = self.read_last_line(len)?;
         let Some(line) = line else {
             return Ok(ChainHead::default());
@@ -198,5 +218,54 @@ impl AuditFile {
             None => body,
         };
         Ok(((!last.is_empty()).then(|| last.to_vec()), len))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::access::Actor;
+    use crate::audit::entry::{seal_line, AuditAction, AuditEntry};
+    use crate::crypto::MacKey;
+
+    /// The sealed line after `head` (advancing it).
+    fn next_line(head: &mut ChainHead) -> String {
+        let key = MacKey::derive(b"audit", b"test");
+        let entry = AuditEntry::new(
+            &Actor::Host,
+            AuditAction::Create,
+            "t",
+            vec!["s".into()],
+            crate::ErrorCode::Ok,
+        );
+        seal_line(&key, head, &entry).unwrap()
+    }
+
+    /// Each handle finds the length another one's append left (from `lseek`, see `len`) and
+    /// continues after its record.
+    #[test]
+    fn each_writer_continues_after_the_other_ones_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jsonl");
+        let mut first = AuditFile::open(&path).unwrap();
+        let mut second = AuditFile::open(&path).unwrap();
+        let mut chain = ChainHead::default();
+        for round in 1..=3u64 {
+            let writer = if round % 2 == 1 {
+                &mut first
+            } else {
+                &mut second
+            };
+            let line = next_line(&mut chain);
+            writer
+                .append(|head| {
+                    assert_eq!(head.seq, round - 1, "the other handle's record");
+                    Ok(line)
+                })
+                .unwrap();
+            assert_eq!(writer.last_seq(), round);
+        }
+        assert_eq!(first.head().unwrap().seq, 3);
+        assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 3);
     }
 }

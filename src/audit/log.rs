@@ -8,6 +8,11 @@
 //! not be copied then (a killed process, a full disk) stays in the outbox and is copied by
 //! the next delivery of any handle. Outbox records are dropped only once the file holding
 //! them has been synced.
+//!
+//! With group commit, a committed change's records are staged here while it waits for its
+//! sync, and the change whose sync makes them durable appends all of them at once
+//! ([`AuditLog::stage`], [`AuditLog::deliver_staged`]); the others then find theirs in the
+//! file and write nothing.
 
 use super::batch::{Use, UseBatch};
 use super::entry::{seal_line, AuditAction, AuditEntry, ChainHead};
@@ -19,6 +24,7 @@ use crate::error::{ErrorCode, Result};
 use crate::store::Store;
 use crate::throttle::Throttle;
 use parking_lot::Mutex;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -50,6 +56,13 @@ pub(crate) struct AuditLog {
     synced_through: std::sync::atomic::AtomicU64,
     /// The outbox rows up to this record were dropped already.
     pruned_through: std::sync::atomic::AtomicU64,
+    /// Committed records of this handle's changes that wait for their sync (group commit),
+    /// by sequence number, with the ticket of their commit: whichever change's sync makes
+    /// them durable first appends them with its own ([`AuditLog::deliver_staged`]).
+    staged: Mutex<BTreeMap<u64, (u64, String)>>,
+    /// The log file's last record as of the last append or read under the file lock: a
+    /// change whose records are at or below it has nothing left to deliver.
+    delivered_through: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -80,6 +93,8 @@ impl AuditLog {
             sink_drain: Mutex::new(()),
             synced_through: Default::default(),
             pruned_through: Default::default(),
+            staged: Mutex::new(BTreeMap::new()),
+            delivered_through: Default::default(),
         })
     }
 
@@ -156,7 +171,11 @@ impl AuditLog {
     pub fn deliver(&self, store: &mut dyn Store, fresh: &[SealedLine]) -> Result<()> {
         let mut file = self.file.lock();
         let lines = match file.as_mut() {
-            Some(file) => file.append(|head| lines_after(store, head.seq, fresh))?,
+            Some(file) => {
+                let lines = file.append(|head| lines_after(store, head.seq, fresh));
+                self.note_file_head(file);
+                lines?
+            }
             None => {
                 let lines = lines_after(store, 0, fresh)?;
                 if let Some(last) = last_seq(&lines) {
@@ -176,19 +195,91 @@ impl AuditLog {
     /// did. `false` (nothing done) when it does need the outbox, or has no file: then call
     /// [`AuditLog::deliver`] with a connection. With group commit, the changes of one sync
     /// mostly deliver this way, without queueing for a connection one after another.
-    pub fn deliver_fresh(&self, fresh: &[SealedLine]) -> Result<bool> {
+    ///
+    /// `fresh` committed with `ticket`, and every commit up to that ticket is durable: the
+    /// staged records of those commits that continue the file go in the same append.
+    pub fn deliver_fresh(&self, fresh: &[SealedLine], ticket: u64) -> Result<bool> {
+        let delivered = self.delivered_through.load(Ordering::Acquire);
+        if fresh.last().is_some_and(|(last, _)| *last <= delivered) {
+            // Another change's append carried them (see `deliver_staged`).
+            return Ok(true);
+        }
         let mut file = self.file.lock();
         let Some(file) = file.as_mut() else {
             return Ok(false);
         };
         let mut continues = true;
         let lines = file.append(|head| {
-            let lines = fresh_lines_after(head.seq, fresh);
-            continues = lines.is_some();
-            Ok(lines.unwrap_or_default())
-        })?;
-        self.queue_for_sink(&lines);
+            let (mut lines, after) = self.take_staged(head.seq, ticket);
+            match fresh_lines_after(after, fresh) {
+                Some(own) => lines.push_str(&own),
+                None => continues = false,
+            }
+            Ok(lines)
+        });
+        self.note_file_head(file);
+        self.queue_for_sink(&lines?);
         Ok(continues)
+    }
+
+    /// Stages the records `fresh` of a change whose commit of `ticket` succeeded and now
+    /// waits for its sync, for [`AuditLog::deliver_staged`].
+    pub fn stage(&self, ticket: u64, fresh: &[SealedLine]) {
+        if fresh.is_empty() {
+            return;
+        }
+        let mut staged = self.staged.lock();
+        for (seq, line) in fresh {
+            staged.insert(*seq, (ticket, line.clone()));
+        }
+    }
+
+    /// Appends the staged records of the commits up to `through`, all durable now, that
+    /// continue the log file, in one write — run by the change whose sync made them durable,
+    /// before the others it covered wake up, so that they find their records delivered. A
+    /// failure is left to each change's own delivery, which then reports it.
+    pub fn deliver_staged(&self, through: u64) {
+        if self.staged.lock().is_empty() {
+            return;
+        }
+        let mut file = self.file.lock();
+        let Some(file) = file.as_mut() else {
+            return;
+        };
+        let lines = file.append(|head| Ok(self.take_staged(head.seq, through).0));
+        self.note_file_head(file);
+        if let Ok(lines) = lines {
+            self.queue_for_sink(&lines);
+        }
+    }
+
+    /// Takes out of the stage the records that continue the chain right after record
+    /// `after`, one after another, as long as their commit's ticket is at most `through`,
+    /// and drops the staged records the file already holds. The lines and the last record
+    /// they reach (`after` when none).
+    fn take_staged(&self, after: u64, through: u64) -> (String, u64) {
+        let mut staged = self.staged.lock();
+        let mut lines = String::new();
+        if staged.is_empty() {
+            return (lines, after);
+        }
+        let mut last = after;
+        *staged = staged.split_off(&(after + 1));
+        while let Some(entry) = staged.first_entry() {
+            let (ticket, _) = entry.get();
+            if *entry.key() != last + 1 || *ticket > through {
+                break;
+            }
+            last = *entry.key();
+            lines.push_str(&entry.remove().1);
+        }
+        (lines, last)
+    }
+
+    /// Notes the file's last record after an append (under the file lock).
+    fn note_file_head(&self, file: &AuditFile) {
+        self.delivered_through
+            .store(file.last_seq(), Ordering::Release);
     }
 
     /// Queues delivered lines for the sink (called under the file lock, so that the sink sees
@@ -316,4 +407,93 @@ fn last_seq(lines: &str) -> Option<u64> {
         .next_back()
         .and_then(super::entry::head_of)
         .map(|head| head.seq)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::entry::head_of;
+
+    /// A log over a file in a directory dropped with it, and `n` sealed lines of its chain.
+    fn log_and_lines(n: usize) -> (tempfile::TempDir, AuditLog, Vec<SealedLine>) {
+        let dir = tempfile::tempdir().unwrap();
+        let key = MacKey::derive(b"audit", b"test");
+        let log = AuditLog::open(key, Some(&dir.path().join("a.jsonl")), None, false).unwrap();
+        let entries: Vec<AuditEntry> = (0..n)
+            .map(|i| {
+                AuditEntry::new(
+                    &Actor::Host,
+                    AuditAction::Create,
+                    "t",
+                    vec![format!("s{i}")],
+                    ErrorCode::Ok,
+                )
+            })
+            .collect();
+        let lines = log.seal(&mut ChainHead::default(), &entries).unwrap();
+        (dir, log, lines)
+    }
+
+    fn file_seqs(log: &AuditLog) -> Vec<u64> {
+        let text = std::fs::read_to_string(log.path().unwrap()).unwrap();
+        text.lines().map(|l| head_of(l).unwrap().seq).collect()
+    }
+
+    #[test]
+    fn a_sync_delivers_the_staged_records_it_made_durable_and_their_changes_find_them_there() {
+        let (_dir, log, lines) = log_and_lines(4);
+        // Three changes: records 1 and 2 committed with ticket 1, record 3 with ticket 2,
+        // record 4 with ticket 3 (not yet durable).
+        log.stage(1, &lines[0..1]);
+        log.stage(1, &lines[1..2]);
+        log.stage(2, &lines[2..3]);
+        log.stage(3, &lines[3..4]);
+        log.deliver_staged(2);
+        assert_eq!(
+            file_seqs(&log),
+            [1, 2, 3],
+            "one append, up to the durable ticket"
+        );
+        // The covered changes have nothing left to write.
+        assert!(log.deliver_fresh(&lines[1..2], 1).unwrap());
+        assert!(log.deliver_fresh(&lines[2..3], 2).unwrap());
+        assert_eq!(file_seqs(&log), [1, 2, 3]);
+        // The last change's own delivery writes its record once its sync returned.
+        assert!(log.deliver_fresh(&lines[3..4], 3).unwrap());
+        assert_eq!(file_seqs(&log), [1, 2, 3, 4]);
+        assert!(log.staged.lock().is_empty());
+    }
+
+    #[test]
+    fn staged_records_after_a_gap_wait_and_their_change_reads_the_outbox() {
+        let (_dir, log, lines) = log_and_lines(3);
+        // Record 1 belongs to a change not staged here (another handle's, say).
+        log.stage(2, &lines[1..2]);
+        log.stage(2, &lines[2..3]);
+        log.deliver_staged(2);
+        assert!(file_seqs(&log).is_empty(), "nothing may skip record 1");
+        assert!(
+            !log.deliver_fresh(&lines[2..3], 2).unwrap(),
+            "its change must read record 1 from the outbox"
+        );
+        // Once record 1 is in the file, the staged records follow it in one append.
+        assert!(log.deliver_fresh(&lines[0..1], 1).unwrap());
+        assert_eq!(file_seqs(&log), [1]);
+        assert!(log.deliver_fresh(&lines[2..3], 2).unwrap());
+        assert_eq!(file_seqs(&log), [1, 2, 3]);
+    }
+
+    #[test]
+    fn records_another_delivery_wrote_leave_the_stage() {
+        let (_dir, log, lines) = log_and_lines(2);
+        log.stage(1, &lines);
+        // A delivery of the same records from the outbox (a change holding a connection).
+        let mut file = log.file.lock();
+        let file = file.as_mut().unwrap();
+        let all: String = lines.iter().map(|(_, l)| l.as_str()).collect();
+        file.append(|_| Ok(all)).unwrap();
+        log.note_file_head(file);
+        assert_eq!(log.take_staged(file.last_seq(), 1).0, "");
+        assert!(log.staged.lock().is_empty());
+    }
 }

@@ -6,7 +6,7 @@ use super::state::{pointer_seal, rollback_detected, Pointer, StoreState, ADOPT_F
 use super::SecretStorage;
 use crate::audit::{AuditEntry, AuditLog, SealedLine};
 use crate::error::{Error, Result};
-use crate::store::{ChangeClose, Store, STATE_KEY};
+use crate::store::{ChangeClose, Store, SyncHooks, STATE_KEY};
 
 /// The scope of changes that touch no secret (audit records alone, usage, state adoption).
 pub(super) const STATE_SCOPE: &str = "\u{1f}state";
@@ -115,9 +115,13 @@ impl SecretStorage {
             Ok((committed, None)) => Ok(self.finish(conn.store(), committed)),
             Ok((committed, Some(ticket))) => {
                 drop(conn);
+                let hooks = StagedRecords {
+                    audit: self.audit.as_ref(),
+                    sealed: &committed.sealed,
+                };
                 self.backend
-                    .sync_commits(ticket)
-                    .map(|()| self.finish_without_connection(committed))
+                    .sync_commits(ticket, &hooks)
+                    .map(|()| self.finish_without_connection(committed, ticket))
             }
             Err(e) => Err(e),
         };
@@ -238,23 +242,25 @@ impl SecretStorage {
     /// [`SecretStorage::finish`] for a change whose connection went back before its sync
     /// (group commit): a connection is taken only when delivering the records needs the
     /// store's outbox, so the changes one sync covered finish side by side.
-    fn finish_without_connection<T>(&self, committed: Committed<T>) -> T {
+    fn finish_without_connection<T>(&self, committed: Committed<T>, ticket: u64) -> T {
         self.note_pruned(committed.pruned);
         self.raise_anchor(&committed.state);
         if let Some(audit) = &self.audit {
-            let delivered = audit.deliver_fresh(&committed.sealed).and_then(|done| {
-                if done {
-                    return Ok(());
-                }
-                // Delivery reads committed outbox rows only, unless it must drop them too:
-                // then it needs the writer (which would end a batch of changes).
-                let mut conn = if audit.delivery_writes() {
-                    self.backend.connection()?
-                } else {
-                    self.backend.read_connection()?
-                };
-                audit.deliver(conn.store(), &committed.sealed)
-            });
+            let delivered = audit
+                .deliver_fresh(&committed.sealed, ticket)
+                .and_then(|done| {
+                    if done {
+                        return Ok(());
+                    }
+                    // Delivery reads committed outbox rows only, unless it must drop them too:
+                    // then it needs the writer (which would end a batch of changes).
+                    let mut conn = if audit.delivery_writes() {
+                        self.backend.connection()?
+                    } else {
+                        self.backend.read_connection()?
+                    };
+                    audit.deliver(conn.store(), &committed.sealed)
+                });
             self.synced_delivery(audit, delivered, &committed.sealed);
         }
         committed.value
@@ -457,4 +463,27 @@ struct Committed<T> {
 
 fn missing_state() -> Error {
     Error::integrity("the store's state row is missing: the database was edited")
+}
+
+/// A change's records on their way to the log file while it waits for its sync: staged once
+/// its commit succeeded, and appended together with every other staged record by whichever
+/// change's sync makes them durable first (group commit), so that the changes one sync covers
+/// do not each take the log file in turn.
+struct StagedRecords<'a> {
+    audit: Option<&'a AuditLog>,
+    sealed: &'a [SealedLine],
+}
+
+impl SyncHooks for StagedRecords<'_> {
+    fn committed(&self, ticket: u64) {
+        if let Some(audit) = self.audit {
+            audit.stage(ticket, self.sealed);
+        }
+    }
+
+    fn durable(&self, through: u64) {
+        if let Some(audit) = self.audit {
+            audit.deliver_staged(through);
+        }
+    }
 }

@@ -217,12 +217,30 @@ pub trait Backend: Send + Sync {
     fn change_token(&self) -> Option<Fingerprint>;
     /// Returns once every commit up to `ticket` (from [`Store::with_write_lock_deferred`]) is
     /// durable, sharing one sync with the writers that wait at the same time (group commit).
-    /// Call it with no connection held.
-    fn sync_commits(&self, ticket: u64) -> Result<()> {
-        let _ = ticket;
+    /// Call it with no connection held. A backend whose tickets order durability (SQLite's
+    /// batches) calls `hooks` on the way; others need not.
+    fn sync_commits(&self, ticket: u64, hooks: &dyn SyncHooks) -> Result<()> {
+        let _ = (ticket, hooks);
         Ok(())
     }
 }
+
+/// What a change waiting in [`Backend::sync_commits`] does at the two points only the backend
+/// sees, so that one change can finish the work of the others its sync covered (the audit
+/// delivers the records of all of them in one append). `()` does nothing.
+pub trait SyncHooks {
+    /// The commit of the change's `ticket` succeeded; called before it waits for a sync.
+    fn committed(&self, ticket: u64) {
+        let _ = ticket;
+    }
+    /// A sync this change ran made every successful commit up to ticket `through` durable;
+    /// called before the changes that sync covered are woken.
+    fn durable(&self, through: u64) {
+        let _ = through;
+    }
+}
+
+impl SyncHooks for () {}
 
 /// A borrowed connection.
 pub trait StoreGuard {

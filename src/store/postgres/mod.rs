@@ -10,7 +10,7 @@ mod connection;
 mod listener;
 mod sql;
 
-use super::{Backend, Fingerprint, StoreGuard};
+use super::{Backend, Fingerprint, StoreGuard, SyncHooks};
 use crate::error::{Error, Result};
 use connection::PgManager;
 use listener::Listener;
@@ -209,7 +209,7 @@ impl Backend for PostgresBackend {
         self.listener.token()
     }
 
-    fn sync_commits(&self, _ticket: u64) -> Result<()> {
+    fn sync_commits(&self, _ticket: u64, _hooks: &dyn SyncHooks) -> Result<()> {
         let mut conn = self
             .pool
             .get()

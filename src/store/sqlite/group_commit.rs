@@ -28,11 +28,18 @@
 //! next batch meanwhile, so with many writers one batch syncs while the next one runs instead
 //! of all writers doing one then the other.
 //!
+//! **The work of the changes one sync covers, done once.** A change passes [`SyncHooks`]:
+//! `committed` runs once its batch committed (the audit stages the change's records), and
+//! `durable` runs on the change that ran a successful sync, with the last ticket it covered,
+//! before the changes waiting for it are woken (the audit appends every staged record that
+//! sync made durable in one write, so those changes find theirs delivered).
+//!
 //! Syncing the WAL file from our own descriptor is what `synchronous=FULL` does at commit
 //! (SQLite syncs the same file); a checkpoint that moves frames into the database syncs both
 //! files before the WAL is reused, so frames that a checkpoint consumed are durable already.
 
 use crate::error::{Error, Result};
+use crate::store::SyncHooks;
 use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
 use std::fs::File;
@@ -151,10 +158,15 @@ impl GroupCommit {
     /// that started after that commit — running one itself when no sync runs. A change that
     /// the running sync covers waits only for it. The error of a failed commit, for each
     /// change of the batch; a failed sync's error for the change that ran it.
-    pub fn sync_through(&self, ticket: u64) -> Result<()> {
+    ///
+    /// `hooks.committed` runs once the batch committed; `hooks.durable`, on the change that
+    /// ran a successful sync, with the last ticket it covered, before the changes waiting for
+    /// that sync are woken.
+    pub fn sync_through(&self, ticket: u64, hooks: &dyn SyncHooks) -> Result<()> {
         // First the batch's own outcome: a sync covering its ticket does not make a failed
         // batch committed (`synced` counts every batch closed before the sync started).
         self.committed(ticket)?;
+        hooks.committed(ticket);
         if self.synced.load(Ordering::Acquire) >= ticket {
             return Ok(());
         }
@@ -183,7 +195,11 @@ impl GroupCommit {
         }
         *syncing = false;
         drop(syncing);
-        self.sync_ended.notify_all();
+        // The waiters are woken even if the hook panics.
+        let _wake = WakeOnDrop(&self.sync_ended);
+        if outcome.is_ok() {
+            hooks.durable(target);
+        }
         outcome
     }
 
@@ -223,6 +239,15 @@ impl GroupCommit {
             "cannot sync the store's write-ahead log {}: {e}",
             self.wal_path.display()
         ))
+    }
+}
+
+/// Wakes every waiter of a condition variable when dropped.
+struct WakeOnDrop<'a>(&'a Condvar);
+
+impl Drop for WakeOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.notify_all();
     }
 }
 
@@ -298,12 +323,12 @@ mod tests {
         let group = &group;
         let first = closed_batch(group, 2, Ok(()));
         std::thread::scope(|s| {
-            let syncer = s.spawn(move || group.sync_through(first));
+            let syncer = s.spawn(move || group.sync_through(first, &()));
             group.test_gate.until_a_sync_is_held();
             assert!(group.syncing());
             let second = closed_batch(group, 1, Ok(()));
-            let later = s.spawn(move || group.sync_through(second));
-            let covered = s.spawn(move || group.sync_through(first));
+            let later = s.spawn(move || group.sync_through(second, &()));
+            let covered = s.spawn(move || group.sync_through(first, &()));
             until_sync_waiters(group, 2);
             group.test_gate.permit_one();
             syncer.join().unwrap().unwrap();
@@ -339,7 +364,7 @@ mod tests {
         let (_dir, group) = group_with_wal();
         let first = closed_batch(&group, 1, Ok(()));
         let second = closed_batch(&group, 1, Ok(()));
-        group.sync_through(first).unwrap();
+        group.sync_through(first, &()).unwrap();
         assert_eq!(
             group.synced.load(Ordering::Acquire),
             second,
@@ -347,7 +372,7 @@ mod tests {
         );
         let third = closed_batch(&group, 1, Ok(()));
         assert!(group.synced.load(Ordering::Acquire) < third);
-        group.sync_through(third).unwrap();
+        group.sync_through(third, &()).unwrap();
         assert_eq!(group.synced.load(Ordering::Acquire), third);
     }
 
@@ -356,7 +381,7 @@ mod tests {
         let (_dir, group) = group_with_wal();
         let ticket = group.open_batch();
         std::thread::scope(|s| {
-            let waiter = s.spawn(|| group.sync_through(ticket));
+            let waiter = s.spawn(|| group.sync_through(ticket, &()));
             // The waiter cannot return before the close below: it would read `through` < ticket.
             group.close_batch(ticket, 1, &Ok(()));
             waiter.join().unwrap().unwrap();
@@ -369,13 +394,13 @@ mod tests {
         let (_dir, group) = group_with_wal();
         let failed = closed_batch(&group, 2, Err(Error::storage("disk full")));
         for _ in 0..2 {
-            let err = group.sync_through(failed).unwrap_err();
+            let err = group.sync_through(failed, &()).unwrap_err();
             assert_eq!(err.code(), crate::ErrorCode::Storage);
             assert!(err.to_string().contains("disk full"), "{err}");
         }
         assert!(group.closed.lock().failed.is_empty(), "collected by both");
         let next = closed_batch(&group, 1, Ok(()));
-        group.sync_through(next).unwrap();
+        group.sync_through(next, &()).unwrap();
     }
 
     /// A sync that covers a failed batch's ticket (it started after a later batch committed)
@@ -385,11 +410,63 @@ mod tests {
         let (_dir, group) = group_with_wal();
         let failed = closed_batch(&group, 1, Err(Error::storage("disk full")));
         let next = closed_batch(&group, 1, Ok(()));
-        group.sync_through(next).unwrap();
+        group.sync_through(next, &()).unwrap();
         assert!(group.synced.load(Ordering::Acquire) >= failed);
-        let err = group.sync_through(failed).unwrap_err();
+        let err = group.sync_through(failed, &()).unwrap_err();
         assert!(err.to_string().contains("disk full"), "{err}");
         assert!(group.closed.lock().failed.is_empty(), "collected");
+    }
+
+    /// Records the hooks' calls.
+    #[derive(Default)]
+    struct Calls {
+        committed: Mutex<Vec<u64>>,
+        durable: Mutex<Vec<u64>>,
+    }
+
+    impl SyncHooks for Calls {
+        fn committed(&self, ticket: u64) {
+            self.committed.lock().push(ticket);
+        }
+        fn durable(&self, through: u64) {
+            self.durable.lock().push(through);
+        }
+    }
+
+    #[test]
+    fn the_hooks_hear_of_a_successful_commit_and_of_the_sync_that_made_it_durable() {
+        let (_dir, group) = group_with_wal();
+        let failed = closed_batch(&group, 1, Err(Error::storage("disk full")));
+        let first = closed_batch(&group, 2, Ok(()));
+        let second = closed_batch(&group, 1, Ok(()));
+        let calls = Calls::default();
+        group.sync_through(failed, &calls).unwrap_err();
+        assert!(
+            calls.committed.lock().is_empty(),
+            "a failed batch stages nothing"
+        );
+        group.sync_through(first, &calls).unwrap();
+        assert_eq!(*calls.committed.lock(), [first]);
+        assert_eq!(
+            *calls.durable.lock(),
+            [second],
+            "its sync covered both batches"
+        );
+        // The second batch's change finds it durable: no sync, no durable hook.
+        group.sync_through(second, &calls).unwrap();
+        assert_eq!(*calls.committed.lock(), [first, second]);
+        assert_eq!(*calls.durable.lock(), [second]);
+    }
+
+    #[test]
+    fn a_failed_sync_makes_nothing_durable_for_the_hooks() {
+        let dir = tempfile::tempdir().unwrap();
+        let group = GroupCommit::new(&dir.path().join("gone.db"));
+        let ticket = closed_batch(&group, 1, Ok(()));
+        let calls = Calls::default();
+        group.sync_through(ticket, &calls).unwrap_err();
+        assert_eq!(*calls.committed.lock(), [ticket]);
+        assert!(calls.durable.lock().is_empty());
     }
 
     #[test]
@@ -397,7 +474,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let group = GroupCommit::new(&dir.path().join("gone.db"));
         let ticket = closed_batch(&group, 1, Ok(()));
-        let err = group.sync_through(ticket).unwrap_err();
+        let err = group.sync_through(ticket, &()).unwrap_err();
         assert_eq!(err.code(), crate::ErrorCode::Storage);
         assert!(err.to_string().contains("gone.db-wal"), "{err}");
     }

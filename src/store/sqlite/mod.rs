@@ -19,7 +19,7 @@ mod schema;
 mod secrets;
 mod store_impl;
 
-use super::{Backend, ChangeProbe, Fingerprint, Store, StoreGuard};
+use super::{Backend, ChangeProbe, Fingerprint, Store, StoreGuard, SyncHooks};
 use crate::error::{Error, ErrorCode, Result};
 use group_commit::{GroupCommit, MAX_BATCH};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
@@ -536,8 +536,8 @@ impl Backend for SqliteBackend {
         self.probe.as_ref().map(ChangeProbe::fingerprint)
     }
 
-    fn sync_commits(&self, ticket: u64) -> Result<()> {
-        self.group.sync_through(ticket)
+    fn sync_commits(&self, ticket: u64, hooks: &dyn SyncHooks) -> Result<()> {
+        self.group.sync_through(ticket, hooks)
     }
 }
 
@@ -586,7 +586,7 @@ mod tests {
         assert_eq!(third, second, "joins the open batch and commits it");
         assert!(committed(&backend, "c"));
         backend.group.arrived();
-        backend.sync_commits(third).unwrap();
+        backend.sync_commits(third, &()).unwrap();
     }
 
     /// Whether the read-only connection sees metadata `key` (committed).
@@ -613,7 +613,7 @@ mod tests {
         for key in ["a", "b", "c"] {
             assert!(committed(&backend, key), "{key}");
         }
-        backend.sync_commits(first).unwrap();
+        backend.sync_commits(first, &()).unwrap();
         assert!(
             change(&backend, "d").unwrap().unwrap() > first,
             "a new batch"
@@ -651,7 +651,7 @@ mod tests {
             "its savepoint was rolled back"
         );
         assert!(committed(&backend, "own"));
-        backend.sync_commits(ticket).unwrap();
+        backend.sync_commits(ticket, &()).unwrap();
     }
 
     /// SQLite rolls a whole transaction back by itself after some errors (SQLITE_FULL,
@@ -670,10 +670,10 @@ mod tests {
         others_wait_during_a_sync(&backend, false);
         backend.connection().unwrap(); // ends any open batch
         assert!(next > lost, "a new batch");
-        let err = backend.sync_commits(lost).unwrap_err();
+        let err = backend.sync_commits(lost, &()).unwrap_err();
         assert_eq!(err.code(), ErrorCode::Storage, "{err}");
         assert!(!committed(&backend, "lost"));
-        backend.sync_commits(next).unwrap();
+        backend.sync_commits(next, &()).unwrap();
         assert!(committed(&backend, "next"));
     }
 
@@ -727,7 +727,7 @@ mod tests {
             !committed(&backend, "panics"),
             "its savepoint was rolled back"
         );
-        backend.sync_commits(ticket).unwrap();
+        backend.sync_commits(ticket, &()).unwrap();
     }
 
     /// The close of a change `key` that pushes outbox rows `seqs` in order after its own
@@ -770,7 +770,7 @@ mod tests {
         let first = change_closing_with(&backend, "first", &[7])
             .unwrap()
             .unwrap();
-        backend.sync_commits(first).unwrap();
+        backend.sync_commits(first, &()).unwrap();
         others_wait_during_a_sync(&backend, true);
         let kept = change(&backend, "kept").unwrap().unwrap();
         // Row 8 goes in, then row 7 is a duplicate key.
@@ -780,7 +780,7 @@ mod tests {
         assert_eq!(after, kept, "the batch went on");
         others_wait_during_a_sync(&backend, false);
         drop(backend.connection().unwrap());
-        backend.sync_commits(after).unwrap();
+        backend.sync_commits(after, &()).unwrap();
         assert!(committed(&backend, "kept") && committed(&backend, "after"));
         assert!(!committed(&backend, "failed"), "its own write rolled back");
         assert_eq!(outbox_seqs(&backend), [7], "and the close's first row");
