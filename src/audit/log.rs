@@ -476,7 +476,8 @@ mod tests {
             !log.deliver_fresh(&lines[2..3], 2).unwrap(),
             "its change must read record 1 from the outbox"
         );
-        // Once record 1 is in the file, the staged records follow it in one append.
+        // Once record 1 is in the file, the change of ticket 2 appends records 2 and 3 in one
+        // write.
         assert!(log.deliver_fresh(&lines[0..1], 1).unwrap());
         assert_eq!(file_seqs(&log), [1]);
         assert!(log.deliver_fresh(&lines[2..3], 2).unwrap());
