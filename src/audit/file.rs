@@ -65,7 +65,7 @@ impl AuditFile {
 
     /// The sequence number of the file's last record as of the last append or read (0 for
     /// none, or when it must be read again).
-    pub fn last_seq(&self) -> u64 {
+    pub fn head_seq(&self) -> u64 {
         if self.end == u64::MAX {
             0
         } else {
@@ -263,7 +263,7 @@ mod tests {
                     Ok(line)
                 })
                 .unwrap();
-            assert_eq!(writer.last_seq(), round);
+            assert_eq!(writer.head_seq(), round);
         }
         assert_eq!(first.head().unwrap().seq, 3);
         assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), 3);

@@ -58,8 +58,9 @@ pub(crate) struct AuditLog {
     pruned_through: std::sync::atomic::AtomicU64,
     /// Committed records of this handle's changes that wait for their sync (group commit),
     /// by sequence number, with the ticket of their commit: whichever change's sync makes
-    /// them durable first appends them with its own ([`AuditLog::deliver_staged`]).
-    staged: Mutex<BTreeMap<u64, (u64, String)>>,
+    /// them durable first appends them with its own ([`AuditLog::deliver_staged`]). Only
+    /// with a log file: without one there is nothing to append them to.
+    staged: Option<Mutex<BTreeMap<u64, (u64, String)>>>,
     /// The log file's last record as of the last append or read under the file lock: a
     /// change whose records are at or below it has nothing left to deliver.
     delivered_through: std::sync::atomic::AtomicU64,
@@ -82,6 +83,7 @@ impl AuditLog {
         batch_uses: bool,
     ) -> Result<AuditLog> {
         let file = path.map(AuditFile::open).transpose()?;
+        let staged = file.as_ref().map(|_| Mutex::new(BTreeMap::new()));
         Ok(AuditLog {
             key,
             file: Mutex::new(file),
@@ -93,7 +95,7 @@ impl AuditLog {
             sink_drain: Mutex::new(()),
             synced_through: Default::default(),
             pruned_through: Default::default(),
-            staged: Mutex::new(BTreeMap::new()),
+            staged,
             delivered_through: Default::default(),
         })
     }
@@ -225,10 +227,10 @@ impl AuditLog {
     /// Stages the records `fresh` of a change whose commit of `ticket` succeeded and now
     /// waits for its sync, for [`AuditLog::deliver_staged`].
     pub fn stage(&self, ticket: u64, fresh: &[SealedLine]) {
-        if fresh.is_empty() {
+        let Some(staged) = &self.staged else {
             return;
-        }
-        let mut staged = self.staged.lock();
+        };
+        let mut staged = staged.lock();
         for (seq, line) in fresh {
             staged.insert(*seq, (ticket, line.clone()));
         }
@@ -239,7 +241,11 @@ impl AuditLog {
     /// before the others it covered wake up, so that they find their records delivered. A
     /// failure is left to each change's own delivery, which then reports it.
     pub fn deliver_staged(&self, through: u64) {
-        if self.staged.lock().is_empty() {
+        if self
+            .staged
+            .as_ref()
+            .is_none_or(|staged| staged.lock().is_empty())
+        {
             return;
         }
         let mut file = self.file.lock();
@@ -258,8 +264,11 @@ impl AuditLog {
     /// and drops the staged records the file already holds. The lines and the last record
     /// they reach (`after` when none).
     fn take_staged(&self, after: u64, through: u64) -> (String, u64) {
-        let mut staged = self.staged.lock();
         let mut lines = String::new();
+        let Some(staged) = &self.staged else {
+            return (lines, after);
+        };
+        let mut staged = staged.lock();
         if staged.is_empty() {
             return (lines, after);
         }
@@ -279,7 +288,7 @@ impl AuditLog {
     /// Notes the file's last record after an append (under the file lock).
     fn note_file_head(&self, file: &AuditFile) {
         self.delivered_through
-            .store(file.last_seq(), Ordering::Release);
+            .store(file.head_seq(), Ordering::Release);
     }
 
     /// Queues delivered lines for the sink (called under the file lock, so that the sink sees
@@ -461,7 +470,7 @@ mod tests {
         // The last change's own delivery writes its record once its sync returned.
         assert!(log.deliver_fresh(&lines[3..4], 3).unwrap());
         assert_eq!(file_seqs(&log), [1, 2, 3, 4]);
-        assert!(log.staged.lock().is_empty());
+        assert!(log.staged.as_ref().unwrap().lock().is_empty());
     }
 
     #[test]
@@ -485,6 +494,19 @@ mod tests {
     }
 
     #[test]
+    fn a_log_without_a_file_holds_no_staged_records() {
+        let (_dir, with_file, lines) = log_and_lines(1);
+        let log = AuditLog::open(with_file.key.clone(), None, None, false).unwrap();
+        log.stage(1, &lines);
+        log.deliver_staged(1);
+        assert!(log.staged.is_none());
+        assert!(
+            !log.deliver_fresh(&lines, 1).unwrap(),
+            "its change uses the outbox"
+        );
+    }
+
+    #[test]
     fn records_another_delivery_wrote_leave_the_stage() {
         let (_dir, log, lines) = log_and_lines(2);
         log.stage(1, &lines);
@@ -494,7 +516,7 @@ mod tests {
         let all: String = lines.iter().map(|(_, l)| l.as_str()).collect();
         file.append(|_| Ok(all)).unwrap();
         log.note_file_head(file);
-        assert_eq!(log.take_staged(file.last_seq(), 1).0, "");
-        assert!(log.staged.lock().is_empty());
+        assert_eq!(log.take_staged(file.head_seq(), 1).0, "");
+        assert!(log.staged.as_ref().unwrap().lock().is_empty());
     }
 }
