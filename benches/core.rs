@@ -5,7 +5,7 @@
 //!   and the same with 4 threads (`get_value_4_threads/*`, aggregate time per get);
 //! - `create/durable` (one fsync'd transaction per create, plus the synced audit record) vs
 //!   `create/baseline_write_4k_fdatasync` and `create/durable_audit_off`, and creates/s with 1
-//!   and 4 threads;
+//!   4 and 8 threads (in the steady state: `common/creates.rs`);
 //! - `open/100k_secrets_1k_tenants` (nothing is loaded or decrypted eagerly);
 //! - `audit_verify/200k_records` vs reading the same log line by line with one HMAC per line.
 
@@ -19,6 +19,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tbsecrets::{MasterKey, Principal, Role, SecretStorage, SecretType, StorageOptions};
 use zeroize::Zeroizing;
+
+#[path = "common/creates.rs"]
+mod creates;
 
 /// HMAC-SHA256, the MAC of the audit chain (the floor of `audit_verify`).
 type HmacSha256 = hmac::Hmac<sha2::Sha256>;
@@ -216,32 +219,8 @@ fn bench_create(c: &mut Criterion) {
             BenchmarkId::new("threads", threads),
             &threads,
             |b, &threads| {
-                b.iter_custom(|iters| {
-                    let per_thread = (iters as usize).div_ceil(threads);
-                    let start = Instant::now();
-                    std::thread::scope(|scope| {
-                        for t in 0..threads {
-                            let store = store.clone();
-                            let counter = &counter;
-                            scope.spawn(move || {
-                                for _ in 0..per_thread {
-                                    let n = counter.fetch_add(1, Ordering::Relaxed);
-                                    store
-                                        .create(
-                                            &format!("t{t}"),
-                                            &format!("s{n}"),
-                                            SecretType::Text,
-                                            b"v",
-                                            "",
-                                        )
-                                        .expect("create");
-                                }
-                            });
-                        }
-                    });
-                    // Time per create, so criterion's "thrpt" reads as creates per second.
-                    start.elapsed() * iters as u32 / (per_thread * threads) as u32
-                })
+                // Time per create in the steady state, so criterion's "thrpt" reads as creates/s.
+                b.iter_custom(|iters| creates::steady_creates(&store, &counter, threads, iters))
             },
         );
     }
