@@ -395,7 +395,9 @@ pub trait Store: SecretRows + KeyRows + ReferenceRows + DumpRows + Send {
     }
     /// Runs `f` holding the store's write lock: what `f` reads and writes through the backend
     /// it is given is one transaction, committed when `f` succeeds and rolled back when it
-    /// fails, and no other connection commits in between.
+    /// fails, and no other connection commits in between. A method that fails inside `f`
+    /// should fail `f`: on PostgreSQL the methods join the transaction without a savepoint,
+    /// and the commit is refused after a failed one (nothing commits) even if `f` succeeds.
     /// `scope` names what is written (tenant and secret); a backend may lock only that.
     fn with_write_lock(
         &mut self,

@@ -1,8 +1,10 @@
 //! One pooled PostgreSQL connection: the pool's manager, prepared statements, `atomic`
 //! transactions, the schema migration and the write lock.
 //!
-//! Statements are prepared once per connection. Every mutation runs in a transaction (a
-//! savepoint inside `with_write_lock`) and, except for usage counters, sends a NOTIFY on the
+//! Statements are prepared once per connection. Every mutation runs in a transaction of its
+//! own, or joins the one `with_write_lock` holds (without a savepoint: a failed method fails
+//! the whole change, and the commit is refused once one failed), and, except for usage
+//! counters, sends a NOTIFY on the
 //! store's channel so other nodes drop their caches (inside `with_write_lock`, once per tenant
 //! with the change's close, or just before the commit); PostgreSQL delivers it on commit. The
 //! writes that close a change go in one statement (`Store::close_change`, in
@@ -86,6 +88,7 @@ impl r2d2::ManageConnection for PgManager {
             channel: channel_of(&self.schema),
             statements: HashMap::new(),
             write_locked: false,
+            write_failed: None,
             pending_notify: Vec::new(),
             writers: self.writers.clone(),
         })
@@ -108,6 +111,10 @@ pub struct PgConnection {
     statements: HashMap<&'static str, Statement>,
     /// Whether `with_write_lock` holds a transaction that the methods join.
     write_locked: bool,
+    /// The first failure inside that transaction: its methods join it without a savepoint
+    /// (two round trips each), so after one failed — even if its caller went on — the
+    /// transaction is no longer one change's whole work, and it must not commit.
+    write_failed: Option<Error>,
     /// The NOTIFY payloads of the methods that joined that transaction: sent once each, with
     /// the change's close or just before the commit (a round trip per method saved;
     /// PostgreSQL delivers them at commit either way).
@@ -128,7 +135,8 @@ impl PgConnection {
 
     fn query(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>> {
         let statement = self.statement(sql)?;
-        self.client.query(&statement, params).map_err(storage)
+        let rows = self.client.query(&statement, params);
+        rows.map_err(|e| self.failed(storage(e)))
     }
 
     fn query_opt(
@@ -137,49 +145,63 @@ impl PgConnection {
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>> {
         let statement = self.statement(sql)?;
-        self.client.query_opt(&statement, params).map_err(storage)
+        let row = self.client.query_opt(&statement, params);
+        row.map_err(|e| self.failed(storage(e)))
     }
 
     fn execute(&mut self, sql: &'static str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
         let statement = self.statement(sql)?;
-        self.client.execute(&statement, params).map_err(storage)
+        let changed = self.client.execute(&statement, params);
+        changed.map_err(|e| self.failed(storage(e)))
     }
 
-    /// Runs `f` atomically: in its own transaction, or in a savepoint of the transaction
-    /// `with_write_lock` holds. With `notify`, other nodes are told about the change.
+    /// Notes `error` as the write lock's transaction's failure (PostgreSQL aborts a
+    /// transaction at a failed statement: its `COMMIT` would roll back).
+    fn failed(&mut self, error: Error) -> Error {
+        if self.write_locked && self.write_failed.is_none() {
+            self.write_failed = Some(error.clone());
+        }
+        error
+    }
+
+    /// Runs `f` atomically: in its own transaction, or as part of the transaction
+    /// `with_write_lock` holds, which commits all of the change or nothing (no savepoint:
+    /// a failure of `f` there refuses the commit, see `write_failed`). With `notify`, other
+    /// nodes are told about the change.
     fn atomic<R>(
         &mut self,
         notify: Option<&str>,
         f: impl FnOnce(&mut PgConnection) -> Result<R>,
     ) -> Result<R> {
-        let (begin, commit, rollback) = if self.write_locked {
-            (
-                "SAVEPOINT tbs",
-                "RELEASE SAVEPOINT tbs",
-                "ROLLBACK TO SAVEPOINT tbs",
-            )
-        } else {
-            ("BEGIN", "COMMIT", "ROLLBACK")
-        };
-        self.client.batch_execute(begin).map_err(storage)?;
-        let joined = self.write_locked;
+        if self.write_locked {
+            let outcome = f(self);
+            match &outcome {
+                Ok(_) => {
+                    if let Some(payload) = notify {
+                        self.notify_at_commit(payload);
+                    }
+                }
+                Err(e) => {
+                    self.failed(e.clone());
+                }
+            }
+            return outcome;
+        }
+        self.client.batch_execute("BEGIN").map_err(storage)?;
         let outcome = f(self).and_then(|value| {
-            if let (Some(payload), false) = (notify, joined) {
+            if let Some(payload) = notify {
                 self.notify(payload)?;
             }
             Ok(value)
         });
         match outcome {
             Ok(value) => {
-                self.client.batch_execute(commit).map_err(storage)?;
-                if let (Some(payload), true) = (notify, joined) {
-                    self.notify_at_commit(payload);
-                }
+                self.client.batch_execute("COMMIT").map_err(storage)?;
                 Ok(value)
             }
             Err(e) => {
                 // If the connection is gone the pool discards it; nothing else to undo.
-                let _ = self.client.batch_execute(rollback);
+                let _ = self.client.batch_execute("ROLLBACK");
                 Err(e)
             }
         }
@@ -249,7 +271,9 @@ impl PgConnection {
     }
 
     /// Runs `f` inside one transaction holding the advisory lock of `scope`
-    /// (`Store::with_write_lock`); the methods `f` calls join it through savepoints.
+    /// (`Store::with_write_lock`); the methods `f` calls join it without a savepoint each
+    /// (two round trips saved a method), and once one of them failed the transaction does
+    /// not commit, even if `f` goes on and succeeds (`write_failed`).
     ///
     /// With `deferred` and other changes in flight on the pool, the transaction commits with
     /// `synchronous_commit = off`: its locks (the state row serialises every change) go at
@@ -272,22 +296,40 @@ impl PgConnection {
         } else {
             "BEGIN"
         };
-        self.client.batch_execute(begin).map_err(storage)?;
-        // Serialises writers of this one secret across every node until commit.
-        if let Err(e) = self.execute(sql::ADVISORY_XACT_LOCK, &[&scope]) {
+        // Serialises writers of this one secret across every node until commit: the lock
+        // goes with the BEGIN in one round trip when `scope` can be quoted, else on its own.
+        let lock = sql::advisory_xact_lock_literal(scope);
+        let begun = match &lock {
+            Some(lock) => self.client.batch_execute(&format!("{begin}; {lock}")),
+            None => self.client.batch_execute(begin),
+        };
+        let locked = begun.map_err(storage).and_then(|()| match lock {
+            Some(_) => Ok(()),
+            None => self.execute(sql::ADVISORY_XACT_LOCK, &[&scope]).map(|_| ()),
+        });
+        if let Err(e) = locked {
             let _ = self.client.batch_execute("ROLLBACK");
             return Err(e);
         }
         self.write_locked = true;
+        self.write_failed = None;
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             f(self)?;
             for payload in std::mem::take(&mut self.pending_notify) {
                 self.notify(&payload)?;
             }
-            Ok(())
+            // A method failed and its caller went on: what the failed method left half
+            // done must not commit.
+            match self.write_failed.take() {
+                Some(first) => Err(Error::internal(format!(
+                    "a write of this change failed and the change went on: nothing committed ({first})"
+                ))),
+                None => Ok(()),
+            }
         }));
         // The transaction's state ends with it, a panic included.
         self.write_locked = false;
+        self.write_failed = None;
         self.pending_notify.clear();
         match outcome {
             Ok(Ok(())) => self

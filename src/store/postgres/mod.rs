@@ -241,6 +241,97 @@ mod tests {
         );
     }
 
+    /// A backend on the test server (`TBS_TEST_POSTGRES_URL`, as the suite's other
+    /// PostgreSQL tests) in a schema of its own.
+    fn test_backend(name: &str) -> PostgresBackend {
+        let url = std::env::var("TBS_TEST_POSTGRES_URL")
+            .ok()
+            .filter(|url| !url.trim().is_empty())
+            .expect("TBS_TEST_POSTGRES_URL is not set: run ./scripts/test-all.sh");
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let schema = format!("unit_{name}_{}", std::process::id());
+        PostgresBackend::open(
+            &format!("{url}{separator}schema={schema}"),
+            Duration::from_secs(10),
+        )
+        .unwrap()
+    }
+
+    /// Inside a change the methods join its transaction without a savepoint, so a failed one
+    /// refuses the commit even when the change's code goes on: a failed statement (which
+    /// aborts the transaction, and whose `COMMIT` PostgreSQL answers with a rollback) or a
+    /// method's own error (its first writes may have run). Nothing the change wrote commits,
+    /// and the connection serves the next change.
+    #[test]
+    fn a_change_that_goes_on_after_a_failed_write_commits_nothing() {
+        let backend = test_backend("failed_write");
+        let mut conn = backend.connection().unwrap();
+        let store = conn.store();
+        let failed_statement = store
+            .with_write_lock("unit", &mut |tx| {
+                tx.put_meta("before-statement", b"v")?;
+                let err = tx.set_description("t", "n", "a NUL \0 PostgreSQL refuses", 0);
+                assert_eq!(err.unwrap_err().code(), crate::ErrorCode::Storage);
+                Ok(())
+            })
+            .unwrap_err();
+        let failed_method = store
+            .with_write_lock("unit", &mut |tx| {
+                tx.put_meta("before-method", b"v")?;
+                let err = tx.mark_deleted("t", "missing", 0).unwrap_err();
+                assert_eq!(err.code(), crate::ErrorCode::NotFound);
+                Ok(())
+            })
+            .unwrap_err();
+        for err in [failed_statement, failed_method] {
+            assert_eq!(err.code(), crate::ErrorCode::Internal, "{err}");
+            assert!(err.to_string().contains("nothing committed"), "{err}");
+        }
+        assert_eq!(store.meta("before-statement").unwrap(), None);
+        assert_eq!(store.meta("before-method").unwrap(), None);
+        store
+            .with_write_lock("unit", &mut |tx| tx.put_meta("after", b"v"))
+            .unwrap();
+        assert_eq!(store.meta("after").unwrap().as_deref(), Some(&b"v"[..]));
+    }
+
+    /// The lock a change takes with its `BEGIN` (a quoted literal) is the one the prepared
+    /// statement takes for the same scope, so nodes of either kind exclude each other; a
+    /// scope a literal cannot hold takes the prepared statement's.
+    #[test]
+    fn the_write_lock_sent_with_begin_is_the_prepared_statements_lock() {
+        let backend = test_backend("lock_literal");
+        let url = std::env::var("TBS_TEST_POSTGRES_URL").unwrap();
+        let mut other = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut conn = backend.connection().unwrap();
+        for scope in [
+            "tenant/it's \\ \"quoted\"",
+            "tenant/$tbs$ends it",
+            "tenant/plain",
+        ] {
+            conn.store()
+                .with_write_lock(scope, &mut |_| {
+                    let free: bool = other
+                        .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&scope])
+                        .unwrap()
+                        .get(0);
+                    assert!(!free, "{scope}: held by the change");
+                    Ok(())
+                })
+                .unwrap();
+            let free: bool = other
+                .query_one("SELECT pg_try_advisory_lock(hashtext($1))", &[&scope])
+                .unwrap()
+                .get(0);
+            assert!(free, "{scope}: released at commit");
+            other
+                .execute("SELECT pg_advisory_unlock(hashtext($1))", &[&scope])
+                .unwrap();
+        }
+        assert!(sql::advisory_xact_lock_literal("tenant/$tbs$ends it").is_none());
+        assert!(sql::advisory_xact_lock_literal("nul \0").is_none());
+    }
+
     #[test]
     fn bad_urls_are_invalid_arguments_without_the_password() {
         for url in [

@@ -181,6 +181,19 @@ pub const NOTIFY: &str = "SELECT pg_notify($1, $2)";
 
 /// Serialises the writers of one scope (a tenant's secret) across every node until commit.
 pub const ADVISORY_XACT_LOCK: &str = "SELECT pg_advisory_xact_lock(hashtext($1))";
+
+/// [`ADVISORY_XACT_LOCK`] with `scope` as a dollar-quoted literal, to send in one simple
+/// query with the `BEGIN` (one round trip instead of two). `None` for a scope that a literal
+/// cannot hold as it is (a `$`, which could end the quote early, or a NUL): use the prepared
+/// statement. The same lock either way: `hashtext` of the same text.
+pub fn advisory_xact_lock_literal(scope: &str) -> Option<String> {
+    if scope.contains(['$', '\0']) {
+        return None;
+    }
+    Some(format!(
+        "SELECT pg_advisory_xact_lock(hashtext($tbs${scope}$tbs$))"
+    ))
+}
 pub const META: &str = "SELECT value FROM tbs_meta WHERE key = $1";
 pub const LOCK_META: &str = "SELECT value FROM tbs_meta WHERE key = $1 FOR UPDATE";
 pub const PUT_META: &str = "INSERT INTO tbs_meta (key, value) VALUES ($1, $2)
