@@ -42,26 +42,64 @@ pub(super) fn wrapped_from_row(row: &Row) -> WrappedKey {
     }
 }
 
-/// Inserts a `tbs_secrets` row unless the name is taken; returns the rows inserted (0 or 1).
-pub(super) fn insert_secret_row(c: &mut PgConnection, s: &StoredSecret) -> Result<u64> {
-    c.execute(
-        sql::INSERT_SECRET,
-        &[
+/// A `tbs_secrets` row's values as statement parameters (`$1`–`$13`, the table's column
+/// order), for [`insert_secret_row`] and [`create_secret_rows`].
+struct SecretColumns<'a> {
+    secret: &'a StoredSecret,
+    type_name: &'static str,
+    version: i64,
+    use_count: i64,
+    seal_seq: i64,
+}
+
+impl<'a> SecretColumns<'a> {
+    fn of(secret: &'a StoredSecret) -> SecretColumns<'a> {
+        SecretColumns {
+            secret,
+            type_name: secret.secret_type.as_str(),
+            version: secret.version as i64,
+            use_count: secret.use_count as i64,
+            seal_seq: secret.seal_seq as i64,
+        }
+    }
+
+    fn params(&self) -> [&(dyn ToSql + Sync); 13] {
+        let s = self.secret;
+        [
             &s.tenant,
             &s.name,
-            &s.secret_type.as_str(),
+            &self.type_name,
             &s.description,
-            &(s.version as i64),
+            &self.version,
             &s.created_at,
             &s.updated_at,
             &s.value_updated_at,
             &s.last_used_at,
-            &(s.use_count as i64),
-            &(s.seal_seq as i64),
+            &self.use_count,
+            &self.seal_seq,
             &s.seal,
             &s.deleted_at,
-        ],
-    )
+        ]
+    }
+}
+
+/// Inserts a `tbs_secrets` row unless the name is taken; returns the rows inserted (0 or 1).
+pub(super) fn insert_secret_row(c: &mut PgConnection, s: &StoredSecret) -> Result<u64> {
+    c.execute(sql::INSERT_SECRET, &SecretColumns::of(s).params())
+}
+
+/// Inserts a new secret's row and its first version's row in one statement
+/// ([`sql::CREATE_SECRET`]): 1, or 0 (nothing written) when the name is taken.
+pub(super) fn create_secret_rows(
+    c: &mut PgConnection,
+    s: &StoredSecret,
+    v: &StoredVersion,
+) -> Result<u64> {
+    let columns = SecretColumns::of(s);
+    let (version, dek_id) = (v.version as i64, i64::from(v.dek_id));
+    let mut params = columns.params().to_vec();
+    params.extend_from_slice(&[&version, &dek_id, &v.blob, &v.created_at]);
+    c.execute(sql::CREATE_SECRET, &params)
 }
 
 /// Inserts a `tbs_secret_versions` row.

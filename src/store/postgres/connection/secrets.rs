@@ -1,7 +1,7 @@
 //! Secrets and their versions: reading the current value, creating, appending a version,
 //! deleting (soft), undeleting, erasing and listing.
 
-use super::rows::{insert_secret_row, insert_version_row, secret_from_row};
+use super::rows::{create_secret_rows, insert_version_row, secret_from_row};
 use super::{payload, sql, PgConnection};
 use crate::error::{Error, Result};
 use crate::model::{ListQuery, Page};
@@ -55,13 +55,11 @@ impl SecretRows for PgConnection {
     fn create(&mut self, secret: &StoredSecret, value: &StoredVersion) -> Result<()> {
         let note = payload(&secret.tenant);
         self.atomic(Some(&note), |c| {
-            let inserted = insert_secret_row(c, secret)?;
-            if inserted == 0 {
+            if create_secret_rows(c, secret, value)? == 0 {
                 let live = c.query_opt(sql::IS_LIVE, &[&secret.tenant, &secret.name])?;
                 let deleted = live.is_some_and(|r| !r.get::<_, bool>(0));
                 return Err(name_taken(secret, deleted));
             }
-            insert_version_row(c, &secret.tenant, &secret.name, value)?;
             Ok(())
         })
     }
