@@ -142,13 +142,25 @@ pub const CREATE_SECRET: &str = "WITH secret AS (
 pub const INSERT_VERSION: &str =
     "INSERT INTO tbs_secret_versions (tenant, name, version, dek_id, value, created_at)
      VALUES ($1, $2, $3, $4, $5, $6)";
-pub const ADVANCE_VERSION: &str =
-    "UPDATE tbs_secrets SET version = $4, updated_at = $5, value_updated_at = $5
-     WHERE tenant = $1 AND name = $2 AND version = $3 AND deleted_at IS NULL";
+/// A secret's next version in one statement: the row advanced from the expected current
+/// version `$3` to `$4` (at `$5`), the version's row (`$6` DEK id, `$7` sealed value), and the
+/// versions up to `$8` pruned — all only if the row advanced. One row: the versions inserted
+/// (1, or 0 when the secret is missing, deleted or at another version).
+pub const APPEND_VERSION: &str = "WITH advanced AS (
+         UPDATE tbs_secrets SET version = $4, updated_at = $5, value_updated_at = $5
+         WHERE tenant = $1 AND name = $2 AND version = $3 AND deleted_at IS NULL
+         RETURNING tenant, name),
+     inserted AS (
+         INSERT INTO tbs_secret_versions (tenant, name, version, dek_id, value, created_at)
+         SELECT tenant, name, $4, $6::BIGINT, $7::BYTEA, $5 FROM advanced
+         RETURNING 1),
+     pruned AS (
+         DELETE FROM tbs_secret_versions
+         WHERE tenant = $1 AND name = $2 AND version <= $8
+           AND EXISTS (SELECT 1 FROM advanced))
+     SELECT count(*) FROM inserted";
 pub const CURRENT_VERSION: &str =
     "SELECT version FROM tbs_secrets WHERE tenant = $1 AND name = $2 AND deleted_at IS NULL";
-pub const PRUNE_VERSIONS: &str =
-    "DELETE FROM tbs_secret_versions WHERE tenant = $1 AND name = $2 AND version <= $3";
 pub const SET_DESCRIPTION: &str = "UPDATE tbs_secrets SET description = $3, updated_at = $4
      WHERE tenant = $1 AND name = $2 AND deleted_at IS NULL";
 pub const DELETE_SECRET: &str = "DELETE FROM tbs_secrets WHERE tenant = $1 AND name = $2";

@@ -1,7 +1,7 @@
 //! Secrets and their versions: reading the current value, creating, appending a version,
 //! deleting (soft), undeleting, erasing and listing.
 
-use super::rows::{create_secret_rows, insert_version_row, secret_from_row};
+use super::rows::{create_secret_rows, secret_from_row};
 use super::{payload, sql, PgConnection};
 use crate::error::{Error, Result};
 use crate::model::{ListQuery, Page};
@@ -68,25 +68,30 @@ impl SecretRows for PgConnection {
         let (tenant, name, value) = (next.tenant, next.name, next.value);
         let note = payload(tenant);
         self.atomic(Some(&note), |c| {
-            let advanced = c.execute(
-                sql::ADVANCE_VERSION,
-                &[
-                    &tenant,
-                    &name,
-                    &(next.expected_current as i64),
-                    &(value.version as i64),
-                    &value.created_at,
-                ],
-            )?;
-            if advanced == 0 {
+            // Advance, insert and prune in one statement (one round trip).
+            let keep_above = value.version as i64 - i64::from(next.max_versions.max(1));
+            let inserted: i64 = c
+                .query_opt(
+                    sql::APPEND_VERSION,
+                    &[
+                        &tenant,
+                        &name,
+                        &(next.expected_current as i64),
+                        &(value.version as i64),
+                        &value.created_at,
+                        &i64::from(value.dek_id),
+                        &value.blob,
+                        &keep_above,
+                    ],
+                )?
+                .ok_or_else(|| Error::internal("appending a version returned no row"))?
+                .get(0);
+            if inserted == 0 {
                 return match c.query_opt(sql::CURRENT_VERSION, &[&tenant, &name])? {
                     None => Err(Error::secret_not_found(tenant, name)),
                     Some(row) => Err(version_conflict(name, row.get(0), next.expected_current)),
                 };
             }
-            insert_version_row(c, tenant, name, value)?;
-            let keep_above = value.version as i64 - i64::from(next.max_versions.max(1));
-            c.execute(sql::PRUNE_VERSIONS, &[&tenant, &name, &keep_above])?;
             Ok(())
         })
     }
