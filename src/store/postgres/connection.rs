@@ -128,7 +128,8 @@ impl PgConnection {
         if let Some(statement) = self.statements.get(sql) {
             return Ok(statement.clone());
         }
-        let statement = self.client.prepare(sql).map_err(storage)?;
+        let prepared = self.client.prepare(sql);
+        let statement = prepared.map_err(|e| self.failed(storage(e)))?;
         self.statements.insert(sql, statement.clone());
         Ok(statement)
     }

@@ -48,9 +48,10 @@ impl KeyRows for PgConnection {
     fn all_tenant_keys(&mut self) -> Result<Vec<(String, WrappedKey)>> {
         if self.write_locked {
             // A master-key rotation: no key may be added between this read and its rewrap.
-            self.client
-                .batch_execute("LOCK TABLE tbs_tenant_keys IN EXCLUSIVE MODE")
-                .map_err(storage)?;
+            let locked = self
+                .client
+                .batch_execute("LOCK TABLE tbs_tenant_keys IN EXCLUSIVE MODE");
+            locked.map_err(|e| self.failed(storage(e)))?;
         }
         Ok(self
             .query(sql::ALL_KEYS, &[])?
