@@ -123,22 +123,27 @@ pub const VERSION: &str = "SELECT dek_id, value, created_at FROM tbs_secret_vers
                            WHERE tenant = $1 AND name = $2 AND version = $3";
 pub const VERSIONS: &str = "SELECT version, created_at FROM tbs_secret_versions
                             WHERE tenant = $1 AND name = $2 ORDER BY version DESC";
-pub const INSERT_SECRET: &str = "INSERT INTO tbs_secrets (tenant, name, type, description, version,
-                                     created_at, updated_at, value_updated_at, last_used_at, use_count,
-                                     seal_seq, seal, deleted_at)
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-                                 ON CONFLICT DO NOTHING";
-/// A new secret's row and its first version's in one statement (one round trip): no version
-/// row when the name is taken (`ON CONFLICT DO NOTHING`), so the count is 1 or 0.
-pub const CREATE_SECRET: &str = "WITH secret AS (
-         INSERT INTO tbs_secrets (tenant, name, type, description, version, created_at,
+/// The insert of a `tbs_secrets` row from `$1`–`$13` (the table's column order) unless the
+/// name is taken, written once for [`INSERT_SECRET`] and [`CREATE_SECRET`].
+macro_rules! insert_secret {
+    () => {
+        "INSERT INTO tbs_secrets (tenant, name, type, description, version, created_at,
                                   updated_at, value_updated_at, last_used_at, use_count,
                                   seal_seq, seal, deleted_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-         ON CONFLICT DO NOTHING
-         RETURNING tenant, name)
+         ON CONFLICT DO NOTHING"
+    };
+}
+pub const INSERT_SECRET: &str = insert_secret!();
+/// A new secret's row and its first version's in one statement (one round trip): no version
+/// row when the name is taken (`ON CONFLICT DO NOTHING`), so the count is 1 or 0.
+pub const CREATE_SECRET: &str = concat!(
+    "WITH secret AS (",
+    insert_secret!(),
+    " RETURNING tenant, name)
      INSERT INTO tbs_secret_versions (tenant, name, version, dek_id, value, created_at)
-     SELECT tenant, name, $14::BIGINT, $15::BIGINT, $16::BYTEA, $17::BIGINT FROM secret";
+     SELECT tenant, name, $14::BIGINT, $15::BIGINT, $16::BYTEA, $17::BIGINT FROM secret"
+);
 pub const INSERT_VERSION: &str =
     "INSERT INTO tbs_secret_versions (tenant, name, version, dek_id, value, created_at)
      VALUES ($1, $2, $3, $4, $5, $6)";
