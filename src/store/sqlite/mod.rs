@@ -18,6 +18,7 @@ mod rows;
 mod schema;
 mod secrets;
 mod store_impl;
+mod wal_vfs;
 
 use super::{Backend, ChangeProbe, Fingerprint, Store, StoreGuard, SyncHooks};
 use crate::error::{Error, ErrorCode, Result};
@@ -193,7 +194,7 @@ impl SqliteStore {
             create_private_file(path)?;
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)?;
+        let conn = open_connection(path, flags)?;
         conn.busy_timeout(options.busy_timeout)?;
         check_is_store(&conn, path, options.busy_timeout)?;
         let mode = enable_wal(&conn, options.busy_timeout)?;
@@ -230,7 +231,7 @@ impl SqliteStore {
         group: Arc<GroupCommit>,
     ) -> Result<SqliteStore> {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)?;
+        let conn = open_connection(path, flags)?;
         conn.busy_timeout(busy_timeout)?;
         conn.execute_batch("PRAGMA query_only=1; PRAGMA foreign_keys=ON;")?;
         conn.set_prepared_statement_cache_capacity(128);
@@ -447,6 +448,13 @@ fn retry_transient<T>(timeout: Duration, mut f: impl FnMut() -> rusqlite::Result
             result => return Ok(result?),
         }
     }
+}
+
+/// Opens a connection to the store file through the VFS that writes a commit's WAL frames
+/// in one write (`wal_vfs.rs`).
+fn open_connection(path: &Path, flags: OpenFlags) -> Result<Connection> {
+    let vfs = wal_vfs::vfs_name().map_err(Error::storage)?;
+    Ok(Connection::open_with_flags_and_vfs(path, flags, vfs)?)
 }
 
 /// Creates an empty store file readable by its owner only; SQLite gives the `-wal` and `-shm`
