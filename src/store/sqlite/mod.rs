@@ -1,6 +1,7 @@
 //! The embedded default backend: one SQLite file in WAL mode with `synchronous=FULL`, whose
 //! concurrent changes commit in batches that share one transaction and one sync of the WAL
-//! (`group_commit.rs`).
+//! (`group_commit.rs`; the write connection is at `synchronous=NORMAL` from a batch until
+//! its next other use).
 //!
 //! Several processes may open the same file; write transactions start `IMMEDIATE` so two
 //! writers queue on the busy timeout instead of deadlocking.
@@ -61,8 +62,10 @@ pub struct SqliteStore {
     group: Arc<GroupCommit>,
     /// The batch transaction open on this connection, if any.
     batch: Option<OpenBatch>,
-    /// `synchronous=FULL` could not be restored after a batch (retried before the next use).
-    full_sync_lost: bool,
+    /// The connection is at `synchronous=NORMAL`: set by a batch and left so between
+    /// batches, so that back-to-back batches switch nothing; every other use of the
+    /// connection first goes back to `synchronous=FULL` ([`SqliteStore::ready_for_use`]).
+    normal_sync: bool,
 }
 
 /// A batch transaction of deferred changes left open for the next one (`group_commit.rs`).
@@ -217,7 +220,7 @@ impl SqliteStore {
             unguarded: false,
             group: Arc::new(GroupCommit::new(path)),
             batch: None,
-            full_sync_lost: false,
+            normal_sync: false,
         };
         backend.migrate()?;
         Ok(backend)
@@ -242,7 +245,7 @@ impl SqliteStore {
             unguarded: false,
             group,
             batch: None,
-            full_sync_lost: false,
+            normal_sync: false,
         })
     }
 
@@ -374,18 +377,20 @@ impl SqliteStore {
     /// Starts a batch transaction: `synchronous=NORMAL` (the changes' waiters sync the WAL),
     /// `BEGIN IMMEDIATE`. Its ticket.
     fn begin_batch(&mut self) -> Result<u64> {
-        run_cached(&self.conn, "PRAGMA synchronous=NORMAL")?;
-        if let Err(e) = run_cached(&self.conn, "BEGIN IMMEDIATE") {
-            self.restore_full_sync();
-            return Err(e.into());
+        if !self.normal_sync {
+            // Switching costs a statement's parse each time (SQLite applies a PRAGMA while
+            // preparing it), so the connection stays at NORMAL until another use.
+            run_cached(&self.conn, "PRAGMA synchronous=NORMAL")?;
+            self.normal_sync = true;
         }
+        run_cached(&self.conn, "BEGIN IMMEDIATE")?;
         let ticket = self.group.open_batch();
         self.batch = Some(OpenBatch { ticket, changes: 0 });
         Ok(ticket)
     }
 
-    /// Commits the open batch, if any, and tells its changes the outcome; the connection is
-    /// back to `synchronous=FULL`.
+    /// Commits the open batch, if any, and tells its changes the outcome (the connection
+    /// stays at `synchronous=NORMAL` for the next batch).
     fn end_batch(&mut self) {
         let Some(batch) = self.batch.take() else {
             return;
@@ -400,24 +405,17 @@ impl SqliteStore {
                 Error::from(e)
             })
         };
-        self.restore_full_sync();
         self.group
             .close_batch(batch.ticket, batch.changes, &outcome);
     }
 
-    /// Back to `synchronous=FULL` after a batch; a failure is kept and reported by the next
-    /// use of the connection ([`SqliteStore::ready_for_use`]).
-    fn restore_full_sync(&mut self) {
-        self.full_sync_lost = run_cached(&self.conn, "PRAGMA synchronous=FULL").is_err();
-    }
-
     /// Makes the write connection ready for any use but a deferred change: commits an open
-    /// batch, and makes sure commits sync again.
+    /// batch, and makes sure commits sync again (`synchronous=FULL`).
     fn ready_for_use(&mut self) -> Result<()> {
         self.end_batch();
-        if self.full_sync_lost {
+        if self.normal_sync {
             run_cached(&self.conn, "PRAGMA synchronous=FULL")?;
-            self.full_sync_lost = false;
+            self.normal_sync = false;
         }
         Ok(())
     }
@@ -595,6 +593,42 @@ mod tests {
         assert!(committed(&backend, "c"));
         backend.group.arrived();
         backend.sync_commits(third, &()).unwrap();
+    }
+
+    /// The write connection's `PRAGMA synchronous` (1 NORMAL, 2 FULL), read on `guard`.
+    fn synchronous(guard: &parking_lot::MutexGuard<'_, SqliteStore>) -> i64 {
+        guard
+            .conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// Batches leave the write connection at NORMAL for the next batch; any other use of it
+    /// goes back to FULL first, so its commits sync as they did.
+    #[test]
+    fn the_writer_is_back_at_full_sync_for_any_use_but_a_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = backend(&dir);
+        assert_eq!(synchronous(&backend.conn.lock()), 2, "FULL once opened");
+        let first = change(&backend, "a").unwrap().unwrap();
+        backend.sync_commits(first, &()).unwrap();
+        assert_eq!(synchronous(&backend.conn.lock()), 1, "NORMAL after a batch");
+        let second = change(&backend, "b").unwrap().unwrap();
+        assert!(second > first);
+        backend.sync_commits(second, &()).unwrap();
+        drop(backend.connection().unwrap());
+        assert_eq!(synchronous(&backend.conn.lock()), 2, "FULL for another use");
+        drop(backend.try_connection().unwrap());
+        assert_eq!(synchronous(&backend.conn.lock()), 2);
+        let third = change(&backend, "c").unwrap().unwrap();
+        backend.sync_commits(third, &()).unwrap();
+        drop(backend.try_connection().unwrap());
+        assert_eq!(
+            synchronous(&backend.conn.lock()),
+            2,
+            "FULL after try_connection"
+        );
+        assert!(committed(&backend, "a") && committed(&backend, "b") && committed(&backend, "c"));
     }
 
     /// Whether the read-only connection sees metadata `key` (committed).
