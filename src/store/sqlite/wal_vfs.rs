@@ -252,7 +252,11 @@ unsafe extern "C" fn open(
         .cast::<ffi::sqlite3_file>();
     let rc = root_open(root, name, real, flags, out_flags);
     if rc != ffi::SQLITE_OK || (*real).pMethods.is_null() {
-        // SQLite calls no method of a file whose `pMethods` is null.
+        // SQLite calls no method of a file whose `pMethods` is null, so a default VFS's file
+        // that a failed open left with methods is closed here.
+        if let Some(close) = (*real).pMethods.as_ref().and_then(|m| m.xClose) {
+            close(real);
+        }
         (*file).pMethods = std::ptr::null();
         return if rc == ffi::SQLITE_OK {
             ffi::SQLITE_CANTOPEN
@@ -660,6 +664,22 @@ mod tests {
             vec![9; 100],
             "the copy recovers the last commit"
         );
+    }
+
+    /// A WAL that cannot be opened (a directory in its place) is an error of the query that
+    /// needs it, not a crash.
+    #[test]
+    fn a_wal_that_cannot_be_opened_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.db");
+        drop(writer(&path));
+        std::fs::create_dir(dir.path().join("s.db-wal")).unwrap();
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE;
+        let conn = Connection::open_with_flags_and_vfs(&path, flags, vfs_name().unwrap()).unwrap();
+        let err = conn
+            .query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
+            .unwrap_err();
+        assert!(err.sqlite_error_code().is_some(), "{err}");
     }
 
     /// A buffer holds 31 frames and the next one's header: a commit of 32 frames (or 64, …)
