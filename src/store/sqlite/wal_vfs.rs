@@ -293,30 +293,47 @@ unsafe fn wal<'a>(file: *mut ffi::sqlite3_file) -> &'a mut WalFile {
     &mut *file.cast::<WalFile>()
 }
 
-/// Writes the buffer out, then runs `f` on the default VFS's file (if its method exists).
-macro_rules! flush_then {
-    ($file:expr, $method:ident, $missing:expr, |$m:ident| $call:expr) => {{
-        let wal = wal($file);
-        let rc = wal.flush();
+/// The methods of a WAL file that call the default VFS's file's: `flush` ones write the buffer
+/// out first, `forward` ones leave it. Each returns the value given where the default VFS's
+/// file has no such method.
+macro_rules! wal_methods {
+    ($($kind:ident fn $name:ident($($arg:ident: $ty:ty),*) -> $ret:ty = $method:ident or $missing:expr;)*) => {$(
+        unsafe extern "C" fn $name(file: *mut ffi::sqlite3_file, $($arg: $ty),*) -> $ret {
+            let wal = wal(file);
+            wal_methods!(@$kind wal);
+            (*(*wal.real).pMethods).$method.map_or($missing, |m| m(wal.real, $($arg),*))
+        }
+    )*};
+    (@flush $wal:ident) => {
+        let rc = $wal.flush();
         if rc != ffi::SQLITE_OK {
             return rc;
         }
-        match (*(*wal.real).pMethods).$method {
-            Some($m) => $call(wal.real),
-            None => $missing,
-        }
-    }};
+    };
+    (@forward $wal:ident) => {};
 }
 
-/// Runs `f` on the default VFS's file, without touching the buffer.
-macro_rules! forward {
-    ($file:expr, $method:ident, $missing:expr, |$m:ident| $call:expr) => {{
-        let wal = wal($file);
-        match (*(*wal.real).pMethods).$method {
-            Some($m) => $call(wal.real),
-            None => $missing,
-        }
-    }};
+wal_methods! {
+    flush fn wal_read(data: *mut c_void, len: c_int, at: i64) -> c_int
+        = xRead or ffi::SQLITE_IOERR_READ;
+    flush fn wal_truncate(size: i64) -> c_int = xTruncate or ffi::SQLITE_IOERR_TRUNCATE;
+    flush fn wal_sync(flags: c_int) -> c_int = xSync or ffi::SQLITE_IOERR_FSYNC;
+    flush fn wal_file_size(size: *mut i64) -> c_int = xFileSize or ffi::SQLITE_IOERR_FSTAT;
+    flush fn wal_file_control(op: c_int, arg: *mut c_void) -> c_int
+        = xFileControl or ffi::SQLITE_NOTFOUND;
+    forward fn wal_lock(level: c_int) -> c_int = xLock or ffi::SQLITE_OK;
+    forward fn wal_unlock(level: c_int) -> c_int = xUnlock or ffi::SQLITE_OK;
+    forward fn wal_check_reserved_lock(out: *mut c_int) -> c_int
+        = xCheckReservedLock or ffi::SQLITE_OK;
+    forward fn wal_sector_size() -> c_int = xSectorSize or 4096;
+    forward fn wal_device_characteristics() -> c_int = xDeviceCharacteristics or 0;
+    forward fn wal_shm_map(region: c_int, size: c_int, extend: c_int, out: *mut *mut c_void)
+        -> c_int = xShmMap or ffi::SQLITE_IOERR_SHMMAP;
+    forward fn wal_shm_lock(offset: c_int, n: c_int, flags: c_int) -> c_int
+        = xShmLock or ffi::SQLITE_IOERR_SHMLOCK;
+    forward fn wal_shm_barrier() -> () = xShmBarrier or ();
+    forward fn wal_shm_unmap(delete: c_int) -> c_int = xShmUnmap or ffi::SQLITE_OK;
+    forward fn wal_unfetch(at: i64, page: *mut c_void) -> c_int = xUnfetch or ffi::SQLITE_OK;
 }
 
 unsafe extern "C" fn wal_close(file: *mut ffi::sqlite3_file) -> c_int {
@@ -335,17 +352,6 @@ unsafe extern "C" fn wal_close(file: *mut ffi::sqlite3_file) -> c_int {
     } else {
         closed
     }
-}
-
-unsafe extern "C" fn wal_read(
-    file: *mut ffi::sqlite3_file,
-    data: *mut c_void,
-    len: c_int,
-    at: i64,
-) -> c_int {
-    flush_then!(file, xRead, ffi::SQLITE_IOERR_READ, |m| |f| m(
-        f, data, len, at
-    ))
 }
 
 unsafe extern "C" fn wal_write(
@@ -368,84 +374,6 @@ unsafe extern "C" fn wal_write(
     wal(file).write(bytes, at)
 }
 
-unsafe extern "C" fn wal_truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_int {
-    flush_then!(file, xTruncate, ffi::SQLITE_IOERR_TRUNCATE, |m| |f| m(
-        f, size
-    ))
-}
-
-unsafe extern "C" fn wal_sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
-    flush_then!(file, xSync, ffi::SQLITE_IOERR_FSYNC, |m| |f| m(f, flags))
-}
-
-unsafe extern "C" fn wal_file_size(file: *mut ffi::sqlite3_file, size: *mut i64) -> c_int {
-    flush_then!(file, xFileSize, ffi::SQLITE_IOERR_FSTAT, |m| |f| m(f, size))
-}
-
-unsafe extern "C" fn wal_lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    forward!(file, xLock, ffi::SQLITE_OK, |m| |f| m(f, level))
-}
-
-unsafe extern "C" fn wal_unlock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
-    forward!(file, xUnlock, ffi::SQLITE_OK, |m| |f| m(f, level))
-}
-
-unsafe extern "C" fn wal_check_reserved_lock(
-    file: *mut ffi::sqlite3_file,
-    out: *mut c_int,
-) -> c_int {
-    forward!(file, xCheckReservedLock, ffi::SQLITE_OK, |m| |f| m(f, out))
-}
-
-unsafe extern "C" fn wal_file_control(
-    file: *mut ffi::sqlite3_file,
-    op: c_int,
-    arg: *mut c_void,
-) -> c_int {
-    flush_then!(file, xFileControl, ffi::SQLITE_NOTFOUND, |m| |f| m(
-        f, op, arg
-    ))
-}
-
-unsafe extern "C" fn wal_sector_size(file: *mut ffi::sqlite3_file) -> c_int {
-    forward!(file, xSectorSize, 4096, |m| |f| m(f))
-}
-
-unsafe extern "C" fn wal_device_characteristics(file: *mut ffi::sqlite3_file) -> c_int {
-    forward!(file, xDeviceCharacteristics, 0, |m| |f| m(f))
-}
-
-unsafe extern "C" fn wal_shm_map(
-    file: *mut ffi::sqlite3_file,
-    region: c_int,
-    size: c_int,
-    extend: c_int,
-    out: *mut *mut c_void,
-) -> c_int {
-    forward!(file, xShmMap, ffi::SQLITE_IOERR_SHMMAP, |m| |f| m(
-        f, region, size, extend, out
-    ))
-}
-
-unsafe extern "C" fn wal_shm_lock(
-    file: *mut ffi::sqlite3_file,
-    offset: c_int,
-    n: c_int,
-    flags: c_int,
-) -> c_int {
-    forward!(file, xShmLock, ffi::SQLITE_IOERR_SHMLOCK, |m| |f| m(
-        f, offset, n, flags
-    ))
-}
-
-unsafe extern "C" fn wal_shm_barrier(file: *mut ffi::sqlite3_file) {
-    forward!(file, xShmBarrier, (), |m| |f| m(f))
-}
-
-unsafe extern "C" fn wal_shm_unmap(file: *mut ffi::sqlite3_file, delete: c_int) -> c_int {
-    forward!(file, xShmUnmap, ffi::SQLITE_OK, |m| |f| m(f, delete))
-}
-
 unsafe extern "C" fn wal_fetch(
     file: *mut ffi::sqlite3_file,
     at: i64,
@@ -454,15 +382,14 @@ unsafe extern "C" fn wal_fetch(
 ) -> c_int {
     // Mapped pages must show what was written: nothing may stay in the buffer.
     *out = std::ptr::null_mut();
-    flush_then!(file, xFetch, ffi::SQLITE_OK, |m| |f| m(f, at, len, out))
-}
-
-unsafe extern "C" fn wal_unfetch(
-    file: *mut ffi::sqlite3_file,
-    at: i64,
-    page: *mut c_void,
-) -> c_int {
-    forward!(file, xUnfetch, ffi::SQLITE_OK, |m| |f| m(f, at, page))
+    let wal = wal(file);
+    let rc = wal.flush();
+    if rc != ffi::SQLITE_OK {
+        return rc;
+    }
+    (*(*wal.real).pMethods)
+        .xFetch
+        .map_or(ffi::SQLITE_OK, |m| m(wal.real, at, len, out))
 }
 
 /// The VFS's own methods: each calls the default VFS's with the default VFS (or returns the
