@@ -15,7 +15,9 @@
 //!   `TBS_SCALE_ONLY_ROTATION=1` runs only this report).
 //!
 //! The stores are generated once (see `scale/generate.rs`, also the `gen_large_store`
-//! example) and cached under `target/bench-data/`.
+//! example) and cached under `target/bench-data/`. Run as a test (`cargo test --benches`,
+//! `--all-targets`: criterion's test mode, without `--bench`), every step runs once on two
+//! small stores of the same shape instead, so a test run does not generate a million secrets.
 
 #[path = "scale/generate.rs"]
 mod generate;
@@ -41,7 +43,46 @@ const SMALL: Shape = Shape {
     sources: 1_000,
 };
 
+/// [`LARGE`]'s shape at 1/500 of its size, for criterion's test mode.
+const TEST_LARGE: Shape = Shape {
+    secrets: 2_000,
+    tenants: 20,
+    big_tenant: 200,
+    sources: 200,
+};
+
+/// [`SMALL`]'s shape at 1/100 of its size, for criterion's test mode.
+const TEST_SMALL: Shape = Shape {
+    secrets: 1_000,
+    tenants: 10,
+    big_tenant: 100,
+    sources: 10,
+};
+
 const PAGE: usize = 100;
+
+/// The stores compared, with the labels of their cached files: the full-size ones when run
+/// as a benchmark (`cargo bench` passes `--bench`), small ones in criterion's test mode.
+struct Stores {
+    large: (Shape, &'static str),
+    small: (Shape, &'static str),
+}
+
+fn stores() -> Stores {
+    let args: Vec<String> = std::env::args().collect();
+    let test_mode = !args.iter().any(|a| a == "--bench") || args.iter().any(|a| a == "--test");
+    if test_mode {
+        Stores {
+            large: (TEST_LARGE, "scale-test-large"),
+            small: (TEST_SMALL, "scale-test-small"),
+        }
+    } else {
+        Stores {
+            large: (LARGE, "scale-1m"),
+            small: (SMALL, "scale-100k"),
+        }
+    }
+}
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-data")
@@ -97,7 +138,7 @@ fn quantile(samples: &mut [Duration], q: f64) -> Duration {
 
 /// Rotates the master key of a copy of the large store while two threads read from it;
 /// prints the readers' p99 during the rotation against their p99 just before it.
-fn report_rotation(path: &Path, key: &MasterKey) {
+fn report_rotation(path: &Path, key: &MasterKey, shape: Shape) {
     let scratch = tempfile::tempdir_in(data_dir()).expect("scratch");
     let copy = scratch.path().join("rotate.db");
     std::fs::copy(path, &copy).expect("copy");
@@ -112,8 +153,8 @@ fn report_rotation(path: &Path, key: &MasterKey) {
                     let (mut before, mut during) = (Vec::new(), Vec::new());
                     let mut i = r * 7919;
                     while !done.load(Ordering::Acquire) {
-                        i = (i + 104_729) % LARGE.secrets;
-                        let (tenant, name) = LARGE.secret(i);
+                        i = (i + 104_729) % shape.secrets;
+                        let (tenant, name) = shape.secret(i);
                         let phase = rotating.load(Ordering::Acquire);
                         let start = Instant::now();
                         black_box(store.get(&tenant, &name).expect("get during rotation"));
@@ -159,16 +200,20 @@ fn report_rotation(path: &Path, key: &MasterKey) {
 
 fn bench_scale(c: &mut Criterion) {
     let dir = data_dir();
-    let (large_path, large_key) = generate::cached_store(&dir, "scale-1m", LARGE);
+    let Stores {
+        large: (large_shape, large_label),
+        small: (small_shape, small_label),
+    } = stores();
+    let (large_path, large_key) = generate::cached_store(&dir, large_label, large_shape);
     if std::env::var_os("TBS_SCALE_ONLY_ROTATION").is_some() {
         // Only the rotation report (it copies the large store first).
-        report_rotation(&large_path, &large_key);
+        report_rotation(&large_path, &large_key, large_shape);
         return;
     }
-    let (small_path, small_key) = generate::cached_store(&dir, "scale-100k", SMALL);
+    let (small_path, small_key) = generate::cached_store(&dir, small_label, small_shape);
 
-    report_memory("100k", &small_path, &small_key, SMALL);
-    report_memory("1m", &large_path, &large_key, LARGE);
+    report_memory("100k", &small_path, &small_key, small_shape);
+    report_memory("1m", &large_path, &large_key, large_shape);
 
     let mut group = c.benchmark_group("scale_open");
     group.sample_size(10);
@@ -212,8 +257,8 @@ fn bench_scale(c: &mut Criterion) {
 
     let mut group = c.benchmark_group("scale_list_page");
     for (label, store, secrets) in [
-        ("100k_100_tenant", &small, SMALL.big_tenant),
-        ("1m_10k_tenant", &large, LARGE.big_tenant),
+        ("100k_100_tenant", &small, small_shape.big_tenant),
+        ("1m_10k_tenant", &large, large_shape.big_tenant),
     ] {
         // The cursor of the last page: the name before its first entry.
         let all = store.list("tenant-0", &ListQuery::default()).expect("list");
@@ -261,7 +306,7 @@ fn bench_scale(c: &mut Criterion) {
     group.finish();
     drop((large, small));
 
-    report_rotation(&large_path, &large_key);
+    report_rotation(&large_path, &large_key, large_shape);
 }
 
 criterion_group! {
