@@ -6,7 +6,7 @@ use super::state::{pointer_seal, rollback_detected, Pointer, StoreState, ADOPT_F
 use super::SecretStorage;
 use crate::audit::{AuditEntry, AuditLog, SealedLine};
 use crate::error::{Error, Result};
-use crate::store::{ChangeClose, Store, SyncHooks, STATE_KEY};
+use crate::store::{ChangeClose, ChangeRun, Store, SyncHooks, STATE_KEY};
 
 /// The scope of changes that touch no secret (audit records alone, usage, state adoption).
 pub(super) const STATE_SCOPE: &str = "\u{1f}state";
@@ -103,18 +103,22 @@ impl SecretStorage {
     /// writers of other threads commit meanwhile and one sync covers them all
     /// ([`crate::store::Backend::sync_commits`]). The change is reported committed, its
     /// anchor raised and its records delivered only once that sync has returned.
-    pub(super) fn commit<T>(
+    pub(super) fn commit<T: Send>(
         &self,
         scope: &str,
         change: &mut Change,
-        f: impl FnMut(&mut dyn Store, &mut Change) -> Result<T>,
+        f: impl FnMut(&mut dyn Store, &mut Change) -> Result<T> + Send,
     ) -> Result<T> {
-        let mut conn = self.backend.change_connection()?;
-        let transacted = self.transact(conn.store(), scope, change, f, true);
+        let mut outcome = None;
+        let mut body = self.change_body(change, f, &mut outcome);
+        let ran = self.backend.run_change(scope, &mut body);
+        drop(body);
+        let transacted = ran.and_then(|ran| Ok((committed_result(outcome)?, ran)));
         let result = match transacted {
-            Ok((committed, None)) => Ok(self.finish(conn.store(), committed)),
-            Ok((committed, Some(ticket))) => {
-                drop(conn);
+            Ok((committed, ChangeRun::Durable(mut conn))) => {
+                Ok(self.finish(conn.store(), committed))
+            }
+            Ok((committed, ChangeRun::Deferred(ticket))) => {
                 let hooks = StagedRecords {
                     audit: self.audit.as_ref(),
                     sealed: &committed.sealed,
@@ -161,23 +165,26 @@ impl SecretStorage {
         f: impl FnMut(&mut dyn Store, &mut Change) -> Result<T>,
         committed: impl FnOnce(&mut dyn Store, &mut T),
     ) -> Result<T> {
-        let (mut done, _) = self.transact(store, scope, change, f, false)?;
+        let mut outcome = None;
+        let mut body = self.change_body(change, f, &mut outcome);
+        store.with_write_lock(scope, &mut body)?;
+        drop(body);
+        let mut done = committed_result(outcome)?;
         committed(store, &mut done.value);
         Ok(self.finish(store, done))
     }
 
-    /// The transaction of [`SecretStorage::commit_on`]; with `deferred`, its commit may wait
-    /// for its sync in [`crate::store::Backend::sync_commits`] with the returned ticket.
-    fn transact<T>(
-        &self,
-        store: &mut dyn Store,
-        scope: &str,
-        change: &mut Change,
-        mut f: impl FnMut(&mut dyn Store, &mut Change) -> Result<T>,
-        deferred: bool,
-    ) -> Result<(Committed<T>, Option<u64>)> {
-        let mut outcome = None;
-        let mut body = |tx: &mut dyn Store| {
+    /// The body of a change's transaction, to run under the write lock of its scope: `f`'s
+    /// writes, the state row advanced by one, the seals of the pointers `f` moved and the
+    /// change's records; what committed goes into `outcome`. The body is `Send` when `f`
+    /// and `T` are, so [`crate::store::Backend::run_change`] may run it on another thread.
+    fn change_body<'a, T: 'a>(
+        &'a self,
+        change: &'a mut Change,
+        mut f: impl FnMut(&mut dyn Store, &mut Change) -> Result<T> + 'a,
+        outcome: &'a mut Option<Committed<T>>,
+    ) -> impl FnMut(&mut dyn Store) -> Result<()> + 'a {
+        move |tx: &mut dyn Store| {
             let value = f(tx, change)?;
             // The state row serialises every change (PostgreSQL: until commit, across nodes):
             // locked after `f`, so that only the seals, the records and the commit wait.
@@ -211,23 +218,14 @@ impl SecretStorage {
                 prune_through: pruned,
                 state: (STATE_KEY, &encoded),
             })?;
-            outcome = Some(Committed {
+            *outcome = Some(Committed {
                 value,
                 state,
                 sealed,
                 pruned,
             });
             Ok(())
-        };
-        let ticket = if deferred {
-            store.with_write_lock_deferred(scope, &mut body)?
-        } else {
-            store.with_write_lock(scope, &mut body)?;
-            None
-        };
-        let committed =
-            outcome.ok_or_else(|| Error::internal("the change committed without its result"))?;
-        Ok((committed, ticket))
+        }
     }
 
     /// What follows a durable commit: the outbox rows it pruned are noted, the anchor is
@@ -459,6 +457,11 @@ struct Committed<T> {
     sealed: Vec<SealedLine>,
     /// The outbox rows up to this record were dropped with it.
     pruned: Option<u64>,
+}
+
+/// What a change's body left once its transaction committed.
+fn committed_result<T>(outcome: Option<Committed<T>>) -> Result<Committed<T>> {
+    outcome.ok_or_else(|| Error::internal("the change committed without its result"))
 }
 
 fn missing_state() -> Error {

@@ -280,7 +280,7 @@ impl SecretStorage {
         tenant: &str,
         name: &str,
         expected_version: Option<u64>,
-        plaintext: impl Fn(&StoredSecret, &mut dyn Store) -> Result<zeroize::Zeroizing<Vec<u8>>>,
+        plaintext: impl Fn(&StoredSecret, &mut dyn Store) -> Result<zeroize::Zeroizing<Vec<u8>>> + Sync,
     ) -> Result<SecretInfo> {
         self.ensure_open()?;
         validate_tenant(tenant)?;

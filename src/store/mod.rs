@@ -206,6 +206,17 @@ pub trait Backend: Send + Sync {
     fn change_connection(&self) -> Result<Box<dyn StoreGuard + '_>> {
         self.connection()
     }
+    /// Runs `change` as one deferred change ([`Store::with_write_lock_deferred`] under
+    /// `scope`) on a connection of the backend. SQLite may run it on another thread while
+    /// this one waits (`store/sqlite/combine.rs`), hence `Send`. Default: on a
+    /// [`Backend::change_connection`], kept when the commit is durable already.
+    fn run_change(&self, scope: &str, change: &mut ChangeFn<'_>) -> Result<ChangeRun<'_>> {
+        let mut conn = self.change_connection()?;
+        match conn.store().with_write_lock_deferred(scope, change)? {
+            Some(ticket) => Ok(ChangeRun::Deferred(ticket)),
+            None => Ok(ChangeRun::Durable(conn)),
+        }
+    }
     /// A connection for a read of committed data on the get path, which never waits for a
     /// write transaction of this handle where the backend can avoid it (SQLite: a second,
     /// read-only connection reading the WAL while the writer writes). Default: `connection`.
@@ -223,6 +234,17 @@ pub trait Backend: Send + Sync {
         let _ = (ticket, hooks);
         Ok(())
     }
+}
+
+/// The work of one deferred change ([`Backend::run_change`]).
+pub type ChangeFn<'a> = dyn FnMut(&mut dyn Store) -> Result<()> + Send + 'a;
+
+/// How a change that [`Backend::run_change`] ran committed.
+pub enum ChangeRun<'a> {
+    /// Visible, and durable once [`Backend::sync_commits`] returns for this ticket.
+    Deferred(u64),
+    /// Durable already, on this connection, still held for what follows the commit.
+    Durable(Box<dyn StoreGuard + 'a>),
 }
 
 /// What a change waiting in [`Backend::sync_commits`] does at the two points only the backend

@@ -127,6 +127,12 @@ impl GroupCommit {
         self.sync_ended.notify_all();
     }
 
+    /// How many changes wait for the write connection (tests).
+    #[cfg(test)]
+    pub fn waiting_count(&self) -> usize {
+        self.waiting.load(Ordering::Acquire)
+    }
+
     /// Whether a change waits for the write connection, so that an open batch should stay
     /// open for it.
     pub fn waiting(&self) -> bool {

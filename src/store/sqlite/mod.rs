@@ -11,6 +11,7 @@
 //! `Store` implementation, whose longer operations live in `secrets.rs`, `keys.rs`,
 //! `references.rs` and `dump.rs`.
 
+mod combine;
 mod dump;
 mod group_commit;
 mod keys;
@@ -21,8 +22,9 @@ mod secrets;
 mod store_impl;
 mod wal_vfs;
 
-use super::{Backend, ChangeProbe, Fingerprint, Store, StoreGuard, SyncHooks};
+use super::{Backend, ChangeFn, ChangeProbe, ChangeRun, Fingerprint, Store, StoreGuard, SyncHooks};
 use crate::error::{Error, ErrorCode, Result};
+use combine::Combiner;
 use group_commit::{GroupCommit, MAX_BATCH};
 use rusqlite::{Connection, OpenFlags, TransactionBehavior};
 use schema::{check_is_store, enable_wal};
@@ -487,6 +489,8 @@ pub struct SqliteBackend {
     reader: parking_lot::Mutex<SqliteStore>,
     conn: parking_lot::Mutex<SqliteStore>,
     group: Arc<GroupCommit>,
+    /// Deferred changes queue here for the one running them on `conn` (`combine.rs`).
+    combiner: Combiner,
 }
 
 impl SqliteBackend {
@@ -502,6 +506,7 @@ impl SqliteBackend {
             group: store.group.clone(),
             reader: parking_lot::Mutex::new(reader),
             conn: parking_lot::Mutex::new(store),
+            combiner: Combiner::default(),
         })
     }
 }
@@ -534,6 +539,16 @@ impl Backend for SqliteBackend {
         Ok(Box::new(writer))
     }
 
+    /// Runs the change through the combiner: the change holding the write connection runs
+    /// the changes queued meanwhile, so the connection does not change hands between them.
+    fn run_change(&self, scope: &str, change: &mut ChangeFn<'_>) -> Result<ChangeRun<'_>> {
+        let ticket = self.combiner.run(scope, change, &self.conn, &self.group)?;
+        // The write connection is never inside another change between two changes' turns.
+        ticket
+            .map(ChangeRun::Deferred)
+            .ok_or_else(|| Error::internal("a change ran inside another change's transaction"))
+    }
+
     fn read_connection(&self) -> Result<Box<dyn StoreGuard + '_>> {
         Ok(Box::new(self.reader.lock()))
     }
@@ -551,6 +566,7 @@ impl Backend for SqliteBackend {
 mod tests {
     use super::*;
     use crate::store::ChangeClose;
+    use std::sync::atomic::{AtomicBool, Ordering};
 
     fn backend(dir: &tempfile::TempDir) -> SqliteBackend {
         SqliteBackend::open(&dir.path().join("batch.db"), &SqliteOptions::default()).unwrap()
@@ -593,6 +609,74 @@ mod tests {
         assert!(committed(&backend, "c"));
         backend.group.arrived();
         backend.sync_commits(third, &()).unwrap();
+    }
+
+    /// One deferred change through `run_change` setting metadata `key`, whose work first
+    /// waits for `gate.1` after raising `gate.0`; its ticket.
+    fn run_change(
+        backend: &SqliteBackend,
+        key: &str,
+        gate: Option<(&AtomicBool, &AtomicBool)>,
+    ) -> Result<u64> {
+        let mut work = |tx: &mut dyn Store| {
+            if let Some((started, release)) = gate {
+                started.store(true, Ordering::Release);
+                while !release.load(Ordering::Acquire) {
+                    std::thread::yield_now();
+                }
+            }
+            tx.put_meta(key, b"v")
+        };
+        match backend.run_change(key, &mut work)? {
+            ChangeRun::Deferred(ticket) => Ok(ticket),
+            ChangeRun::Durable(_) => Err(Error::internal("SQLite defers every change")),
+        }
+    }
+
+    /// Changes that queue while another holds the writer run in its turn, each in its own
+    /// savepoint of the batch that stays open for them while a sync runs, and each comes
+    /// back with that batch's ticket; the last one commits it.
+    #[test]
+    fn changes_queued_behind_the_combiner_join_its_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let backend = backend(&dir);
+        backend.group.pretend_syncing(true);
+        let (started, release) = (AtomicBool::new(false), AtomicBool::new(false));
+        let tickets = std::thread::scope(|s| {
+            let first = s.spawn(|| run_change(&backend, "a", Some((&started, &release))));
+            while !started.load(Ordering::Acquire) {
+                std::thread::yield_now();
+            }
+            let queued = ["b", "c"].map(|key| {
+                let queued = s.spawn(|| run_change(&backend, key, None));
+                while backend.group.waiting_count() < 1 + (key == "c") as usize {
+                    std::thread::yield_now();
+                }
+                queued
+            });
+            assert!(
+                !committed(&backend, "a"),
+                "the first change is still running"
+            );
+            release.store(true, Ordering::Release);
+            let first = first.join().unwrap().unwrap();
+            let [b, c] = queued.map(|t| t.join().unwrap().unwrap());
+            [first, b, c]
+        });
+        assert!(
+            tickets.iter().all(|t| *t == tickets[0]),
+            "one batch: {tickets:?}"
+        );
+        for key in ["a", "b", "c"] {
+            assert!(
+                committed(&backend, key),
+                "{key}: the last change committed the batch"
+            );
+        }
+        backend.group.pretend_syncing(false);
+        backend.sync_commits(tickets[0], &()).unwrap();
+        let next = run_change(&backend, "d", None).unwrap();
+        assert!(next > tickets[0], "a new batch");
     }
 
     /// The write connection's `PRAGMA synchronous` (1 NORMAL, 2 FULL), read on `guard`.
