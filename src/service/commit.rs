@@ -97,7 +97,9 @@ impl Change {
 }
 
 impl SecretStorage {
-    /// Runs `f` as one change in its own transaction on a connection of the backend.
+    /// Runs `f` as one change in its own transaction on a connection of the backend, through
+    /// [`crate::store::Backend::run_change`] (on SQLite, possibly on the thread of the change
+    /// that holds the write connection while this one waits: hence `Send`).
     ///
     /// Group commit: the connection is released before the commit is made durable, so that
     /// writers of other threads commit meanwhile and one sync covers them all
