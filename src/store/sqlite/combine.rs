@@ -239,15 +239,40 @@ mod tests {
         }
     }
 
-    /// The combiner's first change, which holds the combiner role (its work waits) until
-    /// `release` is set.
-    fn gate(release: &AtomicBool) -> impl FnMut() -> Result<()> + Send + '_ {
-        move || {
-            while !release.load(Ordering::Acquire) {
-                std::thread::yield_now();
-            }
-            Ok(())
+    /// Spawns the combiner's first change, whose work holds the combiner role until
+    /// `release` is set, and returns once that work runs: its thread and outcome on join.
+    fn start_combiner<'s>(
+        s: &'s std::thread::Scope<'s, '_>,
+        harness: &'s Harness,
+        release: &'s AtomicBool,
+    ) -> std::thread::ScopedJoinHandle<'s, (ThreadId, Result<Option<u64>>)> {
+        let combiner = s.spawn(move || {
+            let gate = move || {
+                while !release.load(Ordering::Acquire) {
+                    std::thread::yield_now();
+                }
+                Ok(())
+            };
+            (std::thread::current().id(), harness.change("gate", gate))
+        });
+        while harness.ran.lock().is_empty() {
+            std::thread::yield_now();
         }
+        combiner
+    }
+
+    /// Spawns change `name` and returns once it is queued behind the combiner (the
+    /// `position`-th).
+    fn queue<'s>(
+        s: &'s std::thread::Scope<'s, '_>,
+        harness: &'s Harness,
+        name: &'static str,
+        work: impl FnMut() -> Result<()> + Send + 's,
+        position: usize,
+    ) -> std::thread::ScopedJoinHandle<'s, (ThreadId, Result<Option<u64>>)> {
+        let queued = s.spawn(move || (std::thread::current().id(), harness.change(name, work)));
+        harness.until_queued(position);
+        queued
     }
 
     #[test]
@@ -255,29 +280,24 @@ mod tests {
         let harness = Harness::new();
         let release = AtomicBool::new(false);
         std::thread::scope(|s| {
-            let combiner = s.spawn(|| {
-                (
-                    std::thread::current().id(),
-                    harness.change("gate", gate(&release)),
-                )
-            });
-            // The gate's work runs once it holds the role: wait for it, then queue two.
-            while harness.ran.lock().is_empty() {
-                std::thread::yield_now();
-            }
-            let b = s.spawn(|| harness.change("b", || Ok(())));
-            harness.until_queued(1);
-            let c = s.spawn(|| harness.change("c", || Err(Error::secret_not_found("t", "c"))));
-            harness.until_queued(2);
+            let combiner = start_combiner(s, &harness, &release);
+            let b = queue(s, &harness, "b", || Ok(()), 1);
+            let c = queue(
+                s,
+                &harness,
+                "c",
+                || Err(Error::secret_not_found("t", "c")),
+                2,
+            );
             release.store(true, Ordering::Release);
             let (combiner_thread, own) = combiner.join().unwrap();
             let own = own.unwrap().expect("a ticket");
             assert_eq!(
-                b.join().unwrap().unwrap(),
+                b.join().unwrap().1.unwrap(),
                 Some(own + 1),
                 "b's own ticket (no sync runs: each turn closes its batch)"
             );
-            let err = c.join().unwrap().unwrap_err();
+            let err = c.join().unwrap().1.unwrap_err();
             assert_eq!(
                 err.code(),
                 crate::ErrorCode::NotFound,
@@ -299,19 +319,14 @@ mod tests {
         let harness = Harness::new();
         let release = AtomicBool::new(false);
         std::thread::scope(|s| {
-            let combiner = s.spawn(|| harness.change("gate", gate(&release)));
-            while harness.ran.lock().is_empty() {
-                std::thread::yield_now();
-            }
-            let b = s.spawn(|| harness.change("b", || panic!("b panicked")));
-            harness.until_queued(1);
-            let c = s.spawn(|| harness.change("c", || Ok(())));
-            harness.until_queued(2);
+            let combiner = start_combiner(s, &harness, &release);
+            let b = queue(s, &harness, "b", || panic!("b panicked"), 1);
+            let c = queue(s, &harness, "c", || Ok(()), 2);
             release.store(true, Ordering::Release);
-            combiner.join().unwrap().unwrap();
+            combiner.join().unwrap().1.unwrap();
             let panic = b.join().unwrap_err();
             assert_eq!(panic.downcast_ref::<&str>(), Some(&"b panicked"));
-            c.join().unwrap().unwrap();
+            c.join().unwrap().1.unwrap();
             let order: Vec<_> = harness.ran.lock().iter().map(|(name, _)| *name).collect();
             assert_eq!(order, ["gate", "b", "c"], "c ran after b's panic");
         });
@@ -323,25 +338,10 @@ mod tests {
         let harness = Harness::new();
         let release = AtomicBool::new(false);
         std::thread::scope(|s| {
-            let combiner = s.spawn(|| {
-                (
-                    std::thread::current().id(),
-                    harness.change("gate", gate(&release)),
-                )
-            });
-            while harness.ran.lock().is_empty() {
-                std::thread::yield_now();
-            }
-            let mut queued = Vec::new();
-            for n in 0..MAX_COMBINED {
-                queued.push(s.spawn(|| {
-                    (
-                        std::thread::current().id(),
-                        harness.change("other", || Ok(())),
-                    )
-                }));
-                harness.until_queued(n + 1);
-            }
+            let combiner = start_combiner(s, &harness, &release);
+            let queued: Vec<_> = (1..=MAX_COMBINED)
+                .map(|n| queue(s, &harness, "other", || Ok(()), n))
+                .collect();
             release.store(true, Ordering::Release);
             let (combiner_thread, own) = combiner.join().unwrap();
             own.unwrap();
