@@ -113,7 +113,10 @@ impl SecretStorage {
     ) -> Result<T> {
         let mut outcome = None;
         let mut body = self.change_body(change, f, &mut outcome);
-        let ran = self.backend.run_change(scope, &mut body);
+        // A key provider outside the process is called on the thread of the store call.
+        let ran = self
+            .backend
+            .run_change(scope, &mut body, &|| self.keyring.in_process());
         drop(body);
         let transacted = ran.and_then(|ran| Ok((committed_result(outcome)?, ran)));
         let result = match transacted {

@@ -135,6 +135,17 @@ impl Keyring {
         self.master.read().kek_id
     }
 
+    /// Whether every provider a change may call (the current one, and the one a rotation is
+    /// committing) runs in this process only ([`KeyProvider::in_process`]).
+    pub fn in_process(&self) -> bool {
+        self.master.read().key.in_process()
+            && self
+                .staged
+                .read()
+                .as_ref()
+                .is_none_or(|next| next.key.in_process())
+    }
+
     /// The current master key's provider.
     pub fn provider(&self) -> Arc<dyn KeyProvider> {
         self.master.read().key.clone()

@@ -208,9 +208,17 @@ pub trait Backend: Send + Sync {
     }
     /// Runs `change` as one deferred change ([`Store::with_write_lock_deferred`] under
     /// `scope`) on a connection of the backend. SQLite may run it on another thread while
-    /// this one waits (`store/sqlite/combine.rs`), hence `Send`. Default: on a
-    /// [`Backend::change_connection`], kept when the commit is durable already.
-    fn run_change(&self, scope: &str, change: &mut ChangeFn<'_>) -> Result<ChangeRun<'_>> {
+    /// this one waits (`store/sqlite/combine.rs`), hence `Send` — unless `anywhere` (asked
+    /// once, as the change queues) says it must run on this one (it may call a key provider
+    /// outside the process). Default: on a [`Backend::change_connection`], kept when the
+    /// commit is durable already.
+    fn run_change(
+        &self,
+        scope: &str,
+        change: &mut ChangeFn<'_>,
+        anywhere: &dyn Fn() -> bool,
+    ) -> Result<ChangeRun<'_>> {
+        let _ = anywhere;
         let mut conn = self.change_connection()?;
         match conn.store().with_write_lock_deferred(scope, change)? {
             Some(ticket) => Ok(ChangeRun::Deferred(ticket)),

@@ -48,12 +48,26 @@ pub trait KeyProvider: Send + Sync + fmt::Debug {
     /// Opens a blob that [`KeyProvider::seal`] made with the same `context`. A blob that fails
     /// authentication is INTEGRITY; a provider that cannot be reached is KEY_UNAVAILABLE.
     fn open(&self, context: &BlobContext<'_>, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
+
+    /// Whether [`KeyProvider::seal`] and [`KeyProvider::open`] run this library's code only,
+    /// so that the store may call them on a thread other than the store call's (SQLite runs
+    /// the changes queued behind the one holding its write connection on that change's
+    /// thread). `false` (the default) for a provider that calls out — a token, a program, the
+    /// host application: the store then calls it on the thread of the store call, as its
+    /// surfaces document.
+    fn in_process(&self) -> bool {
+        false
+    }
 }
 
 /// The raw provider: the key's bytes in this process (locked, wiped memory).
 impl KeyProvider for MasterKey {
     fn describe(&self) -> String {
         "raw".to_owned()
+    }
+
+    fn in_process(&self) -> bool {
+        true
     }
 
     fn seal(&self, kek_id: u32, context: &BlobContext<'_>, plaintext: &[u8]) -> Result<Vec<u8>> {

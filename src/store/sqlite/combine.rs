@@ -9,7 +9,10 @@
 //! after another, each as its own change in the open batch (`group_commit.rs`), before it lets
 //! the connection go. A change whose work another thread ran wakes up once, with its outcome,
 //! off the connection's path. The combiner runs at most [`MAX_COMBINED`] changes, then passes
-//! the role to the oldest change still queued, so no caller serves others for long.
+//! the role to the oldest change still queued, so no caller serves others for long. A change
+//! that must run on its own thread (it may call a key provider outside the process, which the
+//! store calls on the thread of the store call) gets the role when its turn comes, in queue
+//! order, and runs itself.
 //!
 //! A change's work runs on the combiner's thread while its own thread waits for it, so it
 //! must be `Send` (it borrows from the waiting thread's stack, which outlives the run). A
@@ -50,6 +53,8 @@ struct Queue {
 /// A queued change, on the stack of the thread that waits for it.
 struct Request<'a> {
     scope: &'a str,
+    /// Its work may run on the combiner's thread; if not, the combiner passes the role to it.
+    anywhere: bool,
     work: UnsafeCell<&'a mut ChangeFn<'a>>,
     outcome: UnsafeCell<Option<Outcome>>,
     /// [`QUEUED`], then [`DONE`] (its outcome is in) or [`COMBINE`] (it is the combiner now).
@@ -76,15 +81,21 @@ impl Combiner {
     /// active (it then runs on the combiner's thread), else becomes the combiner and runs it,
     /// then the changes queued meanwhile. A queued change counts as waiting for the
     /// connection in `group` (an open batch stays open for it while a sync runs). Its ticket.
+    ///
+    /// `anywhere` says whether `work` may run on another thread; it is asked under the
+    /// queue's lock, so a change queued after something that made it false (a rotation to a
+    /// provider outside the process staging its key) runs after it, on its own thread.
     pub fn run(
         &self,
         scope: &str,
         work: &mut ChangeFn<'_>,
+        anywhere: &dyn Fn() -> bool,
         conn: &Mutex<SqliteStore>,
         group: &GroupCommit,
     ) -> Result<Option<u64>> {
-        let request = Request {
+        let mut request = Request {
             scope,
+            anywhere: false,
             work: UnsafeCell::new(work),
             outcome: UnsafeCell::new(None),
             state: AtomicU8::new(QUEUED),
@@ -92,6 +103,7 @@ impl Combiner {
         };
         group.waits();
         let mut queue = self.queue.lock();
+        request.anywhere = anywhere();
         let combine = if queue.active {
             queue
                 .waiting
@@ -123,9 +135,9 @@ impl Combiner {
         }
     }
 
-    /// The combiner's turn: runs `own`, then queued changes until none is left or
-    /// [`MAX_COMBINED`] ran; hands the role to the oldest queued change in the latter case,
-    /// once the connection is free.
+    /// The combiner's turn: runs `own`, then queued changes until none is left, the next one
+    /// must run on its own thread, or [`MAX_COMBINED`] ran; hands the role to that next one
+    /// in the two latter cases, once the connection is free.
     fn combine(&self, own: &Request<'_>, conn: &Mutex<SqliteStore>, group: &GroupCommit) {
         let mut conn = conn.lock();
         let own_ptr: *const Request<'_> = own;
@@ -140,7 +152,9 @@ impl Combiner {
                         queue.active = false;
                         break None;
                     };
-                    if ran >= MAX_COMBINED {
+                    // SAFETY: a queued request's thread waits for it (see RequestRef).
+                    let on_its_thread = !unsafe { request.as_ref() }.anywhere;
+                    if ran >= MAX_COMBINED || on_its_thread {
                         break Some(request);
                     }
                     request.cast()
@@ -223,8 +237,13 @@ mod tests {
                 work()?;
                 tx.put_meta(name, b"v")
             };
-            self.combiner
-                .run(name, &mut change, &self.conn, &self.group)
+            self.combiner.run(
+                name,
+                &mut change,
+                &|| name != "own",
+                &self.conn,
+                &self.group,
+            )
         }
 
         fn queued(&self) -> usize {
@@ -329,6 +348,40 @@ mod tests {
             c.join().unwrap().1.unwrap();
             let order: Vec<_> = harness.ran.lock().iter().map(|(name, _)| *name).collect();
             assert_eq!(order, ["gate", "b", "c"], "c ran after b's panic");
+        });
+        assert!(!harness.combiner.queue.lock().active);
+    }
+
+    /// A change that must run on its own thread (the harness's "own": it may call a key
+    /// provider outside the process) is not run by the combiner: it gets the role in its turn,
+    /// runs itself, and runs the changes queued after it.
+    #[test]
+    fn a_change_that_must_run_on_its_thread_gets_the_role_in_its_turn() {
+        let harness = Harness::new();
+        let release = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            let combiner = start_combiner(s, &harness, &release);
+            let b = queue(s, &harness, "b", || Ok(()), 1);
+            let own = queue(s, &harness, "own", || Ok(()), 2);
+            let c = queue(s, &harness, "c", || Ok(()), 3);
+            release.store(true, Ordering::Release);
+            let combiner_thread = combiner.join().unwrap().0;
+            let (b, own, c) = (b.join().unwrap(), own.join().unwrap(), c.join().unwrap());
+            for (_, outcome) in [&b, &own, &c] {
+                assert!(outcome.as_ref().unwrap().is_some());
+            }
+            let ran = harness.ran.lock().clone();
+            let expected = [
+                ("gate", combiner_thread),
+                ("b", combiner_thread),
+                ("own", own.0),
+                ("c", own.0),
+            ];
+            assert_eq!(
+                ran, expected,
+                "b by the combiner; own, then c, on own's thread"
+            );
+            assert_ne!(own.0, combiner_thread);
         });
         assert!(!harness.combiner.queue.lock().active);
     }

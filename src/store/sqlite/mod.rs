@@ -541,8 +541,15 @@ impl Backend for SqliteBackend {
 
     /// Runs the change through the combiner: the change holding the write connection runs
     /// the changes queued meanwhile, so the connection does not change hands between them.
-    fn run_change(&self, scope: &str, change: &mut ChangeFn<'_>) -> Result<ChangeRun<'_>> {
-        let ticket = self.combiner.run(scope, change, &self.conn, &self.group)?;
+    fn run_change(
+        &self,
+        scope: &str,
+        change: &mut ChangeFn<'_>,
+        anywhere: &dyn Fn() -> bool,
+    ) -> Result<ChangeRun<'_>> {
+        let ticket = self
+            .combiner
+            .run(scope, change, anywhere, &self.conn, &self.group)?;
         // The write connection is never inside another change between two changes' turns.
         ticket
             .map(ChangeRun::Deferred)
@@ -627,7 +634,7 @@ mod tests {
             }
             tx.put_meta(key, b"v")
         };
-        match backend.run_change(key, &mut work)? {
+        match backend.run_change(key, &mut work, &|| true)? {
             ChangeRun::Deferred(ticket) => Ok(ticket),
             ChangeRun::Durable(_) => Err(Error::internal("SQLite defers every change")),
         }
