@@ -101,9 +101,10 @@ impl Combiner {
             state: AtomicU8::new(QUEUED),
             thread: std::thread::current(),
         };
-        group.waits();
         let mut queue = self.queue.lock();
+        // Asked before the change counts as waiting, so that a panic here leaves no count.
         request.anywhere = anywhere();
+        group.waits();
         let combine = if queue.active {
             queue
                 .waiting
