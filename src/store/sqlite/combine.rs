@@ -93,17 +93,16 @@ impl Combiner {
         conn: &Mutex<SqliteStore>,
         group: &GroupCommit,
     ) -> Result<Option<u64>> {
-        let mut request = Request {
+        let mut queue = self.queue.lock();
+        // Asked before the change counts as waiting, so that a panic here leaves no count.
+        let request = Request {
             scope,
-            anywhere: false,
+            anywhere: anywhere(),
             work: UnsafeCell::new(work),
             outcome: UnsafeCell::new(None),
             state: AtomicU8::new(QUEUED),
             thread: std::thread::current(),
         };
-        let mut queue = self.queue.lock();
-        // Asked before the change counts as waiting, so that a panic here leaves no count.
-        request.anywhere = anywhere();
         group.waits();
         let combine = if queue.active {
             queue
@@ -141,44 +140,39 @@ impl Combiner {
     /// in the two latter cases, once the connection is free.
     fn combine(&self, own: &Request<'_>, conn: &Mutex<SqliteStore>, group: &GroupCommit) {
         let mut conn = conn.lock();
-        let own_ptr: *const Request<'_> = own;
-        let mut next: Option<NonNull<Request<'_>>> = Some(NonNull::from(own));
+        let own = NonNull::from(own);
+        let mut request = own;
         let mut ran = 0;
         let heir = loop {
-            let request = match next.take() {
-                Some(request) => request,
-                None => {
-                    let mut queue = self.queue.lock();
-                    let Some(RequestRef(request)) = queue.waiting.pop_front() else {
-                        queue.active = false;
-                        break None;
-                    };
-                    // SAFETY: a queued request's thread waits for it (see RequestRef).
-                    let on_its_thread = !unsafe { request.as_ref() }.anywhere;
-                    if ran >= MAX_COMBINED || on_its_thread {
-                        break Some(request);
-                    }
-                    request.cast()
-                }
-            };
             // SAFETY: `own` is this thread's; a queued request's thread waits for it until its
-            // state leaves QUEUED, which happens below after the last use of `request`.
-            let request = unsafe { request.as_ref() };
+            // state leaves QUEUED, which happens below after the last use of `current`.
+            let current = unsafe { request.as_ref() };
             group.arrived();
             // SAFETY: only this combiner reaches the request's work and outcome now.
-            let work: &mut ChangeFn<'_> = unsafe { &mut **request.work.get() };
+            let work: &mut ChangeFn<'_> = unsafe { &mut **current.work.get() };
             let outcome = catch_unwind(AssertUnwindSafe(|| {
-                conn.with_write_lock_deferred(request.scope, work)
+                conn.with_write_lock_deferred(current.scope, work)
             }));
             // SAFETY: as above; its thread reads the outcome only after DONE (or after its
             // own turn as combiner ends).
-            unsafe { *request.outcome.get() = Some(outcome) };
+            unsafe { *current.outcome.get() = Some(outcome) };
             ran += 1;
-            if !std::ptr::eq(request, own_ptr) {
-                let thread = request.thread.clone();
-                request.state.store(DONE, Ordering::Release);
+            if request != own {
+                let thread = current.thread.clone();
+                current.state.store(DONE, Ordering::Release);
                 thread.unpark();
             }
+            let mut queue = self.queue.lock();
+            let Some(RequestRef(next)) = queue.waiting.pop_front() else {
+                queue.active = false;
+                break None;
+            };
+            // SAFETY: a queued request's thread waits for it (see RequestRef).
+            let on_its_thread = !unsafe { next.as_ref() }.anywhere;
+            if ran >= MAX_COMBINED || on_its_thread {
+                break Some(next);
+            }
+            request = next.cast();
         };
         drop(conn);
         if let Some(heir) = heir {
