@@ -381,6 +381,35 @@ mod tests {
         assert!(!harness.combiner.queue.lock().active);
     }
 
+    /// Whether a change may run elsewhere is asked before it counts as waiting for the
+    /// connection: when the question panics (a Rust key provider's `in_process`), no count is
+    /// left behind to keep later batches open during every sync, and no combiner role either.
+    #[test]
+    fn a_panic_asking_where_a_change_may_run_leaves_no_waiting_count_and_no_combiner() {
+        let harness = Harness::new();
+        let mut change = |tx: &mut dyn Store| tx.put_meta("p", b"v");
+        let panicked = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            harness.combiner.run(
+                "p",
+                &mut change,
+                &|| panic!("in_process panicked"),
+                &harness.conn,
+                &harness.group,
+            )
+        }));
+        assert!(panicked.is_err(), "the panic reaches the caller");
+        assert_eq!(
+            harness.group.waiting_count(),
+            0,
+            "no change counted as waiting"
+        );
+        assert!(!harness.combiner.queue.lock().active, "no combiner left");
+        assert_eq!(harness.queued(), 0, "nothing queued");
+        let next = harness.change("next", || Ok(())).unwrap();
+        assert!(next.is_some(), "the next change runs and gets a ticket");
+        assert_eq!(harness.group.waiting_count(), 0);
+    }
+
     #[test]
     fn the_combiner_passes_the_role_on_after_max_combined_changes() {
         let harness = Harness::new();
