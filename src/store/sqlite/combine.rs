@@ -397,7 +397,8 @@ mod tests {
                 &harness.group,
             )
         }));
-        assert!(panicked.is_err(), "the panic reaches the caller");
+        let panic = panicked.expect_err("the panic reaches the caller");
+        assert_eq!(panic.downcast_ref::<&str>(), Some(&"in_process panicked"));
         assert_eq!(
             harness.group.waiting_count(),
             0,
